@@ -1,0 +1,107 @@
+#pragma once
+// Configuration: YAML parsed and validated once at start-up into these immutable typed
+// structs (SPEC section 3). Nothing downstream re-validates or mutates them.
+#include "common/result.hpp"
+#include "pricing/pricing.hpp"
+#include "tokenizer/tokenizer.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace turnout::config {
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8000;
+  std::vector<std::string> api_keys;  // non-empty: /v1/*, /route, /stats, /metrics need a key
+  std::uint64_t max_body_bytes = 16777216;
+  double shutdown_grace_s = 30;
+  double read_timeout_s = 30;     // headers and body of one request must arrive within this
+  double idle_timeout_s = 75;     // keep-alive connection with no request is closed after this
+  unsigned threads = 0;           // 0: one event-loop thread per core
+};
+
+struct LedgerConfig {
+  std::string url = "sqlite:turnout.db";  // sqlite:PATH | sqlite::memory: | postgresql://...
+};
+
+enum class ProviderType { openai, azure };
+
+struct ProviderConfig {
+  std::string name;
+  ProviderType type = ProviderType::openai;
+  std::string base_url;  // e.g. https://api.openai.com/v1 (no trailing slash)
+  std::string api_key;   // secret: never logged or echoed
+  double timeout_s = 600;         // total time for one upstream attempt
+  double connect_timeout_s = 10;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
+  std::string api_version;        // azure: api-version query parameter
+};
+
+struct ModelConfig {
+  std::string name;           // the name clients use and the ledger records
+  std::string provider;       // key into Config::providers
+  std::string upstream_name;  // sent upstream as `model` (defaults to name)
+  pricing::Rates rates;
+  std::uint64_t context_window = 0;
+  std::optional<std::uint64_t> max_output_tokens;
+  tokenizer::EncodingId encoding = tokenizer::EncodingId::cl100k_base;  // from the name
+};
+
+struct Tier {
+  std::string name;
+  std::optional<std::uint64_t> below;  // unset: catches every count
+  std::string model;
+};
+
+struct RoutingConfig {
+  std::vector<std::string> aliases{"auto"};
+  tokenizer::EncodingId encoding = tokenizer::EncodingId::cl100k_base;
+  std::vector<Tier> tiers;
+  std::string baseline_model = "gpt-4o";
+  bool allow_unknown_models = true;
+  std::map<std::string, std::vector<std::string>, std::less<>> fallbacks;
+  unsigned retries = 2;
+  std::uint32_t default_image_tokens = 765;
+  std::uint32_t retry_backoff_ms = 200;
+  double max_retry_wait_s = 20;
+};
+
+struct Config {
+  ServerConfig server;
+  LedgerConfig ledger;
+  std::map<std::string, ProviderConfig, std::less<>> providers;
+  std::map<std::string, ModelConfig, std::less<>> models;
+  RoutingConfig routing;
+  std::string source;  // "built-in defaults" or the file path, for messages
+
+  const ModelConfig* find_model(std::string_view name) const;
+  const ProviderConfig* find_provider(std::string_view name) const;
+  // The provider an explicit unknown model goes to: "openai" if configured, else the
+  // first provider by name.
+  const ProviderConfig* default_provider() const;
+};
+
+// Looks up an environment variable; nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(std::string_view)>;
+EnvLookup process_env();
+
+// The built-in defaults (equal to SPEC section 3's YAML).
+Result<Config> default_config(const EnvLookup& env);
+
+// Parses YAML text layered over the defaults (key by key; maps/lists replace whole).
+// Errors name the source, the key path (e.g. routing.tiers[1].below) and the problem.
+Result<Config> parse_config(std::string_view yaml_text, std::string_view source_name,
+                            const EnvLookup& env);
+
+// `turnout serve` rules: the given file, else ./turnout.yaml if present, else defaults.
+Result<Config> load_config(const std::optional<std::filesystem::path>& file, const EnvLookup& env);
+
+}  // namespace turnout::config

@@ -1,0 +1,50 @@
+#pragma once
+// Routing (SPEC section 4 steps 1-3): from the requested model and the prompt's token
+// count to a decision. Pure: no I/O, no clock, no mutable state.
+#include "common/result.hpp"
+#include "config/config.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace turnout::routing {
+
+// One model the call may be sent to, in order of preference.
+struct Candidate {
+  std::string model;          // configured name (or the explicit unknown name)
+  std::string upstream_name;  // sent upstream as `model`
+  std::string provider;       // key into Config::providers
+  std::string route;          // tier name, "explicit", "context-fit", "fallback:<from>"
+  tokenizer::EncodingId encoding = tokenizer::EncodingId::cl100k_base;
+  std::uint64_t prompt_tokens = 0;   // gateway count with this model's encoding
+  std::uint64_t context_window = 0;  // 0: unknown (explicit unknown model; no fit check)
+  pricing::Rates rates;              // config rates, else the built-in table, else unpriced
+};
+
+struct Decision {
+  Candidate primary;
+  std::vector<Candidate> fallbacks;  // SPEC fallbacks that fit, in order
+  std::uint64_t routing_prompt_tokens = 0;  // count with routing.encoding
+  tokenizer::EncodingId routing_encoding = tokenizer::EncodingId::cl100k_base;
+};
+
+enum class RouteErrorKind { context_length_exceeded, model_not_found, no_provider };
+
+struct RouteError {
+  RouteErrorKind kind;
+  std::string message;  // client-facing, names the model and the numbers
+};
+
+struct RouteInput {
+  std::string_view requested_model;        // "" when absent
+  std::uint64_t requested_output_tokens = 0;  // max_completion_tokens, else max_tokens, else 0
+  // Counts the prompt with an encoding; the caller memoises, so each encoding is counted once.
+  std::function<std::uint64_t(tokenizer::EncodingId)> count_prompt;
+};
+
+Result<Decision, RouteError> decide(const config::Config& config, const RouteInput& input);
+
+}  // namespace turnout::routing
