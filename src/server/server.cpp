@@ -1,8 +1,209 @@
+// `turnout serve`, `turnout route` and `turnout stats` (SPEC section 1).
 #include "server/server.hpp"
+
+#include "config/config.hpp"
+#include "ledger/ledger.hpp"
+#include "server/call_plan.hpp"
+#include "server/gateway.hpp"
+#include "server/http_server.hpp"
+
 #include <CLI/CLI.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <fmt/format.h>
+#include <spdlog/async.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <random>
+#include <sstream>
+#include <thread>
+
 namespace turnout::server {
-void add_server_commands(CLI::App& app, int& exit_code) {
-  (void)app;
-  (void)exit_code;
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+std::optional<std::filesystem::path> optional_path(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  return std::filesystem::path(s);
 }
+
+std::string make_instance_id() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  std::random_device rd;
+  return fmt::format("{}-{}-{:06x}", host, getpid(), rd() & 0xffffff);
+}
+
+// Reads a whole file, or stdin for "" or "-".
+std::optional<std::string> read_input(const std::string& file) {
+  if (file.empty() || file == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    return ss.str();
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return std::nullopt;
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+struct ServeOptions {
+  std::string config_file;
+  std::string host;
+  int port = -1;
+};
+
+int run_serve(const ServeOptions& opts) {
+  auto loaded = config::load_config(optional_path(opts.config_file), config::process_env());
+  if (!loaded) {
+    std::cerr << "turnout: config error: " << loaded.error().message << "\n";
+    return kExitUsage;
+  }
+  config::Config config = std::move(*loaded);
+  if (!opts.host.empty()) config.server.host = opts.host;
+  if (opts.port >= 0) {
+    if (opts.port > 65535) {
+      std::cerr << "turnout: --port must be 0-65535\n";
+      return kExitUsage;
+    }
+    config.server.port = static_cast<std::uint16_t>(opts.port);
+  }
+
+  // Access log: one JSON line per request on stdout, written by spdlog's background thread.
+  spdlog::init_thread_pool(8192, 1);
+  auto access_log = std::make_shared<spdlog::async_logger>(
+      "access", std::make_shared<spdlog::sinks::stdout_sink_mt>(), spdlog::thread_pool(),
+      spdlog::async_overflow_policy::block);
+  access_log->set_pattern("%v");
+  access_log->flush_on(spdlog::level::trace);
+
+  auto ledger = ledger::open_ledger(config.ledger.url);
+  if (!ledger) {
+    std::cerr << "turnout: ledger error (ledger.url): " << ledger.error().message << "\n";
+    return kExitUsage;
+  }
+
+  HttpServerOptions http_options;
+  http_options.host = config.server.host;
+  http_options.port = config.server.port;
+  http_options.threads = config.server.threads ? config.server.threads : std::max(1u, std::thread::hardware_concurrency());
+  http_options.max_body_bytes = config.server.max_body_bytes;
+  http_options.read_timeout = std::chrono::milliseconds(static_cast<long long>(config.server.read_timeout_s * 1000));
+  http_options.idle_timeout = std::chrono::milliseconds(static_cast<long long>(config.server.idle_timeout_s * 1000));
+
+  std::unique_ptr<Gateway> gateway;
+  HttpServer server(
+      http_options,
+      [&gateway](HttpRequest& req, Connection& conn) { return gateway->handle(req, conn); },
+      RejectionResponses{});
+  std::vector<boost::asio::any_io_executor> executors;
+  for (unsigned i = 0; i < server.threads(); ++i) executors.push_back(server.worker_context(i).get_executor());
+  GatewayOptions gateway_options{make_instance_id(), access_log};
+  auto created = Gateway::create(config, **ledger, executors, gateway_options);
+  if (!created) {
+    std::cerr << "turnout: config error: " << created.error().message << "\n";
+    return kExitUsage;
+  }
+  gateway = std::move(*created);
+  server.set_rejections(gateway->rejections());
+
+  std::uint16_t port = 0;
+  if (auto error = server.listen(port)) {
+    std::cerr << "turnout: " << *error << "\n";
+    return kExitFailure;
+  }
+  const auto openai = config.find_provider("openai");
+  access_log->info(
+      R"({{"event":"listening","host":"{}","port":{},"threads":{},"config":"{}","ledger":"{}","upstream":"{}"}})",
+      config.server.host, port, server.threads(), config.source,
+      config.ledger.url.rfind("sqlite:", 0) == 0 ? config.ledger.url : "postgresql",
+      openai ? openai->base_url : "");
+
+  const auto grace = std::chrono::milliseconds(static_cast<long long>(config.server.shutdown_grace_s * 1000));
+  boost::asio::signal_set signals(server.worker_context(0), SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    access_log->info(R"({{"event":"shutdown","signal":{},"in_flight":{}}})", signal, server.in_flight());
+    server.stop(grace);
+  });
+  server.run();
+  gateway.reset();
+  (*ledger)->close();
+  access_log->info(R"({"event":"stopped"})");
+  access_log->flush();
+  spdlog::shutdown();
+  return kExitOk;
+}
+
+int run_route(const std::string& config_file, const std::string& input_file) {
+  auto config = config::load_config(optional_path(config_file), config::process_env());
+  if (!config) {
+    std::cerr << "turnout: config error: " << config.error().message << "\n";
+    return kExitUsage;
+  }
+  auto body = read_input(input_file);
+  if (!body) {
+    std::cerr << "turnout: cannot read " << input_file << "\n";
+    return kExitUsage;
+  }
+  RequestParser parser;
+  auto planned = plan_call(*config, parser, *body);
+  if (auto* error = std::get_if<ApiError>(&planned)) {
+    std::cout << error_body(*error) << "\n";
+    return kExitFailure;
+  }
+  std::cout << route_json(std::get<CallPlan>(planned)) << "\n";
+  return kExitOk;
+}
+
+int run_stats(const std::string& config_file) {
+  auto config = config::load_config(optional_path(config_file), config::process_env());
+  if (!config) {
+    std::cerr << "turnout: config error: " << config.error().message << "\n";
+    return kExitUsage;
+  }
+  auto ledger = ledger::open_ledger(config->ledger.url);
+  if (!ledger) {
+    std::cerr << "turnout: ledger error (ledger.url): " << ledger.error().message << "\n";
+    return kExitUsage;
+  }
+  auto report = (*ledger)->stats(ledger::StatsQuery{});
+  if (!report) {
+    std::cerr << "turnout: cannot read the ledger: " << report.error().message << "\n";
+    return kExitFailure;
+  }
+  std::cout << ledger::render_stats_json(*report) << "\n";
+  (*ledger)->close();
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_server_commands(CLI::App& app, int& exit_code) {
+  auto serve_opts = std::make_shared<ServeOptions>();
+  auto* serve = app.add_subcommand("serve", "Run the gateway");
+  serve->add_option("--config", serve_opts->config_file, "YAML config (default: ./turnout.yaml if present, else built-in defaults)");
+  serve->add_option("--host", serve_opts->host, "Listen address (overrides server.host)");
+  serve->add_option("--port", serve_opts->port, "Listen port (overrides server.port; 0 picks a free port)");
+  serve->callback([serve_opts, &exit_code] { exit_code = run_serve(*serve_opts); });
+
+  auto route_config = std::make_shared<std::string>();
+  auto route_input = std::make_shared<std::string>();
+  auto* route = app.add_subcommand("route", "Print the routing decision for a chat request (calls nothing)");
+  route->add_option("--config", *route_config, "YAML config");
+  route->add_option("file", *route_input, "Chat request JSON (default: stdin)");
+  route->callback([route_config, route_input, &exit_code] { exit_code = run_route(*route_config, *route_input); });
+
+  auto stats_config = std::make_shared<std::string>();
+  auto* stats = app.add_subcommand("stats", "Print the /stats JSON read straight from the ledger");
+  stats->add_option("--config", *stats_config, "YAML config");
+  stats->callback([stats_config, &exit_code] { exit_code = run_stats(*stats_config); });
+}
+
 }  // namespace turnout::server

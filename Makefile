@@ -1,0 +1,34 @@
+# Turnout front end. `make run` builds and serves; `make test` installs what the tests
+# need, builds, and runs every test (unit, integration, SDK end-to-end, sanitizers, fuzz).
+BUILD       ?= build
+ASAN_BUILD  ?= build-asan
+FUZZ_BUILD  ?= build-fuzz
+JOBS        ?= $(shell nproc)
+CONFIG      ?= examples/turnout.yaml
+
+.PHONY: all deps deps-test build run test test-unit test-asan fuzz bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+deps-test:
+	@scripts/install-deps.sh --test
+	@cd tests && npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || (cd tests && npm install --no-audit --no-fund --loglevel=error)
+
+build: deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DTURNOUT_TESTS=OFF -DTURNOUT_BENCH=OFF
+	cmake --build $(BUILD) -j $(JOBS) --target turnout
+
+run: build
+	scripts/run.sh $(BUILD)/src/cli/turnout $(CONFIG)
+
+test: deps-test
+	scripts/test.sh
+
+bench: deps-test
+	scripts/bench.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-test build-bench

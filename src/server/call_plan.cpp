@@ -1,0 +1,72 @@
+#include "server/call_plan.hpp"
+
+#include "tokenizer/chat_count.hpp"
+
+#include <array>
+#include <optional>
+
+namespace turnout::server {
+
+std::variant<CallPlan, ApiError> plan_call(const config::Config& config, RequestParser& parser,
+                                           std::string_view body) {
+  auto parsed = parser.parse(body);
+  if (auto* error = std::get_if<RequestError>(&parsed))
+    return ApiError{400, std::move(error->message), "invalid_request_error", std::move(error->param),
+                    std::move(error->code)};
+  const ChatRequest& request = *std::get<const ChatRequest*>(parsed);
+
+  // Each encoding is counted at most once per request, whatever routing asks.
+  std::array<std::optional<std::uint64_t>, 2> counted;
+  tokenizer::ChatCountOptions count_options;
+  count_options.default_image_tokens = config.routing.default_image_tokens;
+  auto count_prompt = [&](tokenizer::EncodingId id) -> std::uint64_t {
+    auto& slot = counted[static_cast<std::size_t>(id)];
+    if (!slot) slot = tokenizer::count_chat_prompt(tokenizer::Encoding::get(id), request.prompt, count_options);
+    return *slot;
+  };
+
+  routing::RouteInput input;
+  input.requested_model = request.model.value_or(std::string_view{});
+  input.requested_output_tokens = request.requested_output_tokens;
+  input.count_prompt = count_prompt;
+  auto decision = routing::decide(config, input);
+  if (decision.has_error()) {
+    const routing::RouteError& e = decision.error();
+    switch (e.kind) {
+      case routing::RouteErrorKind::context_length_exceeded:
+        return ApiError{400, e.message, "invalid_request_error", "messages", "context_length_exceeded"};
+      case routing::RouteErrorKind::model_not_found:
+        return ApiError{404, e.message, "invalid_request_error", "model", "model_not_found"};
+      case routing::RouteErrorKind::max_tokens_too_large:
+        return ApiError{400, e.message, "invalid_request_error", "max_tokens", "invalid_value"};
+      case routing::RouteErrorKind::no_provider:
+        return ApiError{400, e.message, "invalid_request_error", "model", "model_not_found"};
+    }
+  }
+  CallPlan plan;
+  plan.requested_model = std::string(input.requested_model);
+  plan.decision = std::move(*decision);
+  plan.stream = request.stream;
+  plan.include_usage = request.include_usage;
+  return plan;
+}
+
+std::string route_json(const CallPlan& plan) {
+  const routing::Candidate& c = plan.decision.primary;
+  std::string out = R"({"model":)";
+  append_json_string(out, c.model);
+  out += R"(,"route":)";
+  append_json_string(out, c.route);
+  out += R"(,"prompt_tokens":)" + std::to_string(c.prompt_tokens);
+  out += R"(,"encoding":)";
+  append_json_string(out, tokenizer::encoding_name(c.encoding));
+  out += R"(,"context_window":)";
+  out += c.context_window ? std::to_string(c.context_window) : "null";
+  out += R"(,"estimated_input_cost_usd":)";
+  const auto cost = pricing::cost(c.rates, pricing::Usage{c.prompt_tokens, 0, 0});
+  out += cost ? pricing::format_usd(*cost) : "null";
+  out += "}";
+  return out;
+}
+
+}  // namespace turnout::server

@@ -1,0 +1,31 @@
+#pragma once
+// Parse -> count -> route: turns a chat request body into a routing decision. Shared by
+// the gateway (POST /v1/chat/completions, POST /route) and `turnout route`.
+#include "config/config.hpp"
+#include "routing/router.hpp"
+#include "server/chat_request.hpp"
+#include "server/openai_error.hpp"
+
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace turnout::server {
+
+struct CallPlan {
+  std::string requested_model;  // "" when absent or null
+  routing::Decision decision;
+  bool stream = false;
+  bool include_usage = false;
+};
+
+// Everything the plan needs from the request is copied out of the parser's views, so the
+// plan stays valid after the parser is reused.
+std::variant<CallPlan, ApiError> plan_call(const config::Config& config, RequestParser& parser,
+                                           std::string_view body);
+
+// The POST /route body: {"model","route","prompt_tokens","encoding","context_window",
+// "estimated_input_cost_usd"}.
+std::string route_json(const CallPlan& plan);
+
+}  // namespace turnout::server

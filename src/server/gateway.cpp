@@ -1,0 +1,608 @@
+#include "server/gateway.hpp"
+
+#include "server/openai_error.hpp"
+#include "server/time_util.hpp"
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/url/parse.hpp>
+#include <fmt/format.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <simdjson.h>
+#include <spdlog/logger.h>
+
+#include <algorithm>
+#include <charconv>
+#include <thread>
+
+namespace turnout::server {
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+struct Gateway::WorkerState {
+  WorkerState(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls)
+      : client(std::move(executor), std::move(tls)), rng(std::random_device{}()) {}
+  upstream::Client client;
+  RequestParser request_parser;
+  simdjson::dom::parser response_parser;  // upstream bodies; used between suspensions only
+  std::mt19937_64 rng;
+};
+
+// What the access log and metrics need to know about one request.
+struct Gateway::Exchange {
+  Clock::time_point start = Clock::now();
+  std::string request_id;
+  std::string key_id;
+  std::string_view method;
+  std::string_view path;
+  std::string model;
+  std::string route;
+  std::uint64_t prompt_tokens = 0;
+  std::uint64_t completion_tokens = 0;
+  std::optional<pricing::Money> cost;
+  unsigned attempts = 0;
+  std::string error_type;
+  Clock::duration upstream{};
+  Clock::duration waiting{};  // backoff sleeps: neither upstream nor gateway work
+  bool is_chat = false;
+};
+
+namespace {
+
+constexpr std::string_view kJson = "application/json";
+
+std::string key_id_for(std::string_view key) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(key.data(), key.size(), digest, &len, EVP_sha256(), nullptr);
+  std::string id = "key_";
+  for (unsigned i = 0; i < 6 && i < len; ++i) id += fmt::format("{:02x}", digest[i]);
+  return id;
+}
+
+bool valid_client_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '.' || c == ':';
+  });
+}
+
+std::string generate_request_id(std::mt19937_64& rng) {
+  return fmt::format("req_{:016x}{:08x}", rng(), static_cast<std::uint32_t>(rng()));
+}
+
+bool retryable_status(unsigned status) {
+  return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+HttpResponse json_response(http::status status, unsigned version, std::string body) {
+  HttpResponse res{status, version};
+  res.set(http::field::content_type, kJson);
+  res.body() = std::move(body);
+  return res;
+}
+
+// Usage from an upstream chat.completion, or the gateway's own count when it has none.
+struct MeteredUsage {
+  pricing::Usage usage;
+  bool reported = false;
+};
+
+std::optional<MeteredUsage> meter_completion(simdjson::dom::element root, const routing::Candidate& served) {
+  if (!root.is_object()) return std::nullopt;
+  auto choices = root["choices"];
+  if (choices.error() || !choices.value_unsafe().is_array()) return std::nullopt;
+  MeteredUsage m;
+  auto usage = root["usage"];
+  if (!usage.error() && usage.value_unsafe().is_object()) {
+    auto u = usage.value_unsafe();
+    auto get = [](simdjson::dom::element obj, std::string_view key) -> std::optional<std::uint64_t> {
+      auto v = obj[key];
+      if (v.error() || !v.value_unsafe().is_uint64()) return std::nullopt;
+      return v.value_unsafe().get_uint64().value_unsafe();
+    };
+    auto prompt = get(u, "prompt_tokens");
+    auto completion = get(u, "completion_tokens");
+    if (prompt && completion) {
+      m.reported = true;
+      m.usage.prompt_tokens = *prompt;
+      m.usage.completion_tokens = *completion;
+      if (auto details = u["prompt_tokens_details"]; !details.error() && details.value_unsafe().is_object())
+        m.usage.cached_tokens = std::min(get(details.value_unsafe(), "cached_tokens").value_or(0), *prompt);
+      return m;
+    }
+  }
+  // No usage reported: count what the model produced with its own encoding.
+  const auto& enc = tokenizer::Encoding::get(served.encoding);
+  m.usage.prompt_tokens = served.prompt_tokens;
+  const simdjson::dom::array choice_array = choices.value_unsafe().get_array().value_unsafe();
+  for (auto choice : choice_array) {
+    auto message = choice["message"];
+    if (message.error() || !message.value_unsafe().is_object()) continue;
+    if (auto content = message.value_unsafe()["content"]; !content.error() && content.value_unsafe().is_string())
+      m.usage.completion_tokens += enc.count(content.value_unsafe().get_string().value_unsafe());
+    if (auto calls = message.value_unsafe()["tool_calls"]; !calls.error() && calls.value_unsafe().is_array()) {
+      const simdjson::dom::array call_array = calls.value_unsafe().get_array().value_unsafe();
+      for (auto call : call_array) {
+        auto args = call["function"]["arguments"];
+        if (!args.error() && args.value_unsafe().is_string())
+          m.usage.completion_tokens += enc.count(args.value_unsafe().get_string().value_unsafe());
+      }
+    }
+  }
+  return m;
+}
+
+// Appends cost_usd and latency_ms to an upstream JSON object, keeping every byte before.
+void add_gateway_fields(std::string& body, const std::optional<pricing::Money>& cost, double latency_ms) {
+  while (!body.empty() && (body.back() == ' ' || body.back() == '\n' || body.back() == '\r' || body.back() == '\t'))
+    body.pop_back();
+  if (body.empty() || body.back() != '}') return;
+  body.pop_back();
+  std::size_t last = body.find_last_not_of(" \n\r\t");
+  const bool empty_object = last != std::string::npos && body[last] == '{';
+  body += empty_object ? "\"cost_usd\":" : ",\"cost_usd\":";
+  body += cost ? pricing::format_usd(*cost) : "null";
+  body += fmt::format(",\"latency_ms\":{:.3f}}}", latency_ms);
+}
+
+}  // namespace
+
+Gateway::Gateway(const config::Config& config, ledger::Ledger& ledger, GatewayOptions options)
+    : config_(config), ledger_(ledger), options_(std::move(options)) {}
+
+Gateway::~Gateway() {
+  if (blocking_pool_) blocking_pool_->join();
+}
+
+Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& config, ledger::Ledger& ledger,
+                                                 std::vector<asio::any_io_executor> executors, GatewayOptions options) {
+  std::unique_ptr<Gateway> gw(new Gateway(config, ledger, std::move(options)));
+  for (const auto& [name, provider] : config.providers) {
+    auto endpoint = upstream::parse_base_url(provider.base_url);
+    if (!endpoint) return make_error("providers." + name + ".base_url: " + endpoint.error().message);
+    gw->endpoints_.emplace(name, std::move(*endpoint));
+  }
+  for (const auto& key : config.server.api_keys) gw->api_keys_.emplace_back(key, key_id_for(key));
+  auto tls = upstream::make_client_tls_context();
+  for (auto& ex : executors) gw->workers_.push_back(std::make_unique<WorkerState>(ex, tls));
+  gw->blocking_pool_ = std::make_unique<asio::thread_pool>(2);
+  return gw;
+}
+
+RejectionResponses Gateway::rejections() {
+  RejectionResponses r;
+  r.body_too_large = [this](unsigned version, std::uint64_t limit) {
+    metrics_.record_rejection("body_too_large", 413);
+    return error_response(ApiError{413,
+                                   fmt::format("Request body too large: the limit is {} bytes (server.max_body_bytes).", limit),
+                                   "invalid_request_error", "", "request_too_large"},
+                          version);
+  };
+  r.bad_request = [this](unsigned version, const std::string& why) {
+    metrics_.record_rejection("malformed_http", 400);
+    return error_response(ApiError{400, why, "invalid_request_error", "", "malformed_request"}, version);
+  };
+  return r;
+}
+
+std::optional<std::string> Gateway::authenticate(const HttpRequest& request) const {
+  if (api_keys_.empty()) return std::string{};
+  std::string_view auth = request[http::field::authorization];
+  constexpr std::string_view bearer = "Bearer ";
+  if (auth.size() <= bearer.size() || !boost::beast::iequals(auth.substr(0, bearer.size()), bearer)) return std::nullopt;
+  const std::string_view presented = auth.substr(bearer.size());
+  // Constant-time comparison against every key, so timing reveals nothing about them.
+  std::optional<std::string> match;
+  for (const auto& [key, id] : api_keys_) {
+    if (key.size() == presented.size() && CRYPTO_memcmp(key.data(), presented.data(), key.size()) == 0) match = id;
+  }
+  return match;
+}
+
+asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& request, Connection& connection) {
+  Exchange ex;
+  WorkerState& worker = *workers_[connection.worker_index];
+  const std::string_view client_id = request["x-request-id"];
+  ex.request_id = valid_client_request_id(client_id) ? std::string(client_id) : generate_request_id(worker.rng);
+  const std::string_view target = request.target();
+  ex.path = target.substr(0, target.find('?'));
+  ex.method = request.method_string();
+  ++metrics_.inflight();
+  struct InflightDown {
+    std::atomic<long>& n;
+    ~InflightDown() { --n; }
+  } inflight_down{metrics_.inflight()};
+
+  const unsigned version = request.version();
+  const auto method = request.method();
+  HttpResponse res;
+  const bool known_path = ex.path == "/v1/chat/completions" || ex.path == "/chat/completions" ||
+                          ex.path == "/v1/models" || ex.path == "/route" || ex.path == "/stats" ||
+                          ex.path == "/metrics" || ex.path == "/health";
+  auto method_not_allowed = [&](const char* allowed) {
+    HttpResponse r = error_response(
+        ApiError{405, fmt::format("Method {} is not allowed on {}; use {}.", ex.method, ex.path, allowed),
+                 "invalid_request_error", "", "method_not_allowed"},
+        version);
+    r.set(http::field::allow, allowed);
+    return r;
+  };
+
+  if (ex.path == "/health") {
+    res = method == http::verb::get ? handle_health(request) : method_not_allowed("GET");
+  } else if (!known_path) {
+    metrics_.record_rejection("unknown_url", 404);
+    res = error_response(ApiError{404, fmt::format("Unknown request URL: {} {}.", ex.method, ex.path),
+                                  "invalid_request_error", "", "unknown_url"},
+                         version);
+  } else if (auto key_id = authenticate(request); !key_id) {
+    metrics_.record_rejection("unauthorized", 401);
+    res = error_response(ApiError{401,
+                                  "Incorrect or missing API key. Send a gateway key as 'Authorization: Bearer <key>'.",
+                                  "invalid_request_error", "", "invalid_api_key"},
+                         version);
+    res.set(http::field::www_authenticate, "Bearer");
+  } else {
+    ex.key_id = std::move(*key_id);
+    if (ex.path == "/v1/chat/completions" || ex.path == "/chat/completions") {
+      res = method == http::verb::post ? co_await handle_chat(ex, request, connection) : method_not_allowed("POST");
+    } else if (ex.path == "/v1/models") {
+      res = method == http::verb::get ? handle_models(request) : method_not_allowed("GET");
+    } else if (ex.path == "/route") {
+      res = method == http::verb::post ? handle_route(ex, request, worker) : method_not_allowed("POST");
+    } else if (ex.path == "/stats") {
+      res = method == http::verb::get ? co_await handle_stats(ex, request) : method_not_allowed("GET");
+    } else {
+      res = method == http::verb::get ? handle_metrics(request) : method_not_allowed("GET");
+    }
+  }
+  res.set("x-request-id", ex.request_id);
+  log_access(ex, res.result_int());
+  co_return res;
+}
+
+asio::awaitable<HttpResponse> Gateway::handle_chat(Exchange& ex, HttpRequest& request, Connection& connection) {
+  ex.is_chat = true;
+  WorkerState& worker = *workers_[connection.worker_index];
+  const unsigned version = request.version();
+  const double arrived_unix = unix_now();
+
+  auto planned = plan_call(config_, worker.request_parser, request.body());
+  if (auto* error = std::get_if<ApiError>(&planned)) {
+    metrics_.record_rejection(error->code.empty() ? "invalid_request" : error->code, error->status);
+    ex.error_type = error->code;
+    co_return error_response(*error, version);
+  }
+  CallPlan plan = std::move(std::get<CallPlan>(planned));
+  if (plan.stream) {
+    ApiError e{400, "Streaming (stream: true) is not supported by this gateway build yet.", "invalid_request_error",
+               "stream", "unsupported_parameter"};
+    metrics_.record_rejection("stream_unsupported", 400);
+    co_return error_response(e, version);
+  }
+  if (const auto health = ledger_.health(); !health.healthy) {
+    metrics_.record_rejection("ledger_unavailable", 503);
+    co_return error_response(ApiError{503, "The gateway cannot record calls right now: " + health.reason,
+                                      "server_error", "", "ledger_unavailable"},
+                             version);
+  }
+
+  // Candidates in order: the routed model, then its fallbacks that fit.
+  std::vector<const routing::Candidate*> candidates{&plan.decision.primary};
+  for (const auto& f : plan.decision.fallbacks) candidates.push_back(&f);
+
+  std::optional<upstream::Response> response;
+  std::optional<upstream::Failure> failure;
+  const routing::Candidate* served = candidates.front();
+  unsigned retries = 0, fallbacks = 0;
+  bool settled = false;  // a non-retryable outcome ends the loop
+  for (std::size_t ci = 0; ci < candidates.size() && !settled; ++ci) {
+    const routing::Candidate& candidate = *candidates[ci];
+    const config::ProviderConfig* provider = config_.find_provider(candidate.provider);
+    const auto endpoint = endpoints_.find(candidate.provider);
+    if (provider == nullptr || endpoint == endpoints_.end()) continue;
+    if (ci > 0) ++fallbacks;
+    std::string model_member = "\"model\":";
+    append_json_string(model_member, candidate.upstream_name);
+    const std::string forwarded = rewrite_top_level(request.body(), {"model"}, model_member);
+    for (unsigned attempt = 0;; ++attempt) {
+      ++ex.attempts;
+      served = &candidate;
+      auto call = upstream::make_chat_request(*provider, endpoint->second, candidate.upstream_name, forwarded,
+                                              ex.request_id);
+      const auto sent = Clock::now();
+      auto result = co_await worker.client.send(call);
+      ex.upstream += Clock::now() - sent;
+      std::optional<std::chrono::milliseconds> retry_after;
+      bool retryable = true;
+      if (result) {
+        response = std::move(result.value());
+        failure.reset();
+        retryable = retryable_status(response->status);
+        if (response->retry_after) retry_after = parse_retry_after(*response->retry_after, unix_now());
+      } else {
+        failure = std::move(result.error());
+        response.reset();
+      }
+      if (!retryable) {
+        settled = true;
+        break;
+      }
+      if (attempt >= config_.routing.retries) break;
+      // Exponential backoff with full jitter; an upstream Retry-After wins, up to the cap.
+      ++retries;
+      const auto cap = std::chrono::milliseconds(static_cast<long long>(config_.routing.max_retry_wait_s * 1000));
+      std::chrono::milliseconds wait;
+      if (retry_after) {
+        wait = std::min(*retry_after, cap);
+      } else {
+        const std::uint64_t ceiling = std::uint64_t{config_.routing.retry_backoff_ms} << std::min(attempt, 20u);
+        wait = std::min(std::chrono::milliseconds(std::uniform_int_distribution<std::uint64_t>(0, ceiling)(worker.rng)), cap);
+      }
+      const auto slept = Clock::now();
+      asio::steady_timer timer(co_await asio::this_coro::executor, wait);
+      co_await timer.async_wait(asio::use_awaitable);
+      ex.waiting += Clock::now() - slept;
+    }
+  }
+
+  ledger::CallRecord rec;
+  rec.id = ex.request_id;
+  rec.timestamp = arrived_unix;
+  rec.instance_id = options_.instance_id;
+  rec.client_key_id = ex.key_id;
+  rec.requested_model = plan.requested_model;
+  rec.model = served->model;
+  rec.route = served == candidates.front() ? served->route : "fallback:" + candidates.front()->model;
+  rec.counted_prompt_tokens = served->prompt_tokens;
+  rec.attempts = static_cast<int>(ex.attempts);
+  rec.stream = false;
+
+  HttpResponse res;
+  std::string body;
+  std::optional<pricing::Money> cost;
+  if (response && response->status >= 200 && response->status < 300) {
+    auto parsed = worker.response_parser.parse(response->body);
+    std::optional<MeteredUsage> metered;
+    if (!parsed.error()) metered = meter_completion(parsed.value_unsafe(), *served);
+    if (!metered) {
+      res = error_response(ApiError{502, "The upstream returned a malformed chat completion (not the expected JSON).",
+                                    "upstream_error", "", "upstream_malformed"},
+                           version);
+      rec.error_type = "upstream_malformed";
+    } else {
+      rec.usage = metered->usage;
+      rec.usage_reported = metered->reported;
+      cost = pricing::cost(served->rates, rec.usage);
+      body = std::move(response->body);
+      res = HttpResponse{http::status::ok, version};
+      res.set(http::field::content_type, kJson);
+    }
+  } else if (response) {
+    // Upstream 4xx, or a 429/5xx left after retries and fallbacks: passed through when its
+    // body is JSON, else a 502 that says what came back.
+    auto parsed = worker.response_parser.parse(response->body);
+    if (!parsed.error() && parsed.value_unsafe().is_object()) {
+      res = HttpResponse{static_cast<http::status>(response->status), version};
+      res.set(http::field::content_type, kJson);
+      res.body() = std::move(response->body);
+      if (response->retry_after) res.set(http::field::retry_after, *response->retry_after);
+    } else {
+      res = error_response(ApiError{502,
+                                    fmt::format("The upstream answered HTTP {} with a body that is not JSON ({}).",
+                                                response->status,
+                                                response->content_type.empty() ? "no content type" : response->content_type),
+                                    "upstream_error", "", "upstream_malformed"},
+                           version);
+    }
+    rec.error_type = response->status == 429 ? "upstream_rate_limited"
+                     : response->status >= 500 ? "upstream_server_error"
+                                                : "upstream_client_error";
+  } else {
+    const bool timeout = failure && failure->kind == upstream::FailureKind::timeout;
+    const std::string detail = failure ? failure->message : "no provider could be reached";
+    res = error_response(ApiError{timeout ? 504u : 502u,
+                                  timeout ? "The upstream did not answer in time: " + detail
+                                          : "The upstream could not be reached: " + detail,
+                                  timeout ? "timeout_error" : "upstream_error", "",
+                                  timeout ? "upstream_timeout" : "upstream_unreachable"},
+                         version);
+    rec.error_type = timeout ? "upstream_timeout" : "upstream_unreachable";
+  }
+  if (!cost) cost = pricing::cost(served->rates, rec.usage);  // failed calls: zero tokens, zero cost
+  rec.cost = cost;
+  if (const config::ModelConfig* baseline = config_.find_model(config_.routing.baseline_model))
+    rec.baseline_cost = pricing::cost(baseline->rates, rec.usage);
+  rec.status = res.result_int();
+  rec.latency_ms = ms_between(ex.start, Clock::now());
+  if (!body.empty()) {
+    add_gateway_fields(body, cost, rec.latency_ms);
+    res.body() = std::move(body);
+  }
+
+  ex.model = rec.model;
+  ex.route = rec.route;
+  ex.prompt_tokens = rec.usage.prompt_tokens ? rec.usage.prompt_tokens : served->prompt_tokens;
+  ex.completion_tokens = rec.usage.completion_tokens;
+  ex.cost = cost;
+  ex.error_type = rec.error_type;
+  const auto counted_prompt = served->prompt_tokens;
+  const auto durable = co_await record(std::move(rec));
+  if (!durable && options_.access_log)
+    options_.access_log->error(R"({{"event":"ledger_error","request_id":"{}","message":"{}"}})", ex.request_id,
+                               durable.error().message);
+
+  res.set("x-turnout-model", ex.model);
+  res.set("x-turnout-route", ex.route);
+  res.set("x-turnout-prompt-tokens", std::to_string(counted_prompt));
+  res.set("x-turnout-attempts", std::to_string(ex.attempts));
+  if (cost) res.set("x-turnout-cost-usd", pricing::format_usd(*cost));
+  const auto overhead = Clock::now() - ex.start - ex.upstream - ex.waiting;
+  res.set("x-turnout-overhead-us",
+          std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(overhead).count()));
+
+  RequestObservation obs;
+  obs.model = ex.model;
+  obs.route = ex.route;
+  obs.status = res.result_int();
+  obs.duration_s = std::chrono::duration<double>(Clock::now() - ex.start).count();
+  obs.upstream_s = std::chrono::duration<double>(ex.upstream).count();
+  obs.overhead_s = std::chrono::duration<double>(overhead).count();
+  obs.prompt_tokens = ex.prompt_tokens;
+  obs.completion_tokens = ex.completion_tokens;
+  obs.cost = cost;
+  obs.retries = retries;
+  obs.fallbacks = fallbacks;
+  metrics_.record_request(obs);
+  co_return res;
+}
+
+asio::awaitable<Result<void>> Gateway::record(ledger::CallRecord rec) {
+  // Resumes this coroutine on its own thread once the writer thread reports the commit.
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<void>)>(
+      [this, &rec](auto handler) {
+        using Handler = decltype(handler);
+        auto shared = std::make_shared<Handler>(std::move(handler));
+        ledger_.append(std::move(rec), [shared](Result<void> result) {
+          auto executor = asio::get_associated_executor(*shared);
+          asio::post(executor, [shared, result = std::move(result)]() mutable { (*shared)(std::move(result)); });
+        });
+      },
+      asio::use_awaitable);
+}
+
+HttpResponse Gateway::handle_route(Exchange& ex, const HttpRequest& request, WorkerState& worker) {
+  auto planned = plan_call(config_, worker.request_parser, request.body());
+  if (auto* error = std::get_if<ApiError>(&planned)) {
+    metrics_.record_rejection(error->code.empty() ? "invalid_request" : error->code, error->status);
+    return error_response(*error, request.version());
+  }
+  const CallPlan& plan = std::get<CallPlan>(planned);
+  ex.model = plan.decision.primary.model;
+  ex.route = plan.decision.primary.route;
+  ex.prompt_tokens = plan.decision.primary.prompt_tokens;
+  return json_response(http::status::ok, request.version(), route_json(plan));
+}
+
+HttpResponse Gateway::handle_models(const HttpRequest& request) const {
+  std::string body = R"({"object":"list","data":[)";
+  bool first = true;
+  auto add = [&](std::string_view id, std::string_view owner) {
+    if (!first) body.push_back(',');
+    first = false;
+    body += R"({"id":)";
+    append_json_string(body, id);
+    body += R"(,"object":"model","created":0,"owned_by":)";
+    append_json_string(body, owner);
+    body.push_back('}');
+  };
+  for (const auto& alias : config_.routing.aliases) add(alias, "turnout");
+  for (const auto& [name, model] : config_.models) add(name, model.provider);
+  body += "]}";
+  return json_response(http::status::ok, request.version(), std::move(body));
+}
+
+HttpResponse Gateway::handle_health(const HttpRequest& request) const {
+  const auto health = ledger_.health();
+  std::string body = R"({"status":)";
+  body += health.healthy ? R"("healthy")" : R"("unhealthy")";
+  body += R"(,"ledger":)";
+  append_json_string(body, health.healthy ? "ok" : health.reason);
+  if (!health.healthy) {
+    body += R"(,"reason":)";
+    append_json_string(body, "ledger not writable: " + health.reason);
+  }
+  body += fmt::format(R"(,"instance_id":"{}","version":"{}","uptime_s":{:.1f},"in_flight":{}}})", options_.instance_id,
+                      TURNOUT_VERSION_STRING,
+                      std::chrono::duration<double>(Clock::now() - started_).count(), metrics_.inflight_value());
+  return json_response(health.healthy ? http::status::ok : http::status::service_unavailable, request.version(),
+                       std::move(body));
+}
+
+HttpResponse Gateway::handle_metrics(const HttpRequest& request) const {
+  HttpResponse res{http::status::ok, request.version()};
+  res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  res.body() = metrics_.render();
+  return res;
+}
+
+asio::awaitable<HttpResponse> Gateway::handle_stats(Exchange& ex, const HttpRequest& request) {
+  (void)ex;
+  ledger::StatsQuery query;
+  auto bad = [&](std::string param, std::string message) {
+    metrics_.record_rejection("invalid_stats_query", 400);
+    return error_response(ApiError{400, std::move(message), "invalid_request_error", std::move(param), "invalid_value"},
+                          request.version());
+  };
+  auto target = boost::urls::parse_origin_form(request.target());
+  if (!target) co_return bad("", "The request target is not a valid URL.");
+  for (const auto& param : target->params()) {
+    if (param.key == "since" || param.key == "until") {
+      auto t = parse_time_param(param.value);
+      if (!t) co_return bad(param.key, fmt::format("Invalid '{}': expected unix seconds or an RFC 3339 time.", param.key));
+      (param.key == "since" ? query.since : query.until) = *t;
+    } else if (param.key == "recent") {
+      std::size_t n = 0;
+      const auto& v = param.value;
+      auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec != std::errc() || ptr != v.data() + v.size() || n > 10000)
+        co_return bad("recent", "Invalid 'recent': expected an integer from 0 to 10000.");
+      query.recent = n;
+    }
+  }
+  auto report = co_await asio::co_spawn(
+      *blocking_pool_, [this, query]() -> asio::awaitable<Result<ledger::StatsReport>> { co_return ledger_.stats(query); },
+      asio::use_awaitable);
+  if (!report)
+    co_return error_response(ApiError{503, "The ledger could not be read: " + report.error().message, "server_error", "",
+                                      "ledger_unavailable"},
+                             request.version());
+  co_return json_response(http::status::ok, request.version(), ledger::render_stats_json(*report));
+}
+
+void Gateway::log_access(const Exchange& ex, unsigned status) const {
+  if (!options_.access_log) return;
+  std::string line = R"({"ts":)";
+  line += fmt::format("{:.6f}", unix_now());
+  line += R"(,"request_id":)";
+  append_json_string(line, ex.request_id);
+  line += R"(,"method":)";
+  append_json_string(line, ex.method);
+  line += R"(,"path":)";
+  append_json_string(line, ex.path);
+  line += fmt::format(R"(,"status":{},"latency_ms":{:.3f})", status, ms_between(ex.start, Clock::now()));
+  if (!ex.key_id.empty()) {
+    line += R"(,"key_id":)";
+    append_json_string(line, ex.key_id);
+  }
+  if (!ex.model.empty()) {
+    line += R"(,"model":)";
+    append_json_string(line, ex.model);
+    line += R"(,"route":)";
+    append_json_string(line, ex.route);
+    line += fmt::format(R"(,"prompt_tokens":{},"completion_tokens":{})", ex.prompt_tokens, ex.completion_tokens);
+  }
+  if (ex.is_chat) {
+    line += R"(,"cost_usd":)";
+    line += ex.cost ? pricing::format_usd(*ex.cost) : "null";
+    line += fmt::format(R"(,"attempts":{})", ex.attempts);
+  }
+  if (!ex.error_type.empty()) {
+    line += R"(,"error":)";
+    append_json_string(line, ex.error_type);
+  }
+  line.push_back('}');
+  options_.access_log->info(line);
+}
+
+}  // namespace turnout::server

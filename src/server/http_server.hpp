@@ -1,0 +1,88 @@
+#pragma once
+// The HTTP/1.1 front: one acceptor, N event-loop threads (one io_context each); every
+// connection is a coroutine that lives on one thread for its whole life, so per-thread
+// state (upstream pool, parser buffers) needs no locks. Keep-alive, a body limit that
+// holds for chunked bodies too, read/idle timeouts, and a graceful drain on shutdown.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace turnout::server {
+
+namespace http = boost::beast::http;
+using HttpRequest = http::request<http::string_body>;
+using HttpResponse = http::response<http::string_body>;
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8000;
+  unsigned threads = 1;
+  std::uint64_t max_body_bytes = 16777216;
+  std::chrono::milliseconds read_timeout{30000};
+  std::chrono::milliseconds idle_timeout{75000};
+};
+
+// What a handler sees of the connection beyond the request: the stream, for handlers that
+// write their response themselves (server-sent events).
+struct Connection {
+  boost::beast::tcp_stream& stream;
+  unsigned worker_index;
+};
+
+// Responses for requests the server rejects before a handler runs (too large, malformed,
+// timed out). The gateway supplies them so every body has the OpenAI error shape.
+struct RejectionResponses {
+  std::function<HttpResponse(unsigned version, std::uint64_t limit)> body_too_large;
+  std::function<HttpResponse(unsigned version, const std::string& why)> bad_request;
+};
+
+// Returns the response to send, or nullopt when the handler already wrote it itself.
+using Handler = std::function<boost::asio::awaitable<std::optional<HttpResponse>>(HttpRequest&, Connection&)>;
+
+class HttpServer {
+ public:
+  HttpServer(HttpServerOptions options, Handler handler, RejectionResponses rejections);
+  ~HttpServer();
+
+  // Binds and listens; returns the bound port (useful with port 0). Errors are values.
+  std::optional<std::string> listen(std::uint16_t& bound_port);
+
+  // Runs the event loops on `threads` threads until stop() completes; blocks.
+  void run();
+
+  // Stops accepting, lets in-flight requests finish (up to `grace`), then ends run().
+  // Safe to call from any thread (e.g. a signal handler's io_context).
+  void stop(std::chrono::milliseconds grace);
+
+  void set_rejections(RejectionResponses rejections) { rejections_ = std::move(rejections); }
+  std::size_t in_flight() const { return in_flight_.load(); }
+  unsigned threads() const { return static_cast<unsigned>(workers_.size()); }
+  boost::asio::io_context& worker_context(unsigned index) { return *workers_[index]; }
+
+ private:
+  boost::asio::awaitable<void> accept_loop();
+  boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket, unsigned worker);
+
+  HttpServerOptions options_;
+  Handler handler_;
+  RejectionResponses rejections_;
+  std::vector<std::unique_ptr<boost::asio::io_context>> workers_;
+  std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+  std::atomic<std::size_t> in_flight_{0};
+  std::atomic<bool> draining_{false};
+  unsigned next_worker_ = 0;
+};
+
+}  // namespace turnout::server

@@ -1,0 +1,114 @@
+#include "server/metrics.hpp"
+
+#include <fmt/format.h>
+
+namespace turnout::server {
+namespace {
+
+// Label values are escaped per the exposition format (backslash, quote, newline).
+std::string escape_label(const std::string& v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void Histogram::observe(double v) {
+  std::size_t i = 0;
+  while (i < bounds.size() && v > bounds[i]) ++i;
+  ++counts_[i];
+  sum_ += v;
+  ++count_;
+}
+
+void Histogram::render(std::string& out, const std::string& name, const std::string& labels) const {
+  std::uint64_t cumulative = 0;
+  const std::string sep = labels.empty() ? "" : ",";
+  for (std::size_t i = 0; i < bounds.size(); ++i) {
+    cumulative += counts_[i];
+    out += fmt::format("{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, sep, bounds[i], cumulative);
+  }
+  cumulative += counts_[bounds.size()];
+  out += fmt::format("{}_bucket{{{}{}le=\"+Inf\"}} {}\n", name, labels, sep, cumulative);
+  const std::string braces = labels.empty() ? "" : "{" + labels + "}";
+  out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, braces, sum_, name, braces, count_);
+}
+
+void Metrics::record_request(const RequestObservation& obs) {
+  std::lock_guard lock(mutex_);
+  ++requests_[{obs.model, obs.route, obs.status}];
+  auto& t = tokens_[obs.model];
+  t.first += obs.prompt_tokens;
+  t.second += obs.completion_tokens;
+  if (obs.cost) cost_[obs.model] += *obs.cost;
+  duration_.observe(obs.duration_s);
+  if (obs.upstream_s > 0) upstream_.observe(obs.upstream_s);
+  overhead_.observe(obs.overhead_s);
+  retries_ += obs.retries;
+  fallbacks_ += obs.fallbacks;
+}
+
+void Metrics::record_rejection(const std::string& reason, unsigned status) {
+  std::lock_guard lock(mutex_);
+  ++rejections_[{reason, status}];
+}
+
+std::string Metrics::render() const {
+  std::lock_guard lock(mutex_);
+  std::string out;
+  out.reserve(4096);
+  out += "# HELP turnout_requests_total Chat requests that reached the ledger, by routed model, route and status.\n";
+  out += "# TYPE turnout_requests_total counter\n";
+  for (const auto& [key, n] : requests_) {
+    const auto& [model, route, status] = key;
+    out += fmt::format("turnout_requests_total{{model=\"{}\",route=\"{}\",status=\"{}\"}} {}\n",
+                       escape_label(model), escape_label(route), status, n);
+  }
+  out += "# HELP turnout_rejected_requests_total Requests rejected before routing (bad input, auth, size).\n";
+  out += "# TYPE turnout_rejected_requests_total counter\n";
+  for (const auto& [key, n] : rejections_)
+    out += fmt::format("turnout_rejected_requests_total{{reason=\"{}\",status=\"{}\"}} {}\n", escape_label(key.first),
+                       key.second, n);
+  out += "# HELP turnout_request_duration_seconds Whole request latency, upstream included.\n";
+  out += "# TYPE turnout_request_duration_seconds histogram\n";
+  duration_.render(out, "turnout_request_duration_seconds", "");
+  out += "# HELP turnout_upstream_duration_seconds Time spent waiting for the upstream, all attempts.\n";
+  out += "# TYPE turnout_upstream_duration_seconds histogram\n";
+  upstream_.render(out, "turnout_upstream_duration_seconds", "");
+  out += "# HELP turnout_overhead_seconds Time spent in the gateway itself, upstream excluded.\n";
+  out += "# TYPE turnout_overhead_seconds histogram\n";
+  overhead_.render(out, "turnout_overhead_seconds", "");
+  out += "# HELP turnout_tokens_total Tokens by model and kind (prompt, completion).\n";
+  out += "# TYPE turnout_tokens_total counter\n";
+  for (const auto& [model, t] : tokens_) {
+    out += fmt::format("turnout_tokens_total{{model=\"{}\",kind=\"prompt\"}} {}\n", escape_label(model), t.first);
+    out += fmt::format("turnout_tokens_total{{model=\"{}\",kind=\"completion\"}} {}\n", escape_label(model), t.second);
+  }
+  out += "# HELP turnout_cost_usd_total Exact cost of priced calls in USD, by model.\n";
+  out += "# TYPE turnout_cost_usd_total counter\n";
+  for (const auto& [model, c] : cost_)
+    out += fmt::format("turnout_cost_usd_total{{model=\"{}\"}} {}\n", escape_label(model), pricing::format_usd(c));
+  out += "# HELP turnout_upstream_retries_total Upstream attempts repeated on the same model.\n";
+  out += "# TYPE turnout_upstream_retries_total counter\n";
+  out += fmt::format("turnout_upstream_retries_total {}\n", retries_);
+  out += "# HELP turnout_fallbacks_total Calls moved to a fallback model.\n";
+  out += "# TYPE turnout_fallbacks_total counter\n";
+  out += fmt::format("turnout_fallbacks_total {}\n", fallbacks_);
+  out += "# HELP turnout_inflight_requests Requests being processed now.\n";
+  out += "# TYPE turnout_inflight_requests gauge\n";
+  out += fmt::format("turnout_inflight_requests {}\n", inflight_.load());
+  return out;
+}
+
+}  // namespace turnout::server

@@ -1,0 +1,64 @@
+#pragma once
+// Prometheus metrics for /metrics: counters and histograms named by Prometheus
+// conventions. Updated once per request under one short lock (two event-loop threads
+// do not contend measurably); rendered as text exposition format 0.0.4.
+#include "pricing/pricing.hpp"
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <tuple>
+
+namespace turnout::server {
+
+struct RequestObservation {
+  std::string model;  // routed model ("" when rejected before routing)
+  std::string route;
+  unsigned status = 0;
+  double duration_s = 0;
+  double upstream_s = 0;
+  double overhead_s = 0;
+  std::uint64_t prompt_tokens = 0;
+  std::uint64_t completion_tokens = 0;
+  std::optional<pricing::Money> cost;
+  unsigned retries = 0;
+  unsigned fallbacks = 0;
+};
+
+class Histogram {
+ public:
+  static constexpr std::array<double, 14> bounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                     0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+  void observe(double v);
+  void render(std::string& out, const std::string& name, const std::string& labels) const;
+
+ private:
+  std::array<std::uint64_t, bounds.size() + 1> counts_{};  // last: +Inf
+  double sum_ = 0;
+  std::uint64_t count_ = 0;
+};
+
+class Metrics {
+ public:
+  void record_request(const RequestObservation& obs);
+  void record_rejection(const std::string& reason, unsigned status);
+  std::atomic<long>& inflight() { return inflight_; }
+  long inflight_value() const { return inflight_.load(); }
+  std::string render() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> requests_;
+  std::map<std::pair<std::string, unsigned>, std::uint64_t> rejections_;
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> tokens_;  // prompt, completion
+  std::map<std::string, pricing::Money> cost_;
+  Histogram duration_, upstream_, overhead_;
+  std::uint64_t retries_ = 0, fallbacks_ = 0;
+  std::atomic<long> inflight_{0};
+};
+
+}  // namespace turnout::server

@@ -1,0 +1,21 @@
+#pragma once
+// Error responses in OpenAI's shape: {"error":{"message","type","param","code"}}.
+#include "server/http_server.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace turnout::server {
+
+struct ApiError {
+  unsigned status = 400;
+  std::string message;
+  std::string type = "invalid_request_error";
+  std::string param;  // "" -> null
+  std::string code;   // "" -> null
+};
+
+std::string error_body(const ApiError& error);
+HttpResponse error_response(const ApiError& error, unsigned version);
+
+}  // namespace turnout::server
