@@ -41,6 +41,7 @@ struct ProviderConfig {
   std::string api_key;   // secret: never logged or echoed
   double timeout_s = 600;         // total time for one upstream attempt
   double connect_timeout_s = 10;
+  double stream_idle_timeout_s = 60;  // streaming: longest silence between upstream events
   std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
   std::string api_version;        // azure: api-version query parameter
 };

@@ -1,6 +1,8 @@
 #include "server/gateway.hpp"
 
+#include "server/gateway_internal.hpp"
 #include "server/openai_error.hpp"
+#include "server/sse.hpp"
 #include "server/time_util.hpp"
 
 #include <boost/asio/async_result.hpp>
@@ -21,35 +23,6 @@
 
 namespace turnout::server {
 namespace asio = boost::asio;
-using Clock = std::chrono::steady_clock;
-
-struct Gateway::WorkerState {
-  WorkerState(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls)
-      : client(std::move(executor), std::move(tls)), rng(std::random_device{}()) {}
-  upstream::Client client;
-  RequestParser request_parser;
-  simdjson::dom::parser response_parser;  // upstream bodies; used between suspensions only
-  std::mt19937_64 rng;
-};
-
-// What the access log and metrics need to know about one request.
-struct Gateway::Exchange {
-  Clock::time_point start = Clock::now();
-  std::string request_id;
-  std::string key_id;
-  std::string_view method;
-  std::string_view path;
-  std::string model;
-  std::string route;
-  std::uint64_t prompt_tokens = 0;
-  std::uint64_t completion_tokens = 0;
-  std::optional<pricing::Money> cost;
-  unsigned attempts = 0;
-  std::string error_type;
-  Clock::duration upstream{};
-  Clock::duration waiting{};  // backoff sleeps: neither upstream nor gateway work
-  bool is_chat = false;
-};
 
 namespace {
 
@@ -80,9 +53,6 @@ bool retryable_status(unsigned status) {
   return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
 }
 
-double ms_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
 
 HttpResponse json_response(http::status status, unsigned version, std::string body) {
   HttpResponse res{status, version};
@@ -102,22 +72,10 @@ std::optional<MeteredUsage> meter_completion(simdjson::dom::element root, const 
   auto choices = root["choices"];
   if (choices.error() || !choices.value_unsafe().is_array()) return std::nullopt;
   MeteredUsage m;
-  auto usage = root["usage"];
-  if (!usage.error() && usage.value_unsafe().is_object()) {
-    auto u = usage.value_unsafe();
-    auto get = [](simdjson::dom::element obj, std::string_view key) -> std::optional<std::uint64_t> {
-      auto v = obj[key];
-      if (v.error() || !v.value_unsafe().is_uint64()) return std::nullopt;
-      return v.value_unsafe().get_uint64().value_unsafe();
-    };
-    auto prompt = get(u, "prompt_tokens");
-    auto completion = get(u, "completion_tokens");
-    if (prompt && completion) {
+  if (auto usage = root["usage"]; !usage.error() && usage.value_unsafe().is_object()) {
+    if (auto reported = read_usage(usage.value_unsafe())) {
+      m.usage = *reported;
       m.reported = true;
-      m.usage.prompt_tokens = *prompt;
-      m.usage.completion_tokens = *completion;
-      if (auto details = u["prompt_tokens_details"]; !details.error() && details.value_unsafe().is_object())
-        m.usage.cached_tokens = std::min(get(details.value_unsafe(), "cached_tokens").value_or(0), *prompt);
       return m;
     }
   }
@@ -142,20 +100,42 @@ std::optional<MeteredUsage> meter_completion(simdjson::dom::element root, const 
   return m;
 }
 
-// Appends cost_usd and latency_ms to an upstream JSON object, keeping every byte before.
-void add_gateway_fields(std::string& body, const std::optional<pricing::Money>& cost, double latency_ms) {
+}  // namespace
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+std::optional<pricing::Usage> read_usage(simdjson::dom::element usage) {
+  auto get = [](simdjson::dom::element obj, std::string_view key) -> std::optional<std::uint64_t> {
+    auto v = obj[key];
+    if (v.error() || !v.value_unsafe().is_uint64()) return std::nullopt;
+    return v.value_unsafe().get_uint64().value_unsafe();
+  };
+  auto prompt = get(usage, "prompt_tokens");
+  auto completion = get(usage, "completion_tokens");
+  if (!prompt || !completion) return std::nullopt;
+  pricing::Usage u;
+  u.prompt_tokens = *prompt;
+  u.completion_tokens = *completion;
+  if (auto details = usage["prompt_tokens_details"]; !details.error() && details.value_unsafe().is_object())
+    u.cached_tokens = std::min(get(details.value_unsafe(), "cached_tokens").value_or(0), *prompt);
+  return u;
+}
+
+void add_gateway_fields(std::string& body, const std::optional<pricing::Money>& cost,
+                        std::optional<double> latency_ms) {
   while (!body.empty() && (body.back() == ' ' || body.back() == '\n' || body.back() == '\r' || body.back() == '\t'))
     body.pop_back();
   if (body.empty() || body.back() != '}') return;
   body.pop_back();
-  std::size_t last = body.find_last_not_of(" \n\r\t");
+  const std::size_t last = body.find_last_not_of(" \n\r\t");
   const bool empty_object = last != std::string::npos && body[last] == '{';
   body += empty_object ? "\"cost_usd\":" : ",\"cost_usd\":";
   body += cost ? pricing::format_usd(*cost) : "null";
-  body += fmt::format(",\"latency_ms\":{:.3f}}}", latency_ms);
+  if (latency_ms) body += fmt::format(",\"latency_ms\":{:.3f}", *latency_ms);
+  body.push_back('}');
 }
-
-}  // namespace
 
 Gateway::Gateway(const config::Config& config, ledger::Ledger& ledger, GatewayOptions options)
     : config_(config), ledger_(ledger), options_(std::move(options)) {}
@@ -255,7 +235,14 @@ asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& reques
   } else {
     ex.key_id = std::move(*key_id);
     if (ex.path == "/v1/chat/completions" || ex.path == "/chat/completions") {
-      res = method == http::verb::post ? co_await handle_chat(ex, request, connection) : method_not_allowed("POST");
+      if (method != http::verb::post) {
+        res = method_not_allowed("POST");
+      } else if (auto chat = co_await handle_chat(ex, request, connection)) {
+        res = std::move(*chat);
+      } else {
+        log_access(ex, ex.stream_status);  // streamed: the response is already written
+        co_return std::nullopt;
+      }
     } else if (ex.path == "/v1/models") {
       res = method == http::verb::get ? handle_models(request) : method_not_allowed("GET");
     } else if (ex.path == "/route") {
@@ -271,7 +258,116 @@ asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& reques
   co_return res;
 }
 
-asio::awaitable<HttpResponse> Gateway::handle_chat(Exchange& ex, HttpRequest& request, Connection& connection) {
+asio::awaitable<CallOutcome> Gateway::run_attempts(Exchange& ex, WorkerState& worker, const CallPlan& plan,
+                                                    std::string_view body) {
+  // Candidates in order: the routed model, then its fallbacks that fit.
+  std::vector<const routing::Candidate*> candidates{&plan.decision.primary};
+  for (const auto& f : plan.decision.fallbacks) candidates.push_back(&f);
+
+  CallOutcome out;
+  out.served = candidates.front();
+  for (std::size_t ci = 0; ci < candidates.size(); ++ci) {
+    const routing::Candidate& candidate = *candidates[ci];
+    const config::ProviderConfig* provider = config_.find_provider(candidate.provider);
+    const auto endpoint = endpoints_.find(candidate.provider);
+    if (provider == nullptr || endpoint == endpoints_.end()) continue;
+    if (ci > 0) ++out.fallbacks;
+    // The body reaches the upstream unchanged but for `model` (and, for streams, the
+    // usage request the gateway always makes).
+    std::string extra = "\"model\":";
+    append_json_string(extra, candidate.upstream_name);
+    if (plan.stream) extra += R"(,"stream_options":{"include_usage":true})";
+    const std::string forwarded = plan.stream ? rewrite_top_level(body, {"model", "stream_options"}, extra)
+                                              : rewrite_top_level(body, {"model"}, extra);
+    for (unsigned attempt = 0;; ++attempt) {
+      ++ex.attempts;
+      out.served = &candidate;
+      out.route = ci == 0 ? candidate.route : "fallback:" + candidates.front()->model;
+      auto call = upstream::make_chat_request(*provider, endpoint->second, candidate.upstream_name, forwarded,
+                                              ex.request_id);
+      const auto sent = Clock::now();
+      const bool retryable = plan.stream ? co_await attempt_stream(worker, call, *provider, out)
+                                         : co_await attempt_buffered(worker, call, out);
+      ex.upstream += Clock::now() - sent;
+      if (!retryable) co_return out;
+      if (attempt >= config_.routing.retries) break;  // next candidate
+      // Exponential backoff with full jitter; an upstream Retry-After wins, up to the cap.
+      ++out.retries;
+      const auto cap = std::chrono::milliseconds(static_cast<long long>(config_.routing.max_retry_wait_s * 1000));
+      std::optional<std::chrono::milliseconds> retry_after;
+      if (out.response && out.response->retry_after)
+        retry_after = parse_retry_after(*out.response->retry_after, unix_now());
+      std::chrono::milliseconds wait;
+      if (retry_after) {
+        wait = std::min(*retry_after, cap);
+      } else {
+        const std::uint64_t ceiling = std::uint64_t{config_.routing.retry_backoff_ms} << std::min(attempt, 20u);
+        wait = std::min(std::chrono::milliseconds(std::uniform_int_distribution<std::uint64_t>(0, ceiling)(worker.rng)),
+                        cap);
+      }
+      const auto slept = Clock::now();
+      asio::steady_timer timer(co_await asio::this_coro::executor, wait);
+      co_await timer.async_wait(asio::use_awaitable);
+      ex.waiting += Clock::now() - slept;
+    }
+  }
+  co_return out;
+}
+
+asio::awaitable<bool> Gateway::attempt_buffered(WorkerState& worker, const upstream::Request& call, CallOutcome& out) {
+  auto result = co_await worker.client.send(call);
+  if (!result) {
+    out.failure = std::move(result.error());
+    out.response.reset();
+    co_return true;
+  }
+  out.response = std::move(result.value());
+  out.failure.reset();
+  co_return retryable_status(out.response->status);
+}
+
+asio::awaitable<bool> Gateway::attempt_stream(WorkerState& worker, const upstream::Request& call,
+                                              const config::ProviderConfig& provider, CallOutcome& out) {
+  out.response.reset();
+  out.failure.reset();
+  out.stream.reset();
+  out.stream_prefix.clear();
+  const auto idle = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(provider.stream_idle_timeout_s));
+  auto opened = co_await worker.client.open_stream(call, idle);
+  if (!opened) {
+    out.failure = std::move(opened.error());
+    co_return true;
+  }
+  upstream::ResponseStream stream = std::move(opened.value());
+  if (stream.status() < 200 || stream.status() >= 300) {
+    auto rest = co_await stream.read_rest();
+    if (!rest) {
+      out.failure = std::move(rest.error());
+      co_return true;
+    }
+    out.response = upstream::Response{stream.status(), stream.content_type(), stream.retry_after(), std::move(*rest)};
+    co_return retryable_status(stream.status());
+  }
+  // Nothing reaches the client before the first complete event, so a failure up to here
+  // is still retried (SPEC section 4).
+  while (sse_event_end(out.stream_prefix) == std::string::npos) {
+    auto chunk = co_await stream.next();
+    if (!chunk) {
+      out.failure = std::move(chunk.error());
+      co_return true;
+    }
+    if (!chunk.value()) {
+      out.failure = upstream::Failure{upstream::FailureKind::reset, "the upstream ended the stream before any event"};
+      co_return true;
+    }
+    out.stream_prefix.append(**chunk);
+  }
+  out.stream.emplace(std::move(stream));
+  co_return false;
+}
+
+asio::awaitable<std::optional<HttpResponse>> Gateway::handle_chat(Exchange& ex, HttpRequest& request,
+                                                                  Connection& connection) {
   ex.is_chat = true;
   WorkerState& worker = *workers_[connection.worker_index];
   const unsigned version = request.version();
@@ -284,12 +380,6 @@ asio::awaitable<HttpResponse> Gateway::handle_chat(Exchange& ex, HttpRequest& re
     co_return error_response(*error, version);
   }
   CallPlan plan = std::move(std::get<CallPlan>(planned));
-  if (plan.stream) {
-    ApiError e{400, "Streaming (stream: true) is not supported by this gateway build yet.", "invalid_request_error",
-               "stream", "unsupported_parameter"};
-    metrics_.record_rejection("stream_unsupported", 400);
-    co_return error_response(e, version);
-  }
   if (const auto health = ledger_.health(); !health.healthy) {
     metrics_.record_rejection("ledger_unavailable", 503);
     co_return error_response(ApiError{503, "The gateway cannot record calls right now: " + health.reason,
@@ -297,64 +387,8 @@ asio::awaitable<HttpResponse> Gateway::handle_chat(Exchange& ex, HttpRequest& re
                              version);
   }
 
-  // Candidates in order: the routed model, then its fallbacks that fit.
-  std::vector<const routing::Candidate*> candidates{&plan.decision.primary};
-  for (const auto& f : plan.decision.fallbacks) candidates.push_back(&f);
-
-  std::optional<upstream::Response> response;
-  std::optional<upstream::Failure> failure;
-  const routing::Candidate* served = candidates.front();
-  unsigned retries = 0, fallbacks = 0;
-  bool settled = false;  // a non-retryable outcome ends the loop
-  for (std::size_t ci = 0; ci < candidates.size() && !settled; ++ci) {
-    const routing::Candidate& candidate = *candidates[ci];
-    const config::ProviderConfig* provider = config_.find_provider(candidate.provider);
-    const auto endpoint = endpoints_.find(candidate.provider);
-    if (provider == nullptr || endpoint == endpoints_.end()) continue;
-    if (ci > 0) ++fallbacks;
-    std::string model_member = "\"model\":";
-    append_json_string(model_member, candidate.upstream_name);
-    const std::string forwarded = rewrite_top_level(request.body(), {"model"}, model_member);
-    for (unsigned attempt = 0;; ++attempt) {
-      ++ex.attempts;
-      served = &candidate;
-      auto call = upstream::make_chat_request(*provider, endpoint->second, candidate.upstream_name, forwarded,
-                                              ex.request_id);
-      const auto sent = Clock::now();
-      auto result = co_await worker.client.send(call);
-      ex.upstream += Clock::now() - sent;
-      std::optional<std::chrono::milliseconds> retry_after;
-      bool retryable = true;
-      if (result) {
-        response = std::move(result.value());
-        failure.reset();
-        retryable = retryable_status(response->status);
-        if (response->retry_after) retry_after = parse_retry_after(*response->retry_after, unix_now());
-      } else {
-        failure = std::move(result.error());
-        response.reset();
-      }
-      if (!retryable) {
-        settled = true;
-        break;
-      }
-      if (attempt >= config_.routing.retries) break;
-      // Exponential backoff with full jitter; an upstream Retry-After wins, up to the cap.
-      ++retries;
-      const auto cap = std::chrono::milliseconds(static_cast<long long>(config_.routing.max_retry_wait_s * 1000));
-      std::chrono::milliseconds wait;
-      if (retry_after) {
-        wait = std::min(*retry_after, cap);
-      } else {
-        const std::uint64_t ceiling = std::uint64_t{config_.routing.retry_backoff_ms} << std::min(attempt, 20u);
-        wait = std::min(std::chrono::milliseconds(std::uniform_int_distribution<std::uint64_t>(0, ceiling)(worker.rng)), cap);
-      }
-      const auto slept = Clock::now();
-      asio::steady_timer timer(co_await asio::this_coro::executor, wait);
-      co_await timer.async_wait(asio::use_awaitable);
-      ex.waiting += Clock::now() - slept;
-    }
-  }
+  CallOutcome outcome = co_await run_attempts(ex, worker, plan, request.body());
+  const routing::Candidate& served = *outcome.served;
 
   ledger::CallRecord rec;
   rec.id = ex.request_id;
@@ -362,19 +396,28 @@ asio::awaitable<HttpResponse> Gateway::handle_chat(Exchange& ex, HttpRequest& re
   rec.instance_id = options_.instance_id;
   rec.client_key_id = ex.key_id;
   rec.requested_model = plan.requested_model;
-  rec.model = served->model;
-  rec.route = served == candidates.front() ? served->route : "fallback:" + candidates.front()->model;
-  rec.counted_prompt_tokens = served->prompt_tokens;
+  rec.model = served.model;
+  rec.route = outcome.route;
+  rec.counted_prompt_tokens = served.prompt_tokens;
   rec.attempts = static_cast<int>(ex.attempts);
-  rec.stream = false;
+  rec.stream = plan.stream;
+  ex.model = rec.model;
+  ex.route = rec.route;
+
+  if (outcome.stream) {
+    co_await relay_stream(ex, connection, worker, plan, outcome, rec);
+    finish_metrics(ex, outcome, rec.status);
+    co_return std::nullopt;
+  }
 
   HttpResponse res;
   std::string body;
   std::optional<pricing::Money> cost;
+  const upstream::Response* response = outcome.response ? &*outcome.response : nullptr;
   if (response && response->status >= 200 && response->status < 300) {
     auto parsed = worker.response_parser.parse(response->body);
     std::optional<MeteredUsage> metered;
-    if (!parsed.error()) metered = meter_completion(parsed.value_unsafe(), *served);
+    if (!parsed.error()) metered = meter_completion(parsed.value_unsafe(), served);
     if (!metered) {
       res = error_response(ApiError{502, "The upstream returned a malformed chat completion (not the expected JSON).",
                                     "upstream_error", "", "upstream_malformed"},
@@ -383,88 +426,115 @@ asio::awaitable<HttpResponse> Gateway::handle_chat(Exchange& ex, HttpRequest& re
     } else {
       rec.usage = metered->usage;
       rec.usage_reported = metered->reported;
-      cost = pricing::cost(served->rates, rec.usage);
-      body = std::move(response->body);
+      body = std::move(outcome.response->body);
       res = HttpResponse{http::status::ok, version};
       res.set(http::field::content_type, kJson);
     }
   } else if (response) {
-    // Upstream 4xx, or a 429/5xx left after retries and fallbacks: passed through when its
-    // body is JSON, else a 502 that says what came back.
-    auto parsed = worker.response_parser.parse(response->body);
-    if (!parsed.error() && parsed.value_unsafe().is_object()) {
-      res = HttpResponse{static_cast<http::status>(response->status), version};
-      res.set(http::field::content_type, kJson);
-      res.body() = std::move(response->body);
-      if (response->retry_after) res.set(http::field::retry_after, *response->retry_after);
-    } else {
-      res = error_response(ApiError{502,
-                                    fmt::format("The upstream answered HTTP {} with a body that is not JSON ({}).",
-                                                response->status,
-                                                response->content_type.empty() ? "no content type" : response->content_type),
-                                    "upstream_error", "", "upstream_malformed"},
-                           version);
-    }
-    rec.error_type = response->status == 429 ? "upstream_rate_limited"
-                     : response->status >= 500 ? "upstream_server_error"
-                                                : "upstream_client_error";
+    res = upstream_error_response(worker, *outcome.response, version);
+    rec.error_type = upstream_error_type(response->status);
   } else {
-    const bool timeout = failure && failure->kind == upstream::FailureKind::timeout;
-    const std::string detail = failure ? failure->message : "no provider could be reached";
-    res = error_response(ApiError{timeout ? 504u : 502u,
-                                  timeout ? "The upstream did not answer in time: " + detail
-                                          : "The upstream could not be reached: " + detail,
-                                  timeout ? "timeout_error" : "upstream_error", "",
-                                  timeout ? "upstream_timeout" : "upstream_unreachable"},
-                         version);
-    rec.error_type = timeout ? "upstream_timeout" : "upstream_unreachable";
+    res = failure_response(outcome.failure, version);
+    rec.error_type = failure_error_type(outcome.failure);
   }
-  if (!cost) cost = pricing::cost(served->rates, rec.usage);  // failed calls: zero tokens, zero cost
+  cost = pricing::cost(served.rates, rec.usage);  // failed calls: zero tokens, zero cost
   rec.cost = cost;
-  if (const config::ModelConfig* baseline = config_.find_model(config_.routing.baseline_model))
-    rec.baseline_cost = pricing::cost(baseline->rates, rec.usage);
+  rec.baseline_cost = baseline_cost(rec.usage);
   rec.status = res.result_int();
   rec.latency_ms = ms_between(ex.start, Clock::now());
   if (!body.empty()) {
     add_gateway_fields(body, cost, rec.latency_ms);
     res.body() = std::move(body);
   }
-
-  ex.model = rec.model;
-  ex.route = rec.route;
-  ex.prompt_tokens = rec.usage.prompt_tokens ? rec.usage.prompt_tokens : served->prompt_tokens;
+  ex.prompt_tokens = rec.usage.prompt_tokens ? rec.usage.prompt_tokens : served.prompt_tokens;
   ex.completion_tokens = rec.usage.completion_tokens;
   ex.cost = cost;
   ex.error_type = rec.error_type;
-  const auto counted_prompt = served->prompt_tokens;
+  co_await record_durably(ex, std::move(rec));
+
+  res.set("x-turnout-model", ex.model);
+  res.set("x-turnout-route", ex.route);
+  res.set("x-turnout-prompt-tokens", std::to_string(served.prompt_tokens));
+  res.set("x-turnout-attempts", std::to_string(ex.attempts));
+  if (cost) res.set("x-turnout-cost-usd", pricing::format_usd(*cost));
+  res.set("x-turnout-overhead-us", std::to_string(overhead_us(ex)));
+  finish_metrics(ex, outcome, res.result_int());
+  co_return res;
+}
+
+std::int64_t Gateway::overhead_us(const Exchange& ex) const {
+  const auto overhead = Clock::now() - ex.start - ex.upstream - ex.waiting;
+  return std::chrono::duration_cast<std::chrono::microseconds>(overhead).count();
+}
+
+std::optional<pricing::Money> Gateway::baseline_cost(const pricing::Usage& usage) const {
+  const config::ModelConfig* baseline = config_.find_model(config_.routing.baseline_model);
+  if (baseline == nullptr) return std::nullopt;
+  return pricing::cost(baseline->rates, usage);
+}
+
+HttpResponse Gateway::upstream_error_response(WorkerState& worker, upstream::Response& response, unsigned version) {
+  // Upstream 4xx, or a 429/5xx left after retries and fallbacks: passed through when its
+  // body is JSON, else a 502 that says what came back.
+  auto parsed = worker.response_parser.parse(response.body);
+  if (!parsed.error() && parsed.value_unsafe().is_object()) {
+    HttpResponse res{static_cast<http::status>(response.status), version};
+    res.set(http::field::content_type, kJson);
+    res.body() = std::move(response.body);
+    if (response.retry_after) res.set(http::field::retry_after, *response.retry_after);
+    return res;
+  }
+  return error_response(
+      ApiError{502,
+               fmt::format("The upstream answered HTTP {} with a body that is not JSON ({}).", response.status,
+                           response.content_type.empty() ? "no content type" : response.content_type),
+               "upstream_error", "", "upstream_malformed"},
+      version);
+}
+
+std::string Gateway::upstream_error_type(unsigned status) {
+  return status == 429 ? "upstream_rate_limited" : status >= 500 ? "upstream_server_error" : "upstream_client_error";
+}
+
+ApiError Gateway::failure_error(const std::optional<upstream::Failure>& failure) {
+  const bool timeout = failure && failure->kind == upstream::FailureKind::timeout;
+  const std::string detail = failure ? failure->message : "no provider could be reached";
+  return ApiError{timeout ? 504u : 502u,
+                  timeout ? "The upstream did not answer in time: " + detail
+                          : "The upstream could not be reached: " + detail,
+                  timeout ? "timeout_error" : "upstream_error", "",
+                  timeout ? "upstream_timeout" : "upstream_unreachable"};
+}
+
+HttpResponse Gateway::failure_response(const std::optional<upstream::Failure>& failure, unsigned version) {
+  return error_response(failure_error(failure), version);
+}
+
+std::string Gateway::failure_error_type(const std::optional<upstream::Failure>& failure) {
+  return failure_error(failure).code;
+}
+
+asio::awaitable<void> Gateway::record_durably(const Exchange& ex, ledger::CallRecord rec) {
   const auto durable = co_await record(std::move(rec));
   if (!durable && options_.access_log)
     options_.access_log->error(R"({{"event":"ledger_error","request_id":"{}","message":"{}"}})", ex.request_id,
                                durable.error().message);
+}
 
-  res.set("x-turnout-model", ex.model);
-  res.set("x-turnout-route", ex.route);
-  res.set("x-turnout-prompt-tokens", std::to_string(counted_prompt));
-  res.set("x-turnout-attempts", std::to_string(ex.attempts));
-  if (cost) res.set("x-turnout-cost-usd", pricing::format_usd(*cost));
-  const auto overhead = Clock::now() - ex.start - ex.upstream - ex.waiting;
-  res.set("x-turnout-overhead-us",
-          std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(overhead).count()));
-
+void Gateway::finish_metrics(const Exchange& ex, const CallOutcome& outcome, unsigned status) {
   RequestObservation obs;
   obs.model = ex.model;
   obs.route = ex.route;
-  obs.status = res.result_int();
+  obs.status = status;
   obs.duration_s = std::chrono::duration<double>(Clock::now() - ex.start).count();
   obs.upstream_s = std::chrono::duration<double>(ex.upstream).count();
-  obs.overhead_s = std::chrono::duration<double>(overhead).count();
+  obs.overhead_s = static_cast<double>(overhead_us(ex)) / 1e6;
   obs.prompt_tokens = ex.prompt_tokens;
   obs.completion_tokens = ex.completion_tokens;
-  obs.cost = cost;
-  obs.retries = retries;
-  obs.fallbacks = fallbacks;
+  obs.cost = ex.cost;
+  obs.retries = outcome.retries;
+  obs.fallbacks = outcome.fallbacks;
   metrics_.record_request(obs);
-  co_return res;
 }
 
 asio::awaitable<Result<void>> Gateway::record(ledger::CallRecord rec) {

@@ -25,6 +25,18 @@ class logger;
 
 namespace turnout::server {
 
+// The result of the attempts (retries and fallbacks) for one call.
+struct CallOutcome {
+  const routing::Candidate* served = nullptr;  // the model of the last attempt
+  std::string route;                           // its route (fallback:<primary> for fallbacks)
+  std::optional<upstream::Response> response;  // last complete upstream response, if any
+  std::optional<upstream::Failure> failure;    // or the last failure
+  std::optional<upstream::ResponseStream> stream;  // streaming: the open upstream stream
+  std::string stream_prefix;  // streaming: bytes read before committing (>= one whole event)
+  unsigned retries = 0;
+  unsigned fallbacks = 0;
+};
+
 struct GatewayOptions {
   std::string instance_id;
   std::shared_ptr<spdlog::logger> access_log;  // one JSON line per request; may be null
@@ -46,7 +58,26 @@ class Gateway {
   struct Exchange;
   Gateway(const config::Config& config, ledger::Ledger& ledger, GatewayOptions options);
 
-  boost::asio::awaitable<HttpResponse> handle_chat(Exchange& ex, HttpRequest& request, Connection& connection);
+  boost::asio::awaitable<std::optional<HttpResponse>> handle_chat(Exchange& ex, HttpRequest& request,
+                                                                  Connection& connection);
+  boost::asio::awaitable<CallOutcome> run_attempts(Exchange& ex, WorkerState& worker, const CallPlan& plan,
+                                                   std::string_view body);
+  // One attempt each; true when the outcome may be retried.
+  boost::asio::awaitable<bool> attempt_buffered(WorkerState& worker, const upstream::Request& call, CallOutcome& out);
+  boost::asio::awaitable<bool> attempt_stream(WorkerState& worker, const upstream::Request& call,
+                                              const config::ProviderConfig& provider, CallOutcome& out);
+  // Relays an open upstream stream to the client as server-sent events; fills `rec`.
+  boost::asio::awaitable<void> relay_stream(Exchange& ex, Connection& connection, WorkerState& worker,
+                                            const CallPlan& plan, CallOutcome& outcome, ledger::CallRecord& rec);
+  boost::asio::awaitable<void> record_durably(const Exchange& ex, ledger::CallRecord rec);
+  HttpResponse upstream_error_response(WorkerState& worker, upstream::Response& response, unsigned version);
+  static std::string upstream_error_type(unsigned status);
+  static ApiError failure_error(const std::optional<upstream::Failure>& failure);
+  static HttpResponse failure_response(const std::optional<upstream::Failure>& failure, unsigned version);
+  static std::string failure_error_type(const std::optional<upstream::Failure>& failure);
+  std::optional<pricing::Money> baseline_cost(const pricing::Usage& usage) const;
+  std::int64_t overhead_us(const Exchange& ex) const;
+  void finish_metrics(const Exchange& ex, const CallOutcome& outcome, unsigned status);
   boost::asio::awaitable<HttpResponse> handle_stats(Exchange& ex, const HttpRequest& request);
   HttpResponse handle_route(Exchange& ex, const HttpRequest& request, WorkerState& worker);
   HttpResponse handle_models(const HttpRequest& request) const;

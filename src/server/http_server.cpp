@@ -176,6 +176,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
     HttpRequest request = parser.release();
     stream.expires_never();  // the handler bounds its own upstream time
     std::optional<HttpResponse> response;
+    connection.keep_alive = request.keep_alive() && !draining_.load();
     try {
       response = co_await handler_(request, connection);
     } catch (const std::exception& e) {
@@ -186,7 +187,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
     if (response) {
       response->keep_alive(keep_alive);
       if (!co_await send(std::move(*response))) break;
-    } else if (!keep_alive || !stream.socket().is_open()) {
+    } else if (!keep_alive || connection.close_after || !stream.socket().is_open()) {
       break;
     }
     first_request = false;

@@ -39,6 +39,8 @@ struct HttpServerOptions {
 struct Connection {
   boost::beast::tcp_stream& stream;
   unsigned worker_index;
+  bool keep_alive = true;    // whether the current request allows reuse (for streamed heads)
+  bool close_after = false;  // set by a handler that left the connection unusable
 };
 
 // Responses for requests the server rejects before a handler runs (too large, malformed,

@@ -1,0 +1,255 @@
+// Streaming chat completions: relays the upstream's server-sent events to the client as
+// they arrive, meters usage (reported, or counted from the deltas), and ends a stream that
+// failed midway with an error event and no [DONE], so a cut answer never looks complete.
+#include "server/gateway.hpp"
+#include "server/gateway_internal.hpp"
+#include "server/openai_error.hpp"
+#include "server/sse.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <fmt/format.h>
+#include <simdjson.h>
+
+namespace turnout::server {
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::seconds kClientWriteTimeout{30};
+
+// Watches the client socket while the stream is relayed: a client that goes away cancels
+// the upstream call at once instead of when the next write fails.
+struct ClientWatch {
+  upstream::ResponseStream* upstream = nullptr;  // null once the relay is over
+  bool client_gone = false;
+  bool client_sent_data = false;  // pipelined bytes were consumed: the connection can't be reused
+};
+
+asio::awaitable<void> watch_client(boost::beast::tcp_stream& client, std::shared_ptr<ClientWatch> watch) {
+  char byte = 0;
+  auto [ec, n] = co_await client.socket().async_read_some(asio::buffer(&byte, 1), use_tuple);
+  if (watch->upstream == nullptr) co_return;  // the relay finished and cancelled this read
+  if (!ec && n > 0) {
+    watch->client_sent_data = true;
+    co_return;
+  }
+  watch->client_gone = true;
+  watch->upstream->cancel();
+}
+
+// What the relay learns from the events that pass through it.
+struct StreamMeter {
+  std::optional<pricing::Usage> reported;
+  std::string produced;  // streamed content and tool-call arguments, for a counted usage
+};
+
+void collect_deltas(simdjson::dom::element root, StreamMeter& meter) {
+  auto choices = root["choices"];
+  if (choices.error() || !choices.value_unsafe().is_array()) return;
+  const simdjson::dom::array choice_array = choices.value_unsafe().get_array().value_unsafe();
+  for (auto choice : choice_array) {
+    auto delta = choice["delta"];
+    if (delta.error() || !delta.value_unsafe().is_object()) continue;
+    if (auto content = delta.value_unsafe()["content"]; !content.error() && content.value_unsafe().is_string())
+      meter.produced.append(content.value_unsafe().get_string().value_unsafe());
+    if (auto calls = delta.value_unsafe()["tool_calls"]; !calls.error() && calls.value_unsafe().is_array()) {
+      const simdjson::dom::array call_array = calls.value_unsafe().get_array().value_unsafe();
+      for (auto call : call_array) {
+        auto args = call["function"]["arguments"];
+        if (!args.error() && args.value_unsafe().is_string())
+          meter.produced.append(args.value_unsafe().get_string().value_unsafe());
+      }
+    }
+  }
+}
+
+}  // namespace
+
+asio::awaitable<void> Gateway::relay_stream(Exchange& ex, Connection& connection, WorkerState& worker,
+                                            const CallPlan& plan, CallOutcome& outcome, ledger::CallRecord& rec) {
+  boost::beast::tcp_stream& client = connection.stream;
+  upstream::ResponseStream& upstream = *outcome.stream;
+  const routing::Candidate& served = *outcome.served;
+
+  // The head carries everything known before the first byte.
+  http::response<http::empty_body> head{http::status::ok, 11};
+  head.set(http::field::content_type, "text/event-stream");
+  head.set(http::field::cache_control, "no-cache");
+  head.set("x-request-id", ex.request_id);
+  head.set("x-turnout-model", served.model);
+  head.set("x-turnout-route", outcome.route);
+  head.set("x-turnout-prompt-tokens", std::to_string(served.prompt_tokens));
+  head.set("x-turnout-attempts", std::to_string(ex.attempts));
+  head.set("x-turnout-overhead-us", std::to_string(overhead_us(ex)));
+  head.keep_alive(connection.keep_alive);
+  head.chunked(true);
+
+  auto watch = std::make_shared<ClientWatch>();
+  watch->upstream = &upstream;
+  bool client_ok = true;
+  auto write_raw = [&](auto buffers) -> asio::awaitable<void> {
+    if (!client_ok) co_return;
+    client.expires_after(kClientWriteTimeout);
+    auto [ec, n] = co_await asio::async_write(client, buffers, use_tuple);
+    (void)n;
+    client.expires_never();
+    client_ok = !ec;
+  };
+  {
+    http::response_serializer<http::empty_body> serializer{head};
+    client.expires_after(kClientWriteTimeout);
+    auto [ec, n] = co_await http::async_write_header(client, serializer, use_tuple);
+    (void)n;
+    client.expires_never();
+    client_ok = !ec;
+  }
+  if (client_ok) asio::co_spawn(client.get_executor(), watch_client(client, watch), asio::detached);
+
+  StreamMeter meter;
+  std::string buffer = std::move(outcome.stream_prefix);
+  std::string out;
+  std::string scratch;
+  bool saw_done = false;
+  bool error_forwarded = false;  // the upstream sent its own error event
+  std::optional<ApiError> stream_error;
+  std::optional<double> ttft_ms;
+
+  // Handles one complete event: appends what the client should get to `out`.
+  auto handle_event = [&](std::string_view event) {
+    std::string_view data;
+    if (!sse_event_data(event, scratch, data)) {
+      out.append(event);  // comments and keep-alives pass through
+      return;
+    }
+    if (data == "[DONE]") {
+      saw_done = true;  // held back until the ledger has the call
+      return;
+    }
+    auto parsed = worker.response_parser.parse(data.data(), data.size());
+    if (parsed.error() || !parsed.value_unsafe().is_object()) {
+      stream_error = ApiError{502, "The upstream sent a malformed stream event (not JSON).", "upstream_error", "",
+                              "upstream_stream_error"};
+      return;
+    }
+    const simdjson::dom::element root = parsed.value_unsafe();
+    if (auto err = root["error"]; !err.error() && !err.value_unsafe().is_null()) {
+      out.append(event);
+      error_forwarded = true;
+      stream_error = ApiError{502, "The upstream reported an error mid-stream.", "upstream_error", "",
+                              "upstream_stream_error"};
+      return;
+    }
+    collect_deltas(root, meter);
+    auto usage = root["usage"];
+    if (usage.error() || !usage.value_unsafe().is_object()) {
+      out.append(event);
+      return;
+    }
+    if (auto u = read_usage(usage.value_unsafe())) meter.reported = *u;
+    auto choices = root["choices"];
+    const bool usage_only = !choices.error() && choices.value_unsafe().is_array() &&
+                            choices.value_unsafe().get_array().value_unsafe().size() == 0;
+    if (!usage_only) {
+      out.append(event);
+      return;
+    }
+    // The usage chunk: only for a client that asked for it, with the exact cost added.
+    if (!plan.include_usage) return;
+    std::string json(data);
+    add_gateway_fields(json, meter.reported ? pricing::cost(served.rates, *meter.reported) : std::nullopt, std::nullopt);
+    out += "data: ";
+    out += json;
+    out += "\n\n";
+  };
+
+  while (client_ok && !watch->client_gone) {
+    std::size_t consumed = 0;
+    for (;;) {
+      const std::size_t end = sse_event_end(std::string_view(buffer).substr(consumed));
+      if (end == std::string_view::npos) break;
+      handle_event(std::string_view(buffer).substr(consumed, end));
+      consumed += end;
+      if (saw_done || stream_error) break;
+    }
+    buffer.erase(0, consumed);
+    if (!out.empty()) {
+      co_await write_raw(boost::beast::http::make_chunk(asio::buffer(out)));
+      if (!ttft_ms) ttft_ms = ms_between(ex.start, Clock::now());
+      out.clear();
+    }
+    if (saw_done || stream_error || !client_ok) break;
+    const auto waited = Clock::now();
+    auto chunk = co_await upstream.next();
+    ex.upstream += Clock::now() - waited;
+    if (watch->client_gone) break;
+    if (!chunk) {
+      stream_error = failure_error(chunk.error());
+      stream_error->code = chunk.error().kind == upstream::FailureKind::timeout ? "upstream_stream_timeout"
+                                                                                : "upstream_stream_error";
+      stream_error->message = "The upstream stream failed midway: " + chunk.error().message;
+      break;
+    }
+    if (!chunk.value()) {
+      stream_error = ApiError{502, "The upstream stream ended before [DONE].", "upstream_error", "",
+                              "upstream_stream_error"};
+      break;
+    }
+    buffer.append(**chunk);
+  }
+  const bool client_gone = !client_ok || watch->client_gone;
+  if (client_gone) {
+    upstream.cancel();
+  } else if (saw_done) {
+    // Read the end of the body so the connection can go back to the pool.
+    auto rest = co_await upstream.next();
+    (void)rest;
+  }
+
+  if (meter.reported) {
+    rec.usage = *meter.reported;
+    rec.usage_reported = true;
+  } else {
+    rec.usage.prompt_tokens = served.prompt_tokens;
+    rec.usage.completion_tokens = tokenizer::Encoding::get(served.encoding).count(meter.produced);
+    rec.usage_reported = false;
+  }
+  rec.cost = pricing::cost(served.rates, rec.usage);
+  rec.baseline_cost = baseline_cost(rec.usage);
+  rec.status = client_gone ? 499 : 200;
+  rec.error_type = client_gone ? "client_closed" : stream_error ? stream_error->code : "";
+  rec.ttft_ms = ttft_ms;
+  rec.latency_ms = ms_between(ex.start, Clock::now());
+  ex.stream_status = static_cast<unsigned>(rec.status);
+  ex.prompt_tokens = rec.usage.prompt_tokens;
+  ex.completion_tokens = rec.usage.completion_tokens;
+  ex.cost = rec.cost;
+  ex.error_type = rec.error_type;
+  co_await record_durably(ex, rec);
+
+  if (!client_gone) {
+    std::string tail;
+    if (stream_error && !error_forwarded) {
+      tail = "data: " + error_body(*stream_error) + "\n\n";
+    } else if (saw_done && !stream_error) {
+      tail = "data: [DONE]\n\n";
+    }
+    if (!tail.empty()) co_await write_raw(boost::beast::http::make_chunk(asio::buffer(tail)));
+    co_await write_raw(boost::beast::http::make_chunk_last());
+  }
+  watch->upstream = nullptr;
+  boost::system::error_code ignored;
+  client.socket().cancel(ignored);  // ends the watcher's read
+  if (watch->client_sent_data || client_gone || stream_error) connection.close_after = true;
+  outcome.stream.reset();
+}
+
+}  // namespace turnout::server
