@@ -4,6 +4,7 @@
 #include "common/result.hpp"
 #include "pricing/pricing.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -15,7 +16,8 @@
 namespace turnout::ledger {
 
 struct CallRecord {
-  std::string id;                // request id (x-request-id), primary key
+  std::string id;                // request id (x-request-id); indexed, not unique: a client
+                                 // that reuses an id still gets every call recorded
   double timestamp = 0;          // unix seconds (fractional) when the request arrived
   std::string instance_id;       // the gateway instance that served it
   std::string client_key_id;     // which gateway key (an id, never the key); "" without auth
@@ -41,13 +43,15 @@ struct StatsQuery {
   std::size_t recent = 10;
 };
 
+// Percentiles use the nearest-rank definition: for n latencies sorted ascending, pXX is the
+// value at 1-based rank ceil(XX * n / 100), so it is always a latency that was observed.
 struct LatencySummary {
   double avg = 0, p50 = 0, p95 = 0, p99 = 0;
 };
 
 struct ModelStats {
   std::uint64_t calls = 0, errors = 0, prompt_tokens = 0, completion_tokens = 0;
-  std::optional<pricing::Money> cost;  // nullopt when every call was unpriced? see render
+  std::optional<pricing::Money> cost;  // priced_cost; nullopt when every call was unpriced
   pricing::Money priced_cost;          // sum over priced calls
   std::uint64_t unpriced_calls = 0;
   LatencySummary latency_ms;
@@ -64,19 +68,26 @@ struct RecentCall {
 };
 
 struct StatsReport {
-  std::uint64_t total_calls = 0;
+  std::uint64_t total_calls = 0;   // every record in the window, failed ones too
   pricing::Money total_cost;       // priced calls only
-  double avg_latency_ms = 0;
+  double avg_latency_ms = 0;       // over every call (0 when there is none)
   std::map<std::string, std::uint64_t> model_distribution;
   std::vector<RecentCall> recent_calls;  // oldest first
   std::uint64_t errors = 0;
   std::map<std::string, ModelStats> models;
   std::map<std::string, std::uint64_t> routes;
+  // Sum of baseline costs over the calls that have one (a call without a baseline price
+  // contributes nothing).
   pricing::Money baseline_cost;
-  std::uint64_t unpriced_calls = 0;
+  // Sum of (baseline cost - cost) over the calls that have both. Calls missing either
+  // price are left out instead of counting as $0, so an unpriced model never shows up
+  // as a saving. Equals baseline_cost - total_cost when every call is priced.
+  pricing::Money savings;
+  std::uint64_t unpriced_calls = 0;  // records whose cost is unknown (cost_usd null)
 };
 
-// The /stats JSON body (SPEC section 5); savings_usd = baseline_cost - total_cost.
+// The /stats JSON body (SPEC section 5): costs as exact decimal numbers, a model's
+// cost_usd null when none of its calls was priced, latencies rounded to 3 decimals.
 std::string render_stats_json(const StatsReport& report);
 
 struct LedgerHealth {
@@ -99,12 +110,22 @@ class Ledger {
 
   virtual LedgerHealth health() const = 0;
 
-  // Commits everything queued and stops the writer. Idempotent.
+  // Commits everything queued and stops the writer. Idempotent. A record appended after
+  // close() is not written: its callback gets an error at once.
   virtual void close() = 0;
 };
 
+struct LedgerOptions {
+  // While the database is unwritable, failed records are kept (up to max_backlog, the
+  // oldest dropped beyond that) and retried this often, so nothing is lost to a
+  // transient fault and health() recovers by itself.
+  std::chrono::milliseconds retry_interval{1000};
+  std::size_t max_backlog = 100'000;
+  std::size_t max_batch = 4096;  // records per transaction (group commit)
+};
+
 // Opens the backend named by a ledger URL (sqlite:PATH, sqlite::memory:), creating or
-// migrating its schema.
-Result<std::unique_ptr<Ledger>> open_ledger(const std::string& url);
+// migrating its schema. Errors never echo credentials from the URL.
+Result<std::unique_ptr<Ledger>> open_ledger(const std::string& url, const LedgerOptions& options = {});
 
 }  // namespace turnout::ledger

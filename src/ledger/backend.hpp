@@ -1,0 +1,33 @@
+#pragma once
+// What a storage engine (SQLite now, PostgreSQL later) provides to the ledger. The
+// threading, queueing, group commit and health tracking live once in QueuedLedger;
+// a backend only stores batches and answers statistics.
+#include "common/result.hpp"
+#include "ledger/ledger.hpp"
+
+#include <span>
+#include <string>
+
+namespace turnout::ledger {
+
+// A record with the ledger's own unique key. The key is assigned once per append, so
+// writing the same batch twice (a retry after a commit whose outcome was unknown) stores
+// each call once, while two calls that share a client request id are both kept.
+struct KeyedRecord {
+  std::string key;
+  CallRecord record;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // Stores every record in one transaction: all or none. A record whose key is already
+  // stored is skipped. Called from the writer thread only.
+  virtual Result<void> write_batch(std::span<const KeyedRecord> records) = 0;
+
+  // Aggregates over one consistent snapshot. Thread-safe.
+  virtual Result<StatsReport> stats(const StatsQuery& query) = 0;
+};
+
+}  // namespace turnout::ledger

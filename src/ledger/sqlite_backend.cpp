@@ -1,0 +1,230 @@
+#include "ledger/sqlite_backend.hpp"
+
+#include "ledger/sqlite_schema.hpp"
+#include "ledger/sqlite_stats.hpp"
+
+#include <sqlite3.h>
+
+#include <fmt/format.h>
+
+namespace turnout::ledger {
+namespace {
+
+// How long a connection waits for another one's lock (another process writing the same
+// file, a checkpoint) before reporting SQLITE_BUSY.
+constexpr int kBusyTimeoutMs = 5000;
+constexpr std::size_t kMaxIdleReaders = 4;
+
+// The key conflict is the only one to skip: it means this exact record is already stored.
+constexpr std::string_view kInsertSql = R"sql(
+  INSERT INTO calls (record_key, id, timestamp, instance_id, client_key_id, requested_model, model,
+                     route, counted_prompt_tokens, prompt_tokens, completion_tokens, cached_tokens,
+                     usage_reported, cost_pico, baseline_cost_pico, latency_ms, ttft_ms, status,
+                     error_type, attempts, stream)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+  ON CONFLICT (record_key) DO NOTHING
+)sql";
+
+Result<sqlite::Database> open_connection(const std::string& path, sqlite::Database::OpenMode mode) {
+  auto db = sqlite::Database::open(path, mode);
+  if (!db) {
+    return make_error(fmt::format("cannot open ledger database '{}': {}", path, db.error().message));
+  }
+  sqlite3_busy_timeout(db->handle(), kBusyTimeoutMs);
+  return db;
+}
+
+// WAL: readers never block the writer; synchronous=NORMAL: a commit is in the WAL file
+// (the OS page cache) before COMMIT returns, which survives a killed process; only a
+// power loss can take the last commits, and SPEC section 6 asks for the former.
+Result<void> configure_durability(sqlite::Database& db) {
+  auto mode = db.query_text("PRAGMA journal_mode = WAL");
+  if (!mode) {
+    return mode.error();
+  }
+  if (*mode != "wal") {
+    return make_error(fmt::format("cannot switch the ledger to WAL mode (journal mode is '{}')", *mode));
+  }
+  return db.exec("PRAGMA synchronous = NORMAL");
+}
+
+// Tokens are stored as SQLite's signed 64-bit integers; counts beyond 2^63 do not occur.
+std::int64_t as_integer(std::uint64_t count) { return static_cast<std::int64_t>(count); }
+
+void bind_record(sqlite::Statement& insert, const KeyedRecord& keyed) {
+  const CallRecord& r = keyed.record;
+  insert.bind(1, std::string_view(keyed.key));
+  insert.bind(2, std::string_view(r.id));
+  insert.bind(3, r.timestamp);
+  insert.bind(4, std::string_view(r.instance_id));
+  insert.bind(5, std::string_view(r.client_key_id));
+  insert.bind(6, std::string_view(r.requested_model));
+  insert.bind(7, std::string_view(r.model));
+  insert.bind(8, std::string_view(r.route));
+  insert.bind(9, as_integer(r.counted_prompt_tokens));
+  insert.bind(10, as_integer(r.usage.prompt_tokens));
+  insert.bind(11, as_integer(r.usage.completion_tokens));
+  insert.bind(12, as_integer(r.usage.cached_tokens));
+  insert.bind(13, std::int64_t{r.usage_reported ? 1 : 0});
+  if (r.cost) {
+    insert.bind(14, r.cost->pico);
+  } else {
+    insert.bind_null(14);
+  }
+  if (r.baseline_cost) {
+    insert.bind(15, r.baseline_cost->pico);
+  } else {
+    insert.bind_null(15);
+  }
+  insert.bind(16, r.latency_ms);
+  insert.bind(17, r.ttft_ms);
+  insert.bind(18, std::int64_t{r.status});
+  insert.bind(19, std::string_view(r.error_type));
+  insert.bind(20, std::int64_t{r.attempts});
+  insert.bind(21, std::int64_t{r.stream ? 1 : 0});
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteBackend>> SqliteBackend::open(std::string path) {
+  std::unique_ptr<SqliteBackend> backend(new SqliteBackend(std::move(path)));
+  if (auto opened = backend->open_writer(); !opened) {
+    return opened.error();
+  }
+  if (backend->in_memory()) {
+    backend->memory_connection_ = backend->writer_->connection;
+  }
+  return backend;
+}
+
+Result<void> SqliteBackend::open_writer() {
+  auto db = open_connection(path_, sqlite::Database::OpenMode::create_if_missing);
+  if (!db) {
+    return db.error();
+  }
+  if (!in_memory()) {
+    if (auto configured = configure_durability(*db); !configured) {
+      return make_error(fmt::format("ledger database '{}': {}", path_, configured.error().message));
+    }
+  }
+  if (auto migrated = sqlite::migrate(*db, sqlite::ledger_migrations()); !migrated) {
+    return make_error(fmt::format("ledger database '{}': {}", path_, migrated.error().message));
+  }
+  auto connection = std::make_shared<Connection>(std::move(*db));
+  auto insert = connection->db.prepare(kInsertSql);
+  if (!insert) {
+    return insert.error();
+  }
+  auto writer = std::make_unique<Writer>();
+  writer->connection = std::move(connection);
+  writer->insert.emplace(std::move(*insert));
+  writer_ = std::move(writer);
+  {
+    // Readers opened before this writer may be looking at a file that has since been
+    // replaced; retire them.
+    std::lock_guard lock(readers_mutex_);
+    ++reader_generation_;
+    idle_readers_.clear();
+  }
+  return {};
+}
+
+Result<void> SqliteBackend::write_batch(std::span<const KeyedRecord> records) {
+  if (!writer_) {
+    if (auto reopened = open_writer(); !reopened) {
+      return reopened.error();
+    }
+  }
+  auto written = insert_all(records);
+  if (!written) {
+    if (!in_memory()) {
+      discard_writer();
+    }
+    return make_error(fmt::format("ledger database '{}': {}", path_, written.error().message));
+  }
+  return {};
+}
+
+Result<void> SqliteBackend::insert_all(std::span<const KeyedRecord> records) {
+  Connection& connection = *writer_->connection;
+  std::lock_guard lock(connection.mutex);
+  if (!in_memory()) {
+    // Writes to a file that was deleted or renamed would "succeed" into an inode nobody
+    // will ever read again; refuse them so the writer reopens the real path.
+    int moved = 0;
+    if (sqlite3_file_control(connection.db.handle(), "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved) {
+      return make_error("the database file was moved or deleted");
+    }
+  }
+  auto transaction = sqlite::Transaction::begin(connection.db, "BEGIN IMMEDIATE");
+  if (!transaction) {
+    return transaction.error();
+  }
+  sqlite::Statement& insert = *writer_->insert;
+  for (const KeyedRecord& keyed : records) {
+    insert.reset();
+    bind_record(insert, keyed);
+    if (auto stepped = insert.step(); !stepped) {
+      insert.reset();
+      insert.clear_bindings();
+      return stepped.error();
+    }
+  }
+  insert.reset();
+  insert.clear_bindings();  // drops the pointers to the records' text before it goes away
+  return transaction->commit();
+}
+
+void SqliteBackend::discard_writer() { writer_.reset(); }
+
+Result<std::shared_ptr<SqliteBackend::Connection>> SqliteBackend::acquire_reader(std::uint64_t& generation) {
+  if (in_memory()) {
+    return memory_connection_;
+  }
+  {
+    std::lock_guard lock(readers_mutex_);
+    generation = reader_generation_;
+    if (!idle_readers_.empty()) {
+      auto reader = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+      return reader;
+    }
+  }
+  // existing_only: a reader must never create an empty database where the ledger was.
+  auto db = open_connection(path_, sqlite::Database::OpenMode::existing_only);
+  if (!db) {
+    return db.error();
+  }
+  if (auto read_only = db->exec("PRAGMA query_only = 1"); !read_only) {
+    return read_only.error();
+  }
+  return std::make_shared<Connection>(std::move(*db));
+}
+
+void SqliteBackend::release_reader(std::shared_ptr<Connection> reader, std::uint64_t generation) {
+  if (in_memory()) {
+    return;
+  }
+  std::lock_guard lock(readers_mutex_);
+  if (generation == reader_generation_ && idle_readers_.size() < kMaxIdleReaders) {
+    idle_readers_.push_back(std::move(reader));
+  }
+}
+
+Result<StatsReport> SqliteBackend::stats(const StatsQuery& query) {
+  std::uint64_t generation = 0;
+  auto reader = acquire_reader(generation);
+  if (!reader) {
+    return reader.error();
+  }
+  Result<StatsReport> report = [&] {
+    std::lock_guard lock((*reader)->mutex);
+    return query_sqlite_stats((*reader)->db, query);
+  }();
+  if (report) {
+    release_reader(std::move(*reader), generation);  // a reader that failed is closed, not reused
+  }
+  return report;
+}
+
+}  // namespace turnout::ledger

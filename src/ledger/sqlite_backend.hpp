@@ -1,0 +1,60 @@
+#pragma once
+// SQLite storage for the ledger. A file database runs in WAL mode: one writer connection
+// (used by the writer thread only) and a small pool of read connections, so /stats never
+// waits for a commit and a commit never waits for /stats. A private in-memory database
+// has no second connection to offer, so readers share the writer's under its mutex.
+#include "ledger/backend.hpp"
+#include "ledger/sqlite_db.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace turnout::ledger {
+
+class SqliteBackend final : public Backend {
+ public:
+  // `path` is a file path, or ":memory:" for a private in-memory database.
+  static Result<std::unique_ptr<SqliteBackend>> open(std::string path);
+
+  Result<void> write_batch(std::span<const KeyedRecord> records) override;
+  Result<StatsReport> stats(const StatsQuery& query) override;
+
+ private:
+  struct Connection {
+    explicit Connection(sqlite::Database database) : db(std::move(database)) {}
+    std::mutex mutex;  // one user at a time (the handles are opened without SQLite's mutex)
+    sqlite::Database db;
+  };
+
+  struct Writer {
+    std::shared_ptr<Connection> connection;
+    std::optional<sqlite::Statement> insert;  // prepared on connection->db; finalized first
+  };
+
+  explicit SqliteBackend(std::string path) : path_(std::move(path)) {}
+  bool in_memory() const { return path_ == ":memory:"; }
+
+  Result<void> open_writer();
+  Result<void> insert_all(std::span<const KeyedRecord> records);
+  // File databases only: replaces a writer that failed, so a deleted, moved or broken
+  // database file is reopened (or recreated) instead of failing forever.
+  void discard_writer();
+
+  Result<std::shared_ptr<Connection>> acquire_reader(std::uint64_t& generation);
+  void release_reader(std::shared_ptr<Connection> reader, std::uint64_t generation);
+
+  const std::string path_;
+  std::unique_ptr<Writer> writer_;  // touched by the writer thread only (after open)
+  // The in-memory database's single connection; set once at open, then never replaced.
+  std::shared_ptr<Connection> memory_connection_;
+
+  std::mutex readers_mutex_;
+  std::vector<std::shared_ptr<Connection>> idle_readers_;
+  std::uint64_t reader_generation_ = 0;  // bumped when the writer reopens the file
+};
+
+}  // namespace turnout::ledger

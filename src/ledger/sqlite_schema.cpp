@@ -1,0 +1,85 @@
+#include "ledger/sqlite_schema.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+
+namespace turnout::ledger::sqlite {
+
+std::span<const Migration> ledger_migrations() {
+  // `seq` (the rowid) orders records as written; `record_key` is unique per append and
+  // makes a re-sent batch idempotent; `id` is the client-visible request id, which a
+  // client may reuse, so it is indexed but not unique. Money is integer pico-dollars,
+  // NULL when the price is unknown.
+  static constexpr std::array migrations{
+      Migration{"calls table", R"sql(
+        CREATE TABLE calls (
+          seq INTEGER PRIMARY KEY,
+          record_key TEXT NOT NULL UNIQUE,
+          id TEXT NOT NULL,
+          timestamp REAL NOT NULL,
+          instance_id TEXT NOT NULL,
+          client_key_id TEXT NOT NULL,
+          requested_model TEXT NOT NULL,
+          model TEXT NOT NULL,
+          route TEXT NOT NULL,
+          counted_prompt_tokens INTEGER NOT NULL,
+          prompt_tokens INTEGER NOT NULL,
+          completion_tokens INTEGER NOT NULL,
+          cached_tokens INTEGER NOT NULL,
+          usage_reported INTEGER NOT NULL,
+          cost_pico INTEGER,
+          baseline_cost_pico INTEGER,
+          latency_ms REAL NOT NULL,
+          ttft_ms REAL,
+          status INTEGER NOT NULL,
+          error_type TEXT NOT NULL,
+          attempts INTEGER NOT NULL,
+          stream INTEGER NOT NULL
+        );
+        CREATE INDEX calls_id ON calls(id);
+        CREATE INDEX calls_timestamp ON calls(timestamp);
+      )sql"},
+      // Per-model percentiles walk this index in latency order (LIMIT 1 OFFSET k) and
+      // check the window without touching the table rows.
+      Migration{"per-model latency index", R"sql(
+        CREATE INDEX calls_model_latency ON calls(model, latency_ms, timestamp);
+      )sql"},
+  };
+  return migrations;
+}
+
+Result<void> migrate(Database& db, std::span<const Migration> migrations) {
+  auto transaction = Transaction::begin(db, "BEGIN IMMEDIATE");
+  if (!transaction) {
+    return transaction.error();
+  }
+  auto version = db.query_int("PRAGMA user_version");
+  if (!version) {
+    return version.error();
+  }
+  const auto newest = static_cast<std::int64_t>(migrations.size());
+  if (*version > newest) {
+    return make_error(fmt::format(
+        "ledger schema version {} is newer than this turnout supports ({}); upgrade turnout", *version, newest));
+  }
+  if (*version < 0) {
+    return make_error(fmt::format("ledger schema version {} is invalid", *version));
+  }
+  if (*version == newest) {
+    return {};  // nothing to do; the destructor ends the read-only transaction
+  }
+  for (auto step = static_cast<std::size_t>(*version); step < migrations.size(); ++step) {
+    if (auto applied = db.exec(migrations[step].sql); !applied) {
+      return make_error(fmt::format("ledger migration {} ({}) failed: {}", step + 1, migrations[step].description,
+                                    applied.error().message));
+    }
+  }
+  // user_version lives in the database header, so it commits or rolls back with the steps.
+  if (auto stamped = db.exec(fmt::format("PRAGMA user_version = {}", newest)); !stamped) {
+    return stamped.error();
+  }
+  return transaction->commit();
+}
+
+}  // namespace turnout::ledger::sqlite

@@ -1,0 +1,28 @@
+#pragma once
+// The SQLite ledger schema as an ordered list of migrations. PRAGMA user_version holds
+// the number of migrations applied; opening a database brings it to the newest version
+// in one transaction, and a database written by a newer turnout is refused rather than
+// misread.
+#include "common/result.hpp"
+#include "ledger/sqlite_db.hpp"
+
+#include <span>
+#include <string_view>
+
+namespace turnout::ledger::sqlite {
+
+struct Migration {
+  std::string_view description;
+  std::string_view sql;  // one or more statements
+};
+
+// Migration i (0-based) takes the schema from version i to version i + 1. Append only:
+// a released step is never edited, a change is a new step.
+std::span<const Migration> ledger_migrations();
+
+// Applies the steps `db` has not seen yet, all in one IMMEDIATE transaction (so two
+// processes opening the same new file cannot both migrate it). Fails, leaving the
+// database untouched, if a step fails or if the database is newer than `migrations`.
+Result<void> migrate(Database& db, std::span<const Migration> migrations);
+
+}  // namespace turnout::ledger::sqlite

@@ -1,0 +1,261 @@
+// render_stats_json: the /stats body of SPEC section 5, written by hand rather than
+// through a JSON DOM because costs must appear as exact decimal numbers, which a DOM
+// would round through a double.
+#include "ledger/ledger.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <iterator>
+#include <string_view>
+
+namespace turnout::ledger {
+namespace {
+
+struct Utf8Sequence {
+  std::size_t length;  // bytes consumed: the whole character, or the invalid part
+  bool valid;
+};
+
+// The UTF-8 sequence starting at text[i]. An invalid one covers the maximal subpart of a
+// well-formed sequence (or one byte), so it becomes one U+FFFD, as Python's
+// errors="replace" and the tokenizer do.
+Utf8Sequence next_utf8_sequence(std::string_view text, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte(i);
+  std::size_t length = 0;
+  unsigned char second_min = 0x80;
+  unsigned char second_max = 0xBF;
+  if (lead < 0x80) {
+    return {1, true};
+  } else if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    second_min = lead == 0xE0 ? 0xA0 : 0x80;  // no overlong forms
+    second_max = lead == 0xED ? 0x9F : 0xBF;  // no surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    second_min = lead == 0xF0 ? 0x90 : 0x80;
+    second_max = lead == 0xF4 ? 0x8F : 0xBF;  // nothing above U+10FFFF
+  } else {
+    return {1, false};
+  }
+  std::size_t consumed = 1;
+  for (; consumed < length && i + consumed < text.size(); ++consumed) {
+    const unsigned char next = byte(i + consumed);
+    const unsigned char min = consumed == 1 ? second_min : 0x80;
+    const unsigned char max = consumed == 1 ? second_max : 0xBF;
+    if (next < min || next > max) {
+      break;
+    }
+  }
+  return {consumed, consumed == length};
+}
+
+class JsonWriter {
+ public:
+  void begin_object() { open('{'); }
+  void end_object() { close('}'); }
+  void begin_array() { open('['); }
+  void end_array() { close(']'); }
+
+  void key(std::string_view name) {
+    separate();
+    quoted(name);
+    out_ += ':';
+    after_key_ = true;
+  }
+
+  void string(std::string_view text) {
+    separate();
+    quoted(text);
+  }
+  void number(std::uint64_t value) { value_text(fmt::format("{}", value)); }
+  void number(int value) { value_text(fmt::format("{}", value)); }
+  void money(pricing::Money amount) { value_text(pricing::format_usd(amount)); }
+  void money(const std::optional<pricing::Money>& amount) {
+    if (amount) {
+      money(*amount);
+    } else {
+      null();
+    }
+  }
+  // A measurement in JSON's shortest form after rounding to `decimals` places.
+  void real(double value, int decimals) {
+    if (!std::isfinite(value)) {
+      null();  // JSON has no NaN or infinity
+      return;
+    }
+    const double scale = std::pow(10.0, decimals);
+    value_text(fmt::format("{}", std::round(value * scale) / scale));
+  }
+  void real(double value) {
+    if (!std::isfinite(value)) {
+      null();
+      return;
+    }
+    value_text(fmt::format("{}", value));
+  }
+  void null() { value_text("null"); }
+
+  std::string take() { return std::move(out_); }
+
+ private:
+  void open(char bracket) {
+    separate();
+    out_ += bracket;
+    first_in_container_ = true;
+  }
+  void close(char bracket) {
+    out_ += bracket;
+    first_in_container_ = false;
+  }
+  void value_text(std::string_view text) {
+    separate();
+    out_ += text;
+  }
+  // Emits the comma before any element that is not the first of its container.
+  void separate() {
+    if (after_key_) {
+      after_key_ = false;
+    } else if (!first_in_container_ && !out_.empty()) {
+      out_ += ',';
+    }
+    first_in_container_ = false;
+  }
+  // Escapes what JSON requires; bytes that are not UTF-8 become U+FFFD so the output is
+  // always valid JSON, whatever a client put in a request id or model name.
+  void quoted(std::string_view text) {
+    out_ += '"';
+    for (std::size_t i = 0; i < text.size();) {
+      const char c = text[i];
+      const auto [length, valid] = next_utf8_sequence(text, i);
+      if (!valid) {
+        out_ += "\uFFFD";
+      } else if (length > 1) {
+        out_.append(text.substr(i, length));
+      } else if (c == '"' || c == '\\') {
+        out_ += '\\';
+        out_ += c;
+      } else if (c == '\n') {
+        out_ += "\\n";
+      } else if (c == '\t') {
+        out_ += "\\t";
+      } else if (c == '\r') {
+        out_ += "\\r";
+      } else if (static_cast<unsigned char>(c) < 0x20) {
+        fmt::format_to(std::back_inserter(out_), "\\u{:04x}", static_cast<unsigned>(c));
+      } else {
+        out_ += c;
+      }
+      i += length;
+    }
+    out_ += '"';
+  }
+
+  std::string out_;
+  bool first_in_container_ = true;
+  bool after_key_ = false;
+};
+
+constexpr int kLatencyDecimals = 3;
+
+void write_count_map(JsonWriter& json, const std::map<std::string, std::uint64_t>& counts) {
+  json.begin_object();
+  for (const auto& [name, count] : counts) {
+    json.key(name);
+    json.number(count);
+  }
+  json.end_object();
+}
+
+void write_recent_call(JsonWriter& json, const RecentCall& call) {
+  json.begin_object();
+  json.key("id");
+  json.string(call.id);
+  json.key("timestamp");
+  json.real(call.timestamp);
+  json.key("model");
+  json.string(call.model);
+  json.key("route");
+  json.string(call.route);
+  json.key("cost_usd");
+  json.money(call.cost);
+  json.key("latency_ms");
+  json.real(call.latency_ms, kLatencyDecimals);
+  json.key("tokens");
+  json.number(call.prompt_tokens + call.completion_tokens);
+  json.key("prompt_tokens");
+  json.number(call.prompt_tokens);
+  json.key("completion_tokens");
+  json.number(call.completion_tokens);
+  json.key("status");
+  json.number(call.status);
+  json.end_object();
+}
+
+void write_model(JsonWriter& json, const ModelStats& model) {
+  json.begin_object();
+  json.key("calls");
+  json.number(model.calls);
+  json.key("errors");
+  json.number(model.errors);
+  json.key("prompt_tokens");
+  json.number(model.prompt_tokens);
+  json.key("completion_tokens");
+  json.number(model.completion_tokens);
+  json.key("cost_usd");
+  json.money(model.cost);
+  json.key("latency_ms");
+  json.begin_object();
+  for (auto [name, value] : {std::pair{"avg", model.latency_ms.avg}, std::pair{"p50", model.latency_ms.p50},
+                             std::pair{"p95", model.latency_ms.p95}, std::pair{"p99", model.latency_ms.p99}}) {
+    json.key(name);
+    json.real(value, kLatencyDecimals);
+  }
+  json.end_object();
+  json.end_object();
+}
+
+}  // namespace
+
+std::string render_stats_json(const StatsReport& report) {
+  JsonWriter json;
+  json.begin_object();
+  json.key("total_calls");
+  json.number(report.total_calls);
+  json.key("total_cost_usd");
+  json.money(report.total_cost);
+  json.key("avg_latency_ms");
+  json.real(report.avg_latency_ms, kLatencyDecimals);
+  json.key("model_distribution");
+  write_count_map(json, report.model_distribution);
+  json.key("recent_calls");
+  json.begin_array();
+  for (const RecentCall& call : report.recent_calls) {
+    write_recent_call(json, call);
+  }
+  json.end_array();
+  json.key("errors");
+  json.number(report.errors);
+  json.key("models");
+  json.begin_object();
+  for (const auto& [name, model] : report.models) {
+    json.key(name);
+    write_model(json, model);
+  }
+  json.end_object();
+  json.key("routes");
+  write_count_map(json, report.routes);
+  json.key("baseline_cost_usd");
+  json.money(report.baseline_cost);
+  json.key("savings_usd");
+  json.money(report.savings);
+  json.key("unpriced_calls");
+  json.number(report.unpriced_calls);
+  json.end_object();
+  return json.take();
+}
+
+}  // namespace turnout::ledger
