@@ -2,6 +2,7 @@
 
 #include "tokenizer/chat_count.hpp"
 
+#include <algorithm>
 #include <array>
 #include <optional>
 
@@ -17,7 +18,17 @@ std::variant<CallPlan, ApiError> plan_call(const config::Config& config, Request
 
   // Each encoding is counted at most once per request, whatever routing asks.
   std::array<std::optional<std::uint64_t>, 2> counted;
+  // Image and tool-definition constants differ by model family. An explicit model is
+  // counted with its own; a routed prompt with the defaults (gpt-4o's), since the count
+  // decides the model.
+  const std::string_view requested = request.model.value_or(std::string_view{});
+  const bool routed = requested.empty() || std::find(config.routing.aliases.begin(), config.routing.aliases.end(),
+                                                     requested) != config.routing.aliases.end();
   tokenizer::ChatCountOptions count_options;
+  if (!routed) {
+    const config::ModelConfig* model = config.find_model(requested);
+    count_options = tokenizer::chat_count_options_for_model(model ? model->upstream_name : requested);
+  }
   count_options.default_image_tokens = config.routing.default_image_tokens;
   auto count_prompt = [&](tokenizer::EncodingId id) -> std::uint64_t {
     auto& slot = counted[static_cast<std::size_t>(id)];

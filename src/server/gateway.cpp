@@ -248,7 +248,11 @@ asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& reques
     } else if (ex.path == "/route") {
       res = method == http::verb::post ? handle_route(ex, request, worker) : method_not_allowed("POST");
     } else if (ex.path == "/stats") {
-      res = method == http::verb::get ? co_await handle_stats(ex, request) : method_not_allowed("GET");
+      if (method == http::verb::get) {
+        res = co_await handle_stats(ex, request);
+      } else {
+        res = method_not_allowed("GET");
+      }
     } else {
       res = method == http::verb::get ? handle_metrics(request) : method_not_allowed("GET");
     }
@@ -286,8 +290,13 @@ asio::awaitable<CallOutcome> Gateway::run_attempts(Exchange& ex, WorkerState& wo
       auto call = upstream::make_chat_request(*provider, endpoint->second, candidate.upstream_name, forwarded,
                                               ex.request_id);
       const auto sent = Clock::now();
-      const bool retryable = plan.stream ? co_await attempt_stream(worker, call, *provider, out)
-                                         : co_await attempt_buffered(worker, call, out);
+      // (No co_await inside ?: — GCC 12 miscompiles temporaries there.)
+      bool retryable = false;
+      if (plan.stream) {
+        retryable = co_await attempt_stream(worker, call, *provider, out);
+      } else {
+        retryable = co_await attempt_buffered(worker, call, out);
+      }
       ex.upstream += Clock::now() - sent;
       if (!retryable) co_return out;
       if (attempt >= config_.routing.retries) break;  // next candidate
@@ -630,8 +639,16 @@ asio::awaitable<HttpResponse> Gateway::handle_stats(Exchange& ex, const HttpRequ
       query.recent = n;
     }
   }
-  auto report = co_await asio::co_spawn(
-      *blocking_pool_, [this, query]() -> asio::awaitable<Result<ledger::StatsReport>> { co_return ledger_.stats(query); },
+  // The query runs on the blocking pool; the result is posted back to this loop.
+  auto report = co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<ledger::StatsReport>)>(
+      [this, query](auto handler) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        asio::post(*blocking_pool_, [this, query, shared] {
+          auto result = ledger_.stats(query);
+          auto executor = asio::get_associated_executor(*shared);
+          asio::post(executor, [shared, result = std::move(result)]() mutable { (*shared)(std::move(result)); });
+        });
+      },
       asio::use_awaitable);
   if (!report)
     co_return error_response(ApiError{503, "The ledger could not be read: " + report.error().message, "server_error", "",

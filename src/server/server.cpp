@@ -6,6 +6,7 @@
 #include "server/call_plan.hpp"
 #include "server/gateway.hpp"
 #include "server/http_server.hpp"
+#include "tokenizer/tokenizer.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -88,6 +89,9 @@ int run_serve(const ServeOptions& opts) {
     std::cerr << "turnout: ledger error (ledger.url): " << ledger.error().message << "\n";
     return kExitUsage;
   }
+  // Build both vocabularies now, so the first request does not pay for it.
+  tokenizer::Encoding::get(tokenizer::EncodingId::cl100k_base);
+  tokenizer::Encoding::get(tokenizer::EncodingId::o200k_base);
 
   HttpServerOptions http_options;
   http_options.host = config.server.host;
