@@ -27,11 +27,19 @@ struct Candidate {
 struct Decision {
   Candidate primary;
   std::vector<Candidate> fallbacks;  // SPEC fallbacks that fit, in order
-  std::uint64_t routing_prompt_tokens = 0;  // count with routing.encoding
+  // The count the rule used: with routing.encoding for a routed request; for an explicit
+  // model (no tier rule) the primary's own count and encoding, so nothing is counted twice.
+  std::uint64_t routing_prompt_tokens = 0;
   tokenizer::EncodingId routing_encoding = tokenizer::EncodingId::cl100k_base;
 };
 
-enum class RouteErrorKind { context_length_exceeded, model_not_found, no_provider };
+// How the server answers each kind (OpenAI's shapes):
+//   context_length_exceeded  400 invalid_request_error, param "messages", code context_length_exceeded
+//   max_tokens_too_large     400 invalid_request_error, param "max_tokens", code invalid_value
+//                            (the requested output exceeds the model's max_output_tokens)
+//   model_not_found          404 invalid_request_error, param "model", code model_not_found
+//   no_provider              500: the configuration has no provider for an unknown model
+enum class RouteErrorKind { context_length_exceeded, model_not_found, no_provider, max_tokens_too_large };
 
 struct RouteError {
   RouteErrorKind kind;
