@@ -2,6 +2,7 @@
 // Parse stage: a chat-completions request body, validated once into a view the later
 // stages read (token counting, routing, forwarding). Strings are views into the parser's
 // buffers, so a ChatRequest lives no longer than the RequestParser that produced it.
+#include "common/json_text.hpp"
 #include "tokenizer/chat_count.hpp"
 
 #include <simdjson.h>
@@ -14,6 +15,9 @@
 #include <vector>
 
 namespace turnout::server {
+
+using turnout::append_json_string;
+using turnout::replace_lone_surrogate_escapes;
 
 // A client error in OpenAI's terms: message, and the offending parameter ("" when none).
 struct RequestError {
@@ -59,12 +63,5 @@ class RequestParser {
 // comma-separated). Every other member is copied byte for byte.
 std::string rewrite_top_level(std::string_view json, std::initializer_list<std::string_view> drop,
                               std::string_view extra);
-
-// Replaces \uD800-\uDFFF escapes that are not part of a valid surrogate pair with
-// \uFFFD, in place (same length). Returns true if anything changed.
-bool replace_lone_surrogate_escapes(std::string& json);
-
-// Appends `s` as a JSON string literal (quoted, escaped).
-void append_json_string(std::string& out, std::string_view s);
 
 }  // namespace turnout::server

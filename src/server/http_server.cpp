@@ -131,6 +131,13 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
     stream.expires_after(first_request ? options_.read_timeout : options_.idle_timeout);
     auto [header_ec, header_bytes] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
     (void)header_bytes;
+    if (header_ec == http::error::body_limit) {
+      // A declared Content-Length over the limit: refused before any body is read.
+      auto res = rejections_.body_too_large(11, options_.max_body_bytes);
+      res.keep_alive(false);
+      co_await send(std::move(res));
+      break;
+    }
     if (header_ec) {
       // Timeouts, EOF and resets get no answer; a malformed request gets a 400 and a close.
       const bool malformed = header_ec.category() == http::make_error_code(http::error::bad_target).category() &&

@@ -117,6 +117,15 @@ int run_serve(const ServeOptions& opts) {
   gateway = std::move(*created);
   server.set_rejections(gateway->rejections());
 
+  // Signals are caught before the listening line is printed: a SIGTERM sent as soon as
+  // that line appears must drain, not kill.
+  const auto grace = std::chrono::milliseconds(static_cast<long long>(config.server.shutdown_grace_s * 1000));
+  boost::asio::signal_set signals(server.worker_context(0), SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    access_log->info(R"({{"event":"shutdown","signal":{},"in_flight":{}}})", signal, server.in_flight());
+    server.stop(grace);
+  });
   std::uint16_t port = 0;
   if (auto error = server.listen(port)) {
     std::cerr << "turnout: " << *error << "\n";
@@ -129,13 +138,6 @@ int run_serve(const ServeOptions& opts) {
       config.ledger.url.rfind("sqlite:", 0) == 0 ? config.ledger.url : "postgresql",
       openai ? openai->base_url : "");
 
-  const auto grace = std::chrono::milliseconds(static_cast<long long>(config.server.shutdown_grace_s * 1000));
-  boost::asio::signal_set signals(server.worker_context(0), SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
-    if (ec) return;
-    access_log->info(R"({{"event":"shutdown","signal":{},"in_flight":{}}})", signal, server.in_flight());
-    server.stop(grace);
-  });
   server.run();
   gateway.reset();
   (*ledger)->close();
