@@ -1,1 +1,422 @@
+// The upstream client: one HTTP/1.1 exchange per attempt over a pooled keep-alive
+// connection, with deadlines carried by beast::tcp_stream (it closes the socket when one
+// passes, which is also how a timed-out connection is guaranteed never to be reused).
 #include "upstream/client.hpp"
+
+#include "upstream/connection.hpp"
+#include "upstream/failure.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/span_body.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/throw_exception.hpp>
+#include <fmt/format.h>
+
+#include <openssl/ssl.h>
+
+#include <algorithm>
+#include <array>
+#include <stdexcept>
+
+namespace turnout::upstream {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using boost::system::error_code;
+using detail::Clock;
+using detail::Connection;
+using detail::ConnectionPool;
+using detail::Phase;
+
+namespace {
+
+// Errors are values here (exceptions would cost a throw per failed call).
+constexpr auto nothrow_awaitable = asio::as_tuple(asio::use_awaitable);
+
+constexpr std::uint64_t kMaxResponseBodyBytes = 64ull << 20;
+// Providers add many headers (rate-limit state, tracing); beast's default is 8 KiB.
+constexpr std::uint32_t kMaxResponseHeaderBytes = 64u << 10;
+// Per-stream read buffer: SSE events are a few hundred bytes, and thousands of streams may
+// be open at once, so this is kept small.
+constexpr std::size_t kStreamChunkBytes = 8u << 10;
+
+using OutgoingMessage = http::request<http::span_body<const char>>;
+using HeadParser = http::response_parser<http::empty_body>;
+
+constexpr Clock::time_point kNever = Clock::time_point::max();
+
+Clock::time_point deadline_after(Clock::time_point start, Clock::duration limit) {
+  return limit > Clock::duration::zero() ? start + limit : kNever;
+}
+
+void expire_at(boost::beast::tcp_stream& tcp, Clock::time_point deadline) {
+  if (deadline == kNever)
+    tcp.expires_never();
+  else
+    tcp.expires_at(deadline);
+}
+
+// The moments at which each phase of one attempt must be over.
+struct AttemptDeadlines {
+  explicit AttemptDeadlines(const Request& request, Clock::time_point start = Clock::now())
+      : total(deadline_after(start, request.timeout)),
+        connect(std::min(total, deadline_after(start, request.connect_timeout))),
+        total_limit(request.timeout),
+        connect_limit(connect == total ? request.timeout : request.connect_timeout),
+        first_byte_limit(request.first_byte_timeout) {}
+
+  // Counted from when the request has been written.
+  Clock::time_point first_byte(Clock::time_point written) const {
+    return std::min(total, deadline_after(written, first_byte_limit));
+  }
+  Clock::duration first_byte_limit_for(Clock::time_point written) const {
+    return first_byte(written) == total ? total_limit : first_byte_limit;
+  }
+
+  Clock::time_point total;
+  Clock::time_point connect;
+  Clock::duration total_limit;
+  Clock::duration connect_limit;
+  Clock::duration first_byte_limit;
+};
+
+bool is_ip_literal(const std::string& host) {
+  error_code error;
+  asio::ip::make_address(host, error);
+  return !error;
+}
+
+std::string host_header(const Endpoint& endpoint) {
+  std::string value = endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]" : endpoint.host;
+  const bool default_port = endpoint.port == (endpoint.tls ? "443" : "80");
+  if (!default_port) value.append(":").append(endpoint.port);
+  return value;
+}
+
+// The body is not copied: the message points into request.body, which outlives the call.
+OutgoingMessage build_message(const Request& request) {
+  OutgoingMessage message{http::verb::post, request.target, 11};
+  message.set(http::field::user_agent, "turnout");
+  for (const auto& [name, value] : request.headers) message.set(name, value);
+  message.set(http::field::host, host_header(*request.endpoint));
+  message.keep_alive(true);
+  message.body() = {request.body.data(), request.body.size()};
+  message.prepare_payload();
+  return message;
+}
+
+// A connection may carry another request only after a complete, keep-alive response
+// with nothing left over in its buffer.
+template <class Parser>
+bool can_reuse(const Parser& parser, Connection& connection) {
+  return parser.is_done() && parser.get().keep_alive() && !parser.need_eof() &&
+         connection.buffer().size() == 0 && connection.tcp().socket().is_open();
+}
+
+template <class Parser>
+std::optional<std::string> header_value(const Parser& parser, http::field field) {
+  const auto found = parser.get().find(field);
+  if (found == parser.get().end()) return std::nullopt;
+  return std::string(found->value());
+}
+
+Failure missing_endpoint() { return {FailureKind::connect, "the request names no upstream endpoint"}; }
+
+}  // namespace
+
+void throw_exception_from_error(const Failure& failure, const boost::source_location& loc) {
+  boost::throw_exception(std::runtime_error(failure.message), loc);
+}
+
+std::shared_ptr<asio::ssl::context> make_client_tls_context() {
+  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
+  // Idle pooled connections and open streams hold TLS buffers; release them when empty.
+  SSL_CTX_set_mode(context->native_handle(), SSL_MODE_RELEASE_BUFFERS);
+  context->set_default_verify_paths();
+  context->set_verify_mode(asio::ssl::verify_peer);
+  return context;
+}
+
+// ---------------------------------------------------------------------------------------
+// ResponseStream
+
+struct ResponseStream::State {
+  std::weak_ptr<ConnectionPool> pool;  // where a completed connection goes back to
+  std::unique_ptr<Connection> connection;
+  std::optional<http::response_parser<http::buffer_body>> parser;
+  Endpoint endpoint;  // for messages; the caller's Endpoint may not outlive the stream
+  Clock::duration idle_timeout{};
+  Clock::time_point total_deadline{};
+  Clock::duration total_limit{};
+  unsigned status = 0;
+  std::string content_type;
+  std::optional<std::string> retry_after;
+  bool cancelled = false;
+  std::optional<Failure> failure;  // sticky: later next() calls repeat it
+  std::array<char, kStreamChunkBytes> chunk;
+
+  bool finished() const { return !connection; }
+
+  void complete() {
+    if (can_reuse(*parser, *connection)) {
+      if (auto live_pool = pool.lock()) {
+        live_pool->give_back(std::move(connection), Clock::now());
+        return;
+      }
+    }
+    connection.reset();
+  }
+
+  Failure fail(Failure reason) {
+    connection->close();
+    failure = reason;
+    return reason;
+  }
+};
+
+ResponseStream::ResponseStream(std::unique_ptr<State> state) : state_(std::move(state)) {}
+ResponseStream::ResponseStream(ResponseStream&&) noexcept = default;
+ResponseStream& ResponseStream::operator=(ResponseStream&&) noexcept = default;
+ResponseStream::~ResponseStream() = default;
+
+unsigned ResponseStream::status() const { return state_->status; }
+const std::string& ResponseStream::content_type() const { return state_->content_type; }
+const std::optional<std::string>& ResponseStream::retry_after() const { return state_->retry_after; }
+
+void ResponseStream::cancel() {
+  if (!state_ || state_->finished()) return;
+  state_->cancelled = true;
+  // Closing (not destroying) the connection: a suspended next() still refers to it.
+  state_->connection->close();
+}
+
+asio::awaitable<Result<std::optional<std::string_view>, Failure>> ResponseStream::next() {
+  using Piece = std::optional<std::string_view>;
+  State& state = *state_;
+  if (state.failure) co_return *state.failure;
+  if (state.cancelled) co_return state.fail({FailureKind::reset, "the upstream call was cancelled"});
+  if (state.finished()) co_return Piece{};
+
+  auto& parser = *state.parser;
+  for (;;) {
+    if (parser.is_done()) {
+      state.complete();
+      co_return Piece{};
+    }
+    auto& body = parser.get().body();
+    body.data = state.chunk.data();
+    body.size = state.chunk.size();
+
+    const auto idle_deadline = deadline_after(Clock::now(), state.idle_timeout);
+    const bool idle_limit_binds = idle_deadline < state.total_deadline;
+    expire_at(state.connection->tcp(), std::min(idle_deadline, state.total_deadline));
+    auto [error, bytes_read] = co_await state.connection->visit([&](auto& stream) {
+      return http::async_read_some(stream, state.connection->buffer(), parser, nothrow_awaitable);
+    });
+    if (error == http::error::need_buffer) error = {};  // our chunk buffer is full: deliver it
+    if (state.cancelled) co_return state.fail({FailureKind::reset, "the upstream call was cancelled"});
+    if (error == boost::beast::error::timeout && idle_limit_binds) {
+      co_return state.fail({FailureKind::timeout,
+                            fmt::format("{}:{} sent nothing for {:g} s", state.endpoint.host, state.endpoint.port,
+                                        std::chrono::duration<double>(state.idle_timeout).count())});
+    }
+    if (error)
+      co_return state.fail(detail::classify_error(error, Phase::response_body, state.endpoint, state.total_limit));
+
+    const std::size_t produced = state.chunk.size() - body.size;
+    if (produced > 0) co_return Piece{std::string_view(state.chunk.data(), produced)};
+  }
+}
+
+asio::awaitable<Result<std::string, Failure>> ResponseStream::read_rest() {
+  std::string body;
+  for (;;) {
+    auto piece = co_await next();
+    if (!piece) co_return piece.error();
+    if (!*piece) co_return body;
+    if (body.size() + (*piece)->size() > kMaxResponseBodyBytes) {
+      cancel();
+      co_return Failure{FailureKind::malformed,
+                        fmt::format("the response body from {}:{} is too large", state_->endpoint.host,
+                                    state_->endpoint.port)};
+    }
+    body.append(**piece);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Client
+
+struct Client::Impl {
+  asio::any_io_executor executor;
+  std::shared_ptr<asio::ssl::context> tls;
+  // Shared so that a ResponseStream outliving the Client can tell the pool is gone.
+  std::shared_ptr<ConnectionPool> pool = std::make_shared<ConnectionPool>();
+
+  asio::awaitable<Result<asio::ip::tcp::resolver::results_type, Failure>> resolve(
+      const Endpoint& endpoint, const AttemptDeadlines& deadlines);
+  asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> connect(const Endpoint& endpoint,
+                                                                       const AttemptDeadlines& deadlines);
+  asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> exchange_head(
+      const Request& request, const AttemptDeadlines& deadlines, std::optional<HeadParser>& head);
+};
+
+asio::awaitable<Result<asio::ip::tcp::resolver::results_type, Failure>> Client::Impl::resolve(
+    const Endpoint& endpoint, const AttemptDeadlines& deadlines) {
+  // The resolver has no per-operation deadline: a timer cancels it. The timer's handler
+  // may run after this coroutine is gone, hence the weak reference.
+  auto resolver = std::make_shared<asio::ip::tcp::resolver>(executor);
+  asio::steady_timer timer(executor);
+  if (deadlines.connect != kNever) {
+    timer.expires_at(deadlines.connect);
+    timer.async_wait([weak_resolver = std::weak_ptr(resolver)](const error_code& error) {
+      if (error) return;
+      if (auto live_resolver = weak_resolver.lock()) live_resolver->cancel();
+    });
+  }
+  auto [error, results] = co_await resolver->async_resolve(endpoint.host, endpoint.port, nothrow_awaitable);
+  if (error == asio::error::operation_aborted) error = boost::beast::error::timeout;
+  if (error) co_return detail::classify_error(error, Phase::resolve, endpoint, deadlines.connect_limit);
+  co_return std::move(results);
+}
+
+asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::connect(
+    const Endpoint& endpoint, const AttemptDeadlines& deadlines) {
+  auto resolved = co_await resolve(endpoint, deadlines);
+  if (!resolved) co_return resolved.error();
+
+  if (endpoint.tls && !tls)
+    co_return Failure{FailureKind::connect, fmt::format("no TLS context to connect to {}", endpoint.host)};
+  auto connection = std::make_unique<Connection>(executor, endpoint, endpoint.tls ? tls.get() : nullptr);
+  auto& tcp = connection->tcp();
+  expire_at(tcp, deadlines.connect);
+  auto [connect_error, connected_to] = co_await tcp.async_connect(*resolved, nothrow_awaitable);
+  if (connect_error)
+    co_return detail::classify_error(connect_error, Phase::connect, endpoint, deadlines.connect_limit);
+  error_code ignored;
+  tcp.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+
+  if (auto* tls_stream = connection->tls_stream()) {
+    // SNI must carry a DNS name, never an address literal (RFC 6066 section 3).
+    if (!is_ip_literal(endpoint.host) && !SSL_set_tlsext_host_name(tls_stream->native_handle(), endpoint.host.c_str()))
+      co_return Failure{FailureKind::connect, fmt::format("cannot set TLS server name for {}", endpoint.host)};
+    tls_stream->set_verify_callback(asio::ssl::host_name_verification(endpoint.host));
+    auto [handshake_error] = co_await tls_stream->async_handshake(asio::ssl::stream_base::client, nothrow_awaitable);
+    if (handshake_error)
+      co_return detail::classify_error(handshake_error, Phase::handshake, endpoint, deadlines.connect_limit);
+  }
+  co_return connection;
+}
+
+// Sends the request and reads the response head, on a pooled connection when one is idle.
+// A pooled connection lost to the keep-alive race is replaced by a fresh one, once.
+asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::exchange_head(
+    const Request& request, const AttemptDeadlines& deadlines, std::optional<HeadParser>& head) {
+  const Endpoint& endpoint = *request.endpoint;
+  const OutgoingMessage message = build_message(request);
+  std::unique_ptr<Connection> connection = pool->take(endpoint, Clock::now());
+
+  for (;;) {
+    head.reset();
+    if (!connection) {
+      auto connected = co_await connect(endpoint, deadlines);
+      if (!connected) co_return connected.error();
+      connection = std::move(*connected);
+    }
+
+    expire_at(connection->tcp(), deadlines.total);
+    auto [write_error, bytes_written] = co_await connection->visit(
+        [&](auto& stream) { return http::async_write(stream, message, nothrow_awaitable); });
+    error_code error = write_error;
+    Phase phase = Phase::write;
+    Clock::duration limit = deadlines.total_limit;
+    if (!error) {
+      const auto written = Clock::now();
+      expire_at(connection->tcp(), deadlines.first_byte(written));
+      limit = deadlines.first_byte_limit_for(written);
+      head.emplace();
+      head->header_limit(kMaxResponseHeaderBytes);
+      auto [read_error, bytes_read] = co_await connection->visit([&](auto& stream) {
+        return http::async_read_header(stream, connection->buffer(), *head, nothrow_awaitable);
+      });
+      error = read_error;
+      phase = Phase::response_head;
+    }
+    if (!error) co_return std::move(connection);
+
+    const bool response_started = head && (head->got_some() || connection->buffer().size() > 0);
+    const bool retry = connection->reused && detail::is_stale_connection_error(error, phase, response_started);
+    connection.reset();
+    if (!retry) co_return detail::classify_error(error, phase, endpoint, limit);
+  }
+}
+
+Client::Client(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls)
+    : impl_(std::make_unique<Impl>(Impl{std::move(executor), std::move(tls)})) {}
+
+Client::~Client() = default;
+
+void Client::close_idle() { impl_->pool->close_all(); }
+
+asio::awaitable<Result<Response, Failure>> Client::send(const Request& request) {
+  if (!request.endpoint) co_return missing_endpoint();
+  const AttemptDeadlines deadlines(request);
+  std::optional<HeadParser> head;
+  auto exchanged = co_await impl_->exchange_head(request, deadlines, head);
+  if (!exchanged) co_return exchanged.error();
+  auto connection = std::move(*exchanged);
+
+  http::response_parser<http::string_body> parser(std::move(*head));
+  parser.body_limit(kMaxResponseBodyBytes);
+  if (!parser.is_done()) {
+    expire_at(connection->tcp(), deadlines.total);
+    auto [error, bytes_read] = co_await connection->visit([&](auto& stream) {
+      return http::async_read(stream, connection->buffer(), parser, nothrow_awaitable);
+    });
+    if (error)
+      co_return detail::classify_error(error, Phase::response_body, *request.endpoint, deadlines.total_limit);
+  }
+
+  Response response;
+  response.status = parser.get().result_int();
+  response.content_type = header_value(parser, http::field::content_type).value_or(std::string());
+  response.retry_after = header_value(parser, http::field::retry_after);
+  const bool reusable = can_reuse(parser, *connection);
+  response.body = std::move(parser.get().body());
+  if (reusable) impl_->pool->give_back(std::move(connection), Clock::now());
+  co_return response;
+}
+
+asio::awaitable<Result<ResponseStream, Failure>> Client::open_stream(const Request& request,
+                                                                     Clock::duration idle_timeout) {
+  if (!request.endpoint) co_return missing_endpoint();
+  const AttemptDeadlines deadlines(request);
+  std::optional<HeadParser> head;
+  auto exchanged = co_await impl_->exchange_head(request, deadlines, head);
+  if (!exchanged) co_return exchanged.error();
+
+  auto state = std::make_unique<ResponseStream::State>();
+  state->pool = impl_->pool;
+  state->connection = std::move(*exchanged);
+  state->parser.emplace(std::move(*head));
+  state->parser->body_limit(boost::none);  // a stream is bounded by time, not size
+  state->endpoint = *request.endpoint;
+  state->idle_timeout = idle_timeout;
+  state->total_deadline = deadlines.total;
+  state->total_limit = deadlines.total_limit;
+  state->status = state->parser->get().result_int();
+  state->content_type = header_value(*state->parser, http::field::content_type).value_or(std::string());
+  state->retry_after = header_value(*state->parser, http::field::retry_after);
+  co_return ResponseStream(std::move(state));
+}
+
+}  // namespace turnout::upstream

@@ -8,6 +8,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/assert/source_location.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -32,6 +33,9 @@ struct Failure {
   std::string message;  // for logs and client-facing 502/504 messages; never holds a key
 };
 
+// Lets Result<T, Failure>::value() throw (found by argument-dependent lookup).
+[[noreturn]] void throw_exception_from_error(const Failure& failure, const boost::source_location& loc);
+
 // The provider's wire details, derived once per provider at start-up.
 struct Endpoint {
   bool tls = true;
@@ -41,15 +45,18 @@ struct Endpoint {
 };
 Result<Endpoint> parse_base_url(std::string_view base_url);
 
-// A prepared chat-completions call for one provider and model.
+// A prepared chat-completions call for one provider and model. `provider` and `endpoint`
+// are borrowed: they must outlive every call that uses the request.
 struct Request {
   const config::ProviderConfig* provider = nullptr;
   const Endpoint* endpoint = nullptr;
   std::string target;  // path and query, e.g. /v1/chat/completions
   std::vector<std::pair<std::string, std::string>> headers;  // auth + provider headers
   std::string body;
-  std::chrono::steady_clock::duration timeout{};  // whole attempt
-  std::chrono::steady_clock::duration connect_timeout{};
+  // Zero means "no limit" for each of these.
+  std::chrono::steady_clock::duration timeout{};  // whole attempt, connect included
+  std::chrono::steady_clock::duration connect_timeout{};  // resolve + TCP + TLS handshake
+  std::chrono::steady_clock::duration first_byte_timeout{};  // request written -> response head
 };
 
 // Builds the target and headers for a chat call: OpenAI-style `{base}/chat/completions`
@@ -66,16 +73,61 @@ struct Response {
   std::string body;
 };
 
+// A response whose body is consumed piece by piece as it arrives (SSE relaying).
+//
+// Ownership: the stream owns its connection exclusively until the body has been read to
+// the end; only then (and only if the response allows keep-alive) does the connection go
+// back to the Client's pool. cancel(), a failure, or destroying an unfinished stream closes
+// the connection instead. A stream may outlive its Client (the connection is then simply
+// closed). It is not thread-safe: use it on the Client's executor. cancel() may be called
+// while next() is suspended (e.g. from another coroutine when the downstream client goes
+// away); that next() then completes with a `reset` failure saying "cancelled". Do not
+// destroy the stream while a next() is suspended.
+class ResponseStream {
+ public:
+  ResponseStream(ResponseStream&&) noexcept;
+  ResponseStream& operator=(ResponseStream&&) noexcept;
+  ~ResponseStream();
+
+  unsigned status() const;
+  const std::string& content_type() const;
+  const std::optional<std::string>& retry_after() const;
+
+  // The next body bytes (chunked transfer coding removed), nullopt once the body is
+  // complete. The view stays valid until the next call. Each read must produce data
+  // within the idle timeout given to open_stream, and the whole response must complete
+  // within the request's timeout; otherwise the result is a `timeout` failure.
+  boost::asio::awaitable<Result<std::optional<std::string_view>, Failure>> next();
+
+  // The rest of the body as one string (for error bodies), at most 64 MiB.
+  boost::asio::awaitable<Result<std::string, Failure>> read_rest();
+
+  // Closes the connection now; pending and later reads fail.
+  void cancel();
+
+ private:
+  friend class Client;
+  struct State;
+  explicit ResponseStream(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
 class Client {
  public:
   Client(boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls);
-  ~Client();
+  ~Client();  // closes pooled connections; must not run while a send() is suspended
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
   // One attempt: sends the request and reads the whole response (bounded by the
   // request's timeouts). Reuses a pooled keep-alive connection when one is idle.
   boost::asio::awaitable<Result<Response, Failure>> send(const Request& request);
+
+  // One attempt whose body is read incrementally: completes once the response head has
+  // arrived (connect, first-byte and total timeouts as for send). `idle_timeout` bounds
+  // each wait for more body bytes (zero: no idle limit).
+  boost::asio::awaitable<Result<ResponseStream, Failure>> open_stream(
+      const Request& request, std::chrono::steady_clock::duration idle_timeout);
 
   // Closes idle pooled connections (shutdown).
   void close_idle();

@@ -1,0 +1,106 @@
+#pragma once
+// Internal to the upstream client: one HTTP/1.1 connection (plain or TLS) and the
+// per-Client pool of idle keep-alive connections.
+#include "upstream/client.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <variant>
+
+namespace turnout::upstream::detail {
+
+using Clock = std::chrono::steady_clock;
+using PlainStream = boost::beast::tcp_stream;
+using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+
+// Which upstream a connection talks to; connections are only reused for the same one.
+struct PoolKey {
+  bool tls = false;
+  std::string host;
+  std::string port;
+};
+
+class Connection {
+ public:
+  // A TCP connection, wrapped in TLS when `tls` is given (not yet connected).
+  Connection(boost::asio::any_io_executor executor, const Endpoint& endpoint,
+             boost::asio::ssl::context* tls);
+
+  PoolKey& key() { return key_; }
+  const PoolKey& key() const { return key_; }
+  bool is_tls() const { return std::holds_alternative<TlsStream>(stream_); }
+  // The TCP layer, which carries the deadlines (beast closes the socket when one passes).
+  boost::beast::tcp_stream& tcp();
+  TlsStream* tls_stream() { return std::get_if<TlsStream>(&stream_); }
+
+  // Calls `operation(stream)` with the concrete stream type and returns its result.
+  template <class Operation>
+  decltype(auto) visit(Operation&& operation) {
+    return std::visit(std::forward<Operation>(operation), stream_);
+  }
+
+  // Bytes received but not yet parsed; persists between the messages of a connection.
+  boost::beast::flat_buffer& buffer() { return buffer_; }
+
+  // True when an idle connection shows signs of having been closed by the peer (readable:
+  // EOF, reset or unsolicited bytes). A server never speaks first in HTTP/1.1, so such a
+  // connection must not carry a request.
+  bool peer_closed_while_idle();
+
+  void close();
+
+  Clock::time_point idle_since{};
+  bool reused = false;  // has carried an earlier exchange
+
+ private:
+  PoolKey key_;
+  std::variant<PlainStream, TlsStream> stream_;
+  boost::beast::flat_buffer buffer_;
+};
+
+struct PoolLimits {
+  std::size_t max_idle_per_upstream = 64;
+  Clock::duration max_idle_age = std::chrono::seconds(60);
+};
+
+// Idle keep-alive connections by upstream, most recently used last. Single-threaded.
+class ConnectionPool {
+ public:
+  explicit ConnectionPool(PoolLimits limits = {}) : limits_(limits) {}
+
+  // The most recently used live idle connection to `endpoint`, or null.
+  std::unique_ptr<Connection> take(const Endpoint& endpoint, Clock::time_point now);
+  // Keeps a connection whose last response was read completely and allows keep-alive.
+  void give_back(std::unique_ptr<Connection> connection, Clock::time_point now);
+  void close_all();
+  std::size_t idle_count() const;
+
+ private:
+  struct KeyLess {
+    using is_transparent = void;
+    static auto view(const PoolKey& k) { return std::tuple(k.tls, std::string_view(k.host), std::string_view(k.port)); }
+    static auto view(const Endpoint& e) { return std::tuple(e.tls, std::string_view(e.host), std::string_view(e.port)); }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const { return view(a) < view(b); }
+  };
+  using IdleList = std::deque<std::unique_ptr<Connection>>;  // oldest first
+
+  void drop_expired(IdleList& idle, Clock::time_point now) const;
+
+  PoolLimits limits_;
+  std::map<PoolKey, IdleList, KeyLess> idle_;
+};
+
+}  // namespace turnout::upstream::detail

@@ -1,0 +1,32 @@
+#pragma once
+// Internal to the upstream client: turning socket, TLS and HTTP errors into Failures whose
+// messages name the upstream and the phase, never a header or key.
+#include "upstream/client.hpp"
+
+#include <boost/system/error_code.hpp>
+
+#include <chrono>
+
+namespace turnout::upstream::detail {
+
+// Where in an attempt an error happened; it decides the FailureKind and the wording.
+enum class Phase {
+  resolve,
+  connect,
+  handshake,
+  write,
+  response_head,
+  response_body,
+};
+
+// `limit` is the time limit that applies to the phase, quoted when `error` is a timeout.
+Failure classify_error(const boost::system::error_code& error, Phase phase, const Endpoint& endpoint,
+                       std::chrono::steady_clock::duration limit);
+
+// The keep-alive race: a reused connection that the peer had already closed fails the
+// write, or yields EOF/reset before a single response byte. Nothing reached the
+// server's application, so the request may be sent again on a fresh connection.
+bool is_stale_connection_error(const boost::system::error_code& error, Phase phase,
+                               bool response_bytes_received);
+
+}  // namespace turnout::upstream::detail
