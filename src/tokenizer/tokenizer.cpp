@@ -1,1 +1,183 @@
 #include "tokenizer/tokenizer.hpp"
+
+#include "tokenizer/bpe.hpp"
+#include "tokenizer/embedded_vocabularies.hpp"
+#include "tokenizer/piece_cache.hpp"
+#include "tokenizer/pretokenizer.hpp"
+#include "tokenizer/utf8.hpp"
+#include "tokenizer/vocabulary.hpp"
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <utility>
+
+namespace turnout::tokenizer {
+namespace {
+
+struct SpecialToken {
+  TokenId id;
+  std::string_view text;
+};
+
+// Special tokens are never produced by encode() (their text is ordinary text), but their
+// ids decode to their text, as in tiktoken.
+constexpr SpecialToken kCl100kSpecialTokens[] = {
+    {100257, "<|endoftext|>"}, {100258, "<|fim_prefix|>"}, {100259, "<|fim_middle|>"},
+    {100260, "<|fim_suffix|>"}, {100276, "<|endofprompt|>"},
+};
+constexpr SpecialToken kO200kSpecialTokens[] = {
+    {199999, "<|endoftext|>"},
+    {200018, "<|endofprompt|>"},
+};
+
+template <class Scanner>
+class BpeEncoding final : public Encoding {
+ public:
+  BpeEncoding(EncodingId id, Vocabulary vocab, std::span<const SpecialToken> special_tokens)
+      : id_(id), vocab_(std::move(vocab)), merger_(vocab_), special_tokens_(special_tokens) {}
+  BpeEncoding(const BpeEncoding&) = delete;
+  BpeEncoding& operator=(const BpeEncoding&) = delete;
+
+  EncodingId id() const override { return id_; }
+
+  std::size_t count(std::string_view text) const override {
+    std::size_t tokens = 0;
+    tokenize(text, [&tokens](TokenId) { ++tokens; });
+    return tokens;
+  }
+
+  void encode(std::string_view text, std::vector<TokenId>& out) const override {
+    out.reserve(out.size() + text.size() / 4);
+    tokenize(text, [&out](TokenId token) { out.push_back(token); });
+  }
+
+  std::string decode(std::span<const TokenId> ids) const override {
+    std::string bytes;
+    for (const TokenId id : ids) {
+      if (id < vocab_.size()) {
+        bytes.append(vocab_.bytes_of(id));
+        continue;
+      }
+      for (const SpecialToken& special : special_tokens_) {
+        if (special.id == id) bytes.append(special.text);
+      }
+    }
+    return bytes;
+  }
+
+ private:
+  template <class Sink>
+  void tokenize(std::string_view text, Sink&& sink) const {
+    if (is_valid_utf8(text)) {
+      tokenize_valid(text, sink);
+    } else {
+      tokenize_valid(replace_invalid_utf8(text), sink);
+    }
+  }
+
+  template <class Sink>
+  void tokenize_valid(std::string_view text, Sink& sink) const {
+    MergeScratch scratch;
+    const auto* begin = reinterpret_cast<BytePtr>(text.data());
+    const auto* end = begin + text.size();
+    if (text.size() < kPieceCacheMinBytes) {
+      for (BytePtr p = begin; p < end;) {
+        const BytePtr piece_end = Scanner::piece_end(p, end);
+        merger_.merge_piece(reinterpret_cast<const char*>(p), static_cast<std::size_t>(piece_end - p), sink,
+                            scratch);
+        p = piece_end;
+      }
+      return;
+    }
+    PieceCache cache(text.data());
+    for (BytePtr p = begin; p < end;) {
+      const BytePtr piece_end = Scanner::piece_end(p, end);
+      merge_piece_cached(text.data(), static_cast<std::uint32_t>(p - begin),
+                         static_cast<std::uint32_t>(piece_end - p), sink, scratch, cache);
+      p = piece_end;
+    }
+  }
+
+  template <class Sink>
+  void merge_piece_cached(const char* text, std::uint32_t offset, std::uint32_t length, Sink& sink,
+                          MergeScratch& scratch, PieceCache& cache) const {
+    const char* piece = text + offset;
+    if (length == 1) {  // a table lookup already
+      merger_.merge_piece(piece, length, sink, scratch);
+      return;
+    }
+    const std::uint64_t hash = hash_token_bytes(piece, length);
+    if (const std::span<const TokenId> cached = cache.find(offset, length, hash); !cached.empty()) {
+      for (const TokenId token : cached) sink(token);
+      return;
+    }
+    std::array<TokenId, PieceCache::kMaxTokens> first_tokens;
+    std::size_t produced = 0;
+    merger_.merge_piece(
+        piece, length,
+        [&](TokenId token) {
+          if (produced < first_tokens.size()) first_tokens[produced] = token;
+          ++produced;
+          sink(token);
+        },
+        scratch);
+    if (produced <= first_tokens.size()) cache.store(offset, length, hash, {first_tokens.data(), produced});
+  }
+
+  // Below this size, setting up the piece cache costs more than it saves.
+  static constexpr std::size_t kPieceCacheMinBytes = 2048;
+
+  EncodingId id_;
+  Vocabulary vocab_;
+  BytePairMerger merger_;
+  std::span<const SpecialToken> special_tokens_;
+};
+
+template <class Scanner>
+const Encoding* build_encoding(EncodingId id, std::string_view tiktoken_text,
+                               std::span<const SpecialToken> special_tokens) {
+  Result<Vocabulary> vocab = Vocabulary::from_tiktoken(tiktoken_text);
+  if (!vocab) {
+    // The vocabulary is part of the binary; failing to read it is a build defect.
+    std::fprintf(stderr, "turnout: embedded %s vocabulary is corrupt: %s\n", encoding_name(id).data(),
+                 vocab.error().message.c_str());
+    std::abort();
+  }
+  // Never destroyed: threads still running at exit may be using it.
+  return new BpeEncoding<Scanner>(id, std::move(*vocab), special_tokens);
+}
+
+}  // namespace
+
+std::optional<EncodingId> parse_encoding_name(std::string_view name) {
+  if (name == "cl100k_base") return EncodingId::cl100k_base;
+  if (name == "o200k_base") return EncodingId::o200k_base;
+  return std::nullopt;
+}
+
+std::string_view encoding_name(EncodingId id) {
+  switch (id) {
+    case EncodingId::cl100k_base: return "cl100k_base";
+    case EncodingId::o200k_base: return "o200k_base";
+  }
+  return "unknown";
+}
+
+const Encoding& Encoding::get(EncodingId id) {
+  // Function-local statics: built on first use, exactly once, thread-safely.
+  switch (id) {
+    case EncodingId::o200k_base: {
+      static const Encoding* const o200k =
+          build_encoding<O200kScanner>(id, embedded_o200k_base_tiktoken(), kO200kSpecialTokens);
+      return *o200k;
+    }
+    case EncodingId::cl100k_base:
+      break;
+  }
+  static const Encoding* const cl100k =
+      build_encoding<Cl100kScanner>(EncodingId::cl100k_base, embedded_cl100k_base_tiktoken(), kCl100kSpecialTokens);
+  return *cl100k;
+}
+
+}  // namespace turnout::tokenizer

@@ -1,0 +1,128 @@
+// Tokenizer throughput (single thread), worst cases and start-up cost.
+//
+//   Corpus/<encoding>/<category>/<count|ids>: MB/s (bytes_per_second) and tokens/s on the
+//     golden corpus (tests/golden/corpus: english, code, multilingual, adversarial).
+//   Run/<encoding>/<what>/<bytes>: one character repeated (100 KB and 1 MB); the ns_per_byte
+//     counter should stay flat from 100 KB to 1 MB (no quadratic blow-up).
+//   Load/<encoding>: parsing the embedded vocabulary, what Encoding::get costs once;
+//     vocabulary_bytes is the heap it keeps.
+// bench/tokenizer_compare.mjs runs the same corpus through the JavaScript tokenizers.
+#include "tokenizer/embedded_vocabularies.hpp"
+#include "tokenizer/tokenizer.hpp"
+#include "tokenizer/vocabulary.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using turnout::tokenizer::Encoding;
+using turnout::tokenizer::EncodingId;
+using turnout::tokenizer::TokenId;
+
+std::string read_corpus(const std::string& category) {
+  const std::string path = std::string(TURNOUT_SOURCE_DIR) + "/tests/golden/corpus/" + category + ".txt";
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+void report(benchmark::State& state, std::size_t bytes, std::size_t tokens) {
+  const auto iterations = static_cast<double>(state.iterations());
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(bytes));
+  state.counters["tokens_per_second"] =
+      benchmark::Counter(iterations * static_cast<double>(tokens), benchmark::Counter::kIsRate);
+  state.counters["ns_per_byte"] = benchmark::Counter(
+      iterations * static_cast<double>(bytes) * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+void run_count(benchmark::State& state, EncodingId id, const std::string& text) {
+  const Encoding& enc = Encoding::get(id);
+  std::size_t tokens = 0;
+  for (auto _ : state) {
+    tokens = enc.count(text);
+    benchmark::DoNotOptimize(tokens);
+  }
+  report(state, text.size(), tokens);
+}
+
+void run_encode(benchmark::State& state, EncodingId id, const std::string& text) {
+  const Encoding& enc = Encoding::get(id);
+  std::vector<TokenId> ids;
+  for (auto _ : state) {
+    ids.clear();
+    enc.encode(text, ids);
+    benchmark::DoNotOptimize(ids.data());
+  }
+  report(state, text.size(), ids.size());
+}
+
+std::string repeated(const std::string& unit, std::size_t bytes) {
+  std::string text;
+  text.reserve(bytes + unit.size());
+  while (text.size() + unit.size() <= bytes) text += unit;
+  return text;
+}
+
+void load_vocabulary(benchmark::State& state, EncodingId id) {
+  const std::string_view data = id == EncodingId::cl100k_base ? turnout::tokenizer::embedded_cl100k_base_tiktoken()
+                                                              : turnout::tokenizer::embedded_o200k_base_tiktoken();
+  std::size_t memory = 0;
+  for (auto _ : state) {
+    auto vocab = turnout::tokenizer::Vocabulary::from_tiktoken(data);
+    memory = vocab->memory_bytes();
+    benchmark::DoNotOptimize(memory);
+  }
+  state.counters["vocabulary_bytes"] = static_cast<double>(memory);
+}
+
+struct NamedEncoding {
+  EncodingId id;
+  const char* name;
+};
+constexpr NamedEncoding kEncodings[] = {{EncodingId::cl100k_base, "cl100k_base"},
+                                        {EncodingId::o200k_base, "o200k_base"}};
+
+struct RunUnit {
+  const char* name;
+  const char* unit;
+};
+constexpr RunUnit kRunUnits[] = {
+    {"letter", "a"}, {"space", " "}, {"digit", "1"}, {"emoji", "\xf0\x9f\x98\x80"}, {"punctuation", "!"},
+};
+
+const bool kRegistered = [] {
+  for (const NamedEncoding& encoding : kEncodings) {
+    const EncodingId id = encoding.id;
+    const std::string prefix = encoding.name;
+    for (const char* category : {"english", "code", "multilingual", "adversarial"}) {
+      auto text = std::make_shared<std::string>(read_corpus(category));
+      benchmark::RegisterBenchmark(("Corpus/" + prefix + "/" + category + "/count").c_str(),
+                                   [id, text](benchmark::State& state) { run_count(state, id, *text); });
+      benchmark::RegisterBenchmark(("Corpus/" + prefix + "/" + category + "/ids").c_str(),
+                                   [id, text](benchmark::State& state) { run_encode(state, id, *text); });
+    }
+    for (const RunUnit& run : kRunUnits) {
+      for (const std::size_t bytes : {std::size_t{100'000}, std::size_t{1'000'000}}) {
+        auto text = std::make_shared<std::string>(repeated(run.unit, bytes));
+        benchmark::RegisterBenchmark(("Run/" + prefix + "/" + run.name + "/" + std::to_string(bytes)).c_str(),
+                                     [id, text](benchmark::State& state) { run_count(state, id, *text); })
+            ->Unit(benchmark::kMillisecond);
+      }
+    }
+    benchmark::RegisterBenchmark(("Load/" + prefix).c_str(),
+                                 [id](benchmark::State& state) { load_vocabulary(state, id); })
+        ->Unit(benchmark::kMillisecond);
+  }
+  return true;
+}();
+
+}  // namespace
+
+BENCHMARK_MAIN();

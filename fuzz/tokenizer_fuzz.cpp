@@ -1,0 +1,105 @@
+// Fuzz target for the tokenizer: on arbitrary bytes (see make_input), for both encodings,
+//   - no crash, no sanitizer report;
+//   - count() equals the number of ids encode() gives;
+//   - decode(encode(x)) equals x with invalid UTF-8 replaced by U+FFFD;
+//   - the ids equal a naive reference merge (tiktoken's algorithm written the obvious,
+//     quadratic way, on std::string parts) over the same pre-tokenized pieces.
+#include "tokenizer/embedded_vocabularies.hpp"
+#include "tokenizer/pretokenizer.hpp"
+#include "tokenizer/tokenizer.hpp"
+#include "tokenizer/utf8.hpp"
+#include "tokenizer/vocabulary.hpp"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+using namespace turnout::tokenizer;
+
+const Vocabulary& vocabulary(EncodingId id) {
+  static const Vocabulary cl100k = Vocabulary::from_tiktoken(embedded_cl100k_base_tiktoken()).value();
+  static const Vocabulary o200k = Vocabulary::from_tiktoken(embedded_o200k_base_tiktoken()).value();
+  return id == EncodingId::cl100k_base ? cl100k : o200k;
+}
+
+// tiktoken's merge rule, naively: merge the leftmost adjacent pair of lowest rank.
+void naive_merge(const Vocabulary& vocab, std::string_view piece, std::vector<TokenId>& out) {
+  std::vector<std::string> parts;
+  for (const char byte : piece) parts.emplace_back(1, byte);
+  while (parts.size() > 1) {
+    TokenId best_rank = kNoToken;
+    std::size_t best = 0;
+    for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+      const TokenId rank = vocab.rank_of(parts[i] + parts[i + 1]);
+      if (rank < best_rank) {
+        best_rank = rank;
+        best = i;
+      }
+    }
+    if (best_rank == kNoToken) break;
+    parts[best] += parts[best + 1];
+    parts.erase(parts.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+  }
+  for (const std::string& part : parts) out.push_back(vocab.rank_of(part));
+}
+
+template <class Scanner>
+std::vector<TokenId> naive_encode(const Vocabulary& vocab, const std::string& valid_text) {
+  std::vector<TokenId> ids;
+  const auto* p = reinterpret_cast<BytePtr>(valid_text.data());
+  const auto* end = p + valid_text.size();
+  while (p < end) {
+    const BytePtr piece_end = Scanner::piece_end(p, end);
+    if (piece_end <= p || piece_end > end) {
+      std::fprintf(stderr, "scanner returned an empty or overlong piece\n");
+      std::abort();
+    }
+    naive_merge(vocab, std::string_view(reinterpret_cast<const char*>(p), static_cast<std::size_t>(piece_end - p)),
+                ids);
+    p = piece_end;
+  }
+  return ids;
+}
+
+void check(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "tokenizer_fuzz: %s\n", what);
+    std::abort();
+  }
+}
+
+}  // namespace
+
+// An odd first byte repeats the rest of the input up to ~400 bytes: long runs and
+// periodic text reach the long-piece merge path (over 128 bytes) far more often.
+std::string make_input(const std::uint8_t* data, std::size_t size) {
+  if (size < 2 || (data[0] & 1) == 0) return std::string(reinterpret_cast<const char*>(data), size);
+  const std::string unit(reinterpret_cast<const char*>(data + 1), size - 1);
+  std::string repeated;
+  while (repeated.size() < 400) repeated += unit;
+  return repeated;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string input = make_input(data, size);
+  const std::string replaced = replace_invalid_utf8(input);
+  check(is_valid_utf8(replaced), "replacement left invalid UTF-8");
+  check(is_valid_utf8(input) == (replaced == input), "validation and replacement disagree");
+  for (const EncodingId id : {EncodingId::cl100k_base, EncodingId::o200k_base}) {
+    const Encoding& enc = Encoding::get(id);
+    std::vector<TokenId> ids;
+    enc.encode(input, ids);
+    check(enc.count(input) == ids.size(), "count() differs from encode().size()");
+    check(enc.decode(ids) == replaced, "decode(encode(x)) differs from x");
+    const std::vector<TokenId> expected = id == EncodingId::cl100k_base
+                                              ? naive_encode<Cl100kScanner>(vocabulary(id), replaced)
+                                              : naive_encode<O200kScanner>(vocabulary(id), replaced);
+    check(ids == expected, "ids differ from the naive reference merge");
+  }
+  return 0;
+}

@@ -1,0 +1,209 @@
+#pragma once
+// Byte-pair merging of one pre-tokenized piece, with tiktoken's exact rule: start from
+// single bytes and repeatedly merge the adjacent pair whose concatenation has the lowest
+// rank, the leftmost one on ties, until no adjacent pair is a token.
+//
+// Short pieces (nearly all of them) use tiktoken's own scan over a small array on the
+// stack. Long pieces use a linked list and a priority queue keyed by (rank, position),
+// which picks the same pair in O(log n) instead of O(n), so a megabyte-long run of one
+// letter costs O(n log n) rather than O(n^2): the initial pairs are radix-sorted once,
+// pairs created by merging go to a 4-ary heap, and runs of equal-rank merges proceed
+// left to right without touching the queue.
+#include "tokenizer/min_heap.hpp"
+#include "tokenizer/vocabulary.hpp"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace turnout::tokenizer {
+
+// One part of a long piece, indexed by its first byte: a doubly linked list.
+struct LinkedPart {
+  std::uint32_t next;      // first byte of the following part (or the piece length)
+  std::uint32_t previous;  // first byte of the preceding part (or 0xffffffff)
+  TokenId token;           // the part's token
+  TokenId pair_rank;       // rank of this part joined with the next, kNoToken if none/dead
+};
+
+// Buffers for long pieces, reused across the pieces of one call (no per-piece allocation).
+struct MergeScratch {
+  std::vector<LinkedPart> parts;
+  // Pair keys (rank << 32 | start): the initial pairs sorted once, the pairs that merging
+  // creates in a heap. Smallest first in both.
+  std::vector<std::uint64_t> initial_pairs;
+  std::vector<std::uint64_t> sort_buffer;
+  std::vector<std::uint64_t> heap;
+
+  // Ranks of recently looked-up (left token, right token) pairs. Long pieces are mostly
+  // repetitive (runs of one character, base64, rules), so most lookups hit.
+  struct CachedPair {
+    TokenId left = kNoToken;
+    TokenId right = kNoToken;
+    TokenId merged = kNoToken;
+  };
+  static constexpr std::size_t kMaxPairCacheSize = 4096;
+  std::vector<CachedPair> pair_cache;  // a power of two in size
+};
+
+class BytePairMerger {
+ public:
+  static constexpr std::size_t kShortPieceLimit = 128;
+
+  explicit BytePairMerger(const Vocabulary& vocab) : vocab_(&vocab) {}
+
+  // Calls sink(token) for each token of `piece`, in order.
+  template <class Sink>
+  void merge_piece(const char* piece, std::size_t length, Sink&& sink, MergeScratch& scratch) const {
+    if (length == 1) {
+      sink(vocab_->rank_of_byte(static_cast<unsigned char>(piece[0])));
+      return;
+    }
+    const TokenId whole = vocab_->rank_of(piece, length);
+    if (whole != kNoToken) {
+      sink(whole);
+    } else if (length <= kShortPieceLimit) {
+      merge_short(piece, length, sink);
+    } else {
+      merge_long(piece, length, sink, scratch);
+    }
+  }
+
+ private:
+  struct Part {
+    std::uint32_t start;
+    TokenId token;
+    TokenId pair_rank;  // rank of this part joined with the next one
+  };
+
+  TokenId pair_rank(const char* piece, std::uint32_t start, std::uint32_t end) const {
+    return vocab_->rank_of(piece + start, end - start);
+  }
+
+  // Sorts pair keys that are in ascending position order by rank, stably (so by key), with
+  // a radix sort on the rank bits: linear, unlike a comparison sort.
+  void sort_by_rank(std::vector<std::uint64_t>& keys, std::vector<std::uint64_t>& buffer) const {
+    constexpr unsigned kDigitBits = 9;
+    buffer.resize(keys.size());
+    for (unsigned shift = 32; (std::uint64_t{1} << (shift - 32)) < vocab_->size(); shift += kDigitBits) {
+      std::array<std::uint32_t, (1u << kDigitBits) + 1> starts{};
+      for (const std::uint64_t k : keys) ++starts[((k >> shift) & ((1u << kDigitBits) - 1)) + 1];
+      for (std::size_t digit = 1; digit < starts.size(); ++digit) starts[digit] += starts[digit - 1];
+      for (const std::uint64_t k : keys) buffer[starts[(k >> shift) & ((1u << kDigitBits) - 1)]++] = k;
+      keys.swap(buffer);
+    }
+  }
+
+  template <class Sink>
+  void merge_short(const char* piece, std::size_t length, Sink& sink) const {
+    std::array<Part, kShortPieceLimit> parts;
+    const auto* bytes = reinterpret_cast<const unsigned char*>(piece);
+    std::size_t count = length;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      parts[i] = Part{i, vocab_->rank_of_byte(bytes[i]),
+                      i + 1 < count ? vocab_->rank_of_byte_pair(bytes[i], bytes[i + 1]) : kNoToken};
+    }
+    auto part_end = [&](std::size_t i) {
+      return i + 1 < count ? parts[i + 1].start : static_cast<std::uint32_t>(length);
+    };
+    while (count > 1) {
+      std::size_t best = 0;
+      for (std::size_t i = 1; i + 1 < count; ++i) {
+        if (parts[i].pair_rank < parts[best].pair_rank) best = i;
+      }
+      if (parts[best].pair_rank == kNoToken) break;
+      parts[best].token = parts[best].pair_rank;
+      std::memmove(&parts[best + 1], &parts[best + 2], (count - best - 2) * sizeof(Part));
+      --count;
+      parts[best].pair_rank =
+          best + 1 < count ? pair_rank(piece, parts[best].start, part_end(best + 1)) : kNoToken;
+      if (best > 0) parts[best - 1].pair_rank = pair_rank(piece, parts[best - 1].start, part_end(best));
+    }
+    for (std::size_t i = 0; i < count; ++i) sink(parts[i].token);
+  }
+
+  template <class Sink>
+  void merge_long(const char* piece, std::size_t length, Sink& sink, MergeScratch& scratch) const {
+    constexpr std::uint32_t kNone = 0xffffffffu;
+    const auto* bytes = reinterpret_cast<const unsigned char*>(piece);
+    const auto n = static_cast<std::uint32_t>(length);
+    auto& parts = scratch.parts;
+    parts.resize(n);
+    // Sized to the piece: clearing a large cache for a short piece would cost more than it saves.
+    scratch.pair_cache.assign(std::min(MergeScratch::kMaxPairCacheSize, std::bit_ceil(length)),
+                              MergeScratch::CachedPair{});
+    const std::size_t pair_cache_mask = scratch.pair_cache.size() - 1;
+    scratch.heap.clear();
+    QuaternaryMinHeap heap(scratch.heap);
+    auto key = [](TokenId r, std::uint32_t start) { return (std::uint64_t{r} << 32) | start; };
+    // The rank of the part at `first` joined with the part at `second` (ending at `end`).
+    auto joined_rank = [&](std::uint32_t first, std::uint32_t second, std::uint32_t end) {
+      const TokenId left = parts[first].token;
+      const TokenId right = parts[second].token;
+      const std::uint64_t mixed = (std::uint64_t{left} * 0x9e3779b97f4a7c15ULL) ^ right;
+      auto& cached = scratch.pair_cache[(mixed ^ (mixed >> 29)) & pair_cache_mask];
+      if (cached.left != left || cached.right != right) cached = {left, right, pair_rank(piece, first, end)};
+      return cached.merged;
+    };
+
+    auto& initial = scratch.initial_pairs;
+    initial.clear();
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const TokenId rank = i + 1 < n ? vocab_->rank_of_byte_pair(bytes[i], bytes[i + 1]) : kNoToken;
+      parts[i] = LinkedPart{i + 1, i == 0 ? kNone : i - 1, vocab_->rank_of_byte(bytes[i]), rank};
+      if (rank != kNoToken) initial.push_back(key(rank, i));
+    }
+    sort_by_rank(initial, scratch.sort_buffer);
+    // A key is stale once its pair has changed. Pairs only grow, so it stays stale.
+    auto stale = [&](std::uint64_t k) { return parts[static_cast<std::uint32_t>(k)].pair_rank != (k >> 32); };
+    std::size_t next_initial = 0;
+    while (true) {
+      while (next_initial < initial.size() && stale(initial[next_initial])) ++next_initial;
+      while (!heap.empty() && stale(heap.top())) heap.pop();
+      const bool initial_left = next_initial < initial.size();
+      if (!initial_left && heap.empty()) break;
+      const std::uint64_t top =
+          initial_left && (heap.empty() || initial[next_initial] < heap.top()) ? initial[next_initial++] : heap.pop();
+      std::uint32_t start = static_cast<std::uint32_t>(top);
+      const auto merged = static_cast<TokenId>(top >> 32);
+      // Merge at `start`, then keep going right while the next pair has the same rank and
+      // is therefore the next minimum: entries left of `start` have larger keys, the new
+      // pairs this merge creates are checked below, and a merged token never has the same
+      // rank as a longer one. Runs of one character become one pass instead of a heap
+      // operation per merge.
+      while (true) {
+        const std::uint32_t removed = parts[start].next;
+        const std::uint32_t after = parts[removed].next;
+        parts[start].token = merged;
+        parts[start].next = after;
+        if (after < n) parts[after].previous = start;
+        parts[removed].pair_rank = kNoToken;
+        const TokenId start_rank = after < n ? joined_rank(start, after, parts[after].next) : kNoToken;
+        parts[start].pair_rank = start_rank;
+        const std::uint32_t before = parts[start].previous;
+        TokenId before_rank = kNoToken;
+        if (before != kNone) {
+          before_rank = joined_rank(before, start, after);
+          parts[before].pair_rank = before_rank;
+          if (before_rank != kNoToken) heap.push(key(before_rank, before));
+        }
+        const bool next_is_minimum =
+            after < n && parts[after].pair_rank == merged && start_rank > merged && before_rank > merged;
+        if (!next_is_minimum) {
+          if (start_rank != kNoToken) heap.push(key(start_rank, start));
+          break;
+        }
+        // `start` becomes the next merge's `before`, which queues its final pair.
+        start = after;
+      }
+    }
+    for (std::uint32_t i = 0; i < n; i = parts[i].next) sink(parts[i].token);
+  }
+
+  const Vocabulary* vocab_;
+};
+
+}  // namespace turnout::tokenizer

@@ -1,0 +1,193 @@
+#pragma once
+// Pre-tokenization: splitting valid UTF-8 text into the pieces that tiktoken's regexes
+// would match, without a regex engine. Each scanner returns the end of the piece that
+// starts at `p`; the alternatives are tried in the order of the pattern, with the same
+// backtracking outcome as the reference's leftmost-first regex engine.
+//
+// cl100k_base:
+//   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}
+//   | ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+// o200k_base:
+//   [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?
+//   |[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?
+//   |\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+
+// (the patterns of the npm `tiktoken` package the golden tests come from).
+#include "tokenizer/unicode_classes.hpp"
+#include "tokenizer/utf8.hpp"
+
+#include <cstdint>
+
+namespace turnout::tokenizer {
+
+using BytePtr = const unsigned char*;
+
+namespace scan {
+
+struct CharInfo {
+  std::uint8_t flags;
+  unsigned length;
+};
+
+inline CharInfo char_info(BytePtr p) {
+  if (*p < 0x80) return {detail::kAsciiFlags[*p], 1};
+  const DecodedChar decoded = decode_valid_utf8(p);
+  return {char_flags(decoded.code_point), decoded.length};
+}
+
+inline bool has_flag(BytePtr p, BytePtr end, std::uint8_t flags) {
+  return p < end && (char_info(p).flags & flags) != 0;
+}
+
+// Advances over characters that have any of `flags`.
+inline BytePtr skip_with(BytePtr p, BytePtr end, std::uint8_t flags) {
+  while (p < end) {
+    if (*p < 0x80) {
+      if ((detail::kAsciiFlags[*p] & flags) == 0) break;
+      ++p;
+      continue;
+    }
+    const CharInfo info = char_info(p);
+    if ((info.flags & flags) == 0) break;
+    p += info.length;
+  }
+  return p;
+}
+
+// Advances over characters that have none of `flags`.
+inline BytePtr skip_without(BytePtr p, BytePtr end, std::uint8_t flags) {
+  while (p < end) {
+    const CharInfo info = char_info(p);
+    if ((info.flags & flags) != 0) break;
+    p += info.length;
+  }
+  return p;
+}
+
+// (?i:'s|'t|'re|'ve|'m|'ll|'d) at `p`: the end of the contraction, or nullptr. Case
+// folding is Unicode's, so "'ſ" (U+017F LATIN SMALL LETTER LONG S) counts as "'s".
+inline BytePtr contraction_end(BytePtr p, BytePtr end) {
+  if (end - p < 2 || p[0] != '\'') return nullptr;
+  if (p[1] == 0xc5 && end - p >= 3 && p[2] == 0xbf) return p + 3;  // U+017F
+  const unsigned first = p[1] | 0x20u;                                // ASCII lower case
+  if (first == 's' || first == 't' || first == 'm' || first == 'd') return p + 2;
+  if (end - p < 3) return nullptr;
+  const unsigned second = p[2] | 0x20u;
+  if ((first == 'r' || first == 'v') && second == 'e') return p + 3;
+  if (first == 'l' && second == 'l') return p + 3;
+  return nullptr;
+}
+
+inline BytePtr with_optional_contraction(BytePtr p, BytePtr end) {
+  BytePtr contraction = contraction_end(p, end);
+  return contraction ? contraction : p;
+}
+
+// \p{N}{1,3}
+inline BytePtr numbers_end(BytePtr p, BytePtr end) {
+  for (int i = 0; i < 3 && p < end; ++i) {
+    const CharInfo info = char_info(p);
+    if ((info.flags & char_flag::number) == 0) break;
+    p += info.length;
+  }
+  return p;
+}
+
+// ` ?[^\s\p{L}\p{N}]+` followed by `trailing_flags`*: the end, or nullptr.
+inline BytePtr punctuation_end(BytePtr p, BytePtr end, std::uint8_t trailing_flags) {
+  constexpr std::uint8_t kWordOrSpace = char_flag::space | char_flag::letter | char_flag::number;
+  BytePtr q = *p == ' ' ? p + 1 : p;
+  if (q >= end || (char_info(q).flags & kWordOrSpace) != 0) return nullptr;
+  q = skip_without(q, end, kWordOrSpace);
+  return skip_with(q, end, trailing_flags);
+}
+
+// `\s*[\r\n]+|\s+(?!\S)|\s+` at whitespace `p`.
+inline BytePtr whitespace_end(BytePtr p, BytePtr end) {
+  BytePtr last_newline_end = nullptr;
+  BytePtr last_char = p;
+  BytePtr q = p;
+  while (q < end) {
+    const CharInfo info = char_info(q);
+    if ((info.flags & char_flag::space) == 0) break;
+    if (info.flags & char_flag::newline) last_newline_end = q + info.length;
+    last_char = q;
+    q += info.length;
+  }
+  if (last_newline_end) return last_newline_end;  // \s*[\r\n]+ backtracks to the last newline
+  if (q == end) return q;                         // \s+(?!\S) at the end of the text
+  if (last_char > p) return last_char;            // \s+(?!\S) leaves one for the next word
+  return q;                                       // \s+
+}
+
+// Whether the character at `p` is in [^\r\n\p{L}\p{N}], the optional word prefix.
+inline bool is_word_prefix(CharInfo info) {
+  return (info.flags & (char_flag::letter | char_flag::number | char_flag::newline)) == 0;
+}
+
+}  // namespace scan
+
+struct Cl100kScanner {
+  static BytePtr piece_end(BytePtr p, BytePtr end) {
+    using namespace scan;
+    if (BytePtr contraction = contraction_end(p, end)) return contraction;
+    const CharInfo first = char_info(p);
+    // [^\r\n\p{L}\p{N}]?\p{L}+
+    if (first.flags & char_flag::letter) return skip_with(p + first.length, end, char_flag::letter);
+    if (is_word_prefix(first) && has_flag(p + first.length, end, char_flag::letter)) {
+      return skip_with(p + first.length, end, char_flag::letter);
+    }
+    if (first.flags & char_flag::number) return numbers_end(p, end);
+    if (BytePtr punctuation = punctuation_end(p, end, char_flag::newline)) return punctuation;
+    return whitespace_end(p, end);
+  }
+};
+
+struct O200kScanner {
+  static BytePtr piece_end(BytePtr p, BytePtr end) {
+    using namespace scan;
+    const CharInfo first = char_info(p);
+    const bool prefixable = is_word_prefix(first);
+    if (prefixable) {
+      if (BytePtr word = lower_word_end(p + first.length, end)) return word;
+    }
+    if (BytePtr word = lower_word_end(p, end)) return word;
+    if (prefixable) {
+      if (BytePtr word = upper_word_end(p + first.length, end)) return word;
+    }
+    if (BytePtr word = upper_word_end(p, end)) return word;
+    if (first.flags & char_flag::number) return numbers_end(p, end);
+    if (BytePtr punctuation = punctuation_end(p, end, char_flag::newline | char_flag::slash)) return punctuation;
+    return whitespace_end(p, end);
+  }
+
+ private:
+  // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|...)? at `s`, or
+  // nullptr. The two classes overlap (Lm, Lo, M), so when the upper run is not followed
+  // by a lower-case character the regex backtracks to the last overlapping character.
+  static BytePtr lower_word_end(BytePtr s, BytePtr end) {
+    using namespace scan;
+    BytePtr q = s;
+    BytePtr last_lower_end = nullptr;
+    while (q < end) {
+      const CharInfo info = char_info(q);
+      if ((info.flags & char_flag::upper_run) == 0) break;
+      q += info.length;
+      if (info.flags & char_flag::lower_run) last_lower_end = q;
+    }
+    if (has_flag(q, end, char_flag::lower_run)) {
+      return with_optional_contraction(skip_with(q, end, char_flag::lower_run), end);
+    }
+    if (last_lower_end) return with_optional_contraction(last_lower_end, end);
+    return nullptr;
+  }
+
+  // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|...)? at `s`, or nullptr.
+  static BytePtr upper_word_end(BytePtr s, BytePtr end) {
+    using namespace scan;
+    if (!has_flag(s, end, char_flag::upper_run)) return nullptr;
+    BytePtr q = skip_with(s, end, char_flag::upper_run);
+    return with_optional_contraction(skip_with(q, end, char_flag::lower_run), end);
+  }
+};
+
+}  // namespace turnout::tokenizer

@@ -1,0 +1,131 @@
+#pragma once
+// A BPE vocabulary: token bytes <-> rank, built from the standard .tiktoken text format
+// ("<base64 token> <rank>" per line). Immutable after construction.
+#include "common/result.hpp"
+#include "tokenizer/tokenizer.hpp"
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace turnout::tokenizer {
+
+inline constexpr TokenId kNoToken = 0xffffffffu;
+
+// memcmp() == 0 for the short strings tokens are, without a library call.
+inline bool bytes_equal(const char* a, const char* b, std::size_t length) {
+  auto load64 = [](const char* p) { std::uint64_t w; std::memcpy(&w, p, 8); return w; };
+  auto load32 = [](const char* p) { std::uint32_t w; std::memcpy(&w, p, 4); return w; };
+  if (length >= 8) {
+    for (std::size_t i = 0; i + 8 < length; i += 8) {
+      if (load64(a + i) != load64(b + i)) return false;
+    }
+    return load64(a + length - 8) == load64(b + length - 8);
+  }
+  if (length >= 4) return load32(a) == load32(b) && load32(a + length - 4) == load32(b + length - 4);
+  for (std::size_t i = 0; i < length; ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
+// A fast 64-bit hash for short byte strings (tokens are at most a few hundred bytes).
+// Reads whole words, overlapping at the tail, instead of byte by byte.
+inline std::uint64_t hash_token_bytes(const char* bytes, std::size_t length) {
+  auto load64 = [](const char* p) { std::uint64_t w; std::memcpy(&w, p, 8); return w; };
+  auto load32 = [](const char* p) { std::uint32_t w; std::memcpy(&w, p, 4); return std::uint64_t{w}; };
+  auto mix = [](std::uint64_t h, std::uint64_t w) {
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+    return h ^ (h >> 31);
+  };
+  std::uint64_t h = (length + 1) * 0x9e3779b97f4a7c15ULL;
+  if (length >= 8) {
+    const char* p = bytes;
+    std::size_t left = length;
+    for (; left > 8; left -= 8, p += 8) h = mix(h, load64(p));
+    h = mix(h, load64(bytes + length - 8));
+  } else if (length >= 4) {
+    h = mix(h, load32(bytes) | (load32(bytes + length - 4) << 32));
+  } else if (length > 0) {
+    const auto* u = reinterpret_cast<const unsigned char*>(bytes);
+    h = mix(h, std::uint64_t{u[0]} | (std::uint64_t{u[length / 2]} << 8) | (std::uint64_t{u[length - 1]} << 16));
+  }
+  h *= 0x94d049bb133111ebULL;
+  return h ^ (h >> 32);
+}
+
+class Vocabulary {
+ public:
+  // Parses .tiktoken text. Ranks must be exactly 0..n-1 and every single byte a token.
+  static Result<Vocabulary> from_tiktoken(std::string_view text);
+
+  std::size_t size() const { return offsets_.size() - 1; }
+
+  // The rank of the token with exactly these bytes, or kNoToken.
+  TokenId rank_of(const char* bytes, std::size_t length) const {
+    const std::uint64_t hash = hash_token_bytes(bytes, length);
+    // Most lookups during merging are of byte strings that are not tokens; the filter
+    // (small enough to stay in cache) turns nearly all of them away before the table.
+    const std::uint64_t filter_bit = hash >> filter_shift_;
+    if ((presence_filter_[filter_bit >> 6] & (std::uint64_t{1} << (filter_bit & 63))) == 0) return kNoToken;
+    const std::uint64_t head = head_of(bytes, length);
+    for (std::uint64_t i = hash & slot_mask_;; i = (i + 1) & slot_mask_) {
+      const Slot& slot = slots_[i];
+      if (slot.rank == kNoToken) return kNoToken;
+      // Tokens of up to 8 bytes (most) are compared inside the slot, without touching
+      // the token byte arena.
+      if (slot.head == head && slot.length == length &&
+          (length <= 8 || bytes_equal(token_bytes_.data() + offsets_[slot.rank] + 8, bytes + 8, length - 8))) {
+        return slot.rank;
+      }
+    }
+  }
+  TokenId rank_of(std::string_view bytes) const { return rank_of(bytes.data(), bytes.size()); }
+  TokenId rank_of_byte(unsigned char byte) const { return byte_rank_[byte]; }
+  // The rank of a two-byte token (kNoToken if none): the first merge step, by table.
+  TokenId rank_of_byte_pair(unsigned char first, unsigned char second) const {
+    return byte_pair_rank_[(std::size_t{first} << 8) | second];
+  }
+
+  // The bytes of token `rank` (which must be < size()).
+  std::string_view bytes_of(TokenId rank) const {
+    return std::string_view(token_bytes_).substr(offsets_[rank], offsets_[rank + 1] - offsets_[rank]);
+  }
+
+  // Heap bytes owned by this vocabulary (for the load-cost measurement).
+  std::size_t memory_bytes() const;
+
+ private:
+  struct Slot {
+    std::uint64_t head = 0;  // the first (up to) 8 bytes, zero-padded
+    TokenId rank = kNoToken;
+    std::uint32_t length = 0;
+  };
+  // The first (up to) 8 bytes of a string as a zero-padded word.
+  static std::uint64_t head_of(const char* bytes, std::size_t length) {
+    std::uint64_t head = 0;
+    if (length >= 8) {
+      std::memcpy(&head, bytes, 8);
+    } else {
+      for (std::size_t i = 0; i < length; ++i) {
+        head |= std::uint64_t{static_cast<unsigned char>(bytes[i])} << (8 * i);
+      }
+    }
+    return head;
+  }
+  void build_index();
+
+  std::string token_bytes_;              // all tokens' bytes, in rank order
+  std::vector<std::uint32_t> offsets_;   // token r is token_bytes_[offsets_[r], offsets_[r+1])
+  std::vector<Slot> slots_;              // open addressing, linear probing
+  std::uint64_t slot_mask_ = 0;
+  std::vector<std::uint64_t> presence_filter_;  // one bit per hash prefix: "may be a token"
+  unsigned filter_shift_ = 64;                  // hash >> filter_shift_ is the filter bit
+  std::array<TokenId, 256> byte_rank_{};
+  std::vector<TokenId> byte_pair_rank_;  // 65536 entries
+};
+
+}  // namespace turnout::tokenizer
