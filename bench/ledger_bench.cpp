@@ -126,3 +126,4 @@ void BM_RenderStatsJson(benchmark::State& state) {
 BENCHMARK(BM_RenderStatsJson);
 
 }  // namespace
+BENCHMARK_MAIN();

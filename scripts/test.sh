@@ -22,5 +22,5 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktra
 
 if [[ -x fuzz/run.sh ]]; then
   echo "== fuzz (short run)"
-  fuzz/run.sh 30
+  fuzz/run.sh 45
 fi
