@@ -1,5 +1,7 @@
 #include "mock/chat_call.hpp"
 
+#include "common/json_text.hpp"
+
 #include "tokenizer/chat_count.hpp"
 #include "tokenizer/tokenizer.hpp"
 
@@ -20,25 +22,6 @@ namespace {
 
 InvalidRequest invalid(std::string message, std::string param = {}) {
   return InvalidRequest{std::move(message), std::move(param)};
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// The code unit of a \uXXXX escape starting at `pos` (the backslash), or -1.
-long escape_unit_at(const std::string& text, std::size_t pos) {
-  if (pos + 6 > text.size() || text[pos] != '\\' || text[pos + 1] != 'u') return -1;
-  long unit = 0;
-  for (std::size_t i = pos + 2; i < pos + 6; ++i) {
-    const int digit = hex_value(text[i]);
-    if (digit < 0) return -1;
-    unit = unit * 16 + digit;
-  }
-  return unit;
 }
 
 std::string_view view_of(const json::string& s) { return {s.data(), s.size()}; }
@@ -152,34 +135,6 @@ Result<std::uint32_t, InvalidRequest> read_choice_count(const json::object& root
 
 }  // namespace
 
-bool repair_lone_surrogates(std::string& text) {
-  static constexpr std::string_view replacement = "FFFD";
-  bool changed = false;
-  std::size_t pos = 0;
-  while ((pos = text.find('\\', pos)) != std::string::npos) {
-    const long unit = escape_unit_at(text, pos);
-    if (unit < 0) {
-      pos += 2;  // another escape (\\, \", \n...): skip the escaped character too
-      continue;
-    }
-    const bool high = unit >= 0xD800 && unit <= 0xDBFF;
-    const bool low = unit >= 0xDC00 && unit <= 0xDFFF;
-    if (high) {
-      const long next = escape_unit_at(text, pos + 6);
-      if (next >= 0xDC00 && next <= 0xDFFF) {
-        pos += 12;  // a valid pair
-        continue;
-      }
-    }
-    if (high || low) {
-      text.replace(pos + 2, 4, replacement);
-      changed = true;
-    }
-    pos += 6;
-  }
-  return changed;
-}
-
 Result<json::value, InvalidRequest> parse_json_body(std::string_view body) {
   boost::system::error_code ec;
   json::value root = json::parse(body, ec);
@@ -187,7 +142,7 @@ Result<json::value, InvalidRequest> parse_json_body(std::string_view body) {
   // error, so any failure gets one retry when the repair changed something.
   if (ec) {
     std::string repaired(body);
-    if (repair_lone_surrogates(repaired)) {
+    if (replace_lone_surrogate_escapes(repaired)) {
       ec.clear();
       root = json::parse(repaired, ec);
     }

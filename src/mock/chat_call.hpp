@@ -52,8 +52,4 @@ Result<ChatCall, InvalidRequest> read_chat_call(const boost::json::value& root,
 // encoding OpenAI uses for `model`.
 std::uint64_t count_prompt_tokens(const boost::json::value& root, std::string_view model);
 
-// Replaces each \uD800-\uDFFF escape that is not half of a valid pair with \uFFFD (same
-// length, in place). Returns whether anything changed.
-bool repair_lone_surrogates(std::string& json_text);
-
 }  // namespace turnout::mock

@@ -5,6 +5,7 @@
 // "How to count tokens with tiktoken" (example_messages: 129 for gpt-3.5-turbo, 124 for
 // gpt-4o; the get_current_weather tools example: 101 for gpt-4o), so they check the
 // mock's JSON-to-tokenizer wiring against the API's own numbers.
+#include "common/json_text.hpp"
 #include "mock/chat_call.hpp"
 #include "mock/chat_reply.hpp"
 #include "mock/mock_server.hpp"
@@ -70,7 +71,7 @@ TEST(MockSettings, FailFirstPicksTheFirstCallsThenTheRate) {
 
 TEST(MockRequest, LoneSurrogatesAreRepairedPairsAreKept) {
   std::string text = R"(["\ud800x", "\udc00", "\ud83d\ude00", "\\ud800"])";
-  EXPECT_TRUE(repair_lone_surrogates(text));
+  EXPECT_TRUE(turnout::replace_lone_surrogate_escapes(text));
   EXPECT_EQ(text, R"(["\uFFFDx", "\uFFFD", "\ud83d\ude00", "\\ud800"])");
   for (std::string_view lone : {"\\udc00", "\\ud800", "\\ud800\\ud800"}) {
     SCOPED_TRACE(lone);
