@@ -8,9 +8,13 @@ DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-16}
 ROUNDS=${BENCH_ROUNDS:-3}
 
-cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DTURNOUT_TESTS=OFF -DTURNOUT_BENCH=ON >/dev/null
-cmake --build build-bench -j "$(nproc)"
-bin=build-bench/src/cli/turnout
+# TURNOUT_BENCH_BIN / TURNOUT_BENCH_DIR reuse an existing build (skips the Release build).
+if [[ -z "${TURNOUT_BENCH_BIN:-}" ]]; then
+  cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DTURNOUT_TESTS=OFF -DTURNOUT_BENCH=ON >/dev/null
+  cmake --build build-bench -j "$(nproc)"
+fi
+bin=${TURNOUT_BENCH_BIN:-build-bench/src/cli/turnout}
+bench_dir=${TURNOUT_BENCH_DIR:-build-bench/bench}
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -88,9 +92,36 @@ echo "gateway-measured overhead (x-turnout-overhead-us histogram, all requests):
 curl -s "http://127.0.0.1:$gw_port/metrics" | grep -E '^turnout_overhead_seconds_(sum|count)' || true
 echo "gateway RSS after $(curl -s "http://127.0.0.1:$gw_port/metrics" | awk '/^turnout_requests_total/ {s+=$2} END {print s}') requests: $(awk '/VmRSS/ {print $2, $3}' /proc/$gw_pid/status)"
 
-for b in build-bench/bench/*_bench; do
+for b in "$bench_dir"/*_bench; do
   [[ -x "$b" ]] || continue
   echo "== $(basename "$b")"
   "$b" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_min_time=0.2 2>/dev/null |
     grep -E "median|Benchmark" || true
 done
+
+# Streaming: time to first byte/event through Turnout versus direct, then many simultaneous
+# slow streams through one gateway (default threads) with its peak RSS. A fresh mock and
+# gateway, so the numbers above do not skew the memory figures.
+STREAMS=${BENCH_STREAMS:-2000}
+STREAM_ROUNDS=${BENCH_STREAM_ROUNDS:-3}
+TTFB_REQUESTS=${BENCH_TTFB_REQUESTS:-300}
+# Each stream holds a client, a gateway and an upstream socket.
+fd_limit=$(ulimit -Hn)
+[[ $fd_limit == unlimited ]] && fd_limit=1048576
+ulimit -n "$fd_limit" || true
+"$bin" mock-upstream --port 0 --threads 2 >"$work/stream-mock.out" 2>&1 &
+pids+=($!)
+stream_mock_port=$(wait_port "$work/stream-mock.out")
+cat >"$work/stream.yaml" <<YAML
+server: {port: 0}
+ledger: {url: "sqlite:$work/stream-ledger.db"}
+providers:
+  openai: {base_url: "http://127.0.0.1:$stream_mock_port/v1", api_key: bench-key}
+YAML
+"$bin" serve --config "$work/stream.yaml" >"$work/stream-gateway.out" 2>&1 &
+stream_gw_pid=$!
+pids+=($stream_gw_pid)
+stream_gw_port=$(wait_port "$work/stream-gateway.out")
+echo "== streaming"
+node scripts/bench-streams.mjs streams "$stream_mock_port" "$stream_gw_port" "$stream_gw_pid" "$STREAMS" "$STREAM_ROUNDS"
+node scripts/bench-streams.mjs ttfb "$stream_mock_port" "$stream_gw_port" "$TTFB_REQUESTS"

@@ -31,17 +31,16 @@ constexpr std::chrono::seconds kClientWriteTimeout{30};
 struct ClientWatch {
   upstream::ResponseStream* upstream = nullptr;  // null once the relay is over
   bool client_gone = false;
-  bool client_sent_data = false;  // pipelined bytes were consumed: the connection can't be reused
 };
 
+// Waits for the socket to become readable without reading, so that bytes a keep-alive
+// client sends early (its next request) stay in the socket for the connection's next read.
+// Readable with nothing to read is the client's FIN (or an error): it has gone.
 asio::awaitable<void> watch_client(boost::beast::tcp_stream& client, std::shared_ptr<ClientWatch> watch) {
-  char byte = 0;
-  auto [ec, n] = co_await client.socket().async_read_some(asio::buffer(&byte, 1), use_tuple);
-  if (watch->upstream == nullptr) co_return;  // the relay finished and cancelled this read
-  if (!ec && n > 0) {
-    watch->client_sent_data = true;
-    co_return;
-  }
+  auto [ec] = co_await client.socket().async_wait(asio::socket_base::wait_read, use_tuple);
+  if (watch->upstream == nullptr) co_return;  // the relay finished and cancelled this wait
+  boost::system::error_code available_ec;
+  if (!ec && client.socket().available(available_ec) > 0 && !available_ec) co_return;  // data, not a close
   watch->client_gone = true;
   watch->upstream->cancel();
 }
@@ -206,13 +205,7 @@ asio::awaitable<void> Gateway::relay_stream(Exchange& ex, Connection& connection
     buffer.append(**chunk);
   }
   const bool client_gone = !client_ok || watch->client_gone;
-  if (client_gone) {
-    upstream.cancel();
-  } else if (saw_done) {
-    // Read the end of the body so the connection can go back to the pool.
-    auto rest = co_await upstream.next();
-    (void)rest;
-  }
+  if (client_gone) upstream.cancel();
 
   if (meter.reported) {
     rec.usage = *meter.reported;
@@ -245,10 +238,16 @@ asio::awaitable<void> Gateway::relay_stream(Exchange& ex, Connection& connection
     if (!tail.empty()) co_await write_raw(boost::beast::http::make_chunk(asio::buffer(tail)));
     co_await write_raw(boost::beast::http::make_chunk_last());
   }
+  if (saw_done && !stream_error && client_ok && !watch->client_gone) {
+    // Only now read the end of the upstream body, so its connection can go back to the
+    // pool: an upstream slow to end its body must not hold back the client's [DONE].
+    auto rest = co_await upstream.next();
+    (void)rest;
+  }
   watch->upstream = nullptr;
   boost::system::error_code ignored;
-  client.socket().cancel(ignored);  // ends the watcher's read
-  if (watch->client_sent_data || client_gone || stream_error) connection.close_after = true;
+  client.socket().cancel(ignored);  // ends the watcher's wait
+  if (client_gone || watch->client_gone || stream_error) connection.close_after = true;
   outcome.stream.reset();
 }
 
