@@ -8,7 +8,9 @@
 // which picks the same pair in O(log n) instead of O(n), so a megabyte-long run of one
 // letter costs O(n log n) rather than O(n^2): the initial pairs are radix-sorted once,
 // pairs created by merging go to a 4-ary heap, and runs of equal-rank merges proceed
-// left to right without touching the queue.
+// left to right without touching the queue. Created pairs that arrive in ascending key
+// order (the usual case in long runs: equal ranks, positions moving right) go to a plain
+// sorted queue instead of the heap, so those merges cost O(1) instead of O(log n).
 #include "tokenizer/min_heap.hpp"
 #include "tokenizer/vocabulary.hpp"
 
@@ -37,6 +39,7 @@ struct MergeScratch {
   std::vector<std::uint64_t> initial_pairs;
   std::vector<std::uint64_t> sort_buffer;
   std::vector<std::uint64_t> heap;
+  std::vector<std::uint64_t> ascending_pairs;  // created pairs pushed in ascending order
 
   // Ranks of recently looked-up (left token, right token) pairs. Long pieces are mostly
   // repetitive (runs of one character, base64, rules), so most lookups hit.
@@ -131,13 +134,30 @@ class BytePairMerger {
     const auto* bytes = reinterpret_cast<const unsigned char*>(piece);
     const auto n = static_cast<std::uint32_t>(length);
     auto& parts = scratch.parts;
-    parts.resize(n);
+    // Only ever grown: every part below n is written before it is read, and shrinking
+    // would make the next longer piece value-initialize the tail again.
+    if (parts.size() < n) parts.resize(n);
     // Sized to the piece: clearing a large cache for a short piece would cost more than it saves.
     scratch.pair_cache.assign(std::min(MergeScratch::kMaxPairCacheSize, std::bit_ceil(length)),
                               MergeScratch::CachedPair{});
     const std::size_t pair_cache_mask = scratch.pair_cache.size() - 1;
     scratch.heap.clear();
     QuaternaryMinHeap heap(scratch.heap);
+    auto& ascending = scratch.ascending_pairs;
+    ascending.clear();
+    std::size_t next_ascending = 0;
+    // Queues a created pair: on the sorted queue if that keeps it sorted, else on the heap.
+    auto push_pair = [&](std::uint64_t k) {
+      if (next_ascending == ascending.size()) {
+        ascending.clear();
+        next_ascending = 0;
+      }
+      if (ascending.empty() || ascending.back() <= k) {
+        ascending.push_back(k);
+      } else {
+        heap.push(k);
+      }
+    };
     auto key = [](TokenId r, std::uint32_t start) { return (std::uint64_t{r} << 32) | start; };
     // The rank of the part at `first` joined with the part at `second` (ending at `end`).
     auto joined_rank = [&](std::uint32_t first, std::uint32_t second, std::uint32_t end) {
@@ -162,11 +182,22 @@ class BytePairMerger {
     std::size_t next_initial = 0;
     while (true) {
       while (next_initial < initial.size() && stale(initial[next_initial])) ++next_initial;
+      while (next_ascending < ascending.size() && stale(ascending[next_ascending])) ++next_ascending;
       while (!heap.empty() && stale(heap.top())) heap.pop();
-      const bool initial_left = next_initial < initial.size();
-      if (!initial_left && heap.empty()) break;
-      const std::uint64_t top =
-          initial_left && (heap.empty() || initial[next_initial] < heap.top()) ? initial[next_initial++] : heap.pop();
+      // The smallest live key of the three sources.
+      constexpr std::uint64_t kExhausted = ~std::uint64_t{0};
+      const std::uint64_t initial_top = next_initial < initial.size() ? initial[next_initial] : kExhausted;
+      const std::uint64_t ascending_top = next_ascending < ascending.size() ? ascending[next_ascending] : kExhausted;
+      const std::uint64_t heap_top = heap.empty() ? kExhausted : heap.top();
+      const std::uint64_t top = std::min({initial_top, ascending_top, heap_top});
+      if (top == kExhausted) break;
+      if (top == initial_top) {
+        ++next_initial;
+      } else if (top == ascending_top) {
+        ++next_ascending;
+      } else {
+        heap.pop();
+      }
       std::uint32_t start = static_cast<std::uint32_t>(top);
       const auto merged = static_cast<TokenId>(top >> 32);
       // Merge at `start`, then keep going right while the next pair has the same rank and
@@ -188,12 +219,12 @@ class BytePairMerger {
         if (before != kNone) {
           before_rank = joined_rank(before, start, after);
           parts[before].pair_rank = before_rank;
-          if (before_rank != kNoToken) heap.push(key(before_rank, before));
+          if (before_rank != kNoToken) push_pair(key(before_rank, before));
         }
         const bool next_is_minimum =
             after < n && parts[after].pair_rank == merged && start_rank > merged && before_rank > merged;
         if (!next_is_minimum) {
-          if (start_rank != kNoToken) heap.push(key(start_rank, start));
+          if (start_rank != kNoToken) push_pair(key(start_rank, start));
           break;
         }
         // `start` becomes the next merge's `before`, which queues its final pair.

@@ -2,9 +2,12 @@
 // build of OpenAI's tiktoken; scripts/gen-golden.mjs), plus the properties the gateway
 // relies on: decode round-trips, invalid UTF-8 replacement, model -> encoding mapping,
 // and the generated Unicode tables agreeing with utf8proc.
+#include "tokenizer/embedded_vocabularies.hpp"
+#include "tokenizer/pretokenizer.hpp"
 #include "tokenizer/tokenizer.hpp"
 #include "tokenizer/unicode_classes.hpp"
 #include "tokenizer/utf8.hpp"
+#include "tokenizer/vocabulary.hpp"
 
 #include <gtest/gtest.h>
 #include <utf8proc.h>
@@ -166,6 +169,65 @@ INSTANTIATE_TEST_SUITE_P(Encodings, GoldenTest, testing::Values(EncodingId::cl10
                          [](const testing::TestParamInfo<EncodingId>& param_info) {
                            return std::string(encoding_name(param_info.param));
                          });
+
+// tiktoken's merge rule written the obvious, quadratic way (as in fuzz/tokenizer_fuzz.cpp):
+// merge the leftmost adjacent pair of lowest rank until no adjacent pair is a token.
+void naive_merge(const Vocabulary& vocab, std::string_view piece, std::vector<TokenId>& out) {
+  std::vector<std::string> parts;
+  for (const char byte : piece) parts.emplace_back(1, byte);
+  while (parts.size() > 1) {
+    TokenId best_rank = kNoToken;
+    std::size_t best = 0;
+    for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+      const TokenId rank = vocab.rank_of(parts[i] + parts[i + 1]);
+      if (rank < best_rank) {
+        best_rank = rank;
+        best = i;
+      }
+    }
+    if (best_rank == kNoToken) break;
+    parts[best] += parts[best + 1];
+    parts.erase(parts.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+  }
+  for (const std::string& part : parts) out.push_back(vocab.rank_of(part));
+}
+
+template <class Scanner>
+std::vector<TokenId> naive_encode(const Vocabulary& vocab, const std::string& text) {
+  std::vector<TokenId> ids;
+  const auto* end = reinterpret_cast<BytePtr>(text.data()) + text.size();
+  for (auto p = reinterpret_cast<BytePtr>(text.data()); p < end;) {
+    const BytePtr piece_end = Scanner::piece_end(p, end);
+    naive_merge(vocab, std::string_view(reinterpret_cast<const char*>(p), static_cast<std::size_t>(piece_end - p)),
+                ids);
+    p = piece_end;
+  }
+  return ids;
+}
+
+// Long runs of one unit are single pieces far over the short-piece limit (128 bytes), so
+// they take the long-piece merge and its shortcuts for equal-rank and ascending merges.
+TEST_P(GoldenTest, LongRunsOfEachCharacterClassMatchTheNaiveMerge) {
+  const Vocabulary vocab = Vocabulary::from_tiktoken(GetParam() == EncodingId::cl100k_base
+                                                         ? embedded_cl100k_base_tiktoken()
+                                                         : embedded_o200k_base_tiktoken())
+                               .value();
+  const Encoding& enc = Encoding::get(GetParam());
+  const char* const units[] = {"a", "Z", " ", "\n", "!", "-", "=", "1", "\xc3\xa9" /* é */, "\xe2\x80\x94" /* em dash */,
+                               "\xf0\x9f\x98\x80" /* emoji */, "ab", "ha", "=-", "'s", "aab", "\xe6\x97\xa5" /* 日 */};
+  for (const char* unit : units) {
+    for (const std::size_t bytes : {129u, 130u, 131u, 256u, 257u, 700u, 1500u}) {
+      std::string text;
+      while (text.size() < bytes) text += unit;
+      std::vector<TokenId> ids;
+      enc.encode(text, ids);
+      const std::vector<TokenId> expected = GetParam() == EncodingId::cl100k_base
+                                                ? naive_encode<Cl100kScanner>(vocab, text)
+                                                : naive_encode<O200kScanner>(vocab, text);
+      EXPECT_EQ(ids, expected) << "unit \"" << unit << "\" x " << text.size() << " bytes";
+    }
+  }
+}
 
 TEST(Tokenizer, SpecialTokenTextIsOrdinaryText) {
   const Encoding& enc = Encoding::get(EncodingId::cl100k_base);
