@@ -1,5 +1,5 @@
 #pragma once
-// What a storage engine (SQLite now, PostgreSQL later) provides to the ledger. The
+// What a storage engine (SQLite, PostgreSQL) provides to the ledger. The
 // threading, queueing, group commit and health tracking live once in QueuedLedger;
 // a backend only stores batches and answers statistics.
 #include "common/result.hpp"

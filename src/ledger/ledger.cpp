@@ -1,10 +1,9 @@
 #include "ledger/ledger.hpp"
 
 #include "ledger/ledger_url.hpp"
+#include "ledger/postgres_backend.hpp"
 #include "ledger/queued_ledger.hpp"
 #include "ledger/sqlite_backend.hpp"
-
-#include <fmt/format.h>
 
 namespace turnout::ledger {
 
@@ -24,8 +23,14 @@ Result<std::unique_ptr<Ledger>> open_ledger(const std::string& url, const Ledger
       backend = std::move(*sqlite);
       break;
     }
-    case LedgerKind::postgresql:
-      return make_error(fmt::format("PostgreSQL ledger not available yet ({})", redact_url(url)));
+    case LedgerKind::postgresql: {
+      auto postgres = PostgresBackend::open(parsed->location);
+      if (!postgres) {
+        return postgres.error();
+      }
+      backend = std::move(*postgres);
+      break;
+    }
   }
   return std::unique_ptr<Ledger>(std::make_unique<QueuedLedger>(std::move(backend), options));
 }

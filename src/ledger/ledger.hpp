@@ -1,6 +1,7 @@
 #pragma once
 // The ledger: one durable record per chat call (SPEC section 6) and the statistics read
-// back from it (SPEC section 5). Backends: SQLite (embedded default), PostgreSQL later.
+// back from it (SPEC section 5). Backends: SQLite (embedded default) and PostgreSQL (shared
+// by several gateway instances).
 #include "common/result.hpp"
 #include "pricing/pricing.hpp"
 
@@ -124,8 +125,9 @@ struct LedgerOptions {
   std::size_t max_batch = 4096;  // records per transaction (group commit)
 };
 
-// Opens the backend named by a ledger URL (sqlite:PATH, sqlite::memory:), creating or
-// migrating its schema. Errors never echo credentials from the URL.
+// Opens the backend named by a ledger URL (sqlite:PATH, sqlite::memory:,
+// postgresql://user:password@host:port/db), creating or migrating its schema. Errors
+// never echo credentials from the URL.
 Result<std::unique_ptr<Ledger>> open_ledger(const std::string& url, const LedgerOptions& options = {});
 
 }  // namespace turnout::ledger

@@ -1,10 +1,10 @@
 #include "ledger/sqlite_stats.hpp"
 
+#include "ledger/stats_assembly.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <map>
-#include <string>
 #include <string_view>
 
 namespace turnout::ledger {
@@ -64,22 +64,13 @@ Result<sqlite::Statement> prepare_windowed(sqlite::Database& db, std::string_vie
 
 std::uint64_t as_count(std::int64_t value) { return static_cast<std::uint64_t>(std::max<std::int64_t>(value, 0)); }
 
-// Money sums must be exact or fail: SQLite's SUM already errors on overflow within a
-// group, and the sums across groups are checked the same way.
-bool add_exact(pricing::Money& total, pricing::Money amount) {
-  const auto sum = pricing::checked_add(total, amount);
-  if (sum) {
-    total = *sum;
-  }
-  return sum.has_value();
-}
-
-Result<void> add_totals(sqlite::Database& db, Window window, StatsReport& report) {
+// SQLite's SUM errors on overflow within a group; StatsAccumulator checks the sums across groups.
+Result<StatsReport> query_totals(sqlite::Database& db, Window window) {
   auto rows = prepare_windowed(db, kGroupsSql, window);
   if (!rows) {
     return rows.error();
   }
-  std::map<std::string, double> latency_sums;
+  StatsAccumulator totals;
   for (;;) {
     auto row = rows->step();
     if (!row) {
@@ -88,44 +79,23 @@ Result<void> add_totals(sqlite::Database& db, Window window, StatsReport& report
     if (!*row) {
       break;
     }
-    const std::uint64_t calls = as_count(rows->column_int(2));
-    const std::uint64_t errors = as_count(rows->column_int(3));
-    const std::uint64_t priced = as_count(rows->column_int(6));
-    const pricing::Money priced_cost{rows->column_int(7)};  // SUM of no values is NULL: 0
-    const double latency_sum = rows->column_double(8);
-    const pricing::Money baseline_cost{rows->column_int(9)};
-    const pricing::Money savings{rows->column_int(10)};
-    std::string model_name = rows->column_text(0);
-
-    ModelStats& model = report.models[model_name];
-    model.calls += calls;
-    model.errors += errors;
-    model.prompt_tokens += as_count(rows->column_int(4));
-    model.completion_tokens += as_count(rows->column_int(5));
-    if (!add_exact(model.priced_cost, priced_cost) || !add_exact(report.total_cost, priced_cost) ||
-        !add_exact(report.baseline_cost, baseline_cost) || !add_exact(report.savings, savings)) {
-      return make_error("ledger cost sums exceed the range of a 64-bit pico-dollar amount");
+    GroupTotals group;
+    group.model = rows->column_text(0);
+    group.route = rows->column_text(1);
+    group.calls = as_count(rows->column_int(2));
+    group.errors = as_count(rows->column_int(3));
+    group.prompt_tokens = as_count(rows->column_int(4));
+    group.completion_tokens = as_count(rows->column_int(5));
+    group.priced_calls = as_count(rows->column_int(6));
+    group.priced_cost = pricing::Money{rows->column_int(7)};  // SUM of no values is NULL: 0
+    group.latency_sum = rows->column_double(8);
+    group.baseline_cost = pricing::Money{rows->column_int(9)};
+    group.savings = pricing::Money{rows->column_int(10)};
+    if (auto added = totals.add(std::move(group)); !added) {
+      return added.error();
     }
-    model.unpriced_calls += calls - priced;
-    latency_sums[model_name] += latency_sum;
-    report.model_distribution[std::move(model_name)] += calls;
-    report.routes[rows->column_text(1)] += calls;
-
-    report.total_calls += calls;
-    report.errors += errors;
-    report.unpriced_calls += calls - priced;
   }
-  double total_latency = 0;
-  for (auto& [name, model] : report.models) {
-    const double latency_sum = latency_sums[name];
-    model.latency_ms.avg = latency_sum / static_cast<double>(model.calls);  // a model row has calls > 0
-    if (model.unpriced_calls < model.calls) {
-      model.cost = model.priced_cost;  // stays null only when no call of the model was priced
-    }
-    total_latency += latency_sum;
-  }
-  report.avg_latency_ms = report.total_calls > 0 ? total_latency / static_cast<double>(report.total_calls) : 0;
-  return {};
+  return std::move(totals).finish();
 }
 
 Result<void> add_recent_calls(sqlite::Database& db, Window window, std::size_t limit, StatsReport& report) {
@@ -163,9 +133,6 @@ Result<void> add_recent_calls(sqlite::Database& db, Window window, std::size_t l
   std::reverse(report.recent_calls.begin(), report.recent_calls.end());  // oldest first
   return {};
 }
-
-// Nearest rank: the 1-based rank of the p-th percentile among n sorted values.
-std::uint64_t nearest_rank(std::uint64_t percent, std::uint64_t n) { return std::max<std::uint64_t>((percent * n + 99) / 100, 1); }
 
 Result<double> latency_at_rank(sqlite::Statement& at_rank, std::uint64_t rank) {
   at_rank.bind(4, static_cast<std::int64_t>(rank - 1));
@@ -209,11 +176,13 @@ Result<StatsReport> query_sqlite_stats(sqlite::Database& db, const StatsQuery& q
     return snapshot.error();
   }
   const Window window = window_of(query);
-  StatsReport report;
-  for (auto step : {&add_totals, &add_percentiles}) {
-    if (auto added = step(db, window, report); !added) {
-      return added.error();
-    }
+  auto totals = query_totals(db, window);
+  if (!totals) {
+    return totals.error();
+  }
+  StatsReport report = std::move(*totals);
+  if (auto added = add_percentiles(db, window, report); !added) {
+    return added.error();
   }
   if (auto added = add_recent_calls(db, window, query.recent, report); !added) {
     return added.error();

@@ -1,0 +1,101 @@
+#include "ledger/pg_schema.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+
+namespace turnout::ledger::pg {
+namespace {
+
+// Any fixed 64-bit number serves as the lock's name as long as every turnout uses the same
+// one; this is "turnout" in ASCII.
+constexpr std::string_view kLockSql = "SELECT pg_advisory_xact_lock(32780231637955956)";
+
+constexpr std::string_view kVersionTableSql = R"sql(
+  CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY,
+    description TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+  )
+)sql";
+
+}  // namespace
+
+std::span<const Migration> ledger_migrations() {
+  // As in SQLite: `seq` orders records as written (per writer; ties in timestamp go to
+  // the later one), `record_key` is unique per append and makes a re-sent batch
+  // idempotent, `id` is the client's request id (indexed, not unique). Money is integer
+  // pico-dollars, NULL when the price is unknown; sums are taken as NUMERIC, so exact.
+  static constexpr std::array migrations{
+      Migration{"calls table", R"sql(
+        CREATE TABLE calls (
+          seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          record_key TEXT NOT NULL UNIQUE,
+          id TEXT NOT NULL,
+          timestamp DOUBLE PRECISION NOT NULL,
+          instance_id TEXT NOT NULL,
+          client_key_id TEXT NOT NULL,
+          requested_model TEXT NOT NULL,
+          model TEXT NOT NULL,
+          route TEXT NOT NULL,
+          counted_prompt_tokens BIGINT NOT NULL,
+          prompt_tokens BIGINT NOT NULL,
+          completion_tokens BIGINT NOT NULL,
+          cached_tokens BIGINT NOT NULL,
+          usage_reported BOOLEAN NOT NULL,
+          cost_pico BIGINT,
+          baseline_cost_pico BIGINT,
+          latency_ms DOUBLE PRECISION NOT NULL,
+          ttft_ms DOUBLE PRECISION,
+          status INTEGER NOT NULL,
+          error_type TEXT NOT NULL,
+          attempts INTEGER NOT NULL,
+          stream BOOLEAN NOT NULL
+        );
+        CREATE INDEX calls_id ON calls (id);
+        CREATE INDEX calls_timestamp ON calls (timestamp);
+        -- Percentiles read one latency by rank per model (ORDER BY latency_ms OFFSET k).
+        CREATE INDEX calls_model_latency ON calls (model, latency_ms, timestamp);
+      )sql"},
+  };
+  return migrations;
+}
+
+turnout::Result<void> migrate(Connection& connection, std::span<const Migration> migrations) {
+  auto transaction = Transaction::begin(connection);
+  if (!transaction) {
+    return transaction.error();
+  }
+  for (std::string_view setup : {kLockSql, kVersionTableSql}) {
+    if (auto done = connection.query(std::string(setup)); !done) {
+      return done.error();
+    }
+  }
+  auto current = connection.query("SELECT COALESCE(MAX(version), 0) FROM schema_version");
+  if (!current) {
+    return current.error();
+  }
+  auto version = current->integer(0, 0);
+  if (!version) {
+    return version.error();
+  }
+  const auto newest = static_cast<std::int64_t>(migrations.size());
+  if (*version > newest) {
+    return make_error(fmt::format(
+        "ledger schema version {} is newer than this turnout supports ({}); upgrade turnout", *version, newest));
+  }
+  for (auto step = static_cast<std::size_t>(*version); step < migrations.size(); ++step) {
+    if (auto applied = connection.exec(migrations[step].sql); !applied) {
+      return make_error(fmt::format("ledger migration {} ({}) failed: {}", step + 1, migrations[step].description,
+                                    applied.error().message));
+    }
+    const std::array<Param, 2> row{std::to_string(step + 1), std::string(migrations[step].description)};
+    if (auto recorded = connection.query("INSERT INTO schema_version (version, description) VALUES ($1, $2)", row);
+        !recorded) {
+      return recorded.error();
+    }
+  }
+  return transaction->commit();
+}
+
+}  // namespace turnout::ledger::pg

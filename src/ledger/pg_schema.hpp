@@ -1,0 +1,27 @@
+#pragma once
+// The PostgreSQL ledger schema: the same `calls` table as SQLite (same columns, names
+// and meaning) as an ordered list of migrations, with the applied versions recorded in
+// `schema_version`. Several gateway instances may start at once against a new database:
+// migration runs in one transaction under a transaction-scoped advisory lock, so exactly
+// one of them applies each step and the others see the finished schema.
+#include "common/result.hpp"
+#include "ledger/pg_connection.hpp"
+
+#include <span>
+#include <string_view>
+
+namespace turnout::ledger::pg {
+
+struct Migration {
+  std::string_view description;
+  std::string_view sql;  // one or more statements
+};
+
+// Migration i (0-based) takes the schema from version i to version i + 1. Append only.
+std::span<const Migration> ledger_migrations();
+
+// Applies the steps not yet recorded in schema_version, all in one transaction. Fails,
+// leaving the database untouched, if a step fails or the database is newer than `migrations`.
+turnout::Result<void> migrate(Connection& connection, std::span<const Migration> migrations);
+
+}  // namespace turnout::ledger::pg

@@ -1,0 +1,271 @@
+#include "ledger/postgres_backend.hpp"
+
+#include "ledger/pg_schema.hpp"
+#include "ledger/pg_stats.hpp"
+#include "ledger/utf8_text.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+namespace turnout::ledger {
+namespace {
+
+constexpr std::size_t kMaxIdleReaders = 4;
+
+// Every session: float8 values are sent back in their shortest exact form whatever the
+// server's default, so latencies and timestamps round-trip bit for bit.
+constexpr std::string_view kSessionSetupSql = "SET extra_float_digits = 3";
+
+// A batch is streamed into a per-session staging table with COPY (one round trip, no
+// parameter limit), then moved into `calls` in one statement; the key conflict is the
+// only one to skip: it means this exact record is already stored.
+constexpr std::string_view kStagingSql = R"sql(
+  CREATE TEMPORARY TABLE IF NOT EXISTS incoming_calls (
+    position BIGINT, record_key TEXT, id TEXT, timestamp DOUBLE PRECISION, instance_id TEXT, client_key_id TEXT,
+    requested_model TEXT, model TEXT, route TEXT, counted_prompt_tokens BIGINT, prompt_tokens BIGINT,
+    completion_tokens BIGINT, cached_tokens BIGINT, usage_reported BOOLEAN, cost_pico BIGINT,
+    baseline_cost_pico BIGINT, latency_ms DOUBLE PRECISION, ttft_ms DOUBLE PRECISION, status INTEGER,
+    error_type TEXT, attempts INTEGER, stream BOOLEAN
+  ) ON COMMIT DELETE ROWS
+)sql";
+
+constexpr std::string_view kColumns =
+    "record_key, id, timestamp, instance_id, client_key_id, requested_model, model, route, counted_prompt_tokens, "
+    "prompt_tokens, completion_tokens, cached_tokens, usage_reported, cost_pico, baseline_cost_pico, latency_ms, "
+    "ttft_ms, status, error_type, attempts, stream";
+
+const std::string& copy_sql() {
+  static const std::string sql = fmt::format("COPY incoming_calls (position, {}) FROM STDIN", kColumns);
+  return sql;
+}
+
+// ORDER BY position gives `seq` the batch's append order (ties in timestamp are shown in
+// write order), whatever order the staging table's rows come back in.
+const std::string& move_sql() {
+  static const std::string sql =
+      fmt::format("INSERT INTO calls ({0}) SELECT {0} FROM incoming_calls ORDER BY position "
+                  "ON CONFLICT (record_key) DO NOTHING",
+                  kColumns);
+  return sql;
+}
+
+// COPY text format. Text is made storable on the way: an invalid UTF-8 sequence or a NUL
+// byte (which a client can put in a request id) becomes U+FFFD instead of failing the
+// whole batch over and over; backslash and the row/column separators are escaped.
+class CopyRowWriter {
+ public:
+  explicit CopyRowWriter(std::string& out) : out_(out) {}
+
+  void text(std::string_view value) {
+    separate();
+    for (std::size_t i = 0; i < value.size();) {
+      const auto [length, valid] = next_utf8_sequence(value, i);
+      if (!valid || value[i] == '\0') {
+        out_ += "\xEF\xBF\xBD";
+      } else if (length == 1) {
+        escaped(value[i]);
+      } else {
+        out_.append(value.substr(i, length));
+      }
+      i += length;
+    }
+  }
+  void integer(std::int64_t value) {
+    separate();
+    fmt::format_to(std::back_inserter(out_), "{}", value);
+  }
+  void boolean(bool value) {
+    separate();
+    out_ += value ? 't' : 'f';
+  }
+  // Shortest round-trip form; PostgreSQL reads it back to the same double.
+  void real(double value) {
+    separate();
+    if (std::isnan(value)) {
+      out_ += "NaN";
+    } else if (std::isinf(value)) {
+      out_ += value > 0 ? "Infinity" : "-Infinity";
+    } else {
+      fmt::format_to(std::back_inserter(out_), "{}", value);
+    }
+  }
+  void null() {
+    separate();
+    out_ += "\\N";
+  }
+  void end_row() {
+    out_ += '\n';
+    first_ = true;
+  }
+
+ private:
+  void separate() {
+    if (!first_) {
+      out_ += '\t';
+    }
+    first_ = false;
+  }
+  void escaped(char c) {
+    switch (c) {
+      case '\\': out_ += "\\\\"; break;
+      case '\n': out_ += "\\n"; break;
+      case '\r': out_ += "\\r"; break;
+      case '\t': out_ += "\\t"; break;
+      default: out_ += c;
+    }
+  }
+
+  std::string& out_;
+  bool first_ = true;
+};
+
+// Tokens are stored as signed 64-bit integers; counts beyond 2^63 do not occur.
+std::int64_t as_integer(std::uint64_t count) { return static_cast<std::int64_t>(count); }
+
+void append_copy_row(std::string& out, std::size_t position, const KeyedRecord& keyed) {
+  const CallRecord& r = keyed.record;
+  CopyRowWriter row(out);
+  row.integer(static_cast<std::int64_t>(position));
+  row.text(keyed.key);
+  row.text(r.id);
+  row.real(r.timestamp);
+  row.text(r.instance_id);
+  row.text(r.client_key_id);
+  row.text(r.requested_model);
+  row.text(r.model);
+  row.text(r.route);
+  row.integer(as_integer(r.counted_prompt_tokens));
+  row.integer(as_integer(r.usage.prompt_tokens));
+  row.integer(as_integer(r.usage.completion_tokens));
+  row.integer(as_integer(r.usage.cached_tokens));
+  row.boolean(r.usage_reported);
+  r.cost ? row.integer(r.cost->pico) : row.null();
+  r.baseline_cost ? row.integer(r.baseline_cost->pico) : row.null();
+  row.real(r.latency_ms);
+  r.ttft_ms ? row.real(*r.ttft_ms) : row.null();
+  row.integer(r.status);
+  row.text(r.error_type);
+  row.integer(r.attempts);
+  row.boolean(r.stream);
+  row.end_row();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PostgresBackend>> PostgresBackend::open(std::string_view url) {
+  auto target = pg::ConnectionTarget::parse(url);
+  if (!target) {
+    return target.error();
+  }
+  std::unique_ptr<PostgresBackend> backend(new PostgresBackend(std::move(*target)));
+  auto connection = backend->connect();
+  if (!connection) {
+    return connection.error();
+  }
+  if (auto migrated = pg::migrate(*connection, pg::ledger_migrations()); !migrated) {
+    return make_error(fmt::format("ledger database '{}': {}", backend->target_.display, migrated.error().message));
+  }
+  backend->writer_.emplace(std::move(*connection));
+  return backend;
+}
+
+Result<pg::Connection> PostgresBackend::connect() const {
+  auto connection = pg::Connection::open(target_);
+  if (!connection) {
+    return connection.error();
+  }
+  if (auto set = connection->exec(kSessionSetupSql); !set) {
+    return set.error();
+  }
+  return connection;
+}
+
+Result<void> PostgresBackend::write_batch(std::span<const KeyedRecord> records) {
+  // A connection that was fine before this batch may have been cut since (server
+  // restart, failover): then one fresh connection gets a second try at once. Re-sending is
+  // safe: the keys make a batch that did commit a no-op.
+  const bool reused = writer_.has_value();
+  for (int attempt = 0;; ++attempt) {
+    if (!writer_) {
+      auto connection = connect();
+      if (!connection) {
+        return connection.error();
+      }
+      writer_.emplace(std::move(*connection));
+    }
+    auto written = insert_all(*writer_, records);
+    if (written) {
+      return {};
+    }
+    const bool was_broken = writer_->broken();
+    writer_.reset();  // a failed session may hold half-finished state; start clean next time
+    if (!(reused && was_broken && attempt == 0)) {
+      return make_error(fmt::format("ledger database '{}': {}", target_.display, written.error().message));
+    }
+  }
+}
+
+Result<void> PostgresBackend::insert_all(pg::Connection& connection, std::span<const KeyedRecord> records) {
+  copy_buffer_.clear();
+  for (std::size_t position = 0; position < records.size(); ++position) {
+    append_copy_row(copy_buffer_, position, records[position]);
+  }
+  auto transaction = pg::Transaction::begin(connection);
+  if (!transaction) {
+    return transaction.error();
+  }
+  if (auto staged = connection.exec(kStagingSql); !staged) {
+    return staged.error();
+  }
+  if (auto copied = connection.copy_in(copy_sql(), copy_buffer_); !copied) {
+    return copied.error();
+  }
+  if (auto moved = connection.query(move_sql()); !moved) {
+    return moved.error();
+  }
+  return transaction->commit();
+}
+
+Result<pg::Connection> PostgresBackend::acquire_reader(bool& reused) {
+  {
+    std::lock_guard lock(readers_mutex_);
+    if (!idle_readers_.empty()) {
+      pg::Connection reader = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+      reused = true;
+      return reader;
+    }
+  }
+  reused = false;
+  return connect();
+}
+
+void PostgresBackend::release_reader(pg::Connection reader) {
+  std::lock_guard lock(readers_mutex_);
+  if (idle_readers_.size() < kMaxIdleReaders) {
+    idle_readers_.push_back(std::move(reader));
+  }
+}
+
+Result<StatsReport> PostgresBackend::stats(const StatsQuery& query) {
+  for (int attempt = 0;; ++attempt) {
+    bool reused = false;
+    auto reader = acquire_reader(reused);
+    if (!reader) {
+      return reader.error();
+    }
+    auto report = pg::query_stats(*reader, query);
+    if (report) {
+      release_reader(std::move(*reader));
+      return report;
+    }
+    // An idle connection may have been cut while it waited: retry once on a fresh one.
+    // A reader that failed is closed, never pooled again.
+    if (!(reused && reader->broken() && attempt == 0)) {
+      return make_error(fmt::format("ledger database '{}': {}", target_.display, report.error().message));
+    }
+  }
+}
+
+}  // namespace turnout::ledger

@@ -1,0 +1,553 @@
+// Ledger tests on a real PostgreSQL server: a private cluster started by
+// scripts/pg-test-cluster.sh for this run (skipped only when the PostgreSQL server
+// binaries are not installed). Each test works in its own schema (the URL's search_path),
+// so tests never see each other's records. Covered: every field round trip, idempotent
+// re-sent batches, migrations (versioned, concurrent starts), concurrent appends from
+// threads and from two ledger instances, /stats against the brute-force reference shared
+// with the SQLite tests, reconnection and recovery, and passwords kept out of messages.
+#include "ledger/ledger.hpp"
+#include "ledger/pg_connection.hpp"
+#include "ledger/pg_schema.hpp"
+#include "ledger/postgres_backend.hpp"
+#include "ledger_reference.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <iostream>
+#include <set>
+
+namespace {
+
+using namespace turnout;
+using namespace turnout::ledger;
+using namespace turnout::ledger::test;
+
+// The script's exit status for "PostgreSQL server binaries not installed".
+constexpr int kNoPostgres = 3;
+
+struct CommandOutput {
+  int status = -1;
+  std::string stdout_text;
+};
+
+CommandOutput run_command(const std::string& command) {
+  CommandOutput output;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    return output;
+  }
+  std::array<char, 512> chunk{};
+  while (std::fgets(chunk.data(), static_cast<int>(chunk.size()), pipe) != nullptr) {
+    output.stdout_text += chunk.data();
+  }
+  const int raw = ::pclose(pipe);
+  output.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return output;
+}
+
+std::string cluster_script() { return std::string(TURNOUT_SOURCE_DIR) + "/scripts/pg-test-cluster.sh"; }
+
+// One cluster for the whole test program.
+class PostgresLedgerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::string pattern = (fs::temp_directory_path() / "turnout-pg-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      setup_error() = "mkdtemp failed";
+      return;
+    }
+    cluster_dir() = pattern;
+    const CommandOutput started = run_command(cluster_script() + " start " + cluster_dir());
+    if (started.status == kNoPostgres) {
+      fs::remove_all(cluster_dir());
+      cluster_dir().clear();
+      missing_binaries() = true;
+      return;
+    }
+    if (started.status != 0) {
+      setup_error() = "pg-test-cluster.sh start failed (status " + std::to_string(started.status) + ")";
+      return;
+    }
+    base_url() = started.stdout_text.substr(0, started.stdout_text.find('\n'));
+  }
+
+  static void TearDownTestSuite() {
+    if (!cluster_dir().empty()) {
+      run_command(cluster_script() + " stop " + cluster_dir());
+    }
+  }
+
+  void SetUp() override {
+    if (missing_binaries()) {
+      GTEST_SKIP() << "PostgreSQL server binaries are not installed";
+    }
+    ASSERT_TRUE(setup_error().empty()) << setup_error();
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    schema_ = (std::string("t_") + info->name()).substr(0, 60);  // identifiers stop at 63 bytes
+    std::transform(schema_.begin(), schema_.end(), schema_.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto admin = admin_connection();
+    ASSERT_TRUE(admin);
+    ASSERT_TRUE(admin->exec("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE; CREATE SCHEMA " + schema_));
+  }
+
+  // The ledger URL confined to this test's schema.
+  std::string url() const { return base_url() + "?options=-csearch_path%3D" + schema_; }
+
+  static std::string password() {
+    const std::string& url = base_url();
+    const std::size_t colon = url.find(':', url.find("://") + 3);
+    return url.substr(colon + 1, url.find('@') - colon - 1);
+  }
+
+  Result<pg::Connection> admin_connection() const {
+    auto target = pg::ConnectionTarget::parse(schema_.empty() ? base_url() : url());
+    if (!target) return target.error();
+    return pg::Connection::open(*target);
+  }
+
+  std::int64_t scalar(const std::string& sql) const {
+    auto admin = admin_connection();
+    EXPECT_TRUE(admin) << admin.error().message;
+    auto result = admin->query(sql);
+    EXPECT_TRUE(result) << result.error().message;
+    return result->integer(0, 0).value();
+  }
+
+  // Every stored row in write order, read with the schema's column names.
+  std::vector<CallRecord> read_rows() const {
+    auto admin = admin_connection();
+    EXPECT_TRUE(admin) << admin.error().message;
+    auto rows = admin->query(
+        "SELECT id, timestamp, instance_id, client_key_id, requested_model, model, route, counted_prompt_tokens, "
+        "prompt_tokens, completion_tokens, cached_tokens, usage_reported, cost_pico, baseline_cost_pico, "
+        "latency_ms, ttft_ms, status, error_type, attempts, stream FROM calls ORDER BY seq");
+    EXPECT_TRUE(rows) << rows.error().message;
+    std::vector<CallRecord> records;
+    for (int row = 0; row < rows->rows(); ++row) {
+      const auto text = [&](int column) { return std::string(rows->text(row, column)); };
+      const auto count = [&](int column) { return static_cast<std::uint64_t>(rows->integer(row, column).value()); };
+      CallRecord r;
+      r.id = text(0);
+      r.timestamp = rows->real(row, 1).value();
+      r.instance_id = text(2);
+      r.client_key_id = text(3);
+      r.requested_model = text(4);
+      r.model = text(5);
+      r.route = text(6);
+      r.counted_prompt_tokens = count(7);
+      r.usage = {count(8), count(9), count(10)};
+      r.usage_reported = text(11) == "t";
+      if (!rows->is_null(row, 12)) r.cost = Money{rows->integer(row, 12).value()};
+      if (!rows->is_null(row, 13)) r.baseline_cost = Money{rows->integer(row, 13).value()};
+      r.latency_ms = rows->real(row, 14).value();
+      if (!rows->is_null(row, 15)) r.ttft_ms = rows->real(row, 15).value();
+      r.status = static_cast<int>(count(16));
+      r.error_type = text(17);
+      r.attempts = static_cast<int>(count(18));
+      r.stream = text(19) == "t";
+      records.push_back(std::move(r));
+    }
+    return records;
+  }
+
+  static std::string& base_url() {
+    static std::string url;
+    return url;
+  }
+  static std::string& cluster_dir() {
+    static std::string dir;
+    return dir;
+  }
+  static std::string& setup_error() {
+    static std::string error;
+    return error;
+  }
+  static bool& missing_binaries() {
+    static bool missing = false;
+    return missing;
+  }
+
+  std::string schema_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Storage
+
+TEST_F(PostgresLedgerTest, EveryFieldRoundTrips) {
+  CallRecord full;
+  full.id = "req-\"quoted\"-\\-tab\there-\nnewline-ü-😀";
+  full.timestamp = 1717171717.123456;
+  full.instance_id = "host-1:8000";
+  full.client_key_id = "team-a";
+  full.requested_model = "auto";
+  full.model = "gpt-4o-mini";
+  full.route = "fallback:gpt-3.5-turbo";
+  full.counted_prompt_tokens = 1234;
+  full.usage = {1300, 456, 1024};
+  full.usage_reported = true;
+  full.cost = Money{987654321012};
+  full.baseline_cost = Money{(std::int64_t{1} << 53) + 7};  // beyond a double's exact range
+  full.latency_ms = 345.678;
+  full.ttft_ms = 12.25;
+  full.status = 499;
+  full.error_type = "client_closed";
+  full.attempts = 3;
+  full.stream = true;
+
+  CallRecord sparse;  // every optional unset, every string empty
+  sparse.id = "req-2";
+  sparse.timestamp = 0.1 + 0.2;  // a double with no short decimal form
+  sparse.usage = {(std::uint64_t{1} << 40), 0, 0};
+  sparse.status = 502;
+
+  {
+    auto ledger = open_or_die(url());
+    ASSERT_TRUE(ledger);
+    ASSERT_TRUE(append_and_wait(*ledger, full));
+    ASSERT_TRUE(append_and_wait(*ledger, sparse));
+  }
+  const auto rows = read_rows();
+  ASSERT_EQ(rows.size(), 2U);
+  expect_same_record(full, rows[0]);
+  expect_same_record(sparse, rows[1]);
+}
+
+TEST_F(PostgresLedgerTest, TextThatIsNotValidUtf8IsStoredWithReplacementCharacters) {
+  auto ledger = open_or_die(url());
+  ASSERT_TRUE(ledger);
+  CallRecord odd = sample_record(std::string("bad\xff-nul\0-end", 13), 1, "gpt-4o");
+  ASSERT_TRUE(append_and_wait(*ledger, odd));
+  const auto rows = read_rows();
+  ASSERT_EQ(rows.size(), 1U);
+  EXPECT_EQ(rows[0].id, "bad\uFFFD-nul\uFFFD-end");
+}
+
+TEST_F(PostgresLedgerTest, ResentBatchIsStoredOnceAndReusedRequestIdsAreKept) {
+  auto backend = PostgresBackend::open(url());
+  ASSERT_TRUE(backend) << backend.error().message;
+  const std::vector<KeyedRecord> batch{{"key-1", sample_record("same-id", 1, "gpt-4o")},
+                                       {"key-2", sample_record("same-id", 2, "gpt-4o-mini")}};
+  ASSERT_TRUE((*backend)->write_batch(batch));
+  ASSERT_TRUE((*backend)->write_batch(batch)) << "a re-sent batch (commit outcome unknown) must succeed";
+  const auto rows = read_rows();
+  ASSERT_EQ(rows.size(), 2U);
+  EXPECT_EQ(rows[0].model, "gpt-4o");
+  EXPECT_EQ(rows[1].model, "gpt-4o-mini");
+}
+
+TEST_F(PostgresLedgerTest, RecordsSurviveReopening) {
+  {
+    auto ledger = open_or_die(url());
+    ASSERT_TRUE(ledger);
+    ASSERT_TRUE(append_and_wait(*ledger, sample_record("a", 1, "gpt-4o")));
+  }
+  auto reopened = open_or_die(url());
+  ASSERT_TRUE(reopened);
+  ASSERT_TRUE(append_and_wait(*reopened, sample_record("b", 2, "gpt-4o")));
+  EXPECT_EQ(stats_or_die(*reopened).total_calls, 2U);
+}
+
+// ---------------------------------------------------------------------------------------
+// Migrations
+
+TEST_F(PostgresLedgerTest, InstancesStartingTogetherMigrateOnce) {
+  constexpr int kInstances = 6;
+  std::vector<std::future<Result<std::unique_ptr<Ledger>>>> opening;
+  for (int i = 0; i < kInstances; ++i) {
+    opening.push_back(std::async(std::launch::async, [this] { return open_ledger(url()); }));
+  }
+  for (auto& opened : opening) {
+    auto ledger = opened.get();
+    EXPECT_TRUE(ledger) << ledger.error().message;
+  }
+  const auto newest = static_cast<std::int64_t>(pg::ledger_migrations().size());
+  EXPECT_EQ(scalar("SELECT MAX(version) FROM schema_version"), newest);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM schema_version"), newest) << "each step is applied and recorded once";
+}
+
+TEST_F(PostgresLedgerTest, NewerDatabaseIsRefused) {
+  ASSERT_TRUE(open_or_die(url()));
+  const auto newer = static_cast<std::int64_t>(pg::ledger_migrations().size()) + 1;
+  auto admin = admin_connection();
+  ASSERT_TRUE(admin);
+  ASSERT_TRUE(admin->exec("INSERT INTO schema_version (version, description) VALUES (" + std::to_string(newer) +
+                          ", 'from the future')"));
+  auto ledger = open_ledger(url());
+  ASSERT_FALSE(ledger);
+  EXPECT_NE(ledger.error().message.find("newer"), std::string::npos) << ledger.error().message;
+}
+
+TEST_F(PostgresLedgerTest, FailingStepLeavesTheDatabaseUntouched) {
+  auto admin = admin_connection();
+  ASSERT_TRUE(admin);
+  const std::vector<pg::Migration> broken{{"first", "CREATE TABLE a (x INTEGER)"},
+                                          {"second", "CREATE TABLE b (x INTEGER); INSERT INTO missing VALUES (1)"}};
+  auto migrated = pg::migrate(*admin, broken);
+  ASSERT_FALSE(migrated);
+  EXPECT_NE(migrated.error().message.find("migration 2 (second)"), std::string::npos) << migrated.error().message;
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM pg_tables WHERE schemaname = '" + schema_ + "'"), 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Concurrent writers
+
+TEST_F(PostgresLedgerTest, ConcurrentAppendsFromThreadsAndTwoInstancesAreEachStoredOnce) {
+  constexpr int kThreadsPerInstance = 4;
+  constexpr int kPerThread = 2500;
+  constexpr int kInstances = 2;
+  constexpr int kTotal = kInstances * kThreadsPerInstance * kPerThread;
+  std::vector<std::atomic<int>> reported(kTotal);
+  std::atomic<int> failures{0};
+  std::chrono::duration<double> elapsed{};
+  {
+    std::vector<std::unique_ptr<Ledger>> instances;
+    for (int i = 0; i < kInstances; ++i) {
+      instances.push_back(open_or_die(url()));
+      ASSERT_TRUE(instances.back());
+    }
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kInstances * kThreadsPerInstance; ++t) {
+      threads.emplace_back([&, t] {
+        Ledger& ledger = *instances[static_cast<std::size_t>(t / kThreadsPerInstance)];
+        for (int i = 0; i < kPerThread; ++i) {
+          const int index = t * kPerThread + i;
+          CallRecord record = sample_record("r" + std::to_string(index), index, "gpt-4o");
+          record.instance_id = "instance-" + std::to_string(t / kThreadsPerInstance);
+          ledger.append(std::move(record), [&, index](Result<void> r) {
+            reported[static_cast<std::size_t>(index)].fetch_add(1);
+            if (!r) failures.fetch_add(1);
+          });
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    for (auto& ledger : instances) ledger->close();
+    elapsed = std::chrono::steady_clock::now() - start;
+  }
+  // A figure for the report, not a pass/fail criterion (speed goals live in benchmarks).
+  std::cout << "[ figure ] " << kTotal << " records from " << kInstances << " instances in " << elapsed.count()
+            << " s: " << static_cast<double>(kTotal) / elapsed.count() << " records/s\n";
+  EXPECT_EQ(failures.load(), 0);
+  for (std::size_t i = 0; i < reported.size(); ++i) {
+    ASSERT_EQ(reported[i].load(), 1) << "record " << i;
+  }
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM calls"), kTotal);
+  EXPECT_EQ(scalar("SELECT COUNT(DISTINCT id) FROM calls"), kTotal) << "a record was stored twice";
+  EXPECT_EQ(scalar("SELECT COUNT(DISTINCT instance_id) FROM calls"), kInstances);
+}
+
+TEST_F(PostgresLedgerTest, EachInstanceReportsTheCallsOfBoth) {
+  auto first = open_or_die(url());
+  auto second = open_or_die(url());
+  ASSERT_TRUE(first && second);
+  const auto records = random_records(200, 99);
+  std::vector<CallRecord> written;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    Ledger& ledger = i % 2 == 0 ? *first : *second;
+    ASSERT_TRUE(append_and_wait(ledger, records[i]));
+    written.push_back(records[i]);
+  }
+  const StatsQuery query{std::nullopt, std::nullopt, 20};
+  const StatsReport expected = brute_force_stats(written, query);
+  expect_same_stats(expected, stats_or_die(*first, query));
+  expect_same_stats(expected, stats_or_die(*second, query));
+}
+
+// ---------------------------------------------------------------------------------------
+// Statistics against the brute-force reference (the same checks as for SQLite)
+
+TEST_F(PostgresLedgerTest, StatsMatchBruteForceOverWindows) {
+  auto records = random_records(3000, 20240601);
+  LedgerOptions options;
+  options.max_batch = 97;  // many transactions: write order (ties in recent_calls) must hold across them
+  auto ledger = open_or_die(url(), options);
+  ASSERT_TRUE(ledger);
+  append_all(*ledger, records);
+  records.push_back(CallRecord{});  // the barrier record is part of the ledger too
+
+  const double t0 = 1'700'000'000;
+  const std::vector<StatsQuery> queries{
+      {std::nullopt, std::nullopt, 10},
+      {t0 + 25.0, std::nullopt, 10},  // since lands on records: they are included
+      {std::nullopt, t0 + 50.25, 7},  // until lands on records: they are excluded
+      {t0 + 10.5, t0 + 11.5, 1000},   // narrow window, fewer calls than asked for
+      {t0 + 30, t0 + 30, 10},         // empty
+      {t0 + 1000, std::nullopt, 10},  // after every call
+      {t0, t0 + 99.75, 0},            // recent disabled
+      {std::nullopt, std::nullopt, 100000},
+  };
+  for (const StatsQuery& query : queries) {
+    SCOPED_TRACE(::testing::Message() << "since=" << query.since.value_or(-1) << " until=" << query.until.value_or(-1)
+                                      << " recent=" << query.recent);
+    const auto start = std::chrono::steady_clock::now();
+    const StatsReport report = stats_or_die(*ledger, query);
+    const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
+    std::cout << "[ figure ] stats over " << report.total_calls << " calls: " << took.count() << " ms\n";
+    expect_same_stats(brute_force_stats(records, query), report);
+  }
+}
+
+TEST_F(PostgresLedgerTest, PercentilesUseNearestRank) {
+  auto ledger = open_or_die(url());
+  ASSERT_TRUE(ledger);
+  std::vector<CallRecord> records;
+  for (int i = 100; i >= 1; --i) records.push_back(sample_record("h" + std::to_string(i), i, "hundred"));
+  for (std::size_t i = 0; i < 100; ++i) records[i].latency_ms = static_cast<double>(100 - i);
+  for (double latency : {30.0, 10.0, 20.0}) {
+    records.push_back(sample_record("t", 1, "three"));
+    records.back().latency_ms = latency;
+  }
+  // 20 calls: 0.95 * 20 is not exactly 19 in binary floating point; the rank must still be 19.
+  for (int i = 1; i <= 20; ++i) {
+    records.push_back(sample_record("w", 1, "twenty"));
+    records.back().latency_ms = i;
+  }
+  append_all(*ledger, records);
+
+  const StatsReport report = stats_or_die(*ledger);
+  const LatencySummary hundred = report.models.at("hundred").latency_ms;
+  EXPECT_EQ(hundred.p50, 50);  // rank ceil(0.50 * 100) = 50
+  EXPECT_EQ(hundred.p95, 95);
+  EXPECT_EQ(hundred.p99, 99);
+  EXPECT_DOUBLE_EQ(hundred.avg, 50.5);
+  const LatencySummary three = report.models.at("three").latency_ms;
+  EXPECT_EQ(three.p50, 20);  // rank ceil(1.5) = 2
+  EXPECT_EQ(three.p95, 30);  // rank ceil(2.85) = 3
+  const LatencySummary twenty = report.models.at("twenty").latency_ms;
+  EXPECT_EQ(twenty.p95, 19);
+  EXPECT_EQ(twenty.p99, 20);
+}
+
+TEST_F(PostgresLedgerTest, UnpricedCallsAreCountedAndNeverCostZero) {
+  auto ledger = open_or_die(url());
+  ASSERT_TRUE(ledger);
+  CallRecord priced = sample_record("p", 1, "gpt-4o-mini");
+  priced.cost = Money{300};
+  priced.baseline_cost = Money{1000};
+  CallRecord unpriced = sample_record("u", 2, "mystery");
+  unpriced.cost.reset();
+  unpriced.baseline_cost = Money{4000};  // known baseline, unknown cost: no saving claimed
+  CallRecord mixed_priced = sample_record("m1", 3, "half");
+  mixed_priced.cost = Money{50};
+  mixed_priced.baseline_cost.reset();
+  CallRecord mixed_unpriced = sample_record("m2", 4, "half");
+  mixed_unpriced.cost.reset();
+  const std::vector<CallRecord> records{priced, unpriced, mixed_priced, mixed_unpriced};
+  append_all(*ledger, records);
+
+  const StatsQuery query{1, 5, 10};
+  const StatsReport report = stats_or_die(*ledger, query);
+  expect_same_stats(brute_force_stats(records, query), report);
+  EXPECT_EQ(report.unpriced_calls, 2U);
+  EXPECT_EQ(report.savings, Money{1000 - 300});
+  EXPECT_FALSE(report.models.at("mystery").cost.has_value());
+  EXPECT_EQ(report.models.at("half").cost, Money{50});
+}
+
+TEST_F(PostgresLedgerTest, CostSumsAreExact) {
+  auto ledger = open_or_die(url());
+  ASSERT_TRUE(ledger);
+  std::vector<CallRecord> records;
+  for (int i = 0; i < 20000; ++i) {
+    records.push_back(sample_record("c" + std::to_string(i), i, i % 2 ? "a" : "b"));
+    records.back().cost = Money{i % 2 ? 100'000'000'000 : 200'000'000'000};
+    records.back().baseline_cost = Money{1'000'000'000'001};
+  }
+  append_all(*ledger, records);
+  const StatsReport report = stats_or_die(*ledger, StatsQuery{0, 20000, 0});
+  EXPECT_EQ(report.total_cost, Money{10000 * 100'000'000'000LL + 10000 * 200'000'000'000LL});
+  EXPECT_EQ(pricing::format_usd(report.total_cost), "3000");
+  EXPECT_EQ(report.baseline_cost, Money{20000 * 1'000'000'000'001LL});
+}
+
+TEST_F(PostgresLedgerTest, SumsBeyondSixtyFourBitsAreAnErrorNotAWrappedValue) {
+  auto ledger = open_or_die(url());
+  ASSERT_TRUE(ledger);
+  std::vector<CallRecord> records;
+  for (int i = 0; i < 3; ++i) {
+    records.push_back(sample_record("big" + std::to_string(i), i, "gpt-4o"));
+    records.back().cost = Money{std::numeric_limits<std::int64_t>::max() / 2};
+  }
+  append_all(*ledger, records);
+  auto report = ledger->stats({});
+  ASSERT_FALSE(report);
+  EXPECT_NE(report.error().message.find("64-bit"), std::string::npos) << report.error().message;
+}
+
+// ---------------------------------------------------------------------------------------
+// Failures: reconnection, health, credentials
+
+TEST_F(PostgresLedgerTest, CutConnectionsAreReplacedWithoutLosingRecords) {
+  auto ledger = open_or_die(url());
+  ASSERT_TRUE(ledger);
+  ASSERT_TRUE(append_and_wait(*ledger, sample_record("before", 1, "gpt-4o")));
+  ASSERT_EQ(stats_or_die(*ledger).total_calls, 1U);  // leaves a reader in the pool
+  // Ends every other session of this role: the ledger's writer and its pooled reader.
+  ASSERT_GE(scalar("SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                   "WHERE usename = current_user AND pid <> pg_backend_pid() AND application_name = 'turnout') t"),
+            2);
+  ASSERT_TRUE(append_and_wait(*ledger, sample_record("after", 2, "gpt-4o")));
+  EXPECT_TRUE(ledger->health().healthy) << ledger->health().reason;
+  EXPECT_EQ(stats_or_die(*ledger).total_calls, 2U);
+}
+
+TEST_F(PostgresLedgerTest, UnwritableTableMakesItUnhealthyUntilWritesSucceedAgain) {
+  LedgerOptions options;
+  options.retry_interval = std::chrono::milliseconds(20);
+  auto ledger = open_or_die(url(), options);
+  ASSERT_TRUE(ledger);
+  ASSERT_TRUE(append_and_wait(*ledger, sample_record("before", 1, "gpt-4o")));
+  auto admin = admin_connection();
+  ASSERT_TRUE(admin);
+  ASSERT_TRUE(admin->exec("ALTER TABLE calls RENAME TO calls_away"));
+  const auto failed = append_and_wait(*ledger, sample_record("during", 2, "gpt-4o"));
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().message.find(password()), std::string::npos) << failed.error().message;
+  const LedgerHealth sick = ledger->health();
+  EXPECT_FALSE(sick.healthy);
+  EXPECT_NE(sick.reason.find("1 records waiting"), std::string::npos) << sick.reason;
+
+  ASSERT_TRUE(admin->exec("ALTER TABLE calls_away RENAME TO calls"));
+  ASSERT_TRUE(eventually([&] { return ledger->health().healthy; })) << ledger->health().reason;
+  ledger->close();
+  const auto rows = read_rows();
+  ASSERT_EQ(rows.size(), 2U);
+  EXPECT_EQ(rows[1].id, "during");
+}
+
+TEST_F(PostgresLedgerTest, PasswordsNeverAppearInErrors) {
+  const std::string secret = password();
+  // Right password, missing database: the message names the redacted URL.
+  std::string wrong_database = base_url();
+  wrong_database.replace(wrong_database.rfind('/'), std::string::npos, "/no_such_database");
+  auto missing = open_ledger(wrong_database);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message.find(secret), std::string::npos) << missing.error().message;
+  EXPECT_NE(missing.error().message.find("no_such_database"), std::string::npos) << missing.error().message;
+
+  // Wrong password, in the userinfo and in the query.
+  std::string wrong_password = base_url();
+  wrong_password.replace(wrong_password.find(secret), secret.size(), "Wr0ngPassw0rd");
+  for (const std::string& candidate : {wrong_password, wrong_password + "?password=An0therSecret"}) {
+    auto refused = open_ledger(candidate);
+    ASSERT_FALSE(refused);
+    const std::string& message = refused.error().message;
+    EXPECT_NE(message.find("password authentication failed"), std::string::npos) << message;
+    for (const std::string_view leaked : {std::string_view("Wr0ngPassw0rd"), std::string_view("An0therSecret")}) {
+      EXPECT_EQ(message.find(leaked), std::string::npos) << message;
+    }
+  }
+}
+
+TEST(PostgresScrub, MasksEveryOccurrence) {
+  EXPECT_EQ(pg::scrub("a pw b pw", "pw"), "a *** b ***");
+  EXPECT_EQ(pg::scrub("nothing", ""), "nothing");
+}
+
+}  // namespace
