@@ -163,8 +163,8 @@ ProviderConfig read_provider(DocumentReader& reader, const std::string& name, co
   provider.name = name;
   if (!reader.expect_map(node, path)) return provider;
   reader.reject_unknown_keys(node, path,
-                             {"type", "base_url", "api_key", "timeout_s", "connect_timeout_s", "stream_idle_timeout_s", "headers",
-                              "api_version"});
+                             {"type", "base_url", "api_key", "timeout_s", "connect_timeout_s", "first_byte_timeout_s",
+                              "stream_idle_timeout_s", "headers", "api_version"});
   if (const auto n = node["type"]) assign(provider.type, read_provider_type(reader, n, child_path(path, "type")));
   if (const auto n = node["base_url"]) {
     const std::string url_path = child_path(path, "base_url");
@@ -183,6 +183,9 @@ ProviderConfig read_provider(DocumentReader& reader, const std::string& name, co
   if (const auto n = node["timeout_s"]) assign(provider.timeout_s, reader.seconds(n, child_path(path, "timeout_s"), false));
   if (const auto n = node["connect_timeout_s"]) {
     assign(provider.connect_timeout_s, reader.seconds(n, child_path(path, "connect_timeout_s"), false));
+  }
+  if (const auto n = node["first_byte_timeout_s"]) {
+    assign(provider.first_byte_timeout_s, reader.seconds(n, child_path(path, "first_byte_timeout_s"), true));
   }
   if (const auto n = node["stream_idle_timeout_s"]) {
     assign(provider.stream_idle_timeout_s, reader.seconds(n, child_path(path, "stream_idle_timeout_s"), false));
@@ -366,11 +369,28 @@ std::optional<tokenizer::EncodingId> read_encoding(DocumentReader& reader, const
   return tokenizer::parse_encoding_name(*name);
 }
 
+// Read key by key over the current values, like the other single-valued sections.
+void read_cooldown(DocumentReader& reader, const YAML::Node& node, CooldownConfig& cooldown) {
+  constexpr std::string_view path = "routing.cooldown";
+  if (!reader.expect_map(node, path)) return;
+  reader.reject_unknown_keys(node, path, {"failures", "window_s", "duration_s"});
+  if (const auto n = node["failures"]) {
+    // The bound keeps the per-model failure history small.
+    if (auto failures = reader.integer(n, child_path(path, "failures"), 0, 1000)) {
+      cooldown.failures = static_cast<unsigned>(*failures);
+    }
+  }
+  if (const auto n = node["window_s"]) assign(cooldown.window_s, reader.seconds(n, child_path(path, "window_s"), false));
+  if (const auto n = node["duration_s"]) {
+    assign(cooldown.duration_s, reader.seconds(n, child_path(path, "duration_s"), false));
+  }
+}
+
 void read_routing(DocumentReader& reader, const YAML::Node& node, RoutingConfig& routing) {
   if (!reader.expect_map(node, "routing")) return;
   reader.reject_unknown_keys(node, "routing",
                              {"aliases", "encoding", "tiers", "baseline_model", "allow_unknown_models", "fallbacks",
-                              "retries", "default_image_tokens", "retry_backoff_ms", "max_retry_wait_s"});
+                              "retries", "default_image_tokens", "retry_backoff_ms", "max_retry_wait_s", "cooldown"});
   if (const auto n = node["aliases"]) routing.aliases = read_string_list(reader, n, "routing.aliases");
   if (const auto n = node["encoding"]) assign(routing.encoding, read_encoding(reader, n, "routing.encoding"));
   if (const auto n = node["tiers"]) read_tiers(reader, n, routing);
@@ -395,6 +415,7 @@ void read_routing(DocumentReader& reader, const YAML::Node& node, RoutingConfig&
   if (const auto n = node["max_retry_wait_s"]) {
     assign(routing.max_retry_wait_s, reader.seconds(n, "routing.max_retry_wait_s", true));
   }
+  if (const auto n = node["cooldown"]) read_cooldown(reader, n, routing.cooldown);
 }
 
 // ---- whole document -------------------------------------------------------------------

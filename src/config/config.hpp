@@ -42,6 +42,7 @@ struct ProviderConfig {
   double timeout_s = 600;         // total time for one upstream attempt
   double connect_timeout_s = 10;
   double stream_idle_timeout_s = 60;  // streaming: longest silence between upstream events
+  double first_byte_timeout_s = 0;    // request sent -> response head; 0: only timeout_s bounds it
   std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
   std::string api_version;        // azure: api-version query parameter
 };
@@ -62,6 +63,14 @@ struct Tier {
   std::string model;
 };
 
+// A model whose upstream keeps failing is skipped for a while (SPEC section 4 step 4's
+// retryable failures: 429, 5xx, timeouts, connection errors).
+struct CooldownConfig {
+  unsigned failures = 5;    // this many failures within window_s start a cooldown; 0: never
+  double window_s = 30;
+  double duration_s = 60;   // how long the model is skipped
+};
+
 struct RoutingConfig {
   std::vector<std::string> aliases{"auto"};
   tokenizer::EncodingId encoding = tokenizer::EncodingId::cl100k_base;
@@ -73,6 +82,7 @@ struct RoutingConfig {
   std::uint32_t default_image_tokens = 765;
   std::uint32_t retry_backoff_ms = 200;
   double max_retry_wait_s = 20;
+  CooldownConfig cooldown;
 };
 
 struct Config {

@@ -100,6 +100,13 @@ std::optional<MeteredUsage> meter_completion(simdjson::dom::element root, const 
   return m;
 }
 
+std::vector<std::string> configured_model_names(const config::Config& config) {
+  std::vector<std::string> names;
+  names.reserve(config.models.size());
+  for (const auto& [name, model] : config.models) names.push_back(name);
+  return names;
+}
+
 }  // namespace
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
@@ -138,7 +145,10 @@ void add_gateway_fields(std::string& body, const std::optional<pricing::Money>& 
 }
 
 Gateway::Gateway(const config::Config& config, ledger::Ledger& ledger, GatewayOptions options)
-    : config_(config), ledger_(ledger), options_(std::move(options)) {}
+    : config_(config),
+      ledger_(ledger),
+      options_(std::move(options)),
+      cooldowns_(config.routing.cooldown, configured_model_names(config)) {}
 
 Gateway::~Gateway() {
   if (blocking_pool_) blocking_pool_->join();
@@ -153,8 +163,12 @@ Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& config, l
     gw->endpoints_.emplace(name, std::move(*endpoint));
   }
   for (const auto& key : config.server.api_keys) gw->api_keys_.emplace_back(key, key_id_for(key));
+  auto proxy = upstream::proxy_from_environment(config::process_env());
+  if (!proxy) return proxy.error();
+  std::shared_ptr<const upstream::ProxyConfig> shared_proxy;
+  if (*proxy) shared_proxy = std::make_shared<const upstream::ProxyConfig>(std::move(**proxy));
   auto tls = upstream::make_client_tls_context();
-  for (auto& ex : executors) gw->workers_.push_back(std::make_unique<WorkerState>(ex, tls));
+  for (auto& ex : executors) gw->workers_.push_back(std::make_unique<WorkerState>(ex, tls, shared_proxy));
   gw->blocking_pool_ = std::make_unique<asio::thread_pool>(2);
   return gw;
 }
@@ -264,18 +278,16 @@ asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& reques
 
 asio::awaitable<CallOutcome> Gateway::run_attempts(Exchange& ex, WorkerState& worker, const CallPlan& plan,
                                                     std::string_view body) {
-  // Candidates in order: the routed model, then its fallbacks that fit.
-  std::vector<const routing::Candidate*> candidates{&plan.decision.primary};
-  for (const auto& f : plan.decision.fallbacks) candidates.push_back(&f);
-
+  const routing::Candidate& primary = plan.decision.primary;
   CallOutcome out;
-  out.served = candidates.front();
-  for (std::size_t ci = 0; ci < candidates.size(); ++ci) {
-    const routing::Candidate& candidate = *candidates[ci];
+  out.served = &primary;
+  for (const routing::Candidate* next : candidates_to_try(plan)) {
+    const routing::Candidate& candidate = *next;
+    const bool is_fallback = &candidate != &primary;
     const config::ProviderConfig* provider = config_.find_provider(candidate.provider);
     const auto endpoint = endpoints_.find(candidate.provider);
     if (provider == nullptr || endpoint == endpoints_.end()) continue;
-    if (ci > 0) ++out.fallbacks;
+    if (is_fallback) ++out.fallbacks;
     // The body reaches the upstream unchanged but for `model` (and, for streams, the
     // usage request the gateway always makes).
     std::string extra = "\"model\":";
@@ -286,7 +298,7 @@ asio::awaitable<CallOutcome> Gateway::run_attempts(Exchange& ex, WorkerState& wo
     for (unsigned attempt = 0;; ++attempt) {
       ++ex.attempts;
       out.served = &candidate;
-      out.route = ci == 0 ? candidate.route : "fallback:" + candidates.front()->model;
+      out.route = is_fallback ? "fallback:" + primary.model : candidate.route;
       auto call = upstream::make_chat_request(*provider, endpoint->second, candidate.upstream_name, forwarded,
                                               ex.request_id);
       const auto sent = Clock::now();
@@ -298,6 +310,7 @@ asio::awaitable<CallOutcome> Gateway::run_attempts(Exchange& ex, WorkerState& wo
         retryable = co_await attempt_buffered(worker, call, out);
       }
       ex.upstream += Clock::now() - sent;
+      record_attempt_outcome(candidate, retryable);
       if (!retryable) co_return out;
       if (attempt >= config_.routing.retries) break;  // next candidate
       // Exponential backoff with full jitter; an upstream Retry-After wins, up to the cap.
@@ -321,6 +334,32 @@ asio::awaitable<CallOutcome> Gateway::run_attempts(Exchange& ex, WorkerState& wo
     }
   }
   co_return out;
+}
+
+std::vector<const routing::Candidate*> Gateway::candidates_to_try(const CallPlan& plan) const {
+  const auto now = Clock::now();
+  std::vector<const routing::Candidate*> candidates;
+  candidates.reserve(1 + plan.decision.fallbacks.size());
+  if (!cooldowns_.cooling_down(plan.decision.primary.model, now)) candidates.push_back(&plan.decision.primary);
+  for (const auto& fallback : plan.decision.fallbacks) {
+    if (!cooldowns_.cooling_down(fallback.model, now)) candidates.push_back(&fallback);
+  }
+  // Every candidate cooling down: try the routed model anyway (with its retries) rather
+  // than fail a request nothing was tried for; its answer also ends the cooldown sooner
+  // when the model has recovered.
+  if (candidates.empty()) candidates.push_back(&plan.decision.primary);
+  return candidates;
+}
+
+void Gateway::record_attempt_outcome(const routing::Candidate& candidate, bool retryable_failure) {
+  if (!retryable_failure) {
+    cooldowns_.record_success(candidate.model);
+  } else if (cooldowns_.record_failure(candidate.model, Clock::now()) && options_.access_log) {
+    std::string line = R"({"event":"model_cooldown","model":)";
+    append_json_string(line, candidate.model);
+    line += fmt::format(R"(,"duration_s":{}}})", config_.routing.cooldown.duration_s);
+    options_.access_log->warn(line);
+  }
 }
 
 asio::awaitable<bool> Gateway::attempt_buffered(WorkerState& worker, const upstream::Request& call, CallOutcome& out) {
@@ -601,6 +640,7 @@ HttpResponse Gateway::handle_health(const HttpRequest& request) const {
     body += R"(,"reason":)";
     append_json_string(body, "ledger not writable: " + health.reason);
   }
+  append_cooldowns_json(body);
   body += fmt::format(R"(,"instance_id":"{}","version":"{}","uptime_s":{:.1f},"in_flight":{}}})", options_.instance_id,
                       TURNOUT_VERSION_STRING,
                       std::chrono::duration<double>(Clock::now() - started_).count(), metrics_.inflight_value());
@@ -608,10 +648,28 @@ HttpResponse Gateway::handle_health(const HttpRequest& request) const {
                        std::move(body));
 }
 
+void Gateway::append_cooldowns_json(std::string& body) const {
+  // Cooling-down models do not make the gateway unhealthy: the others still answer.
+  const auto now = Clock::now();
+  const double now_unix = unix_now();
+  body += R"(,"cooldowns":{)";
+  bool first = true;
+  for (const auto& state : cooldowns_.snapshot(now)) {
+    if (!state.cooling_down) continue;
+    if (!first) body.push_back(',');
+    first = false;
+    append_json_string(body, state.model);
+    const double until_unix = now_unix + std::chrono::duration<double>(state.until - now).count();
+    body += fmt::format(R"(:{{"until":{:.3f},"failures":{}}})", until_unix, state.consecutive_failures);
+  }
+  body.push_back('}');
+}
+
 HttpResponse Gateway::handle_metrics(const HttpRequest& request) const {
   HttpResponse res{http::status::ok, request.version()};
   res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
   res.body() = metrics_.render();
+  append_cooldown_metrics(res.body(), cooldowns_.snapshot(Clock::now()));
   return res;
 }
 

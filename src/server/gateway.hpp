@@ -6,6 +6,7 @@
 #include "config/config.hpp"
 #include "ledger/ledger.hpp"
 #include "server/call_plan.hpp"
+#include "server/cooldown.hpp"
 #include "server/http_server.hpp"
 #include "server/metrics.hpp"
 #include "upstream/client.hpp"
@@ -62,6 +63,11 @@ class Gateway {
                                                                   Connection& connection);
   boost::asio::awaitable<CallOutcome> run_attempts(Exchange& ex, WorkerState& worker, const CallPlan& plan,
                                                    std::string_view body);
+  // The routed model and its fallbacks, less those cooling down (all of them cooling
+  // down: the routed model alone).
+  std::vector<const routing::Candidate*> candidates_to_try(const CallPlan& plan) const;
+  // Feeds the cooldown table with one attempt's outcome.
+  void record_attempt_outcome(const routing::Candidate& candidate, bool retryable_failure);
   // One attempt each; true when the outcome may be retried.
   boost::asio::awaitable<bool> attempt_buffered(WorkerState& worker, const upstream::Request& call, CallOutcome& out);
   boost::asio::awaitable<bool> attempt_stream(WorkerState& worker, const upstream::Request& call,
@@ -82,6 +88,7 @@ class Gateway {
   HttpResponse handle_route(Exchange& ex, const HttpRequest& request, WorkerState& worker);
   HttpResponse handle_models(const HttpRequest& request) const;
   HttpResponse handle_health(const HttpRequest& request) const;
+  void append_cooldowns_json(std::string& body) const;  // ,"cooldowns":{model:{until,failures}}
   HttpResponse handle_metrics(const HttpRequest& request) const;
 
   // The client key id for an authorised request; nullopt when the key is missing/wrong.
@@ -97,6 +104,7 @@ class Gateway {
   std::vector<std::unique_ptr<WorkerState>> workers_;
   std::unique_ptr<boost::asio::thread_pool> blocking_pool_;  // ledger reads (/stats)
   Metrics metrics_;
+  ModelCooldowns cooldowns_;  // shared by every event-loop thread
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

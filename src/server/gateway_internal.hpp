@@ -5,6 +5,7 @@
 #include "server/chat_request.hpp"
 #include "server/gateway.hpp"
 #include "upstream/client.hpp"
+#include "upstream/proxy.hpp"
 
 #include <simdjson.h>
 
@@ -18,8 +19,9 @@ namespace turnout::server {
 using Clock = std::chrono::steady_clock;
 
 struct Gateway::WorkerState {
-  WorkerState(boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls)
-      : client(std::move(executor), std::move(tls)), rng(std::random_device{}()) {}
+  WorkerState(boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls,
+              std::shared_ptr<const upstream::ProxyConfig> proxy)
+      : client(std::move(executor), std::move(tls), std::move(proxy)), rng(std::random_device{}()) {}
   upstream::Client client;
   RequestParser request_parser;
   simdjson::dom::parser response_parser;  // upstream bodies; used between suspensions only

@@ -111,4 +111,15 @@ std::string Metrics::render() const {
   return out;
 }
 
+void append_cooldown_metrics(std::string& out, const std::vector<ModelCooldownState>& models) {
+  out += "# HELP turnout_model_failures_total Retryable upstream failures (429, 5xx, timeouts, connection errors) by model.\n";
+  out += "# TYPE turnout_model_failures_total counter\n";
+  for (const auto& m : models)
+    out += fmt::format("turnout_model_failures_total{{model=\"{}\"}} {}\n", escape_label(m.model), m.failures_total);
+  out += "# HELP turnout_model_cooldown 1 while the model is skipped after repeated failures (routing.cooldown).\n";
+  out += "# TYPE turnout_model_cooldown gauge\n";
+  for (const auto& m : models)
+    out += fmt::format("turnout_model_cooldown{{model=\"{}\"}} {}\n", escape_label(m.model), m.cooling_down ? 1 : 0);
+}
+
 }  // namespace turnout::server

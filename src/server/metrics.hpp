@@ -3,6 +3,7 @@
 // conventions. Updated once per request under one short lock (two event-loop threads
 // do not contend measurably); rendered as text exposition format 0.0.4.
 #include "pricing/pricing.hpp"
+#include "server/cooldown.hpp"
 
 #include <array>
 #include <atomic>
@@ -12,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <vector>
 
 namespace turnout::server {
 
@@ -60,5 +62,9 @@ class Metrics {
   std::uint64_t retries_ = 0, fallbacks_ = 0;
   std::atomic<long> inflight_{0};
 };
+
+// Appends turnout_model_failures_total{model} (retryable upstream failures) and
+// turnout_model_cooldown{model} (1 while the model is skipped) for every tracked model.
+void append_cooldown_metrics(std::string& out, const std::vector<ModelCooldownState>& models);
 
 }  // namespace turnout::server

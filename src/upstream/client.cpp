@@ -5,6 +5,7 @@
 
 #include "upstream/connection.hpp"
 #include "upstream/failure.hpp"
+#include "upstream/proxy.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -261,11 +262,15 @@ struct Client::Impl {
   std::shared_ptr<asio::ssl::context> tls;
   // Shared so that a ResponseStream outliving the Client can tell the pool is gone.
   std::shared_ptr<ConnectionPool> pool = std::make_shared<ConnectionPool>();
+  std::shared_ptr<const ProxyConfig> proxy;  // may be null
 
   asio::awaitable<Result<asio::ip::tcp::resolver::results_type, Failure>> resolve(
       const Endpoint& endpoint, const AttemptDeadlines& deadlines);
   asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> connect(const Endpoint& endpoint,
                                                                        const AttemptDeadlines& deadlines);
+  // Asks the proxy, over the connected `tcp`, for a tunnel to `target`; nullopt once open.
+  asio::awaitable<std::optional<Failure>> open_tunnel(boost::beast::tcp_stream& tcp, const Endpoint& target,
+                                                     const AttemptDeadlines& deadlines);
   asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> exchange_head(
       const Request& request, const AttemptDeadlines& deadlines, std::optional<HeadParser>& head);
 };
@@ -291,7 +296,9 @@ asio::awaitable<Result<asio::ip::tcp::resolver::results_type, Failure>> Client::
 
 asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::connect(
     const Endpoint& endpoint, const AttemptDeadlines& deadlines) {
-  auto resolved = co_await resolve(endpoint, deadlines);
+  const bool tunnel = proxy && proxy->applies_to(endpoint);
+  const Endpoint& first_hop = tunnel ? proxy->proxy : endpoint;
+  auto resolved = co_await resolve(first_hop, deadlines);
   if (!resolved) co_return resolved.error();
 
   if (endpoint.tls && !tls)
@@ -301,9 +308,12 @@ asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::conn
   expire_at(tcp, deadlines.connect);
   auto [connect_error, connected_to] = co_await tcp.async_connect(*resolved, nothrow_awaitable);
   if (connect_error)
-    co_return detail::classify_error(connect_error, Phase::connect, endpoint, deadlines.connect_limit);
+    co_return detail::classify_error(connect_error, Phase::connect, first_hop, deadlines.connect_limit);
   error_code ignored;
   tcp.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+  if (tunnel) {
+    if (auto refused = co_await open_tunnel(tcp, endpoint, deadlines)) co_return std::move(*refused);
+  }
 
   if (auto* tls_stream = connection->tls_stream()) {
     // SNI must carry a DNS name, never an address literal (RFC 6066 section 3).
@@ -315,6 +325,33 @@ asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::conn
       co_return detail::classify_error(handshake_error, Phase::handshake, endpoint, deadlines.connect_limit);
   }
   co_return connection;
+}
+
+asio::awaitable<std::optional<Failure>> Client::Impl::open_tunnel(boost::beast::tcp_stream& tcp, const Endpoint& target,
+                                                                   const AttemptDeadlines& deadlines) {
+  const std::string authority =
+      (target.host.find(':') != std::string::npos ? "[" + target.host + "]" : target.host) + ":" + target.port;
+  http::request<http::empty_body> request{http::verb::connect, authority, 11};
+  request.set(http::field::host, authority);
+  request.set(http::field::user_agent, "turnout");
+  if (!proxy->authorization.empty()) request.set(http::field::proxy_authorization, proxy->authorization);
+  auto [write_error, bytes_written] = co_await http::async_write(tcp, request, nothrow_awaitable);
+  if (write_error) co_return detail::classify_error(write_error, Phase::connect, proxy->proxy, deadlines.connect_limit);
+
+  boost::beast::flat_buffer buffer;
+  http::response_parser<http::empty_body> response;
+  response.skip(true);  // a response to CONNECT has no body: the tunnel follows the head
+  auto [read_error, bytes_read] = co_await http::async_read_header(tcp, buffer, response, nothrow_awaitable);
+  if (read_error) co_return detail::classify_error(read_error, Phase::connect, proxy->proxy, deadlines.connect_limit);
+  const unsigned status = response.get().result_int();
+  if (status < 200 || status >= 300)
+    co_return Failure{FailureKind::connect, fmt::format("the proxy {}:{} refused a tunnel to {} (HTTP {})",
+                                                        proxy->proxy.host, proxy->proxy.port, authority, status)};
+  // The server speaks only after the TLS client hello, so nothing may follow the head yet.
+  if (buffer.size() != 0)
+    co_return Failure{FailureKind::malformed,
+                      fmt::format("the proxy {}:{} sent bytes after its CONNECT answer", proxy->proxy.host, proxy->proxy.port)};
+  co_return std::nullopt;
 }
 
 // Sends the request and reads the response head, on a pooled connection when one is idle.
@@ -360,8 +397,13 @@ asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::exch
   }
 }
 
-Client::Client(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls)
-    : impl_(std::make_unique<Impl>(Impl{std::move(executor), std::move(tls)})) {}
+Client::Client(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls,
+               std::shared_ptr<const ProxyConfig> proxy)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->executor = std::move(executor);
+  impl_->tls = std::move(tls);
+  impl_->proxy = std::move(proxy);
+}
 
 Client::~Client() = default;
 

@@ -112,9 +112,13 @@ class ResponseStream {
   std::unique_ptr<State> state_;
 };
 
+struct ProxyConfig;  // upstream/proxy.hpp
+
 class Client {
  public:
-  Client(boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls);
+  // `proxy`: HTTPS upstreams it applies to are reached through its CONNECT tunnel.
+  Client(boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls,
+         std::shared_ptr<const ProxyConfig> proxy = nullptr);
   ~Client();  // closes pooled connections; must not run while a send() is suspended
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

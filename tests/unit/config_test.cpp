@@ -305,6 +305,77 @@ providers:
   EXPECT_EQ(config.default_provider()->name, "openai");
 }
 
+TEST(ConfigProviders, FirstByteTimeoutIsOptionalAndZeroMeansNoSeparateLimit) {
+  EXPECT_EQ(parse_ok("").providers.at("openai").first_byte_timeout_s, 0);
+  const Config config = parse_ok("providers: {openai: {base_url: \"http://x\", first_byte_timeout_s: 1.5}}\n");
+  EXPECT_EQ(config.providers.at("openai").first_byte_timeout_s, 1.5);
+  EXPECT_EQ(parse_ok("providers: {openai: {base_url: \"http://x\", first_byte_timeout_s: 0}}\n")
+                .providers.at("openai")
+                .first_byte_timeout_s,
+            0);
+  EXPECT_CONTAINS(parse_error("providers: {openai: {base_url: \"http://x\", first_byte_timeout_s: -1}}\n"),
+                  "providers.openai.first_byte_timeout_s: must not be negative");
+}
+
+// ---- cooldown -------------------------------------------------------------------------
+
+TEST(ConfigCooldown, DefaultsAreFiveFailuresInThirtySecondsForSixtySeconds) {
+  const CooldownConfig cooldown = parse_ok("").routing.cooldown;
+  EXPECT_EQ(cooldown.failures, 5u);
+  EXPECT_EQ(cooldown.window_s, 30);
+  EXPECT_EQ(cooldown.duration_s, 60);
+}
+
+TEST(ConfigCooldown, OverridesKeyByKeyAndZeroFailuresDisables) {
+  const CooldownConfig cooldown = parse_ok("routing: {cooldown: {failures: 3, duration_s: 2.5}}\n").routing.cooldown;
+  EXPECT_EQ(cooldown.failures, 3u);
+  EXPECT_EQ(cooldown.window_s, 30) << "keys not given keep their default";
+  EXPECT_EQ(cooldown.duration_s, 2.5);
+  EXPECT_EQ(parse_ok("routing: {cooldown: {failures: 0}}\n").routing.cooldown.failures, 0u);
+}
+
+TEST(ConfigCooldown, InvalidValuesNameTheirKeyPath) {
+  EXPECT_CONTAINS(parse_error("routing: {cooldown: {failures: -1}}\n"), "routing.cooldown.failures: must not be negative");
+  EXPECT_CONTAINS(parse_error("routing: {cooldown: {failures: 1001}}\n"), "routing.cooldown.failures: must be at most 1000");
+  EXPECT_CONTAINS(parse_error("routing: {cooldown: {window_s: 0}}\n"), "routing.cooldown.window_s: must be greater than 0");
+  EXPECT_CONTAINS(parse_error("routing: {cooldown: {duration_s: soon}}\n"),
+                  "routing.cooldown.duration_s: expected a number of seconds");
+  EXPECT_CONTAINS(parse_error("routing: {cooldown: {failure: 3}}\n"), "routing.cooldown.failure: unknown key");
+  EXPECT_CONTAINS(parse_error("routing: {cooldown: 5}\n"), "routing.cooldown: expected a map");
+}
+
+// ---- example configurations -------------------------------------------------------------
+
+// Each examples/*.yaml must load with the environment variables it documents.
+class ExampleConfigs : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ExampleConfigs, LoadWithTheirDocumentedEnvironment) {
+  const std::filesystem::path file = std::filesystem::path(TURNOUT_SOURCE_DIR) / "examples" / GetParam();
+  const Vars env{{"OPENAI_API_KEY", "sk-example"},
+                 {"AZURE_OPENAI_API_KEY", "az-example"},
+                 {"AZURE_OPENAI_ENDPOINT", "https://example-resource.openai.azure.com"},
+                 {"TURNOUT_API_KEY", "tk-example"}};
+  auto config = load_config(file, env_of(env));
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_FALSE(config->providers.empty());
+  for (const auto& tier : config->routing.tiers) EXPECT_NE(config->find_model(tier.model), nullptr) << tier.model;
+}
+
+INSTANTIATE_TEST_SUITE_P(Examples, ExampleConfigs,
+                         ::testing::Values("turnout.yaml", "openai.yaml", "azure.yaml", "local-vllm-ollama.yaml"));
+
+TEST(ExampleConfigs, AzureExampleBuildsDeploymentRequests) {
+  const std::filesystem::path file = std::filesystem::path(TURNOUT_SOURCE_DIR) / "examples" / "azure.yaml";
+  auto config = load_config(file, env_of({{"AZURE_OPENAI_API_KEY", "az-example"},
+                                          {"AZURE_OPENAI_ENDPOINT", "https://example-resource.openai.azure.com"}}));
+  ASSERT_TRUE(config) << config.error().message;
+  const ProviderConfig& azure = config->providers.at("azure");
+  EXPECT_EQ(azure.type, ProviderType::azure);
+  EXPECT_EQ(azure.base_url, "https://example-resource.openai.azure.com");
+  EXPECT_EQ(azure.api_key, "az-example");
+  EXPECT_FALSE(azure.api_version.empty());
+}
+
 // ---- environment substitution ---------------------------------------------------------
 
 TEST(ConfigEnv, VariablesDefaultsAndMixedText) {
