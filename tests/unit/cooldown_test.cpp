@@ -23,7 +23,8 @@ config::CooldownConfig policy(unsigned failures, double window_s, double duratio
   return p;
 }
 
-const ModelCooldownState& state_of(const std::vector<ModelCooldownState>& states, std::string_view model) {
+// Returns a copy: callers often pass a temporary snapshot.
+ModelCooldownState state_of(const std::vector<ModelCooldownState>& states, std::string_view model) {
   for (const auto& s : states) {
     if (s.model == model) return s;
   }
