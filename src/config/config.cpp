@@ -91,7 +91,10 @@ void read_server(DocumentReader& reader, const YAML::Node& node, ServerConfig& s
 
 void read_ledger(DocumentReader& reader, const YAML::Node& node, LedgerConfig& ledger) {
   if (!reader.expect_map(node, "ledger")) return;
-  reader.reject_unknown_keys(node, "ledger", {"url"});
+  reader.reject_unknown_keys(node, "ledger", {"url", "retention_days"});
+  if (const auto n = node["retention_days"]) {
+    assign(ledger.retention_days, reader.integer(n, "ledger.retention_days", 0, 365 * 100));
+  }
   const auto n = node["url"];
   if (!n) return;
   auto url = reader.non_empty_string(n, "ledger.url");

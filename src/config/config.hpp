@@ -30,6 +30,9 @@ struct ServerConfig {
 
 struct LedgerConfig {
   std::string url = "sqlite:turnout.db";  // sqlite:PATH | sqlite::memory: | postgresql://...
+  // Raw call records older than this many days are deleted; the roll-ups behind /stats
+  // are kept. 0 keeps every record.
+  std::uint64_t retention_days = 0;
 };
 
 enum class ProviderType { openai, azure };

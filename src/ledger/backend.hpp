@@ -26,6 +26,10 @@ class Backend {
   // stored is skipped. Called from the writer thread only.
   virtual Result<void> write_batch(std::span<const KeyedRecord> records) = 0;
 
+  // Deletes up to `limit` raw records with timestamp < cutoff (roll-ups are kept) in one
+  // transaction; returns how many went. Called from the writer thread only.
+  virtual Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit) = 0;
+
   // Aggregates over one consistent snapshot. Thread-safe.
   virtual Result<StatsReport> stats(const StatsQuery& query) = 0;
 };

@@ -44,8 +44,10 @@ struct StatsQuery {
   std::size_t recent = 10;
 };
 
-// Percentiles use the nearest-rank definition: for n latencies sorted ascending, pXX is the
-// value at 1-based rank ceil(XX * n / 100), so it is always a latency that was observed.
+// Percentiles use the nearest-rank definition (for n latencies sorted ascending, pXX is
+// the value at 1-based rank ceil(XX * n / 100)), read from latency histograms: the answer
+// lies within the histogram bucket (2.2% wide) that holds that rank, between the smallest
+// and largest latency observed in it (see latency_histogram.hpp).
 struct LatencySummary {
   double avg = 0, p50 = 0, p95 = 0, p99 = 0;
 };
@@ -56,6 +58,14 @@ struct ModelStats {
   pricing::Money priced_cost;          // sum over priced calls
   std::uint64_t unpriced_calls = 0;
   LatencySummary latency_ms;
+};
+
+// Per client key (the gateway key's id, never the key itself; "" when the gateway has no keys).
+struct KeyStats {
+  std::uint64_t calls = 0, prompt_tokens = 0, completion_tokens = 0;
+  std::optional<pricing::Money> cost;  // priced_cost; nullopt when every call was unpriced
+  pricing::Money priced_cost;
+  std::uint64_t unpriced_calls = 0;
 };
 
 struct RecentCall {
@@ -77,6 +87,7 @@ struct StatsReport {
   std::uint64_t errors = 0;
   std::map<std::string, ModelStats> models;
   std::map<std::string, std::uint64_t> routes;
+  std::map<std::string, KeyStats> keys;  // by client key id
   // Sum of baseline costs over the calls that have one (a call without a baseline price
   // contributes nothing).
   pricing::Money baseline_cost;
@@ -123,6 +134,11 @@ struct LedgerOptions {
   std::chrono::milliseconds retry_interval{1000};
   std::size_t max_backlog = 100'000;
   std::size_t max_batch = 4096;  // records per transaction (group commit)
+  // Raw records older than this are deleted (the roll-ups behind /stats are kept);
+  // zero keeps every record.
+  std::chrono::seconds retention{0};
+  // How often the writer looks for records past retention.
+  std::chrono::seconds retention_check_interval{600};
 };
 
 // Opens the backend named by a ledger URL (sqlite:PATH, sqlite::memory:,

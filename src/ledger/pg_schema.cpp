@@ -1,5 +1,7 @@
 #include "ledger/pg_schema.hpp"
 
+#include "ledger/pg_rollups.hpp"
+
 #include <fmt/format.h>
 
 #include <array>
@@ -57,6 +59,41 @@ std::span<const Migration> ledger_migrations() {
         -- Percentiles read one latency by rank per model (ORDER BY latency_ms OFFSET k).
         CREATE INDEX calls_model_latency ON calls (model, latency_ms, timestamp);
       )sql"},
+      // Roll-ups (rollup.hpp), as in SQLite: /stats reads these instead of raw rows, and
+      // the percentile index is no longer needed. Rows are keyed by instance, so instances
+      // sharing the database never update the same row.
+      Migration{"roll-ups", R"sql(
+        CREATE TABLE rollups (
+          width BIGINT NOT NULL,
+          bucket BIGINT NOT NULL,
+          instance_id TEXT NOT NULL,
+          model TEXT NOT NULL,
+          route TEXT NOT NULL,
+          client_key_id TEXT NOT NULL,
+          calls BIGINT NOT NULL,
+          errors BIGINT NOT NULL,
+          prompt_tokens BIGINT NOT NULL,
+          completion_tokens BIGINT NOT NULL,
+          priced_calls BIGINT NOT NULL,
+          priced_cost_pico BIGINT NOT NULL,
+          latency_sum DOUBLE PRECISION NOT NULL,
+          baseline_cost_pico BIGINT NOT NULL,
+          savings_pico BIGINT NOT NULL,
+          PRIMARY KEY (width, bucket, instance_id, model, route, client_key_id)
+        );
+        CREATE TABLE latency_rollups (
+          width BIGINT NOT NULL,
+          bucket BIGINT NOT NULL,
+          instance_id TEXT NOT NULL,
+          model TEXT NOT NULL,
+          latency_bucket INTEGER NOT NULL,
+          count BIGINT NOT NULL,
+          min_ms DOUBLE PRECISION NOT NULL,
+          max_ms DOUBLE PRECISION NOT NULL,
+          PRIMARY KEY (width, bucket, instance_id, model, latency_bucket)
+        );
+        DROP INDEX calls_model_latency;
+      )sql", &backfill_rollups},
   };
   return migrations;
 }
@@ -85,7 +122,11 @@ turnout::Result<void> migrate(Connection& connection, std::span<const Migration>
         "ledger schema version {} is newer than this turnout supports ({}); upgrade turnout", *version, newest));
   }
   for (auto step = static_cast<std::size_t>(*version); step < migrations.size(); ++step) {
-    if (auto applied = connection.exec(migrations[step].sql); !applied) {
+    auto applied = connection.exec(migrations[step].sql);
+    if (applied && migrations[step].then != nullptr) {
+      applied = migrations[step].then(connection);
+    }
+    if (!applied) {
       return make_error(fmt::format("ledger migration {} ({}) failed: {}", step + 1, migrations[step].description,
                                     applied.error().message));
     }

@@ -15,6 +15,8 @@ namespace turnout::ledger::pg {
 struct Migration {
   std::string_view description;
   std::string_view sql;  // one or more statements
+  // Runs after `sql`, in the same transaction: data a statement cannot derive alone.
+  turnout::Result<void> (*then)(Connection&) = nullptr;
 };
 
 // Migration i (0-based) takes the schema from version i to version i + 1. Append only.

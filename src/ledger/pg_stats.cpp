@@ -1,5 +1,6 @@
 #include "ledger/pg_stats.hpp"
 
+#include "ledger/rollup.hpp"
 #include "ledger/stats_assembly.hpp"
 
 #include <fmt/format.h>
@@ -13,12 +14,11 @@
 namespace turnout::ledger::pg {
 namespace {
 
-// Every query takes the window as $1 (since, inclusive) and $2 (until, exclusive); an
-// open end is an infinity, so one indexable condition serves every window. Sums of BIGINT
-// are NUMERIC in PostgreSQL: exact, and read back only if they fit in 64 bits.
-const std::string kGroupsSql = R"sql(
-  SELECT model,
-         route,
+// Every segment query takes its range as $1 (inclusive) and $2 (exclusive); roll-up
+// queries take the bucket width as $3. An open end is an infinity. Sums of BIGINT are
+// NUMERIC in PostgreSQL: exact, and read back only if they fit in 64 bits.
+const std::string kRawGroupsSql = R"sql(
+  SELECT model, route, client_key_id,
          COUNT(*),
          COUNT(*) FILTER (WHERE error_type <> '' OR status >= 400),
          COALESCE(SUM(prompt_tokens), 0),
@@ -29,7 +29,25 @@ const std::string kGroupsSql = R"sql(
          COALESCE(SUM(baseline_cost_pico), 0),
          COALESCE(SUM(baseline_cost_pico::NUMERIC - cost_pico), 0)
   FROM calls WHERE timestamp >= $1 AND timestamp < $2
-  GROUP BY model, route
+  GROUP BY model, route, client_key_id
+)sql";
+
+const std::string kRollupGroupsSql = R"sql(
+  SELECT model, route, client_key_id,
+         SUM(calls), SUM(errors), SUM(prompt_tokens), SUM(completion_tokens), SUM(priced_calls),
+         SUM(priced_cost_pico), SUM(latency_sum), SUM(baseline_cost_pico), SUM(savings_pico)
+  FROM rollups WHERE width = $3 AND bucket >= $1 AND bucket < $2
+  GROUP BY model, route, client_key_id
+)sql";
+
+const std::string kRawLatenciesSql = R"sql(
+  SELECT model, latency_ms FROM calls WHERE timestamp >= $1 AND timestamp < $2
+)sql";
+
+const std::string kRollupLatenciesSql = R"sql(
+  SELECT model, latency_bucket, SUM(count), MIN(min_ms), MAX(max_ms)
+  FROM latency_rollups WHERE width = $3 AND bucket >= $1 AND bucket < $2
+  GROUP BY model, latency_bucket
 )sql";
 
 // Newest first here; ties in timestamp go to the later write, as in SQLite.
@@ -37,16 +55,6 @@ const std::string kRecentSql = R"sql(
   SELECT id, timestamp, model, route, cost_pico, latency_ms, prompt_tokens, completion_tokens, status
   FROM calls WHERE timestamp >= $1 AND timestamp < $2
   ORDER BY timestamp DESC, seq DESC LIMIT $3
-)sql";
-
-// The three percentiles of one model in one round trip; $4..$6 are 0-based ranks.
-const std::string kLatenciesAtRanksSql = R"sql(
-  SELECT (SELECT latency_ms FROM calls WHERE model = $3 AND timestamp >= $1 AND timestamp < $2
-          ORDER BY latency_ms LIMIT 1 OFFSET $4),
-         (SELECT latency_ms FROM calls WHERE model = $3 AND timestamp >= $1 AND timestamp < $2
-          ORDER BY latency_ms LIMIT 1 OFFSET $5),
-         (SELECT latency_ms FROM calls WHERE model = $3 AND timestamp >= $1 AND timestamp < $2
-          ORDER BY latency_ms LIMIT 1 OFFSET $6)
 )sql";
 
 // A double as PostgreSQL float8 input, exactly: fmt's shortest round-trip form, or the
@@ -58,14 +66,11 @@ std::string float8_text(double value) {
   return fmt::format("{}", value);
 }
 
-struct Window {
-  std::string since;
-  std::string until;
-};
-
-Window window_of(const StatsQuery& query) {
-  constexpr double infinity = std::numeric_limits<double>::infinity();
-  return Window{float8_text(query.since.value_or(-infinity)), float8_text(query.until.value_or(infinity))};
+std::string bucket_bound_text(double bound) {
+  if (std::isinf(bound)) {
+    return std::to_string(bound > 0 ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min());
+  }
+  return std::to_string(static_cast<std::int64_t>(bound));
 }
 
 std::uint64_t as_count(std::int64_t value) { return static_cast<std::uint64_t>(std::max<std::int64_t>(value, 0)); }
@@ -105,18 +110,30 @@ class RowReader {
   std::optional<turnout::Error> error_;
 };
 
-turnout::Result<StatsReport> query_totals(Connection& connection, const Window& window) {
-  const std::array<Param, 2> params{window.since, window.until};
-  auto rows = connection.query(kGroupsSql, params);
+turnout::Result<QueryResult> query_segment(Connection& connection, const std::string& raw_sql,
+                                           const std::string& rollup_sql, const StatsSegment& segment) {
+  if (segment.width == 0) {
+    const std::array<Param, 2> params{float8_text(segment.since), float8_text(segment.until)};
+    return connection.query(raw_sql, params);
+  }
+  // Roll-up bounds are whole bucket starts (or open ends): sent as BIGINT so the
+  // primary key's index serves the range.
+  const std::array<Param, 3> params{bucket_bound_text(segment.since), bucket_bound_text(segment.until),
+                                    std::to_string(segment.width)};
+  return connection.query(rollup_sql, params);
+}
+
+turnout::Result<void> add_groups(Connection& connection, const StatsSegment& segment, StatsAccumulator& totals) {
+  auto rows = query_segment(connection, kRawGroupsSql, kRollupGroupsSql, segment);
   if (!rows) {
     return rows.error();
   }
-  StatsAccumulator totals;
   for (int row = 0; row < rows->rows(); ++row) {
     RowReader read(*rows, row);
     GroupTotals group;
     group.model = read.text();
     group.route = read.text();
+    group.client_key_id = read.text();
     group.calls = as_count(read.integer());
     group.errors = as_count(read.integer());
     group.prompt_tokens = as_count(read.integer());
@@ -133,16 +150,41 @@ turnout::Result<StatsReport> query_totals(Connection& connection, const Window& 
       return added.error();
     }
   }
-  return std::move(totals).finish();
+  return {};
 }
 
-turnout::Result<void> add_recent_calls(Connection& connection, const Window& window, std::size_t limit,
+turnout::Result<void> add_latencies(Connection& connection, const StatsSegment& segment, StatsAccumulator& totals) {
+  auto rows = query_segment(connection, kRawLatenciesSql, kRollupLatenciesSql, segment);
+  if (!rows) {
+    return rows.error();
+  }
+  for (int row = 0; row < rows->rows(); ++row) {
+    RowReader read(*rows, row);
+    const std::string model = read.text();
+    if (segment.width == 0) {
+      totals.add_latency(model, read.real());
+    } else {
+      const auto bucket = static_cast<int>(read.integer());
+      const auto count = as_count(read.integer());
+      const double min_ms = read.real();
+      const double max_ms = read.real();
+      totals.add_latencies(model, bucket, LatencyCell{count, min_ms, max_ms});
+    }
+    if (read.error()) {
+      return *read.error();
+    }
+  }
+  return {};
+}
+
+turnout::Result<void> add_recent_calls(Connection& connection, double since, double until, std::size_t limit,
                                        StatsReport& report) {
   if (limit == 0) {
     return {};
   }
   constexpr auto max_limit = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
-  const std::array<Param, 3> params{window.since, window.until, std::to_string(std::min(limit, max_limit))};
+  const std::array<Param, 3> params{float8_text(since), float8_text(until),
+                                    std::to_string(std::min(limit, max_limit))};
   auto rows = connection.query(kRecentSql, params);
   if (!rows) {
     return rows.error();
@@ -169,32 +211,6 @@ turnout::Result<void> add_recent_calls(Connection& connection, const Window& win
   return {};
 }
 
-turnout::Result<void> add_percentiles(Connection& connection, const Window& window, StatsReport& report) {
-  for (auto& [name, model] : report.models) {
-    const std::array<Param, 6> params{window.since,
-                                      window.until,
-                                      name,
-                                      std::to_string(nearest_rank(50, model.calls) - 1),
-                                      std::to_string(nearest_rank(95, model.calls) - 1),
-                                      std::to_string(nearest_rank(99, model.calls) - 1)};
-    auto row = connection.query(kLatenciesAtRanksSql, params);
-    if (!row) {
-      return row.error();
-    }
-    if (row->rows() != 1) {
-      return make_error("ledger percentile query returned no row");
-    }
-    RowReader read(*row, 0);
-    model.latency_ms.p50 = read.real();
-    model.latency_ms.p95 = read.real();
-    model.latency_ms.p99 = read.real();
-    if (read.error()) {
-      return *read.error();
-    }
-  }
-  return {};
-}
-
 }  // namespace
 
 turnout::Result<StatsReport> query_stats(Connection& connection, const StatsQuery& query) {
@@ -202,16 +218,20 @@ turnout::Result<StatsReport> query_stats(Connection& connection, const StatsQuer
   if (!snapshot) {
     return snapshot.error();
   }
-  const Window window = window_of(query);
-  auto totals = query_totals(connection, window);
-  if (!totals) {
-    return totals.error();
+  constexpr double infinity = std::numeric_limits<double>::infinity();
+  const double since = query.since.value_or(-infinity);
+  const double until = query.until.value_or(infinity);
+  StatsAccumulator totals;
+  for (const StatsSegment& segment : plan_stats_segments(since, until)) {
+    if (auto added = add_groups(connection, segment, totals); !added) {
+      return added.error();
+    }
+    if (auto added = add_latencies(connection, segment, totals); !added) {
+      return added.error();
+    }
   }
-  StatsReport report = std::move(*totals);
-  if (auto added = add_percentiles(connection, window, report); !added) {
-    return added.error();
-  }
-  if (auto added = add_recent_calls(connection, window, query.recent, report); !added) {
+  StatsReport report = std::move(totals).finish();
+  if (auto added = add_recent_calls(connection, since, until, query.recent, report); !added) {
     return added.error();
   }
   if (auto ended = snapshot->commit(); !ended) {

@@ -2,11 +2,16 @@
 
 #include "ledger/pg_schema.hpp"
 #include "ledger/pg_stats.hpp"
-#include "ledger/utf8_text.hpp"
+#include "ledger/pg_copy.hpp"
+#include "ledger/pg_rollups.hpp"
+#include "ledger/rollup.hpp"
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cmath>
+#include <string_view>
+#include <unordered_set>
 
 namespace turnout::ledger {
 namespace {
@@ -45,87 +50,17 @@ const std::string& copy_sql() {
 const std::string& move_sql() {
   static const std::string sql =
       fmt::format("INSERT INTO calls ({0}) SELECT {0} FROM incoming_calls ORDER BY position "
-                  "ON CONFLICT (record_key) DO NOTHING",
+                  "ON CONFLICT (record_key) DO NOTHING RETURNING record_key",
                   kColumns);
   return sql;
 }
-
-// COPY text format. Text is made storable on the way: an invalid UTF-8 sequence or a NUL
-// byte (which a client can put in a request id) becomes U+FFFD instead of failing the
-// whole batch over and over; backslash and the row/column separators are escaped.
-class CopyRowWriter {
- public:
-  explicit CopyRowWriter(std::string& out) : out_(out) {}
-
-  void text(std::string_view value) {
-    separate();
-    for (std::size_t i = 0; i < value.size();) {
-      const auto [length, valid] = next_utf8_sequence(value, i);
-      if (!valid || value[i] == '\0') {
-        out_ += "\xEF\xBF\xBD";
-      } else if (length == 1) {
-        escaped(value[i]);
-      } else {
-        out_.append(value.substr(i, length));
-      }
-      i += length;
-    }
-  }
-  void integer(std::int64_t value) {
-    separate();
-    fmt::format_to(std::back_inserter(out_), "{}", value);
-  }
-  void boolean(bool value) {
-    separate();
-    out_ += value ? 't' : 'f';
-  }
-  // Shortest round-trip form; PostgreSQL reads it back to the same double.
-  void real(double value) {
-    separate();
-    if (std::isnan(value)) {
-      out_ += "NaN";
-    } else if (std::isinf(value)) {
-      out_ += value > 0 ? "Infinity" : "-Infinity";
-    } else {
-      fmt::format_to(std::back_inserter(out_), "{}", value);
-    }
-  }
-  void null() {
-    separate();
-    out_ += "\\N";
-  }
-  void end_row() {
-    out_ += '\n';
-    first_ = true;
-  }
-
- private:
-  void separate() {
-    if (!first_) {
-      out_ += '\t';
-    }
-    first_ = false;
-  }
-  void escaped(char c) {
-    switch (c) {
-      case '\\': out_ += "\\\\"; break;
-      case '\n': out_ += "\\n"; break;
-      case '\r': out_ += "\\r"; break;
-      case '\t': out_ += "\\t"; break;
-      default: out_ += c;
-    }
-  }
-
-  std::string& out_;
-  bool first_ = true;
-};
 
 // Tokens are stored as signed 64-bit integers; counts beyond 2^63 do not occur.
 std::int64_t as_integer(std::uint64_t count) { return static_cast<std::int64_t>(count); }
 
 void append_copy_row(std::string& out, std::size_t position, const KeyedRecord& keyed) {
   const CallRecord& r = keyed.record;
-  CopyRowWriter row(out);
+  pg::CopyRowWriter row(out);
   row.integer(static_cast<std::int64_t>(position));
   row.text(keyed.key);
   row.text(r.id);
@@ -221,10 +156,51 @@ Result<void> PostgresBackend::insert_all(pg::Connection& connection, std::span<c
   if (auto copied = connection.copy_in(copy_sql(), copy_buffer_); !copied) {
     return copied.error();
   }
-  if (auto moved = connection.query(move_sql()); !moved) {
+  auto moved = connection.query(move_sql());
+  if (!moved) {
     return moved.error();
   }
+  // Only records this transaction really stored go into the roll-ups: a re-sent batch
+  // whose first attempt did commit must not be counted twice.
+  std::unordered_set<std::string_view> stored;
+  stored.reserve(static_cast<std::size_t>(moved->rows()));
+  for (int row = 0; row < moved->rows(); ++row) {
+    stored.insert(moved->text(row, 0));
+  }
+  RollupBuilder rollups;
+  for (const KeyedRecord& keyed : records) {
+    if (stored.contains(keyed.key)) {
+      if (auto added = rollups.add(keyed.record); !added) {
+        return added.error();
+      }
+    }
+  }
+  if (auto written = pg::write_rollups(connection, rollups); !written) {
+    return written.error();
+  }
   return transaction->commit();
+}
+
+Result<std::uint64_t> PostgresBackend::prune_before(double cutoff, std::uint64_t limit) {
+  if (!writer_) {
+    auto connection = connect();
+    if (!connection) {
+      return connection.error();
+    }
+    writer_.emplace(std::move(*connection));
+  }
+  const std::array<pg::Param, 2> params{fmt::format("{}", cutoff), std::to_string(limit)};
+  auto removed = writer_->query(
+      "WITH expired AS (SELECT seq FROM calls WHERE timestamp < $1 ORDER BY timestamp LIMIT $2) "
+      "DELETE FROM calls WHERE seq IN (SELECT seq FROM expired) RETURNING 1",
+      params);
+  if (!removed) {
+    if (writer_->broken()) {
+      writer_.reset();
+    }
+    return make_error(fmt::format("ledger database '{}': {}", target_.display, removed.error().message));
+  }
+  return static_cast<std::uint64_t>(removed->rows());
 }
 
 Result<pg::Connection> PostgresBackend::acquire_reader(bool& reused) {

@@ -22,6 +22,7 @@ class PostgresBackend final : public Backend {
   static Result<std::unique_ptr<PostgresBackend>> open(std::string_view url);
 
   Result<void> write_batch(std::span<const KeyedRecord> records) override;
+  Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit) override;
   Result<StatsReport> stats(const StatsQuery& query) override;
 
  private:

@@ -17,6 +17,14 @@ std::string random_key_prefix() {
 
 // Callbacks are supposed to only hand off; one that throws anyway must not take the
 // writer thread (and every later record) down with it.
+// Records deleted per retention transaction: small enough that the writer is back to
+// committing calls within milliseconds.
+constexpr std::uint64_t kPruneChunk = 5'000;
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 void notify(const Ledger::DurableCallback& on_durable, const Result<void>& outcome) noexcept {
   try {
     if (on_durable) {
@@ -67,6 +75,7 @@ void QueuedLedger::close() {
 
 void QueuedLedger::run_writer() {
   WriterState state;
+  state.next_prune = std::chrono::steady_clock::now();
   for (;;) {
     const bool last_round = take_queued(state);
     if (!state.unwritten.empty()) {
@@ -75,16 +84,33 @@ void QueuedLedger::run_writer() {
     if (last_round) {
       return;  // a backlog still failing here is lost: there is no later round to retry in
     }
+    prune_expired(state);
   }
+}
+
+void QueuedLedger::prune_expired(WriterState& state) {
+  const auto now = std::chrono::steady_clock::now();
+  if (options_.retention.count() <= 0 || now < state.next_prune) {
+    return;
+  }
+  const double cutoff = unix_now() - static_cast<double>(options_.retention.count());
+  auto pruned = backend_->prune_before(cutoff, kPruneChunk);
+  if (!pruned) {
+    state.next_prune = now + options_.retry_interval;  // the write path reports the database's health
+  } else if (*pruned < kPruneChunk) {
+    state.next_prune = now + options_.retention_check_interval;
+  }  // else: more to delete; the next round goes on right away
 }
 
 bool QueuedLedger::take_queued(WriterState& state) {
   std::unique_lock lock(mutex_);
   const auto has_work = [this] { return closing_ || !queue_.empty(); };
-  if (state.unwritten.empty()) {
-    queued_.wait(lock, has_work);
-  } else {
+  if (!state.unwritten.empty()) {
     queued_.wait_for(lock, options_.retry_interval, has_work);
+  } else if (options_.retention.count() > 0) {
+    queued_.wait_until(lock, state.next_prune, has_work);
+  } else {
+    queued_.wait(lock, has_work);
   }
   const std::size_t count = std::min(queue_.size(), std::max<std::size_t>(options_.max_batch, 1));
   state.unwritten.reserve(state.unwritten.size() + count);

@@ -6,6 +6,7 @@
 #include "ledger/backend.hpp"
 #include "ledger/ledger.hpp"
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -40,6 +41,7 @@ class QueuedLedger final : public Ledger {
     std::vector<DurableCallback> callbacks;  // for this round's records only
     std::uint64_t next_key = 0;
     std::uint64_t dropped = 0;  // records given up because the backlog was full
+    std::chrono::steady_clock::time_point next_prune;  // retention: when to look again
   };
 
   void run_writer();
@@ -48,6 +50,9 @@ class QueuedLedger final : public Ledger {
   bool take_queued(WriterState& state);
   void write_round(WriterState& state);
   void record_health(const Result<void>& written, const WriterState& state);
+  // Retention: deletes one chunk of expired raw records when due, so a large backlog of
+  // expired rows is worked off between write rounds instead of stalling them.
+  void prune_expired(WriterState& state);
 
   std::unique_ptr<Backend> backend_;
   const LedgerOptions options_;

@@ -1,11 +1,16 @@
 #include "ledger/sqlite_backend.hpp"
 
+#include "ledger/rollup.hpp"
+#include "ledger/sqlite_rollups.hpp"
 #include "ledger/sqlite_schema.hpp"
 #include "ledger/sqlite_stats.hpp"
 
 #include <sqlite3.h>
 
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdint>
 
 namespace turnout::ledger {
 namespace {
@@ -161,18 +166,54 @@ Result<void> SqliteBackend::insert_all(std::span<const KeyedRecord> records) {
     return transaction.error();
   }
   sqlite::Statement& insert = *writer_->insert;
+  // Only records this transaction really stores go into the roll-ups: a re-sent batch
+  // whose first attempt did commit must not be counted twice.
+  RollupBuilder rollups;
+  Result<void> inserted;
   for (const KeyedRecord& keyed : records) {
     insert.reset();
     bind_record(insert, keyed);
     if (auto stepped = insert.step(); !stepped) {
-      insert.reset();
-      insert.clear_bindings();
-      return stepped.error();
+      inserted = stepped.error();
+      break;
+    }
+    if (sqlite3_changes(connection.db.handle()) == 1) {
+      if (auto added = rollups.add(keyed.record); !added) {
+        inserted = added.error();
+        break;
+      }
     }
   }
   insert.reset();
   insert.clear_bindings();  // drops the pointers to the records' text before it goes away
+  if (!inserted) {
+    return inserted.error();
+  }
+  if (auto written = sqlite::write_rollups(connection.db, rollups); !written) {
+    return written.error();
+  }
   return transaction->commit();
+}
+
+Result<std::uint64_t> SqliteBackend::prune_before(double cutoff, std::uint64_t limit) {
+  if (!writer_) {
+    if (auto reopened = open_writer(); !reopened) {
+      return reopened.error();
+    }
+  }
+  Connection& connection = *writer_->connection;
+  std::lock_guard lock(connection.mutex);
+  auto remove = connection.db.prepare(
+      "DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE timestamp < ?1 ORDER BY timestamp LIMIT ?2)");
+  if (!remove) {
+    return remove.error();
+  }
+  remove->bind(1, cutoff);
+  remove->bind(2, static_cast<std::int64_t>(std::min<std::uint64_t>(limit, INT64_MAX)));
+  if (auto done = remove->step(); !done) {
+    return done.error();
+  }
+  return static_cast<std::uint64_t>(sqlite3_changes(connection.db.handle()));
 }
 
 void SqliteBackend::discard_writer() { writer_.reset(); }

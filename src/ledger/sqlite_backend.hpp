@@ -21,6 +21,7 @@ class SqliteBackend final : public Backend {
   static Result<std::unique_ptr<SqliteBackend>> open(std::string path);
 
   Result<void> write_batch(std::span<const KeyedRecord> records) override;
+  Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit) override;
   Result<StatsReport> stats(const StatsQuery& query) override;
 
  private:

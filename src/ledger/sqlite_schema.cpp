@@ -1,5 +1,7 @@
 #include "ledger/sqlite_schema.hpp"
 
+#include "ledger/sqlite_rollups.hpp"
+
 #include <fmt/format.h>
 
 #include <array>
@@ -45,6 +47,41 @@ std::span<const Migration> ledger_migrations() {
       Migration{"per-model latency index", R"sql(
         CREATE INDEX calls_model_latency ON calls(model, latency_ms, timestamp);
       )sql"},
+      // Roll-ups (rollup.hpp): /stats reads these instead of scanning raw rows, and the
+      // percentile index above is no longer needed. STRICT makes a sum that left the
+      // 64-bit range (SQLite would turn it into a float) an error instead of a rounded value.
+      Migration{"roll-ups", R"sql(
+        CREATE TABLE rollups (
+          width INTEGER NOT NULL,
+          bucket INTEGER NOT NULL,
+          instance_id TEXT NOT NULL,
+          model TEXT NOT NULL,
+          route TEXT NOT NULL,
+          client_key_id TEXT NOT NULL,
+          calls INTEGER NOT NULL,
+          errors INTEGER NOT NULL,
+          prompt_tokens INTEGER NOT NULL,
+          completion_tokens INTEGER NOT NULL,
+          priced_calls INTEGER NOT NULL,
+          priced_cost_pico INTEGER NOT NULL,
+          latency_sum REAL NOT NULL,
+          baseline_cost_pico INTEGER NOT NULL,
+          savings_pico INTEGER NOT NULL,
+          PRIMARY KEY (width, bucket, instance_id, model, route, client_key_id)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE latency_rollups (
+          width INTEGER NOT NULL,
+          bucket INTEGER NOT NULL,
+          instance_id TEXT NOT NULL,
+          model TEXT NOT NULL,
+          latency_bucket INTEGER NOT NULL,
+          count INTEGER NOT NULL,
+          min_ms REAL NOT NULL,
+          max_ms REAL NOT NULL,
+          PRIMARY KEY (width, bucket, instance_id, model, latency_bucket)
+        ) STRICT, WITHOUT ROWID;
+        DROP INDEX calls_model_latency;
+      )sql", &backfill_rollups},
   };
   return migrations;
 }
@@ -70,7 +107,11 @@ Result<void> migrate(Database& db, std::span<const Migration> migrations) {
     return {};  // nothing to do; the destructor ends the read-only transaction
   }
   for (auto step = static_cast<std::size_t>(*version); step < migrations.size(); ++step) {
-    if (auto applied = db.exec(migrations[step].sql); !applied) {
+    auto applied = db.exec(migrations[step].sql);
+    if (applied && migrations[step].then != nullptr) {
+      applied = migrations[step].then(db);
+    }
+    if (!applied) {
       return make_error(fmt::format("ledger migration {} ({}) failed: {}", step + 1, migrations[step].description,
                                     applied.error().message));
     }

@@ -1,5 +1,6 @@
 #include "ledger/sqlite_stats.hpp"
 
+#include "ledger/rollup.hpp"
 #include "ledger/stats_assembly.hpp"
 
 #include <algorithm>
@@ -10,13 +11,11 @@
 namespace turnout::ledger {
 namespace {
 
-// Every query takes the window as ?1 (since, inclusive) and ?2 (until, exclusive); an
-// open end is an infinity, so one indexable condition serves every window.
+// Every segment query takes its range as ?1 (inclusive) and ?2 (exclusive); roll-up
+// queries take the bucket width as ?3. An open end is an infinity.
 
-// One scan grouped by (model, route) feeds both the per-model and the per-route figures.
-constexpr std::string_view kGroupsSql = R"sql(
-  SELECT model,
-         route,
+constexpr std::string_view kRawGroupsSql = R"sql(
+  SELECT model, route, client_key_id,
          COUNT(*),
          SUM(error_type <> '' OR status >= 400),
          SUM(prompt_tokens),
@@ -27,7 +26,25 @@ constexpr std::string_view kGroupsSql = R"sql(
          SUM(baseline_cost_pico),
          SUM(baseline_cost_pico - cost_pico)
   FROM calls WHERE timestamp >= ?1 AND timestamp < ?2
-  GROUP BY model, route
+  GROUP BY model, route, client_key_id
+)sql";
+
+constexpr std::string_view kRollupGroupsSql = R"sql(
+  SELECT model, route, client_key_id,
+         SUM(calls), SUM(errors), SUM(prompt_tokens), SUM(completion_tokens), SUM(priced_calls),
+         SUM(priced_cost_pico), TOTAL(latency_sum), SUM(baseline_cost_pico), SUM(savings_pico)
+  FROM rollups WHERE width = ?3 AND bucket >= ?1 AND bucket < ?2
+  GROUP BY model, route, client_key_id
+)sql";
+
+constexpr std::string_view kRawLatenciesSql = R"sql(
+  SELECT model, latency_ms FROM calls WHERE timestamp >= ?1 AND timestamp < ?2
+)sql";
+
+constexpr std::string_view kRollupLatenciesSql = R"sql(
+  SELECT model, latency_bucket, SUM(count), MIN(min_ms), MAX(max_ms)
+  FROM latency_rollups WHERE width = ?3 AND bucket >= ?1 AND bucket < ?2
+  GROUP BY model, latency_bucket
 )sql";
 
 // Newest first here (the index walks backwards); ties in timestamp go to the later write.
@@ -37,134 +54,111 @@ constexpr std::string_view kRecentSql = R"sql(
   ORDER BY timestamp DESC, seq DESC LIMIT ?3
 )sql";
 
-constexpr std::string_view kLatencyAtRankSql = R"sql(
-  SELECT latency_ms FROM calls INDEXED BY calls_model_latency
-  WHERE model = ?3 AND timestamp >= ?1 AND timestamp < ?2
-  ORDER BY latency_ms LIMIT 1 OFFSET ?4
-)sql";
+std::uint64_t as_count(std::int64_t value) { return static_cast<std::uint64_t>(std::max<std::int64_t>(value, 0)); }
 
-struct Window {
-  double since;
-  double until;
-};
-
-Window window_of(const StatsQuery& query) {
-  constexpr double infinity = std::numeric_limits<double>::infinity();
-  return Window{query.since.value_or(-infinity), query.until.value_or(infinity)};
-}
-
-Result<sqlite::Statement> prepare_windowed(sqlite::Database& db, std::string_view sql, Window window) {
-  auto statement = db.prepare(sql);
+Result<sqlite::Statement> prepare_segment(sqlite::Database& db, std::string_view raw_sql,
+                                          std::string_view rollup_sql, const StatsSegment& segment) {
+  auto statement = db.prepare(segment.width == 0 ? raw_sql : rollup_sql);
   if (statement) {
-    statement->bind(1, window.since);
-    statement->bind(2, window.until);
+    statement->bind(1, segment.since);
+    statement->bind(2, segment.until);
+    if (segment.width != 0) {
+      statement->bind(3, segment.width);
+    }
   }
   return statement;
 }
 
-std::uint64_t as_count(std::int64_t value) { return static_cast<std::uint64_t>(std::max<std::int64_t>(value, 0)); }
-
-// SQLite's SUM errors on overflow within a group; StatsAccumulator checks the sums across groups.
-Result<StatsReport> query_totals(sqlite::Database& db, Window window) {
-  auto rows = prepare_windowed(db, kGroupsSql, window);
-  if (!rows) {
-    return rows.error();
-  }
-  StatsAccumulator totals;
+// Steps `rows` to the end, handing each row to `read`.
+template <class ReadRow>
+Result<void> for_each_row(sqlite::Statement& rows, ReadRow read) {
   for (;;) {
-    auto row = rows->step();
+    auto row = rows.step();
     if (!row) {
       return row.error();
     }
     if (!*row) {
-      break;
+      return {};
     }
-    GroupTotals group;
-    group.model = rows->column_text(0);
-    group.route = rows->column_text(1);
-    group.calls = as_count(rows->column_int(2));
-    group.errors = as_count(rows->column_int(3));
-    group.prompt_tokens = as_count(rows->column_int(4));
-    group.completion_tokens = as_count(rows->column_int(5));
-    group.priced_calls = as_count(rows->column_int(6));
-    group.priced_cost = pricing::Money{rows->column_int(7)};  // SUM of no values is NULL: 0
-    group.latency_sum = rows->column_double(8);
-    group.baseline_cost = pricing::Money{rows->column_int(9)};
-    group.savings = pricing::Money{rows->column_int(10)};
-    if (auto added = totals.add(std::move(group)); !added) {
-      return added.error();
+    if (auto done = read(rows); !done) {
+      return done;
     }
   }
-  return std::move(totals).finish();
 }
 
-Result<void> add_recent_calls(sqlite::Database& db, Window window, std::size_t limit, StatsReport& report) {
+// SQLite's SUM errors on overflow within a group; StatsAccumulator checks the sums across groups.
+Result<void> add_groups(sqlite::Database& db, const StatsSegment& segment, StatsAccumulator& totals) {
+  auto rows = prepare_segment(db, kRawGroupsSql, kRollupGroupsSql, segment);
+  if (!rows) {
+    return rows.error();
+  }
+  return for_each_row(*rows, [&](sqlite::Statement& row) {
+    GroupTotals group;
+    group.model = row.column_text(0);
+    group.route = row.column_text(1);
+    group.client_key_id = row.column_text(2);
+    group.calls = as_count(row.column_int(3));
+    group.errors = as_count(row.column_int(4));
+    group.prompt_tokens = as_count(row.column_int(5));
+    group.completion_tokens = as_count(row.column_int(6));
+    group.priced_calls = as_count(row.column_int(7));
+    group.priced_cost = pricing::Money{row.column_int(8)};  // SUM of no values is NULL: 0
+    group.latency_sum = row.column_double(9);
+    group.baseline_cost = pricing::Money{row.column_int(10)};
+    group.savings = pricing::Money{row.column_int(11)};
+    return totals.add(std::move(group));
+  });
+}
+
+Result<void> add_latencies(sqlite::Database& db, const StatsSegment& segment, StatsAccumulator& totals) {
+  auto rows = prepare_segment(db, kRawLatenciesSql, kRollupLatenciesSql, segment);
+  if (!rows) {
+    return rows.error();
+  }
+  if (segment.width == 0) {
+    return for_each_row(*rows, [&](sqlite::Statement& row) -> Result<void> {
+      totals.add_latency(row.column_text(0), row.column_double(1));
+      return {};
+    });
+  }
+  return for_each_row(*rows, [&](sqlite::Statement& row) -> Result<void> {
+    totals.add_latencies(row.column_text(0), static_cast<int>(row.column_int(1)),
+                         LatencyCell{as_count(row.column_int(2)), row.column_double(3), row.column_double(4)});
+    return {};
+  });
+}
+
+Result<void> add_recent_calls(sqlite::Database& db, double since, double until, std::size_t limit,
+                              StatsReport& report) {
   if (limit == 0) {
     return {};
   }
-  auto rows = prepare_windowed(db, kRecentSql, window);
+  auto rows = db.prepare(kRecentSql);
   if (!rows) {
     return rows.error();
   }
   constexpr auto max_limit = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  rows->bind(1, since);
+  rows->bind(2, until);
   rows->bind(3, static_cast<std::int64_t>(std::min(limit, max_limit)));
-  for (;;) {
-    auto row = rows->step();
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      break;
-    }
+  auto read = for_each_row(*rows, [&](sqlite::Statement& row) -> Result<void> {
     RecentCall call;
-    call.id = rows->column_text(0);
-    call.timestamp = rows->column_double(1);
-    call.model = rows->column_text(2);
-    call.route = rows->column_text(3);
-    if (auto pico = rows->column_optional_int(4)) {
+    call.id = row.column_text(0);
+    call.timestamp = row.column_double(1);
+    call.model = row.column_text(2);
+    call.route = row.column_text(3);
+    if (auto pico = row.column_optional_int(4)) {
       call.cost = pricing::Money{*pico};
     }
-    call.latency_ms = rows->column_double(5);
-    call.prompt_tokens = as_count(rows->column_int(6));
-    call.completion_tokens = as_count(rows->column_int(7));
-    call.status = static_cast<int>(rows->column_int(8));
+    call.latency_ms = row.column_double(5);
+    call.prompt_tokens = as_count(row.column_int(6));
+    call.completion_tokens = as_count(row.column_int(7));
+    call.status = static_cast<int>(row.column_int(8));
     report.recent_calls.push_back(std::move(call));
-  }
+    return {};
+  });
   std::reverse(report.recent_calls.begin(), report.recent_calls.end());  // oldest first
-  return {};
-}
-
-Result<double> latency_at_rank(sqlite::Statement& at_rank, std::uint64_t rank) {
-  at_rank.bind(4, static_cast<std::int64_t>(rank - 1));
-  auto row = at_rank.step();
-  double latency = 0;
-  if (row && *row) {
-    latency = at_rank.column_double(0);
-  }
-  at_rank.reset();
-  if (!row) {
-    return row.error();
-  }
-  return latency;
-}
-
-Result<void> add_percentiles(sqlite::Database& db, Window window, StatsReport& report) {
-  auto at_rank = prepare_windowed(db, kLatencyAtRankSql, window);
-  if (!at_rank) {
-    return at_rank.error();
-  }
-  for (auto& [name, model] : report.models) {
-    at_rank->bind(3, std::string_view(name));
-    for (auto [percent, target] : {std::pair{50U, &model.latency_ms.p50}, std::pair{95U, &model.latency_ms.p95},
-                                   std::pair{99U, &model.latency_ms.p99}}) {
-      auto latency = latency_at_rank(*at_rank, nearest_rank(percent, model.calls));
-      if (!latency) {
-        return latency.error();
-      }
-      *target = *latency;
-    }
-  }
-  return {};
+  return read;
 }
 
 }  // namespace
@@ -175,16 +169,20 @@ Result<StatsReport> query_sqlite_stats(sqlite::Database& db, const StatsQuery& q
   if (!snapshot) {
     return snapshot.error();
   }
-  const Window window = window_of(query);
-  auto totals = query_totals(db, window);
-  if (!totals) {
-    return totals.error();
+  constexpr double infinity = std::numeric_limits<double>::infinity();
+  const double since = query.since.value_or(-infinity);
+  const double until = query.until.value_or(infinity);
+  StatsAccumulator totals;
+  for (const StatsSegment& segment : plan_stats_segments(since, until)) {
+    if (auto added = add_groups(db, segment, totals); !added) {
+      return added.error();
+    }
+    if (auto added = add_latencies(db, segment, totals); !added) {
+      return added.error();
+    }
   }
-  StatsReport report = std::move(*totals);
-  if (auto added = add_percentiles(db, window, report); !added) {
-    return added.error();
-  }
-  if (auto added = add_recent_calls(db, window, query.recent, report); !added) {
+  StatsReport report = std::move(totals).finish();
+  if (auto added = add_recent_calls(db, since, until, query.recent, report); !added) {
     return added.error();
   }
   if (auto ended = snapshot->commit(); !ended) {

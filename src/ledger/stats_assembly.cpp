@@ -14,17 +14,26 @@ bool add_exact(pricing::Money& total, pricing::Money amount) {
 }  // namespace
 
 Result<void> StatsAccumulator::add(GroupTotals group) {
+  if (group.calls == 0) {
+    return {};
+  }
   ModelStats& model = report_.models[group.model];
+  KeyStats& key = report_.keys[group.client_key_id];
+  if (!add_exact(model.priced_cost, group.priced_cost) || !add_exact(key.priced_cost, group.priced_cost) ||
+      !add_exact(report_.total_cost, group.priced_cost) || !add_exact(report_.baseline_cost, group.baseline_cost) ||
+      !add_exact(report_.savings, group.savings)) {
+    return make_error("ledger cost sums exceed the range of a 64-bit pico-dollar amount");
+  }
+  const std::uint64_t unpriced = group.calls - group.priced_calls;
   model.calls += group.calls;
   model.errors += group.errors;
   model.prompt_tokens += group.prompt_tokens;
   model.completion_tokens += group.completion_tokens;
-  if (!add_exact(model.priced_cost, group.priced_cost) || !add_exact(report_.total_cost, group.priced_cost) ||
-      !add_exact(report_.baseline_cost, group.baseline_cost) || !add_exact(report_.savings, group.savings)) {
-    return make_error("ledger cost sums exceed the range of a 64-bit pico-dollar amount");
-  }
-  const std::uint64_t unpriced = group.calls - group.priced_calls;
   model.unpriced_calls += unpriced;
+  key.calls += group.calls;
+  key.prompt_tokens += group.prompt_tokens;
+  key.completion_tokens += group.completion_tokens;
+  key.unpriced_calls += unpriced;
   latency_sums_[group.model] += group.latency_sum;
   report_.model_distribution[std::move(group.model)] += group.calls;
   report_.routes[std::move(group.route)] += group.calls;
@@ -34,6 +43,12 @@ Result<void> StatsAccumulator::add(GroupTotals group) {
   return {};
 }
 
+void StatsAccumulator::add_latencies(const std::string& model, int bucket, const LatencyCell& cell) {
+  latencies_[model].add(bucket, cell);
+}
+
+void StatsAccumulator::add_latency(const std::string& model, double latency_ms) { latencies_[model].add(latency_ms); }
+
 StatsReport StatsAccumulator::finish() && {
   double total_latency = 0;
   for (auto& [name, model] : report_.models) {
@@ -42,7 +57,16 @@ StatsReport StatsAccumulator::finish() && {
     if (model.unpriced_calls < model.calls) {
       model.cost = model.priced_cost;  // stays null only when no call of the model was priced
     }
+    const LatencyHistogram& histogram = latencies_[name];
+    model.latency_ms.p50 = histogram.at_rank(nearest_rank(50, histogram.count()));
+    model.latency_ms.p95 = histogram.at_rank(nearest_rank(95, histogram.count()));
+    model.latency_ms.p99 = histogram.at_rank(nearest_rank(99, histogram.count()));
     total_latency += latency_sum;
+  }
+  for (auto& [id, key] : report_.keys) {
+    if (key.unpriced_calls < key.calls) {
+      key.cost = key.priced_cost;
+    }
   }
   report_.avg_latency_ms =
       report_.total_calls > 0 ? total_latency / static_cast<double>(report_.total_calls) : 0;

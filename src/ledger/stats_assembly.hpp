@@ -1,8 +1,10 @@
 #pragma once
-// The backend-neutral half of /stats: every backend groups its window's rows by
-// (model, route) in SQL and reads latencies by rank; this turns those group rows into a
-// StatsReport, so the two backends cannot disagree on how the figures are combined.
+// The backend-neutral half of /stats: a backend reads each segment of the window
+// (plan_stats_segments: roll-up rows or raw rows) as group totals and latency histogram
+// cells; this combines them into a StatsReport, so the two backends cannot disagree on
+// how the figures are put together.
 #include "common/result.hpp"
+#include "ledger/latency_histogram.hpp"
 #include "ledger/ledger.hpp"
 
 #include <algorithm>
@@ -12,10 +14,11 @@
 
 namespace turnout::ledger {
 
-// One (model, route) group of the window, as summed by the database.
+// One (model, route, client key) group of one segment, as summed by the database.
 struct GroupTotals {
   std::string model;
   std::string route;
+  std::string client_key_id;
   std::uint64_t calls = 0;
   std::uint64_t errors = 0;
   std::uint64_t prompt_tokens = 0;
@@ -30,14 +33,18 @@ struct GroupTotals {
 class StatsAccumulator {
  public:
   // Fails when a money sum leaves the range of 64-bit pico-dollars: sums are exact or
-  // an error, never wrapped.
+  // an error, never wrapped. A group without calls is ignored.
   Result<void> add(GroupTotals group);
-  // The report with averages and per-model costs completed; percentiles are still 0.
+  // Latency histogram cells of one model (from roll-ups or from raw rows).
+  void add_latencies(const std::string& model, int bucket, const LatencyCell& cell);
+  void add_latency(const std::string& model, double latency_ms);
+  // The report with averages, per-model and per-key costs and percentiles completed.
   StatsReport finish() &&;
 
  private:
   StatsReport report_;
   std::map<std::string, double> latency_sums_;
+  std::map<std::string, LatencyHistogram> latencies_;
 };
 
 // Nearest rank: the 1-based rank of the `percent`-th percentile among n sorted values,

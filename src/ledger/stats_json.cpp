@@ -178,6 +178,22 @@ void write_model(JsonWriter& json, const ModelStats& model) {
   json.end_object();
 }
 
+// A gateway without keys records its calls under the key id "", shown as "anonymous".
+void write_key(JsonWriter& json, const KeyStats& key) {
+  json.begin_object();
+  json.key("calls");
+  json.number(key.calls);
+  json.key("prompt_tokens");
+  json.number(key.prompt_tokens);
+  json.key("completion_tokens");
+  json.number(key.completion_tokens);
+  json.key("tokens");
+  json.number(key.prompt_tokens + key.completion_tokens);
+  json.key("cost_usd");
+  json.money(key.cost);
+  json.end_object();
+}
+
 }  // namespace
 
 std::string render_stats_json(const StatsReport& report) {
@@ -214,6 +230,13 @@ std::string render_stats_json(const StatsReport& report) {
   json.money(report.savings);
   json.key("unpriced_calls");
   json.number(report.unpriced_calls);
+  json.key("keys");
+  json.begin_object();
+  for (const auto& [id, key] : report.keys) {
+    json.key(id.empty() ? "anonymous" : id);
+    write_key(json, key);
+  }
+  json.end_object();
   json.end_object();
   return json.take();
 }

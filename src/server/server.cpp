@@ -84,7 +84,9 @@ int run_serve(const ServeOptions& opts) {
   access_log->set_pattern("%v");
   access_log->flush_on(spdlog::level::trace);
 
-  auto ledger = ledger::open_ledger(config.ledger.url);
+  ledger::LedgerOptions ledger_options;
+  ledger_options.retention = std::chrono::days(config.ledger.retention_days);
+  auto ledger = ledger::open_ledger(config.ledger.url, ledger_options);
   if (!ledger) {
     std::cerr << "turnout: ledger error (ledger.url): " << ledger.error().message << "\n";
     return kExitUsage;

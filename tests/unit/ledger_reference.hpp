@@ -2,6 +2,7 @@
 // Shared by the ledger tests of every backend: records (fixed and random), a brute-force
 // StatsReport computed straight from the records, and the comparisons, so SQLite and
 // PostgreSQL are held to one reference.
+#include "ledger/latency_histogram.hpp"
 #include "ledger/ledger.hpp"
 
 #include <gtest/gtest.h>
@@ -119,7 +120,7 @@ inline bool eventually(const std::function<bool()>& condition) {
   return condition();
 }
 
-inline bool is_error(const CallRecord& r) { return !r.error_type.empty() || r.status >= 400; }
+inline bool reference_is_error(const CallRecord& r) { return !r.error_type.empty() || r.status >= 400; }
 
 // Nearest rank, written from the definition: the smallest value such that at least p% of
 // the values are less than or equal to it.
@@ -146,11 +147,21 @@ inline StatsReport brute_force_stats(const std::vector<CallRecord>& records, con
     ++report.routes[r.route];
     ModelStats& model = report.models[r.model];
     ++model.calls;
+    KeyStats& key = report.keys[r.client_key_id];
+    ++key.calls;
+    key.prompt_tokens += r.usage.prompt_tokens;
+    key.completion_tokens += r.usage.completion_tokens;
+    if (r.cost) {
+      key.priced_cost += *r.cost;
+      key.cost = key.priced_cost;
+    } else {
+      ++key.unpriced_calls;
+    }
     model.prompt_tokens += r.usage.prompt_tokens;
     model.completion_tokens += r.usage.completion_tokens;
     model.latency_ms.avg += r.latency_ms;  // a sum until the end
     latencies[r.model].push_back(r.latency_ms);
-    if (is_error(r)) {
+    if (reference_is_error(r)) {
       ++report.errors;
       ++model.errors;
     }
@@ -188,6 +199,13 @@ inline void expect_near_relative(double expected, double actual, const std::stri
   EXPECT_NEAR(expected, actual, 1e-9 * std::max(1.0, std::abs(expected))) << what;
 }
 
+// Percentiles come from latency histograms: the reported value must be in the same
+// bucket as the exact nearest-rank latency (so within 2.2% of it).
+inline void expect_same_percentile(double exact, double reported, const std::string& what) {
+  EXPECT_EQ(latency_bucket(exact), latency_bucket(reported)) << what << ": exact " << exact << ", reported " << reported;
+  EXPECT_NEAR(exact, reported, 0.022 * exact) << what;
+}
+
 inline void expect_same_stats(const StatsReport& expected, const StatsReport& actual) {
   EXPECT_EQ(expected.total_calls, actual.total_calls);
   EXPECT_EQ(expected.total_cost, actual.total_cost);
@@ -210,9 +228,19 @@ inline void expect_same_stats(const StatsReport& expected, const StatsReport& ac
     EXPECT_EQ(want.priced_cost, got.priced_cost) << name;
     EXPECT_EQ(want.unpriced_calls, got.unpriced_calls) << name;
     expect_near_relative(want.latency_ms.avg, got.latency_ms.avg, name + " avg");
-    EXPECT_EQ(want.latency_ms.p50, got.latency_ms.p50) << name;
-    EXPECT_EQ(want.latency_ms.p95, got.latency_ms.p95) << name;
-    EXPECT_EQ(want.latency_ms.p99, got.latency_ms.p99) << name;
+    expect_same_percentile(want.latency_ms.p50, got.latency_ms.p50, name + " p50");
+    expect_same_percentile(want.latency_ms.p95, got.latency_ms.p95, name + " p95");
+    expect_same_percentile(want.latency_ms.p99, got.latency_ms.p99, name + " p99");
+  }
+  ASSERT_EQ(expected.keys.size(), actual.keys.size());
+  for (const auto& [id, want] : expected.keys) {
+    ASSERT_TRUE(actual.keys.contains(id)) << id;
+    const KeyStats& got = actual.keys.at(id);
+    EXPECT_EQ(want.calls, got.calls) << id;
+    EXPECT_EQ(want.prompt_tokens, got.prompt_tokens) << id;
+    EXPECT_EQ(want.completion_tokens, got.completion_tokens) << id;
+    EXPECT_EQ(want.cost, got.cost) << id;
+    EXPECT_EQ(want.unpriced_calls, got.unpriced_calls) << id;
   }
   ASSERT_EQ(expected.recent_calls.size(), actual.recent_calls.size());
   for (std::size_t i = 0; i < expected.recent_calls.size(); ++i) {
@@ -232,17 +260,20 @@ inline void expect_same_stats(const StatsReport& expected, const StatsReport& ac
 
 // Timestamps and latencies on coarse grids, so windows fall exactly on records and
 // percentiles meet ties.
-inline std::vector<CallRecord> random_records(std::size_t count, std::uint32_t seed) {
+// `spread_quarters`: timestamps fall on a quarter-second grid over this many quarters.
+inline std::vector<CallRecord> random_records(std::size_t count, std::uint32_t seed, std::size_t spread_quarters = 400) {
   std::mt19937 rng(seed);
   const auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
   const std::vector<std::string> models{"gpt-3.5-turbo", "gpt-4o-mini", "gpt-4o", "mystery-model"};
   const std::vector<std::string> routes{"simple", "medium", "complex", "explicit", "fallback:gpt-4o"};
   const std::vector<int> statuses{200, 200, 200, 200, 400, 429, 499, 500, 502};
+  const std::vector<std::string> keys{"", "key_0a1b2c3d4e5f", "key_ffeeddccbbaa"};
   std::vector<CallRecord> records;
   for (std::size_t i = 0; i < count; ++i) {
-    CallRecord r = sample_record("rand-" + std::to_string(i), 1'700'000'000 + static_cast<double>(pick(400)) * 0.25,
+    CallRecord r = sample_record("rand-" + std::to_string(i), 1'700'000'000 + static_cast<double>(pick(spread_quarters)) * 0.25,
                                  models[pick(models.size())]);
     r.route = routes[pick(routes.size())];
+    r.client_key_id = keys[pick(keys.size())];
     r.status = statuses[pick(statuses.size())];
     r.error_type = pick(10) == 0 ? "upstream_error" : "";
     r.usage = {pick(5000), pick(2000), pick(100)};

@@ -4,6 +4,7 @@
 // database.
 #include "ledger/ledger.hpp"
 #include "ledger/ledger_url.hpp"
+#include "ledger/rollup.hpp"
 #include "ledger/sqlite_db.hpp"
 #include "ledger/sqlite_schema.hpp"
 #include "ledger_reference.hpp"
@@ -18,6 +19,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <limits>
 #include <random>
 #include <thread>
 
@@ -243,16 +245,18 @@ TEST(LedgerMigrations, VersionOneDatabaseIsMigratedKeepingItsRecords) {
         "baseline_cost_pico, latency_ms, ttft_ms, status, error_type, attempts, stream) VALUES "
         "('k1', 'old', 100, 'i', '', 'auto', 'gpt-4o', 'complex', 5, 5, 1, 0, 1, 42, 99, 7.5, NULL, 200, '', 1, 0)"));
   }
-  ASSERT_FALSE(has_index(file, "calls_model_latency"));
 
   auto ledger = open_or_die(sqlite_url(file));
   ASSERT_TRUE(ledger);
   EXPECT_EQ(user_version(file), static_cast<std::int64_t>(sqlite::ledger_migrations().size()));
-  EXPECT_TRUE(has_index(file, "calls_model_latency"));
+  EXPECT_FALSE(has_index(file, "calls_model_latency"));  // dropped once roll-ups replaced it
+  // The whole-ledger figures come from the day roll-ups, which the migration built from
+  // the old raw row.
   const StatsReport report = stats_or_die(*ledger);
   EXPECT_EQ(report.total_calls, 1U);
   EXPECT_EQ(report.total_cost, Money{42});
-  EXPECT_EQ(report.models.at("gpt-4o").latency_ms.p99, 7.5);
+  EXPECT_EQ(report.keys.at("").calls, 1U);
+  EXPECT_EQ(report.models.at("gpt-4o").latency_ms.p99, 7.5);  // one latency: exact
 }
 
 TEST(LedgerMigrations, NewerDatabaseIsRefused) {
@@ -468,16 +472,104 @@ TEST(LedgerStats, PercentilesUseNearestRank) {
 
   const StatsReport report = stats_or_die(*ledger);
   const LatencySummary hundred = report.models.at("hundred").latency_ms;
-  EXPECT_EQ(hundred.p50, 50);  // rank ceil(0.50 * 100) = 50
-  EXPECT_EQ(hundred.p95, 95);
-  EXPECT_EQ(hundred.p99, 99);
-  EXPECT_DOUBLE_EQ(hundred.avg, 50.5);
+  expect_same_percentile(50, hundred.p50, "p50");  // rank ceil(0.50 * 100) = 50
+  expect_same_percentile(95, hundred.p95, "p95");
+  expect_same_percentile(99, hundred.p99, "p99");
+  EXPECT_DOUBLE_EQ(hundred.avg, 50.5);  // averages are exact
+  // Buckets holding one distinct latency answer exactly.
   const LatencySummary three = report.models.at("three").latency_ms;
   EXPECT_EQ(three.p50, 20);  // rank ceil(1.5) = 2
   EXPECT_EQ(three.p95, 30);  // rank ceil(2.85) = 3
   const LatencySummary one = report.models.at("one").latency_ms;
   EXPECT_EQ(one.p50, 12.5);
   EXPECT_EQ(one.p99, 12.5);
+}
+
+// Records spread over three days, windows at random quarter seconds and on minute, hour
+// and day boundaries: every figure comes from a mix of day, hour and minute roll-ups and
+// raw edge rows, and must equal the brute-force figure over the raw records.
+TEST(LedgerStats, RollupsMatchBruteForceOverWindowsAcrossDays) {
+  TempDir dir;
+  constexpr std::size_t kQuarters = 3 * 86'400 * 4;
+  auto records = random_records(4000, 777, kQuarters);
+  auto ledger = open_or_die(sqlite_url(dir.path() / "ledger.db"));
+  ASSERT_TRUE(ledger);
+  append_all(*ledger, records);
+  records.push_back(CallRecord{});  // the barrier record
+
+  const double t0 = 1'700'000'000;
+  const double day = 1'700'006'400;  // a day boundary (a multiple of 86400) inside the span
+  std::vector<StatsQuery> queries{
+      {day, std::nullopt, 5},          {std::nullopt, day, 5},          {day - 3600, day + 3600, 5},
+      {day + 60, day + 86'400 - 60, 5}, {day - 0.25, day + 0.25, 5},    {day + 30.5, day + 89.75, 5},
+      {t0 - 1, t0 + 4 * 86'400, 5},
+  };
+  std::mt19937 rng(4242);
+  for (int i = 0; i < 40; ++i) {
+    const double a = t0 + static_cast<double>(rng() % kQuarters) * 0.25;
+    const double b = t0 + static_cast<double>(rng() % kQuarters) * 0.25;
+    queries.push_back(StatsQuery{std::min(a, b), std::max(a, b), 3});
+  }
+  for (const StatsQuery& query : queries) {
+    SCOPED_TRACE(::testing::Message() << std::fixed << "since=" << query.since.value_or(-1)
+                                      << " until=" << query.until.value_or(-1));
+    expect_same_stats(brute_force_stats(records, query), stats_or_die(*ledger, query));
+  }
+}
+
+TEST(LedgerStats, SegmentsCoverTheWindowExactlyOnce) {
+  const double day = 1'700'006'400;
+  const auto segments = plan_stats_segments(day - 90.5, day + 2 * 86'400 + 3'600 + 61);
+  // raw head, minute, hour... then day(s), then hour, minute and raw tail; contiguous.
+  ASSERT_FALSE(segments.empty());
+  std::vector<std::pair<double, double>> ranges;
+  for (const auto& segment : segments) ranges.emplace_back(segment.since, segment.until);
+  std::sort(ranges.begin(), ranges.end());
+  EXPECT_EQ(ranges.front().first, day - 90.5);
+  EXPECT_EQ(ranges.back().second, day + 2 * 86'400 + 3'600 + 61);
+  for (std::size_t i = 1; i < ranges.size(); ++i) EXPECT_EQ(ranges[i - 1].second, ranges[i].first);
+  for (const auto& segment : segments) {
+    if (segment.width == 0) {
+      EXPECT_LT(segment.until - segment.since, 60);  // raw rows only for partial minutes
+    } else {
+      EXPECT_EQ(std::fmod(segment.since, static_cast<double>(segment.width)), 0);
+      EXPECT_EQ(std::fmod(segment.until, static_cast<double>(segment.width)), 0);
+    }
+  }
+  const auto whole = plan_stats_segments(-std::numeric_limits<double>::infinity(),
+                                         std::numeric_limits<double>::infinity());
+  ASSERT_EQ(whole.size(), 1U);  // the whole ledger: day roll-ups only
+  EXPECT_EQ(whole[0].width, 86'400);
+}
+
+// ---------------------------------------------------------------------------------------
+// Retention
+
+TEST(LedgerRetention, OldRawRecordsAreDeletedAndTheirRollupsKept) {
+  TempDir dir;
+  const fs::path file = dir.path() / "ledger.db";
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  LedgerOptions options;
+  options.retention = std::chrono::days(7);
+  options.retention_check_interval = std::chrono::seconds(0);
+  auto ledger = open_or_die(sqlite_url(file), options);
+  ASSERT_TRUE(ledger);
+  std::vector<CallRecord> records;
+  for (int i = 0; i < 30; ++i) records.push_back(sample_record("old-" + std::to_string(i), now - 10 * 86'400 + i, "gpt-4o"));
+  for (int i = 0; i < 20; ++i) records.push_back(sample_record("new-" + std::to_string(i), now - 3600 + i, "gpt-4o"));
+  append_all(*ledger, records);
+
+  const auto raw_count = [&]() -> std::int64_t {
+    auto db = sqlite::Database::open(file.string(), sqlite::Database::OpenMode::existing_only);
+    auto count = db ? db->query_int("SELECT COUNT(*) FROM calls WHERE id LIKE 'old-%'") : Result<std::int64_t>(-1);
+    return count ? *count : -1;
+  };
+  EXPECT_TRUE(eventually([&] { return raw_count() == 0; }));
+  const StatsReport report = stats_or_die(*ledger, StatsQuery{std::nullopt, std::nullopt, 100});
+  EXPECT_EQ(report.total_calls, 51U);  // 30 pruned + 20 kept + the barrier, all in the roll-ups
+  EXPECT_EQ(report.total_cost, Money{1000 * 50});
+  ASSERT_EQ(report.recent_calls.size(), 20U);  // raw rows: only the kept ones (the barrier, at t=0, went too)
+  for (const auto& call : report.recent_calls) EXPECT_FALSE(call.id.starts_with("old-")) << call.id;
 }
 
 TEST(LedgerStats, UnpricedCallsAreCountedAndNeverCostZero) {
@@ -558,7 +650,7 @@ TEST(LedgerStatsJson, HasSpecShapeAndExactValues) {
   EXPECT_EQ(keys_of(body),
             (std::vector<std::string>{"total_calls", "total_cost_usd", "avg_latency_ms", "model_distribution",
                                       "recent_calls", "errors", "models", "routes", "baseline_cost_usd", "savings_usd",
-                                      "unpriced_calls"}));
+                                      "unpriced_calls", "keys"}));
   EXPECT_EQ(body.at("total_calls").to_number<std::uint64_t>(), expected.total_calls);
   EXPECT_EQ(body.at("errors").to_number<std::uint64_t>(), expected.errors);
   EXPECT_EQ(body.at("unpriced_calls").to_number<std::uint64_t>(), expected.unpriced_calls);
@@ -601,9 +693,25 @@ TEST(LedgerStatsJson, HasSpecShapeAndExactValues) {
     const json::object& latency = got.at("latency_ms").as_object();
     EXPECT_EQ(keys_of(latency), (std::vector<std::string>{"avg", "p50", "p95", "p99"}));
     EXPECT_NEAR(latency.at("avg").to_number<double>(), want.latency_ms.avg, 5e-4);
-    EXPECT_DOUBLE_EQ(latency.at("p50").to_number<double>(), want.latency_ms.p50);  // grid values: exact
-    EXPECT_DOUBLE_EQ(latency.at("p95").to_number<double>(), want.latency_ms.p95);
-    EXPECT_DOUBLE_EQ(latency.at("p99").to_number<double>(), want.latency_ms.p99);
+    // Rounded to 3 decimals in the JSON; the histogram answer is checked in expect_same_stats.
+    const LatencySummary& reported = report.models.at(name).latency_ms;
+    EXPECT_NEAR(latency.at("p50").to_number<double>(), reported.p50, 5e-4);
+    EXPECT_NEAR(latency.at("p95").to_number<double>(), reported.p95, 5e-4);
+    EXPECT_NEAR(latency.at("p99").to_number<double>(), reported.p99, 5e-4);
+    expect_same_percentile(want.latency_ms.p50, latency.at("p50").to_number<double>(), name + " p50");
+  }
+
+  // Per client key: calls, tokens and exact cost; a gateway without keys shows "anonymous".
+  const json::object& keys = body.at("keys").as_object();
+  ASSERT_EQ(keys.size(), expected.keys.size());
+  for (const auto& [id, want] : expected.keys) {
+    const json::object& got = keys.at(id.empty() ? "anonymous" : id).as_object();
+    EXPECT_EQ(keys_of(got), (std::vector<std::string>{"calls", "prompt_tokens", "completion_tokens", "tokens",
+                                                      "cost_usd"}));
+    EXPECT_EQ(got.at("calls").to_number<std::uint64_t>(), want.calls) << id;
+    EXPECT_EQ(got.at("tokens").to_number<std::uint64_t>(), want.prompt_tokens + want.completion_tokens) << id;
+    ASSERT_TRUE(want.cost) << id;
+    EXPECT_NE(text.find("\"cost_usd\":" + pricing::format_usd(*want.cost) + "}"), std::string::npos) << id;
   }
 
   const json::array& recent = body.at("recent_calls").as_array();

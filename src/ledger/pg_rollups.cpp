@@ -1,0 +1,181 @@
+#include "ledger/pg_rollups.hpp"
+
+#include "ledger/pg_copy.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace turnout::ledger::pg {
+namespace {
+
+constexpr std::string_view kStagingSql = R"sql(
+  CREATE TEMPORARY TABLE IF NOT EXISTS incoming_rollups (
+    width BIGINT, bucket BIGINT, instance_id TEXT, model TEXT, route TEXT, client_key_id TEXT, calls BIGINT,
+    errors BIGINT, prompt_tokens BIGINT, completion_tokens BIGINT, priced_calls BIGINT, priced_cost_pico BIGINT,
+    latency_sum DOUBLE PRECISION, baseline_cost_pico BIGINT, savings_pico BIGINT
+  ) ON COMMIT DELETE ROWS;
+  CREATE TEMPORARY TABLE IF NOT EXISTS incoming_latency_rollups (
+    width BIGINT, bucket BIGINT, instance_id TEXT, model TEXT, latency_bucket INTEGER, count BIGINT,
+    min_ms DOUBLE PRECISION, max_ms DOUBLE PRECISION
+  ) ON COMMIT DELETE ROWS;
+)sql";
+
+const std::string kCopyTotalsSql = "COPY incoming_rollups FROM STDIN";
+const std::string kCopyLatenciesSql = "COPY incoming_latency_rollups FROM STDIN";
+
+// BIGINT + BIGINT beyond 64 bits is an error in PostgreSQL, never a wrapped value.
+const std::string kMergeTotalsSql = R"sql(
+  INSERT INTO rollups SELECT * FROM incoming_rollups
+  ORDER BY width, bucket, instance_id, model, route, client_key_id
+  ON CONFLICT (width, bucket, instance_id, model, route, client_key_id) DO UPDATE SET
+    calls = rollups.calls + excluded.calls,
+    errors = rollups.errors + excluded.errors,
+    prompt_tokens = rollups.prompt_tokens + excluded.prompt_tokens,
+    completion_tokens = rollups.completion_tokens + excluded.completion_tokens,
+    priced_calls = rollups.priced_calls + excluded.priced_calls,
+    priced_cost_pico = rollups.priced_cost_pico + excluded.priced_cost_pico,
+    latency_sum = rollups.latency_sum + excluded.latency_sum,
+    baseline_cost_pico = rollups.baseline_cost_pico + excluded.baseline_cost_pico,
+    savings_pico = rollups.savings_pico + excluded.savings_pico
+)sql";
+
+const std::string kMergeLatenciesSql = R"sql(
+  INSERT INTO latency_rollups SELECT * FROM incoming_latency_rollups
+  ORDER BY width, bucket, instance_id, model, latency_bucket
+  ON CONFLICT (width, bucket, instance_id, model, latency_bucket) DO UPDATE SET
+    count = latency_rollups.count + excluded.count,
+    min_ms = LEAST(latency_rollups.min_ms, excluded.min_ms),
+    max_ms = GREATEST(latency_rollups.max_ms, excluded.max_ms)
+)sql";
+
+// The staging tables empty themselves at commit; a backfill merges several chunks in one
+// transaction, so it empties them after each merge.
+constexpr std::string_view kClearStagingSql = "DELETE FROM incoming_rollups; DELETE FROM incoming_latency_rollups";
+
+constexpr std::string_view kDeclareCursorSql = R"sql(
+  DECLARE raw_calls NO SCROLL CURSOR FOR
+  SELECT timestamp, instance_id, client_key_id, model, route, prompt_tokens, completion_tokens, cost_pico,
+         baseline_cost_pico, latency_ms, status, error_type
+  FROM calls ORDER BY seq
+)sql";
+const std::string kFetchSql = "FETCH 50000 FROM raw_calls";
+
+std::string totals_copy_data(const RollupBuilder& rollups) {
+  std::string out;
+  for (const auto& [key, row] : rollups.totals()) {
+    CopyRowWriter copy(out);
+    copy.integer(key.width);
+    copy.integer(key.bucket);
+    copy.text(key.instance_id);
+    copy.text(key.model);
+    copy.text(key.route);
+    copy.text(key.client_key_id);
+    copy.integer(row.calls);
+    copy.integer(row.errors);
+    copy.integer(row.prompt_tokens);
+    copy.integer(row.completion_tokens);
+    copy.integer(row.priced_calls);
+    copy.integer(row.priced_cost);
+    copy.real(row.latency_sum);
+    copy.integer(row.baseline_cost);
+    copy.integer(row.savings);
+    copy.end_row();
+  }
+  return out;
+}
+
+std::string latencies_copy_data(const RollupBuilder& rollups) {
+  std::string out;
+  for (const auto& [key, cell] : rollups.latencies()) {
+    CopyRowWriter copy(out);
+    copy.integer(key.width);
+    copy.integer(key.bucket);
+    copy.text(key.instance_id);
+    copy.text(key.model);
+    copy.integer(key.latency_bucket);
+    copy.integer(static_cast<std::int64_t>(cell.count));
+    copy.real(cell.min_ms);
+    copy.real(cell.max_ms);
+    copy.end_row();
+  }
+  return out;
+}
+
+}  // namespace
+
+turnout::Result<void> write_rollups(Connection& connection, const RollupBuilder& rollups) {
+  if (rollups.empty()) {
+    return {};
+  }
+  if (auto staged = connection.exec(kStagingSql); !staged) {
+    return staged.error();
+  }
+  if (auto copied = connection.copy_in(kCopyTotalsSql, totals_copy_data(rollups)); !copied) {
+    return copied.error();
+  }
+  if (auto copied = connection.copy_in(kCopyLatenciesSql, latencies_copy_data(rollups)); !copied) {
+    return copied.error();
+  }
+  if (auto merged = connection.query(kMergeTotalsSql); !merged) {
+    return merged.error();
+  }
+  if (auto merged = connection.query(kMergeLatenciesSql); !merged) {
+    return merged.error();
+  }
+  return connection.exec(kClearStagingSql);
+}
+
+turnout::Result<void> backfill_rollups(Connection& connection) {
+  if (auto declared = connection.exec(kDeclareCursorSql); !declared) {
+    return declared.error();
+  }
+  for (;;) {
+    auto rows = connection.query(kFetchSql);
+    if (!rows) {
+      return rows.error();
+    }
+    if (rows->rows() == 0) {
+      break;
+    }
+    RollupBuilder rollups;
+    for (int row = 0; row < rows->rows(); ++row) {
+      CallRecord record;
+      auto timestamp = rows->real(row, 0);
+      auto prompt = rows->integer(row, 5);
+      auto completion = rows->integer(row, 6);
+      auto latency = rows->real(row, 9);
+      auto status = rows->integer(row, 10);
+      if (!timestamp || !prompt || !completion || !latency || !status) {
+        return make_error("ledger backfill: a raw row has an unreadable number");
+      }
+      record.timestamp = *timestamp;
+      record.instance_id = rows->text(row, 1);
+      record.client_key_id = rows->text(row, 2);
+      record.model = rows->text(row, 3);
+      record.route = rows->text(row, 4);
+      record.usage.prompt_tokens = static_cast<std::uint64_t>(*prompt);
+      record.usage.completion_tokens = static_cast<std::uint64_t>(*completion);
+      for (auto [column, target] : {std::pair{7, &record.cost}, std::pair{8, &record.baseline_cost}}) {
+        if (!rows->is_null(row, column)) {
+          auto pico = rows->integer(row, column);
+          if (!pico) {
+            return pico.error();
+          }
+          *target = pricing::Money{*pico};
+        }
+      }
+      record.latency_ms = *latency;
+      record.status = static_cast<int>(*status);
+      record.error_type = rows->text(row, 11);
+      if (auto added = rollups.add(record); !added) {
+        return added.error();
+      }
+    }
+    if (auto written = write_rollups(connection, rollups); !written) {
+      return written.error();
+    }
+  }
+  return connection.exec("CLOSE raw_calls");
+}
+
+}  // namespace turnout::ledger::pg

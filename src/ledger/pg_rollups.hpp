@@ -1,0 +1,18 @@
+#pragma once
+// Writing roll-ups (rollup.hpp) to PostgreSQL: each transaction streams its deltas into
+// session staging tables with COPY and adds them in one statement per table, in key
+// order, so writers sharing rows lock them in the same order. Also the one-time
+// backfill from raw rows written before roll-ups existed.
+#include "common/result.hpp"
+#include "ledger/pg_connection.hpp"
+#include "ledger/rollup.hpp"
+
+namespace turnout::ledger::pg {
+
+// Adds `rollups` to the stored roll-up rows; the caller holds the transaction.
+turnout::Result<void> write_rollups(Connection& connection, const RollupBuilder& rollups);
+
+// Rebuilds the roll-ups from every raw row through a cursor, in chunks.
+turnout::Result<void> backfill_rollups(Connection& connection);
+
+}  // namespace turnout::ledger::pg

@@ -1,0 +1,123 @@
+#include "ledger/rollup.hpp"
+
+#include "pricing/pricing.hpp"
+
+#include <cmath>
+
+namespace turnout::ledger {
+namespace {
+
+bool add_money(std::int64_t& total, std::int64_t amount) {
+  const auto sum = pricing::checked_add(pricing::Money{total}, pricing::Money{amount});
+  if (sum) {
+    total = sum->pico;
+  }
+  return sum.has_value();
+}
+
+// Smallest multiple of width >= value (infinities pass through).
+double ceil_to(double value, std::int64_t width) {
+  return std::isinf(value) ? value : std::ceil(value / static_cast<double>(width)) * static_cast<double>(width);
+}
+double floor_to(double value, std::int64_t width) {
+  return std::isinf(value) ? value : std::floor(value / static_cast<double>(width)) * static_cast<double>(width);
+}
+
+void cover(double since, double until, std::size_t level, std::vector<StatsSegment>& out) {
+  if (!(since < until)) {
+    return;
+  }
+  if (level == kRollupWidths.size()) {
+    out.push_back(StatsSegment{0, since, until});
+    return;
+  }
+  const std::int64_t width = kRollupWidths[level];
+  double first = ceil_to(since, width);
+  double last = floor_to(until, width);
+  // Division can round; settle the boundaries by exact comparison.
+  if (!std::isinf(first) && first - static_cast<double>(width) >= since) {
+    first -= static_cast<double>(width);
+  }
+  if (!std::isinf(last) && last + static_cast<double>(width) <= until) {
+    last += static_cast<double>(width);
+  }
+  if (first < last) {
+    out.push_back(StatsSegment{width, first, last});
+    cover(since, first, level + 1, out);
+    cover(last, until, level + 1, out);
+  } else {
+    cover(since, until, level + 1, out);
+  }
+}
+
+}  // namespace
+
+std::int64_t bucket_start(double timestamp, std::int64_t width) {
+  const double w = static_cast<double>(width);
+  double start = std::floor(timestamp / w) * w;
+  if (start > timestamp) {
+    start -= w;
+  } else if (start + w <= timestamp) {
+    start += w;
+  }
+  return static_cast<std::int64_t>(start);
+}
+
+Result<void> RollupBuilder::add(const CallRecord& record) {
+  const std::int64_t cost = record.cost ? record.cost->pico : 0;
+  const std::int64_t baseline = record.baseline_cost ? record.baseline_cost->pico : 0;
+  std::int64_t saving = 0;
+  if (record.cost && record.baseline_cost &&
+      __builtin_sub_overflow(record.baseline_cost->pico, record.cost->pico, &saving)) {
+    return make_error("a call's saving exceeds the range of a 64-bit pico-dollar amount");
+  }
+  // Check every money sum before touching anything, so a failed add leaves no trace.
+  std::array<RollupKey, kRollupWidths.size()> keys;
+  for (std::size_t level = 0; level < kRollupWidths.size(); ++level) {
+    const std::int64_t width = kRollupWidths[level];
+    keys[level] = RollupKey{width, bucket_start(record.timestamp, width), record.instance_id, record.model,
+                            record.route, record.client_key_id};
+    const auto existing = totals_.find(keys[level]);
+    RollupTotals probe = existing == totals_.end() ? RollupTotals{} : existing->second;
+    if (!add_money(probe.priced_cost, cost) || !add_money(probe.baseline_cost, baseline) ||
+        !add_money(probe.savings, saving)) {
+      return make_error("ledger roll-up cost sums exceed the range of a 64-bit pico-dollar amount");
+    }
+  }
+  const int latency_cell = latency_bucket(record.latency_ms);
+  for (std::size_t level = 0; level < kRollupWidths.size(); ++level) {
+    RollupTotals& row = totals_[std::move(keys[level])];
+    row.calls += 1;
+    row.errors += is_error(record) ? 1 : 0;
+    row.prompt_tokens += static_cast<std::int64_t>(record.usage.prompt_tokens);
+    row.completion_tokens += static_cast<std::int64_t>(record.usage.completion_tokens);
+    row.priced_calls += record.cost ? 1 : 0;
+    row.priced_cost += cost;
+    row.latency_sum += record.latency_ms;
+    row.baseline_cost += baseline;
+    row.savings += saving;
+
+    const std::int64_t width = kRollupWidths[level];
+    LatencyKey key{width, bucket_start(record.timestamp, width), record.instance_id, record.model, latency_cell};
+    auto [cell, inserted] = latencies_.try_emplace(std::move(key), LatencyCell{1, record.latency_ms, record.latency_ms});
+    if (!inserted) {
+      cell->second.count += 1;
+      cell->second.min_ms = std::min(cell->second.min_ms, record.latency_ms);
+      cell->second.max_ms = std::max(cell->second.max_ms, record.latency_ms);
+    }
+  }
+  return {};
+}
+
+void RollupBuilder::clear() {
+  totals_.clear();
+  latencies_.clear();
+}
+
+std::vector<StatsSegment> plan_stats_segments(double since, double until) {
+  std::vector<StatsSegment> segments;
+  cover(since, until, 0, segments);
+  return segments;
+}
+
+}  // namespace turnout::ledger

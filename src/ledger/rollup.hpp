@@ -1,0 +1,91 @@
+#pragma once
+// Time-bucketed roll-ups: what makes /stats cost independent of the ledger's size.
+// Every record is also added, in the same transaction, to one row per bucket width
+// (day, hour, minute) keyed by (instance, model, route, client key), and to one latency
+// histogram cell per (width, bucket, instance, model). A window is answered from whole
+// days, then whole hours and whole minutes at its edges, and raw rows only for the
+// partial minutes at its two ends (plan_stats_segments). Sums stay exact: the roll-ups
+// hold the same integers the raw rows would have summed to.
+//
+// Rows are keyed by instance id, so several gateways sharing one PostgreSQL ledger never
+// update the same roll-up row: no lock contention and no deadlock between instances.
+#include "common/result.hpp"
+#include "ledger/backend.hpp"
+#include "ledger/latency_histogram.hpp"
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace turnout::ledger {
+
+// Bucket widths in seconds, coarsest first.
+inline constexpr std::array<std::int64_t, 3> kRollupWidths{86'400, 3'600, 60};
+
+// Start (unix seconds) of the bucket of `width` holding `timestamp`: the largest multiple
+// of width that is <= timestamp, compared exactly so a record at a boundary lands in
+// the same bucket as a raw-row window comparison would put it.
+std::int64_t bucket_start(double timestamp, std::int64_t width);
+
+struct RollupKey {
+  std::int64_t width = 0;
+  std::int64_t bucket = 0;  // bucket start, unix seconds
+  std::string instance_id, model, route, client_key_id;
+  auto operator<=>(const RollupKey&) const = default;
+};
+
+struct RollupTotals {
+  std::int64_t calls = 0, errors = 0, prompt_tokens = 0, completion_tokens = 0, priced_calls = 0;
+  std::int64_t priced_cost = 0;    // pico-dollars
+  double latency_sum = 0;          // ms
+  std::int64_t baseline_cost = 0;  // pico-dollars, over calls with a baseline price
+  std::int64_t savings = 0;        // pico-dollars, (baseline - cost) over calls with both
+};
+
+struct LatencyKey {
+  std::int64_t width = 0;
+  std::int64_t bucket = 0;
+  std::string instance_id, model;
+  int latency_bucket = 0;
+  auto operator<=>(const LatencyKey&) const = default;
+};
+
+// Whether a record counts as an error in /stats (SPEC section 5).
+inline bool is_error(const CallRecord& record) { return !record.error_type.empty() || record.status >= 400; }
+
+// Accumulates the roll-up deltas of the records a transaction stores. Ordered maps: the
+// backends write rows in key order, so two writers touching the same rows (two processes
+// configured with one instance id) lock them in the same order and cannot deadlock.
+class RollupBuilder {
+ public:
+  // Fails when a money sum leaves the 64-bit pico-dollar range (then nothing is added).
+  Result<void> add(const CallRecord& record);
+
+  const std::map<RollupKey, RollupTotals>& totals() const { return totals_; }
+  const std::map<LatencyKey, LatencyCell>& latencies() const { return latencies_; }
+  bool empty() const { return totals_.empty(); }
+  void clear();
+
+ private:
+  std::map<RollupKey, RollupTotals> totals_;
+  std::map<LatencyKey, LatencyCell> latencies_;
+};
+
+// One piece of a /stats window: roll-up rows of `width` with bucket start in
+// [since, until), or raw rows (width 0) with timestamp in [since, until).
+struct StatsSegment {
+  std::int64_t width = 0;
+  double since = 0;
+  double until = 0;
+};
+
+// Splits [since, until) (either end may be infinite) into the fewest roll-up segments
+// plus raw segments shorter than a minute at each end. The segments are disjoint and
+// cover the window exactly.
+std::vector<StatsSegment> plan_stats_segments(double since, double until);
+
+}  // namespace turnout::ledger

@@ -1,0 +1,144 @@
+#include "ledger/sqlite_rollups.hpp"
+
+#include <string_view>
+
+namespace turnout::ledger::sqlite {
+namespace {
+
+constexpr std::string_view kUpsertTotalsSql = R"sql(
+  INSERT INTO rollups (width, bucket, instance_id, model, route, client_key_id, calls, errors, prompt_tokens,
+                       completion_tokens, priced_calls, priced_cost_pico, latency_sum, baseline_cost_pico,
+                       savings_pico)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+  ON CONFLICT (width, bucket, instance_id, model, route, client_key_id) DO UPDATE SET
+    calls = calls + excluded.calls,
+    errors = errors + excluded.errors,
+    prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+    completion_tokens = completion_tokens + excluded.completion_tokens,
+    priced_calls = priced_calls + excluded.priced_calls,
+    priced_cost_pico = priced_cost_pico + excluded.priced_cost_pico,
+    latency_sum = latency_sum + excluded.latency_sum,
+    baseline_cost_pico = baseline_cost_pico + excluded.baseline_cost_pico,
+    savings_pico = savings_pico + excluded.savings_pico
+)sql";
+
+constexpr std::string_view kUpsertLatencySql = R"sql(
+  INSERT INTO latency_rollups (width, bucket, instance_id, model, latency_bucket, count, min_ms, max_ms)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+  ON CONFLICT (width, bucket, instance_id, model, latency_bucket) DO UPDATE SET
+    count = count + excluded.count,
+    min_ms = MIN(min_ms, excluded.min_ms),
+    max_ms = MAX(max_ms, excluded.max_ms)
+)sql";
+
+constexpr std::string_view kRawRowsSql = R"sql(
+  SELECT timestamp, instance_id, client_key_id, model, route, prompt_tokens, completion_tokens, cost_pico,
+         baseline_cost_pico, latency_ms, status, error_type
+  FROM calls ORDER BY seq
+)sql";
+
+constexpr std::size_t kBackfillChunk = 50'000;
+
+Result<void> run(Statement& statement) {
+  auto stepped = statement.step();
+  statement.reset();
+  if (!stepped) {
+    return stepped.error();
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> write_rollups(Database& db, const RollupBuilder& rollups) {
+  auto totals = db.prepare(kUpsertTotalsSql);
+  if (!totals) {
+    return totals.error();
+  }
+  for (const auto& [key, row] : rollups.totals()) {
+    totals->bind(1, key.width);
+    totals->bind(2, key.bucket);
+    totals->bind(3, std::string_view(key.instance_id));
+    totals->bind(4, std::string_view(key.model));
+    totals->bind(5, std::string_view(key.route));
+    totals->bind(6, std::string_view(key.client_key_id));
+    totals->bind(7, row.calls);
+    totals->bind(8, row.errors);
+    totals->bind(9, row.prompt_tokens);
+    totals->bind(10, row.completion_tokens);
+    totals->bind(11, row.priced_calls);
+    totals->bind(12, row.priced_cost);
+    totals->bind(13, row.latency_sum);
+    totals->bind(14, row.baseline_cost);
+    totals->bind(15, row.savings);
+    if (auto done = run(*totals); !done) {
+      return done.error();
+    }
+  }
+  auto latencies = db.prepare(kUpsertLatencySql);
+  if (!latencies) {
+    return latencies.error();
+  }
+  for (const auto& [key, cell] : rollups.latencies()) {
+    latencies->bind(1, key.width);
+    latencies->bind(2, key.bucket);
+    latencies->bind(3, std::string_view(key.instance_id));
+    latencies->bind(4, std::string_view(key.model));
+    latencies->bind(5, std::int64_t{key.latency_bucket});
+    latencies->bind(6, static_cast<std::int64_t>(cell.count));
+    latencies->bind(7, cell.min_ms);
+    latencies->bind(8, cell.max_ms);
+    if (auto done = run(*latencies); !done) {
+      return done.error();
+    }
+  }
+  return {};
+}
+
+Result<void> backfill_rollups(Database& db) {
+  auto rows = db.prepare(kRawRowsSql);
+  if (!rows) {
+    return rows.error();
+  }
+  RollupBuilder rollups;
+  std::size_t pending = 0;
+  for (;;) {
+    auto row = rows->step();
+    if (!row) {
+      return row.error();
+    }
+    if (!*row) {
+      break;
+    }
+    CallRecord record;
+    record.timestamp = rows->column_double(0);
+    record.instance_id = rows->column_text(1);
+    record.client_key_id = rows->column_text(2);
+    record.model = rows->column_text(3);
+    record.route = rows->column_text(4);
+    record.usage.prompt_tokens = static_cast<std::uint64_t>(rows->column_int(5));
+    record.usage.completion_tokens = static_cast<std::uint64_t>(rows->column_int(6));
+    if (auto cost = rows->column_optional_int(7)) {
+      record.cost = pricing::Money{*cost};
+    }
+    if (auto baseline = rows->column_optional_int(8)) {
+      record.baseline_cost = pricing::Money{*baseline};
+    }
+    record.latency_ms = rows->column_double(9);
+    record.status = static_cast<int>(rows->column_int(10));
+    record.error_type = rows->column_text(11);
+    if (auto added = rollups.add(record); !added) {
+      return added.error();
+    }
+    if (++pending == kBackfillChunk) {
+      if (auto written = write_rollups(db, rollups); !written) {
+        return written.error();
+      }
+      rollups.clear();
+      pending = 0;
+    }
+  }
+  return write_rollups(db, rollups);
+}
+
+}  // namespace turnout::ledger::sqlite

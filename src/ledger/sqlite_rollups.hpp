@@ -1,0 +1,16 @@
+#pragma once
+// Writing roll-ups (rollup.hpp) to SQLite: additive upserts, and the one-time backfill
+// that builds them from the raw rows of a ledger written before they existed.
+#include "common/result.hpp"
+#include "ledger/rollup.hpp"
+#include "ledger/sqlite_db.hpp"
+
+namespace turnout::ledger::sqlite {
+
+// Adds `rollups` to the stored roll-up rows; the caller holds the transaction.
+Result<void> write_rollups(Database& db, const RollupBuilder& rollups);
+
+// Rebuilds the roll-ups from every raw row, in chunks (memory stays bounded).
+Result<void> backfill_rollups(Database& db);
+
+}  // namespace turnout::ledger::sqlite
