@@ -26,7 +26,7 @@ std::string escape_label(const std::string& v) {
 
 void Histogram::observe(double v) {
   std::size_t i = 0;
-  while (i < bounds.size() && v > bounds[i]) ++i;
+  while (i < bounds_.size() && v > bounds_[i]) ++i;
   ++counts_[i];
   sum_ += v;
   ++count_;
@@ -35,11 +35,11 @@ void Histogram::observe(double v) {
 void Histogram::render(std::string& out, const std::string& name, const std::string& labels) const {
   std::uint64_t cumulative = 0;
   const std::string sep = labels.empty() ? "" : ",";
-  for (std::size_t i = 0; i < bounds.size(); ++i) {
+  for (std::size_t i = 0; i < bounds_.size(); ++i) {
     cumulative += counts_[i];
-    out += fmt::format("{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, sep, bounds[i], cumulative);
+    out += fmt::format("{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, sep, bounds_[i], cumulative);
   }
-  cumulative += counts_[bounds.size()];
+  cumulative += counts_.back();
   out += fmt::format("{}_bucket{{{}{}le=\"+Inf\"}} {}\n", name, labels, sep, cumulative);
   const std::string braces = labels.empty() ? "" : "{" + labels + "}";
   out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, braces, sum_, name, braces, count_);

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -31,15 +32,23 @@ struct RequestObservation {
   unsigned fallbacks = 0;
 };
 
+// Bucket upper bounds in seconds, ascending; the +Inf bucket is implicit. The gateway's
+// own overhead is sub-millisecond, while an LLM call takes seconds and a long stream
+// minutes, so the two kinds of histogram need different ranges to be useful for quantiles.
+inline constexpr std::array<double, 14> kOverheadBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                            0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+inline constexpr std::array<double, 15> kLatencyBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                                           2.5,   5,    10,    30,   60,  120, 300};
+
 class Histogram {
  public:
-  static constexpr std::array<double, 14> bounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                                     0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+  explicit Histogram(std::span<const double> bounds) : bounds_(bounds), counts_(bounds.size() + 1) {}
   void observe(double v);
   void render(std::string& out, const std::string& name, const std::string& labels) const;
 
  private:
-  std::array<std::uint64_t, bounds.size() + 1> counts_{};  // last: +Inf
+  std::span<const double> bounds_;     // must outlive the histogram: the tables above are static
+  std::vector<std::uint64_t> counts_;  // per bucket, not cumulative; last: +Inf
   double sum_ = 0;
   std::uint64_t count_ = 0;
 };
@@ -58,7 +67,7 @@ class Metrics {
   std::map<std::pair<std::string, unsigned>, std::uint64_t> rejections_;
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> tokens_;  // prompt, completion
   std::map<std::string, pricing::Money> cost_;
-  Histogram duration_, upstream_, overhead_;
+  Histogram duration_{kLatencyBuckets}, upstream_{kLatencyBuckets}, overhead_{kOverheadBuckets};
   std::uint64_t retries_ = 0, fallbacks_ = 0;
   std::atomic<long> inflight_{0};
 };
