@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 
 namespace turnout::server {
@@ -96,6 +97,13 @@ std::variant<const ChatRequest*, RequestError> RequestParser::parse(std::string_
     element m = model.value_unsafe();
     if (m.is_string()) {
       request_.model = m.get_string().value_unsafe();
+      // The model name goes into response headers (x-turnout-model), log lines and
+      // metric labels: a control character there could split a header or a line.
+      if (std::any_of(request_.model->begin(), request_.model->end(),
+                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+        return RequestError{"Invalid 'model': control characters are not allowed in a model name.", "model",
+                            "invalid_value"};
+      }
     } else if (!m.is_null()) {
       return type_error("model", "a string", m);
     }

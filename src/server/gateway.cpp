@@ -211,11 +211,6 @@ asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& reques
   const std::string_view target = request.target();
   ex.path = target.substr(0, target.find('?'));
   ex.method = request.method_string();
-  ++metrics_.inflight();
-  struct InflightDown {
-    std::atomic<long>& n;
-    ~InflightDown() { --n; }
-  } inflight_down{metrics_.inflight()};
 
   const unsigned version = request.version();
   const auto method = request.method();
@@ -417,6 +412,12 @@ asio::awaitable<bool> Gateway::attempt_stream(WorkerState& worker, const upstrea
 asio::awaitable<std::optional<HttpResponse>> Gateway::handle_chat(Exchange& ex, HttpRequest& request,
                                                                   Connection& connection) {
   ex.is_chat = true;
+  // Chat calls only: a scrape of /metrics does not count itself.
+  ++metrics_.inflight();
+  struct InflightDown {
+    std::atomic<long>& n;
+    ~InflightDown() { --n; }
+  } inflight_down{metrics_.inflight()};
   WorkerState& worker = *workers_[connection.worker_index];
   const unsigned version = request.version();
   const double arrived_unix = unix_now();
@@ -494,7 +495,7 @@ asio::awaitable<std::optional<HttpResponse>> Gateway::handle_chat(Exchange& ex, 
     add_gateway_fields(body, cost, rec.latency_ms);
     res.body() = std::move(body);
   }
-  ex.prompt_tokens = rec.usage.prompt_tokens ? rec.usage.prompt_tokens : served.prompt_tokens;
+  ex.prompt_tokens = rec.usage.prompt_tokens;  // what the ledger bills: none for a failed call
   ex.completion_tokens = rec.usage.completion_tokens;
   ex.cost = cost;
   ex.error_type = rec.error_type;

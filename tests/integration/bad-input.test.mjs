@@ -60,6 +60,9 @@ describe('request validation', () => {
     { label: 'content an object', json: { messages: [{ role: 'user', content: { text: 'hi' } }] }, mentions: /content/ },
     { label: 'model a number', json: { model: 5, messages: [user] }, mentions: /model/ },
     { label: 'model an object', json: { model: { name: 'gpt-4o' }, messages: [user] }, mentions: /model/ },
+    // The model name is echoed in x-turnout-model: CR/LF there would inject response headers.
+    { label: 'model with CR/LF', json: { model: 'x\r\nSet-Cookie: injected=1', messages: [user] }, mentions: /model/ },
+    { label: 'model with a control character', json: { model: 'gpt\u0001', messages: [user] }, mentions: /model/ },
     { label: 'max_tokens a string', json: { messages: [user], max_tokens: 'ten' }, mentions: /max_tokens/ },
     { label: 'max_tokens negative', json: { messages: [user], max_tokens: -5 }, mentions: /max_tokens/ },
     { label: 'max_completion_tokens a string', json: { messages: [user], max_completion_tokens: '5' }, mentions: /max_completion_tokens/ },
