@@ -6,7 +6,7 @@
 namespace turnout::ledger {
 namespace {
 
-constexpr int kBucketsPerDoubling = 32;
+constexpr int kBucketsPerDoubling = 16;
 constexpr int kMinExponent = -10;  // 2^-10 ms, about one microsecond
 constexpr int kMaxExponent = 30;   // 2^30 ms, about twelve days
 constexpr int kLastBucket = (kMaxExponent - kMinExponent) * kBucketsPerDoubling + 1;

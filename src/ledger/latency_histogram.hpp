@@ -1,10 +1,12 @@
 #pragma once
 // Latency histograms for /stats percentiles that do not scan raw rows. Buckets are
-// logarithmic, 32 per doubling, so one spans a factor of 2^(1/32) (about 2.2%); each
+// logarithmic, 16 per doubling, so one spans a factor of 2^(1/16) (about 4.4%); each
 // bucket also keeps the smallest and largest latency it has seen. A percentile is read by
 // nearest rank: the bucket holding that rank gives its geometric midpoint clamped to the
 // bucket's observed [min, max], so the answer is always within the latencies that bucket
-// holds (within 2.2% of the exact nearest-rank value, and exact when they are equal).
+// holds (within 4.4% of the exact nearest-rank value, and exact when they are equal).
+// 16 per doubling keeps a model's histogram for a day at ~100 cells for typical LLM
+// latencies, which is what a long /stats window reads per model and instance.
 #include <cstdint>
 #include <map>
 

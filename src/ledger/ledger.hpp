@@ -46,7 +46,7 @@ struct StatsQuery {
 
 // Percentiles use the nearest-rank definition (for n latencies sorted ascending, pXX is
 // the value at 1-based rank ceil(XX * n / 100)), read from latency histograms: the answer
-// lies within the histogram bucket (2.2% wide) that holds that rank, between the smallest
+// lies within the histogram bucket (4.4% wide) that holds that rank, between the smallest
 // and largest latency observed in it (see latency_histogram.hpp).
 struct LatencySummary {
   double avg = 0, p50 = 0, p95 = 0, p99 = 0;

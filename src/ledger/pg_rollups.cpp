@@ -10,9 +10,12 @@ namespace {
 
 constexpr std::string_view kStagingSql = R"sql(
   CREATE TEMPORARY TABLE IF NOT EXISTS incoming_rollups (
-    width BIGINT, bucket BIGINT, instance_id TEXT, model TEXT, route TEXT, client_key_id TEXT, calls BIGINT,
-    errors BIGINT, prompt_tokens BIGINT, completion_tokens BIGINT, priced_calls BIGINT, priced_cost_pico BIGINT,
+    width BIGINT, bucket BIGINT, instance_id TEXT, model TEXT, route TEXT, calls BIGINT, errors BIGINT, prompt_tokens BIGINT, completion_tokens BIGINT, priced_calls BIGINT, priced_cost_pico BIGINT,
     latency_sum DOUBLE PRECISION, baseline_cost_pico BIGINT, savings_pico BIGINT
+  ) ON COMMIT DELETE ROWS;
+  CREATE TEMPORARY TABLE IF NOT EXISTS incoming_key_rollups (
+    width BIGINT, bucket BIGINT, instance_id TEXT, client_key_id TEXT, calls BIGINT, prompt_tokens BIGINT,
+    completion_tokens BIGINT, priced_calls BIGINT, priced_cost_pico BIGINT
   ) ON COMMIT DELETE ROWS;
   CREATE TEMPORARY TABLE IF NOT EXISTS incoming_latency_rollups (
     width BIGINT, bucket BIGINT, instance_id TEXT, model TEXT, latency_bucket INTEGER, count BIGINT,
@@ -21,13 +24,14 @@ constexpr std::string_view kStagingSql = R"sql(
 )sql";
 
 const std::string kCopyTotalsSql = "COPY incoming_rollups FROM STDIN";
+const std::string kCopyKeyTotalsSql = "COPY incoming_key_rollups FROM STDIN";
 const std::string kCopyLatenciesSql = "COPY incoming_latency_rollups FROM STDIN";
 
 // BIGINT + BIGINT beyond 64 bits is an error in PostgreSQL, never a wrapped value.
 const std::string kMergeTotalsSql = R"sql(
   INSERT INTO rollups SELECT * FROM incoming_rollups
-  ORDER BY width, bucket, instance_id, model, route, client_key_id
-  ON CONFLICT (width, bucket, instance_id, model, route, client_key_id) DO UPDATE SET
+  ORDER BY width, bucket, instance_id, model, route
+  ON CONFLICT (width, bucket, instance_id, model, route) DO UPDATE SET
     calls = rollups.calls + excluded.calls,
     errors = rollups.errors + excluded.errors,
     prompt_tokens = rollups.prompt_tokens + excluded.prompt_tokens,
@@ -37,6 +41,17 @@ const std::string kMergeTotalsSql = R"sql(
     latency_sum = rollups.latency_sum + excluded.latency_sum,
     baseline_cost_pico = rollups.baseline_cost_pico + excluded.baseline_cost_pico,
     savings_pico = rollups.savings_pico + excluded.savings_pico
+)sql";
+
+const std::string kMergeKeyTotalsSql = R"sql(
+  INSERT INTO key_rollups SELECT * FROM incoming_key_rollups
+  ORDER BY width, bucket, instance_id, client_key_id
+  ON CONFLICT (width, bucket, instance_id, client_key_id) DO UPDATE SET
+    calls = key_rollups.calls + excluded.calls,
+    prompt_tokens = key_rollups.prompt_tokens + excluded.prompt_tokens,
+    completion_tokens = key_rollups.completion_tokens + excluded.completion_tokens,
+    priced_calls = key_rollups.priced_calls + excluded.priced_calls,
+    priced_cost_pico = key_rollups.priced_cost_pico + excluded.priced_cost_pico
 )sql";
 
 const std::string kMergeLatenciesSql = R"sql(
@@ -50,7 +65,8 @@ const std::string kMergeLatenciesSql = R"sql(
 
 // The staging tables empty themselves at commit; a backfill merges several chunks in one
 // transaction, so it empties them after each merge.
-constexpr std::string_view kClearStagingSql = "DELETE FROM incoming_rollups; DELETE FROM incoming_latency_rollups";
+constexpr std::string_view kClearStagingSql =
+    "DELETE FROM incoming_rollups; DELETE FROM incoming_key_rollups; DELETE FROM incoming_latency_rollups";
 
 constexpr std::string_view kDeclareCursorSql = R"sql(
   DECLARE raw_calls NO SCROLL CURSOR FOR
@@ -69,7 +85,6 @@ std::string totals_copy_data(const RollupBuilder& rollups) {
     copy.text(key.instance_id);
     copy.text(key.model);
     copy.text(key.route);
-    copy.text(key.client_key_id);
     copy.integer(row.calls);
     copy.integer(row.errors);
     copy.integer(row.prompt_tokens);
@@ -79,6 +94,24 @@ std::string totals_copy_data(const RollupBuilder& rollups) {
     copy.real(row.latency_sum);
     copy.integer(row.baseline_cost);
     copy.integer(row.savings);
+    copy.end_row();
+  }
+  return out;
+}
+
+std::string key_totals_copy_data(const RollupBuilder& rollups) {
+  std::string out;
+  for (const auto& [key, row] : rollups.key_totals()) {
+    CopyRowWriter copy(out);
+    copy.integer(key.width);
+    copy.integer(key.bucket);
+    copy.text(key.instance_id);
+    copy.text(key.client_key_id);
+    copy.integer(row.calls);
+    copy.integer(row.prompt_tokens);
+    copy.integer(row.completion_tokens);
+    copy.integer(row.priced_calls);
+    copy.integer(row.priced_cost);
     copy.end_row();
   }
   return out;
@@ -113,10 +146,16 @@ turnout::Result<void> write_rollups(Connection& connection, const RollupBuilder&
   if (auto copied = connection.copy_in(kCopyTotalsSql, totals_copy_data(rollups)); !copied) {
     return copied.error();
   }
+  if (auto copied = connection.copy_in(kCopyKeyTotalsSql, key_totals_copy_data(rollups)); !copied) {
+    return copied.error();
+  }
   if (auto copied = connection.copy_in(kCopyLatenciesSql, latencies_copy_data(rollups)); !copied) {
     return copied.error();
   }
   if (auto merged = connection.query(kMergeTotalsSql); !merged) {
+    return merged.error();
+  }
+  if (auto merged = connection.query(kMergeKeyTotalsSql); !merged) {
     return merged.error();
   }
   if (auto merged = connection.query(kMergeLatenciesSql); !merged) {

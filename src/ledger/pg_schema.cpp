@@ -69,7 +69,6 @@ std::span<const Migration> ledger_migrations() {
           instance_id TEXT NOT NULL,
           model TEXT NOT NULL,
           route TEXT NOT NULL,
-          client_key_id TEXT NOT NULL,
           calls BIGINT NOT NULL,
           errors BIGINT NOT NULL,
           prompt_tokens BIGINT NOT NULL,
@@ -79,7 +78,19 @@ std::span<const Migration> ledger_migrations() {
           latency_sum DOUBLE PRECISION NOT NULL,
           baseline_cost_pico BIGINT NOT NULL,
           savings_pico BIGINT NOT NULL,
-          PRIMARY KEY (width, bucket, instance_id, model, route, client_key_id)
+          PRIMARY KEY (width, bucket, instance_id, model, route)
+        );
+        CREATE TABLE key_rollups (
+          width BIGINT NOT NULL,
+          bucket BIGINT NOT NULL,
+          instance_id TEXT NOT NULL,
+          client_key_id TEXT NOT NULL,
+          calls BIGINT NOT NULL,
+          prompt_tokens BIGINT NOT NULL,
+          completion_tokens BIGINT NOT NULL,
+          priced_calls BIGINT NOT NULL,
+          priced_cost_pico BIGINT NOT NULL,
+          PRIMARY KEY (width, bucket, instance_id, client_key_id)
         );
         CREATE TABLE latency_rollups (
           width BIGINT NOT NULL,

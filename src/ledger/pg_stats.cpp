@@ -18,7 +18,7 @@ namespace {
 // queries take the bucket width as $3. An open end is an infinity. Sums of BIGINT are
 // NUMERIC in PostgreSQL: exact, and read back only if they fit in 64 bits.
 const std::string kRawGroupsSql = R"sql(
-  SELECT model, route, client_key_id,
+  SELECT model, route,
          COUNT(*),
          COUNT(*) FILTER (WHERE error_type <> '' OR status >= 400),
          COALESCE(SUM(prompt_tokens), 0),
@@ -29,15 +29,29 @@ const std::string kRawGroupsSql = R"sql(
          COALESCE(SUM(baseline_cost_pico), 0),
          COALESCE(SUM(baseline_cost_pico::NUMERIC - cost_pico), 0)
   FROM calls WHERE timestamp >= $1 AND timestamp < $2
-  GROUP BY model, route, client_key_id
+  GROUP BY model, route
 )sql";
 
 const std::string kRollupGroupsSql = R"sql(
-  SELECT model, route, client_key_id,
+  SELECT model, route,
          SUM(calls), SUM(errors), SUM(prompt_tokens), SUM(completion_tokens), SUM(priced_calls),
          SUM(priced_cost_pico), SUM(latency_sum), SUM(baseline_cost_pico), SUM(savings_pico)
   FROM rollups WHERE width = $3 AND bucket >= $1 AND bucket < $2
-  GROUP BY model, route, client_key_id
+  GROUP BY model, route
+)sql";
+
+const std::string kRawKeysSql = R"sql(
+  SELECT client_key_id, COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),
+         COUNT(cost_pico), COALESCE(SUM(cost_pico), 0)
+  FROM calls WHERE timestamp >= $1 AND timestamp < $2
+  GROUP BY client_key_id
+)sql";
+
+const std::string kRollupKeysSql = R"sql(
+  SELECT client_key_id, SUM(calls), SUM(prompt_tokens), SUM(completion_tokens), SUM(priced_calls),
+         SUM(priced_cost_pico)
+  FROM key_rollups WHERE width = $3 AND bucket >= $1 AND bucket < $2
+  GROUP BY client_key_id
 )sql";
 
 const std::string kRawLatenciesSql = R"sql(
@@ -133,7 +147,6 @@ turnout::Result<void> add_groups(Connection& connection, const StatsSegment& seg
     GroupTotals group;
     group.model = read.text();
     group.route = read.text();
-    group.client_key_id = read.text();
     group.calls = as_count(read.integer());
     group.errors = as_count(read.integer());
     group.prompt_tokens = as_count(read.integer());
@@ -143,6 +156,30 @@ turnout::Result<void> add_groups(Connection& connection, const StatsSegment& seg
     group.latency_sum = read.real();
     group.baseline_cost = pricing::Money{read.integer()};
     group.savings = pricing::Money{read.integer()};
+    if (read.error()) {
+      return *read.error();
+    }
+    if (auto added = totals.add(std::move(group)); !added) {
+      return added.error();
+    }
+  }
+  return {};
+}
+
+turnout::Result<void> add_keys(Connection& connection, const StatsSegment& segment, StatsAccumulator& totals) {
+  auto rows = query_segment(connection, kRawKeysSql, kRollupKeysSql, segment);
+  if (!rows) {
+    return rows.error();
+  }
+  for (int row = 0; row < rows->rows(); ++row) {
+    RowReader read(*rows, row);
+    KeyTotals group;
+    group.client_key_id = read.text();
+    group.calls = as_count(read.integer());
+    group.prompt_tokens = as_count(read.integer());
+    group.completion_tokens = as_count(read.integer());
+    group.priced_calls = as_count(read.integer());
+    group.priced_cost = pricing::Money{read.integer()};
     if (read.error()) {
       return *read.error();
     }
@@ -224,6 +261,9 @@ turnout::Result<StatsReport> query_stats(Connection& connection, const StatsQuer
   StatsAccumulator totals;
   for (const StatsSegment& segment : plan_stats_segments(since, until)) {
     if (auto added = add_groups(connection, segment, totals); !added) {
+      return added.error();
+    }
+    if (auto added = add_keys(connection, segment, totals); !added) {
       return added.error();
     }
     if (auto added = add_latencies(connection, segment, totals); !added) {

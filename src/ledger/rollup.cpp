@@ -76,16 +76,21 @@ Result<void> RollupBuilder::add(const CallRecord& record) {
   for (std::size_t level = 0; level < kRollupWidths.size(); ++level) {
     const std::int64_t width = kRollupWidths[level];
     keys[level] = RollupKey{width, bucket_start(record.timestamp, width), record.instance_id, record.model,
-                            record.route, record.client_key_id};
+                            record.route};
     const auto existing = totals_.find(keys[level]);
     RollupTotals probe = existing == totals_.end() ? RollupTotals{} : existing->second;
+    const auto existing_key =
+        key_totals_.find(KeyRollupKey{width, keys[level].bucket, record.instance_id, record.client_key_id});
+    std::int64_t key_cost = existing_key == key_totals_.end() ? 0 : existing_key->second.priced_cost;
     if (!add_money(probe.priced_cost, cost) || !add_money(probe.baseline_cost, baseline) ||
-        !add_money(probe.savings, saving)) {
+        !add_money(probe.savings, saving) || !add_money(key_cost, cost)) {
       return make_error("ledger roll-up cost sums exceed the range of a 64-bit pico-dollar amount");
     }
   }
   const int latency_cell = latency_bucket(record.latency_ms);
   for (std::size_t level = 0; level < kRollupWidths.size(); ++level) {
+    const std::int64_t width = kRollupWidths[level];
+    const std::int64_t bucket = keys[level].bucket;
     RollupTotals& row = totals_[std::move(keys[level])];
     row.calls += 1;
     row.errors += is_error(record) ? 1 : 0;
@@ -97,8 +102,14 @@ Result<void> RollupBuilder::add(const CallRecord& record) {
     row.baseline_cost += baseline;
     row.savings += saving;
 
-    const std::int64_t width = kRollupWidths[level];
-    LatencyKey key{width, bucket_start(record.timestamp, width), record.instance_id, record.model, latency_cell};
+    KeyRollupTotals& by_key = key_totals_[KeyRollupKey{width, bucket, record.instance_id, record.client_key_id}];
+    by_key.calls += 1;
+    by_key.prompt_tokens += static_cast<std::int64_t>(record.usage.prompt_tokens);
+    by_key.completion_tokens += static_cast<std::int64_t>(record.usage.completion_tokens);
+    by_key.priced_calls += record.cost ? 1 : 0;
+    by_key.priced_cost += cost;
+
+    LatencyKey key{width, bucket, record.instance_id, record.model, latency_cell};
     auto [cell, inserted] = latencies_.try_emplace(std::move(key), LatencyCell{1, record.latency_ms, record.latency_ms});
     if (!inserted) {
       cell->second.count += 1;
@@ -111,6 +122,7 @@ Result<void> RollupBuilder::add(const CallRecord& record) {
 
 void RollupBuilder::clear() {
   totals_.clear();
+  key_totals_.clear();
   latencies_.clear();
 }
 

@@ -1,10 +1,12 @@
 #pragma once
 // Time-bucketed roll-ups: what makes /stats cost independent of the ledger's size.
-// Every record is also added, in the same transaction, to one row per bucket width
-// (day, hour, minute) keyed by (instance, model, route, client key), and to one latency
-// histogram cell per (width, bucket, instance, model). A window is answered from whole
-// days, then whole hours and whole minutes at its edges, and raw rows only for the
-// partial minutes at its two ends (plan_stats_segments). Sums stay exact: the roll-ups
+// Every record is also added, in the same transaction, for each bucket width (week, day,
+// hour, minute) to one totals row keyed by (instance, model, route), one per-key row keyed
+// by (instance, client key) and one latency histogram cell keyed by (instance, model). A
+// window is answered from whole weeks, then whole days, hours and minutes at its edges,
+// and raw rows only for the partial minutes at its two ends (plan_stats_segments). Keys
+// have their own table so the rows a query reads grow with models x routes plus keys, not
+// with their product. Sums stay exact: the roll-ups
 // hold the same integers the raw rows would have summed to.
 //
 // Rows are keyed by instance id, so several gateways sharing one PostgreSQL ledger never
@@ -24,7 +26,7 @@
 namespace turnout::ledger {
 
 // Bucket widths in seconds, coarsest first.
-inline constexpr std::array<std::int64_t, 3> kRollupWidths{86'400, 3'600, 60};
+inline constexpr std::array<std::int64_t, 4> kRollupWidths{604'800, 86'400, 3'600, 60};
 
 // Start (unix seconds) of the bucket of `width` holding `timestamp`: the largest multiple
 // of width that is <= timestamp, compared exactly so a record at a boundary lands in
@@ -34,7 +36,7 @@ std::int64_t bucket_start(double timestamp, std::int64_t width);
 struct RollupKey {
   std::int64_t width = 0;
   std::int64_t bucket = 0;  // bucket start, unix seconds
-  std::string instance_id, model, route, client_key_id;
+  std::string instance_id, model, route;
   auto operator<=>(const RollupKey&) const = default;
 };
 
@@ -44,6 +46,18 @@ struct RollupTotals {
   double latency_sum = 0;          // ms
   std::int64_t baseline_cost = 0;  // pico-dollars, over calls with a baseline price
   std::int64_t savings = 0;        // pico-dollars, (baseline - cost) over calls with both
+};
+
+struct KeyRollupKey {
+  std::int64_t width = 0;
+  std::int64_t bucket = 0;
+  std::string instance_id, client_key_id;
+  auto operator<=>(const KeyRollupKey&) const = default;
+};
+
+struct KeyRollupTotals {
+  std::int64_t calls = 0, prompt_tokens = 0, completion_tokens = 0, priced_calls = 0;
+  std::int64_t priced_cost = 0;  // pico-dollars
 };
 
 struct LatencyKey {
@@ -66,12 +80,14 @@ class RollupBuilder {
   Result<void> add(const CallRecord& record);
 
   const std::map<RollupKey, RollupTotals>& totals() const { return totals_; }
+  const std::map<KeyRollupKey, KeyRollupTotals>& key_totals() const { return key_totals_; }
   const std::map<LatencyKey, LatencyCell>& latencies() const { return latencies_; }
   bool empty() const { return totals_.empty(); }
   void clear();
 
  private:
   std::map<RollupKey, RollupTotals> totals_;
+  std::map<KeyRollupKey, KeyRollupTotals> key_totals_;
   std::map<LatencyKey, LatencyCell> latencies_;
 };
 

@@ -6,11 +6,10 @@ namespace turnout::ledger::sqlite {
 namespace {
 
 constexpr std::string_view kUpsertTotalsSql = R"sql(
-  INSERT INTO rollups (width, bucket, instance_id, model, route, client_key_id, calls, errors, prompt_tokens,
-                       completion_tokens, priced_calls, priced_cost_pico, latency_sum, baseline_cost_pico,
-                       savings_pico)
-  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-  ON CONFLICT (width, bucket, instance_id, model, route, client_key_id) DO UPDATE SET
+  INSERT INTO rollups (width, bucket, instance_id, model, route, calls, errors, prompt_tokens, completion_tokens,
+                       priced_calls, priced_cost_pico, latency_sum, baseline_cost_pico, savings_pico)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+  ON CONFLICT (width, bucket, instance_id, model, route) DO UPDATE SET
     calls = calls + excluded.calls,
     errors = errors + excluded.errors,
     prompt_tokens = prompt_tokens + excluded.prompt_tokens,
@@ -20,6 +19,18 @@ constexpr std::string_view kUpsertTotalsSql = R"sql(
     latency_sum = latency_sum + excluded.latency_sum,
     baseline_cost_pico = baseline_cost_pico + excluded.baseline_cost_pico,
     savings_pico = savings_pico + excluded.savings_pico
+)sql";
+
+constexpr std::string_view kUpsertKeyTotalsSql = R"sql(
+  INSERT INTO key_rollups (width, bucket, instance_id, client_key_id, calls, prompt_tokens, completion_tokens,
+                           priced_calls, priced_cost_pico)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+  ON CONFLICT (width, bucket, instance_id, client_key_id) DO UPDATE SET
+    calls = calls + excluded.calls,
+    prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+    completion_tokens = completion_tokens + excluded.completion_tokens,
+    priced_calls = priced_calls + excluded.priced_calls,
+    priced_cost_pico = priced_cost_pico + excluded.priced_cost_pico
 )sql";
 
 constexpr std::string_view kUpsertLatencySql = R"sql(
@@ -61,17 +72,34 @@ Result<void> write_rollups(Database& db, const RollupBuilder& rollups) {
     totals->bind(3, std::string_view(key.instance_id));
     totals->bind(4, std::string_view(key.model));
     totals->bind(5, std::string_view(key.route));
-    totals->bind(6, std::string_view(key.client_key_id));
-    totals->bind(7, row.calls);
-    totals->bind(8, row.errors);
-    totals->bind(9, row.prompt_tokens);
-    totals->bind(10, row.completion_tokens);
-    totals->bind(11, row.priced_calls);
-    totals->bind(12, row.priced_cost);
-    totals->bind(13, row.latency_sum);
-    totals->bind(14, row.baseline_cost);
-    totals->bind(15, row.savings);
+    totals->bind(6, row.calls);
+    totals->bind(7, row.errors);
+    totals->bind(8, row.prompt_tokens);
+    totals->bind(9, row.completion_tokens);
+    totals->bind(10, row.priced_calls);
+    totals->bind(11, row.priced_cost);
+    totals->bind(12, row.latency_sum);
+    totals->bind(13, row.baseline_cost);
+    totals->bind(14, row.savings);
     if (auto done = run(*totals); !done) {
+      return done.error();
+    }
+  }
+  auto key_totals = db.prepare(kUpsertKeyTotalsSql);
+  if (!key_totals) {
+    return key_totals.error();
+  }
+  for (const auto& [key, row] : rollups.key_totals()) {
+    key_totals->bind(1, key.width);
+    key_totals->bind(2, key.bucket);
+    key_totals->bind(3, std::string_view(key.instance_id));
+    key_totals->bind(4, std::string_view(key.client_key_id));
+    key_totals->bind(5, row.calls);
+    key_totals->bind(6, row.prompt_tokens);
+    key_totals->bind(7, row.completion_tokens);
+    key_totals->bind(8, row.priced_calls);
+    key_totals->bind(9, row.priced_cost);
+    if (auto done = run(*key_totals); !done) {
       return done.error();
     }
   }

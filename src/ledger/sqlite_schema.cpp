@@ -57,7 +57,6 @@ std::span<const Migration> ledger_migrations() {
           instance_id TEXT NOT NULL,
           model TEXT NOT NULL,
           route TEXT NOT NULL,
-          client_key_id TEXT NOT NULL,
           calls INTEGER NOT NULL,
           errors INTEGER NOT NULL,
           prompt_tokens INTEGER NOT NULL,
@@ -67,7 +66,19 @@ std::span<const Migration> ledger_migrations() {
           latency_sum REAL NOT NULL,
           baseline_cost_pico INTEGER NOT NULL,
           savings_pico INTEGER NOT NULL,
-          PRIMARY KEY (width, bucket, instance_id, model, route, client_key_id)
+          PRIMARY KEY (width, bucket, instance_id, model, route)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE key_rollups (
+          width INTEGER NOT NULL,
+          bucket INTEGER NOT NULL,
+          instance_id TEXT NOT NULL,
+          client_key_id TEXT NOT NULL,
+          calls INTEGER NOT NULL,
+          prompt_tokens INTEGER NOT NULL,
+          completion_tokens INTEGER NOT NULL,
+          priced_calls INTEGER NOT NULL,
+          priced_cost_pico INTEGER NOT NULL,
+          PRIMARY KEY (width, bucket, instance_id, client_key_id)
         ) STRICT, WITHOUT ROWID;
         CREATE TABLE latency_rollups (
           width INTEGER NOT NULL,

@@ -15,7 +15,7 @@ namespace {
 // queries take the bucket width as ?3. An open end is an infinity.
 
 constexpr std::string_view kRawGroupsSql = R"sql(
-  SELECT model, route, client_key_id,
+  SELECT model, route,
          COUNT(*),
          SUM(error_type <> '' OR status >= 400),
          SUM(prompt_tokens),
@@ -26,15 +26,28 @@ constexpr std::string_view kRawGroupsSql = R"sql(
          SUM(baseline_cost_pico),
          SUM(baseline_cost_pico - cost_pico)
   FROM calls WHERE timestamp >= ?1 AND timestamp < ?2
-  GROUP BY model, route, client_key_id
+  GROUP BY model, route
 )sql";
 
 constexpr std::string_view kRollupGroupsSql = R"sql(
-  SELECT model, route, client_key_id,
+  SELECT model, route,
          SUM(calls), SUM(errors), SUM(prompt_tokens), SUM(completion_tokens), SUM(priced_calls),
          SUM(priced_cost_pico), TOTAL(latency_sum), SUM(baseline_cost_pico), SUM(savings_pico)
   FROM rollups WHERE width = ?3 AND bucket >= ?1 AND bucket < ?2
-  GROUP BY model, route, client_key_id
+  GROUP BY model, route
+)sql";
+
+constexpr std::string_view kRawKeysSql = R"sql(
+  SELECT client_key_id, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), COUNT(cost_pico), SUM(cost_pico)
+  FROM calls WHERE timestamp >= ?1 AND timestamp < ?2
+  GROUP BY client_key_id
+)sql";
+
+constexpr std::string_view kRollupKeysSql = R"sql(
+  SELECT client_key_id, SUM(calls), SUM(prompt_tokens), SUM(completion_tokens), SUM(priced_calls),
+         SUM(priced_cost_pico)
+  FROM key_rollups WHERE width = ?3 AND bucket >= ?1 AND bucket < ?2
+  GROUP BY client_key_id
 )sql";
 
 constexpr std::string_view kRawLatenciesSql = R"sql(
@@ -96,16 +109,32 @@ Result<void> add_groups(sqlite::Database& db, const StatsSegment& segment, Stats
     GroupTotals group;
     group.model = row.column_text(0);
     group.route = row.column_text(1);
-    group.client_key_id = row.column_text(2);
-    group.calls = as_count(row.column_int(3));
-    group.errors = as_count(row.column_int(4));
-    group.prompt_tokens = as_count(row.column_int(5));
-    group.completion_tokens = as_count(row.column_int(6));
-    group.priced_calls = as_count(row.column_int(7));
-    group.priced_cost = pricing::Money{row.column_int(8)};  // SUM of no values is NULL: 0
-    group.latency_sum = row.column_double(9);
-    group.baseline_cost = pricing::Money{row.column_int(10)};
-    group.savings = pricing::Money{row.column_int(11)};
+    group.calls = as_count(row.column_int(2));
+    group.errors = as_count(row.column_int(3));
+    group.prompt_tokens = as_count(row.column_int(4));
+    group.completion_tokens = as_count(row.column_int(5));
+    group.priced_calls = as_count(row.column_int(6));
+    group.priced_cost = pricing::Money{row.column_int(7)};  // SUM of no values is NULL: 0
+    group.latency_sum = row.column_double(8);
+    group.baseline_cost = pricing::Money{row.column_int(9)};
+    group.savings = pricing::Money{row.column_int(10)};
+    return totals.add(std::move(group));
+  });
+}
+
+Result<void> add_keys(sqlite::Database& db, const StatsSegment& segment, StatsAccumulator& totals) {
+  auto rows = prepare_segment(db, kRawKeysSql, kRollupKeysSql, segment);
+  if (!rows) {
+    return rows.error();
+  }
+  return for_each_row(*rows, [&](sqlite::Statement& row) {
+    KeyTotals group;
+    group.client_key_id = row.column_text(0);
+    group.calls = as_count(row.column_int(1));
+    group.prompt_tokens = as_count(row.column_int(2));
+    group.completion_tokens = as_count(row.column_int(3));
+    group.priced_calls = as_count(row.column_int(4));
+    group.priced_cost = pricing::Money{row.column_int(5)};
     return totals.add(std::move(group));
   });
 }
@@ -175,6 +204,9 @@ Result<StatsReport> query_sqlite_stats(sqlite::Database& db, const StatsQuery& q
   StatsAccumulator totals;
   for (const StatsSegment& segment : plan_stats_segments(since, until)) {
     if (auto added = add_groups(db, segment, totals); !added) {
+      return added.error();
+    }
+    if (auto added = add_keys(db, segment, totals); !added) {
       return added.error();
     }
     if (auto added = add_latencies(db, segment, totals); !added) {

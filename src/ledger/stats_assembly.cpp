@@ -18,9 +18,7 @@ Result<void> StatsAccumulator::add(GroupTotals group) {
     return {};
   }
   ModelStats& model = report_.models[group.model];
-  KeyStats& key = report_.keys[group.client_key_id];
-  if (!add_exact(model.priced_cost, group.priced_cost) || !add_exact(key.priced_cost, group.priced_cost) ||
-      !add_exact(report_.total_cost, group.priced_cost) || !add_exact(report_.baseline_cost, group.baseline_cost) ||
+  if (!add_exact(model.priced_cost, group.priced_cost) || !add_exact(report_.total_cost, group.priced_cost) || !add_exact(report_.baseline_cost, group.baseline_cost) ||
       !add_exact(report_.savings, group.savings)) {
     return make_error("ledger cost sums exceed the range of a 64-bit pico-dollar amount");
   }
@@ -30,16 +28,27 @@ Result<void> StatsAccumulator::add(GroupTotals group) {
   model.prompt_tokens += group.prompt_tokens;
   model.completion_tokens += group.completion_tokens;
   model.unpriced_calls += unpriced;
-  key.calls += group.calls;
-  key.prompt_tokens += group.prompt_tokens;
-  key.completion_tokens += group.completion_tokens;
-  key.unpriced_calls += unpriced;
   latency_sums_[group.model] += group.latency_sum;
   report_.model_distribution[std::move(group.model)] += group.calls;
   report_.routes[std::move(group.route)] += group.calls;
   report_.total_calls += group.calls;
   report_.errors += group.errors;
   report_.unpriced_calls += unpriced;
+  return {};
+}
+
+Result<void> StatsAccumulator::add(KeyTotals group) {
+  if (group.calls == 0) {
+    return {};
+  }
+  KeyStats& key = report_.keys[std::move(group.client_key_id)];
+  if (!add_exact(key.priced_cost, group.priced_cost)) {
+    return make_error("ledger cost sums exceed the range of a 64-bit pico-dollar amount");
+  }
+  key.calls += group.calls;
+  key.prompt_tokens += group.prompt_tokens;
+  key.completion_tokens += group.completion_tokens;
+  key.unpriced_calls += group.calls - group.priced_calls;
   return {};
 }
 

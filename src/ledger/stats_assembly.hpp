@@ -14,11 +14,10 @@
 
 namespace turnout::ledger {
 
-// One (model, route, client key) group of one segment, as summed by the database.
+// One (model, route) group of one segment, as summed by the database.
 struct GroupTotals {
   std::string model;
   std::string route;
-  std::string client_key_id;
   std::uint64_t calls = 0;
   std::uint64_t errors = 0;
   std::uint64_t prompt_tokens = 0;
@@ -30,11 +29,22 @@ struct GroupTotals {
   pricing::Money savings;          // sum of (baseline - cost) over calls with both
 };
 
+// One client key's group of one segment.
+struct KeyTotals {
+  std::string client_key_id;
+  std::uint64_t calls = 0;
+  std::uint64_t prompt_tokens = 0;
+  std::uint64_t completion_tokens = 0;
+  std::uint64_t priced_calls = 0;
+  pricing::Money priced_cost;
+};
+
 class StatsAccumulator {
  public:
   // Fails when a money sum leaves the range of 64-bit pico-dollars: sums are exact or
   // an error, never wrapped. A group without calls is ignored.
   Result<void> add(GroupTotals group);
+  Result<void> add(KeyTotals group);
   // Latency histogram cells of one model (from roll-ups or from raw rows).
   void add_latencies(const std::string& model, int bucket, const LatencyCell& cell);
   void add_latency(const std::string& model, double latency_ms);

@@ -191,10 +191,10 @@ describe('GET /stats after a known sequence', () => {
       const summary = stats.models[name].latency_ms;
       const ownMean = own.reduce((a, b) => a + b, 0) / own.length;
       assert.ok(Math.abs(summary.avg - ownMean) <= tolerance, `${name} avg ${summary.avg} vs ${ownMean}`);
-      // Percentiles come from latency histograms: within the 2.2%-wide bucket of the exact value.
+      // Percentiles come from latency histograms: within the 4.4%-wide bucket of the exact value.
       for (const [field, percent] of [['p50', 50], ['p95', 95], ['p99', 99]]) {
         const exact = nearestRank(own, percent);
-        assert.ok(Math.abs(summary[field] - exact) <= 0.022 * exact + tolerance,
+        assert.ok(Math.abs(summary[field] - exact) <= 0.045 * exact + tolerance,
           `${name} ${field} ${summary[field]} vs nearest-rank ${nearestRank(own, percent)} of ${own}`);
       }
     }

@@ -538,8 +538,8 @@ TEST(LedgerStats, SegmentsCoverTheWindowExactlyOnce) {
   }
   const auto whole = plan_stats_segments(-std::numeric_limits<double>::infinity(),
                                          std::numeric_limits<double>::infinity());
-  ASSERT_EQ(whole.size(), 1U);  // the whole ledger: day roll-ups only
-  EXPECT_EQ(whole[0].width, 86'400);
+  ASSERT_EQ(whole.size(), 1U);  // the whole ledger: the coarsest roll-ups only
+  EXPECT_EQ(whole[0].width, kRollupWidths.front());
 }
 
 // ---------------------------------------------------------------------------------------

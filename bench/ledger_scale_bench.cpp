@@ -1,0 +1,227 @@
+// The ledger at scale (issue: 10 million calls): fills a real ledger (SQLite file, or the
+// PostgreSQL database at TURNOUT_BENCH_PG_URL) through the public Ledger API with group
+// commit, reporting write throughput, then /stats latency (p50/p99) for several windows,
+// each against the same query answered by scanning raw rows, measured in the same run.
+//
+//   ledger_scale_bench [--calls N] [--days D] [--backend sqlite|postgresql]
+//
+// Timestamps spread evenly over D days ending now, so the windows meet day, hour and
+// minute roll-ups and raw edge rows the way a live ledger does.
+#include "ledger/ledger.hpp"
+#include "ledger/pg_connection.hpp"
+#include "ledger/sqlite_db.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace turnout;
+using namespace turnout::ledger;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::uint64_t calls = 10'000'000;
+  double days = 30;
+  std::string backend = "sqlite";
+};
+
+Options parse_options(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--calls") options.calls = std::stoull(argv[i + 1]);
+    else if (flag == "--days") options.days = std::stod(argv[i + 1]);
+    else if (flag == "--backend") options.backend = argv[i + 1];
+    else throw std::invalid_argument("unknown flag " + flag);
+  }
+  return options;
+}
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+CallRecord synthetic_record(std::mt19937_64& rng, std::uint64_t index, double timestamp) {
+  static const char* const kModels[] = {"gpt-3.5-turbo", "gpt-4o-mini", "gpt-4o", "gpt-4.1", "o3-mini", "mystery"};
+  static const char* const kRoutes[] = {"simple", "medium", "complex", "explicit", "fallback:gpt-4o"};
+  static const char* const kInstances[] = {"gw-a", "gw-b", "gw-c"};
+  CallRecord r;
+  r.id = fmt::format("req-{}", index);
+  r.timestamp = timestamp;
+  r.instance_id = kInstances[rng() % 3];
+  r.client_key_id = fmt::format("key_{:012x}", rng() % 20);
+  r.requested_model = "auto";
+  r.model = kModels[rng() % 6];
+  r.route = kRoutes[rng() % 5];
+  r.counted_prompt_tokens = rng() % 8000;
+  r.usage = {r.counted_prompt_tokens, rng() % 1000, 0};
+  r.usage_reported = true;
+  if (r.model != "mystery") r.cost = pricing::Money{static_cast<std::int64_t>(rng() % 100'000'000)};
+  r.baseline_cost = pricing::Money{static_cast<std::int64_t>(rng() % 400'000'000)};
+  // Log-normal-ish latencies around a second, as LLM calls are.
+  std::lognormal_distribution<double> latency(6.9, 0.6);
+  r.latency_ms = latency(rng);
+  r.status = rng() % 20 == 0 ? 502 : 200;
+  r.attempts = 1;
+  return r;
+}
+
+// Appends every record through the group-committing writer, never more than `window`
+// outstanding (as a busy gateway would), and returns records/s.
+double fill(Ledger& ledger, const Options& options, double end) {
+  std::mt19937_64 rng(2026);
+  const double span = options.days * 86'400;
+  const double step = span / static_cast<double>(options.calls);
+  constexpr std::uint64_t kWindow = 50'000;
+  std::mutex mutex;
+  std::condition_variable drained;
+  std::uint64_t outstanding = 0;
+  std::atomic<std::uint64_t> failures{0};
+  const auto started = Clock::now();
+  for (std::uint64_t i = 0; i < options.calls; ++i) {
+    {
+      std::unique_lock lock(mutex);
+      drained.wait(lock, [&] { return outstanding < kWindow; });
+      ++outstanding;
+    }
+    ledger.append(synthetic_record(rng, i, end - span + static_cast<double>(i) * step), [&](Result<void> outcome) {
+      if (!outcome) failures.fetch_add(1);
+      std::lock_guard lock(mutex);
+      --outstanding;
+      drained.notify_one();
+    });
+    if (i % 1'000'000 == 999'999) std::cerr << fmt::format("  {} M records appended\n", (i + 1) / 1'000'000);
+  }
+  {
+    std::unique_lock lock(mutex);
+    drained.wait(lock, [&] { return outstanding == 0; });
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  if (failures.load() > 0) throw std::runtime_error(fmt::format("{} records failed to write", failures.load()));
+  return static_cast<double>(options.calls) / seconds;
+}
+
+struct Percentiles {
+  double p50 = 0, p99 = 0;
+};
+
+Percentiles time_ms(int runs, const std::function<void()>& run) {
+  std::vector<double> samples;
+  for (int i = 0; i < runs; ++i) {
+    const auto started = Clock::now();
+    run();
+    samples.push_back(std::chrono::duration<double, std::milli>(Clock::now() - started).count());
+  }
+  std::sort(samples.begin(), samples.end());
+  const auto at = [&](double percent) {
+    const auto rank = static_cast<std::size_t>(std::ceil(percent / 100 * static_cast<double>(samples.size())));
+    return samples[std::max<std::size_t>(rank, 1) - 1];
+  };
+  return Percentiles{at(50), at(99)};
+}
+
+// The baseline: the same window's per-model figures from a scan of the raw rows (what
+// /stats cost before roll-ups), on the same database.
+constexpr const char* kRawScanSql =
+    "SELECT model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_pico), SUM(latency_ms) "
+    "FROM calls WHERE timestamp >= {} AND timestamp < {} GROUP BY model";
+
+std::function<void(double, double)> raw_scan_for(const std::string& url) {
+  if (url.starts_with("sqlite:")) {
+    auto db = std::make_shared<sqlite::Database>(
+        sqlite::Database::open(url.substr(7), sqlite::Database::OpenMode::existing_only).value());
+    return [db](double since, double until) {
+      auto rows = db->prepare(fmt::format(kRawScanSql, since, until)).value();
+      while (rows.step().value()) {
+      }
+    };
+  }
+  auto target = pg::ConnectionTarget::parse(url).value();
+  auto connection = std::make_shared<pg::Connection>(pg::Connection::open(target).value());
+  return [connection](double since, double until) {
+    if (!connection->query(fmt::format(kRawScanSql, since, until))) throw std::runtime_error("raw scan failed");
+  };
+}
+
+void run(const Options& options) {
+  std::string url;
+  fs::path dir;
+  if (options.backend == "sqlite") {
+    std::string pattern = (fs::temp_directory_path() / "turnout-scale-XXXXXX").string();
+    dir = ::mkdtemp(pattern.data());
+    url = "sqlite:" + (dir / "ledger.db").string();
+  } else {
+    const char* pg_url = std::getenv("TURNOUT_BENCH_PG_URL");
+    if (pg_url == nullptr) throw std::invalid_argument("--backend postgresql needs TURNOUT_BENCH_PG_URL");
+    url = pg_url;
+  }
+  const double end = unix_now();
+  auto ledger = open_ledger(url).value();
+  std::cout << fmt::format("ledger at scale: {} backend, {} calls over {} days\n", options.backend, options.calls,
+                           options.days);
+  const double records_per_second = fill(*ledger, options, end);
+  std::cout << fmt::format("write throughput: {:.0f} records/s (group commit, public API)\n", records_per_second);
+
+  struct Window {
+    const char* name;
+    double since, until;
+  };
+  std::mt19937_64 rng(7);
+  const double span = options.days * 86'400;
+  const std::vector<Window> windows{
+      {"whole ledger", -1e300, 1e300},
+      {"last 24 h (unaligned)", end - 86'400 - 17.25, end},
+      {"last hour", end - 3'600, end},
+      {"one week, unaligned", end - span / 2 - 7 * 86'400 + 123.5, end - span / 2 + 59.75},
+      {"last 5 minutes", end - 300, end},
+  };
+  auto raw_scan = raw_scan_for(url);
+  std::cout << "| window | /stats p50 | /stats p99 | raw scan p50 (baseline) | speed-up |\n|---|---|---|---|---|\n";
+  for (const Window& window : windows) {
+    // The whole ledger is asked the way /stats asks it: with open ends.
+    const bool whole = window.since < -1e299;
+    const StatsQuery query{whole ? std::nullopt : std::optional(window.since),
+                           whole ? std::nullopt : std::optional(window.until), 10};
+    const Percentiles stats = time_ms(41, [&] {
+      if (!ledger->stats(query)) throw std::runtime_error("stats failed");
+    });
+    const Percentiles raw = time_ms(3, [&] { raw_scan(window.since, window.until); });
+    std::cout << fmt::format("| {} | {:.2f} ms | {:.2f} ms | {:.1f} ms | {:.0f}x |\n", window.name, stats.p50,
+                             stats.p99, raw.p50, raw.p50 / stats.p50);
+  }
+  ledger->close();
+  if (!dir.empty()) {
+    std::error_code ignored;
+    std::cout << fmt::format("SQLite file: {:.0f} MB\n", static_cast<double>(fs::file_size(dir / "ledger.db")) / 1e6);
+    fs::remove_all(dir, ignored);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    run(parse_options(argc, argv));
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "ledger_scale_bench: " << e.what() << "\n";
+    return 1;
+  }
+}
