@@ -56,6 +56,7 @@ TEST(ConfigDefaults, EqualSpecSectionThree) {
   EXPECT_EQ(config.server.max_body_bytes, 16777216u);
   EXPECT_EQ(config.server.shutdown_grace_s, 30);
   EXPECT_EQ(config.ledger.url, "sqlite:turnout.db");
+  EXPECT_EQ(config.ledger.retention_days, 0u);  // keep every record
 
   ASSERT_EQ(config.providers.size(), 1u);
   const ProviderConfig& openai = config.providers.at("openai");
@@ -392,6 +393,13 @@ ledger:
   EXPECT_EQ(config.ledger.url, "sqlite:/var/lib/turnout.db");
 }
 
+TEST(ConfigLedger, RetentionDaysIsAWholeNumberOfDays) {
+  EXPECT_EQ(parse_ok("ledger: {retention_days: 90}\n").ledger.retention_days, 90u);
+  EXPECT_CONTAINS(parse_error("ledger: {retention_days: -1}\n"), "ledger.retention_days");
+  EXPECT_CONTAINS(parse_error("ledger: {retention_days: 1.5}\n"), "ledger.retention_days");
+  EXPECT_CONTAINS(parse_error("ledger: {retention_days: forever}\n"), "ledger.retention_days");
+}
+
 TEST(ConfigEnv, SetVariableWinsOverItsDefault) {
   const Config config = parse_ok("server: {port: \"${PORT:-9100}\"}\n", {{"PORT", "9200"}});
   EXPECT_EQ(config.server.port, 9200);
@@ -472,7 +480,7 @@ TEST(ConfigErrors, UnknownKeyInATier) {
 }
 
 TEST(ConfigErrors, UnrelatedUnknownKeyListsTheKnownOnes) {
-  EXPECT_CONTAINS(parse_error("ledger: {path: x.db}\n"), "ledger.path: unknown key (expected one of: url)");
+  EXPECT_CONTAINS(parse_error("ledger: {path: x.db}\n"), "ledger.path: unknown key (expected one of: url retention_days)");
 }
 
 TEST(ConfigErrors, WrongTypes) {
