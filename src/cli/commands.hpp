@@ -5,4 +5,5 @@ class App;
 }
 namespace turnout::cli {
 void add_tokens_command(CLI::App& app, int& exit_code);  // tokens_command.cpp
+void add_ledger_command(CLI::App& app, int& exit_code);  // ledger_command.cpp
 }  // namespace turnout::cli

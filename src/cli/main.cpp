@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   turnout::server::add_server_commands(app, exit_code);
   turnout::cli::add_tokens_command(app, exit_code);
+  turnout::cli::add_ledger_command(app, exit_code);
   turnout::mock::add_mock_upstream_command(app, exit_code);
   try {
     app.parse(argc, argv);
