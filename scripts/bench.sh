@@ -94,10 +94,22 @@ echo "gateway RSS after $(curl -s "http://127.0.0.1:$gw_port/metrics" | awk '/^t
 
 for b in "$bench_dir"/*_bench; do
   [[ -x "$b" ]] || continue
+  [[ $(basename "$b") == ledger_scale_bench ]] && continue  # its own run below
   echo "== $(basename "$b")"
   "$b" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_min_time=0.2 2>/dev/null |
     grep -E "median|Benchmark" || true
 done
+
+# The ledger at scale: BENCH_LEDGER_CALLS records (default 10 million) into SQLite, then
+# into a private PostgreSQL cluster when the server binaries are installed.
+LEDGER_CALLS=${BENCH_LEDGER_CALLS:-10000000}
+echo "== ledger_scale_bench (SQLite, $LEDGER_CALLS calls)"
+"$bench_dir/ledger_scale_bench" --calls "$LEDGER_CALLS"
+if pg_url=$(scripts/pg-test-cluster.sh start "$work/pg"); then
+  echo "== ledger_scale_bench (PostgreSQL, $LEDGER_CALLS calls)"
+  TURNOUT_BENCH_PG_URL=$pg_url "$bench_dir/ledger_scale_bench" --calls "$LEDGER_CALLS" --backend postgresql || true
+  scripts/pg-test-cluster.sh stop "$work/pg"
+fi
 
 # Streaming: time to first byte/event through Turnout versus direct, then many simultaneous
 # slow streams through one gateway (default threads) with its peak RSS. A fresh mock and
