@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string>
 
@@ -255,23 +256,14 @@ turnout::Result<StatsReport> query_stats(Connection& connection, const StatsQuer
   if (!snapshot) {
     return snapshot.error();
   }
-  constexpr double infinity = std::numeric_limits<double>::infinity();
-  const double since = query.since.value_or(-infinity);
-  const double until = query.until.value_or(infinity);
-  StatsAccumulator totals;
-  for (const StatsSegment& segment : plan_stats_segments(since, until)) {
-    if (auto added = add_groups(connection, segment, totals); !added) {
-      return added.error();
-    }
-    if (auto added = add_keys(connection, segment, totals); !added) {
-      return added.error();
-    }
-    if (auto added = add_latencies(connection, segment, totals); !added) {
-      return added.error();
-    }
+  const StatsWindow window = window_of(query);
+  auto report = collect_stats(window, std::bind_front(add_groups, std::ref(connection)),
+                              std::bind_front(add_keys, std::ref(connection)),
+                              std::bind_front(add_latencies, std::ref(connection)));
+  if (!report) {
+    return report.error();
   }
-  StatsReport report = std::move(totals).finish();
-  if (auto added = add_recent_calls(connection, since, until, query.recent, report); !added) {
+  if (auto added = add_recent_calls(connection, window.since, window.until, query.recent, *report); !added) {
     return added.error();
   }
   if (auto ended = snapshot->commit(); !ended) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string_view>
 
@@ -198,23 +199,13 @@ Result<StatsReport> query_sqlite_stats(sqlite::Database& db, const StatsQuery& q
   if (!snapshot) {
     return snapshot.error();
   }
-  constexpr double infinity = std::numeric_limits<double>::infinity();
-  const double since = query.since.value_or(-infinity);
-  const double until = query.until.value_or(infinity);
-  StatsAccumulator totals;
-  for (const StatsSegment& segment : plan_stats_segments(since, until)) {
-    if (auto added = add_groups(db, segment, totals); !added) {
-      return added.error();
-    }
-    if (auto added = add_keys(db, segment, totals); !added) {
-      return added.error();
-    }
-    if (auto added = add_latencies(db, segment, totals); !added) {
-      return added.error();
-    }
+  const StatsWindow window = window_of(query);
+  auto report = collect_stats(window, std::bind_front(add_groups, std::ref(db)), std::bind_front(add_keys, std::ref(db)),
+                              std::bind_front(add_latencies, std::ref(db)));
+  if (!report) {
+    return report.error();
   }
-  StatsReport report = std::move(totals).finish();
-  if (auto added = add_recent_calls(db, since, until, query.recent, report); !added) {
+  if (auto added = add_recent_calls(db, window.since, window.until, query.recent, *report); !added) {
     return added.error();
   }
   if (auto ended = snapshot->commit(); !ended) {

@@ -1,5 +1,7 @@
 #include "ledger/stats_assembly.hpp"
 
+#include <limits>
+
 namespace turnout::ledger {
 namespace {
 
@@ -12,6 +14,11 @@ bool add_exact(pricing::Money& total, pricing::Money amount) {
 }
 
 }  // namespace
+
+StatsWindow window_of(const StatsQuery& query) {
+  constexpr double infinity = std::numeric_limits<double>::infinity();
+  return StatsWindow{query.since.value_or(-infinity), query.until.value_or(infinity)};
+}
 
 Result<void> StatsAccumulator::add(GroupTotals group) {
   if (group.calls == 0) {

@@ -6,6 +6,7 @@
 #include "common/result.hpp"
 #include "ledger/latency_histogram.hpp"
 #include "ledger/ledger.hpp"
+#include "ledger/rollup.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -56,6 +57,33 @@ class StatsAccumulator {
   std::map<std::string, double> latency_sums_;
   std::map<std::string, LatencyHistogram> latencies_;
 };
+
+// A window as a backend queries it: open ends are infinities.
+struct StatsWindow {
+  double since;
+  double until;
+};
+StatsWindow window_of(const StatsQuery& query);
+
+// The figures of a window: each segment of plan_stats_segments is read by a backend's
+// (model, route) groups, key groups and latency cells, in that order, into one accumulator.
+template <class ReadGroups, class ReadKeys, class ReadLatencies>
+Result<StatsReport> collect_stats(StatsWindow window, ReadGroups read_groups, ReadKeys read_keys,
+                                  ReadLatencies read_latencies) {
+  StatsAccumulator totals;
+  for (const StatsSegment& segment : plan_stats_segments(window.since, window.until)) {
+    if (auto read = read_groups(segment, totals); !read) {
+      return read.error();
+    }
+    if (auto read = read_keys(segment, totals); !read) {
+      return read.error();
+    }
+    if (auto read = read_latencies(segment, totals); !read) {
+      return read.error();
+    }
+  }
+  return std::move(totals).finish();
+}
 
 // Nearest rank: the 1-based rank of the `percent`-th percentile among n sorted values,
 // ceil(percent * n / 100) in integers (never below 1).
