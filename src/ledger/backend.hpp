@@ -30,6 +30,10 @@ class Backend {
   // transaction; returns how many went. Called from the writer thread only.
   virtual Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit) = 0;
 
+  // Deletes the second-level roll-up rows of buckets before `cutoff` (rollup.hpp: they
+  // are kept for a day). Called from the writer thread only.
+  virtual Result<void> prune_second_rollups(double cutoff) = 0;
+
   // Aggregates over one consistent snapshot. Thread-safe.
   virtual Result<StatsReport> stats(const StatsQuery& query) = 0;
 };

@@ -2,6 +2,10 @@
 
 #include "ledger/pg_copy.hpp"
 
+#include <fmt/format.h>
+
+#include <array>
+#include <cmath>
 #include <string>
 #include <string_view>
 
@@ -164,6 +168,18 @@ turnout::Result<void> write_rollups(Connection& connection, const RollupBuilder&
   return connection.exec(kClearStagingSql);
 }
 
+turnout::Result<void> prune_second_rollups(Connection& connection, double cutoff) {
+  const std::array<Param, 2> params{std::to_string(kSecondWidth),
+                                    std::to_string(static_cast<std::int64_t>(std::floor(cutoff)))};
+  for (std::string_view table : {"rollups", "key_rollups", "latency_rollups"}) {
+    if (auto done = connection.query(fmt::format("DELETE FROM {} WHERE width = $1 AND bucket < $2", table), params);
+        !done) {
+      return done.error();
+    }
+  }
+  return {};
+}
+
 turnout::Result<void> backfill_rollups(Connection& connection) {
   if (auto declared = connection.exec(kDeclareCursorSql); !declared) {
     return declared.error();
@@ -176,7 +192,7 @@ turnout::Result<void> backfill_rollups(Connection& connection) {
     if (rows->rows() == 0) {
       break;
     }
-    RollupBuilder rollups;
+    RollupBuilder rollups(unix_now() - kSecondRollupLifetime);
     for (int row = 0; row < rows->rows(); ++row) {
       CallRecord record;
       auto timestamp = rows->real(row, 0);

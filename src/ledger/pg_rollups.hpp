@@ -12,6 +12,9 @@ namespace turnout::ledger::pg {
 // Adds `rollups` to the stored roll-up rows; the caller holds the transaction.
 turnout::Result<void> write_rollups(Connection& connection, const RollupBuilder& rollups);
 
+// Deletes second-level roll-up rows of buckets before `cutoff`.
+turnout::Result<void> prune_second_rollups(Connection& connection, double cutoff);
+
 // Rebuilds the roll-ups from every raw row through a cursor, in chunks.
 turnout::Result<void> backfill_rollups(Connection& connection);
 

@@ -167,7 +167,7 @@ Result<void> PostgresBackend::insert_all(pg::Connection& connection, std::span<c
   for (int row = 0; row < moved->rows(); ++row) {
     stored.insert(moved->text(row, 0));
   }
-  RollupBuilder rollups;
+  RollupBuilder rollups(unix_now() - kSecondRollupLifetime);
   for (const KeyedRecord& keyed : records) {
     if (stored.contains(keyed.key)) {
       if (auto added = rollups.add(keyed.record); !added) {
@@ -179,6 +179,28 @@ Result<void> PostgresBackend::insert_all(pg::Connection& connection, std::span<c
     return written.error();
   }
   return transaction->commit();
+}
+
+Result<void> PostgresBackend::prune_second_rollups(double cutoff) {
+  if (!writer_) {
+    auto connection = connect();
+    if (!connection) {
+      return connection.error();
+    }
+    writer_.emplace(std::move(*connection));
+  }
+  auto transaction = pg::Transaction::begin(*writer_);
+  Result<void> pruned = transaction ? pg::prune_second_rollups(*writer_, cutoff) : Result<void>(transaction.error());
+  if (pruned && transaction) {
+    pruned = transaction->commit();
+  }
+  if (!pruned) {
+    if (writer_->broken()) {
+      writer_.reset();
+    }
+    return make_error(fmt::format("ledger database '{}': {}", target_.display, pruned.error().message));
+  }
+  return {};
 }
 
 Result<std::uint64_t> PostgresBackend::prune_before(double cutoff, std::uint64_t limit) {

@@ -23,6 +23,7 @@ class PostgresBackend final : public Backend {
 
   Result<void> write_batch(std::span<const KeyedRecord> records) override;
   Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit) override;
+  Result<void> prune_second_rollups(double cutoff) override;
   Result<StatsReport> stats(const StatsQuery& query) override;
 
  private:

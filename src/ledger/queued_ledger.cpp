@@ -1,5 +1,7 @@
 #include "ledger/queued_ledger.hpp"
 
+#include "ledger/rollup.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -20,10 +22,6 @@ std::string random_key_prefix() {
 // Records deleted per retention transaction: small enough that the writer is back to
 // committing calls within milliseconds.
 constexpr std::uint64_t kPruneChunk = 5'000;
-
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 void notify(const Ledger::DurableCallback& on_durable, const Result<void>& outcome) noexcept {
   try {
@@ -90,11 +88,20 @@ void QueuedLedger::run_writer() {
 
 void QueuedLedger::prune_expired(WriterState& state) {
   const auto now = std::chrono::steady_clock::now();
-  if (options_.retention.count() <= 0 || now < state.next_prune) {
+  if (now < state.next_prune) {
     return;
+  }
+  if (!state.pruning_records) {
+    // Once per check: second roll-ups older than their lifetime (a failure waits for the next check).
+    (void)backend_->prune_second_rollups(unix_now() - kSecondRollupLifetime);
+    if (options_.retention.count() <= 0) {
+      state.next_prune = now + options_.retention_check_interval;
+      return;
+    }
   }
   const double cutoff = unix_now() - static_cast<double>(options_.retention.count());
   auto pruned = backend_->prune_before(cutoff, kPruneChunk);
+  state.pruning_records = pruned && *pruned == kPruneChunk;
   if (!pruned) {
     state.next_prune = now + options_.retry_interval;  // the write path reports the database's health
   } else if (*pruned < kPruneChunk) {
@@ -107,10 +114,8 @@ bool QueuedLedger::take_queued(WriterState& state) {
   const auto has_work = [this] { return closing_ || !queue_.empty(); };
   if (!state.unwritten.empty()) {
     queued_.wait_for(lock, options_.retry_interval, has_work);
-  } else if (options_.retention.count() > 0) {
-    queued_.wait_until(lock, state.next_prune, has_work);
   } else {
-    queued_.wait(lock, has_work);
+    queued_.wait_until(lock, state.next_prune, has_work);
   }
   const std::size_t count = std::min(queue_.size(), std::max<std::size_t>(options_.max_batch, 1));
   state.unwritten.reserve(state.unwritten.size() + count);

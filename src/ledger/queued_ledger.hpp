@@ -42,6 +42,7 @@ class QueuedLedger final : public Ledger {
     std::uint64_t next_key = 0;
     std::uint64_t dropped = 0;  // records given up because the backlog was full
     std::chrono::steady_clock::time_point next_prune;  // retention: when to look again
+    bool pruning_records = false;  // a retention pass is part-way through expired records
   };
 
   void run_writer();
@@ -50,8 +51,9 @@ class QueuedLedger final : public Ledger {
   bool take_queued(WriterState& state);
   void write_round(WriterState& state);
   void record_health(const Result<void>& written, const WriterState& state);
-  // Retention: deletes one chunk of expired raw records when due, so a large backlog of
-  // expired rows is worked off between write rounds instead of stalling them.
+  // When due: drops expired second roll-ups, and (retention) deletes one chunk of expired
+  // raw records, so a large backlog of them is worked off between write rounds instead
+  // of stalling them.
   void prune_expired(WriterState& state);
 
   std::unique_ptr<Backend> backend_;

@@ -2,6 +2,7 @@
 
 #include "pricing/pricing.hpp"
 
+#include <chrono>
 #include <cmath>
 
 namespace turnout::ledger {
@@ -23,11 +24,11 @@ double floor_to(double value, std::int64_t width) {
   return std::isinf(value) ? value : std::floor(value / static_cast<double>(width)) * static_cast<double>(width);
 }
 
-void cover(double since, double until, std::size_t level, std::vector<StatsSegment>& out) {
+void cover(double since, double until, std::size_t level, double seconds_since, std::vector<StatsSegment>& out) {
   if (!(since < until)) {
     return;
   }
-  if (level == kRollupWidths.size()) {
+  if (level == kRollupWidths.size() || (kRollupWidths[level] == kSecondWidth && since < seconds_since)) {
     out.push_back(StatsSegment{0, since, until});
     return;
   }
@@ -43,14 +44,18 @@ void cover(double since, double until, std::size_t level, std::vector<StatsSegme
   }
   if (first < last) {
     out.push_back(StatsSegment{width, first, last});
-    cover(since, first, level + 1, out);
-    cover(last, until, level + 1, out);
+    cover(since, first, level + 1, seconds_since, out);
+    cover(last, until, level + 1, seconds_since, out);
   } else {
-    cover(since, until, level + 1, out);
+    cover(since, until, level + 1, seconds_since, out);
   }
 }
 
 }  // namespace
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 std::int64_t bucket_start(double timestamp, std::int64_t width) {
   const double w = static_cast<double>(width);
@@ -71,9 +76,11 @@ Result<void> RollupBuilder::add(const CallRecord& record) {
       __builtin_sub_overflow(record.baseline_cost->pico, record.cost->pico, &saving)) {
     return make_error("a call's saving exceeds the range of a 64-bit pico-dollar amount");
   }
+  const std::size_t levels =
+      record.timestamp >= seconds_since_ ? kRollupWidths.size() : kRollupWidths.size() - 1;  // seconds last
   // Check every money sum before touching anything, so a failed add leaves no trace.
   std::array<RollupKey, kRollupWidths.size()> keys;
-  for (std::size_t level = 0; level < kRollupWidths.size(); ++level) {
+  for (std::size_t level = 0; level < levels; ++level) {
     const std::int64_t width = kRollupWidths[level];
     keys[level] = RollupKey{width, bucket_start(record.timestamp, width), record.instance_id, record.model,
                             record.route};
@@ -88,7 +95,7 @@ Result<void> RollupBuilder::add(const CallRecord& record) {
     }
   }
   const int latency_cell = latency_bucket(record.latency_ms);
-  for (std::size_t level = 0; level < kRollupWidths.size(); ++level) {
+  for (std::size_t level = 0; level < levels; ++level) {
     const std::int64_t width = kRollupWidths[level];
     const std::int64_t bucket = keys[level].bucket;
     RollupTotals& row = totals_[std::move(keys[level])];
@@ -126,9 +133,9 @@ void RollupBuilder::clear() {
   latencies_.clear();
 }
 
-std::vector<StatsSegment> plan_stats_segments(double since, double until) {
+std::vector<StatsSegment> plan_stats_segments(double since, double until, double seconds_since) {
   std::vector<StatsSegment> segments;
-  cover(since, until, 0, segments);
+  cover(since, until, 0, seconds_since, segments);
   return segments;
 }
 

@@ -1,10 +1,17 @@
 #pragma once
 // Time-bucketed roll-ups: what makes /stats cost independent of the ledger's size.
 // Every record is also added, in the same transaction, for each bucket width (week, day,
-// hour, minute) to one totals row keyed by (instance, model, route), one per-key row keyed
+// hour, minute, and for the last day second) to one totals row keyed by (instance, model, route), one per-key row keyed
 // by (instance, client key) and one latency histogram cell keyed by (instance, model). A
-// window is answered from whole weeks, then whole days, hours and minutes at its edges,
-// and raw rows only for the partial minutes at its two ends (plan_stats_segments). Keys
+// window is answered from whole weeks, then whole days, hours, minutes (and seconds) at its
+// edges, and raw rows only for the partial minutes (seconds) at its two ends
+// (plan_stats_segments).
+//
+// Second buckets make a busy minute cheap to cut (a window ending "now" in a minute with
+// thousands of calls), but cost about a row per call where traffic is sparse, so they are
+// kept for a day only: written for records less than kSecondRollupLifetime old, pruned
+// after it, and used by windows only from kSecondRollupHorizon ago (an hour less, which
+// leaves room for clock skew between instances). Keys
 // have their own table so the rows a query reads grow with models x routes plus keys, not
 // with their product. Sums stay exact: the roll-ups
 // hold the same integers the raw rows would have summed to.
@@ -26,7 +33,10 @@
 namespace turnout::ledger {
 
 // Bucket widths in seconds, coarsest first.
-inline constexpr std::array<std::int64_t, 4> kRollupWidths{604'800, 86'400, 3'600, 60};
+inline constexpr std::array<std::int64_t, 5> kRollupWidths{604'800, 86'400, 3'600, 60, 1};
+inline constexpr std::int64_t kSecondWidth = 1;
+inline constexpr double kSecondRollupLifetime = 86'400;
+inline constexpr double kSecondRollupHorizon = 82'800;
 
 // Start (unix seconds) of the bucket of `width` holding `timestamp`: the largest multiple
 // of width that is <= timestamp, compared exactly so a record at a boundary lands in
@@ -68,6 +78,9 @@ struct LatencyKey {
   auto operator<=>(const LatencyKey&) const = default;
 };
 
+// The current unix time in seconds (the wall clock, as record timestamps are).
+double unix_now();
+
 // Whether a record counts as an error in /stats (SPEC section 5).
 inline bool is_error(const CallRecord& record) { return !record.error_type.empty() || record.status >= 400; }
 
@@ -76,6 +89,9 @@ inline bool is_error(const CallRecord& record) { return !record.error_type.empty
 // configured with one instance id) lock them in the same order and cannot deadlock.
 class RollupBuilder {
  public:
+  // Records older than `seconds_since` (unix seconds) get no second-level rows.
+  explicit RollupBuilder(double seconds_since) : seconds_since_(seconds_since) {}
+
   // Fails when a money sum leaves the 64-bit pico-dollar range (then nothing is added).
   Result<void> add(const CallRecord& record);
 
@@ -86,6 +102,7 @@ class RollupBuilder {
   void clear();
 
  private:
+  double seconds_since_;
   std::map<RollupKey, RollupTotals> totals_;
   std::map<KeyRollupKey, KeyRollupTotals> key_totals_;
   std::map<LatencyKey, LatencyCell> latencies_;
@@ -100,8 +117,9 @@ struct StatsSegment {
 };
 
 // Splits [since, until) (either end may be infinite) into the fewest roll-up segments
-// plus raw segments shorter than a minute at each end. The segments are disjoint and
-// cover the window exactly.
-std::vector<StatsSegment> plan_stats_segments(double since, double until);
+// plus raw segments at each end: shorter than a second from `seconds_since` on (where
+// second buckets exist), shorter than a minute before. The segments are disjoint and cover
+// the window exactly.
+std::vector<StatsSegment> plan_stats_segments(double since, double until, double seconds_since);
 
 }  // namespace turnout::ledger

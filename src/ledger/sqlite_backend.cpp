@@ -168,7 +168,7 @@ Result<void> SqliteBackend::insert_all(std::span<const KeyedRecord> records) {
   sqlite::Statement& insert = *writer_->insert;
   // Only records this transaction really stores go into the roll-ups: a re-sent batch
   // whose first attempt did commit must not be counted twice.
-  RollupBuilder rollups;
+  RollupBuilder rollups(unix_now() - kSecondRollupLifetime);
   Result<void> inserted;
   for (const KeyedRecord& keyed : records) {
     insert.reset();
@@ -191,6 +191,24 @@ Result<void> SqliteBackend::insert_all(std::span<const KeyedRecord> records) {
   }
   if (auto written = sqlite::write_rollups(connection.db, rollups); !written) {
     return written.error();
+  }
+  return transaction->commit();
+}
+
+Result<void> SqliteBackend::prune_second_rollups(double cutoff) {
+  if (!writer_) {
+    if (auto reopened = open_writer(); !reopened) {
+      return reopened.error();
+    }
+  }
+  Connection& connection = *writer_->connection;
+  std::lock_guard lock(connection.mutex);
+  auto transaction = sqlite::Transaction::begin(connection.db, "BEGIN IMMEDIATE");
+  if (!transaction) {
+    return transaction.error();
+  }
+  if (auto pruned = sqlite::prune_second_rollups(connection.db, cutoff); !pruned) {
+    return pruned.error();
   }
   return transaction->commit();
 }

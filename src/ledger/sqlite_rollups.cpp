@@ -1,5 +1,7 @@
 #include "ledger/sqlite_rollups.hpp"
 
+#include <fmt/format.h>
+
 #include <string_view>
 
 namespace turnout::ledger::sqlite {
@@ -123,12 +125,27 @@ Result<void> write_rollups(Database& db, const RollupBuilder& rollups) {
   return {};
 }
 
+Result<void> prune_second_rollups(Database& db, double cutoff) {
+  for (std::string_view table : {"rollups", "key_rollups", "latency_rollups"}) {
+    auto remove = db.prepare(fmt::format("DELETE FROM {} WHERE width = ?1 AND bucket < ?2", table));
+    if (!remove) {
+      return remove.error();
+    }
+    remove->bind(1, kSecondWidth);
+    remove->bind(2, cutoff);
+    if (auto done = run(*remove); !done) {
+      return done.error();
+    }
+  }
+  return {};
+}
+
 Result<void> backfill_rollups(Database& db) {
   auto rows = db.prepare(kRawRowsSql);
   if (!rows) {
     return rows.error();
   }
-  RollupBuilder rollups;
+  RollupBuilder rollups(unix_now() - kSecondRollupLifetime);
   std::size_t pending = 0;
   for (;;) {
     auto row = rows->step();

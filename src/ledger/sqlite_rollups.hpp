@@ -10,6 +10,9 @@ namespace turnout::ledger::sqlite {
 // Adds `rollups` to the stored roll-up rows; the caller holds the transaction.
 Result<void> write_rollups(Database& db, const RollupBuilder& rollups);
 
+// Deletes second-level roll-up rows of buckets before `cutoff`; the caller holds the transaction.
+Result<void> prune_second_rollups(Database& db, double cutoff);
+
 // Rebuilds the roll-ups from every raw row, in chunks (memory stays bounded).
 Result<void> backfill_rollups(Database& db);
 

@@ -17,7 +17,8 @@ bool add_exact(pricing::Money& total, pricing::Money amount) {
 
 StatsWindow window_of(const StatsQuery& query) {
   constexpr double infinity = std::numeric_limits<double>::infinity();
-  return StatsWindow{query.since.value_or(-infinity), query.until.value_or(infinity)};
+  return StatsWindow{query.since.value_or(-infinity), query.until.value_or(infinity),
+                     unix_now() - kSecondRollupHorizon};
 }
 
 Result<void> StatsAccumulator::add(GroupTotals group) {

@@ -58,10 +58,12 @@ class StatsAccumulator {
   std::map<std::string, LatencyHistogram> latencies_;
 };
 
-// A window as a backend queries it: open ends are infinities.
+// A window as a backend queries it: open ends are infinities; second roll-ups are used
+// from `seconds_since` on (kSecondRollupHorizon before now).
 struct StatsWindow {
   double since;
   double until;
+  double seconds_since;
 };
 StatsWindow window_of(const StatsQuery& query);
 
@@ -71,7 +73,7 @@ template <class ReadGroups, class ReadKeys, class ReadLatencies>
 Result<StatsReport> collect_stats(StatsWindow window, ReadGroups read_groups, ReadKeys read_keys,
                                   ReadLatencies read_latencies) {
   StatsAccumulator totals;
-  for (const StatsSegment& segment : plan_stats_segments(window.since, window.until)) {
+  for (const StatsSegment& segment : plan_stats_segments(window.since, window.until, window.seconds_since)) {
     if (auto read = read_groups(segment, totals); !read) {
       return read.error();
     }

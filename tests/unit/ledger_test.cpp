@@ -517,27 +517,67 @@ TEST(LedgerStats, RollupsMatchBruteForceOverWindowsAcrossDays) {
   }
 }
 
-TEST(LedgerStats, SegmentsCoverTheWindowExactlyOnce) {
-  const double day = 1'700'006'400;
-  const auto segments = plan_stats_segments(day - 90.5, day + 2 * 86'400 + 3'600 + 61);
-  // raw head, minute, hour... then day(s), then hour, minute and raw tail; contiguous.
+// The segments of [since, until): contiguous, aligned, and raw only below `raw_limit` seconds.
+void expect_exact_cover(double since, double until, double seconds_since, double raw_limit) {
+  SCOPED_TRACE(::testing::Message() << std::fixed << since << ".." << until << " seconds from " << seconds_since);
+  const auto segments = plan_stats_segments(since, until, seconds_since);
   ASSERT_FALSE(segments.empty());
   std::vector<std::pair<double, double>> ranges;
   for (const auto& segment : segments) ranges.emplace_back(segment.since, segment.until);
   std::sort(ranges.begin(), ranges.end());
-  EXPECT_EQ(ranges.front().first, day - 90.5);
-  EXPECT_EQ(ranges.back().second, day + 2 * 86'400 + 3'600 + 61);
+  EXPECT_EQ(ranges.front().first, since);
+  EXPECT_EQ(ranges.back().second, until);
   for (std::size_t i = 1; i < ranges.size(); ++i) EXPECT_EQ(ranges[i - 1].second, ranges[i].first);
   for (const auto& segment : segments) {
     if (segment.width == 0) {
-      EXPECT_LT(segment.until - segment.since, 60);  // raw rows only for partial minutes
+      EXPECT_LT(segment.until - segment.since, raw_limit);
     } else {
       EXPECT_EQ(std::fmod(segment.since, static_cast<double>(segment.width)), 0);
       EXPECT_EQ(std::fmod(segment.until, static_cast<double>(segment.width)), 0);
+      if (segment.width == kSecondWidth) {
+        EXPECT_GE(segment.since, seconds_since);
+      }
     }
   }
-  const auto whole = plan_stats_segments(-std::numeric_limits<double>::infinity(),
-                                         std::numeric_limits<double>::infinity());
+}
+
+// The last day also has second buckets: records from the last six hours, windows at
+// random quarter seconds (so edges fall inside seconds, minutes and hours).
+TEST(LedgerStats, RecentWindowsUseSecondRollupsAndMatchBruteForce) {
+  TempDir dir;
+  constexpr std::size_t kQuarters = 6 * 3'600 * 4;
+  const double t0 = std::floor(unix_now()) - 6 * 3'600 - 1;
+  auto records = random_records(3000, 99, kQuarters);
+  for (CallRecord& r : records) r.timestamp += t0 - 1'700'000'000;  // same grid, shifted to now
+  auto ledger = open_or_die(sqlite_url(dir.path() / "ledger.db"));
+  ASSERT_TRUE(ledger);
+  append_all(*ledger, records);
+  records.push_back(CallRecord{});  // the barrier record
+
+  std::vector<StatsQuery> queries{{t0 + 3'600.25, std::nullopt, 5}, {std::nullopt, t0 + 7'200.75, 5}};
+  std::mt19937 rng(99);
+  for (int i = 0; i < 30; ++i) {
+    const double a = t0 + static_cast<double>(rng() % kQuarters) * 0.25;
+    const double b = t0 + static_cast<double>(rng() % kQuarters) * 0.25;
+    queries.push_back(StatsQuery{std::min(a, b), std::max(a, b), 3});
+  }
+  for (const StatsQuery& query : queries) {
+    SCOPED_TRACE(::testing::Message() << std::fixed << "since=" << query.since.value_or(-1)
+                                      << " until=" << query.until.value_or(-1));
+    expect_same_stats(brute_force_stats(records, query), stats_or_die(*ledger, query));
+  }
+}
+
+TEST(LedgerStats, SegmentsCoverTheWindowExactlyOnce) {
+  const double day = 1'700'006'400;
+  const double never = std::numeric_limits<double>::infinity();
+  // raw head, minute, hour... then day(s), then hour, minute and raw tail.
+  expect_exact_cover(day - 90.5, day + 2 * 86'400 + 3'600 + 61.25, never, 60);
+  // Where second buckets exist, raw rows only for partial seconds.
+  expect_exact_cover(day - 90.5, day + 2 * 86'400 + 3'600 + 61.25, day - 100, 1);
+  // Second buckets from the middle of the window on: minute-sized raw head, second-sized tail.
+  expect_exact_cover(day - 90.5, day + 3'600 + 61.25, day, 60);
+  const auto whole = plan_stats_segments(-never, never, day);
   ASSERT_EQ(whole.size(), 1U);  // the whole ledger: the coarsest roll-ups only
   EXPECT_EQ(whole[0].width, kRollupWidths.front());
 }
