@@ -17,6 +17,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -82,6 +83,20 @@ void load_vocabulary(benchmark::State& state, EncodingId id) {
   state.counters["vocabulary_bytes"] = static_cast<double>(memory);
 }
 
+// What Encoding::preload_all costs at start-up: both vocabularies parsed at once, one per
+// thread (wall time; the machine's cores decide how much they overlap).
+void load_both_vocabularies(benchmark::State& state) {
+  for (auto _ : state) {
+    std::thread o200k([] {
+      auto vocab = turnout::tokenizer::Vocabulary::from_tiktoken(turnout::tokenizer::embedded_o200k_base_tiktoken());
+      benchmark::DoNotOptimize(vocab->size());
+    });
+    auto vocab = turnout::tokenizer::Vocabulary::from_tiktoken(turnout::tokenizer::embedded_cl100k_base_tiktoken());
+    benchmark::DoNotOptimize(vocab->size());
+    o200k.join();
+  }
+}
+
 struct NamedEncoding {
   EncodingId id;
   const char* name;
@@ -120,6 +135,9 @@ const bool kRegistered = [] {
                                  [id](benchmark::State& state) { load_vocabulary(state, id); })
         ->Unit(benchmark::kMillisecond);
   }
+  benchmark::RegisterBenchmark("Load/both, in parallel", load_both_vocabularies)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
   return true;
 }();
 

@@ -92,8 +92,7 @@ int run_serve(const ServeOptions& opts) {
     return kExitUsage;
   }
   // Build both vocabularies now, so the first request does not pay for it.
-  tokenizer::Encoding::get(tokenizer::EncodingId::cl100k_base);
-  tokenizer::Encoding::get(tokenizer::EncodingId::o200k_base);
+  tokenizer::Encoding::preload_all();
 
   HttpServerOptions http_options;
   http_options.host = config.server.host;

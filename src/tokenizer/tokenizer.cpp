@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 #include <utility>
 
 namespace turnout::tokenizer {
@@ -162,6 +163,12 @@ std::string_view encoding_name(EncodingId id) {
     case EncodingId::o200k_base: return "o200k_base";
   }
   return "unknown";
+}
+
+void Encoding::preload_all() {
+  std::thread o200k([] { get(EncodingId::o200k_base); });
+  get(EncodingId::cl100k_base);
+  o200k.join();
 }
 
 const Encoding& Encoding::get(EncodingId id) {

@@ -33,6 +33,10 @@ class Encoding {
   // binary (thread-safe initialisation; immutable afterwards).
   static const Encoding& get(EncodingId id);
 
+  // Builds every encoding now, each on its own thread, so start-up waits for the largest
+  // vocabulary only (a server calls this before accepting requests).
+  static void preload_all();
+
   virtual EncodingId id() const = 0;
 
   // Number of tokens `text` encodes to. `text` is raw bytes: invalid UTF-8 is handled
