@@ -4,6 +4,7 @@
 //   - decode(encode(x)) equals x with invalid UTF-8 replaced by U+FFFD;
 //   - the ids equal a naive reference merge (tiktoken's algorithm written the obvious,
 //     quadratic way, on std::string parts) over the same pre-tokenized pieces.
+#include "naive_bpe.hpp"
 #include "tokenizer/embedded_vocabularies.hpp"
 #include "tokenizer/pretokenizer.hpp"
 #include "tokenizer/tokenizer.hpp"
@@ -20,50 +21,12 @@
 namespace {
 
 using namespace turnout::tokenizer;
+using turnout::tokenizer::test::naive_encode;
 
 const Vocabulary& vocabulary(EncodingId id) {
   static const Vocabulary cl100k = Vocabulary::from_tiktoken(embedded_cl100k_base_tiktoken()).value();
   static const Vocabulary o200k = Vocabulary::from_tiktoken(embedded_o200k_base_tiktoken()).value();
   return id == EncodingId::cl100k_base ? cl100k : o200k;
-}
-
-// tiktoken's merge rule, naively: merge the leftmost adjacent pair of lowest rank.
-void naive_merge(const Vocabulary& vocab, std::string_view piece, std::vector<TokenId>& out) {
-  std::vector<std::string> parts;
-  for (const char byte : piece) parts.emplace_back(1, byte);
-  while (parts.size() > 1) {
-    TokenId best_rank = kNoToken;
-    std::size_t best = 0;
-    for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
-      const TokenId rank = vocab.rank_of(parts[i] + parts[i + 1]);
-      if (rank < best_rank) {
-        best_rank = rank;
-        best = i;
-      }
-    }
-    if (best_rank == kNoToken) break;
-    parts[best] += parts[best + 1];
-    parts.erase(parts.begin() + static_cast<std::ptrdiff_t>(best) + 1);
-  }
-  for (const std::string& part : parts) out.push_back(vocab.rank_of(part));
-}
-
-template <class Scanner>
-std::vector<TokenId> naive_encode(const Vocabulary& vocab, const std::string& valid_text) {
-  std::vector<TokenId> ids;
-  const auto* p = reinterpret_cast<BytePtr>(valid_text.data());
-  const auto* end = p + valid_text.size();
-  while (p < end) {
-    const BytePtr piece_end = Scanner::piece_end(p, end);
-    if (piece_end <= p || piece_end > end) {
-      std::fprintf(stderr, "scanner returned an empty or overlong piece\n");
-      std::abort();
-    }
-    naive_merge(vocab, std::string_view(reinterpret_cast<const char*>(p), static_cast<std::size_t>(piece_end - p)),
-                ids);
-    p = piece_end;
-  }
-  return ids;
 }
 
 void check(bool ok, const char* what) {

@@ -2,6 +2,7 @@
 // build of OpenAI's tiktoken; scripts/gen-golden.mjs), plus the properties the gateway
 // relies on: decode round-trips, invalid UTF-8 replacement, model -> encoding mapping,
 // and the generated Unicode tables agreeing with utf8proc.
+#include "naive_bpe.hpp"
 #include "tokenizer/embedded_vocabularies.hpp"
 #include "tokenizer/pretokenizer.hpp"
 #include "tokenizer/tokenizer.hpp"
@@ -27,6 +28,8 @@
 
 namespace turnout::tokenizer {
 namespace {
+
+using test::naive_encode;
 
 const std::string kGoldenDir = std::string(TURNOUT_SOURCE_DIR) + "/tests/golden/";
 
@@ -169,41 +172,6 @@ INSTANTIATE_TEST_SUITE_P(Encodings, GoldenTest, testing::Values(EncodingId::cl10
                          [](const testing::TestParamInfo<EncodingId>& param_info) {
                            return std::string(encoding_name(param_info.param));
                          });
-
-// tiktoken's merge rule written the obvious, quadratic way (as in fuzz/tokenizer_fuzz.cpp):
-// merge the leftmost adjacent pair of lowest rank until no adjacent pair is a token.
-void naive_merge(const Vocabulary& vocab, std::string_view piece, std::vector<TokenId>& out) {
-  std::vector<std::string> parts;
-  for (const char byte : piece) parts.emplace_back(1, byte);
-  while (parts.size() > 1) {
-    TokenId best_rank = kNoToken;
-    std::size_t best = 0;
-    for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
-      const TokenId rank = vocab.rank_of(parts[i] + parts[i + 1]);
-      if (rank < best_rank) {
-        best_rank = rank;
-        best = i;
-      }
-    }
-    if (best_rank == kNoToken) break;
-    parts[best] += parts[best + 1];
-    parts.erase(parts.begin() + static_cast<std::ptrdiff_t>(best) + 1);
-  }
-  for (const std::string& part : parts) out.push_back(vocab.rank_of(part));
-}
-
-template <class Scanner>
-std::vector<TokenId> naive_encode(const Vocabulary& vocab, const std::string& text) {
-  std::vector<TokenId> ids;
-  const auto* end = reinterpret_cast<BytePtr>(text.data()) + text.size();
-  for (auto p = reinterpret_cast<BytePtr>(text.data()); p < end;) {
-    const BytePtr piece_end = Scanner::piece_end(p, end);
-    naive_merge(vocab, std::string_view(reinterpret_cast<const char*>(p), static_cast<std::size_t>(piece_end - p)),
-                ids);
-    p = piece_end;
-  }
-  return ids;
-}
 
 // Long runs of one unit are single pieces far over the short-piece limit (128 bytes), so
 // they take the long-piece merge and its shortcuts for equal-rank and ascending merges.
