@@ -11,12 +11,11 @@
 #include "ledger/ledger.hpp"
 #include "ledger/pg_connection.hpp"
 #include "ledger_reference.hpp"
+#include "pg_test_cluster.hpp"
 #include "pricing/pricing.hpp"
 
 #include <gtest/gtest.h>
 #include <simdjson.h>
-
-#include <sys/wait.h>
 
 #include <array>
 #include <charconv>
@@ -32,6 +31,7 @@ using namespace turnout;
 using namespace turnout::ledger;
 using namespace turnout::ledger::test;
 using pricing::Money;
+using turnout::test::PgTestCluster;
 
 // The documented field set, in the documented order.
 const std::vector<std::string> kExpectedFields{
@@ -464,87 +464,23 @@ TEST(LedgerExport, InMemoryLedgerHasNothingToExport) {
 // ---------------------------------------------------------------------------------------
 // PostgreSQL
 
-// scripts/pg-test-cluster.sh's exit status for "server binaries not installed".
-constexpr int kNoPostgres = 3;
-
-struct CommandOutput {
-  int status = -1;
-  std::string stdout_text;
-};
-
-CommandOutput run_command(const std::string& command) {
-  CommandOutput output;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return output;
-  std::array<char, 512> chunk{};
-  while (std::fgets(chunk.data(), static_cast<int>(chunk.size()), pipe) != nullptr) output.stdout_text += chunk.data();
-  const int raw = ::pclose(pipe);
-  output.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return output;
-}
-
 // One private cluster for all PostgreSQL tests; each test exports from its own schema.
 class PostgresExportTest : public ::testing::Test {
  protected:
-  struct Cluster {
-    std::string dir;
-    std::string base_url;  // postgresql://turnout:<password>@127.0.0.1:<port>/turnout
-    std::string setup_error;
-    bool missing_binaries = false;
-  };
-
-  static Cluster& cluster() {
-    static Cluster shared;
-    return shared;
-  }
-  static std::string script() { return std::string(TURNOUT_SOURCE_DIR) + "/scripts/pg-test-cluster.sh"; }
-
-  static void SetUpTestSuite() {
-    std::string pattern = (fs::temp_directory_path() / "turnout-pg-export-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      cluster().setup_error = "mkdtemp failed";
-      return;
-    }
-    const CommandOutput started = run_command(script() + " start " + pattern);
-    if (started.status == kNoPostgres) {
-      fs::remove_all(pattern);
-      cluster().missing_binaries = true;
-      return;
-    }
-    cluster().dir = pattern;
-    if (started.status != 0) {
-      cluster().setup_error = "pg-test-cluster.sh start failed (status " + std::to_string(started.status) + ")";
-      return;
-    }
-    cluster().base_url = started.stdout_text.substr(0, started.stdout_text.find('\n'));
-  }
-
-  static void TearDownTestSuite() {
-    if (!cluster().dir.empty()) run_command(script() + " stop " + cluster().dir);
-  }
+  static void SetUpTestSuite() { PgTestCluster::start(); }
+  static void TearDownTestSuite() { PgTestCluster::stop(); }
 
   void SetUp() override {
-    if (cluster().missing_binaries) GTEST_SKIP() << "PostgreSQL server binaries are not installed";
-    ASSERT_TRUE(cluster().setup_error.empty()) << cluster().setup_error;
-    std::string name = std::string("x_") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    schema_ = name.substr(0, 60);  // identifiers stop at 63 bytes
-    auto target = pg::ConnectionTarget::parse(cluster().base_url);
-    ASSERT_TRUE(target) << target.error().message;
-    auto admin = pg::Connection::open(*target);
-    ASSERT_TRUE(admin) << admin.error().message;
-    ASSERT_TRUE(admin->exec("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE; CREATE SCHEMA " + schema_));
+    if (PgTestCluster::missing_binaries()) GTEST_SKIP() << "PostgreSQL server binaries are not installed";
+    ASSERT_TRUE(PgTestCluster::error().empty()) << PgTestCluster::error();
+    schema_ = PgTestCluster::schema_for_current_test("x_");
+    auto created = PgTestCluster::create_schema(schema_);
+    ASSERT_TRUE(created) << created.error().message;
   }
 
   // The ledger URL confined to this test's schema.
-  std::string url() const { return cluster().base_url + "?options=-csearch_path%3D" + schema_; }
-
-  static std::string password() {
-    const std::string& base = cluster().base_url;
-    const std::size_t colon = base.find(':', base.find("://") + 3);
-    return base.substr(colon + 1, base.find('@') - colon - 1);
-  }
+  std::string url() const { return PgTestCluster::url_for(schema_); }
+  static std::string password() { return PgTestCluster::password(); }
 
   std::string schema_;
 };
@@ -595,7 +531,7 @@ TEST_F(PostgresExportTest, ErrorsNeverContainThePassword) {
   ASSERT_FALSE(no_table.count);
   EXPECT_EQ(no_table.count.error().message.find(secret), std::string::npos) << no_table.count.error().message;
   // A wrong password: the connection fails.
-  std::string wrong = cluster().base_url;
+  std::string wrong = PgTestCluster::base_url();
   wrong.replace(wrong.find(secret), secret.size(), "not-the-password-42");
   const ExportOutput refused = run_export(wrong, ExportFormat::jsonl);
   ASSERT_FALSE(refused.count);

@@ -10,13 +10,10 @@
 #include "ledger/pg_schema.hpp"
 #include "ledger/postgres_backend.hpp"
 #include "ledger_reference.hpp"
+#include "pg_test_cluster.hpp"
 
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
 #include <iostream>
 #include <set>
 
@@ -25,84 +22,28 @@ namespace {
 using namespace turnout;
 using namespace turnout::ledger;
 using namespace turnout::ledger::test;
+using turnout::test::PgTestCluster;
 
-// The script's exit status for "PostgreSQL server binaries not installed".
-constexpr int kNoPostgres = 3;
-
-struct CommandOutput {
-  int status = -1;
-  std::string stdout_text;
-};
-
-CommandOutput run_command(const std::string& command) {
-  CommandOutput output;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    return output;
-  }
-  std::array<char, 512> chunk{};
-  while (std::fgets(chunk.data(), static_cast<int>(chunk.size()), pipe) != nullptr) {
-    output.stdout_text += chunk.data();
-  }
-  const int raw = ::pclose(pipe);
-  output.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return output;
-}
-
-std::string cluster_script() { return std::string(TURNOUT_SOURCE_DIR) + "/scripts/pg-test-cluster.sh"; }
-
-// One cluster for the whole test program.
+// One cluster for the whole test program; a schema per test.
 class PostgresLedgerTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    std::string pattern = (fs::temp_directory_path() / "turnout-pg-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      setup_error() = "mkdtemp failed";
-      return;
-    }
-    cluster_dir() = pattern;
-    const CommandOutput started = run_command(cluster_script() + " start " + cluster_dir());
-    if (started.status == kNoPostgres) {
-      fs::remove_all(cluster_dir());
-      cluster_dir().clear();
-      missing_binaries() = true;
-      return;
-    }
-    if (started.status != 0) {
-      setup_error() = "pg-test-cluster.sh start failed (status " + std::to_string(started.status) + ")";
-      return;
-    }
-    base_url() = started.stdout_text.substr(0, started.stdout_text.find('\n'));
-  }
-
-  static void TearDownTestSuite() {
-    if (!cluster_dir().empty()) {
-      run_command(cluster_script() + " stop " + cluster_dir());
-    }
-  }
+  static void SetUpTestSuite() { PgTestCluster::start(); }
+  static void TearDownTestSuite() { PgTestCluster::stop(); }
 
   void SetUp() override {
-    if (missing_binaries()) {
+    if (PgTestCluster::missing_binaries()) {
       GTEST_SKIP() << "PostgreSQL server binaries are not installed";
     }
-    ASSERT_TRUE(setup_error().empty()) << setup_error();
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    schema_ = (std::string("t_") + info->name()).substr(0, 60);  // identifiers stop at 63 bytes
-    std::transform(schema_.begin(), schema_.end(), schema_.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    auto admin = admin_connection();
-    ASSERT_TRUE(admin);
-    ASSERT_TRUE(admin->exec("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE; CREATE SCHEMA " + schema_));
+    ASSERT_TRUE(PgTestCluster::error().empty()) << PgTestCluster::error();
+    schema_ = PgTestCluster::schema_for_current_test("t_");
+    auto created = PgTestCluster::create_schema(schema_);
+    ASSERT_TRUE(created) << created.error().message;
   }
 
   // The ledger URL confined to this test's schema.
-  std::string url() const { return base_url() + "?options=-csearch_path%3D" + schema_; }
-
-  static std::string password() {
-    const std::string& url = base_url();
-    const std::size_t colon = url.find(':', url.find("://") + 3);
-    return url.substr(colon + 1, url.find('@') - colon - 1);
-  }
+  std::string url() const { return PgTestCluster::url_for(schema_); }
+  static std::string password() { return PgTestCluster::password(); }
+  static const std::string& base_url() { return PgTestCluster::base_url(); }
 
   Result<pg::Connection> admin_connection() const {
     auto target = pg::ConnectionTarget::parse(schema_.empty() ? base_url() : url());
@@ -153,23 +94,6 @@ class PostgresLedgerTest : public ::testing::Test {
       records.push_back(std::move(r));
     }
     return records;
-  }
-
-  static std::string& base_url() {
-    static std::string url;
-    return url;
-  }
-  static std::string& cluster_dir() {
-    static std::string dir;
-    return dir;
-  }
-  static std::string& setup_error() {
-    static std::string error;
-    return error;
-  }
-  static bool& missing_binaries() {
-    static bool missing = false;
-    return missing;
   }
 
   std::string schema_;
