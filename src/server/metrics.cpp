@@ -45,13 +45,20 @@ void Histogram::render(std::string& out, const std::string& name, const std::str
   out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, braces, sum_, name, braces, count_);
 }
 
+const std::string& Metrics::model_label(const std::string& model) const {
+  static const std::string other = "other";
+  // tokens_ holds one entry per model label in use.
+  return tokens_.size() < kMaxModelLabels || tokens_.contains(model) ? model : other;
+}
+
 void Metrics::record_request(const RequestObservation& obs) {
   std::lock_guard lock(mutex_);
-  ++requests_[{obs.model, obs.route, obs.status}];
-  auto& t = tokens_[obs.model];
+  const std::string& model = model_label(obs.model);
+  ++requests_[{model, obs.route, obs.status}];
+  auto& t = tokens_[model];
   t.first += obs.prompt_tokens;
   t.second += obs.completion_tokens;
-  if (obs.cost) cost_[obs.model] += *obs.cost;
+  if (obs.cost) cost_[model] += *obs.cost;
   duration_.observe(obs.duration_s);
   if (obs.upstream_s > 0) upstream_.observe(obs.upstream_s);
   overhead_.observe(obs.overhead_s);

@@ -55,6 +55,11 @@ class Histogram {
 
 class Metrics {
  public:
+  // Model names can come from clients (routing.allow_unknown_models): past this many
+  // distinct names, further ones are counted under model="other", so no client can grow
+  // /metrics (and a Prometheus server's series) without bound.
+  static constexpr std::size_t kMaxModelLabels = 256;
+
   void record_request(const RequestObservation& obs);
   void record_rejection(const std::string& reason, unsigned status);
   std::atomic<long>& inflight() { return inflight_; }
@@ -62,6 +67,9 @@ class Metrics {
   std::string render() const;
 
  private:
+  // The label `model` is counted under (itself, or "other" once the cap is reached).
+  const std::string& model_label(const std::string& model) const;
+
   mutable std::mutex mutex_;
   std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> requests_;
   std::map<std::pair<std::string, unsigned>, std::uint64_t> rejections_;
