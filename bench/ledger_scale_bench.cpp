@@ -7,6 +7,7 @@
 //
 // Timestamps spread evenly over D days ending now, so the windows meet day, hour and
 // minute roll-ups and raw edge rows the way a live ledger does.
+#include "common/clock.hpp"
 #include "ledger/ledger.hpp"
 #include "ledger/pg_connection.hpp"
 #include "ledger/sqlite_db.hpp"
@@ -52,10 +53,6 @@ Options parse_options(int argc, char** argv) {
     else throw std::invalid_argument("unknown flag " + flag);
   }
   return options;
-}
-
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 CallRecord synthetic_record(std::mt19937_64& rng, std::uint64_t index, double timestamp) {

@@ -2,7 +2,6 @@
 
 #include "pricing/pricing.hpp"
 
-#include <chrono>
 #include <cmath>
 
 namespace turnout::ledger {
@@ -52,10 +51,6 @@ void cover(double since, double until, std::size_t level, double seconds_since, 
 }
 
 }  // namespace
-
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 std::int64_t bucket_start(double timestamp, std::int64_t width) {
   const double w = static_cast<double>(width);

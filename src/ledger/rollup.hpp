@@ -18,6 +18,7 @@
 //
 // Rows are keyed by instance id, so several gateways sharing one PostgreSQL ledger never
 // update the same roll-up row: no lock contention and no deadlock between instances.
+#include "common/clock.hpp"
 #include "common/result.hpp"
 #include "ledger/backend.hpp"
 #include "ledger/latency_histogram.hpp"
@@ -77,9 +78,6 @@ struct LatencyKey {
   int latency_bucket = 0;
   auto operator<=>(const LatencyKey&) const = default;
 };
-
-// The current unix time in seconds (the wall clock, as record timestamps are).
-double unix_now();
 
 // Whether a record counts as an error in /stats (SPEC section 5).
 inline bool is_error(const CallRecord& record) { return !record.error_type.empty() || record.status >= 400; }

@@ -1,5 +1,6 @@
 #include "mock/mock_server.hpp"
 
+#include "common/clock.hpp"
 #include "mock/chat_call.hpp"
 #include "mock/chat_reply.hpp"
 
@@ -72,11 +73,6 @@ bool is_models_path(std::string_view path) { return path == "/v1/models" || path
 bool is_malformed_http(const boost::system::error_code& ec) {
   static const auto& http_errors = http::make_error_code(http::error::bad_target).category();
   return ec.category() == http_errors && ec != http::error::end_of_stream && ec != http::error::partial_message;
-}
-
-double unix_now() {
-  using namespace std::chrono;
-  return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
 RecordedRequest record_of(const Request& req) {

@@ -27,10 +27,6 @@ std::optional<double> parse_plain_number(std::string_view text) {
 
 }  // namespace
 
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 std::optional<double> parse_time_param(std::string_view text) {
   if (text.empty()) return std::nullopt;
   if (auto n = parse_plain_number(text)) return n;

@@ -1,13 +1,13 @@
 #pragma once
-// Small time helpers for the HTTP layer: wall-clock seconds, RFC 3339 / unix-seconds
-// query values (/stats?since=), and Retry-After (seconds or HTTP-date).
+// Small time helpers for the HTTP layer: RFC 3339 / unix-seconds query values
+// (/stats?since=) and Retry-After (seconds or HTTP-date). Wall-clock seconds: unix_now().
+#include "common/clock.hpp"
+
 #include <chrono>
 #include <optional>
 #include <string_view>
 
 namespace turnout::server {
-
-double unix_now();
 
 // "1732600000", "1732600000.5" or RFC 3339 ("2026-11-26T15:30:00Z", "...+01:00").
 std::optional<double> parse_time_param(std::string_view text);
