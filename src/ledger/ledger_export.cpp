@@ -4,6 +4,7 @@
 #include "ledger/ledger.hpp"
 #include "ledger/ledger_url.hpp"
 #include "ledger/pg_connection.hpp"
+#include "ledger/record_scan.hpp"
 #include "ledger/sqlite_db.hpp"
 #include "ledger/utf8_text.hpp"
 #include "pricing/pricing.hpp"
@@ -20,36 +21,6 @@
 
 namespace turnout::ledger {
 namespace {
-
-// The columns read, in the order of the exported fields; SQLite and PostgreSQL name the
-// `calls` columns alike. `Column` gives their positions in the result rows.
-constexpr std::string_view kSelectColumns =
-    "id, timestamp, instance_id, client_key_id, requested_model, model, route, counted_prompt_tokens, "
-    "prompt_tokens, completion_tokens, cached_tokens, usage_reported, cost_pico, baseline_cost_pico, latency_ms, "
-    "ttft_ms, status, error_type, attempts, stream";
-
-enum Column : int {
-  kId,
-  kTimestamp,
-  kInstanceId,
-  kClientKeyId,
-  kRequestedModel,
-  kModel,
-  kRoute,
-  kCountedPromptTokens,
-  kPromptTokens,
-  kCompletionTokens,
-  kCachedTokens,
-  kUsageReported,
-  kCostPico,
-  kBaselineCostPico,
-  kLatencyMs,
-  kTtftMs,
-  kStatus,
-  kErrorType,
-  kAttempts,
-  kStream,
-};
 
 // The exported fields, in order: the one list that both formats and the CSV header follow.
 template <class Visitor>
@@ -316,50 +287,6 @@ class RecordSink {
 // checkpoint, WAL recovery).
 constexpr int kSqliteBusyTimeoutMs = 5000;
 
-// ORDER BY seq walks the table in rowid order, so rows stream out without a sort (and
-// without the temporary storage one would need); the window is checked row by row.
-const std::string& sqlite_select_sql() {
-  static const std::string sql = fmt::format(
-      "SELECT {} FROM calls WHERE (?1 IS NULL OR timestamp >= ?1) AND (?2 IS NULL OR timestamp < ?2) ORDER BY seq",
-      kSelectColumns);
-  return sql;
-}
-
-// Counts are stored as SQLite's signed 64-bit integers, never negative.
-std::uint64_t count_column(const sqlite::Statement& row, Column column) {
-  return static_cast<std::uint64_t>(row.column_int(column));
-}
-
-std::optional<pricing::Money> money_column(const sqlite::Statement& row, Column column) {
-  if (auto pico = row.column_optional_int(column)) {
-    return pricing::Money{*pico};
-  }
-  return std::nullopt;
-}
-
-void read_sqlite_row(const sqlite::Statement& row, CallRecord& r) {
-  r.id = row.column_text(kId);
-  r.timestamp = row.column_double(kTimestamp);
-  r.instance_id = row.column_text(kInstanceId);
-  r.client_key_id = row.column_text(kClientKeyId);
-  r.requested_model = row.column_text(kRequestedModel);
-  r.model = row.column_text(kModel);
-  r.route = row.column_text(kRoute);
-  r.counted_prompt_tokens = count_column(row, kCountedPromptTokens);
-  r.usage.prompt_tokens = count_column(row, kPromptTokens);
-  r.usage.completion_tokens = count_column(row, kCompletionTokens);
-  r.usage.cached_tokens = count_column(row, kCachedTokens);
-  r.usage_reported = row.column_int(kUsageReported) != 0;
-  r.cost = money_column(row, kCostPico);
-  r.baseline_cost = money_column(row, kBaselineCostPico);
-  r.latency_ms = row.column_double(kLatencyMs);
-  r.ttft_ms = row.column_optional_double(kTtftMs);
-  r.status = static_cast<int>(row.column_int(kStatus));
-  r.error_type = row.column_text(kErrorType);
-  r.attempts = static_cast<int>(row.column_int(kAttempts));
-  r.stream = row.column_int(kStream) != 0;
-}
-
 // Opens an existing ledger file for reading only: a mistyped path must be reported, not
 // turned into a new empty database.
 Result<sqlite::Database> open_sqlite_for_reading(const std::string& path) {
@@ -385,25 +312,10 @@ Result<std::uint64_t> export_sqlite(const std::string& path, const ExportQuery& 
   if (!db) {
     return db.error();
   }
-  auto rows = db->prepare(sqlite_select_sql());
-  if (!rows) {
-    return make_error(fmt::format("ledger database '{}': {}", path, rows.error().message));
-  }
-  rows->bind(1, query.since);
-  rows->bind(2, query.until);
-  CallRecord record;  // reused: its strings keep their capacity from row to row
-  for (;;) {
-    auto has_row = rows->step();
-    if (!has_row) {
-      return make_error(fmt::format("ledger database '{}': {}", path, has_row.error().message));
-    }
-    if (!*has_row) {
-      break;
-    }
-    read_sqlite_row(*rows, record);
-    if (auto written = sink.write(record); !written) {
-      return written.error();
-    }
+  auto scanned = scan_records(*db, RecordWindow{query.since, query.until},
+                              [&sink](const CallRecord& record) { return sink.write(record); });
+  if (!scanned) {
+    return make_error(fmt::format("ledger database '{}': {}", path, scanned.error().message));
   }
   return sink.finish();
 }
@@ -411,7 +323,6 @@ Result<std::uint64_t> export_sqlite(const std::string& path, const ExportQuery& 
 // ---------------------------------------------------------------------------------------
 // PostgreSQL
 
-constexpr int kFetchRows = 5000;
 
 // As the gateway's sessions: float8 values come back in their shortest exact form, so
 // timestamps and latencies export bit for bit, whatever the server's default.
@@ -421,111 +332,7 @@ constexpr std::string_view kSessionSetupSql = "SET extra_float_digits = 3";
 // the export never writes.
 constexpr std::string_view kBeginSql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
-// `seq` is the table's insertion key (an identity column), so ORDER BY seq is write order.
-const std::string& pg_declare_sql() {
-  static const std::string sql = fmt::format(
-      "DECLARE ledger_export NO SCROLL CURSOR FOR SELECT {} FROM calls "
-      "WHERE ($1::float8 IS NULL OR timestamp >= $1) AND ($2::float8 IS NULL OR timestamp < $2) ORDER BY seq",
-      kSelectColumns);
-  return sql;
-}
-
-const std::string& pg_fetch_sql() {
-  static const std::string sql = fmt::format("FETCH FORWARD {} FROM ledger_export", kFetchRows);
-  return sql;
-}
-
-// A window bound as a query parameter: the shortest text that reads back as the same
-// double, so the server compares against exactly the bound that was asked for.
-pg::Param window_param(const std::optional<double>& bound) {
-  if (!bound) {
-    return std::nullopt;
-  }
-  return fmt::format("{}", *bound);
-}
-
-// Reads one row of text-format values; a value that does not parse is an error rather
-// than a silently wrong field.
-class PgRowReader {
- public:
-  PgRowReader(const pg::QueryResult& rows, int row) : rows_(rows), row_(row) {}
-
-  std::string text(Column column) const { return std::string(rows_.text(row_, column)); }
-  bool boolean(Column column) const { return rows_.text(row_, column) == "t"; }
-
-  std::int64_t integer(Column column) {
-    auto value = rows_.integer(row_, column);
-    if (!value) {
-      remember(value.error());
-      return 0;
-    }
-    return *value;
-  }
-  double real(Column column) {
-    auto value = rows_.real(row_, column);
-    if (!value) {
-      remember(value.error());
-      return 0;
-    }
-    return *value;
-  }
-  std::optional<pricing::Money> money(Column column) {
-    if (rows_.is_null(row_, column)) {
-      return std::nullopt;
-    }
-    return pricing::Money{integer(column)};
-  }
-  std::optional<double> optional_real(Column column) {
-    if (rows_.is_null(row_, column)) {
-      return std::nullopt;
-    }
-    return real(column);
-  }
-  std::uint64_t count(Column column) { return static_cast<std::uint64_t>(integer(column)); }
-
-  const std::optional<Error>& first_error() const { return error_; }
-
- private:
-  void remember(Error error) {
-    if (!error_) {
-      error_ = std::move(error);
-    }
-  }
-
-  const pg::QueryResult& rows_;
-  int row_;
-  std::optional<Error> error_;
-};
-
-Result<void> read_pg_row(const pg::QueryResult& rows, int row, CallRecord& r) {
-  PgRowReader reader(rows, row);
-  r.id = reader.text(kId);
-  r.timestamp = reader.real(kTimestamp);
-  r.instance_id = reader.text(kInstanceId);
-  r.client_key_id = reader.text(kClientKeyId);
-  r.requested_model = reader.text(kRequestedModel);
-  r.model = reader.text(kModel);
-  r.route = reader.text(kRoute);
-  r.counted_prompt_tokens = reader.count(kCountedPromptTokens);
-  r.usage.prompt_tokens = reader.count(kPromptTokens);
-  r.usage.completion_tokens = reader.count(kCompletionTokens);
-  r.usage.cached_tokens = reader.count(kCachedTokens);
-  r.usage_reported = reader.boolean(kUsageReported);
-  r.cost = reader.money(kCostPico);
-  r.baseline_cost = reader.money(kBaselineCostPico);
-  r.latency_ms = reader.real(kLatencyMs);
-  r.ttft_ms = reader.optional_real(kTtftMs);
-  r.status = static_cast<int>(reader.integer(kStatus));
-  r.error_type = reader.text(kErrorType);
-  r.attempts = static_cast<int>(reader.integer(kAttempts));
-  r.stream = reader.boolean(kStream);
-  if (reader.first_error()) {
-    return *reader.first_error();
-  }
-  return {};
-}
-
-// A server-side cursor read FETCH by FETCH: at most kFetchRows records are in memory.
+// A server-side cursor read FETCH by FETCH: a bounded number of records in memory.
 Result<std::uint64_t> export_postgresql(const std::string& url, const ExportQuery& query, RecordSink& sink) {
   auto target = pg::ConnectionTarget::parse(url);
   if (!target) {
@@ -542,27 +349,10 @@ Result<std::uint64_t> export_postgresql(const std::string& url, const ExportQuer
   if (!transaction) {
     return transaction.error();
   }
-  const std::array<pg::Param, 2> window{window_param(query.since), window_param(query.until)};
-  if (auto declared = connection->query(pg_declare_sql(), window); !declared) {
-    return declared.error();
-  }
-  CallRecord record;
-  for (;;) {
-    auto batch = connection->query(pg_fetch_sql());
-    if (!batch) {
-      return batch.error();
-    }
-    for (int row = 0; row < batch->rows(); ++row) {
-      if (auto read = read_pg_row(*batch, row, record); !read) {
-        return read.error();
-      }
-      if (auto written = sink.write(record); !written) {
-        return written.error();
-      }
-    }
-    if (batch->rows() < kFetchRows) {
-      break;
-    }
+  auto scanned = scan_records(*connection, RecordWindow{query.since, query.until},
+                              [&sink](const CallRecord& record) { return sink.write(record); });
+  if (!scanned) {
+    return scanned.error();
   }
   if (auto committed = transaction->commit(); !committed) {
     return committed.error();

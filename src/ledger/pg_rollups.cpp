@@ -1,6 +1,7 @@
 #include "ledger/pg_rollups.hpp"
 
 #include "ledger/pg_copy.hpp"
+#include "ledger/record_scan.hpp"
 
 #include <fmt/format.h>
 
@@ -72,13 +73,9 @@ const std::string kMergeLatenciesSql = R"sql(
 constexpr std::string_view kClearStagingSql =
     "DELETE FROM incoming_rollups; DELETE FROM incoming_key_rollups; DELETE FROM incoming_latency_rollups";
 
-constexpr std::string_view kDeclareCursorSql = R"sql(
-  DECLARE raw_calls NO SCROLL CURSOR FOR
-  SELECT timestamp, instance_id, client_key_id, model, route, prompt_tokens, completion_tokens, cost_pico,
-         baseline_cost_pico, latency_ms, status, error_type
-  FROM calls ORDER BY seq
-)sql";
-const std::string kFetchSql = "FETCH 50000 FROM raw_calls";
+// Records per backfill chunk: the roll-up deltas are merged and the builder emptied after
+// each, so memory stays bounded on a ledger of any size.
+constexpr std::size_t kBackfillChunk = 50'000;
 
 std::string totals_copy_data(const RollupBuilder& rollups) {
   std::string out;
@@ -181,56 +178,24 @@ turnout::Result<void> prune_second_rollups(Connection& connection, double cutoff
 }
 
 turnout::Result<void> backfill_rollups(Connection& connection) {
-  if (auto declared = connection.exec(kDeclareCursorSql); !declared) {
-    return declared.error();
+  RollupBuilder rollups(unix_now() - kSecondRollupLifetime);
+  std::size_t pending = 0;
+  auto scanned = scan_records(connection, RecordWindow{}, [&](const CallRecord& record) -> turnout::Result<void> {
+    if (auto added = rollups.add(record); !added) {
+      return added.error();
+    }
+    if (++pending < kBackfillChunk) {
+      return {};
+    }
+    pending = 0;
+    auto written = write_rollups(connection, rollups);
+    rollups.clear();
+    return written;
+  });
+  if (!scanned) {
+    return scanned.error();
   }
-  for (;;) {
-    auto rows = connection.query(kFetchSql);
-    if (!rows) {
-      return rows.error();
-    }
-    if (rows->rows() == 0) {
-      break;
-    }
-    RollupBuilder rollups(unix_now() - kSecondRollupLifetime);
-    for (int row = 0; row < rows->rows(); ++row) {
-      CallRecord record;
-      auto timestamp = rows->real(row, 0);
-      auto prompt = rows->integer(row, 5);
-      auto completion = rows->integer(row, 6);
-      auto latency = rows->real(row, 9);
-      auto status = rows->integer(row, 10);
-      if (!timestamp || !prompt || !completion || !latency || !status) {
-        return make_error("ledger backfill: a raw row has an unreadable number");
-      }
-      record.timestamp = *timestamp;
-      record.instance_id = rows->text(row, 1);
-      record.client_key_id = rows->text(row, 2);
-      record.model = rows->text(row, 3);
-      record.route = rows->text(row, 4);
-      record.usage.prompt_tokens = static_cast<std::uint64_t>(*prompt);
-      record.usage.completion_tokens = static_cast<std::uint64_t>(*completion);
-      for (auto [column, target] : {std::pair{7, &record.cost}, std::pair{8, &record.baseline_cost}}) {
-        if (!rows->is_null(row, column)) {
-          auto pico = rows->integer(row, column);
-          if (!pico) {
-            return pico.error();
-          }
-          *target = pricing::Money{*pico};
-        }
-      }
-      record.latency_ms = *latency;
-      record.status = static_cast<int>(*status);
-      record.error_type = rows->text(row, 11);
-      if (auto added = rollups.add(record); !added) {
-        return added.error();
-      }
-    }
-    if (auto written = write_rollups(connection, rollups); !written) {
-      return written.error();
-    }
-  }
-  return connection.exec("CLOSE raw_calls");
+  return write_rollups(connection, rollups);
 }
 
 }  // namespace turnout::ledger::pg

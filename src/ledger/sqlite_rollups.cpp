@@ -1,5 +1,7 @@
 #include "ledger/sqlite_rollups.hpp"
 
+#include "ledger/record_scan.hpp"
+
 #include <fmt/format.h>
 
 #include <string_view>
@@ -42,12 +44,6 @@ constexpr std::string_view kUpsertLatencySql = R"sql(
     count = count + excluded.count,
     min_ms = MIN(min_ms, excluded.min_ms),
     max_ms = MAX(max_ms, excluded.max_ms)
-)sql";
-
-constexpr std::string_view kRawRowsSql = R"sql(
-  SELECT timestamp, instance_id, client_key_id, model, route, prompt_tokens, completion_tokens, cost_pico,
-         baseline_cost_pico, latency_ms, status, error_type
-  FROM calls ORDER BY seq
 )sql";
 
 constexpr std::size_t kBackfillChunk = 50'000;
@@ -141,47 +137,22 @@ Result<void> prune_second_rollups(Database& db, double cutoff) {
 }
 
 Result<void> backfill_rollups(Database& db) {
-  auto rows = db.prepare(kRawRowsSql);
-  if (!rows) {
-    return rows.error();
-  }
   RollupBuilder rollups(unix_now() - kSecondRollupLifetime);
   std::size_t pending = 0;
-  for (;;) {
-    auto row = rows->step();
-    if (!row) {
-      return row.error();
-    }
-    if (!*row) {
-      break;
-    }
-    CallRecord record;
-    record.timestamp = rows->column_double(0);
-    record.instance_id = rows->column_text(1);
-    record.client_key_id = rows->column_text(2);
-    record.model = rows->column_text(3);
-    record.route = rows->column_text(4);
-    record.usage.prompt_tokens = static_cast<std::uint64_t>(rows->column_int(5));
-    record.usage.completion_tokens = static_cast<std::uint64_t>(rows->column_int(6));
-    if (auto cost = rows->column_optional_int(7)) {
-      record.cost = pricing::Money{*cost};
-    }
-    if (auto baseline = rows->column_optional_int(8)) {
-      record.baseline_cost = pricing::Money{*baseline};
-    }
-    record.latency_ms = rows->column_double(9);
-    record.status = static_cast<int>(rows->column_int(10));
-    record.error_type = rows->column_text(11);
+  auto scanned = scan_records(db, RecordWindow{}, [&](const CallRecord& record) -> Result<void> {
     if (auto added = rollups.add(record); !added) {
       return added.error();
     }
-    if (++pending == kBackfillChunk) {
-      if (auto written = write_rollups(db, rollups); !written) {
-        return written.error();
-      }
-      rollups.clear();
-      pending = 0;
+    if (++pending < kBackfillChunk) {
+      return {};
     }
+    pending = 0;
+    auto written = write_rollups(db, rollups);
+    rollups.clear();
+    return written;
+  });
+  if (!scanned) {
+    return scanned.error();
   }
   return write_rollups(db, rollups);
 }

@@ -16,6 +16,7 @@
 
 #include <iostream>
 #include <set>
+#include <span>
 
 namespace {
 
@@ -192,6 +193,31 @@ TEST_F(PostgresLedgerTest, InstancesStartingTogetherMigrateOnce) {
   const auto newest = static_cast<std::int64_t>(pg::ledger_migrations().size());
   EXPECT_EQ(scalar("SELECT MAX(version) FROM schema_version"), newest);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM schema_version"), newest) << "each step is applied and recorded once";
+}
+
+// A ledger written before roll-ups existed: the migration builds them from its raw rows
+// (through the same record scan as export), so /stats reports them.
+TEST_F(PostgresLedgerTest, VersionOneDatabaseGetsRollupsOfItsRecords) {
+  auto admin = admin_connection();
+  ASSERT_TRUE(admin);
+  ASSERT_TRUE(admin->exec("SET extra_float_digits = 3"));
+  ASSERT_TRUE(pg::migrate(*admin, std::span(pg::ledger_migrations()).first(1)));
+  ASSERT_TRUE(admin->exec(
+      "INSERT INTO calls (record_key, id, timestamp, instance_id, client_key_id, requested_model, model, route, "
+      "counted_prompt_tokens, prompt_tokens, completion_tokens, cached_tokens, usage_reported, cost_pico, "
+      "baseline_cost_pico, latency_ms, ttft_ms, status, error_type, attempts, stream) VALUES "
+      "('k1', 'old', 100, 'i', 'key_a', 'auto', 'gpt-4o', 'complex', 5, 5, 1, 0, true, 42, 99, 7.5, NULL, 200, '', "
+      "1, false)"));
+
+  auto ledger = open_or_die(url());
+  ASSERT_TRUE(ledger);
+  EXPECT_EQ(scalar("SELECT MAX(version) FROM schema_version"),
+            static_cast<std::int64_t>(pg::ledger_migrations().size()));
+  const StatsReport report = stats_or_die(*ledger);  // whole ledger: roll-ups only
+  EXPECT_EQ(report.total_calls, 1U);
+  EXPECT_EQ(report.total_cost, Money{42});
+  EXPECT_EQ(report.keys.at("key_a").calls, 1U);
+  EXPECT_EQ(report.models.at("gpt-4o").latency_ms.p99, 7.5);
 }
 
 TEST_F(PostgresLedgerTest, NewerDatabaseIsRefused) {

@@ -1,0 +1,33 @@
+#pragma once
+// Reading stored call records back, oldest first (write order), one at a time and in
+// bounded memory: what `turnout ledger export` and the roll-up backfill of a migration
+// share. The caller owns the connection and, for PostgreSQL, the transaction the cursor
+// lives in.
+#include "common/result.hpp"
+#include "ledger/ledger.hpp"
+#include "ledger/pg_connection.hpp"
+#include "ledger/sqlite_db.hpp"
+
+#include <functional>
+#include <optional>
+
+namespace turnout::ledger {
+
+// Called for each record; an error stops the scan and is returned. The record is reused
+// from one call to the next.
+using RecordVisitor = std::function<Result<void>(const CallRecord&)>;
+
+// Records with since <= timestamp < until (an absent bound is open).
+struct RecordWindow {
+  std::optional<double> since;
+  std::optional<double> until;
+};
+
+// One statement, stepped row by row (in WAL mode, one consistent snapshot).
+Result<void> scan_records(sqlite::Database& db, const RecordWindow& window, const RecordVisitor& visit);
+
+// A NO SCROLL cursor read FETCH by FETCH, inside the caller's transaction. The session must
+// send float8 values exactly (extra_float_digits = 3), as the ledger's sessions do.
+Result<void> scan_records(pg::Connection& connection, const RecordWindow& window, const RecordVisitor& visit);
+
+}  // namespace turnout::ledger
