@@ -31,15 +31,20 @@ struct LinkedPart {
   TokenId pair_rank;       // rank of this part joined with the next, kNoToken if none/dead
 };
 
-// Buffers for long pieces, reused across the pieces of one call (no per-piece allocation).
+// Buffers for long pieces, reused across the pieces of one call and, through
+// thread_scratch(), across the calls of one thread: a megabyte-long piece needs about 24
+// bytes of them per byte, and taking that much fresh memory from the kernel (page faults,
+// zeroing) costs more than the merging itself.
 struct MergeScratch {
   std::vector<LinkedPart> parts;
-  // Pair keys (rank << 32 | start): the initial pairs sorted once, the pairs that merging
-  // creates in a heap. Smallest first in both.
-  std::vector<std::uint64_t> initial_pairs;
-  std::vector<std::uint64_t> sort_buffer;
+  // Starts of the initial (two-byte) pairs, sorted by rank once; a pair's rank is looked up
+  // again from its bytes rather than stored, which halves these two buffers.
+  std::vector<std::uint32_t> initial_pairs;
+  std::vector<std::uint32_t> sort_buffer;
+  // Pair keys (rank << 32 | start) of the pairs that merging creates: in a heap, or in a
+  // plain queue while they arrive in ascending order.
   std::vector<std::uint64_t> heap;
-  std::vector<std::uint64_t> ascending_pairs;  // created pairs pushed in ascending order
+  std::vector<std::uint64_t> ascending_pairs;
 
   // Ranks of recently looked-up (left token, right token) pairs. Long pieces are mostly
   // repetitive (runs of one character, base64, rules), so most lookups hit.
@@ -50,6 +55,17 @@ struct MergeScratch {
   };
   static constexpr std::size_t kMaxPairCacheSize = 4096;
   std::vector<CachedPair> pair_cache;  // a power of two in size
+
+  std::size_t capacity_bytes() const {
+    return parts.capacity() * sizeof(LinkedPart) +
+           (initial_pairs.capacity() + sort_buffer.capacity()) * sizeof(std::uint32_t) +
+           (heap.capacity() + ascending_pairs.capacity()) * sizeof(std::uint64_t) +
+           pair_cache.capacity() * sizeof(CachedPair);
+  }
+  // Gives the memory back if it has grown past `limit` bytes (after an unusually long piece).
+  void trim_to(std::size_t limit) {
+    if (capacity_bytes() > limit) *this = MergeScratch{};
+  }
 };
 
 class BytePairMerger {
@@ -86,17 +102,31 @@ class BytePairMerger {
     return vocab_->rank_of(piece + start, end - start);
   }
 
-  // Sorts pair keys that are in ascending position order by rank, stably (so by key), with
-  // a radix sort on the rank bits: linear, unlike a comparison sort.
-  void sort_by_rank(std::vector<std::uint64_t>& keys, std::vector<std::uint64_t>& buffer) const {
+  // Sorts the starts of initial pairs (in ascending order) by their pairs' ranks, stably,
+  // with a radix sort on the rank bits: linear, unlike a comparison sort. The histograms of
+  // all digits come from one pass, and a digit that is the same for every pair (all of
+  // them, in a run of one character) needs no pass of its own.
+  void sort_by_rank(const unsigned char* bytes, std::vector<std::uint32_t>& starts,
+                    std::vector<std::uint32_t>& buffer) const {
     constexpr unsigned kDigitBits = 9;
-    buffer.resize(keys.size());
-    for (unsigned shift = 32; (std::uint64_t{1} << (shift - 32)) < vocab_->size(); shift += kDigitBits) {
-      std::array<std::uint32_t, (1u << kDigitBits) + 1> starts{};
-      for (const std::uint64_t k : keys) ++starts[((k >> shift) & ((1u << kDigitBits) - 1)) + 1];
-      for (std::size_t digit = 1; digit < starts.size(); ++digit) starts[digit] += starts[digit - 1];
-      for (const std::uint64_t k : keys) buffer[starts[(k >> shift) & ((1u << kDigitBits) - 1)]++] = k;
-      keys.swap(buffer);
+    constexpr std::uint32_t kDigitMask = (1u << kDigitBits) - 1;
+    constexpr unsigned kDigits = 3;
+    static_assert(Vocabulary::kMaxTokens <= TokenId{1} << (kDigits * kDigitBits));
+    using Histogram = std::array<std::uint32_t, (1u << kDigitBits) + 1>;
+    auto rank_at = [&](std::uint32_t start) { return vocab_->rank_of_byte_pair(bytes[start], bytes[start + 1]); };
+    std::array<Histogram, kDigits> histograms{};
+    for (const std::uint32_t start : starts) {
+      const TokenId rank = rank_at(start);
+      for (unsigned digit = 0; digit < kDigits; ++digit) ++histograms[digit][((rank >> (digit * kDigitBits)) & kDigitMask) + 1];
+    }
+    buffer.resize(starts.size());
+    for (unsigned digit = 0; digit < kDigits; ++digit) {
+      Histogram& bucket_starts = histograms[digit];
+      if (std::find(bucket_starts.begin(), bucket_starts.end(), starts.size()) != bucket_starts.end()) continue;
+      for (std::size_t bucket = 1; bucket < bucket_starts.size(); ++bucket) bucket_starts[bucket] += bucket_starts[bucket - 1];
+      const unsigned shift = digit * kDigitBits;
+      for (const std::uint32_t start : starts) buffer[bucket_starts[(rank_at(start) >> shift) & kDigitMask]++] = start;
+      starts.swap(buffer);
     }
   }
 
@@ -171,22 +201,24 @@ class BytePairMerger {
 
     auto& initial = scratch.initial_pairs;
     initial.clear();
+    initial.reserve(n);
     for (std::uint32_t i = 0; i < n; ++i) {
       const TokenId rank = i + 1 < n ? vocab_->rank_of_byte_pair(bytes[i], bytes[i + 1]) : kNoToken;
       parts[i] = LinkedPart{i + 1, i == 0 ? kNone : i - 1, vocab_->rank_of_byte(bytes[i]), rank};
-      if (rank != kNoToken) initial.push_back(key(rank, i));
+      if (rank != kNoToken) initial.push_back(i);
     }
-    sort_by_rank(initial, scratch.sort_buffer);
+    sort_by_rank(bytes, initial, scratch.sort_buffer);
     // A key is stale once its pair has changed. Pairs only grow, so it stays stale.
     auto stale = [&](std::uint64_t k) { return parts[static_cast<std::uint32_t>(k)].pair_rank != (k >> 32); };
+    auto initial_key = [&](std::uint32_t start) { return key(vocab_->rank_of_byte_pair(bytes[start], bytes[start + 1]), start); };
     std::size_t next_initial = 0;
     while (true) {
-      while (next_initial < initial.size() && stale(initial[next_initial])) ++next_initial;
+      while (next_initial < initial.size() && stale(initial_key(initial[next_initial]))) ++next_initial;
       while (next_ascending < ascending.size() && stale(ascending[next_ascending])) ++next_ascending;
       while (!heap.empty() && stale(heap.top())) heap.pop();
       // The smallest live key of the three sources.
       constexpr std::uint64_t kExhausted = ~std::uint64_t{0};
-      const std::uint64_t initial_top = next_initial < initial.size() ? initial[next_initial] : kExhausted;
+      const std::uint64_t initial_top = next_initial < initial.size() ? initial_key(initial[next_initial]) : kExhausted;
       const std::uint64_t ascending_top = next_ascending < ascending.size() ? ascending[next_ascending] : kExhausted;
       const std::uint64_t heap_top = heap.empty() ? kExhausted : heap.top();
       const std::uint64_t top = std::min({initial_top, ascending_top, heap_top});

@@ -32,6 +32,29 @@ constexpr SpecialToken kO200kSpecialTokens[] = {
     {200018, "<|endofprompt|>"},
 };
 
+// At most this much long-piece buffer memory stays with a thread between calls: enough
+// for pieces of about a megabyte. A longer piece's buffers are given back after its call.
+constexpr std::size_t kMaxRetainedScratchBytes = std::size_t{32} << 20;
+
+// The calling thread's long-piece buffers (see MergeScratch): reused by its calls instead
+// of taken fresh from the kernel each time. Per thread, so Encoding stays immutable and
+// calls on different threads never share them.
+class ThreadScratch {
+ public:
+  ThreadScratch() : scratch_(buffers()) {}
+  ThreadScratch(const ThreadScratch&) = delete;
+  ThreadScratch& operator=(const ThreadScratch&) = delete;
+  ~ThreadScratch() { scratch_.trim_to(kMaxRetainedScratchBytes); }
+  MergeScratch& get() { return scratch_; }
+
+ private:
+  static MergeScratch& buffers() {
+    thread_local MergeScratch scratch;
+    return scratch;
+  }
+  MergeScratch& scratch_;
+};
+
 template <class Scanner>
 class BpeEncoding final : public Encoding {
  public:
@@ -79,7 +102,8 @@ class BpeEncoding final : public Encoding {
 
   template <class Sink>
   void tokenize_valid(std::string_view text, Sink& sink) const {
-    MergeScratch scratch;
+    ThreadScratch thread_scratch;
+    MergeScratch& scratch = thread_scratch.get();
     const auto* begin = reinterpret_cast<BytePtr>(text.data());
     const auto* end = begin + text.size();
     if (text.size() < kPieceCacheMinBytes) {

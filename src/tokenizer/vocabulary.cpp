@@ -61,6 +61,10 @@ Result<Vocabulary> Vocabulary::from_tiktoken(std::string_view text) {
     if (rank != vocab.offsets_.size() - 1) {
       return make_error("vocabulary line " + std::to_string(line_number) + ": ranks must be 0, 1, 2, ... in order");
     }
+    if (rank >= kMaxTokens) {
+      return make_error("vocabulary line " + std::to_string(line_number) + ": more than " +
+                        std::to_string(kMaxTokens) + " tokens");
+    }
     if (!append_base64_decoded(line.substr(0, space), vocab.token_bytes_)) {
       return make_error("vocabulary line " + std::to_string(line_number) + ": bad base64");
     }

@@ -59,6 +59,9 @@ inline std::uint64_t hash_token_bytes(const char* bytes, std::size_t length) {
 
 class Vocabulary {
  public:
+  // Ranks fit in 27 bits (the merger's radix sort relies on it); OpenAI's are below 2^18.
+  static constexpr TokenId kMaxTokens = TokenId{1} << 27;
+
   // Parses .tiktoken text. Ranks must be exactly 0..n-1 and every single byte a token.
   static Result<Vocabulary> from_tiktoken(std::string_view text);
 
