@@ -42,21 +42,26 @@ bool is_ascii_word(const unsigned char* p) {
   return (word & 0x8080808080808080ULL) == 0;
 }
 
-}  // namespace
-
-bool is_valid_utf8(std::string_view bytes) {
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  const auto* end = p + bytes.size();
+// The end of the valid UTF-8 that starts at `p`: `end`, or the first byte of an invalid
+// sequence.
+const unsigned char* valid_prefix_end(const unsigned char* p, const unsigned char* end) {
   while (p < end) {
     if (end - p >= 8 && is_ascii_word(p)) {
       p += 8;
       continue;
     }
     const int length = valid_sequence_length(p, end);
-    if (length < 0) return false;
+    if (length < 0) return p;
     p += length;
   }
-  return true;
+  return end;
+}
+
+}  // namespace
+
+bool is_valid_utf8(std::string_view bytes) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  return valid_prefix_end(p, p + bytes.size()) == p + bytes.size();
 }
 
 std::string replace_invalid_utf8(std::string_view bytes) {
@@ -66,13 +71,13 @@ std::string replace_invalid_utf8(std::string_view bytes) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   const auto* end = p + bytes.size();
   while (p < end) {
-    const int length = valid_sequence_length(p, end);
-    if (length > 0) {
-      out.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(length));
-      p += length;
-    } else {
+    // Valid text is copied a run at a time, not a character at a time.
+    const unsigned char* valid_end = valid_prefix_end(p, end);
+    out.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(valid_end - p));
+    p = valid_end;
+    if (p < end) {
       out.append(kReplacement);
-      p += -length;
+      p += -valid_sequence_length(p, end);
     }
   }
   return out;
