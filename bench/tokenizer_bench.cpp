@@ -1,7 +1,12 @@
 // Tokenizer throughput (single thread), worst cases and start-up cost.
 //
 //   Corpus/<encoding>/<category>/<count|ids>: MB/s (bytes_per_second) and tokens/s on the
-//     golden corpus (tests/golden/corpus: english, code, multilingual, adversarial).
+//     golden corpus (tests/golden/corpus: english, code, multilingual, adversarial), each
+//     call starting with an empty piece cache (Encoding::clear_thread_caches(), inside the
+//     timed loop): the speed on text the thread has not seen.
+//   Corpus/.../<count|ids>/warm: the same calls with the thread's piece cache kept, as when
+//     a gateway counts a chat history that is re-sent with every turn (and as the npm
+//     gpt-tokenizer, whose piece cache is always on, is measured by tokenizer_compare.mjs).
 //   Run/<encoding>/<what>/<bytes>: one character repeated (100 KB and 1 MB); the ns_per_byte
 //     counter should stay flat from 100 KB to 1 MB (no quadratic blow-up).
 //   Load/<encoding>: parsing the embedded vocabulary, what Encoding::get costs once;
@@ -43,20 +48,26 @@ void report(benchmark::State& state, std::size_t bytes, std::size_t tokens) {
       iterations * static_cast<double>(bytes) * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
-void run_count(benchmark::State& state, EncodingId id, const std::string& text) {
+enum class Cache { cold, warm };
+
+void run_count(benchmark::State& state, EncodingId id, const std::string& text, Cache cache) {
   const Encoding& enc = Encoding::get(id);
   std::size_t tokens = 0;
+  Encoding::clear_thread_caches();
   for (auto _ : state) {
+    if (cache == Cache::cold) Encoding::clear_thread_caches();
     tokens = enc.count(text);
     benchmark::DoNotOptimize(tokens);
   }
   report(state, text.size(), tokens);
 }
 
-void run_encode(benchmark::State& state, EncodingId id, const std::string& text) {
+void run_encode(benchmark::State& state, EncodingId id, const std::string& text, Cache cache) {
   const Encoding& enc = Encoding::get(id);
   std::vector<TokenId> ids;
+  Encoding::clear_thread_caches();
   for (auto _ : state) {
+    if (cache == Cache::cold) Encoding::clear_thread_caches();
     ids.clear();
     enc.encode(text, ids);
     benchmark::DoNotOptimize(ids.data());
@@ -118,16 +129,22 @@ const bool kRegistered = [] {
     const std::string prefix = encoding.name;
     for (const char* category : {"english", "code", "multilingual", "adversarial"}) {
       auto text = std::make_shared<std::string>(read_corpus(category));
-      benchmark::RegisterBenchmark(("Corpus/" + prefix + "/" + category + "/count").c_str(),
-                                   [id, text](benchmark::State& state) { run_count(state, id, *text); });
-      benchmark::RegisterBenchmark(("Corpus/" + prefix + "/" + category + "/ids").c_str(),
-                                   [id, text](benchmark::State& state) { run_encode(state, id, *text); });
+      const std::string name = "Corpus/" + prefix + "/" + category;
+      for (const Cache cache : {Cache::cold, Cache::warm}) {
+        const std::string suffix = cache == Cache::warm ? "/warm" : "";
+        benchmark::RegisterBenchmark((name + "/count" + suffix).c_str(), [id, text, cache](benchmark::State& state) {
+          run_count(state, id, *text, cache);
+        });
+        benchmark::RegisterBenchmark((name + "/ids" + suffix).c_str(), [id, text, cache](benchmark::State& state) {
+          run_encode(state, id, *text, cache);
+        });
+      }
     }
     for (const RunUnit& run : kRunUnits) {
       for (const std::size_t bytes : {std::size_t{100'000}, std::size_t{1'000'000}}) {
         auto text = std::make_shared<std::string>(repeated(run.unit, bytes));
         benchmark::RegisterBenchmark(("Run/" + prefix + "/" + run.name + "/" + std::to_string(bytes)).c_str(),
-                                     [id, text](benchmark::State& state) { run_count(state, id, *text); })
+                                     [id, text](benchmark::State& state) { run_count(state, id, *text, Cache::cold); })
             ->Unit(benchmark::kMillisecond);
       }
     }

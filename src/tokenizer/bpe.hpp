@@ -81,7 +81,13 @@ class BytePairMerger {
       sink(vocab_->rank_of_byte(static_cast<unsigned char>(piece[0])));
       return;
     }
-    const TokenId whole = vocab_->rank_of(piece, length);
+    merge_piece(piece, length, hash_token_bytes(piece, length), sink, scratch);
+  }
+  // The same, for a piece of at least two bytes whose hash_token_bytes() the caller has.
+  template <class Sink>
+  void merge_piece(const char* piece, std::size_t length, std::uint64_t hash, Sink&& sink,
+                   MergeScratch& scratch) const {
+    const TokenId whole = vocab_->rank_of(piece, length, hash);
     if (whole != kNoToken) {
       sink(whole);
     } else if (length <= kShortPieceLimit) {

@@ -1,56 +1,106 @@
 #pragma once
-// A per-call cache of the pieces already tokenized in one text. Words repeat, and looking
-// a piece up here (a small table that stays in L1/L2) is much cheaper than even one probe
-// of the vocabulary's multi-megabyte hash table, let alone a merge. It lives for one
-// encode()/count() call, so the shared Encoding stays immutable and thread-safe.
+// A thread's cache of the pieces it has tokenized, kept across calls. Words repeat within
+// a text, and in a gateway whole texts repeat too: every chat turn re-sends the history,
+// and system prompts are the same on every request. Finding a piece here (a table that
+// stays in L1/L2) is much cheaper than even one probe of the vocabulary's multi-megabyte
+// hash table, let alone a merge.
+//
+// It only ever holds what the merge computed for exactly these bytes, so it cannot change
+// a result. Its memory is bounded: short pieces in a fixed direct-mapped table, long ones
+// (up to kMaxLongPieceBytes each) in a second table holding at most kMaxLongCacheBytes.
 #include "tokenizer/vocabulary.hpp"
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace turnout::tokenizer {
 
 class PieceCache {
  public:
-  static constexpr std::size_t kMaxTokens = 3;  // pieces of more tokens are not cached
+  static constexpr std::size_t kMaxShortBytes = 22;
+  static constexpr std::size_t kMaxShortTokens = 8;
+  static constexpr std::size_t kMaxLongPieceBytes = 64 * 1024;
+  static constexpr std::size_t kMaxLongCacheBytes = std::size_t{4} << 20;
 
-  // `text` must outlive the cache: entries point back into it.
-  explicit PieceCache(const char* text) : text_(text), entries_(kEntries) {}
-
-  // The tokens of the piece at text[offset, offset + length) if it was seen before.
-  std::span<const TokenId> find(std::uint32_t offset, std::uint32_t length, std::uint64_t hash) const {
-    const Entry& entry = entries_[hash & (kEntries - 1)];
-    if (entry.hash != hash || entry.length != length ||
-        !bytes_equal(text_ + entry.offset, text_ + offset, length)) {
+  // The tokens of `piece` if it was stored before; empty if not. `hash` is
+  // hash_token_bytes() of the piece.
+  std::span<const TokenId> find(const char* piece, std::uint32_t length, std::uint64_t hash) const {
+    if (length <= kMaxShortBytes) {
+      if (short_entries_ == nullptr) return {};
+      const ShortEntry& entry = short_entries_[short_index(hash)];
+      if (entry.hash != hash || entry.length != length || !bytes_equal(entry.bytes.data(), piece, length)) return {};
+      return {entry.tokens.data(), entry.token_count};
+    }
+    if (long_entries_.empty()) return {};
+    const LongEntry& entry = long_entries_[long_index(hash)];
+    if (entry.hash != hash || entry.bytes.size() != length || !bytes_equal(entry.bytes.data(), piece, length)) {
       return {};
     }
-    return {entry.tokens.data(), entry.token_count};
+    return entry.tokens;
   }
 
-  void store(std::uint32_t offset, std::uint32_t length, std::uint64_t hash, std::span<const TokenId> tokens) {
-    if (tokens.empty() || tokens.size() > kMaxTokens) return;
-    Entry& entry = entries_[hash & (kEntries - 1)];
+  // Remembers the tokens of `piece`, if it is a kind of piece this cache keeps.
+  void store(const char* piece, std::uint32_t length, std::uint64_t hash, std::span<const TokenId> tokens) {
+    if (tokens.empty()) return;
+    if (length <= kMaxShortBytes) {
+      if (tokens.size() > kMaxShortTokens) return;
+      if (short_entries_ == nullptr) short_entries_ = std::make_unique<ShortEntry[]>(kShortEntries);
+      ShortEntry& entry = short_entries_[short_index(hash)];
+      entry.hash = hash;
+      entry.length = static_cast<std::uint8_t>(length);
+      entry.token_count = static_cast<std::uint8_t>(tokens.size());
+      std::copy(piece, piece + length, entry.bytes.begin());
+      std::copy(tokens.begin(), tokens.end(), entry.tokens.begin());
+      return;
+    }
+    if (length > kMaxLongPieceBytes) return;
+    if (long_entries_.empty()) long_entries_.resize(kLongEntries);
+    LongEntry& entry = long_entries_[long_index(hash)];
+    long_cache_bytes_ -= entry.held_bytes();
+    entry = LongEntry{};  // gives the replaced piece's memory back
+    const std::size_t needed = length + tokens.size() * sizeof(TokenId);
+    if (long_cache_bytes_ + needed > kMaxLongCacheBytes) return;
     entry.hash = hash;
-    entry.offset = offset;
-    entry.length = length;
-    entry.token_count = static_cast<std::uint32_t>(tokens.size());
-    for (std::size_t i = 0; i < tokens.size(); ++i) entry.tokens[i] = tokens[i];
+    entry.bytes.assign(piece, length);
+    entry.tokens.assign(tokens.begin(), tokens.end());
+    long_cache_bytes_ += entry.held_bytes();
   }
+
+  // Bytes held for long pieces (their bytes and tokens); at most kMaxLongCacheBytes.
+  std::size_t long_cache_bytes() const { return long_cache_bytes_; }
+
+  // Forgets every piece and gives the memory back.
+  void clear() { *this = PieceCache{}; }
 
  private:
-  static constexpr std::size_t kEntries = 2048;
-  struct Entry {
+  static constexpr std::size_t kShortEntries = 16384;
+  static constexpr std::size_t kLongEntries = 4096;
+  // One cache line: the piece's bytes and its tokens inline, so a hit reads nothing else.
+  struct alignas(64) ShortEntry {
     std::uint64_t hash = 0;
-    std::uint32_t offset = 0;
-    std::uint32_t length = 0;  // 0: empty (pieces are never empty)
-    std::uint32_t token_count = 0;
-    std::array<TokenId, kMaxTokens> tokens{};
+    std::uint8_t length = 0;  // 0: empty (pieces are never empty)
+    std::uint8_t token_count = 0;
+    std::array<char, kMaxShortBytes> bytes{};
+    std::array<TokenId, kMaxShortTokens> tokens{};
+  };
+  static_assert(sizeof(ShortEntry) == 64);
+  struct LongEntry {
+    std::uint64_t hash = 0;
+    std::string bytes;  // empty: no piece
+    std::vector<TokenId> tokens;
+    std::size_t held_bytes() const { return bytes.size() + tokens.size() * sizeof(TokenId); }
   };
 
-  const char* text_;
-  std::vector<Entry> entries_;
+  static std::size_t short_index(std::uint64_t hash) { return hash & (kShortEntries - 1); }
+  static std::size_t long_index(std::uint64_t hash) { return hash & (kLongEntries - 1); }
+
+  std::unique_ptr<ShortEntry[]> short_entries_;  // allocated on first store
+  std::vector<LongEntry> long_entries_;          // likewise
+  std::size_t long_cache_bytes_ = 0;             // held by long_entries_' pieces and tokens
 };
 
 }  // namespace turnout::tokenizer

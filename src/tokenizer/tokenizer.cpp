@@ -36,23 +36,32 @@ constexpr SpecialToken kO200kSpecialTokens[] = {
 // for pieces of about a megabyte. A longer piece's buffers are given back after its call.
 constexpr std::size_t kMaxRetainedScratchBytes = std::size_t{32} << 20;
 
-// The calling thread's long-piece buffers (see MergeScratch): reused by its calls instead
-// of taken fresh from the kernel each time. Per thread, so Encoding stays immutable and
-// calls on different threads never share them.
-class ThreadScratch {
+// What a thread keeps between tokenizer calls: the long-piece buffers (see MergeScratch),
+// reused instead of taken fresh from the kernel each time, and a cache of pieces per
+// encoding (see PieceCache). Per thread, so Encoding stays immutable and calls on
+// different threads share nothing.
+struct ThreadState {
+  MergeScratch scratch;
+  std::array<PieceCache, 2> piece_caches;  // by EncodingId
+  std::vector<TokenId> piece_tokens;        // the tokens of the piece being merged
+
+  static ThreadState& of_this_thread() {
+    thread_local ThreadState state;
+    return state;
+  }
+};
+
+// The calling thread's state for one call; trims the merge buffers when the call ends.
+class ThreadStateLease {
  public:
-  ThreadScratch() : scratch_(buffers()) {}
-  ThreadScratch(const ThreadScratch&) = delete;
-  ThreadScratch& operator=(const ThreadScratch&) = delete;
-  ~ThreadScratch() { scratch_.trim_to(kMaxRetainedScratchBytes); }
-  MergeScratch& get() { return scratch_; }
+  ThreadStateLease() : state_(ThreadState::of_this_thread()) {}
+  ThreadStateLease(const ThreadStateLease&) = delete;
+  ThreadStateLease& operator=(const ThreadStateLease&) = delete;
+  ~ThreadStateLease() { state_.scratch.trim_to(kMaxRetainedScratchBytes); }
+  ThreadState* operator->() { return &state_; }
 
  private:
-  static MergeScratch& buffers() {
-    thread_local MergeScratch scratch;
-    return scratch;
-  }
-  MergeScratch& scratch_;
+  ThreadState& state_;
 };
 
 template <class Scanner>
@@ -102,56 +111,36 @@ class BpeEncoding final : public Encoding {
 
   template <class Sink>
   void tokenize_valid(std::string_view text, Sink& sink) const {
-    ThreadScratch thread_scratch;
-    MergeScratch& scratch = thread_scratch.get();
-    const auto* begin = reinterpret_cast<BytePtr>(text.data());
-    const auto* end = begin + text.size();
-    if (text.size() < kPieceCacheMinBytes) {
-      for (BytePtr p = begin; p < end;) {
-        const BytePtr piece_end = Scanner::piece_end(p, end);
-        merger_.merge_piece(reinterpret_cast<const char*>(p), static_cast<std::size_t>(piece_end - p), sink,
-                            scratch);
-        p = piece_end;
-      }
-      return;
-    }
-    PieceCache cache(text.data());
-    for (BytePtr p = begin; p < end;) {
+    ThreadStateLease state;
+    MergeScratch& scratch = state->scratch;
+    PieceCache& cache = state->piece_caches[static_cast<std::size_t>(id_)];
+    std::vector<TokenId>& piece_tokens = state->piece_tokens;
+    const auto* end = reinterpret_cast<BytePtr>(text.data()) + text.size();
+    for (auto p = reinterpret_cast<BytePtr>(text.data()); p < end;) {
       const BytePtr piece_end = Scanner::piece_end(p, end);
-      merge_piece_cached(text.data(), static_cast<std::uint32_t>(p - begin),
-                         static_cast<std::uint32_t>(piece_end - p), sink, scratch, cache);
+      const char* piece = reinterpret_cast<const char*>(p);
+      const auto length = static_cast<std::uint32_t>(piece_end - p);
       p = piece_end;
+      if (length == 1) {  // a table lookup already
+        merger_.merge_piece(piece, length, sink, scratch);
+        continue;
+      }
+      const std::uint64_t hash = hash_token_bytes(piece, length);
+      if (const std::span<const TokenId> cached = cache.find(piece, length, hash); !cached.empty()) {
+        for (const TokenId token : cached) sink(token);
+        continue;
+      }
+      piece_tokens.clear();
+      merger_.merge_piece(
+          piece, length, hash,
+          [&](TokenId token) {
+            piece_tokens.push_back(token);
+            sink(token);
+          },
+          scratch);
+      cache.store(piece, length, hash, piece_tokens);
     }
   }
-
-  template <class Sink>
-  void merge_piece_cached(const char* text, std::uint32_t offset, std::uint32_t length, Sink& sink,
-                          MergeScratch& scratch, PieceCache& cache) const {
-    const char* piece = text + offset;
-    if (length == 1) {  // a table lookup already
-      merger_.merge_piece(piece, length, sink, scratch);
-      return;
-    }
-    const std::uint64_t hash = hash_token_bytes(piece, length);
-    if (const std::span<const TokenId> cached = cache.find(offset, length, hash); !cached.empty()) {
-      for (const TokenId token : cached) sink(token);
-      return;
-    }
-    std::array<TokenId, PieceCache::kMaxTokens> first_tokens;
-    std::size_t produced = 0;
-    merger_.merge_piece(
-        piece, length,
-        [&](TokenId token) {
-          if (produced < first_tokens.size()) first_tokens[produced] = token;
-          ++produced;
-          sink(token);
-        },
-        scratch);
-    if (produced <= first_tokens.size()) cache.store(offset, length, hash, {first_tokens.data(), produced});
-  }
-
-  // Below this size, setting up the piece cache costs more than it saves.
-  static constexpr std::size_t kPieceCacheMinBytes = 2048;
 
   EncodingId id_;
   Vocabulary vocab_;
@@ -187,6 +176,10 @@ std::string_view encoding_name(EncodingId id) {
     case EncodingId::o200k_base: return "o200k_base";
   }
   return "unknown";
+}
+
+void Encoding::clear_thread_caches() {
+  for (PieceCache& cache : ThreadState::of_this_thread().piece_caches) cache.clear();
 }
 
 void Encoding::preload_all() {

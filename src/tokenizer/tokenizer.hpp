@@ -2,7 +2,9 @@
 // Public interface of the tokenizer module: exact tiktoken-compatible BPE for
 // cl100k_base and o200k_base. Self-contained: usable without the server.
 //
-// Encodings are immutable after construction and safe to share between threads.
+// Encodings are immutable after construction and safe to share between threads. Each
+// thread keeps bounded buffers and a cache of the pieces it has tokenized (a few MB at
+// most) between calls; they never change a result.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -36,6 +38,10 @@ class Encoding {
   // Builds every encoding now, each on its own thread, so start-up waits for the largest
   // vocabulary only (a server calls this before accepting requests).
   static void preload_all();
+
+  // Forgets the pieces the calling thread has cached (for every encoding) and gives their
+  // memory back: for a thread that is done tokenizing, or a benchmark of cold-cache speed.
+  static void clear_thread_caches();
 
   virtual EncodingId id() const = 0;
 

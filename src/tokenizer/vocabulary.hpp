@@ -69,7 +69,10 @@ class Vocabulary {
 
   // The rank of the token with exactly these bytes, or kNoToken.
   TokenId rank_of(const char* bytes, std::size_t length) const {
-    const std::uint64_t hash = hash_token_bytes(bytes, length);
+    return rank_of(bytes, length, hash_token_bytes(bytes, length));
+  }
+  // The same, for a caller that already has hash_token_bytes(bytes, length).
+  TokenId rank_of(const char* bytes, std::size_t length, std::uint64_t hash) const {
     // Most lookups during merging are of byte strings that are not tokens; the filter
     // (small enough to stay in cache) turns nearly all of them away before the table.
     // The table slot is fetched while the filter is tested: for tokens, the two cache

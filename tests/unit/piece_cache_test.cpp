@@ -1,0 +1,106 @@
+// The per-thread piece cache: it must only ever return what was stored for exactly the
+// same bytes, stay within its memory bounds, and never change what an encoding returns.
+#include "tokenizer/piece_cache.hpp"
+#include "tokenizer/tokenizer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using turnout::tokenizer::Encoding;
+using turnout::tokenizer::EncodingId;
+using turnout::tokenizer::hash_token_bytes;
+using turnout::tokenizer::PieceCache;
+using turnout::tokenizer::TokenId;
+
+std::vector<TokenId> tokens_found(const PieceCache& cache, const std::string& piece, std::uint64_t hash) {
+  const auto found = cache.find(piece.data(), static_cast<std::uint32_t>(piece.size()), hash);
+  return {found.begin(), found.end()};
+}
+
+void store(PieceCache& cache, const std::string& piece, std::uint64_t hash, const std::vector<TokenId>& tokens) {
+  cache.store(piece.data(), static_cast<std::uint32_t>(piece.size()), hash, tokens);
+}
+
+std::string read_corpus(const std::string& category) {
+  std::ifstream in(std::string(TURNOUT_SOURCE_DIR) + "/tests/golden/corpus/" + category + ".txt", std::ios::binary);
+  std::ostringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+TEST(PieceCache, FindsWhatWasStoredForTheSameBytesOnly) {
+  PieceCache cache;
+  const std::string short_piece = " hello";
+  const std::string long_piece(300, 'x');
+  EXPECT_TRUE(tokens_found(cache, short_piece, hash_token_bytes(short_piece.data(), short_piece.size())).empty());
+  store(cache, short_piece, hash_token_bytes(short_piece.data(), short_piece.size()), {24748});
+  store(cache, long_piece, hash_token_bytes(long_piece.data(), long_piece.size()), {1, 2, 3, 4, 5, 6, 7, 8, 9});
+  EXPECT_EQ(tokens_found(cache, short_piece, hash_token_bytes(short_piece.data(), short_piece.size())),
+            std::vector<TokenId>{24748});
+  EXPECT_EQ(tokens_found(cache, long_piece, hash_token_bytes(long_piece.data(), long_piece.size())),
+            (std::vector<TokenId>{1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  // Same hash and length, different bytes (a hash collision): not a hit.
+  EXPECT_TRUE(tokens_found(cache, " hellp", hash_token_bytes(short_piece.data(), short_piece.size())).empty());
+  std::string other_long = long_piece;
+  other_long[299] = 'y';
+  EXPECT_TRUE(tokens_found(cache, other_long, hash_token_bytes(long_piece.data(), long_piece.size())).empty());
+  cache.clear();
+  EXPECT_TRUE(tokens_found(cache, short_piece, hash_token_bytes(short_piece.data(), short_piece.size())).empty());
+  EXPECT_EQ(cache.long_cache_bytes(), 0u);
+}
+
+TEST(PieceCache, KeepsOnlyWhatFitsItsBounds) {
+  PieceCache cache;
+  // A short piece of more tokens than an entry holds is not kept.
+  const std::string bytes = "\x80\x81\x82\x83\x84\x85\x86\x87\x88";
+  store(cache, bytes, 7, std::vector<TokenId>(PieceCache::kMaxShortTokens + 1, 5));
+  EXPECT_TRUE(tokens_found(cache, bytes, 7).empty());
+  // Nor is a piece over the long-piece limit.
+  const std::string huge(PieceCache::kMaxLongPieceBytes + 1, 'a');
+  store(cache, huge, 11, {1});
+  EXPECT_TRUE(tokens_found(cache, huge, 11).empty());
+  // Long pieces never hold more than the byte budget, however many are stored.
+  const std::size_t piece_bytes = PieceCache::kMaxLongPieceBytes;
+  for (std::uint64_t i = 0; i < 4 * PieceCache::kMaxLongCacheBytes / piece_bytes; ++i) {
+    std::string piece(piece_bytes, static_cast<char>('a' + i % 26));
+    store(cache, piece, i * 0x9e3779b97f4a7c15ULL, std::vector<TokenId>(piece_bytes / 8, 70540));
+    EXPECT_LE(cache.long_cache_bytes(), PieceCache::kMaxLongCacheBytes);
+  }
+  EXPECT_GT(cache.long_cache_bytes(), PieceCache::kMaxLongCacheBytes / 2);
+}
+
+// Warm, cleared and interleaved calls of both encodings on one thread, and calls on a
+// fresh thread, all return the same ids for the same text.
+TEST(PieceCache, NeverChangesWhatAnEncodingReturns) {
+  for (const char* category : {"adversarial", "multilingual"}) {
+    const std::string text = read_corpus(category);
+    std::vector<TokenId> cl100k_first;
+    std::vector<TokenId> o200k_first;
+    Encoding::clear_thread_caches();
+    Encoding::get(EncodingId::cl100k_base).encode(text, cl100k_first);
+    Encoding::get(EncodingId::o200k_base).encode(text, o200k_first);
+    ASSERT_NE(cl100k_first, o200k_first);
+    for (int round = 0; round < 3; ++round) {
+      if (round == 2) Encoding::clear_thread_caches();
+      std::vector<TokenId> cl100k_again;
+      std::vector<TokenId> o200k_again;
+      Encoding::get(EncodingId::o200k_base).encode(text, o200k_again);
+      Encoding::get(EncodingId::cl100k_base).encode(text, cl100k_again);
+      EXPECT_EQ(cl100k_again, cl100k_first) << category << " round " << round;
+      EXPECT_EQ(o200k_again, o200k_first) << category << " round " << round;
+      EXPECT_EQ(Encoding::get(EncodingId::cl100k_base).count(text), cl100k_first.size());
+    }
+    std::vector<TokenId> on_fresh_thread;
+    std::thread([&] { Encoding::get(EncodingId::cl100k_base).encode(text, on_fresh_thread); }).join();
+    EXPECT_EQ(on_fresh_thread, cl100k_first) << category;
+  }
+}
+
+}  // namespace
