@@ -6,7 +6,11 @@
 //   (cd scripts/tokenizer-ref && npm ci)
 //   node bench/tokenizer_compare.mjs [path/to/tokenizer_bench]   (default build/bench/tokenizer_bench)
 //
-// Prints MB/s per encoding, category and mode (count-only, ids) and Turnout's ratio to each.
+// Prints MB/s per encoding, category and mode (count-only, ids) and Turnout's ratios.
+// Both Turnout and gpt-tokenizer keep a cache of pieces across calls (tiktoken does not),
+// so each is measured twice: cold (caches cleared before every call: text never seen) and
+// warm (caches kept: the same text again, as a gateway re-counting a re-sent chat history
+// sees). Cold is compared with cold and warm with warm.
 // Times are CPU times where available (Google Benchmark's cpu_time; process.cpuUsage in node)
 // so other load on a shared machine distorts them less.
 import { execFileSync } from 'node:child_process';
@@ -61,8 +65,16 @@ function javascriptResults() {
       const referenceMBs = throughput((text) => reference.encode_ordinary(text).length, input);
       results[`${name}/${category}/count/tiktoken`] = referenceMBs;
       results[`${name}/${category}/ids/tiktoken`] = referenceMBs;  // the WASM build has no count-only call
-      results[`${name}/${category}/count/gpt-tokenizer`] = throughput((text) => gpt.countTokens(text, noSpecial), input);
-      results[`${name}/${category}/ids/gpt-tokenizer`] = throughput((text) => gpt.encode(text, noSpecial).length, input);
+      results[`${name}/${category}/count/gpt-warm`] = throughput((text) => gpt.countTokens(text, noSpecial), input);
+      results[`${name}/${category}/ids/gpt-warm`] = throughput((text) => gpt.encode(text, noSpecial).length, input);
+      results[`${name}/${category}/count/gpt-cold`] = throughput((text) => {
+        gpt.clearMergeCache();
+        return gpt.countTokens(text, noSpecial);
+      }, input);
+      results[`${name}/${category}/ids/gpt-cold`] = throughput((text) => {
+        gpt.clearMergeCache();
+        return gpt.encode(text, noSpecial).length;
+      }, input);
     }
     reference.free();
   }
@@ -74,27 +86,28 @@ function turnoutResults() {
     '--benchmark_min_time=0.5'], { encoding: 'utf8', maxBuffer: 64 << 20 });
   const results = {};
   for (const run of JSON.parse(json).benchmarks) {
-    // Corpus/<encoding>/<category>/<mode>; bytes_per_second is per CPU second.
-    const [, name, category, mode] = run.name.split('/');
-    results[`${name}/${category}/${mode}/turnout`] = run.bytes_per_second / 1e6;
+    // Corpus/<encoding>/<category>/<mode>[/warm]; bytes_per_second is per CPU second.
+    const [, name, category, mode, warm] = run.name.split('/');
+    results[`${name}/${category}/${mode}/turnout-${warm ? 'warm' : 'cold'}`] = run.bytes_per_second / 1e6;
   }
   return results;
 }
 
 const results = { ...turnoutResults(), ...javascriptResults() };
 const pad = (value, width) => String(value).padStart(width);
-console.log(`${'encoding/category/mode'.padEnd(34)}${pad('turnout', 10)}${pad('tiktoken', 10)}`
-  + `${pad('gpt-tok', 10)}${pad('vs tiktoken', 13)}${pad('vs gpt-tok', 12)}   (MB/s)`);
+const columns = [['turnout', 'turnout-cold'], ['warm', 'turnout-warm'], ['tiktoken', 'tiktoken'],
+  ['gpt-tok', 'gpt-cold'], ['gpt warm', 'gpt-warm']];
+const ratios = [['cold/tiktoken', 'turnout-cold', 'tiktoken'], ['cold/gpt-tok', 'turnout-cold', 'gpt-cold'],
+  ['warm/gpt warm', 'turnout-warm', 'gpt-warm']];
+console.log('encoding/category/mode'.padEnd(30) + columns.map(([title]) => pad(title, 9)).join('')
+  + ratios.map(([title]) => pad(title, 15)).join('') + '   (MB/s)');
 for (const name of ENCODINGS) {
   for (const category of CATEGORIES) {
     for (const mode of ['count', 'ids']) {
       const key = `${name}/${category}/${mode}`;
-      const turnout = results[`${key}/turnout`];
-      const reference = results[`${key}/tiktoken`];
-      const gpt = results[`${key}/gpt-tokenizer`];
-      console.log(`${key.padEnd(34)}${pad(turnout.toFixed(1), 10)}${pad(reference.toFixed(2), 10)}`
-        + `${pad(gpt.toFixed(2), 10)}${pad(`${(turnout / reference).toFixed(1)}x`, 13)}`
-        + `${pad(`${(turnout / gpt).toFixed(1)}x`, 12)}`);
+      const value = (column) => results[`${key}/${column}`];
+      console.log(key.padEnd(30) + columns.map(([, column]) => pad(value(column).toFixed(1), 9)).join('')
+        + ratios.map(([, a, b]) => pad(`${(value(a) / value(b)).toFixed(1)}x`, 15)).join(''));
     }
   }
 }
