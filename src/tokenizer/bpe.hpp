@@ -109,28 +109,25 @@ class BytePairMerger {
   }
 
   // Sorts the starts of initial pairs (in ascending order) by their pairs' ranks, stably,
-  // with a radix sort on the rank bits: linear, unlike a comparison sort. The histograms of
-  // all digits come from one pass, and a digit that is the same for every pair (all of
-  // them, in a run of one character) needs no pass of its own.
+  // with a radix sort on the rank bits: linear, unlike a comparison sort. Only the digits
+  // in which the ranks differ get a pass, so a run of one character (one rank) needs none.
   void sort_by_rank(const unsigned char* bytes, std::vector<std::uint32_t>& starts,
                     std::vector<std::uint32_t>& buffer) const {
+    if (starts.empty()) return;
     constexpr unsigned kDigitBits = 9;
     constexpr std::uint32_t kDigitMask = (1u << kDigitBits) - 1;
     constexpr unsigned kDigits = 3;
     static_assert(Vocabulary::kMaxTokens <= TokenId{1} << (kDigits * kDigitBits));
-    using Histogram = std::array<std::uint32_t, (1u << kDigitBits) + 1>;
     auto rank_at = [&](std::uint32_t start) { return vocab_->rank_of_byte_pair(bytes[start], bytes[start + 1]); };
-    std::array<Histogram, kDigits> histograms{};
-    for (const std::uint32_t start : starts) {
-      const TokenId rank = rank_at(start);
-      for (unsigned digit = 0; digit < kDigits; ++digit) ++histograms[digit][((rank >> (digit * kDigitBits)) & kDigitMask) + 1];
-    }
+    const TokenId first_rank = rank_at(starts.front());
+    TokenId differing_bits = 0;
+    for (const std::uint32_t start : starts) differing_bits |= rank_at(start) ^ first_rank;
     buffer.resize(starts.size());
-    for (unsigned digit = 0; digit < kDigits; ++digit) {
-      Histogram& bucket_starts = histograms[digit];
-      if (std::find(bucket_starts.begin(), bucket_starts.end(), starts.size()) != bucket_starts.end()) continue;
+    for (unsigned shift = 0; shift < kDigits * kDigitBits; shift += kDigitBits) {
+      if (((differing_bits >> shift) & kDigitMask) == 0) continue;
+      std::array<std::uint32_t, (1u << kDigitBits) + 1> bucket_starts{};
+      for (const std::uint32_t start : starts) ++bucket_starts[((rank_at(start) >> shift) & kDigitMask) + 1];
       for (std::size_t bucket = 1; bucket < bucket_starts.size(); ++bucket) bucket_starts[bucket] += bucket_starts[bucket - 1];
-      const unsigned shift = digit * kDigitBits;
       for (const std::uint32_t start : starts) buffer[bucket_starts[(rank_at(start) >> shift) & kDigitMask]++] = start;
       starts.swap(buffer);
     }

@@ -43,6 +43,9 @@ class PieceCache {
     return entry.tokens;
   }
 
+  // Whether a piece of this length can be kept at all (longer ones are not worth copying).
+  static bool may_keep(std::size_t length) { return length <= kMaxLongPieceBytes; }
+
   // Remembers the tokens of `piece`, if it is a kind of piece this cache keeps.
   void store(const char* piece, std::uint32_t length, std::uint64_t hash, std::span<const TokenId> tokens) {
     if (tokens.empty()) return;
@@ -57,7 +60,7 @@ class PieceCache {
       std::copy(tokens.begin(), tokens.end(), entry.tokens.begin());
       return;
     }
-    if (length > kMaxLongPieceBytes) return;
+    if (!may_keep(length)) return;
     if (long_entries_.empty()) long_entries_.resize(kLongEntries);
     LongEntry& entry = long_entries_[long_index(hash)];
     long_cache_bytes_ -= entry.held_bytes();

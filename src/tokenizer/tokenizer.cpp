@@ -130,6 +130,10 @@ class BpeEncoding final : public Encoding {
         for (const TokenId token : cached) sink(token);
         continue;
       }
+      if (!PieceCache::may_keep(length)) {
+        merger_.merge_piece(piece, length, hash, sink, scratch);
+        continue;
+      }
       piece_tokens.clear();
       merger_.merge_piece(
           piece, length, hash,
