@@ -100,6 +100,12 @@ for b in "$bench_dir"/*_bench; do
     grep -E "median|Benchmark" || true
 done
 
+# The tokenizer side by side with the npm tiktoken (WASM reference) and gpt-tokenizer on the
+# same corpus files, each cold and warm (see bench/tokenizer_compare.mjs).
+echo "== tokenizer vs npm tiktoken and gpt-tokenizer"
+(cd scripts/tokenizer-ref && npm ci --no-audit --no-fund --loglevel=error) &&
+  node bench/tokenizer_compare.mjs "$bench_dir/tokenizer_bench" || echo "(skipped: npm packages unavailable)"
+
 # The ledger at scale: BENCH_LEDGER_CALLS records (default 10 million) into SQLite, then
 # into a private PostgreSQL cluster when the server binaries are installed.
 LEDGER_CALLS=${BENCH_LEDGER_CALLS:-10000000}
