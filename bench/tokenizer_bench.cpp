@@ -7,8 +7,9 @@
 //   Corpus/.../<count|ids>/warm: the same calls with the thread's piece cache kept, as when
 //     a gateway counts a chat history that is re-sent with every turn (and as the npm
 //     gpt-tokenizer, whose piece cache is always on, is measured by tokenizer_compare.mjs).
-//   Run/<encoding>/<what>/<bytes>: one character repeated (100 KB and 1 MB); the ns_per_byte
-//     counter should stay flat from 100 KB to 1 MB (no quadratic blow-up).
+//   Run/<encoding>/<what>/<bytes>: one character repeated (100 KB, 300 KB and 1 MB), and
+//     Run/<encoding>/<what>_BigO: Google Benchmark's fit of time against length (expect
+//     "N" or "NlgN", never "N^2"; _RMS is how well it fits). ns_per_byte should stay flat.
 //   Load/<encoding>: parsing the embedded vocabulary, what Encoding::get costs once;
 //     vocabulary_bytes is the heap it keeps.
 // bench/tokenizer_compare.mjs runs the same corpus through the JavaScript tokenizers.
@@ -141,12 +142,18 @@ const bool kRegistered = [] {
       }
     }
     for (const RunUnit& run : kRunUnits) {
-      for (const std::size_t bytes : {std::size_t{100'000}, std::size_t{1'000'000}}) {
-        auto text = std::make_shared<std::string>(repeated(run.unit, bytes));
-        benchmark::RegisterBenchmark(("Run/" + prefix + "/" + run.name + "/" + std::to_string(bytes)).c_str(),
-                                     [id, text](benchmark::State& state) { run_count(state, id, *text, Cache::cold); })
-            ->Unit(benchmark::kMillisecond);
-      }
+      const std::string unit = run.unit;
+      benchmark::RegisterBenchmark(("Run/" + prefix + "/" + run.name).c_str(),
+                                   [id, unit](benchmark::State& state) {
+                                     const std::string text = repeated(unit, static_cast<std::size_t>(state.range(0)));
+                                     run_count(state, id, text, Cache::cold);
+                                     state.SetComplexityN(static_cast<std::int64_t>(text.size()));
+                                   })
+          ->Arg(100'000)
+          ->Arg(300'000)
+          ->Arg(1'000'000)
+          ->Complexity(benchmark::oAuto)
+          ->Unit(benchmark::kMillisecond);
     }
     benchmark::RegisterBenchmark(("Load/" + prefix).c_str(),
                                  [id](benchmark::State& state) { load_vocabulary(state, id); })
