@@ -11,6 +11,7 @@
 // so each is measured twice: cold (caches cleared before every call: text never seen) and
 // warm (caches kept: the same text again, as a gateway re-counting a re-sent chat history
 // sees). Cold is compared with cold and warm with warm.
+// Each figure is a median of TOKENIZER_COMPARE_REPETITIONS (default 3) measurements.
 // Times are CPU times where available (Google Benchmark's cpu_time; process.cpuUsage in node)
 // so other load on a shared machine distorts them less.
 import { execFileSync } from 'node:child_process';
@@ -27,6 +28,8 @@ const { get_encoding } = require('tiktoken');
 const ENCODINGS = ['cl100k_base', 'o200k_base'];
 const CATEGORIES = ['english', 'code', 'multilingual', 'adversarial'];
 const MIN_SECONDS = 1.0;
+// Each figure is the median of this many measurements (the machines are noisy).
+const REPETITIONS = Number(process.env.TOKENIZER_COMPARE_REPETITIONS ?? 3);
 const benchBinary = process.argv[2] ?? path.join(repo, 'build', 'bench', 'tokenizer_bench');
 
 const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
@@ -40,18 +43,29 @@ const cpuSeconds = () => {
   return (user + system) / 1e6;
 };
 
-// MB/s of fn(text), repeated for at least MIN_SECONDS of CPU time after one warm-up call.
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+
+// MB/s of fn(text): the median of REPETITIONS measurements, each repeating fn for at
+// least MIN_SECONDS of CPU time, after one warm-up call.
 function throughput(fn, { bytes, text }) {
   fn(text);
-  let runs = 0;
-  const start = cpuSeconds();
-  let elapsed = 0;
-  do {
-    fn(text);
-    runs++;
-    elapsed = cpuSeconds() - start;
-  } while (elapsed < MIN_SECONDS);
-  return (bytes * runs) / elapsed / 1e6;
+  const measurements = [];
+  for (let repetition = 0; repetition < REPETITIONS; repetition++) {
+    let runs = 0;
+    const start = cpuSeconds();
+    let elapsed = 0;
+    do {
+      fn(text);
+      runs++;
+      elapsed = cpuSeconds() - start;
+    } while (elapsed < MIN_SECONDS);
+    measurements.push((bytes * runs) / elapsed / 1e6);
+  }
+  return median(measurements);
 }
 
 function javascriptResults() {
@@ -83,9 +97,12 @@ function javascriptResults() {
 
 function turnoutResults() {
   const json = execFileSync(benchBinary, ['--benchmark_filter=^Corpus/', '--benchmark_format=json',
-    '--benchmark_min_time=0.5'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    '--benchmark_min_time=0.5', `--benchmark_repetitions=${REPETITIONS}`, '--benchmark_report_aggregates_only=true'],
+  { encoding: 'utf8', maxBuffer: 64 << 20 });
   const results = {};
   for (const run of JSON.parse(json).benchmarks) {
+    if (REPETITIONS > 1 && run.aggregate_name !== 'median') continue;
+    run.name = run.run_name;
     // Corpus/<encoding>/<category>/<mode>[/warm]; bytes_per_second is per CPU second.
     const [, name, category, mode, warm] = run.name.split('/');
     results[`${name}/${category}/${mode}/turnout-${warm ? 'warm' : 'cold'}`] = run.bytes_per_second / 1e6;

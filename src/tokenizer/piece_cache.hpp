@@ -32,12 +32,12 @@ class PieceCache {
     if (length <= kMaxShortBytes) {
       if (short_entries_ == nullptr) return {};
       const ShortEntry& entry = short_entries_[short_index(hash)];
-      if (entry.hash != hash || entry.length != length || !bytes_equal(entry.bytes.data(), piece, length)) return {};
+      if (entry.key != key_of(hash) || entry.length != length || !bytes_equal(entry.bytes.data(), piece, length)) return {};
       return {entry.tokens.data(), entry.token_count};
     }
     if (long_entries_.empty()) return {};
     const LongEntry& entry = long_entries_[long_index(hash)];
-    if (entry.hash != hash || entry.bytes.size() != length || !bytes_equal(entry.bytes.data(), piece, length)) {
+    if (entry.key != key_of(hash) || entry.bytes.size() != length || !bytes_equal(entry.bytes.data(), piece, length)) {
       return {};
     }
     return entry.tokens;
@@ -53,7 +53,7 @@ class PieceCache {
       if (tokens.size() > kMaxShortTokens) return;
       if (short_entries_ == nullptr) short_entries_ = std::make_unique<ShortEntry[]>(kShortEntries);
       ShortEntry& entry = short_entries_[short_index(hash)];
-      entry.hash = hash;
+      entry.key = key_of(hash);
       entry.length = static_cast<std::uint8_t>(length);
       entry.token_count = static_cast<std::uint8_t>(tokens.size());
       std::copy(piece, piece + length, entry.bytes.begin());
@@ -67,7 +67,7 @@ class PieceCache {
     entry = LongEntry{};  // gives the replaced piece's memory back
     const std::size_t needed = length + tokens.size() * sizeof(TokenId);
     if (long_cache_bytes_ + needed > kMaxLongCacheBytes) return;
-    entry.hash = hash;
+    entry.key = key_of(hash);
     entry.bytes.assign(piece, length);
     entry.tokens.assign(tokens.begin(), tokens.end());
     long_cache_bytes_ += entry.held_bytes();
@@ -76,15 +76,18 @@ class PieceCache {
   // Bytes held for long pieces (their bytes and tokens); at most kMaxLongCacheBytes.
   std::size_t long_cache_bytes() const { return long_cache_bytes_; }
 
-  // Forgets every piece and gives the memory back.
-  void clear() { *this = PieceCache{}; }
+  // Forgets every piece, in constant time: entries are stored under the hash mixed with a
+  // generation, and a new generation matches none of them. (An old entry could still
+  // match by chance, but only for exactly the same bytes, so its tokens are still right.)
+  // The memory stays, within the bounds above.
+  void forget_all() { generation_ += 0x9e3779b97f4a7c15ULL; }
 
  private:
   static constexpr std::size_t kShortEntries = 16384;
   static constexpr std::size_t kLongEntries = 4096;
   // One cache line: the piece's bytes and its tokens inline, so a hit reads nothing else.
   struct alignas(64) ShortEntry {
-    std::uint64_t hash = 0;
+    std::uint64_t key = 0;  // key_of(the piece's hash)
     std::uint8_t length = 0;  // 0: empty (pieces are never empty)
     std::uint8_t token_count = 0;
     std::array<char, kMaxShortBytes> bytes{};
@@ -92,18 +95,20 @@ class PieceCache {
   };
   static_assert(sizeof(ShortEntry) == 64);
   struct LongEntry {
-    std::uint64_t hash = 0;
+    std::uint64_t key = 0;
     std::string bytes;  // empty: no piece
     std::vector<TokenId> tokens;
     std::size_t held_bytes() const { return bytes.size() + tokens.size() * sizeof(TokenId); }
   };
 
+  std::uint64_t key_of(std::uint64_t hash) const { return hash ^ generation_; }
   static std::size_t short_index(std::uint64_t hash) { return hash & (kShortEntries - 1); }
   static std::size_t long_index(std::uint64_t hash) { return hash & (kLongEntries - 1); }
 
   std::unique_ptr<ShortEntry[]> short_entries_;  // allocated on first store
   std::vector<LongEntry> long_entries_;          // likewise
   std::size_t long_cache_bytes_ = 0;             // held by long_entries_' pieces and tokens
+  std::uint64_t generation_ = 0;
 };
 
 }  // namespace turnout::tokenizer

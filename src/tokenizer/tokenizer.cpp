@@ -183,7 +183,7 @@ std::string_view encoding_name(EncodingId id) {
 }
 
 void Encoding::clear_thread_caches() {
-  for (PieceCache& cache : ThreadState::of_this_thread().piece_caches) cache.clear();
+  for (PieceCache& cache : ThreadState::of_this_thread().piece_caches) cache.forget_all();
 }
 
 void Encoding::preload_all() {

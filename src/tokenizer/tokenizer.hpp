@@ -39,8 +39,9 @@ class Encoding {
   // vocabulary only (a server calls this before accepting requests).
   static void preload_all();
 
-  // Forgets the pieces the calling thread has cached (for every encoding) and gives their
-  // memory back: for a thread that is done tokenizing, or a benchmark of cold-cache speed.
+  // Forgets the pieces the calling thread has cached (for every encoding), in constant
+  // time; the cache's memory (bounded) stays. For benchmarks of cold-cache speed: text the
+  // thread has not seen before.
   static void clear_thread_caches();
 
   virtual EncodingId id() const = 0;

@@ -51,9 +51,13 @@ TEST(PieceCache, FindsWhatWasStoredForTheSameBytesOnly) {
   std::string other_long = long_piece;
   other_long[299] = 'y';
   EXPECT_TRUE(tokens_found(cache, other_long, hash_token_bytes(long_piece.data(), long_piece.size())).empty());
-  cache.clear();
+  cache.forget_all();
   EXPECT_TRUE(tokens_found(cache, short_piece, hash_token_bytes(short_piece.data(), short_piece.size())).empty());
-  EXPECT_EQ(cache.long_cache_bytes(), 0u);
+  EXPECT_TRUE(tokens_found(cache, long_piece, hash_token_bytes(long_piece.data(), long_piece.size())).empty());
+  // Stored again after forgetting: found again.
+  store(cache, short_piece, hash_token_bytes(short_piece.data(), short_piece.size()), {24748});
+  EXPECT_EQ(tokens_found(cache, short_piece, hash_token_bytes(short_piece.data(), short_piece.size())),
+            std::vector<TokenId>{24748});
 }
 
 TEST(PieceCache, KeepsOnlyWhatFitsItsBounds) {
