@@ -146,10 +146,13 @@ class BytePairMerger {
       return i + 1 < count ? parts[i + 1].start : static_cast<std::uint32_t>(length);
     };
     while (count > 1) {
-      std::size_t best = 0;
+      // The lowest rank, leftmost on ties, as the minimum of (rank, position) keys: a
+      // min without a branch, since which pair wins is what the predictor cannot guess.
+      std::uint64_t best_key = std::uint64_t{parts[0].pair_rank} << 32;
       for (std::size_t i = 1; i + 1 < count; ++i) {
-        if (parts[i].pair_rank < parts[best].pair_rank) best = i;
+        best_key = std::min(best_key, (std::uint64_t{parts[i].pair_rank} << 32) | i);
       }
+      const auto best = static_cast<std::size_t>(static_cast<std::uint32_t>(best_key));
       if (parts[best].pair_rank == kNoToken) break;
       parts[best].token = parts[best].pair_rank;
       std::memmove(&parts[best + 1], &parts[best + 2], (count - best - 2) * sizeof(Part));
