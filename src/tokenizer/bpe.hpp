@@ -31,10 +31,10 @@ struct LinkedPart {
   TokenId pair_rank;       // rank of this part joined with the next, kNoToken if none/dead
 };
 
-// Buffers for long pieces, reused across the pieces of one call and, through
-// thread_scratch(), across the calls of one thread: a megabyte-long piece needs about 24
-// bytes of them per byte, and taking that much fresh memory from the kernel (page faults,
-// zeroing) costs more than the merging itself.
+// Buffers for long pieces, reused across the pieces of one call and, as part of the
+// tokenizer's per-thread state (tokenizer.cpp), across the calls of one thread: a
+// megabyte-long piece needs about 30 bytes of them per byte, and taking that much fresh
+// memory from the kernel (page faults, zeroing) costs more than the merging itself.
 struct MergeScratch {
   std::vector<LinkedPart> parts;
   // Starts of the initial (two-byte) pairs, sorted by rank once; a pair's rank is looked up
