@@ -485,6 +485,27 @@ TEST(LedgerStats, PercentilesUseNearestRank) {
   EXPECT_EQ(one.p99, 12.5);
 }
 
+// Appends `count` windows [a, b) between random quarter seconds of the `quarters` after t0.
+void add_random_quarter_windows(std::vector<StatsQuery>& queries, double t0, std::size_t quarters, int count,
+                                unsigned seed) {
+  std::mt19937 rng(seed);
+  for (int i = 0; i < count; ++i) {
+    const double a = t0 + static_cast<double>(rng() % quarters) * 0.25;
+    const double b = t0 + static_cast<double>(rng() % quarters) * 0.25;
+    queries.push_back(StatsQuery{std::min(a, b), std::max(a, b), 3});
+  }
+}
+
+// Every window's stats from the ledger equal the brute-force figures over the raw records.
+void expect_windows_match_brute_force(const std::vector<CallRecord>& records, Ledger& ledger,
+                                      const std::vector<StatsQuery>& queries) {
+  for (const StatsQuery& query : queries) {
+    SCOPED_TRACE(::testing::Message() << std::fixed << "since=" << query.since.value_or(-1)
+                                      << " until=" << query.until.value_or(-1));
+    expect_same_stats(brute_force_stats(records, query), stats_or_die(ledger, query));
+  }
+}
+
 // Records spread over three days, windows at random quarter seconds and on minute, hour
 // and day boundaries: every figure comes from a mix of day, hour and minute roll-ups and
 // raw edge rows, and must equal the brute-force figure over the raw records.
@@ -504,17 +525,8 @@ TEST(LedgerStats, RollupsMatchBruteForceOverWindowsAcrossDays) {
       {day + 60, day + 86'400 - 60, 5}, {day - 0.25, day + 0.25, 5},    {day + 30.5, day + 89.75, 5},
       {t0 - 1, t0 + 4 * 86'400, 5},
   };
-  std::mt19937 rng(4242);
-  for (int i = 0; i < 40; ++i) {
-    const double a = t0 + static_cast<double>(rng() % kQuarters) * 0.25;
-    const double b = t0 + static_cast<double>(rng() % kQuarters) * 0.25;
-    queries.push_back(StatsQuery{std::min(a, b), std::max(a, b), 3});
-  }
-  for (const StatsQuery& query : queries) {
-    SCOPED_TRACE(::testing::Message() << std::fixed << "since=" << query.since.value_or(-1)
-                                      << " until=" << query.until.value_or(-1));
-    expect_same_stats(brute_force_stats(records, query), stats_or_die(*ledger, query));
-  }
+  add_random_quarter_windows(queries, t0, kQuarters, 40, 4242);
+  expect_windows_match_brute_force(records, *ledger, queries);
 }
 
 // The segments of [since, until): contiguous, aligned, and raw only below `raw_limit` seconds.
@@ -555,17 +567,8 @@ TEST(LedgerStats, RecentWindowsUseSecondRollupsAndMatchBruteForce) {
   records.push_back(CallRecord{});  // the barrier record
 
   std::vector<StatsQuery> queries{{t0 + 3'600.25, std::nullopt, 5}, {std::nullopt, t0 + 7'200.75, 5}};
-  std::mt19937 rng(99);
-  for (int i = 0; i < 30; ++i) {
-    const double a = t0 + static_cast<double>(rng() % kQuarters) * 0.25;
-    const double b = t0 + static_cast<double>(rng() % kQuarters) * 0.25;
-    queries.push_back(StatsQuery{std::min(a, b), std::max(a, b), 3});
-  }
-  for (const StatsQuery& query : queries) {
-    SCOPED_TRACE(::testing::Message() << std::fixed << "since=" << query.since.value_or(-1)
-                                      << " until=" << query.until.value_or(-1));
-    expect_same_stats(brute_force_stats(records, query), stats_or_die(*ledger, query));
-  }
+  add_random_quarter_windows(queries, t0, kQuarters, 30, 99);
+  expect_windows_match_brute_force(records, *ledger, queries);
 }
 
 TEST(LedgerStats, SegmentsCoverTheWindowExactlyOnce) {
