@@ -102,9 +102,8 @@ function turnoutResults() {
   const results = {};
   for (const run of JSON.parse(json).benchmarks) {
     if (REPETITIONS > 1 && run.aggregate_name !== 'median') continue;
-    run.name = run.run_name;
     // Corpus/<encoding>/<category>/<mode>[/warm]; bytes_per_second is per CPU second.
-    const [, name, category, mode, warm] = run.name.split('/');
+    const [, name, category, mode, warm] = run.run_name.split('/');
     results[`${name}/${category}/${mode}/turnout-${warm ? 'warm' : 'cold'}`] = run.bytes_per_second / 1e6;
   }
   return results;
