@@ -51,40 +51,28 @@ const std::string& sqlite_select_sql() {
   return sql;
 }
 
-// Counts are stored as SQLite's signed 64-bit integers, never negative.
-std::uint64_t count_column(const sqlite::Statement& row, Column column) {
-  return static_cast<std::uint64_t>(row.column_int(column));
-}
+// Reads one row of a SQLite statement, with the same calls as PgRowReader.
+class SqliteRowReader {
+ public:
+  explicit SqliteRowReader(const sqlite::Statement& row) : row_(row) {}
 
-std::optional<pricing::Money> money_column(const sqlite::Statement& row, Column column) {
-  if (auto pico = row.column_optional_int(column)) {
-    return pricing::Money{*pico};
+  std::string text(Column column) const { return row_.column_text(column); }
+  bool boolean(Column column) const { return row_.column_int(column) != 0; }
+  std::int64_t integer(Column column) const { return row_.column_int(column); }
+  double real(Column column) const { return row_.column_double(column); }
+  std::optional<pricing::Money> money(Column column) const {
+    if (auto pico = row_.column_optional_int(column)) {
+      return pricing::Money{*pico};
+    }
+    return std::nullopt;
   }
-  return std::nullopt;
-}
+  std::optional<double> optional_real(Column column) const { return row_.column_optional_double(column); }
+  // Counts are stored as signed 64-bit integers, never negative.
+  std::uint64_t count(Column column) const { return static_cast<std::uint64_t>(integer(column)); }
 
-void read_sqlite_row(const sqlite::Statement& row, CallRecord& r) {
-  r.id = row.column_text(kId);
-  r.timestamp = row.column_double(kTimestamp);
-  r.instance_id = row.column_text(kInstanceId);
-  r.client_key_id = row.column_text(kClientKeyId);
-  r.requested_model = row.column_text(kRequestedModel);
-  r.model = row.column_text(kModel);
-  r.route = row.column_text(kRoute);
-  r.counted_prompt_tokens = count_column(row, kCountedPromptTokens);
-  r.usage.prompt_tokens = count_column(row, kPromptTokens);
-  r.usage.completion_tokens = count_column(row, kCompletionTokens);
-  r.usage.cached_tokens = count_column(row, kCachedTokens);
-  r.usage_reported = row.column_int(kUsageReported) != 0;
-  r.cost = money_column(row, kCostPico);
-  r.baseline_cost = money_column(row, kBaselineCostPico);
-  r.latency_ms = row.column_double(kLatencyMs);
-  r.ttft_ms = row.column_optional_double(kTtftMs);
-  r.status = static_cast<int>(row.column_int(kStatus));
-  r.error_type = row.column_text(kErrorType);
-  r.attempts = static_cast<int>(row.column_int(kAttempts));
-  r.stream = row.column_int(kStream) != 0;
-}
+ private:
+  const sqlite::Statement& row_;
+};
 
 // ---------------------------------------------------------------------------------------
 // PostgreSQL
@@ -167,8 +155,9 @@ class PgRowReader {
   std::optional<Error> error_;
 };
 
-Result<void> read_pg_row(const pg::QueryResult& rows, int row, CallRecord& r) {
-  PgRowReader reader(rows, row);
+// The one mapping from result columns to a record's fields, for either row reader.
+template <class RowReader>
+void fill_record(RowReader& reader, CallRecord& r) {
   r.id = reader.text(kId);
   r.timestamp = reader.real(kTimestamp);
   r.instance_id = reader.text(kInstanceId);
@@ -189,6 +178,16 @@ Result<void> read_pg_row(const pg::QueryResult& rows, int row, CallRecord& r) {
   r.error_type = reader.text(kErrorType);
   r.attempts = static_cast<int>(reader.integer(kAttempts));
   r.stream = reader.boolean(kStream);
+}
+
+void read_sqlite_row(const sqlite::Statement& row, CallRecord& r) {
+  SqliteRowReader reader(row);
+  fill_record(reader, r);
+}
+
+Result<void> read_pg_row(const pg::QueryResult& rows, int row, CallRecord& r) {
+  PgRowReader reader(rows, row);
+  fill_record(reader, r);
   if (reader.first_error()) {
     return *reader.first_error();
   }
