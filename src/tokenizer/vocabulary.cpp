@@ -1,5 +1,6 @@
 #include "tokenizer/vocabulary.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 
@@ -65,8 +66,12 @@ Result<Vocabulary> Vocabulary::from_tiktoken(std::string_view text) {
       return make_error("vocabulary line " + std::to_string(line_number) + ": more than " +
                         std::to_string(kMaxTokens) + " tokens");
     }
+    const std::size_t token_start = vocab.token_bytes_.size();
     if (!append_base64_decoded(line.substr(0, space), vocab.token_bytes_)) {
       return make_error("vocabulary line " + std::to_string(line_number) + ": bad base64");
+    }
+    if (vocab.token_bytes_.size() == token_start) {
+      return make_error("vocabulary line " + std::to_string(line_number) + ": empty token");
     }
     vocab.offsets_.push_back(static_cast<std::uint32_t>(vocab.token_bytes_.size()));
   }
@@ -92,41 +97,51 @@ Result<Vocabulary> Vocabulary::from_tiktoken(std::string_view text) {
 }
 
 void Vocabulary::build_index() {
-  // Load factor at most 1/2 keeps probe sequences short.
-  const std::size_t capacity = std::bit_ceil(size() * 2);
-  slots_.assign(capacity, Slot{});
-  slot_mask_ = capacity - 1;
-  // 32 filter bits per token: about 3% of non-tokens get past it.
-  const std::size_t filter_bits = std::bit_ceil(size() * 32);
-  filter_shift_ = 64 - static_cast<unsigned>(std::countr_zero(filter_bits));
-  presence_filter_.assign(filter_bits / 64, 0);
+  // About 65% of the slots in use: most buckets have a free slot, so most lookups of a
+  // non-token that get past the filter end in the first bucket too.
+  constexpr double kLoadFactor = 0.65;
+  bucket_count_ = static_cast<std::size_t>(static_cast<double>(size()) / (Bucket::kSlots * kLoadFactor)) + 1;
+  buckets_.assign(bucket_count_, Bucket{});
+  // 8 to 16 filter bits per token (a power of two words, at least two): about 2% of
+  // non-tokens get past it. (32 bits per token and one probe let fewer through, but the
+  // filter no longer stayed in L2, which cost more.)
+  constexpr std::size_t kFilterBitsPerToken = 8;
+  const std::size_t filter_words = std::bit_ceil(std::max<std::size_t>(2, size() * kFilterBitsPerToken / 64));
+  filter_shift_ = 64 - static_cast<unsigned>(std::countr_zero(filter_words));
+  presence_filter_.assign(filter_words, 0);
   std::vector<std::uint64_t> hashes(size());
   for (TokenId rank = 0; rank < size(); ++rank) {
     const std::string_view bytes = bytes_of(rank);
     hashes[rank] = hash_token_bytes(bytes.data(), bytes.size());
   }
-  // Inserting is bound by cache misses on the table; fetching slots a few insertions
+  // Inserting is bound by cache misses on the table; fetching buckets a few insertions
   // ahead overlaps them (this is most of the start-up cost).
   constexpr TokenId kPrefetchDistance = 16;
   for (TokenId rank = 0; rank < size(); ++rank) {
     if (rank + kPrefetchDistance < size()) {
       const std::uint64_t ahead = hashes[rank + kPrefetchDistance];
-      __builtin_prefetch(&slots_[ahead & slot_mask_], 1);
-      __builtin_prefetch(&presence_filter_[(ahead >> filter_shift_) >> 6], 1);
+      __builtin_prefetch(&buckets_[bucket_of(ahead)], 1);
+      __builtin_prefetch(&presence_filter_[filter_word_of(ahead)], 1);
     }
     const std::uint64_t hash = hashes[rank];
-    const std::uint64_t filter_bit = hash >> filter_shift_;
-    presence_filter_[filter_bit >> 6] |= std::uint64_t{1} << (filter_bit & 63);
-    std::uint64_t i = hash & slot_mask_;
-    while (slots_[i].rank != kNoToken) i = (i + 1) & slot_mask_;
+    presence_filter_[filter_word_of(hash)] |= filter_mask_of(hash);
     const std::string_view bytes = bytes_of(rank);
-    slots_[i] = Slot{head_of(bytes.data(), bytes.size()), rank, static_cast<std::uint32_t>(bytes.size())};
+    // The first free slot in probe order, where rank_of() will look.
+    for (std::size_t bucket = bucket_of(hash);; bucket = bucket + 1 == bucket_count_ ? 0 : bucket + 1) {
+      Bucket& candidates = buckets_[bucket];
+      const auto* free_slot = std::find(candidates.entries.begin(), candidates.entries.end(), Bucket::kFree);
+      if (free_slot == candidates.entries.end()) continue;
+      const auto slot = static_cast<std::size_t>(free_slot - candidates.entries.begin());
+      candidates.heads[slot] = head_of(bytes.data(), bytes.size());
+      candidates.entries[slot] = (rank << 8) | length_code_of(bytes.size());
+      break;
+    }
   }
 }
 
 std::size_t Vocabulary::memory_bytes() const {
   return token_bytes_.capacity() + offsets_.capacity() * sizeof(std::uint32_t) +
-         slots_.capacity() * sizeof(Slot) + byte_pair_rank_.capacity() * sizeof(TokenId) +
+         buckets_.capacity() * sizeof(Bucket) + byte_pair_rank_.capacity() * sizeof(TokenId) +
          presence_filter_.capacity() * sizeof(std::uint64_t);
 }
 

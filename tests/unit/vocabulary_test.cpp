@@ -1,0 +1,143 @@
+// Vocabulary: reading .tiktoken text and finding tokens by their bytes. The index packs
+// each token's first 8 bytes and a length code into a bucket slot and compares the rest
+// in the byte arena, so the cases that matter are tokens that agree on their first 8
+// bytes, tokens longer than the length code holds (255 bytes and more), prefixes and
+// extensions of tokens, and buckets that overflow into the next ones.
+#include "tokenizer/embedded_vocabularies.hpp"
+#include "tokenizer/vocabulary.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace {
+
+using turnout::tokenizer::kNoToken;
+using turnout::tokenizer::TokenId;
+using turnout::tokenizer::Vocabulary;
+
+std::string base64(const std::string& bytes) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const std::uint32_t n = (static_cast<unsigned char>(bytes[i]) << 16) |
+                            (static_cast<unsigned char>(bytes[i + 1]) << 8) | static_cast<unsigned char>(bytes[i + 2]);
+    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63], kAlphabet[n & 63]};
+  }
+  if (bytes.size() - i == 1) {
+    const std::uint32_t n = static_cast<unsigned char>(bytes[i]) << 16;
+    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], '=', '='};
+  } else if (bytes.size() - i == 2) {
+    const std::uint32_t n = (static_cast<unsigned char>(bytes[i]) << 16) | (static_cast<unsigned char>(bytes[i + 1]) << 8);
+    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63], '='};
+  }
+  return out;
+}
+
+// .tiktoken text for the 256 single bytes followed by `tokens`, ranked in that order.
+std::string tiktoken_text(const std::vector<std::string>& tokens) {
+  std::string text;
+  std::size_t rank = 0;
+  for (int byte = 0; byte < 256; ++byte) text += base64(std::string(1, static_cast<char>(byte))) + " " + std::to_string(rank++) + "\n";
+  for (const std::string& token : tokens) text += base64(token) + " " + std::to_string(rank++) + "\n";
+  return text;
+}
+
+// Tokens chosen to stress the index: shared 8-byte heads with different lengths and
+// tails, lengths around the inline limit (8) and the length code's limit (255), and a
+// few thousand random ones so that buckets fill and overflow.
+std::vector<std::string> tricky_tokens() {
+  std::vector<std::string> tokens = {"ab", "abc", "abcdefg", "abcdefgh", "abcdefghi", "abcdefghij", "abcdefghik",
+                                     std::string("abcdefgh\0", 9), std::string("ab\0\0", 4), std::string("\0\0", 2),
+                                     std::string(254, 'x'), std::string(255, 'x'), std::string(256, 'x'),
+                                     std::string(300, 'x'), std::string(255, 'x') + "y"};
+  std::mt19937_64 random(7);
+  std::set<std::string> seen(tokens.begin(), tokens.end());
+  while (tokens.size() < 5000) {
+    std::string token(2 + random() % 14, '\0');
+    for (char& c : token) c = static_cast<char>("abcdefgh \xc3\xa9"[random() % 10]);
+    if (seen.insert(token).second) tokens.push_back(token);
+  }
+  return tokens;
+}
+
+TEST(Vocabulary, FindsEveryTokenByItsBytesAndRanksInFileOrder) {
+  const std::vector<std::string> tokens = tricky_tokens();
+  const Vocabulary vocab = Vocabulary::from_tiktoken(tiktoken_text(tokens)).value();
+  ASSERT_EQ(vocab.size(), 256 + tokens.size());
+  for (int byte = 0; byte < 256; ++byte) {
+    EXPECT_EQ(vocab.rank_of(std::string(1, static_cast<char>(byte))), static_cast<TokenId>(byte));
+    EXPECT_EQ(vocab.rank_of_byte(static_cast<unsigned char>(byte)), static_cast<TokenId>(byte));
+  }
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    const auto rank = static_cast<TokenId>(256 + i);
+    EXPECT_EQ(vocab.rank_of(tokens[i]), rank) << "token " << i << " (" << tokens[i].size() << " bytes)";
+    EXPECT_EQ(vocab.bytes_of(rank), tokens[i]);
+  }
+  EXPECT_EQ(vocab.rank_of_byte_pair('a', 'b'), 256u);
+  EXPECT_EQ(vocab.rank_of_byte_pair('z', 'z'), kNoToken);  // not in the random tokens' alphabet
+}
+
+TEST(Vocabulary, BytesThatAreNoTokenAreNotFound) {
+  const std::vector<std::string> tokens = tricky_tokens();
+  const Vocabulary vocab = Vocabulary::from_tiktoken(tiktoken_text(tokens)).value();
+  const std::set<std::string> known(tokens.begin(), tokens.end());
+  // Prefixes, extensions and one-byte changes of every token: same heads, other lengths
+  // or tails, and (for the long ones) lengths the length code cannot tell apart.
+  std::size_t checked = 0;
+  for (const std::string& token : tokens) {
+    std::vector<std::string> near = {token.substr(0, token.size() - 1) + "z", token + "a", token + "x",
+                                     "z" + token.substr(1)};
+    if (token.size() > 2) near.push_back(token.substr(0, token.size() - 1));
+    for (const std::string& other : near) {
+      if (known.count(other) != 0 || other.size() <= 1) continue;
+      EXPECT_EQ(vocab.rank_of(other), kNoToken) << "\"" << other.substr(0, 20) << "\" (" << other.size() << " bytes)";
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 10000u);
+  EXPECT_EQ(vocab.rank_of(std::string(257, 'x')), kNoToken);
+  EXPECT_EQ(vocab.rank_of(std::string(255, 'x') + "z"), kNoToken);
+  EXPECT_EQ(vocab.rank_of(""), kNoToken);
+}
+
+TEST(Vocabulary, OpenAIsVocabulariesFindEachOfTheirTokens) {
+  for (const std::string_view text : {turnout::tokenizer::embedded_cl100k_base_tiktoken(),
+                                      turnout::tokenizer::embedded_o200k_base_tiktoken()}) {
+    const Vocabulary vocab = Vocabulary::from_tiktoken(text).value();
+    std::size_t wrong = 0;
+    for (TokenId rank = 0; rank < vocab.size(); ++rank) {
+      const std::string_view bytes = vocab.bytes_of(rank);
+      wrong += vocab.rank_of(bytes.data(), bytes.size()) != rank;
+    }
+    EXPECT_EQ(wrong, 0u) << vocab.size() << " tokens";
+  }
+}
+
+TEST(Vocabulary, MalformedTextIsAnErrorNamingTheLine) {
+  const std::string bytes = tiktoken_text({});
+  struct Case {
+    std::string text;
+    std::string message;
+  };
+  const Case cases[] = {
+      {bytes + "YWI= 7\n", "vocabulary line 257: ranks must be 0, 1, 2, ... in order"},
+      {bytes + "YWI=\n", "vocabulary line 257: expected '<base64> <rank>'"},
+      {bytes + "YWI= x\n", "vocabulary line 257: bad rank"},
+      {bytes + "Y*I= 256\n", "vocabulary line 257: bad base64"},
+      {bytes + " 256\n", "vocabulary line 257: empty token"},
+      {tiktoken_text({}).substr(tiktoken_text({}).find('\n') + 1), "vocabulary line 1: ranks must be 0, 1, 2, ... in order"},
+      {"YWI= 0\n", "vocabulary has no token for byte 0"},
+  };
+  for (const Case& bad : cases) {
+    const auto vocab = Vocabulary::from_tiktoken(bad.text);
+    ASSERT_FALSE(vocab.has_value()) << bad.message;
+    EXPECT_EQ(vocab.error().message, bad.message);
+  }
+}
+
+}  // namespace
