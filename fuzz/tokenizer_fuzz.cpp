@@ -39,7 +39,7 @@ void check(bool ok, const char* what) {
 }  // namespace
 
 // An odd first byte repeats the rest of the input up to ~400 bytes: long runs and
-// periodic text reach the long-piece merge path (over 128 bytes) far more often.
+// periodic text reach the long-piece merge path (over BytePairMerger::kShortPieceLimit bytes) far more often.
 std::string make_input(const std::uint8_t* data, std::size_t size) {
   if (size < 2 || (data[0] & 1) == 0) return std::string(reinterpret_cast<const char*>(data), size);
   const std::string unit(reinterpret_cast<const char*>(data + 1), size - 1);

@@ -173,7 +173,7 @@ INSTANTIATE_TEST_SUITE_P(Encodings, GoldenTest, testing::Values(EncodingId::cl10
                            return std::string(encoding_name(param_info.param));
                          });
 
-// Long runs of one unit are single pieces far over the short-piece limit (128 bytes), so
+// Long runs of one unit are single pieces far over the short-piece limit (BytePairMerger::kShortPieceLimit), so
 // they take the long-piece merge and its shortcuts for equal-rank and ascending merges.
 TEST_P(GoldenTest, LongRunsOfEachCharacterClassMatchTheNaiveMerge) {
   const Vocabulary vocab = Vocabulary::from_tiktoken(GetParam() == EncodingId::cl100k_base
@@ -184,7 +184,7 @@ TEST_P(GoldenTest, LongRunsOfEachCharacterClassMatchTheNaiveMerge) {
   const char* const units[] = {"a", "Z", " ", "\n", "!", "-", "=", "1", "\xc3\xa9" /* é */, "\xe2\x80\x94" /* em dash */,
                                "\xf0\x9f\x98\x80" /* emoji */, "ab", "ha", "=-", "'s", "aab", "\xe6\x97\xa5" /* 日 */};
   for (const char* unit : units) {
-    for (const std::size_t bytes : {129u, 130u, 131u, 256u, 257u, 700u, 1500u}) {
+    for (const std::size_t bytes : {65u, 66u, 67u, 100u, 129u, 130u, 131u, 256u, 257u, 700u, 1500u}) {
       std::string text;
       while (text.size() < bytes) text += unit;
       std::vector<TokenId> ids;
