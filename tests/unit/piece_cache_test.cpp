@@ -60,6 +60,37 @@ TEST(PieceCache, FindsWhatWasStoredForTheSameBytesOnly) {
             std::vector<TokenId>{24748});
 }
 
+// Short pieces whose hashes pick the same set (the low bits) share its four ways: four are
+// all kept, a fifth displaces exactly one of them, and each hit returns its own tokens.
+TEST(PieceCache, PiecesThatShareASetShareItsFourWays) {
+  PieceCache cache;
+  std::vector<std::string> pieces;
+  std::vector<std::uint64_t> hashes;
+  for (std::uint64_t i = 1; i <= 5; ++i) {
+    pieces.push_back(" piece" + std::to_string(i));
+    hashes.push_back((i * 0x9e3779b97f4a7c15ULL) << 12 | 0x123);  // same low 12 bits, different tags
+  }
+  auto kept = [&] {
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+      const std::vector<TokenId> found = tokens_found(cache, pieces[i], hashes[i]);
+      if (found.empty()) continue;
+      EXPECT_EQ(found, (std::vector<TokenId>{static_cast<TokenId>(100 + i), 7})) << pieces[i];
+      ++count;
+    }
+    return count;
+  };
+  for (std::size_t i = 0; i < 4; ++i) store(cache, pieces[i], hashes[i], {static_cast<TokenId>(100 + i), 7});
+  EXPECT_EQ(kept(), 4u);
+  store(cache, pieces[4], hashes[4], {104, 7});
+  EXPECT_EQ(kept(), 4u);
+  EXPECT_FALSE(tokens_found(cache, pieces[4], hashes[4]).empty());
+  // The same piece found under another set's hash is not a hit (the set comes from the hash).
+  EXPECT_TRUE(tokens_found(cache, pieces[4], hashes[4] ^ 1).empty());
+  cache.forget_all();
+  EXPECT_EQ(kept(), 0u);
+}
+
 TEST(PieceCache, KeepsOnlyWhatFitsItsBounds) {
   PieceCache cache;
   // A short piece of more tokens than an entry holds is not kept.
