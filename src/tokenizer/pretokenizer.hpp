@@ -15,7 +15,11 @@
 #include "tokenizer/unicode_classes.hpp"
 #include "tokenizer/utf8.hpp"
 
+#include <bit>
 #include <cstdint>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace turnout::tokenizer {
 
@@ -124,10 +128,80 @@ inline bool is_word_prefix(CharInfo info) {
   return (info.flags & (char_flag::letter | char_flag::number | char_flag::newline)) == 0;
 }
 
+// Advances over ASCII characters that have any of `flags`; stops at any other byte.
+inline BytePtr skip_ascii_with(BytePtr p, BytePtr end, std::uint8_t flags) {
+  while (p < end && *p < 0x80 && (detail::kAsciiFlags[*p] & flags) != 0) ++p;
+  return p;
+}
+
+#if defined(__SSE2__)
+// Bit i set where p[i] (of 16 bytes) is in [first, first + 25]: an ASCII letter range.
+inline unsigned ascii_range_mask(__m128i bytes, char first) {
+  const __m128i offset = _mm_sub_epi8(bytes, _mm_set1_epi8(first));
+  const __m128i in_range = _mm_cmpeq_epi8(_mm_subs_epu8(offset, _mm_set1_epi8(25)), _mm_setzero_si128());
+  return static_cast<unsigned>(_mm_movemask_epi8(in_range));
+}
+#endif
+
+// The end of a run of ASCII upper-case letters followed by a run of ASCII lower-case
+// ones (either may be empty; with `any_case`, one run of letters of either case): the
+// runs of a word, found 16 bytes at a time where 16 remain (no branch per letter: where a
+// word ends is what a predictor cannot guess), byte by byte otherwise.
+inline BytePtr ascii_letters_end(BytePtr p, BytePtr end, bool any_case) {
+#if defined(__SSE2__)
+  while (end - p >= 16) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    if (any_case) {
+      const unsigned letters = ascii_range_mask(_mm_or_si128(bytes, _mm_set1_epi8(0x20)), 'a');
+      const unsigned run = static_cast<unsigned>(std::countr_one(letters));
+      if (run < 16) return p + run;
+      p += 16;
+      continue;
+    }
+    const unsigned upper = ascii_range_mask(bytes, 'A');
+    const unsigned upper_run = static_cast<unsigned>(std::countr_one(upper));
+    const unsigned lower_run = static_cast<unsigned>(std::countr_one(ascii_range_mask(bytes, 'a') >> upper_run));
+    if (upper_run + lower_run < 16) return p + upper_run + lower_run;
+    if (lower_run == 0) {  // 16 upper-case letters: the upper run goes on
+      p += 16;
+      continue;
+    }
+    // The lower run reaches the end of the block: only lower-case letters can follow.
+    return skip_ascii_with(p + 16, end, char_flag::lower_run);
+  }
+#endif
+  if (any_case) return skip_ascii_with(p, end, char_flag::letter);
+  return skip_ascii_with(skip_ascii_with(p, end, char_flag::upper_run), end, char_flag::lower_run);
+}
+
+// The common case of a word piece, wholly ASCII: at most one ASCII character that may
+// prefix a word, then ASCII letters. Returns where the letters start (nullptr if `p`
+// does not start such a piece), for the scanner to apply its own pattern to them.
+inline BytePtr ascii_word_start(BytePtr p, BytePtr end) {
+  if (*p >= 0x80) return nullptr;
+  constexpr std::uint8_t kNotPrefix = char_flag::letter | char_flag::number | char_flag::newline;
+  const BytePtr letters = (detail::kAsciiFlags[*p] & kNotPrefix) == 0 ? p + 1 : p;
+  if (letters >= end || *letters >= 0x80 || (detail::kAsciiFlags[*letters] & char_flag::letter) == 0) return nullptr;
+  return letters;
+}
+
 }  // namespace scan
 
 struct Cl100kScanner {
   static BytePtr piece_end(BytePtr p, BytePtr end) {
+    using namespace scan;
+    if (BytePtr contraction = contraction_end(p, end)) return contraction;
+    // Fast path: [^\r\n\p{L}\p{N}]?\p{L}+ over ASCII, unless a non-ASCII character (which
+    // may be a letter) follows the ASCII letters.
+    if (const BytePtr letters = ascii_word_start(p, end)) {
+      const BytePtr word_end = ascii_letters_end(letters, end, true);
+      if (word_end == end || *word_end < 0x80) return word_end;
+    }
+    return general_piece_end(p, end);
+  }
+
+  // The same without the fast path (and the reference the fast path is tested against).
+  static BytePtr general_piece_end(BytePtr p, BytePtr end) {
     using namespace scan;
     if (BytePtr contraction = contraction_end(p, end)) return contraction;
     const CharInfo first = char_info(p);
@@ -144,6 +218,19 @@ struct Cl100kScanner {
 
 struct O200kScanner {
   static BytePtr piece_end(BytePtr p, BytePtr end) {
+    using namespace scan;
+    // Fast path: over ASCII the two word alternatives reduce to [A-Z]*[a-z]+ | [A-Z]+
+    // (no ASCII character is Lt, Lm, Lo or M), then an optional contraction, unless a
+    // non-ASCII character (which may continue the word) follows the ASCII letters.
+    if (const BytePtr letters = ascii_word_start(p, end)) {
+      const BytePtr word_end = ascii_letters_end(letters, end, false);
+      if (word_end == end || *word_end < 0x80) return with_optional_contraction(word_end, end);
+    }
+    return general_piece_end(p, end);
+  }
+
+  // The same without the fast path (and the reference the fast path is tested against).
+  static BytePtr general_piece_end(BytePtr p, BytePtr end) {
     using namespace scan;
     const CharInfo first = char_info(p);
     const bool prefixable = is_word_prefix(first);

@@ -1,0 +1,75 @@
+// The scanners' ASCII word fast path (16 bytes at a time where 16 remain) must split text
+// exactly as their general path does, which the golden tests check against tiktoken. The
+// cases that matter: words whose letter runs end at, just before and just after the
+// 16-byte blocks, upper-case runs that fill a block, lower-case runs that reach a block's
+// end, text that ends inside or right after a word, and non-ASCII letters or marks (which
+// may continue a word) right after the ASCII letters.
+#include "tokenizer/pretokenizer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using turnout::tokenizer::BytePtr;
+using turnout::tokenizer::Cl100kScanner;
+using turnout::tokenizer::O200kScanner;
+
+// Splits `text` with Scanner::piece_end and checks every piece against general_piece_end.
+template <class Scanner>
+void expect_same_pieces(const std::string& text) {
+  const auto* p = reinterpret_cast<BytePtr>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    const BytePtr fast = Scanner::piece_end(p, end);
+    const BytePtr general = Scanner::general_piece_end(p, end);
+    ASSERT_EQ(fast - p, general - p) << "at byte " << (p - reinterpret_cast<BytePtr>(text.data())) << " of \""
+                                     << text << "\"";
+    p = general;
+  }
+}
+
+void expect_same_pieces_both(const std::string& text) {
+  expect_same_pieces<Cl100kScanner>(text);
+  expect_same_pieces<O200kScanner>(text);
+}
+
+TEST(Pretokenizer, AsciiWordFastPathSplitsAsTheGeneralScanner) {
+  const std::vector<std::string> prefixes = {"", " ", "'", "(", "\n", "1", "\xc3\xa9" /* é */, "  "};
+  const std::vector<std::string> suffixes = {"", " ", "'s", "'LL", "'x", ".", "1", "\n", "\xc3\xa9" /* é */,
+                                             "\xcc\x81" /* combining acute */, "\xca\xb0" /* ʰ (Lm) */,
+                                             "\xd7\x90" /* א (Lo) */, "\xc3\x89" /* É */, "A", "b"};
+  std::size_t checked = 0;
+  for (std::size_t upper = 0; upper <= 34; ++upper) {
+    for (std::size_t lower = 0; lower <= 34; lower += (lower < 18 ? 1 : 8)) {
+      if (upper + lower == 0) continue;
+      const std::string word = std::string(upper, 'Q') + std::string(lower, 'x');
+      for (const std::string& prefix : prefixes) {
+        for (const std::string& suffix : suffixes) {
+          expect_same_pieces_both(prefix + word + suffix);
+          expect_same_pieces_both(prefix + word + suffix + " tail of the text, long enough");
+          checked += 2;
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 10000u);
+}
+
+TEST(Pretokenizer, RandomMixedTextSplitsAsTheGeneralScanner) {
+  const std::vector<std::string> units = {"a", "b", "Z", "Q", " ", "'", "'s", "1", "\n", "-", "\xc3\xa9", "\xc3\x89",
+                                          "\xcc\x81", "\xca\xb0", "\xd7\x90", "\xe6\x97\xa5", "camelCase", "HTTPServer",
+                                          "abcdefghijklmnop", "ABCDEFGHIJKLMNOP"};
+  std::mt19937 random(12345);
+  for (int i = 0; i < 20000; ++i) {
+    std::string text;
+    const int count = 1 + static_cast<int>(random() % 24);
+    for (int j = 0; j < count; ++j) text += units[random() % units.size()];
+    expect_same_pieces_both(text);
+  }
+}
+
+}  // namespace
