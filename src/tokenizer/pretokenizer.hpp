@@ -174,6 +174,37 @@ inline BytePtr ascii_letters_end(BytePtr p, BytePtr end, bool any_case) {
   return skip_ascii_with(skip_ascii_with(p, end, char_flag::upper_run), end, char_flag::lower_run);
 }
 
+// `\s*[\r\n]+|\s+(?!\S)|\s+` at `p` for the common case of a run of at least two ASCII
+// whitespace characters (which no other alternative of either pattern can match): found
+// 16 bytes at a time where 16 remain. nullptr when the run is not that, or is followed by
+// a non-ASCII character (which may be whitespace too), for the general path.
+inline BytePtr ascii_whitespace_run_end(BytePtr p, BytePtr end) {
+  auto is_space = [](unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+  if (end - p < 2 || !is_space(p[0]) || !is_space(p[1])) return nullptr;
+  BytePtr q = p;
+  BytePtr last_newline = nullptr;
+#if defined(__SSE2__)
+  while (end - q >= 16) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    const __m128i controls = _mm_subs_epu8(_mm_sub_epi8(bytes, _mm_set1_epi8('\t')), _mm_set1_epi8('\r' - '\t'));
+    const __m128i spaces = _mm_or_si128(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(controls, _mm_setzero_si128()));
+    const __m128i newlines = _mm_or_si128(_mm_cmpeq_epi8(bytes, _mm_set1_epi8('\n')), _mm_cmpeq_epi8(bytes, _mm_set1_epi8('\r')));
+    const auto run = static_cast<unsigned>(std::countr_one(static_cast<unsigned>(_mm_movemask_epi8(spaces))));
+    const unsigned newline_bits = static_cast<unsigned>(_mm_movemask_epi8(newlines)) & ((1u << run) - 1);
+    if (newline_bits != 0) last_newline = q + (31 - std::countl_zero(newline_bits));
+    q += run;
+    if (run < 16) break;
+  }
+#endif
+  for (; q < end && is_space(*q); ++q) {  // the rest of a run near the end of the text
+    if (*q == '\n' || *q == '\r') last_newline = q;
+  }
+  if (q < end && *q >= 0x80) return nullptr;
+  if (last_newline != nullptr) return last_newline + 1;  // \s*[\r\n]+ backtracks to the last newline
+  if (q == end) return q;                               // \s+(?!\S) at the end of the text
+  return q - 1;                                         // \s+(?!\S) leaves one for the next word
+}
+
 // The common case of a word piece, wholly ASCII: at most one ASCII character that may
 // prefix a word, then ASCII letters. Returns where the letters start (nullptr if `p`
 // does not start such a piece), for the scanner to apply its own pattern to them.
@@ -197,6 +228,7 @@ struct Cl100kScanner {
       const BytePtr word_end = ascii_letters_end(letters, end, true);
       if (word_end == end || *word_end < 0x80) return word_end;
     }
+    if (const BytePtr spaces_end = ascii_whitespace_run_end(p, end)) return spaces_end;
     return general_piece_end(p, end);
   }
 
@@ -226,6 +258,7 @@ struct O200kScanner {
       const BytePtr word_end = ascii_letters_end(letters, end, false);
       if (word_end == end || *word_end < 0x80) return with_optional_contraction(word_end, end);
     }
+    if (const BytePtr spaces_end = ascii_whitespace_run_end(p, end)) return spaces_end;
     return general_piece_end(p, end);
   }
 

@@ -59,10 +59,38 @@ TEST(Pretokenizer, AsciiWordFastPathSplitsAsTheGeneralScanner) {
   EXPECT_GT(checked, 10000u);
 }
 
+// Runs of ASCII whitespace (the fast path for two or more) of every length around the
+// 16-byte blocks, with newlines at every position, before words, punctuation, Unicode
+// whitespace (U+00A0, U+0085, U+3000) and the end of the text.
+TEST(Pretokenizer, AsciiWhitespaceFastPathSplitsAsTheGeneralScanner) {
+  const std::vector<std::string> before = {"", "x", "x.", "\xc2\xa0"};
+  const std::vector<std::string> after = {"", "x", "X", ".", "(", "1", "'s", "\xc2\xa0" /* U+00A0 */,
+                                          "\xc2\x85" /* U+0085 */, "\xe3\x80\x80" /* U+3000 */, "\xc3\xa9"};
+  std::size_t checked = 0;
+  for (std::size_t length = 2; length <= 40; ++length) {
+    for (std::size_t newline_at = 0; newline_at <= length; newline_at += (length < 20 ? 1 : 7)) {
+      for (const char* space : {" ", "\t", " \r"}) {
+        std::string run;
+        while (run.size() < length) run += space;
+        run.resize(length);
+        if (newline_at < length) run[newline_at] = '\n';
+        for (const std::string& prefix : before) {
+          for (const std::string& suffix : after) {
+            expect_same_pieces_both(prefix + run + suffix);
+            ++checked;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 10000u);
+}
+
 TEST(Pretokenizer, RandomMixedTextSplitsAsTheGeneralScanner) {
   const std::vector<std::string> units = {"a", "b", "Z", "Q", " ", "'", "'s", "1", "\n", "-", "\xc3\xa9", "\xc3\x89",
                                           "\xcc\x81", "\xca\xb0", "\xd7\x90", "\xe6\x97\xa5", "camelCase", "HTTPServer",
-                                          "abcdefghijklmnop", "ABCDEFGHIJKLMNOP"};
+                                          "abcdefghijklmnop", "ABCDEFGHIJKLMNOP", "  ", "\t", "\r\n", "        ",
+                                          "\xc2\xa0", "\xc2\x85"};
   std::mt19937 random(12345);
   for (int i = 0; i < 20000; ++i) {
     std::string text;
