@@ -179,13 +179,14 @@ inline BytePtr ascii_letters_end(BytePtr p, BytePtr end, bool any_case) {
 // 16 bytes at a time where 16 remain. nullptr when the run is not that, or is followed by
 // a non-ASCII character (which may be whitespace too), for the general path.
 inline BytePtr ascii_whitespace_run_end(BytePtr p, BytePtr end) {
-  auto is_space = [](unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+  auto is_space = [](unsigned char c) { return c < 0x80 && (detail::kAsciiFlags[c] & char_flag::space) != 0; };
   if (end - p < 2 || !is_space(p[0]) || !is_space(p[1])) return nullptr;
   BytePtr q = p;
   BytePtr last_newline = nullptr;
 #if defined(__SSE2__)
   while (end - q >= 16) {
     const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    // [\t\n\v\f\r ], the ASCII whitespace: a space, or 9..13 (a saturated difference of 0).
     const __m128i controls = _mm_subs_epu8(_mm_sub_epi8(bytes, _mm_set1_epi8('\t')), _mm_set1_epi8('\r' - '\t'));
     const __m128i spaces = _mm_or_si128(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(controls, _mm_setzero_si128()));
     const __m128i newlines = _mm_or_si128(_mm_cmpeq_epi8(bytes, _mm_set1_epi8('\n')), _mm_cmpeq_epi8(bytes, _mm_set1_epi8('\r')));
@@ -232,7 +233,7 @@ struct Cl100kScanner {
     return general_piece_end(p, end);
   }
 
-  // The same without the fast path (and the reference the fast path is tested against).
+  // The same without the fast paths (and the reference they are tested against).
   static BytePtr general_piece_end(BytePtr p, BytePtr end) {
     using namespace scan;
     if (BytePtr contraction = contraction_end(p, end)) return contraction;
@@ -262,7 +263,7 @@ struct O200kScanner {
     return general_piece_end(p, end);
   }
 
-  // The same without the fast path (and the reference the fast path is tested against).
+  // The same without the fast paths (and the reference they are tested against).
   static BytePtr general_piece_end(BytePtr p, BytePtr end) {
     using namespace scan;
     const CharInfo first = char_info(p);
