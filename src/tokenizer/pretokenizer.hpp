@@ -174,13 +174,12 @@ inline BytePtr ascii_letters_end(BytePtr p, BytePtr end, bool any_case) {
   return skip_ascii_with(skip_ascii_with(p, end, char_flag::upper_run), end, char_flag::lower_run);
 }
 
-// `\s*[\r\n]+|\s+(?!\S)|\s+` at `p` for the common case of a run of at least two ASCII
-// whitespace characters (which no other alternative of either pattern can match): found
-// 16 bytes at a time where 16 remain. nullptr when the run is not that, or is followed by
-// a non-ASCII character (which may be whitespace too), for the general path.
+// `\s*[\r\n]+|\s+(?!\S)|\s+` at `p`, which starts a run of at least two ASCII whitespace
+// characters (which no other alternative of either pattern can match): found 16 bytes at
+// a time where 16 remain. nullptr when the run is followed by a non-ASCII character
+// (which may be whitespace too), for the general path.
 inline BytePtr ascii_whitespace_run_end(BytePtr p, BytePtr end) {
   auto is_space = [](unsigned char c) { return c < 0x80 && (detail::kAsciiFlags[c] & char_flag::space) != 0; };
-  if (end - p < 2 || !is_space(p[0]) || !is_space(p[1])) return nullptr;
   BytePtr q = p;
   BytePtr last_newline = nullptr;
 #if defined(__SSE2__)
@@ -206,15 +205,29 @@ inline BytePtr ascii_whitespace_run_end(BytePtr p, BytePtr end) {
   return q - 1;                                         // \s+(?!\S) leaves one for the next word
 }
 
-// The common case of a word piece, wholly ASCII: at most one ASCII character that may
-// prefix a word, then ASCII letters. Returns where the letters start (nullptr if `p`
-// does not start such a piece), for the scanner to apply its own pattern to them.
-inline BytePtr ascii_word_start(BytePtr p, BytePtr end) {
-  if (*p >= 0x80) return nullptr;
-  constexpr std::uint8_t kNotPrefix = char_flag::letter | char_flag::number | char_flag::newline;
-  const BytePtr letters = (detail::kAsciiFlags[*p] & kNotPrefix) == 0 ? p + 1 : p;
-  if (letters >= end || *letters >= 0x80 || (detail::kAsciiFlags[*letters] & char_flag::letter) == 0) return nullptr;
-  return letters;
+// The pieces the scanners have a fast path for.
+enum class AsciiStart : std::uint8_t {
+  other,
+  word,             // at most one ASCII character that may prefix a word, then an ASCII letter
+  whitespace_run,   // two or more ASCII whitespace characters
+};
+
+// Which fast path a piece at `p` can take, from its first two bytes; for a word, sets
+// `letters` to where its letters start.
+inline AsciiStart ascii_start(BytePtr p, BytePtr end, BytePtr& letters) {
+  if (*p >= 0x80) return AsciiStart::other;
+  const std::uint8_t first = detail::kAsciiFlags[*p];
+  if ((first & char_flag::letter) != 0) {
+    letters = p;
+    return AsciiStart::word;
+  }
+  if ((first & char_flag::number) != 0 || end - p < 2 || p[1] >= 0x80) return AsciiStart::other;
+  const std::uint8_t second = detail::kAsciiFlags[p[1]];
+  if ((second & char_flag::letter) != 0 && (first & char_flag::newline) == 0) {
+    letters = p + 1;
+    return AsciiStart::word;
+  }
+  return (first & second & char_flag::space) != 0 ? AsciiStart::whitespace_run : AsciiStart::other;
 }
 
 }  // namespace scan
@@ -223,13 +236,21 @@ struct Cl100kScanner {
   static BytePtr piece_end(BytePtr p, BytePtr end) {
     using namespace scan;
     if (BytePtr contraction = contraction_end(p, end)) return contraction;
-    // Fast path: [^\r\n\p{L}\p{N}]?\p{L}+ over ASCII, unless a non-ASCII character (which
-    // may be a letter) follows the ASCII letters.
-    if (const BytePtr letters = ascii_word_start(p, end)) {
-      const BytePtr word_end = ascii_letters_end(letters, end, true);
-      if (word_end == end || *word_end < 0x80) return word_end;
+    // Fast paths: [^\r\n\p{L}\p{N}]?\p{L}+ over ASCII, unless a non-ASCII character (which
+    // may be a letter) follows the ASCII letters; runs of ASCII whitespace.
+    BytePtr letters = nullptr;
+    switch (ascii_start(p, end, letters)) {
+      case AsciiStart::word:
+        if (const BytePtr word_end = ascii_letters_end(letters, end, true); word_end == end || *word_end < 0x80) {
+          return word_end;
+        }
+        break;
+      case AsciiStart::whitespace_run:
+        if (const BytePtr spaces_end = ascii_whitespace_run_end(p, end)) return spaces_end;
+        break;
+      case AsciiStart::other:
+        break;
     }
-    if (const BytePtr spaces_end = ascii_whitespace_run_end(p, end)) return spaces_end;
     return general_piece_end(p, end);
   }
 
@@ -252,14 +273,23 @@ struct Cl100kScanner {
 struct O200kScanner {
   static BytePtr piece_end(BytePtr p, BytePtr end) {
     using namespace scan;
-    // Fast path: over ASCII the two word alternatives reduce to [A-Z]*[a-z]+ | [A-Z]+
+    // Fast paths: over ASCII the two word alternatives reduce to [A-Z]*[a-z]+ | [A-Z]+
     // (no ASCII character is Lt, Lm, Lo or M), then an optional contraction, unless a
-    // non-ASCII character (which may continue the word) follows the ASCII letters.
-    if (const BytePtr letters = ascii_word_start(p, end)) {
-      const BytePtr word_end = ascii_letters_end(letters, end, false);
-      if (word_end == end || *word_end < 0x80) return with_optional_contraction(word_end, end);
+    // non-ASCII character (which may continue the word) follows the ASCII letters; runs of
+    // ASCII whitespace.
+    BytePtr letters = nullptr;
+    switch (ascii_start(p, end, letters)) {
+      case AsciiStart::word:
+        if (const BytePtr word_end = ascii_letters_end(letters, end, false); word_end == end || *word_end < 0x80) {
+          return with_optional_contraction(word_end, end);
+        }
+        break;
+      case AsciiStart::whitespace_run:
+        if (const BytePtr spaces_end = ascii_whitespace_run_end(p, end)) return spaces_end;
+        break;
+      case AsciiStart::other:
+        break;
     }
-    if (const BytePtr spaces_end = ascii_whitespace_run_end(p, end)) return spaces_end;
     return general_piece_end(p, end);
   }
 
