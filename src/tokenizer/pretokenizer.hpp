@@ -205,11 +205,23 @@ inline BytePtr ascii_whitespace_run_end(BytePtr p, BytePtr end) {
   return q - 1;                                         // \s+(?!\S) leaves one for the next word
 }
 
+// \p{N}{1,3} at `p`, an ASCII digit, for the common case of ASCII digits only: nullptr
+// when fewer than three are followed by a non-ASCII character (which may be a number).
+inline BytePtr ascii_digits_end(BytePtr p, BytePtr end) {
+  auto is_digit = [](unsigned char c) { return c >= '0' && c <= '9'; };
+  BytePtr q = p + 1;
+  if (q < end && is_digit(*q)) ++q;
+  if (q < end && is_digit(*q)) ++q;
+  if (q - p < 3 && q < end && *q >= 0x80) return nullptr;
+  return q;
+}
+
 // The pieces the scanners have a fast path for.
 enum class AsciiStart : std::uint8_t {
   other,
   word,             // at most one ASCII character that may prefix a word, then an ASCII letter
   whitespace_run,   // two or more ASCII whitespace characters
+  digit,            // an ASCII digit (no word starts with one, in either pattern)
 };
 
 // Which fast path a piece at `p` can take, from its first two bytes; for a word, sets
@@ -221,7 +233,8 @@ inline AsciiStart ascii_start(BytePtr p, BytePtr end, BytePtr& letters) {
     letters = p;
     return AsciiStart::word;
   }
-  if ((first & char_flag::number) != 0 || end - p < 2 || p[1] >= 0x80) return AsciiStart::other;
+  if ((first & char_flag::number) != 0) return AsciiStart::digit;
+  if (end - p < 2 || p[1] >= 0x80) return AsciiStart::other;
   const std::uint8_t second = detail::kAsciiFlags[p[1]];
   if ((second & char_flag::letter) != 0 && (first & char_flag::newline) == 0) {
     letters = p + 1;
@@ -247,6 +260,9 @@ struct Cl100kScanner {
         break;
       case AsciiStart::whitespace_run:
         if (const BytePtr spaces_end = ascii_whitespace_run_end(p, end)) return spaces_end;
+        break;
+      case AsciiStart::digit:
+        if (const BytePtr digits_end = ascii_digits_end(p, end)) return digits_end;
         break;
       case AsciiStart::other:
         break;
@@ -286,6 +302,9 @@ struct O200kScanner {
         break;
       case AsciiStart::whitespace_run:
         if (const BytePtr spaces_end = ascii_whitespace_run_end(p, end)) return spaces_end;
+        break;
+      case AsciiStart::digit:
+        if (const BytePtr digits_end = ascii_digits_end(p, end)) return digits_end;
         break;
       case AsciiStart::other:
         break;

@@ -86,11 +86,24 @@ TEST(Pretokenizer, AsciiWhitespaceFastPathSplitsAsTheGeneralScanner) {
   EXPECT_GT(checked, 10000u);
 }
 
+// Digits: groups of one to three, followed by ASCII, the end of the text, or non-ASCII
+// numbers (Arabic-Indic three, superscript two, Roman numeral twelve) and letters.
+TEST(Pretokenizer, AsciiDigitFastPathSplitsAsTheGeneralScanner) {
+  for (std::size_t digits = 1; digits <= 8; ++digits) {
+    for (const std::string& suffix : {std::string(), std::string(" "), std::string("x"), std::string("\xd9\xa3"),
+                                      std::string("\xc2\xb2"), std::string("\xe2\x85\xab"), std::string("\xc3\xa9")}) {
+      for (const std::string& prefix : {std::string(), std::string(" "), std::string("a"), std::string("\xd9\xa3")}) {
+        expect_same_pieces_both(prefix + std::string("1234567890").substr(0, digits) + suffix);
+      }
+    }
+  }
+}
+
 TEST(Pretokenizer, RandomMixedTextSplitsAsTheGeneralScanner) {
   const std::vector<std::string> units = {"a", "b", "Z", "Q", " ", "'", "'s", "1", "\n", "-", "\xc3\xa9", "\xc3\x89",
                                           "\xcc\x81", "\xca\xb0", "\xd7\x90", "\xe6\x97\xa5", "camelCase", "HTTPServer",
                                           "abcdefghijklmnop", "ABCDEFGHIJKLMNOP", "  ", "\t", "\r\n", "        ",
-                                          "\xc2\xa0", "\xc2\x85"};
+                                          "\xc2\xa0", "\xc2\x85", "12", "7", "\xd9\xa3"};
   std::mt19937 random(12345);
   for (int i = 0; i < 20000; ++i) {
     std::string text;
