@@ -222,6 +222,7 @@ enum class AsciiStart : std::uint8_t {
   word,             // at most one ASCII character that may prefix a word, then an ASCII letter
   whitespace_run,   // two or more ASCII whitespace characters
   digit,            // an ASCII digit (no word starts with one, in either pattern)
+  punctuation,      // ` ?[^\s\p{L}\p{N}]+` starting with ASCII, where no word starts
 };
 
 // Which fast path a piece at `p` can take, from its first two bytes; for a word, sets
@@ -240,7 +241,22 @@ inline AsciiStart ascii_start(BytePtr p, BytePtr end, BytePtr& letters) {
     letters = p + 1;
     return AsciiStart::word;
   }
-  return (first & second & char_flag::space) != 0 ? AsciiStart::whitespace_run : AsciiStart::other;
+  if ((first & second & char_flag::space) != 0) return AsciiStart::whitespace_run;
+  constexpr std::uint8_t kWordOrSpace = char_flag::letter | char_flag::number | char_flag::space;
+  if ((first & kWordOrSpace) == 0 || (*p == ' ' && (second & kWordOrSpace) == 0)) return AsciiStart::punctuation;
+  return AsciiStart::other;
+}
+
+// ` ?[^\s\p{L}\p{N}]+` then `trailing`* at `p` (AsciiStart::punctuation) for a run of ASCII
+// punctuation: nullptr when a non-ASCII character (which may be punctuation too) follows.
+// `trailing` is [\r\n] (cl100k) or [\r\n/] (o200k).
+inline BytePtr ascii_punctuation_end(BytePtr p, BytePtr end, std::uint8_t trailing) {
+  constexpr std::uint8_t kWordOrSpace = char_flag::letter | char_flag::number | char_flag::space;
+  BytePtr q = *p == ' ' ? p + 1 : p;
+  while (q < end && *q < 0x80 && (detail::kAsciiFlags[*q] & kWordOrSpace) == 0) ++q;
+  if (q < end && *q >= 0x80) return nullptr;
+  while (q < end && *q < 0x80 && (detail::kAsciiFlags[*q] & trailing) != 0) ++q;
+  return q;
 }
 
 }  // namespace scan
@@ -263,6 +279,9 @@ struct Cl100kScanner {
         break;
       case AsciiStart::digit:
         if (const BytePtr digits_end = ascii_digits_end(p, end)) return digits_end;
+        break;
+      case AsciiStart::punctuation:
+        if (const BytePtr punctuation = ascii_punctuation_end(p, end, char_flag::newline)) return punctuation;
         break;
       case AsciiStart::other:
         break;
@@ -305,6 +324,11 @@ struct O200kScanner {
         break;
       case AsciiStart::digit:
         if (const BytePtr digits_end = ascii_digits_end(p, end)) return digits_end;
+        break;
+      case AsciiStart::punctuation:
+        if (const BytePtr punctuation = ascii_punctuation_end(p, end, char_flag::newline | char_flag::slash)) {
+          return punctuation;
+        }
         break;
       case AsciiStart::other:
         break;

@@ -99,11 +99,31 @@ TEST(Pretokenizer, AsciiDigitFastPathSplitsAsTheGeneralScanner) {
   }
 }
 
+// Punctuation runs (with and without a leading space) of every length, then newlines and
+// slashes (which o200k lets trail), letters, digits, spaces, non-ASCII punctuation (an em
+// dash), non-ASCII letters and the end of the text; and the apostrophe, which also starts
+// contractions.
+TEST(Pretokenizer, AsciiPunctuationFastPathSplitsAsTheGeneralScanner) {
+  const std::vector<std::string> runs = {".", "(", ");", "...", "=>", "'", "''", "*/", "//", "#!", "\"", "{[(<>)]}", "-_-"};
+  const std::vector<std::string> after = {"", "x", "X", "1", " ", "  ", "\n", "\r\n", "\n/", "/\n", "\n\n/x",
+                                          "\xe2\x80\x94" /* em dash */, "\xc3\xa9", "'s", "s"};
+  std::size_t checked = 0;
+  for (const std::string& prefix : {std::string(), std::string(" "), std::string("a"), std::string("  "), std::string("\t")}) {
+    for (const std::string& run : runs) {
+      for (const std::string& suffix : after) {
+        expect_same_pieces_both(prefix + run + suffix);
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 900u);
+}
+
 TEST(Pretokenizer, RandomMixedTextSplitsAsTheGeneralScanner) {
   const std::vector<std::string> units = {"a", "b", "Z", "Q", " ", "'", "'s", "1", "\n", "-", "\xc3\xa9", "\xc3\x89",
                                           "\xcc\x81", "\xca\xb0", "\xd7\x90", "\xe6\x97\xa5", "camelCase", "HTTPServer",
                                           "abcdefghijklmnop", "ABCDEFGHIJKLMNOP", "  ", "\t", "\r\n", "        ",
-                                          "\xc2\xa0", "\xc2\x85", "12", "7", "\xd9\xa3"};
+                                          "\xc2\xa0", "\xc2\x85", "12", "7", "\xd9\xa3", ".", "(", ")", ";", "/", "\xe2\x80\x94"};
   std::mt19937 random(12345);
   for (int i = 0; i < 20000; ++i) {
     std::string text;
