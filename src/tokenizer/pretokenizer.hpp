@@ -2,7 +2,9 @@
 // Pre-tokenization: splitting valid UTF-8 text into the pieces that tiktoken's regexes
 // would match, without a regex engine. Each scanner returns the end of the piece that
 // starts at `p`; the alternatives are tried in the order of the pattern, with the same
-// backtracking outcome as the reference's leftmost-first regex engine.
+// backtracking outcome as the reference's leftmost-first regex engine. Pieces of ASCII
+// words, digits, punctuation and whitespace runs (nearly all of English and code) take
+// shorter fast paths first (fast_piece_end), 16 bytes at a time where it pays.
 //
 // cl100k_base:
 //   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}
@@ -261,31 +263,29 @@ inline BytePtr ascii_punctuation_end(BytePtr p, BytePtr end, std::uint8_t traili
 
 }  // namespace scan
 
+// The fast paths both scanners share, for pieces that start with ASCII (see AsciiStart):
+// the end of the piece at `p`, or nullptr for the general path. `Scanner` supplies what
+// differs: its word rule over ASCII letters and the characters that may trail punctuation.
+// Always inlined: as a call it cost 10% of the scan time of code.
+namespace scan {
+template <class Scanner>
+[[gnu::always_inline]] inline BytePtr fast_piece_end(BytePtr p, BytePtr end) {
+  BytePtr letters = nullptr;
+  switch (ascii_start(p, end, letters)) {
+    case AsciiStart::word: return Scanner::ascii_word_end(letters, end);
+    case AsciiStart::whitespace_run: return ascii_whitespace_run_end(p, end);
+    case AsciiStart::digit: return ascii_digits_end(p, end);
+    case AsciiStart::punctuation: return ascii_punctuation_end(p, end, Scanner::kTrailingPunctuation);
+    case AsciiStart::other: break;
+  }
+  return nullptr;
+}
+}  // namespace scan
+
 struct Cl100kScanner {
   static BytePtr piece_end(BytePtr p, BytePtr end) {
-    using namespace scan;
-    if (BytePtr contraction = contraction_end(p, end)) return contraction;
-    // Fast paths: [^\r\n\p{L}\p{N}]?\p{L}+ over ASCII, unless a non-ASCII character (which
-    // may be a letter) follows the ASCII letters; runs of ASCII whitespace.
-    BytePtr letters = nullptr;
-    switch (ascii_start(p, end, letters)) {
-      case AsciiStart::word:
-        if (const BytePtr word_end = ascii_letters_end(letters, end, true); word_end == end || *word_end < 0x80) {
-          return word_end;
-        }
-        break;
-      case AsciiStart::whitespace_run:
-        if (const BytePtr spaces_end = ascii_whitespace_run_end(p, end)) return spaces_end;
-        break;
-      case AsciiStart::digit:
-        if (const BytePtr digits_end = ascii_digits_end(p, end)) return digits_end;
-        break;
-      case AsciiStart::punctuation:
-        if (const BytePtr punctuation = ascii_punctuation_end(p, end, char_flag::newline)) return punctuation;
-        break;
-      case AsciiStart::other:
-        break;
-    }
+    if (BytePtr contraction = scan::contraction_end(p, end)) return contraction;
+    if (BytePtr fast = scan::fast_piece_end<Cl100kScanner>(p, end)) return fast;
     return general_piece_end(p, end);
   }
 
@@ -300,41 +300,33 @@ struct Cl100kScanner {
       return skip_with(p + first.length, end, char_flag::letter);
     }
     if (first.flags & char_flag::number) return numbers_end(p, end);
-    if (BytePtr punctuation = punctuation_end(p, end, char_flag::newline)) return punctuation;
+    if (BytePtr punctuation = punctuation_end(p, end, kTrailingPunctuation)) return punctuation;
     return whitespace_end(p, end);
   }
+
+  // For the fast paths: \p{L}+ over ASCII letters from `letters`, or nullptr if a non-ASCII
+  // character (which may be a letter) follows them.
+  static BytePtr ascii_word_end(BytePtr letters, BytePtr end) {
+    const BytePtr word_end = scan::ascii_letters_end(letters, end, true);
+    return word_end == end || *word_end < 0x80 ? word_end : nullptr;
+  }
+  static constexpr std::uint8_t kTrailingPunctuation = char_flag::newline;  // [\r\n]*
 };
 
 struct O200kScanner {
   static BytePtr piece_end(BytePtr p, BytePtr end) {
-    using namespace scan;
-    // Fast paths: over ASCII the two word alternatives reduce to [A-Z]*[a-z]+ | [A-Z]+
-    // (no ASCII character is Lt, Lm, Lo or M), then an optional contraction, unless a
-    // non-ASCII character (which may continue the word) follows the ASCII letters; runs of
-    // ASCII whitespace.
-    BytePtr letters = nullptr;
-    switch (ascii_start(p, end, letters)) {
-      case AsciiStart::word:
-        if (const BytePtr word_end = ascii_letters_end(letters, end, false); word_end == end || *word_end < 0x80) {
-          return with_optional_contraction(word_end, end);
-        }
-        break;
-      case AsciiStart::whitespace_run:
-        if (const BytePtr spaces_end = ascii_whitespace_run_end(p, end)) return spaces_end;
-        break;
-      case AsciiStart::digit:
-        if (const BytePtr digits_end = ascii_digits_end(p, end)) return digits_end;
-        break;
-      case AsciiStart::punctuation:
-        if (const BytePtr punctuation = ascii_punctuation_end(p, end, char_flag::newline | char_flag::slash)) {
-          return punctuation;
-        }
-        break;
-      case AsciiStart::other:
-        break;
-    }
+    if (BytePtr fast = scan::fast_piece_end<O200kScanner>(p, end)) return fast;
     return general_piece_end(p, end);
   }
+
+  // For the fast paths: over ASCII the two word alternatives reduce to [A-Z]*[a-z]+ |
+  // [A-Z]+ (no ASCII character is Lt, Lm, Lo or M), then an optional contraction; nullptr
+  // if a non-ASCII character (which may continue the word) follows the ASCII letters.
+  static BytePtr ascii_word_end(BytePtr letters, BytePtr end) {
+    const BytePtr word_end = scan::ascii_letters_end(letters, end, false);
+    return word_end == end || *word_end < 0x80 ? scan::with_optional_contraction(word_end, end) : nullptr;
+  }
+  static constexpr std::uint8_t kTrailingPunctuation = char_flag::newline | char_flag::slash;  // [\r\n/]*
 
   // The same without the fast paths (and the reference they are tested against).
   static BytePtr general_piece_end(BytePtr p, BytePtr end) {
@@ -350,7 +342,7 @@ struct O200kScanner {
     }
     if (BytePtr word = upper_word_end(p, end)) return word;
     if (first.flags & char_flag::number) return numbers_end(p, end);
-    if (BytePtr punctuation = punctuation_end(p, end, char_flag::newline | char_flag::slash)) return punctuation;
+    if (BytePtr punctuation = punctuation_end(p, end, kTrailingPunctuation)) return punctuation;
     return whitespace_end(p, end);
   }
 
