@@ -98,9 +98,11 @@ inline BytePtr numbers_end(BytePtr p, BytePtr end) {
   return p;
 }
 
+// \s, \p{L} and \p{N}: what punctuation runs ([^\s\p{L}\p{N}]+) stop at.
+inline constexpr std::uint8_t kWordOrSpace = char_flag::space | char_flag::letter | char_flag::number;
+
 // ` ?[^\s\p{L}\p{N}]+` followed by `trailing_flags`*: the end, or nullptr.
 inline BytePtr punctuation_end(BytePtr p, BytePtr end, std::uint8_t trailing_flags) {
-  constexpr std::uint8_t kWordOrSpace = char_flag::space | char_flag::letter | char_flag::number;
   BytePtr q = *p == ' ' ? p + 1 : p;
   if (q >= end || (char_info(q).flags & kWordOrSpace) != 0) return nullptr;
   q = skip_without(q, end, kWordOrSpace);
@@ -244,7 +246,6 @@ inline AsciiStart ascii_start(BytePtr p, BytePtr end, BytePtr& letters) {
     return AsciiStart::word;
   }
   if ((first & second & char_flag::space) != 0) return AsciiStart::whitespace_run;
-  constexpr std::uint8_t kWordOrSpace = char_flag::letter | char_flag::number | char_flag::space;
   if ((first & kWordOrSpace) == 0 || (*p == ' ' && (second & kWordOrSpace) == 0)) return AsciiStart::punctuation;
   return AsciiStart::other;
 }
@@ -253,7 +254,6 @@ inline AsciiStart ascii_start(BytePtr p, BytePtr end, BytePtr& letters) {
 // punctuation: nullptr when a non-ASCII character (which may be punctuation too) follows.
 // `trailing` is [\r\n] (cl100k) or [\r\n/] (o200k).
 inline BytePtr ascii_punctuation_end(BytePtr p, BytePtr end, std::uint8_t trailing) {
-  constexpr std::uint8_t kWordOrSpace = char_flag::letter | char_flag::number | char_flag::space;
   BytePtr q = *p == ' ' ? p + 1 : p;
   while (q < end && *q < 0x80 && (detail::kAsciiFlags[*q] & kWordOrSpace) == 0) ++q;
   if (q < end && *q >= 0x80) return nullptr;

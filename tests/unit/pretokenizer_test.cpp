@@ -37,23 +37,29 @@ void expect_same_pieces_both(const std::string& text) {
   expect_same_pieces<O200kScanner>(text);
 }
 
+// Checks prefix + middle + suffix for every prefix and suffix; returns how many texts.
+std::size_t expect_same_pieces_around(const std::vector<std::string>& prefixes, const std::string& middle,
+                                      const std::vector<std::string>& suffixes) {
+  for (const std::string& prefix : prefixes) {
+    for (const std::string& suffix : suffixes) expect_same_pieces_both(prefix + middle + suffix);
+  }
+  return prefixes.size() * suffixes.size();
+}
+
 TEST(Pretokenizer, AsciiWordFastPathSplitsAsTheGeneralScanner) {
   const std::vector<std::string> prefixes = {"", " ", "'", "(", "\n", "1", "\xc3\xa9" /* é */, "  "};
   const std::vector<std::string> suffixes = {"", " ", "'s", "'LL", "'x", ".", "1", "\n", "\xc3\xa9" /* é */,
                                              "\xcc\x81" /* combining acute */, "\xca\xb0" /* ʰ (Lm) */,
                                              "\xd7\x90" /* א (Lo) */, "\xc3\x89" /* É */, "A", "b"};
+  std::vector<std::string> suffixes_then_text;
+  for (const std::string& suffix : suffixes) suffixes_then_text.push_back(suffix + " tail of the text, long enough");
   std::size_t checked = 0;
   for (std::size_t upper = 0; upper <= 34; ++upper) {
     for (std::size_t lower = 0; lower <= 34; lower += (lower < 18 ? 1 : 8)) {
       if (upper + lower == 0) continue;
       const std::string word = std::string(upper, 'Q') + std::string(lower, 'x');
-      for (const std::string& prefix : prefixes) {
-        for (const std::string& suffix : suffixes) {
-          expect_same_pieces_both(prefix + word + suffix);
-          expect_same_pieces_both(prefix + word + suffix + " tail of the text, long enough");
-          checked += 2;
-        }
-      }
+      checked += expect_same_pieces_around(prefixes, word, suffixes);
+      checked += expect_same_pieces_around(prefixes, word, suffixes_then_text);
     }
   }
   EXPECT_GT(checked, 10000u);
@@ -74,12 +80,7 @@ TEST(Pretokenizer, AsciiWhitespaceFastPathSplitsAsTheGeneralScanner) {
         while (run.size() < length) run += space;
         run.resize(length);
         if (newline_at < length) run[newline_at] = '\n';
-        for (const std::string& prefix : before) {
-          for (const std::string& suffix : after) {
-            expect_same_pieces_both(prefix + run + suffix);
-            ++checked;
-          }
-        }
+        checked += expect_same_pieces_around(before, run, after);
       }
     }
   }
@@ -89,13 +90,10 @@ TEST(Pretokenizer, AsciiWhitespaceFastPathSplitsAsTheGeneralScanner) {
 // Digits: groups of one to three, followed by ASCII, the end of the text, or non-ASCII
 // numbers (Arabic-Indic three, superscript two, Roman numeral twelve) and letters.
 TEST(Pretokenizer, AsciiDigitFastPathSplitsAsTheGeneralScanner) {
+  const std::vector<std::string> prefixes = {"", " ", "a", "\xd9\xa3"};
+  const std::vector<std::string> suffixes = {"", " ", "x", "\xd9\xa3", "\xc2\xb2", "\xe2\x85\xab", "\xc3\xa9"};
   for (std::size_t digits = 1; digits <= 8; ++digits) {
-    for (const std::string& suffix : {std::string(), std::string(" "), std::string("x"), std::string("\xd9\xa3"),
-                                      std::string("\xc2\xb2"), std::string("\xe2\x85\xab"), std::string("\xc3\xa9")}) {
-      for (const std::string& prefix : {std::string(), std::string(" "), std::string("a"), std::string("\xd9\xa3")}) {
-        expect_same_pieces_both(prefix + std::string("1234567890").substr(0, digits) + suffix);
-      }
-    }
+    expect_same_pieces_around(prefixes, std::string("1234567890").substr(0, digits), suffixes);
   }
 }
 
@@ -107,15 +105,9 @@ TEST(Pretokenizer, AsciiPunctuationFastPathSplitsAsTheGeneralScanner) {
   const std::vector<std::string> runs = {".", "(", ");", "...", "=>", "'", "''", "*/", "//", "#!", "\"", "{[(<>)]}", "-_-"};
   const std::vector<std::string> after = {"", "x", "X", "1", " ", "  ", "\n", "\r\n", "\n/", "/\n", "\n\n/x",
                                           "\xe2\x80\x94" /* em dash */, "\xc3\xa9", "'s", "s"};
+  const std::vector<std::string> prefixes = {"", " ", "a", "  ", "\t"};
   std::size_t checked = 0;
-  for (const std::string& prefix : {std::string(), std::string(" "), std::string("a"), std::string("  "), std::string("\t")}) {
-    for (const std::string& run : runs) {
-      for (const std::string& suffix : after) {
-        expect_same_pieces_both(prefix + run + suffix);
-        ++checked;
-      }
-    }
-  }
+  for (const std::string& run : runs) checked += expect_same_pieces_around(prefixes, run, after);
   EXPECT_GT(checked, 900u);
 }
 
