@@ -150,8 +150,8 @@ class Vocabulary {
   }
   // Whether token `rank`, whose first 8 bytes match, is exactly `bytes` (length > 8).
   bool tail_equal(TokenId rank, const char* bytes, std::size_t length) const {
-    const std::uint32_t offset = offsets_[rank];
-    return offsets_[rank + 1] - offset == length && bytes_equal(token_bytes_.data() + offset + 8, bytes + 8, length - 8);
+    const std::string_view token = bytes_of(rank);
+    return token.size() == length && bytes_equal(token.data() + 8, bytes + 8, length - 8);
   }
   // The first (up to) 8 bytes of a string as a zero-padded word.
   static std::uint64_t head_of(const char* bytes, std::size_t length) {
