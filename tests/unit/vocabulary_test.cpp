@@ -3,6 +3,7 @@
 // in the byte arena, so the cases that matter are tokens that agree on their first 8
 // bytes, tokens longer than the length code holds (255 bytes and more), prefixes and
 // extensions of tokens, and buckets that overflow into the next ones.
+#include "tiktoken_text.hpp"
 #include "tokenizer/embedded_vocabularies.hpp"
 #include "tokenizer/vocabulary.hpp"
 
@@ -18,34 +19,7 @@ namespace {
 using turnout::tokenizer::kNoToken;
 using turnout::tokenizer::TokenId;
 using turnout::tokenizer::Vocabulary;
-
-std::string base64(const std::string& bytes) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const std::uint32_t n = (static_cast<unsigned char>(bytes[i]) << 16) |
-                            (static_cast<unsigned char>(bytes[i + 1]) << 8) | static_cast<unsigned char>(bytes[i + 2]);
-    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63], kAlphabet[n & 63]};
-  }
-  if (bytes.size() - i == 1) {
-    const std::uint32_t n = static_cast<unsigned char>(bytes[i]) << 16;
-    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], '=', '='};
-  } else if (bytes.size() - i == 2) {
-    const std::uint32_t n = (static_cast<unsigned char>(bytes[i]) << 16) | (static_cast<unsigned char>(bytes[i + 1]) << 8);
-    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63], '='};
-  }
-  return out;
-}
-
-// .tiktoken text for the 256 single bytes followed by `tokens`, ranked in that order.
-std::string tiktoken_text(const std::vector<std::string>& tokens) {
-  std::string text;
-  std::size_t rank = 0;
-  for (int byte = 0; byte < 256; ++byte) text += base64(std::string(1, static_cast<char>(byte))) + " " + std::to_string(rank++) + "\n";
-  for (const std::string& token : tokens) text += base64(token) + " " + std::to_string(rank++) + "\n";
-  return text;
-}
+using turnout::tokenizer::test::tiktoken_text;
 
 // Tokens chosen to stress the index: shared 8-byte heads with different lengths and
 // tails, lengths around the inline limit (8) and the length code's limit (255), and a
