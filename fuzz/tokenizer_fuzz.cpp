@@ -38,10 +38,18 @@ void check(bool ok, const char* what) {
 
 }  // namespace
 
-// An odd first byte repeats the rest of the input up to ~400 bytes: long runs and
-// periodic text reach the long-piece merge path (over BytePairMerger::kShortPieceLimit bytes) far more often.
+// An odd first byte repeats the rest of the input up to ~400 bytes, and a first byte of 2
+// mod 4 reads the rest as (byte, run length) pairs (up to ~600 bytes): long runs and periodic text reach the
+// long-piece merges (over BytePairMerger::kShortPieceLimit bytes: merge_long and
+// RepetitionMerger) far more often.
 std::string make_input(const std::uint8_t* data, std::size_t size) {
-  if (size < 2 || (data[0] & 1) == 0) return std::string(reinterpret_cast<const char*>(data), size);
+  if (size < 2 || (data[0] & 3) == 0) return std::string(reinterpret_cast<const char*>(data), size);
+  if ((data[0] & 1) == 0) {
+    std::string runs;
+    // At most ~500 bytes: the naive merge it is checked against is quadratic.
+    for (std::size_t i = 1; i + 1 < size && runs.size() < 500; i += 2) runs.append(1 + data[i + 1] % 128, static_cast<char>(data[i]));
+    return runs;
+  }
   const std::string unit(reinterpret_cast<const char*>(data + 1), size - 1);
   std::string repeated;
   while (repeated.size() < 400) repeated += unit;
