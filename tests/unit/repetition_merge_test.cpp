@@ -117,28 +117,25 @@ std::string printable(const std::string& piece) {
 
 class RepetitionMergeTest : public testing::TestWithParam<EncodingId> {};
 
-TEST_P(RepetitionMergeTest, RepeatedUnitsMergeAsTheNaiveMergeDoes) {
-  const Vocabulary& vocab = vocabulary(GetParam());
+// 300 pieces from make_piece(random), each one split() takes, merged as the naive merge does.
+void expect_random_pieces_merge_as_naive(EncodingId id, std::uint32_t seed, std::string (*make_piece)(std::mt19937&)) {
+  const Vocabulary& vocab = vocabulary(id);
   const RepetitionMerger splitter(vocab);
   std::vector<RepeatedBlock> segments;
-  std::mt19937 random(20261127);
+  std::mt19937 random(seed);
   for (int i = 0; i < 300; ++i) {
-    const std::string piece = periodic_piece(random);
+    const std::string piece = make_piece(random);
     ASSERT_TRUE(splitter.split(piece.data(), piece.size(), segments)) << printable(piece);
     EXPECT_EQ(merged(vocab, piece), naive(vocab, piece)) << printable(piece);
   }
 }
 
+TEST_P(RepetitionMergeTest, RepeatedUnitsMergeAsTheNaiveMergeDoes) {
+  expect_random_pieces_merge_as_naive(GetParam(), 20261127, periodic_piece);
+}
+
 TEST_P(RepetitionMergeTest, FewRunsOfOneByteMergeAsTheNaiveMergeDoes) {
-  const Vocabulary& vocab = vocabulary(GetParam());
-  const RepetitionMerger splitter(vocab);
-  std::vector<RepeatedBlock> segments;
-  std::mt19937 random(1127);
-  for (int i = 0; i < 300; ++i) {
-    const std::string piece = runs_piece(random);
-    ASSERT_TRUE(splitter.split(piece.data(), piece.size(), segments)) << printable(piece);
-    EXPECT_EQ(merged(vocab, piece), naive(vocab, piece)) << printable(piece);
-  }
+  expect_random_pieces_merge_as_naive(GetParam(), 1127, runs_piece);
 }
 
 // Text seen in real prompts: rules, CRLF runs, indentation, repeated words and emoji.
