@@ -17,6 +17,7 @@
 #include <emmintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -60,14 +61,16 @@ class RepetitionMerger {
       if (length % period != 0) segments.push_back(RepeatedBlock{byte_tokens(piece, length % period), 1});
       return true;
     }
-    if (!has_few_runs(reinterpret_cast<const unsigned char*>(piece), length)) return false;
-    for (std::size_t i = 0; i < length; ++i) {
-      const TokenId byte_token = vocab_->rank_of_byte(static_cast<unsigned char>(piece[i]));
-      if (!segments.empty() && segments.back().block.front() == byte_token) {
-        ++segments.back().count;
-      } else {
-        segments.push_back(RepeatedBlock{{byte_token}, 1});
-      }
+    // Runs are found before any segment is made, so a piece with too many costs no allocation.
+    const auto* bytes = reinterpret_cast<const unsigned char*>(piece);
+    std::array<std::size_t, kMaxRuns> run_ends;
+    std::size_t runs = 0;
+    for (std::size_t start = 0; start < length; start = run_ends[runs++]) {
+      if (runs == kMaxRuns) return false;
+      run_ends[runs] = run_end(bytes, start, length);
+    }
+    for (std::size_t run = 0, start = 0; run < runs; start = run_ends[run++]) {
+      segments.push_back(RepeatedBlock{{vocab_->rank_of_byte(bytes[start])}, run_ends[run] - start});
     }
     return true;
   }
@@ -99,21 +102,18 @@ class RepetitionMerger {
     std::size_t index = 0;  // for inner pairs: the block position of the pair's left token
   };
 
-  static bool has_few_runs(const unsigned char* bytes, std::size_t length) {
-    std::size_t runs = 1;
-    std::size_t i = 1;
-    // Sixteen bytes at a time against the sixteen before them, one bit per change.
+  // The end of the run of bytes equal to bytes[start]: sixteen bytes at a time, one bit
+  // per byte that differs.
+  static std::size_t run_end(const unsigned char* bytes, std::size_t start, std::size_t length) {
+    const __m128i value = _mm_set1_epi8(static_cast<char>(bytes[start]));
+    std::size_t i = start + 1;
     for (; i + 16 <= length; i += 16) {
-      const __m128i current = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + i));
-      const __m128i previous = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + i - 1));
-      const auto changes = static_cast<unsigned>(~_mm_movemask_epi8(_mm_cmpeq_epi8(current, previous)) & 0xffff);
-      runs += static_cast<std::size_t>(std::popcount(changes));
-      if (runs > kMaxRuns) return false;
+      const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + i));
+      const auto differ = static_cast<unsigned>(~_mm_movemask_epi8(_mm_cmpeq_epi8(block, value)) & 0xffff);
+      if (differ != 0) return i + static_cast<std::size_t>(std::countr_zero(differ));
     }
-    for (; i < length; ++i) {
-      if (bytes[i] != bytes[i - 1] && ++runs > kMaxRuns) return false;
-    }
-    return true;
+    while (i < length && bytes[i] == bytes[start]) ++i;
+    return i;
   }
 
   std::vector<TokenId> byte_tokens(const char* bytes, std::size_t length) const {
@@ -236,9 +236,9 @@ class RepetitionMerger {
     // creates rank above r (the block's own pairs do: they are left of the first boundary,
     // so a tie would have gone to them).
     const std::size_t last = block.size() - 1;
-    const TokenId left_of_merged = block.size() == 2 ? r : block[last - 1];  // from the second boundary on
     const bool every_boundary = joined_rank(block[last - 1], r, joined) > r &&
-                                joined_rank(left_of_merged, r, joined) > r && joined_rank(r, block[1], joined) > r;
+                                (block.size() > 2 || joined_rank(r, r, joined) > r) &&  // two tokens: merges meet
+                                joined_rank(r, block[1], joined) > r;
     std::vector<RepeatedBlock> replacement;
     if (every_boundary) {
       std::vector<TokenId> middle(block.begin() + 1, block.end() - 1);
