@@ -11,7 +11,12 @@
 // so each is measured twice: cold (caches cleared before every call: text never seen) and
 // warm (caches kept: the same text again, as a gateway re-counting a re-sent chat history
 // sees). Cold is compared with cold and warm with warm.
-// Each figure is a median of TOKENIZER_COMPARE_REPETITIONS (default 3) measurements.
+// The machines this runs on are shared and their speed drifts by tens of percent within
+// minutes, so the tokenizers are not measured one after the other over the whole corpus
+// set: each round measures, for one encoding and category at a time, the reference, then
+// Turnout, then gpt-tokenizer, a few seconds apart, and a ratio is taken within the round.
+// Each figure (MB/s and ratio) is the median over TOKENIZER_COMPARE_REPETITIONS rounds
+// (default 3).
 // Times are CPU times where available (Google Benchmark's cpu_time; process.cpuUsage in node)
 // so other load on a shared machine distorts them less.
 import { execFileSync } from 'node:child_process';
@@ -28,7 +33,7 @@ const { get_encoding } = require('tiktoken');
 const ENCODINGS = ['cl100k_base', 'o200k_base'];
 const CATEGORIES = ['english', 'code', 'multilingual', 'adversarial'];
 const MIN_SECONDS = 1.0;
-// Each figure is the median of this many measurements (the machines are noisy).
+// Each figure is the median over this many rounds (the machines are noisy).
 const REPETITIONS = Number(process.env.TOKENIZER_COMPARE_REPETITIONS ?? 3);
 const benchBinary = process.argv[2] ?? path.join(repo, 'build', 'bench', 'tokenizer_bench');
 
@@ -49,81 +54,85 @@ const median = (values) => {
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 };
 
-// MB/s of fn(text): the median of REPETITIONS measurements, each repeating fn for at
-// least MIN_SECONDS of CPU time, after one warm-up call.
+// MB/s of fn(text), repeating fn for at least MIN_SECONDS of CPU time after one warm-up call.
 function throughput(fn, { bytes, text }) {
   fn(text);
-  const measurements = [];
-  for (let repetition = 0; repetition < REPETITIONS; repetition++) {
-    let runs = 0;
-    const start = cpuSeconds();
-    let elapsed = 0;
-    do {
-      fn(text);
-      runs++;
-      elapsed = cpuSeconds() - start;
-    } while (elapsed < MIN_SECONDS);
-    measurements.push((bytes * runs) / elapsed / 1e6);
-  }
-  return median(measurements);
+  let runs = 0;
+  const start = cpuSeconds();
+  let elapsed = 0;
+  do {
+    fn(text);
+    runs++;
+    elapsed = cpuSeconds() - start;
+  } while (elapsed < MIN_SECONDS);
+  return (bytes * runs) / elapsed / 1e6;
 }
 
-function javascriptResults() {
+// One round for one encoding and category: MB/s by `<mode>/<tokenizer>`, each measured once.
+function measureRound(name, category, reference, gpt) {
+  const input = corpus[category];
+  const noSpecial = { allowedSpecial: new Set(), disallowedSpecial: new Set() };
   const results = {};
-  for (const name of ENCODINGS) {
-    const reference = get_encoding(name);
-    const gpt = require(`gpt-tokenizer/cjs/encoding/${name}`);
-    const noSpecial = { allowedSpecial: new Set(), disallowedSpecial: new Set() };
-    for (const category of CATEGORIES) {
-      const input = corpus[category];
-      const referenceMBs = throughput((text) => reference.encode_ordinary(text).length, input);
-      results[`${name}/${category}/count/tiktoken`] = referenceMBs;
-      results[`${name}/${category}/ids/tiktoken`] = referenceMBs;  // the WASM build has no count-only call
-      results[`${name}/${category}/count/gpt-warm`] = throughput((text) => gpt.countTokens(text, noSpecial), input);
-      results[`${name}/${category}/ids/gpt-warm`] = throughput((text) => gpt.encode(text, noSpecial).length, input);
-      results[`${name}/${category}/count/gpt-cold`] = throughput((text) => {
-        gpt.clearMergeCache();
-        return gpt.countTokens(text, noSpecial);
-      }, input);
-      results[`${name}/${category}/ids/gpt-cold`] = throughput((text) => {
-        gpt.clearMergeCache();
-        return gpt.encode(text, noSpecial).length;
-      }, input);
-    }
-    reference.free();
-  }
+  const referenceMBs = throughput((text) => reference.encode_ordinary(text).length, input);
+  results['count/tiktoken'] = referenceMBs;
+  results['ids/tiktoken'] = referenceMBs;  // the WASM build has no count-only call
+  Object.assign(results, turnoutRound(name, category));
+  results['count/gpt-warm'] = throughput((text) => gpt.countTokens(text, noSpecial), input);
+  results['ids/gpt-warm'] = throughput((text) => gpt.encode(text, noSpecial).length, input);
+  results['count/gpt-cold'] = throughput((text) => {
+    gpt.clearMergeCache();
+    return gpt.countTokens(text, noSpecial);
+  }, input);
+  results['ids/gpt-cold'] = throughput((text) => {
+    gpt.clearMergeCache();
+    return gpt.encode(text, noSpecial).length;
+  }, input);
   return results;
 }
 
-function turnoutResults() {
-  const json = execFileSync(benchBinary, ['--benchmark_filter=^Corpus/', '--benchmark_format=json',
-    '--benchmark_min_time=0.5', `--benchmark_repetitions=${REPETITIONS}`, '--benchmark_report_aggregates_only=true'],
+// Turnout's four benchmarks for one encoding and category (count, ids; cold, warm), once.
+function turnoutRound(name, category) {
+  const json = execFileSync(benchBinary, [`--benchmark_filter=^Corpus/${name}/${category}/`,
+    '--benchmark_format=json', `--benchmark_min_time=${MIN_SECONDS}`],
   { encoding: 'utf8', maxBuffer: 64 << 20 });
   const results = {};
   for (const run of JSON.parse(json).benchmarks) {
-    if (REPETITIONS > 1 && run.aggregate_name !== 'median') continue;
     // Corpus/<encoding>/<category>/<mode>[/warm]; bytes_per_second is per CPU second.
-    const [, name, category, mode, warm] = run.run_name.split('/');
-    results[`${name}/${category}/${mode}/turnout-${warm ? 'warm' : 'cold'}`] = run.bytes_per_second / 1e6;
+    const [, , , mode, warm] = run.run_name.split('/');
+    results[`${mode}/turnout-${warm ? 'warm' : 'cold'}`] = run.bytes_per_second / 1e6;
   }
   return results;
 }
 
-const results = { ...turnoutResults(), ...javascriptResults() };
 const pad = (value, width) => String(value).padStart(width);
 const columns = [['turnout', 'turnout-cold'], ['warm', 'turnout-warm'], ['tiktoken', 'tiktoken'],
   ['gpt-tok', 'gpt-cold'], ['gpt warm', 'gpt-warm']];
 const ratios = [['cold/tiktoken', 'turnout-cold', 'tiktoken'], ['cold/gpt-tok', 'turnout-cold', 'gpt-cold'],
   ['warm/gpt warm', 'turnout-warm', 'gpt-warm']];
+
+// rounds[key] = one `<mode>/<tokenizer>` -> MB/s object per round, key = encoding/category.
+const rounds = {};
+for (let round = 0; round < REPETITIONS; round++) {
+  for (const name of ENCODINGS) {
+    const reference = get_encoding(name);
+    const gpt = require(`gpt-tokenizer/cjs/encoding/${name}`);
+    for (const category of CATEGORIES) {
+      (rounds[`${name}/${category}`] ??= []).push(measureRound(name, category, reference, gpt));
+    }
+    reference.free();
+  }
+}
+
 console.log('encoding/category/mode'.padEnd(30) + columns.map(([title]) => pad(title, 9)).join('')
-  + ratios.map(([title]) => pad(title, 15)).join('') + '   (MB/s)');
+  + ratios.map(([title]) => pad(title, 15)).join('') + '   (MB/s; medians over rounds)');
 for (const name of ENCODINGS) {
   for (const category of CATEGORIES) {
     for (const mode of ['count', 'ids']) {
-      const key = `${name}/${category}/${mode}`;
-      const value = (column) => results[`${key}/${column}`];
-      console.log(key.padEnd(30) + columns.map(([, column]) => pad(value(column).toFixed(1), 9)).join('')
-        + ratios.map(([, a, b]) => pad(`${(value(a) / value(b)).toFixed(1)}x`, 15)).join(''));
+      const measured = rounds[`${name}/${category}`];
+      const value = (column) => median(measured.map((r) => r[`${mode}/${column}`]));
+      const ratio = (a, b) => median(measured.map((r) => r[`${mode}/${a}`] / r[`${mode}/${b}`]));
+      console.log(`${name}/${category}/${mode}`.padEnd(30) + columns.map(([, column]) => pad(value(column).toFixed(1), 9)).join('')
+        + ratios.map(([, a, b]) => pad(`${ratio(a, b).toFixed(1)}x`, 15)).join(''));
     }
   }
 }
