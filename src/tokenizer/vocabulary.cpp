@@ -97,9 +97,11 @@ Result<Vocabulary> Vocabulary::from_tiktoken(std::string_view text) {
 }
 
 void Vocabulary::build_index() {
-  // About 65% of the slots in use: most buckets have a free slot, so most lookups of a
-  // non-token that get past the filter end in the first bucket too.
-  constexpr double kLoadFactor = 0.65;
+  // 80% of the slots in use: 13% of tokens then sit past their first bucket (6.5% at
+  // 65%), but the table is a fifth smaller (o200k_base 3.9 -> 3.2 MB), and the lines of
+  // the tokens a text uses stay in cache better: measured pass against pass
+  // (scripts/tokenizer-ab.sh), cold multilingual 1-3% faster, nothing slower.
+  constexpr double kLoadFactor = 0.8;
   bucket_count_ = static_cast<std::size_t>(static_cast<double>(size()) / (Bucket::kSlots * kLoadFactor)) + 1;
   buckets_.assign(bucket_count_, Bucket{});
   // 8 to 16 filter bits per token (a power of two words, at least two): about 2% of
