@@ -12,8 +12,8 @@
 #
 # Each revision's src/tokenizer is copied into its own namespace (turnout::tokenizer_a,
 # turnout::tokenizer_b) and both are compiled into one binary with the project's release
-# flags, pinned to one CPU (AB_CPU, default 1) when taskset exists. "B/A" above 1 means B
-# is faster. The binary refuses to report if A and B disagree on a single token.
+# flags, run pinned to one CPU (AB_CPU, default the last one) when taskset exists. "B/A"
+# above 1 means B is faster. The binary fails if A and B disagree on a single token.
 set -euo pipefail
 
 category=multilingual encodings="cl100k_base o200k_base" passes=150 mode=cold output=count
@@ -62,7 +62,7 @@ ${CXX:-g++} -std=c++20 -O2 -DNDEBUG -I"$work/a" -I"$work/b" -I"$repo/src" \
   "$work/vocabularies.S" -pthread -o "$work/tokenizer_ab"
 
 pin=()
-command -v taskset > /dev/null && pin=(taskset -c "${AB_CPU:-1}")
+command -v taskset > /dev/null && pin=(taskset -c "${AB_CPU:-$(($(nproc) - 1))}")
 for encoding in $encodings; do
   "${pin[@]}" "$work/tokenizer_ab" "$repo/tests/golden/corpus/$category.txt" "$encoding" "$passes" "$mode" "$output"
 done
