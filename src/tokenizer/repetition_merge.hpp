@@ -14,8 +14,6 @@
 // if the segments multiply past a bound, merge() gives up and the caller merges byte by byte.
 #include "tokenizer/vocabulary.hpp"
 
-#include <emmintrin.h>
-
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -24,6 +22,9 @@
 #include <cstring>
 #include <string>
 #include <vector>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace turnout::tokenizer {
 
@@ -102,16 +103,18 @@ class RepetitionMerger {
     std::size_t index = 0;  // for inner pairs: the block position of the pair's left token
   };
 
-  // The end of the run of bytes equal to bytes[start]: sixteen bytes at a time, one bit
-  // per byte that differs.
+  // The end of the run of bytes equal to bytes[start]: sixteen bytes at a time where SSE2
+  // is there (x86-64's baseline), one bit per byte that differs; the rest byte by byte.
   static std::size_t run_end(const unsigned char* bytes, std::size_t start, std::size_t length) {
-    const __m128i value = _mm_set1_epi8(static_cast<char>(bytes[start]));
     std::size_t i = start + 1;
+#if defined(__SSE2__)
+    const __m128i value = _mm_set1_epi8(static_cast<char>(bytes[start]));
     for (; i + 16 <= length; i += 16) {
       const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + i));
       const auto differ = static_cast<unsigned>(~_mm_movemask_epi8(_mm_cmpeq_epi8(block, value)) & 0xffff);
       if (differ != 0) return i + static_cast<std::size_t>(std::countr_zero(differ));
     }
+#endif
     while (i < length && bytes[i] == bytes[start]) ++i;
     return i;
   }
