@@ -1,5 +1,7 @@
 #include "common/json_text.hpp"
 
+#include "common/utf8.hpp"
+
 namespace turnout {
 namespace {
 
@@ -57,8 +59,19 @@ bool replace_lone_surrogate_escapes(std::string& json) {
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out.push_back('"');
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const Utf8Sequence sequence = next_utf8_sequence(s, i);
+      if (sequence.valid) {
+        out.append(s.substr(i, sequence.length));
+      } else {
+        out.append(kReplacementCharacter);
+      }
+      i += sequence.length;
+      continue;
+    }
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -71,9 +84,10 @@ void append_json_string(std::string& out, std::string_view s) {
           out.push_back(hex[c >> 4]);
           out.push_back(hex[c & 15]);
         } else {
-          out.push_back(ch);
+          out.push_back(static_cast<char>(c));
         }
     }
+    ++i;
   }
   out.push_back('"');
 }

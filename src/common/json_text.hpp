@@ -10,7 +10,9 @@ namespace turnout {
 // them as U+FFFD. Returns true if anything changed.
 bool replace_lone_surrogate_escapes(std::string& json);
 
-// Appends `s` as a JSON string literal (quoted, escaped).
+// Appends `s` as a JSON string literal (quoted, escaped): the one JSON string writer.
+// Bytes that are not UTF-8 (a client can put any bytes in a request id or model name)
+// become U+FFFD, so the output is always valid JSON.
 void append_json_string(std::string& out, std::string_view s);
 
 }  // namespace turnout

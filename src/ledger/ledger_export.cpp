@@ -3,10 +3,10 @@
 #include "common/json_text.hpp"
 #include "ledger/ledger.hpp"
 #include "ledger/ledger_url.hpp"
-#include "ledger/pg_connection.hpp"
+#include "ledger/postgres/connection.hpp"
 #include "ledger/record_scan.hpp"
-#include "ledger/sqlite_db.hpp"
-#include "ledger/utf8_text.hpp"
+#include "ledger/sqlite/db.hpp"
+#include "common/utf8.hpp"
 #include "pricing/pricing.hpp"
 
 #include <sqlite3.h>
@@ -88,34 +88,6 @@ bool append_scalar(std::string& out, const std::optional<pricing::Money>& amount
   return true;
 }
 
-// A SQLite ledger stores client-supplied text (a request id) byte for byte, so it may not
-// be UTF-8. The export is UTF-8 text, so such bytes become U+FFFD, as the PostgreSQL
-// ledger stores them. Valid text (the usual case) is returned as is, without a copy.
-std::string_view as_utf8(std::string_view text, std::string& scratch) {
-  std::size_t valid_prefix = 0;
-  while (valid_prefix < text.size()) {
-    const Utf8Sequence sequence = next_utf8_sequence(text, valid_prefix);
-    if (!sequence.valid) {
-      break;
-    }
-    valid_prefix += sequence.length;
-  }
-  if (valid_prefix == text.size()) {
-    return text;
-  }
-  scratch.assign(text.substr(0, valid_prefix));
-  for (std::size_t i = valid_prefix; i < text.size();) {
-    const Utf8Sequence sequence = next_utf8_sequence(text, i);
-    if (sequence.valid) {
-      scratch.append(text.substr(i, sequence.length));
-    } else {
-      scratch += "\xEF\xBF\xBD";
-    }
-    i += sequence.length;
-  }
-  return scratch;
-}
-
 // RFC 4180: a field holding a comma, a quote or a line break is quoted, its quotes doubled.
 void append_csv_text(std::string& out, std::string_view text) {
   if (text.find_first_of(",\"\r\n") == std::string_view::npos) {
@@ -141,7 +113,7 @@ class JsonLineWriter {
 
   void operator()(std::string_view name, std::string_view text) {
     key(name);
-    append_json_string(out_, as_utf8(text, scratch_));
+    append_json_string(out_, text);  // repairs invalid UTF-8 (common/json_text.hpp)
   }
   template <class Value>
   void operator()(std::string_view name, const Value& value) {
@@ -170,7 +142,9 @@ class CsvRowWriter {
 
   void operator()(std::string_view /*name*/, std::string_view text) {
     separate();
-    append_csv_text(out_, as_utf8(text, scratch_));
+    // A SQLite ledger stores client-supplied text (a request id) byte for byte; the
+    // export is UTF-8 text, so invalid bytes become U+FFFD, as the PostgreSQL ledger stores them.
+    append_csv_text(out_, as_valid_utf8(text, scratch_));
   }
   template <class Value>
   void operator()(std::string_view /*name*/, const Value& value) {
@@ -276,7 +250,7 @@ class RecordSink {
   ExportFormat format_;
   std::ostream& out_;
   std::string buffer_;
-  std::string scratch_;  // as_utf8's repaired copies
+  std::string scratch_;  // as_valid_utf8's repaired copies
   std::uint64_t written_ = 0;
 };
 

@@ -2,7 +2,7 @@
 // through a JSON DOM because costs must appear as exact decimal numbers, which a DOM
 // would round through a double.
 #include "ledger/ledger.hpp"
-#include "ledger/utf8_text.hpp"
+#include "common/json_text.hpp"
 
 #include <fmt/format.h>
 
@@ -84,35 +84,9 @@ class JsonWriter {
     }
     first_in_container_ = false;
   }
-  // Escapes what JSON requires; bytes that are not UTF-8 become U+FFFD so the output is
-  // always valid JSON, whatever a client put in a request id or model name.
-  void quoted(std::string_view text) {
-    out_ += '"';
-    for (std::size_t i = 0; i < text.size();) {
-      const char c = text[i];
-      const auto [length, valid] = next_utf8_sequence(text, i);
-      if (!valid) {
-        out_ += "\uFFFD";
-      } else if (length > 1) {
-        out_.append(text.substr(i, length));
-      } else if (c == '"' || c == '\\') {
-        out_ += '\\';
-        out_ += c;
-      } else if (c == '\n') {
-        out_ += "\\n";
-      } else if (c == '\t') {
-        out_ += "\\t";
-      } else if (c == '\r') {
-        out_ += "\\r";
-      } else if (static_cast<unsigned char>(c) < 0x20) {
-        fmt::format_to(std::back_inserter(out_), "\\u{:04x}", static_cast<unsigned>(c));
-      } else {
-        out_ += c;
-      }
-      i += length;
-    }
-    out_ += '"';
-  }
+  // Invalid UTF-8 from a client (request id, model name) becomes U+FFFD, so the output
+  // is always valid JSON.
+  void quoted(std::string_view text) { append_json_string(out_, text); }
 
   std::string out_;
   bool first_in_container_ = true;

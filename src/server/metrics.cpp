@@ -1,12 +1,18 @@
 #include "server/metrics.hpp"
 
+#include "common/utf8.hpp"
+
 #include <fmt/format.h>
 
 namespace turnout::server {
 namespace {
 
-// Label values are escaped per the exposition format (backslash, quote, newline).
-std::string escape_label(const std::string& v) {
+// Label values are escaped per the exposition format: only backslash, quote and newline,
+// which is why this is not the JSON string writer (JSON escapes more, and differently).
+// Invalid UTF-8 is repaired first with the shared helper (the format is UTF-8 text).
+std::string escape_label(const std::string& raw) {
+  std::string scratch;
+  const std::string_view v = as_valid_utf8(raw, scratch);
   std::string out;
   out.reserve(v.size());
   for (char c : v) {
@@ -118,7 +124,7 @@ std::string Metrics::render() const {
   return out;
 }
 
-void append_cooldown_metrics(std::string& out, const std::vector<ModelCooldownState>& models) {
+void append_cooldown_metrics(std::string& out, const std::vector<resilience::ModelCooldownState>& models) {
   out += "# HELP turnout_model_failures_total Retryable upstream failures (429, 5xx, timeouts, connection errors) by model.\n";
   out += "# TYPE turnout_model_failures_total counter\n";
   for (const auto& m : models)

@@ -1,17 +1,15 @@
 #pragma once
-// UTF-8 helpers for the tokenizer: validation, replacement of invalid sequences exactly
-// as Python's bytes.decode("utf-8", errors="replace") does, and decoding of valid text.
+// UTF-8 for the tokenizer: validation and repair come from common/utf8.hpp (one copy for
+// the whole gateway); decoding of text already known to be valid lives here, next to the
+// pre-tokenizer that is its only user.
+#include "common/utf8.hpp"
+
 #include <cstdint>
-#include <string>
-#include <string_view>
 
 namespace turnout::tokenizer {
 
-bool is_valid_utf8(std::string_view bytes);
-
-// `bytes` with each maximal invalid subpart (Unicode's "maximal subpart" practice, which
-// Python follows) replaced by U+FFFD.
-std::string replace_invalid_utf8(std::string_view bytes);
+using turnout::is_valid_utf8;
+using turnout::replace_invalid_utf8;
 
 struct DecodedChar {
   char32_t code_point;
