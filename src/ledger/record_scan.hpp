@@ -5,8 +5,8 @@
 // lives in.
 #include "common/result.hpp"
 #include "ledger/ledger.hpp"
-#include "ledger/pg_connection.hpp"
-#include "ledger/sqlite_db.hpp"
+#include "ledger/postgres/connection.hpp"
+#include "ledger/sqlite/db.hpp"
 
 #include <functional>
 #include <optional>

@@ -1,9 +1,9 @@
 #include "ledger/ledger.hpp"
 
 #include "ledger/ledger_url.hpp"
-#include "ledger/postgres_backend.hpp"
+#include "ledger/postgres/backend.hpp"
 #include "ledger/queued_ledger.hpp"
-#include "ledger/sqlite_backend.hpp"
+#include "ledger/sqlite/backend.hpp"
 
 namespace turnout::ledger {
 

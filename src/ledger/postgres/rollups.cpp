@@ -1,6 +1,6 @@
-#include "ledger/pg_rollups.hpp"
+#include "ledger/postgres/rollups.hpp"
 
-#include "ledger/pg_copy.hpp"
+#include "ledger/postgres/copy.hpp"
 #include "ledger/record_scan.hpp"
 
 #include <fmt/format.h>

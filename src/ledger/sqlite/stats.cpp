@@ -1,4 +1,4 @@
-#include "ledger/sqlite_stats.hpp"
+#include "ledger/sqlite/stats.hpp"
 
 #include "ledger/rollup.hpp"
 #include "ledger/stats_assembly.hpp"

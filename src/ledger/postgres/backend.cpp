@@ -1,9 +1,9 @@
-#include "ledger/postgres_backend.hpp"
+#include "ledger/postgres/backend.hpp"
 
-#include "ledger/pg_schema.hpp"
-#include "ledger/pg_stats.hpp"
-#include "ledger/pg_copy.hpp"
-#include "ledger/pg_rollups.hpp"
+#include "ledger/postgres/schema.hpp"
+#include "ledger/postgres/stats.hpp"
+#include "ledger/postgres/copy.hpp"
+#include "ledger/postgres/rollups.hpp"
 #include "ledger/rollup.hpp"
 
 #include <fmt/format.h>

@@ -1,4 +1,4 @@
-#include "ledger/pg_connection.hpp"
+#include "ledger/postgres/connection.hpp"
 
 #include "ledger/ledger_url.hpp"
 

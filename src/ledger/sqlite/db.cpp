@@ -1,4 +1,4 @@
-#include "ledger/sqlite_db.hpp"
+#include "ledger/sqlite/db.hpp"
 
 #include <sqlite3.h>
 

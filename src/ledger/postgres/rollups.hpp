@@ -4,7 +4,7 @@
 // order, so writers sharing rows lock them in the same order. Also the one-time
 // backfill from raw rows written before roll-ups existed.
 #include "common/result.hpp"
-#include "ledger/pg_connection.hpp"
+#include "ledger/postgres/connection.hpp"
 #include "ledger/rollup.hpp"
 
 namespace turnout::ledger::pg {

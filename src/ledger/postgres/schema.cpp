@@ -1,6 +1,6 @@
-#include "ledger/pg_schema.hpp"
+#include "ledger/postgres/schema.hpp"
 
-#include "ledger/pg_rollups.hpp"
+#include "ledger/postgres/rollups.hpp"
 
 #include <fmt/format.h>
 

@@ -4,7 +4,7 @@
 // in one transaction, and a database written by a newer turnout is refused rather than
 // misread.
 #include "common/result.hpp"
-#include "ledger/sqlite_db.hpp"
+#include "ledger/sqlite/db.hpp"
 
 #include <span>
 #include <string_view>

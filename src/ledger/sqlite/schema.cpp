@@ -1,6 +1,6 @@
-#include "ledger/sqlite_schema.hpp"
+#include "ledger/sqlite/schema.hpp"
 
-#include "ledger/sqlite_rollups.hpp"
+#include "ledger/sqlite/rollups.hpp"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "ledger/sqlite_rollups.hpp"
+#include "ledger/sqlite/rollups.hpp"
 
 #include "ledger/record_scan.hpp"
 

@@ -7,7 +7,7 @@
 // connection is replaced on the next use, so the ledger recovers by itself once the
 // server is back.
 #include "ledger/backend.hpp"
-#include "ledger/pg_connection.hpp"
+#include "ledger/postgres/connection.hpp"
 
 #include <memory>
 #include <mutex>

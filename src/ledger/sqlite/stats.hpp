@@ -3,7 +3,7 @@
 // grouped in SQLite (exact integer sums of pico-dollars), percentiles read by rank from
 // the (model, latency_ms) index, so no query loads the window's rows into memory.
 #include "ledger/ledger.hpp"
-#include "ledger/sqlite_db.hpp"
+#include "ledger/sqlite/db.hpp"
 
 namespace turnout::ledger {
 

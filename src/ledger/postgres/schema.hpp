@@ -5,7 +5,7 @@
 // migration runs in one transaction under a transaction-scoped advisory lock, so exactly
 // one of them applies each step and the others see the finished schema.
 #include "common/result.hpp"
-#include "ledger/pg_connection.hpp"
+#include "ledger/postgres/connection.hpp"
 
 #include <span>
 #include <string_view>

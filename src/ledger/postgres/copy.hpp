@@ -1,6 +1,6 @@
 #pragma once
 // Rows in PostgreSQL's COPY text format, for streaming batches into staging tables.
-#include "ledger/utf8_text.hpp"
+#include "common/utf8.hpp"
 
 #include <fmt/format.h>
 
@@ -24,7 +24,7 @@ class CopyRowWriter {
     for (std::size_t i = 0; i < value.size();) {
       const auto [length, valid] = next_utf8_sequence(value, i);
       if (!valid || value[i] == '\0') {
-        out_ += "\xEF\xBF\xBD";
+        out_ += kReplacementCharacter;
       } else if (length == 1) {
         escaped(value[i]);
       } else {

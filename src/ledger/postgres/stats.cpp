@@ -1,4 +1,4 @@
-#include "ledger/pg_stats.hpp"
+#include "ledger/postgres/stats.hpp"
 
 #include "ledger/rollup.hpp"
 #include "ledger/stats_assembly.hpp"

@@ -3,7 +3,7 @@
 // that builds them from the raw rows of a ledger written before they existed.
 #include "common/result.hpp"
 #include "ledger/rollup.hpp"
-#include "ledger/sqlite_db.hpp"
+#include "ledger/sqlite/db.hpp"
 
 namespace turnout::ledger::sqlite {
 

@@ -4,7 +4,7 @@
 // waits for a commit and a commit never waits for /stats. A private in-memory database
 // has no second connection to offer, so readers share the writer's under its mutex.
 #include "ledger/backend.hpp"
-#include "ledger/sqlite_db.hpp"
+#include "ledger/sqlite/db.hpp"
 
 #include <cstdint>
 #include <memory>

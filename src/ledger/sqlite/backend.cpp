@@ -1,9 +1,9 @@
-#include "ledger/sqlite_backend.hpp"
+#include "ledger/sqlite/backend.hpp"
 
 #include "ledger/rollup.hpp"
-#include "ledger/sqlite_rollups.hpp"
-#include "ledger/sqlite_schema.hpp"
-#include "ledger/sqlite_stats.hpp"
+#include "ledger/sqlite/rollups.hpp"
+#include "ledger/sqlite/schema.hpp"
+#include "ledger/sqlite/stats.hpp"
 
 #include <sqlite3.h>
 

@@ -4,7 +4,7 @@
 // nearest rank from the (model, latency_ms) index, newest calls by (timestamp, seq). Rows
 // are never loaded into the gateway to aggregate them.
 #include "ledger/ledger.hpp"
-#include "ledger/pg_connection.hpp"
+#include "ledger/postgres/connection.hpp"
 
 namespace turnout::ledger::pg {
 
