@@ -9,7 +9,7 @@
 // ...) would split differently. Node's ICU (Unicode 17.0 in node 20.20) gives the general
 // categories; code points it classifies as letters, marks or numbers are then checked
 // against the reference tokenizer itself, which drops the 17.0 additions the reference
-// does not know. tests/unit/tokenizer_test.cpp cross-checks the table with utf8proc for
+// does not know. tests/unit/tokenizer/tokenizer_test.cpp cross-checks the table with utf8proc for
 // every code point assigned in Unicode 15.0.
 //
 // Usage (after `npm ci` in scripts/tokenizer-ref): node scripts/gen-unicode-tables.mjs

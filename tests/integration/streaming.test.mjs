@@ -224,7 +224,7 @@ function isUsageOnly(event) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Ledger: /stats, and the SQLite row (src/ledger/sqlite_schema.cpp) for the fields /stats
+// Ledger: /stats, and the SQLite row (src/ledger/sqlite/schema.cpp) for the fields /stats
 // does not show: error type, usage reported or counted, time to first token.
 
 async function statsTotals(gateway) {

@@ -1,13 +1,13 @@
-// Model cooldown (src/server/cooldown.hpp): entering after N retryable failures within the
+// Model cooldown (src/resilience/cooldown.hpp): entering after N retryable failures within the
 // window, leaving after the duration, probation, resets on success, and what /health and
 // /metrics read. Time is injected: every call gets an explicit steady-clock instant.
-#include "server/cooldown.hpp"
+#include "resilience/cooldown.hpp"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 
-namespace turnout::server {
+namespace turnout::resilience {
 namespace {
 
 using namespace std::chrono_literals;
@@ -136,4 +136,4 @@ TEST(Cooldown, SnapshotShowsEveryModelWithItsCooldownAndCounters) {
 }
 
 }  // namespace
-}  // namespace turnout::server
+}  // namespace turnout::resilience

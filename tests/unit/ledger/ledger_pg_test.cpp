@@ -6,9 +6,9 @@
 // threads and from two ledger instances, /stats against the brute-force reference shared
 // with the SQLite tests, reconnection and recovery, and passwords kept out of messages.
 #include "ledger/ledger.hpp"
-#include "ledger/pg_connection.hpp"
-#include "ledger/pg_schema.hpp"
-#include "ledger/postgres_backend.hpp"
+#include "ledger/postgres/connection.hpp"
+#include "ledger/postgres/schema.hpp"
+#include "ledger/postgres/backend.hpp"
 #include "ledger_reference.hpp"
 #include "pg_test_cluster.hpp"
 

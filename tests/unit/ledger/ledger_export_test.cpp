@@ -9,7 +9,7 @@
 // messages.
 #include "ledger/ledger_export.hpp"
 #include "ledger/ledger.hpp"
-#include "ledger/pg_connection.hpp"
+#include "ledger/postgres/connection.hpp"
 #include "ledger_reference.hpp"
 #include "pg_test_cluster.hpp"
 #include "pricing/pricing.hpp"

@@ -5,8 +5,8 @@
 #include "ledger/ledger.hpp"
 #include "ledger/ledger_url.hpp"
 #include "ledger/rollup.hpp"
-#include "ledger/sqlite_db.hpp"
-#include "ledger/sqlite_schema.hpp"
+#include "ledger/sqlite/db.hpp"
+#include "ledger/sqlite/schema.hpp"
 #include "ledger_reference.hpp"
 
 #include <boost/json.hpp>
