@@ -9,8 +9,8 @@
 // minute roll-ups and raw edge rows the way a live ledger does.
 #include "common/clock.hpp"
 #include "ledger/ledger.hpp"
-#include "ledger/pg_connection.hpp"
-#include "ledger/sqlite_db.hpp"
+#include "ledger/postgres/connection.hpp"
+#include "ledger/sqlite/db.hpp"
 
 #include <fmt/format.h>
 

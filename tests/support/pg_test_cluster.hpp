@@ -3,7 +3,7 @@
 // initdb on a free loopback port, started once, stopped at the end), and a fresh schema
 // per test so tests never see each other's records. A program on a machine without the
 // PostgreSQL server binaries skips its PostgreSQL tests.
-#include "ledger/pg_connection.hpp"
+#include "ledger/postgres/connection.hpp"
 
 #include <gtest/gtest.h>
 
