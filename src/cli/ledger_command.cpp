@@ -3,7 +3,7 @@
 #include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "ledger/ledger_export.hpp"
-#include "server/time_util.hpp"
+#include "common/time_text.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -43,7 +43,7 @@ bool read_window_bound(const std::string& option, const std::optional<std::strin
   if (!text) {
     return true;
   }
-  bound = server::parse_time_param(*text);
+  bound = parse_time_param(*text);
   if (!bound) {
     std::cerr << "turnout ledger export: invalid " << option << " '" << *text
               << "': expected unix seconds or an RFC 3339 time (e.g. 2026-11-26T15:30:00Z)\n";

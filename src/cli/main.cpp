@@ -1,7 +1,5 @@
-// turnout: one binary, several subcommands (SPEC section 1).
+// turnout: one binary, several subcommands (docs/REFERENCE.md §1).
 #include "cli/commands.hpp"
-#include "mock/mock_upstream.hpp"
-#include "server/server.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -10,15 +8,17 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("turnout ") + TURNOUT_VERSION);
   app.require_subcommand(1);
   int exit_code = 0;
-  turnout::server::add_server_commands(app, exit_code);
+  turnout::cli::add_serve_command(app, exit_code);
+  turnout::cli::add_route_command(app, exit_code);
+  turnout::cli::add_stats_command(app, exit_code);
   turnout::cli::add_tokens_command(app, exit_code);
   turnout::cli::add_ledger_command(app, exit_code);
-  turnout::mock::add_mock_upstream_command(app, exit_code);
+  turnout::cli::add_mock_upstream_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
-    // Usage errors exit 2 (SPEC section 1); --help and --version exit 0.
+    // Usage errors exit 2 (docs/REFERENCE.md §1); --help and --version exit 0.
     return rc == 0 ? 0 : 2;
   }
   return exit_code;

@@ -1,5 +1,7 @@
 #include "mock/mock_server.hpp"
 
+#include "listener/acceptor.hpp"
+
 #include "common/clock.hpp"
 #include "mock/chat_call.hpp"
 #include "mock/chat_reply.hpp"
@@ -401,40 +403,27 @@ net::awaitable<void> serve_connection(tcp::socket socket, MockState& state, std:
 struct MockServer::Impl {
   Impl(const ServerOptions& opts, MockSettings startup)
       : options(opts), state(std::move(startup), opts.recording), io(static_cast<int>(opts.threads)),
-        acceptor(io) {}
+        acceptor(io.get_executor()) {}
 
   Result<void> listen() {
     boost::system::error_code ec;
-    const auto address = net::ip::make_address(options.host, ec);
+    net::ip::make_address(options.host, ec);
     if (ec) return make_error(fmt::format("--host: '{}' is not an IP address", options.host));
-    const tcp::endpoint endpoint{address, options.port};
-    if (acceptor.open(endpoint.protocol(), ec); ec) return make_error("socket: " + ec.message());
-    acceptor.set_option(net::socket_base::reuse_address(true), ec);
-    if (acceptor.bind(endpoint, ec); ec)
-      return make_error(fmt::format("cannot listen on {}:{}: {}", options.host, options.port, ec.message()));
-    if (acceptor.listen(net::socket_base::max_listen_connections, ec); ec) return make_error("listen: " + ec.message());
-    bound_port = acceptor.local_endpoint().port();
+    auto port = acceptor.listen(options.host, options.port);
+    if (!port) return port.error();
+    bound_port = *port;
     return {};
   }
 
-  net::awaitable<void> accept_loop() {
-    for (;;) {
-      auto [ec, socket] = co_await acceptor.async_accept(net::make_strand(io), nothrow);
-      if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
-      if (ec) {
-        // Out of descriptors and the like: back off briefly rather than spin.
-        net::steady_timer pause(io, std::chrono::milliseconds(50));
-        co_await pause.async_wait(nothrow);
-        continue;
-      }
-      socket.set_option(tcp::no_delay(true), ec);
+  void run() {
+    auto next_executor = [this]() -> net::any_io_executor { return net::make_strand(io); };
+    auto on_accept = [this](tcp::socket socket) {
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
       const auto executor = socket.get_executor();
       net::co_spawn(executor, serve_connection(std::move(socket), state, options.max_body_bytes), report_exception);
-    }
-  }
-
-  void run() {
-    net::co_spawn(acceptor.get_executor(), accept_loop(), report_exception);
+    };
+    net::co_spawn(io, acceptor.run(next_executor, on_accept), report_exception);
     threads.reserve(options.threads);
     for (unsigned i = 0; i < options.threads; ++i) threads.emplace_back([this] { io.run(); });
   }
@@ -449,7 +438,7 @@ struct MockServer::Impl {
   const ServerOptions options;
   MockState state;  // outlives io: pending connections refer to it
   net::io_context io;
-  tcp::acceptor acceptor;
+  listener::Acceptor acceptor;  // the gateway's accept loop, EMFILE back-off included
   std::uint16_t bound_port = 0;
   std::vector<std::thread> threads;
 };

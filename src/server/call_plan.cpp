@@ -68,9 +68,16 @@ std::string route_json(const CallPlan& plan) {
   append_json_string(out, c.model);
   out += R"(,"route":)";
   append_json_string(out, c.route);
-  out += R"(,"prompt_tokens":)" + std::to_string(c.prompt_tokens);
+  // The count the decision compared against the tiers (routing.encoding), and, when the
+  // routed model counts differently, its own count (what context fit and cost use).
+  out += R"(,"prompt_tokens":)" + std::to_string(plan.decision.routing_prompt_tokens);
   out += R"(,"encoding":)";
-  append_json_string(out, tokenizer::encoding_name(c.encoding));
+  append_json_string(out, tokenizer::encoding_name(plan.decision.routing_encoding));
+  if (c.encoding != plan.decision.routing_encoding) {
+    out += R"(,"model_prompt_tokens":)" + std::to_string(c.prompt_tokens);
+    out += R"(,"model_encoding":)";
+    append_json_string(out, tokenizer::encoding_name(c.encoding));
+  }
   out += R"(,"context_window":)";
   out += c.context_window ? std::to_string(c.context_window) : "null";
   out += R"(,"estimated_input_cost_usd":)";

@@ -24,7 +24,8 @@ struct CallPlan {
 std::variant<CallPlan, ApiError> plan_call(const config::Config& config, RequestParser& parser,
                                            std::string_view body);
 
-// The POST /route body: {"model","route","prompt_tokens","encoding","context_window",
+// The POST /route body (docs/REFERENCE.md §2.5): {"model","route","prompt_tokens",
+// "encoding",["model_prompt_tokens","model_encoding",]"context_window",
 // "estimated_input_cost_usd"}.
 std::string route_json(const CallPlan& plan);
 

@@ -3,7 +3,7 @@
 // conventions. Updated once per request under one short lock (two event-loop threads
 // do not contend measurably); rendered as text exposition format 0.0.4.
 #include "pricing/pricing.hpp"
-#include "server/cooldown.hpp"
+#include "resilience/cooldown.hpp"
 
 #include <array>
 #include <atomic>
@@ -82,6 +82,6 @@ class Metrics {
 
 // Appends turnout_model_failures_total{model} (retryable upstream failures) and
 // turnout_model_cooldown{model} (1 while the model is skipped) for every tracked model.
-void append_cooldown_metrics(std::string& out, const std::vector<ModelCooldownState>& models);
+void append_cooldown_metrics(std::string& out, const std::vector<resilience::ModelCooldownState>& models);
 
 }  // namespace turnout::server

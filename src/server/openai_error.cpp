@@ -1,6 +1,6 @@
 #include "server/openai_error.hpp"
 
-#include "server/chat_request.hpp"
+#include "common/json_text.hpp"
 
 namespace turnout::server {
 

@@ -1,11 +1,14 @@
 #pragma once
 // Error responses in OpenAI's shape: {"error":{"message","type","param","code"}}.
-#include "server/http_server.hpp"
+#include "listener/http_server.hpp"
 
 #include <string>
 #include <string_view>
 
 namespace turnout::server {
+
+namespace http = boost::beast::http;
+using listener::HttpResponse;
 
 struct ApiError {
   unsigned status = 400;

@@ -1,10 +1,10 @@
-// Streaming chat completions: relays the upstream's server-sent events to the client as
-// they arrive, meters usage (reported, or counted from the deltas), and ends a stream that
-// failed midway with an error event and no [DONE], so a cut answer never looks complete.
-#include "server/gateway.hpp"
-#include "server/gateway_internal.hpp"
+// Streaming chat completions (docs/REFERENCE.md §2.3): see chat_call.hpp.
+#include "metering/call_bill.hpp"
+#include "server/endpoints/chat_call.hpp"
 #include "server/openai_error.hpp"
+#include "server/recording.hpp"
 #include "server/sse.hpp"
+#include "server/upstream_errors.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -17,7 +17,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
-namespace turnout::server {
+namespace turnout::server::endpoints {
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
@@ -45,36 +45,13 @@ asio::awaitable<void> watch_client(boost::beast::tcp_stream& client, std::shared
   watch->upstream->cancel();
 }
 
-// What the relay learns from the events that pass through it.
-struct StreamMeter {
-  std::optional<pricing::Usage> reported;
-  std::string produced;  // streamed content and tool-call arguments, for a counted usage
-};
-
-void collect_deltas(simdjson::dom::element root, StreamMeter& meter) {
-  auto choices = root["choices"];
-  if (choices.error() || !choices.value_unsafe().is_array()) return;
-  const simdjson::dom::array choice_array = choices.value_unsafe().get_array().value_unsafe();
-  for (auto choice : choice_array) {
-    auto delta = choice["delta"];
-    if (delta.error() || !delta.value_unsafe().is_object()) continue;
-    if (auto content = delta.value_unsafe()["content"]; !content.error() && content.value_unsafe().is_string())
-      meter.produced.append(content.value_unsafe().get_string().value_unsafe());
-    if (auto calls = delta.value_unsafe()["tool_calls"]; !calls.error() && calls.value_unsafe().is_array()) {
-      const simdjson::dom::array call_array = calls.value_unsafe().get_array().value_unsafe();
-      for (auto call : call_array) {
-        auto args = call["function"]["arguments"];
-        if (!args.error() && args.value_unsafe().is_string())
-          meter.produced.append(args.value_unsafe().get_string().value_unsafe());
-      }
-    }
-  }
-}
-
 }  // namespace
 
-asio::awaitable<void> Gateway::relay_stream(Exchange& ex, Connection& connection, WorkerState& worker,
-                                            const CallPlan& plan, CallOutcome& outcome, ledger::CallRecord& rec) {
+asio::awaitable<void> relay_chat_stream(Services& services, Call& call, const CallPlan& plan, CallOutcome& outcome,
+                                       ledger::CallRecord& rec) {
+  Exchange& ex = call.exchange;
+  Connection& connection = call.connection;
+  WorkerState& worker = call.worker;
   boost::beast::tcp_stream& client = connection.stream;
   upstream::ResponseStream& upstream = *outcome.stream;
   const routing::Candidate& served = *outcome.served;
@@ -84,11 +61,7 @@ asio::awaitable<void> Gateway::relay_stream(Exchange& ex, Connection& connection
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-cache");
   head.set("x-request-id", ex.request_id);
-  head.set("x-turnout-model", served.model);
-  head.set("x-turnout-route", outcome.route);
-  head.set("x-turnout-prompt-tokens", std::to_string(served.prompt_tokens));
-  head.set("x-turnout-attempts", std::to_string(ex.attempts));
-  head.set("x-turnout-overhead-us", std::to_string(overhead_us(ex)));
+  metering::set_call_headers(head, call_headers(plan, outcome, ex, std::nullopt));
   head.keep_alive(connection.keep_alive);
   head.chunked(true);
 
@@ -113,7 +86,7 @@ asio::awaitable<void> Gateway::relay_stream(Exchange& ex, Connection& connection
   }
   if (client_ok) asio::co_spawn(client.get_executor(), watch_client(client, watch), asio::detached);
 
-  StreamMeter meter;
+  metering::StreamUsage meter;
   std::string buffer = std::move(outcome.stream_prefix);
   std::string out;
   std::string scratch;
@@ -147,13 +120,12 @@ asio::awaitable<void> Gateway::relay_stream(Exchange& ex, Connection& connection
                               "upstream_stream_error"};
       return;
     }
-    collect_deltas(root, meter);
+    meter.observe(root);
     auto usage = root["usage"];
     if (usage.error() || !usage.value_unsafe().is_object()) {
       out.append(event);
       return;
     }
-    if (auto u = read_usage(usage.value_unsafe())) meter.reported = *u;
     auto choices = root["choices"];
     const bool usage_only = !choices.error() && choices.value_unsafe().is_array() &&
                             choices.value_unsafe().get_array().value_unsafe().size() == 0;
@@ -164,7 +136,8 @@ asio::awaitable<void> Gateway::relay_stream(Exchange& ex, Connection& connection
     // The usage chunk: only for a client that asked for it, with the exact cost added.
     if (!plan.include_usage) return;
     std::string json(data);
-    add_gateway_fields(json, meter.reported ? pricing::cost(served.rates, *meter.reported) : std::nullopt, std::nullopt);
+    metering::add_gateway_fields(json, meter.reported() ? pricing::cost(served.rates, *meter.reported()) : std::nullopt,
+                                 std::nullopt);
     out += "data: ";
     out += json;
     out += "\n\n";
@@ -207,16 +180,8 @@ asio::awaitable<void> Gateway::relay_stream(Exchange& ex, Connection& connection
   const bool client_gone = !client_ok || watch->client_gone;
   if (client_gone) upstream.cancel();
 
-  if (meter.reported) {
-    rec.usage = *meter.reported;
-    rec.usage_reported = true;
-  } else {
-    rec.usage.prompt_tokens = served.prompt_tokens;
-    rec.usage.completion_tokens = tokenizer::Encoding::get(served.encoding).count(meter.produced);
-    rec.usage_reported = false;
-  }
-  rec.cost = pricing::cost(served.rates, rec.usage);
-  rec.baseline_cost = baseline_cost(rec.usage);
+  metering::bill_record(rec, meter.finish(served.encoding, served.prompt_tokens), served.rates,
+                        services.baseline_rates);
   rec.status = client_gone ? 499 : 200;
   rec.error_type = client_gone ? "client_closed" : stream_error ? stream_error->code : "";
   rec.ttft_ms = ttft_ms;
@@ -226,7 +191,7 @@ asio::awaitable<void> Gateway::relay_stream(Exchange& ex, Connection& connection
   ex.completion_tokens = rec.usage.completion_tokens;
   ex.cost = rec.cost;
   ex.error_type = rec.error_type;
-  co_await record_durably(ex, rec);
+  co_await record_durably(services, ex, rec);
 
   if (!client_gone) {
     std::string tail;
@@ -251,4 +216,4 @@ asio::awaitable<void> Gateway::relay_stream(Exchange& ex, Connection& connection
   outcome.stream.reset();
 }
 
-}  // namespace turnout::server
+}  // namespace turnout::server::endpoints

@@ -27,7 +27,7 @@
 #include <string_view>
 #include <vector>
 
-namespace turnout::server {
+namespace turnout::resilience {
 
 // One model's state as /health and /metrics show it.
 struct ModelCooldownState {
@@ -83,4 +83,4 @@ class ModelCooldowns {
   mutable std::mutex mutex_;
 };
 
-}  // namespace turnout::server
+}  // namespace turnout::resilience

@@ -1,5 +1,6 @@
-#include "mock/mock_upstream.hpp"
-
+// `turnout mock-upstream`: a local OpenAI-compatible simulator (docs/REFERENCE.md §7) used by
+// demos, integration tests and benchmarks in place of the provider.
+#include "cli/commands.hpp"
 #include "mock/mock_server.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -11,7 +12,8 @@
 #include <cstdio>
 #include <memory>
 
-namespace turnout::mock {
+namespace turnout::cli {
+using namespace turnout::mock;
 namespace {
 
 struct CommandOptions {
@@ -99,4 +101,4 @@ void add_mock_upstream_command(CLI::App& app, int& exit_code) {
   cmd->callback([options, &exit_code] { exit_code = run(*options); });
 }
 
-}  // namespace turnout::mock
+}  // namespace turnout::cli

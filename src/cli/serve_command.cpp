@@ -1,11 +1,11 @@
-// `turnout serve`, `turnout route` and `turnout stats` (SPEC section 1).
-#include "server/server.hpp"
+// `turnout serve` (docs/REFERENCE.md §1.1): the gateway.
+#include "cli/cli_support.hpp"
+#include "cli/commands.hpp"
 
 #include "config/config.hpp"
 #include "ledger/ledger.hpp"
-#include "server/call_plan.hpp"
 #include "server/gateway.hpp"
-#include "server/http_server.hpp"
+#include "listener/http_server.hpp"
 #include "tokenizer/tokenizer.hpp"
 
 #include <CLI/CLI.hpp>
@@ -23,35 +23,18 @@
 #include <sstream>
 #include <thread>
 
-namespace turnout::server {
+namespace turnout::cli {
+using namespace turnout::server;
+using listener::HttpServer;
+using listener::HttpServerOptions;
+using listener::RejectionResponses;
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
-
-std::optional<std::filesystem::path> optional_path(const std::string& s) {
-  if (s.empty()) return std::nullopt;
-  return std::filesystem::path(s);
-}
 
 std::string make_instance_id() {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   std::random_device rd;
   return fmt::format("{}-{}-{:06x}", host, getpid(), rd() & 0xffffff);
-}
-
-// Reads a whole file, or stdin for "" or "-".
-std::optional<std::string> read_input(const std::string& file) {
-  if (file.empty() || file == "-") {
-    std::ostringstream ss;
-    ss << std::cin.rdbuf();
-    return ss.str();
-  }
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return std::nullopt;
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 struct ServeOptions {
@@ -148,69 +131,15 @@ int run_serve(const ServeOptions& opts) {
   return kExitOk;
 }
 
-int run_route(const std::string& config_file, const std::string& input_file) {
-  auto config = config::load_config(optional_path(config_file), config::process_env());
-  if (!config) {
-    std::cerr << "turnout: config error: " << config.error().message << "\n";
-    return kExitUsage;
-  }
-  auto body = read_input(input_file);
-  if (!body) {
-    std::cerr << "turnout: cannot read " << input_file << "\n";
-    return kExitUsage;
-  }
-  RequestParser parser;
-  auto planned = plan_call(*config, parser, *body);
-  if (auto* error = std::get_if<ApiError>(&planned)) {
-    std::cout << error_body(*error) << "\n";
-    return kExitFailure;
-  }
-  std::cout << route_json(std::get<CallPlan>(planned)) << "\n";
-  return kExitOk;
-}
-
-int run_stats(const std::string& config_file) {
-  auto config = config::load_config(optional_path(config_file), config::process_env());
-  if (!config) {
-    std::cerr << "turnout: config error: " << config.error().message << "\n";
-    return kExitUsage;
-  }
-  auto ledger = ledger::open_ledger(config->ledger.url);
-  if (!ledger) {
-    std::cerr << "turnout: ledger error (ledger.url): " << ledger.error().message << "\n";
-    return kExitUsage;
-  }
-  auto report = (*ledger)->stats(ledger::StatsQuery{});
-  if (!report) {
-    std::cerr << "turnout: cannot read the ledger: " << report.error().message << "\n";
-    return kExitFailure;
-  }
-  std::cout << ledger::render_stats_json(*report) << "\n";
-  (*ledger)->close();
-  return kExitOk;
-}
-
 }  // namespace
 
-void add_server_commands(CLI::App& app, int& exit_code) {
+void add_serve_command(CLI::App& app, int& exit_code) {
   auto serve_opts = std::make_shared<ServeOptions>();
   auto* serve = app.add_subcommand("serve", "Run the gateway");
   serve->add_option("--config", serve_opts->config_file, "YAML config (default: ./turnout.yaml if present, else built-in defaults)");
   serve->add_option("--host", serve_opts->host, "Listen address (overrides server.host)");
   serve->add_option("--port", serve_opts->port, "Listen port (overrides server.port; 0 picks a free port)");
   serve->callback([serve_opts, &exit_code] { exit_code = run_serve(*serve_opts); });
-
-  auto route_config = std::make_shared<std::string>();
-  auto route_input = std::make_shared<std::string>();
-  auto* route = app.add_subcommand("route", "Print the routing decision for a chat request (calls nothing)");
-  route->add_option("--config", *route_config, "YAML config");
-  route->add_option("file", *route_input, "Chat request JSON (default: stdin)");
-  route->callback([route_config, route_input, &exit_code] { exit_code = run_route(*route_config, *route_input); });
-
-  auto stats_config = std::make_shared<std::string>();
-  auto* stats = app.add_subcommand("stats", "Print the /stats JSON read straight from the ledger");
-  stats->add_option("--config", *stats_config, "YAML config");
-  stats->callback([stats_config, &exit_code] { exit_code = run_stats(*stats_config); });
 }
 
-}  // namespace turnout::server
+}  // namespace turnout::cli

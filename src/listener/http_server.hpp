@@ -2,9 +2,14 @@
 // The HTTP/1.1 front: one acceptor, N event-loop threads (one io_context each); every
 // connection is a coroutine that lives on one thread for its whole life, so per-thread
 // state (upstream pool, parser buffers) needs no locks. Keep-alive, a body limit that
-// holds for chunked bodies too, read/idle timeouts, and a graceful drain on shutdown.
+// holds for chunked bodies too, read/idle timeouts, and a graceful drain on shutdown:
+// the drain ends when the last in-flight request finishes (no polling) or at the grace
+// deadline, whichever comes first.
+#include "listener/acceptor.hpp"
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
@@ -19,7 +24,7 @@
 #include <string>
 #include <vector>
 
-namespace turnout::server {
+namespace turnout::listener {
 
 namespace http = boost::beast::http;
 using HttpRequest = http::request<http::string_body>;
@@ -74,17 +79,21 @@ class HttpServer {
   boost::asio::io_context& worker_context(unsigned index) { return *workers_[index]; }
 
  private:
-  boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket, unsigned worker);
+  // Counts a request in flight from its first header byte to its last response byte; the
+  // last one to finish while draining ends the drain.
+  class InFlight;
+  void stop_loops();
 
   HttpServerOptions options_;
   Handler handler_;
   RejectionResponses rejections_;
   std::vector<std::unique_ptr<boost::asio::io_context>> workers_;
-  std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+  std::unique_ptr<Acceptor> acceptor_;
+  std::unique_ptr<boost::asio::steady_timer> drain_deadline_;  // worker 0's
   std::atomic<std::size_t> in_flight_{0};
   std::atomic<bool> draining_{false};
   unsigned next_worker_ = 0;
 };
 
-}  // namespace turnout::server
+}  // namespace turnout::listener

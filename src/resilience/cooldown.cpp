@@ -1,6 +1,6 @@
-#include "server/cooldown.hpp"
+#include "resilience/cooldown.hpp"
 
-namespace turnout::server {
+namespace turnout::resilience {
 namespace {
 
 std::chrono::steady_clock::duration to_duration(double seconds) {
@@ -91,4 +91,4 @@ std::vector<ModelCooldownState> ModelCooldowns::snapshot(Clock::time_point now) 
   return states;
 }
 
-}  // namespace turnout::server
+}  // namespace turnout::resilience

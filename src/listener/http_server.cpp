@@ -1,4 +1,4 @@
-#include "server/http_server.hpp"
+#include "listener/http_server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -14,7 +14,7 @@
 
 #include <thread>
 
-namespace turnout::server {
+namespace turnout::listener {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
@@ -22,18 +22,6 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-// Counts a request as in flight from its first header byte to its last response byte.
-class InFlightGuard {
- public:
-  explicit InFlightGuard(std::atomic<std::size_t>& n) : n_(n) { ++n_; }
-  ~InFlightGuard() { --n_; }
-  InFlightGuard(const InFlightGuard&) = delete;
-  InFlightGuard& operator=(const InFlightGuard&) = delete;
-
- private:
-  std::atomic<std::size_t>& n_;
-};
 
 }  // namespace
 
@@ -45,23 +33,44 @@ HttpServer::HttpServer(HttpServerOptions options, Handler handler, RejectionResp
 
 HttpServer::~HttpServer() = default;
 
+class HttpServer::InFlight {
+ public:
+  explicit InFlight(HttpServer& server) : server_(server) { ++server_.in_flight_; }
+  ~InFlight() {
+    if (--server_.in_flight_ == 0 && server_.draining_.load())
+      asio::post(*server_.workers_[0], [&server = server_] {
+        if (server.in_flight_.load() == 0) server.stop_loops();
+      });
+  }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  HttpServer& server_;
+};
+
 std::optional<std::string> HttpServer::listen(std::uint16_t& bound_port) {
-  boost::system::error_code ec;
-  const auto address = asio::ip::make_address(options_.host, ec);
-  if (ec) return "invalid server.host '" + options_.host + "': " + ec.message();
-  const tcp::endpoint endpoint(address, options_.port);
-  acceptor_ = std::make_unique<tcp::acceptor>(*workers_[0]);
-  if (acceptor_->open(endpoint.protocol(), ec); ec) return "cannot open socket: " + ec.message();
-  acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
-  if (acceptor_->bind(endpoint, ec); ec)
-    return "cannot listen on " + options_.host + ":" + std::to_string(options_.port) + ": " + ec.message();
-  if (acceptor_->listen(asio::socket_base::max_listen_connections, ec); ec) return "listen failed: " + ec.message();
-  bound_port = acceptor_->local_endpoint().port();
+  acceptor_ = std::make_unique<Acceptor>(workers_[0]->get_executor());
+  auto port = acceptor_->listen(options_.host, options_.port);
+  if (!port) return port.error().message;
+  bound_port = *port;
   return std::nullopt;
 }
 
 void HttpServer::run() {
-  asio::co_spawn(*workers_[0], accept_loop(), asio::detached);
+  // One accept is outstanding at a time, so the worker chosen for the next socket is the
+  // one its on_accept call serves.
+  auto accepting_worker = std::make_shared<unsigned>(0);
+  auto next_worker = [this, accepting_worker] {
+    *accepting_worker = next_worker_;
+    next_worker_ = (next_worker_ + 1) % static_cast<unsigned>(workers_.size());
+    return workers_[*accepting_worker]->get_executor();
+  };
+  auto on_accept = [this, accepting_worker](tcp::socket socket) {
+    const unsigned worker = *accepting_worker;
+    asio::co_spawn(*workers_[worker], session(std::move(socket), worker), asio::detached);
+  };
+  asio::co_spawn(*workers_[0], acceptor_->run(next_worker, on_accept), asio::detached);
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   for (auto& w : workers_) guards.push_back(asio::make_work_guard(*w));
   std::vector<std::thread> threads;
@@ -73,38 +82,21 @@ void HttpServer::run() {
 void HttpServer::stop(std::chrono::milliseconds grace) {
   asio::post(*workers_[0], [this, grace] {
     if (draining_.exchange(true)) return;
-    boost::system::error_code ignored;
-    if (acceptor_) acceptor_->close(ignored);
-    // Poll until in-flight requests are done or the grace period ends, then stop every loop.
-    auto deadline = std::chrono::steady_clock::now() + grace;
-    auto timer = std::make_shared<asio::steady_timer>(*workers_[0]);
-    auto check = std::make_shared<std::function<void()>>();
-    *check = [this, deadline, timer, check] {
-      if (in_flight_.load() == 0 || std::chrono::steady_clock::now() >= deadline) {
-        for (auto& w : workers_) w->stop();
-        *check = nullptr;  // break the self-reference
-        return;
-      }
-      timer->expires_after(std::chrono::milliseconds(10));
-      timer->async_wait([check](const boost::system::error_code&) {
-        if (*check) (*check)();
-      });
-    };
-    (*check)();
+    if (acceptor_) acceptor_->close();
+    if (in_flight_.load() == 0) {
+      stop_loops();
+      return;
+    }
+    drain_deadline_ = std::make_unique<asio::steady_timer>(*workers_[0], grace);
+    drain_deadline_->async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) stop_loops();
+    });
   });
 }
 
-asio::awaitable<void> HttpServer::accept_loop() {
-  while (!draining_.load()) {
-    const unsigned worker = next_worker_;
-    next_worker_ = (next_worker_ + 1) % static_cast<unsigned>(workers_.size());
-    auto [ec, socket] = co_await acceptor_->async_accept(*workers_[worker], use_tuple);
-    if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
-      continue;  // e.g. EMFILE: keep serving the connections we have
-    }
-    asio::co_spawn(*workers_[worker], session(std::move(socket), worker), asio::detached);
-  }
+void HttpServer::stop_loops() {
+  if (drain_deadline_) drain_deadline_->cancel();
+  for (auto& w : workers_) w->stop();
 }
 
 asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
@@ -149,7 +141,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
       }
       break;
     }
-    InFlightGuard in_flight(in_flight_);
+    InFlight in_flight(*this);
     const auto& head = parser.get();
     const unsigned version = head.version();
     if (parser.content_length() && *parser.content_length() > options_.max_body_bytes) {
@@ -203,4 +195,4 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
   stream.close();
 }
 
-}  // namespace turnout::server
+}  // namespace turnout::listener

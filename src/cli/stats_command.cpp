@@ -1,0 +1,45 @@
+// `turnout stats` (docs/REFERENCE.md §1.4): the /stats JSON read straight from the ledger.
+#include "cli/cli_support.hpp"
+#include "cli/commands.hpp"
+#include "config/config.hpp"
+#include "ledger/ledger.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <memory>
+
+namespace turnout::cli {
+namespace {
+
+int run_stats(const std::string& config_file) {
+  auto config = config::load_config(optional_path(config_file), config::process_env());
+  if (!config) {
+    std::cerr << "turnout: config error: " << config.error().message << "\n";
+    return kExitUsage;
+  }
+  auto ledger = ledger::open_ledger(config->ledger.url);
+  if (!ledger) {
+    std::cerr << "turnout: ledger error (ledger.url): " << ledger.error().message << "\n";
+    return kExitUsage;
+  }
+  auto report = (*ledger)->stats(ledger::StatsQuery{});
+  if (!report) {
+    std::cerr << "turnout: cannot read the ledger: " << report.error().message << "\n";
+    return kExitFailure;
+  }
+  std::cout << ledger::render_stats_json(*report) << "\n";
+  (*ledger)->close();
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_stats_command(CLI::App& app, int& exit_code) {
+  auto stats_config = std::make_shared<std::string>();
+  auto* stats = app.add_subcommand("stats", "Print the /stats JSON read straight from the ledger");
+  stats->add_option("--config", *stats_config, "YAML config");
+  stats->callback([stats_config, &exit_code] { exit_code = run_stats(*stats_config); });
+}
+
+}  // namespace turnout::cli

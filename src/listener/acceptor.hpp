@@ -1,0 +1,41 @@
+#pragma once
+// The one TCP accept loop, shared by the gateway's HTTP server and the mock upstream.
+// Out of file descriptors or kernel memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) it backs
+// off before the next accept: retrying at once would fail the same way and spin a core
+// exactly when the machine is short of resources, while the connections already open
+// still need it.
+#include "common/result.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace turnout::listener {
+
+class Acceptor {
+ public:
+  explicit Acceptor(boost::asio::any_io_executor executor,
+                    std::chrono::milliseconds resource_backoff = std::chrono::milliseconds(50));
+
+  // Binds and listens; returns the bound port (port 0 picks a free one).
+  Result<std::uint16_t> listen(const std::string& host, std::uint16_t port);
+
+  // Accepts until close(): each connection's socket is created on `next_executor()` and
+  // handed to `on_accept`. Runs on the executor given at construction.
+  boost::asio::awaitable<void> run(std::function<boost::asio::any_io_executor()> next_executor,
+                                   std::function<void(boost::asio::ip::tcp::socket)> on_accept);
+
+  // Stops accepting; run() returns. Call on the acceptor's executor.
+  void close();
+
+ private:
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::chrono::milliseconds resource_backoff_;
+};
+
+}  // namespace turnout::listener

@@ -1,0 +1,41 @@
+#pragma once
+// Meter stage, part two: what a call cost, and how the cost reaches the client and the
+// ledger — the same for buffered and streamed calls.
+#include "ledger/ledger.hpp"
+#include "metering/usage.hpp"
+#include "pricing/pricing.hpp"
+
+#include <boost/beast/http/fields.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace turnout::metering {
+
+// Fills the record's usage, cost (nullopt: the served model is unpriced) and baseline
+// cost (the same usage at `baseline` rates; nullopt without a baseline model). A failed
+// call with no usage costs nothing.
+void bill_record(ledger::CallRecord& record, const MeteredUsage& metered, const pricing::Rates& served,
+                 const pricing::Rates* baseline);
+
+// Appends "cost_usd" (null when unpriced) and, if given, "latency_ms" as the last members
+// of a JSON object, keeping every byte before them.
+void add_gateway_fields(std::string& body, const std::optional<pricing::Money>& cost,
+                        std::optional<double> latency_ms);
+
+// The x-turnout-* headers of a chat response (docs/REFERENCE.md §2.9).
+struct CallHeaders {
+  std::string_view model;                 // configured name of the model that served
+  std::string_view route;                 // tier, explicit, context-fit, fallback:<from>
+  std::uint64_t routing_prompt_tokens = 0;  // the count that decided the route
+  // The served model's own count when its encoding differs from the routing count's.
+  std::optional<std::uint64_t> model_prompt_tokens;
+  unsigned attempts = 0;
+  std::int64_t overhead_us = 0;
+  std::optional<pricing::Money> cost;     // buffered responses only; unset: no header
+};
+void set_call_headers(boost::beast::http::fields& fields, const CallHeaders& headers);
+
+}  // namespace turnout::metering

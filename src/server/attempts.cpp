@@ -1,0 +1,151 @@
+#include "server/attempts.hpp"
+
+#include "common/json_text.hpp"
+#include "server/sse.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+#include <spdlog/logger.h>
+
+#include <vector>
+
+namespace turnout::server {
+namespace asio = boost::asio;
+
+namespace {
+
+// The routed model and its fallbacks, less those cooling down (all of them cooling down:
+// the routed model alone, rather than fail a request nothing was tried for; its answer
+// also ends the cooldown sooner when the model has recovered).
+std::vector<const routing::Candidate*> candidates_to_try(const Services& services, const CallPlan& plan) {
+  const auto now = Clock::now();
+  std::vector<const routing::Candidate*> candidates;
+  candidates.reserve(1 + plan.decision.fallbacks.size());
+  if (!services.cooldowns.cooling_down(plan.decision.primary.model, now)) candidates.push_back(&plan.decision.primary);
+  for (const auto& fallback : plan.decision.fallbacks) {
+    if (!services.cooldowns.cooling_down(fallback.model, now)) candidates.push_back(&fallback);
+  }
+  if (candidates.empty()) candidates.push_back(&plan.decision.primary);
+  return candidates;
+}
+
+void record_attempt_outcome(Services& services, const routing::Candidate& candidate, bool retryable_failure) {
+  if (!retryable_failure) {
+    services.cooldowns.record_success(candidate.model);
+  } else if (services.cooldowns.record_failure(candidate.model, Clock::now()) && services.options.access_log) {
+    std::string line = R"({"event":"model_cooldown","model":)";
+    append_json_string(line, candidate.model);
+    line += fmt::format(R"(,"duration_s":{}}})", services.config.routing.cooldown.duration_s);
+    services.options.access_log->warn(line);
+  }
+}
+
+// One attempt each; true when the outcome may be retried.
+asio::awaitable<bool> attempt_buffered(WorkerState& worker, const upstream::Request& request, CallOutcome& out) {
+  auto result = co_await worker.client.send(request);
+  if (!result) {
+    out.failure = std::move(result.error());
+    out.response.reset();
+    co_return true;
+  }
+  out.response = std::move(result.value());
+  out.failure.reset();
+  co_return resilience::retryable_status(out.response->status);
+}
+
+asio::awaitable<bool> attempt_stream(WorkerState& worker, const upstream::Request& request,
+                                     const config::ProviderConfig& provider, CallOutcome& out) {
+  out.response.reset();
+  out.failure.reset();
+  out.stream.reset();
+  out.stream_prefix.clear();
+  const auto idle = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(provider.stream_idle_timeout_s));
+  auto opened = co_await worker.client.open_stream(request, idle);
+  if (!opened) {
+    out.failure = std::move(opened.error());
+    co_return true;
+  }
+  upstream::ResponseStream stream = std::move(opened.value());
+  if (stream.status() < 200 || stream.status() >= 300) {
+    auto rest = co_await stream.read_rest();
+    if (!rest) {
+      out.failure = std::move(rest.error());
+      co_return true;
+    }
+    out.response = upstream::Response{stream.status(), stream.content_type(), stream.retry_after(), std::move(*rest)};
+    co_return resilience::retryable_status(stream.status());
+  }
+  // Nothing reaches the client before the first complete event, so a failure up to here
+  // is still retried (docs/REFERENCE.md §2.3, §4.4).
+  while (sse_event_end(out.stream_prefix) == std::string::npos) {
+    auto chunk = co_await stream.next();
+    if (!chunk) {
+      out.failure = std::move(chunk.error());
+      co_return true;
+    }
+    if (!chunk.value()) {
+      out.failure = upstream::Failure{upstream::FailureKind::reset, "the upstream ended the stream before any event"};
+      co_return true;
+    }
+    out.stream_prefix.append(**chunk);
+  }
+  out.stream.emplace(std::move(stream));
+  co_return false;
+}
+
+}  // namespace
+
+asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const CallPlan& plan, std::string_view body) {
+  Exchange& ex = call.exchange;
+  WorkerState& worker = call.worker;
+  const routing::Candidate& primary = plan.decision.primary;
+  CallOutcome out;
+  out.served = &primary;
+  for (const routing::Candidate* next : candidates_to_try(services, plan)) {
+    const routing::Candidate& candidate = *next;
+    const bool is_fallback = &candidate != &primary;
+    const config::ProviderConfig* provider = services.config.find_provider(candidate.provider);
+    const auto endpoint = services.upstream_endpoints.find(candidate.provider);
+    if (provider == nullptr || endpoint == services.upstream_endpoints.end()) continue;
+    if (is_fallback) ++out.fallbacks;
+    // The body reaches the upstream unchanged but for `model` (and, for streams, the
+    // usage request the gateway always makes).
+    std::string extra = "\"model\":";
+    append_json_string(extra, candidate.upstream_name);
+    if (plan.stream) extra += R"(,"stream_options":{"include_usage":true})";
+    const std::string forwarded = plan.stream ? rewrite_top_level(body, {"model", "stream_options"}, extra)
+                                              : rewrite_top_level(body, {"model"}, extra);
+    for (unsigned attempt = 0;; ++attempt) {
+      ++ex.attempts;
+      out.served = &candidate;
+      out.route = is_fallback ? "fallback:" + primary.model : candidate.route;
+      auto request = upstream::make_chat_request(*provider, endpoint->second, candidate.upstream_name, forwarded,
+                                                 ex.request_id);
+      const auto sent = Clock::now();
+      // (No co_await inside ?: — GCC 12 miscompiles temporaries there.)
+      bool retryable = false;
+      if (plan.stream) {
+        retryable = co_await attempt_stream(worker, request, *provider, out);
+      } else {
+        retryable = co_await attempt_buffered(worker, request, out);
+      }
+      ex.upstream += Clock::now() - sent;
+      record_attempt_outcome(services, candidate, retryable);
+      if (!retryable) co_return out;
+      if (!services.retry_policy.may_retry(attempt)) break;  // next candidate
+      ++out.retries;
+      std::optional<std::string_view> retry_after;
+      if (out.response && out.response->retry_after) retry_after = *out.response->retry_after;
+      const auto wait = services.retry_policy.wait_before_retry(attempt, retry_after, unix_now(), worker.rng);
+      const auto slept = Clock::now();
+      asio::steady_timer timer(co_await asio::this_coro::executor, wait);
+      co_await timer.async_wait(asio::use_awaitable);
+      ex.waiting += Clock::now() - slept;
+    }
+  }
+  co_return out;
+}
+
+}  // namespace turnout::server

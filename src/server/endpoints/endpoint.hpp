@@ -1,0 +1,22 @@
+#pragma once
+// One file per endpoint, one handler signature: a handler gets the gateway's services and
+// the call, and returns the response to send, or nullopt when it wrote the response itself
+// (server-sent events). The route table (server/route_table.cpp) maps paths to handlers.
+#include "server/services.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <optional>
+
+namespace turnout::server::endpoints {
+
+using Handler = boost::asio::awaitable<std::optional<HttpResponse>> (*)(Services&, Call&);
+
+boost::asio::awaitable<std::optional<HttpResponse>> chat_completions(Services&, Call&);  // chat.cpp
+boost::asio::awaitable<std::optional<HttpResponse>> route(Services&, Call&);             // route.cpp
+boost::asio::awaitable<std::optional<HttpResponse>> stats(Services&, Call&);             // stats.cpp
+boost::asio::awaitable<std::optional<HttpResponse>> health(Services&, Call&);            // health.cpp
+boost::asio::awaitable<std::optional<HttpResponse>> models(Services&, Call&);            // models.cpp
+boost::asio::awaitable<std::optional<HttpResponse>> metrics(Services&, Call&);           // metrics.cpp
+
+}  // namespace turnout::server::endpoints

@@ -1,0 +1,26 @@
+// GET /v1/models: the routing aliases and the configured models, in OpenAI's list format
+// (docs/REFERENCE.md §2.4).
+#include "common/json_text.hpp"
+#include "server/endpoints/endpoint.hpp"
+
+namespace turnout::server::endpoints {
+
+boost::asio::awaitable<std::optional<HttpResponse>> models(Services& services, Call& call) {
+  std::string body = R"({"object":"list","data":[)";
+  bool first = true;
+  auto add = [&](std::string_view id, std::string_view owner) {
+    if (!first) body.push_back(',');
+    first = false;
+    body += R"({"id":)";
+    append_json_string(body, id);
+    body += R"(,"object":"model","created":0,"owned_by":)";
+    append_json_string(body, owner);
+    body.push_back('}');
+  };
+  for (const auto& alias : services.config.routing.aliases) add(alias, "turnout");
+  for (const auto& [name, model] : services.config.models) add(name, model.provider);
+  body += "]}";
+  co_return json_response(http::status::ok, call.request.version(), std::move(body));
+}
+
+}  // namespace turnout::server::endpoints

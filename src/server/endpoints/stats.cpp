@@ -1,0 +1,72 @@
+// GET /stats[?since=&until=&recent=N]: spend, savings and latency from the ledger's
+// roll-ups (docs/REFERENCE.md §5). The query runs on the blocking pool, off the event loop.
+#include "common/time_text.hpp"
+#include "server/endpoints/endpoint.hpp"
+#include "server/openai_error.hpp"
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/url/parse.hpp>
+#include <fmt/format.h>
+
+#include <charconv>
+
+namespace turnout::server::endpoints {
+namespace asio = boost::asio;
+
+namespace {
+
+// The query's parameters, or the 400 that names the bad one.
+std::variant<ledger::StatsQuery, ApiError> parse_stats_query(std::string_view target_text) {
+  ledger::StatsQuery query;
+  auto bad = [](std::string param, std::string message) {
+    return ApiError{400, std::move(message), "invalid_request_error", std::move(param), "invalid_value"};
+  };
+  auto target = boost::urls::parse_origin_form(target_text);
+  if (!target) return bad("", "The request target is not a valid URL.");
+  for (const auto& param : target->params()) {
+    if (param.key == "since" || param.key == "until") {
+      auto t = parse_time_param(param.value);
+      if (!t) return bad(param.key, fmt::format("Invalid '{}': expected unix seconds or an RFC 3339 time.", param.key));
+      (param.key == "since" ? query.since : query.until) = *t;
+    } else if (param.key == "recent") {
+      std::size_t n = 0;
+      const auto& v = param.value;
+      auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (ec != std::errc() || ptr != v.data() + v.size() || n > 10000)
+        return bad("recent", "Invalid 'recent': expected an integer from 0 to 10000.");
+      query.recent = n;
+    }
+  }
+  return query;
+}
+
+}  // namespace
+
+asio::awaitable<std::optional<HttpResponse>> stats(Services& services, Call& call) {
+  const unsigned version = call.request.version();
+  auto parsed = parse_stats_query(call.request.target());
+  if (auto* error = std::get_if<ApiError>(&parsed)) {
+    services.metrics.record_rejection("invalid_stats_query", 400);
+    co_return error_response(*error, version);
+  }
+  const ledger::StatsQuery query = std::get<ledger::StatsQuery>(parsed);
+  auto report = co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<ledger::StatsReport>)>(
+      [&services, query](auto handler) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        asio::post(*services.blocking_pool, [&services, query, shared] {
+          auto result = services.ledger.stats(query);
+          auto executor = asio::get_associated_executor(*shared);
+          asio::post(executor, [shared, result = std::move(result)]() mutable { (*shared)(std::move(result)); });
+        });
+      },
+      asio::use_awaitable);
+  if (!report)
+    co_return error_response(ApiError{503, "The ledger could not be read: " + report.error().message, "server_error", "",
+                                      "ledger_unavailable"},
+                             version);
+  co_return json_response(http::status::ok, version, ledger::render_stats_json(*report));
+}
+
+}  // namespace turnout::server::endpoints

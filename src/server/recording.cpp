@@ -1,0 +1,36 @@
+#include "server/recording.hpp"
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/logger.h>
+
+namespace turnout::server {
+namespace asio = boost::asio;
+
+namespace {
+
+asio::awaitable<Result<void>> append(ledger::Ledger& ledger, ledger::CallRecord rec) {
+  // Resumes this coroutine on its own thread once the writer thread reports the commit.
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<void>)>(
+      [&ledger, &rec](auto handler) {
+        using Handler = decltype(handler);
+        auto shared = std::make_shared<Handler>(std::move(handler));
+        ledger.append(std::move(rec), [shared](Result<void> result) {
+          auto executor = asio::get_associated_executor(*shared);
+          asio::post(executor, [shared, result = std::move(result)]() mutable { (*shared)(std::move(result)); });
+        });
+      },
+      asio::use_awaitable);
+}
+
+}  // namespace
+
+asio::awaitable<void> record_durably(Services& services, const Exchange& exchange, ledger::CallRecord record) {
+  const auto durable = co_await append(services.ledger, std::move(record));
+  if (!durable && services.options.access_log)
+    services.options.access_log->error(R"({{"event":"ledger_error","request_id":"{}","message":"{}"}})",
+                                       exchange.request_id, durable.error().message);
+}
+
+}  // namespace turnout::server

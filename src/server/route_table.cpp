@@ -1,0 +1,28 @@
+#include "server/route_table.hpp"
+
+#include <array>
+
+namespace turnout::server {
+namespace {
+
+constexpr std::array kRoutes{
+    RouteEntry{"/v1/chat/completions", http::verb::post, Access::client_key, &endpoints::chat_completions},
+    RouteEntry{"/chat/completions", http::verb::post, Access::client_key, &endpoints::chat_completions},
+    RouteEntry{"/v1/models", http::verb::get, Access::client_key, &endpoints::models},
+    RouteEntry{"/route", http::verb::post, Access::client_key, &endpoints::route},
+    RouteEntry{"/stats", http::verb::get, Access::client_key, &endpoints::stats},
+    RouteEntry{"/metrics", http::verb::get, Access::client_key, &endpoints::metrics},
+    RouteEntry{"/health", http::verb::get, Access::open, &endpoints::health},
+};
+
+}  // namespace
+
+std::span<const RouteEntry> route_table() { return kRoutes; }
+
+const RouteEntry* find_route(std::string_view path) {
+  for (const RouteEntry& entry : kRoutes)
+    if (entry.path == path) return &entry;
+  return nullptr;
+}
+
+}  // namespace turnout::server

@@ -1,0 +1,28 @@
+#pragma once
+// The one table of the gateway's endpoints: path, method, who may call it, handler.
+// Adding an endpoint is one file under endpoints/ plus one line in route_table.cpp.
+#include "server/endpoints/endpoint.hpp"
+
+#include <span>
+#include <string_view>
+
+namespace turnout::server {
+
+enum class Access {
+  open,        // anyone (health probes)
+  client_key,  // a gateway key when server.api_keys is set
+};
+
+struct RouteEntry {
+  std::string_view path;
+  http::verb method;
+  Access access;
+  endpoints::Handler handler;
+};
+
+std::span<const RouteEntry> route_table();
+
+// The entry for `path`, or null when no endpoint has that path.
+const RouteEntry* find_route(std::string_view path);
+
+}  // namespace turnout::server

@@ -1,0 +1,105 @@
+#pragma once
+// What an endpoint handler works with: the gateway's shared services (immutable config,
+// ledger, metrics, model cooldowns, upstream endpoints) and the call it is answering
+// (the request, its connection, its exchange record and its thread's worker state).
+// Config is immutable and shared; per-thread state lives in one WorkerState per
+// event-loop thread and is only touched from that thread.
+#include "common/clock.hpp"
+#include "config/config.hpp"
+#include "ledger/ledger.hpp"
+#include "listener/http_server.hpp"
+#include "resilience/cooldown.hpp"
+#include "resilience/retry_policy.hpp"
+#include "server/chat_request.hpp"
+#include "server/metrics.hpp"
+#include "upstream/client.hpp"
+
+#include <boost/asio/thread_pool.hpp>
+#include <simdjson.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+
+namespace spdlog {
+class logger;
+}
+
+namespace turnout::server {
+
+namespace http = boost::beast::http;
+using listener::Connection;
+using listener::HttpRequest;
+using listener::HttpResponse;
+using Clock = std::chrono::steady_clock;
+
+struct GatewayOptions {
+  std::string instance_id;
+  std::shared_ptr<spdlog::logger> access_log;  // one JSON line per request; may be null
+};
+
+struct WorkerState {
+  WorkerState(boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls,
+              std::shared_ptr<const upstream::ProxyConfig> proxy)
+      : client(std::move(executor), std::move(tls), std::move(proxy)), rng(std::random_device{}()) {}
+  upstream::Client client;
+  RequestParser request_parser;
+  simdjson::dom::parser response_parser;  // upstream bodies; used between suspensions only
+  std::mt19937_64 rng;
+};
+
+// What the access log and metrics learn about one request.
+struct Exchange {
+  Clock::time_point start = Clock::now();
+  std::string request_id;
+  std::string key_id;
+  std::string_view method;
+  std::string_view path;
+  std::string model;
+  std::string route;
+  std::uint64_t prompt_tokens = 0;
+  std::uint64_t completion_tokens = 0;
+  std::optional<pricing::Money> cost;
+  unsigned attempts = 0;
+  std::string error_type;
+  Clock::duration upstream{};
+  Clock::duration waiting{};  // backoff sleeps: neither upstream nor gateway work
+  bool is_chat = false;
+  unsigned stream_status = 200;  // streamed responses: the status the client saw (499: gone)
+};
+
+struct Services {
+  Services(const config::Config& config, ledger::Ledger& ledger, GatewayOptions options);
+
+  const config::Config& config;
+  ledger::Ledger& ledger;
+  const GatewayOptions options;
+  std::map<std::string, upstream::Endpoint, std::less<>> upstream_endpoints;  // by provider name
+  const resilience::RetryPolicy retry_policy;
+  const pricing::Rates* baseline_rates;  // routing.baseline_model's; null when it is not configured
+  Metrics metrics;
+  resilience::ModelCooldowns cooldowns;  // shared by every event-loop thread
+  std::unique_ptr<boost::asio::thread_pool> blocking_pool;  // ledger reads (/stats)
+  const Clock::time_point started = Clock::now();
+};
+
+struct Call {
+  HttpRequest& request;
+  Connection& connection;
+  Exchange& exchange;
+  WorkerState& worker;
+};
+
+double ms_between(Clock::time_point a, Clock::time_point b);
+
+// Time spent in the gateway itself: the request's age less upstream time and backoff sleeps.
+std::int64_t overhead_us(const Exchange& exchange);
+
+// A JSON response with the given status and body.
+HttpResponse json_response(http::status status, unsigned version, std::string body);
+
+}  // namespace turnout::server
