@@ -1,5 +1,5 @@
 // Configuration schema: the built-in defaults, the overlay of a file on them, and the
-// cross-checks that need the whole configuration (SPEC section 3).
+// cross-checks that need the whole configuration (docs/REFERENCE.md §3 Configuration).
 #include "config/config.hpp"
 
 #include "config/document_reader.hpp"
@@ -18,8 +18,8 @@ namespace {
 
 constexpr std::string_view kDefaultsSource = "built-in defaults";
 
-// SPEC section 3, verbatim: the defaults are this text read by the same code as any file,
-// so they cannot drift from what the parser accepts.
+// docs/REFERENCE.md §3.2 Built-in defaults, verbatim: the defaults are this text read by
+// the same code as any file, so they cannot drift from what the parser accepts.
 constexpr std::string_view kDefaultYaml = R"yaml(
 server:
   host: 127.0.0.1

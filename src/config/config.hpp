@@ -1,6 +1,7 @@
 #pragma once
 // Configuration: YAML parsed and validated once at start-up into these immutable typed
-// structs (SPEC section 3). Nothing downstream re-validates or mutates them.
+// structs (docs/REFERENCE.md §3 Configuration). Nothing downstream re-validates or
+// mutates them.
 #include "common/result.hpp"
 #include "pricing/pricing.hpp"
 #include "tokenizer/tokenizer.hpp"
@@ -66,8 +67,9 @@ struct Tier {
   std::string model;
 };
 
-// A model whose upstream keeps failing is skipped for a while (SPEC section 4 step 4's
-// retryable failures: 429, 5xx, timeouts, connection errors).
+// A model whose upstream keeps failing is skipped for a while (docs/REFERENCE.md §4.4
+// Retries, fallbacks and cooldown; its retryable failures: 429, 5xx, timeouts, connection
+// errors).
 struct CooldownConfig {
   unsigned failures = 5;    // this many failures within window_s start a cooldown; 0: never
   double window_s = 30;
@@ -107,7 +109,7 @@ struct Config {
 using EnvLookup = std::function<std::optional<std::string>(std::string_view)>;
 EnvLookup process_env();
 
-// The built-in defaults (equal to SPEC section 3's YAML).
+// The built-in defaults (docs/REFERENCE.md §3.2 Built-in defaults).
 Result<Config> default_config(const EnvLookup& env);
 
 // Parses YAML text layered over the defaults (key by key; maps/lists replace whole).

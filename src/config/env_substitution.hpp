@@ -1,5 +1,6 @@
 #pragma once
-// `${VAR}` / `${VAR:-default}` substitution for configuration strings (SPEC section 3).
+// `${VAR}` / `${VAR:-default}` substitution for configuration strings
+// (docs/REFERENCE.md §3.1 Files, layering and errors).
 #include "common/result.hpp"
 #include "config/config.hpp"
 

@@ -16,9 +16,10 @@ std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
   return __builtin_add_overflow(a, b, &sum) ? std::numeric_limits<std::uint64_t>::max() : sum;
 }
 
-// SPEC 4.3: prompt + requested output must fit the context window (0: unknown, not
-// checked). A model with max_output_tokens also cannot take a request asking for more
-// output than it can produce: sending it would only earn the upstream's 400.
+// docs/REFERENCE.md §4.3 Context fit: prompt + requested output must fit the context
+// window (0: unknown, not checked). A model with max_output_tokens also cannot take a
+// request asking for more output than it can produce: sending it would only earn the
+// upstream's 400.
 Misfit misfit(const Candidate& candidate, std::optional<std::uint64_t> max_output_tokens,
               std::uint64_t requested_output) {
   if (candidate.context_window != 0 &&
@@ -86,7 +87,8 @@ Result<Candidate, RouteError> unknown_model_candidate(const config::Config& conf
                    builtin ? builtin->rates : pricing::Rates{}};
 }
 
-// SPEC 4.1: the requested model, which must fit; no other model is tried.
+// docs/REFERENCE.md §4.1 Explicit model: the requested model, which must fit; no other
+// model is tried.
 Result<Candidate, RouteError> route_explicit(const config::Config& config, const RouteInput& input) {
   const config::ModelConfig* model = config.find_model(input.requested_model);
   if (model == nullptr && !config.routing.allow_unknown_models) {
@@ -103,9 +105,10 @@ Result<Candidate, RouteError> route_explicit(const config::Config& config, const
   return candidate;
 }
 
-// SPEC 4.2-4.3: the first tier whose `below` exceeds the count; if its model does not fit,
-// the next tier whose model does (route "context-fit"). When none fits, the error quotes
-// the model with the largest context window: the closest the request came to fitting.
+// docs/REFERENCE.md §4.2 Tiers and §4.3 Context fit: the first tier whose `below` exceeds
+// the count; if its model does not fit, the next tier whose model does (route
+// "context-fit"). When none fits, the error quotes the model with the largest context
+// window: the closest the request came to fitting.
 Result<Candidate, RouteError> route_by_tiers(const config::Config& config, const RouteInput& input,
                                              std::uint64_t routing_tokens) {
   const auto& tiers = config.routing.tiers;
@@ -130,7 +133,8 @@ Result<Candidate, RouteError> route_by_tiers(const config::Config& config, const
   return RouteError{RouteErrorKind::no_provider, "no routing tier is configured"};
 }
 
-// SPEC 4.4 (chosen here, used by the forwarding stage): the primary's fallbacks that fit.
+// docs/REFERENCE.md §4.4 Retries, fallbacks and cooldown (chosen here, used by the
+// forwarding stage): the primary's fallbacks that fit.
 std::vector<Candidate> fitting_fallbacks(const config::Config& config, const Candidate& primary,
                                          const RouteInput& input) {
   std::vector<Candidate> fallbacks;

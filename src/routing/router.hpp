@@ -1,5 +1,5 @@
 #pragma once
-// Routing (SPEC section 4 steps 1-3): from the requested model and the prompt's token
+// Routing (docs/REFERENCE.md §4.1-§4.3): from the requested model and the prompt's token
 // count to a decision. Pure: no I/O, no clock, no mutable state.
 #include "common/result.hpp"
 #include "config/config.hpp"
@@ -26,7 +26,7 @@ struct Candidate {
 
 struct Decision {
   Candidate primary;
-  std::vector<Candidate> fallbacks;  // SPEC fallbacks that fit, in order
+  std::vector<Candidate> fallbacks;  // routing.fallbacks that fit, in order
   // The count the rule used: with routing.encoding for a routed request; for an explicit
   // model (no tier rule) the primary's own count and encoding, so nothing is counted twice.
   std::uint64_t routing_prompt_tokens = 0;

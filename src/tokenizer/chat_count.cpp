@@ -1,4 +1,4 @@
-// OpenAI's billing count for chat prompts (SPEC section 4).
+// OpenAI's billing count for chat prompts (docs/REFERENCE.md §4.5 Prompt token count).
 //
 // The reference is OpenAI's cookbook notebook "How to count tokens with tiktoken"
 // (openai/openai-cookbook, examples/How_to_count_tokens_with_tiktoken.ipynb):

@@ -1,7 +1,7 @@
 #pragma once
-// OpenAI's billing count for chat prompts (SPEC section 4), on a neutral view of a chat
-// request: the request parser fills these views (string_views into its own buffer), so
-// counting needs no copies and this module needs no JSON library.
+// OpenAI's billing count for chat prompts (docs/REFERENCE.md §4.5 Prompt token count), on
+// a neutral view of a chat request: the request parser fills these views (string_views
+// into its own buffer), so counting needs no copies and this module needs no JSON library.
 #include "tokenizer/tokenizer.hpp"
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// Streaming end to end with the official `openai` SDK (SPEC section 2, "Streaming"):
+// Streaming end to end with the official `openai` SDK (docs/REFERENCE.md §2.3 Streaming):
 // chunks relayed, tool-call deltas that reassemble, usage only when asked (with cost_usd),
 // a mid-stream upstream failure raised by the SDK, and every stream in the ledger.
 import { after, before, describe, it } from 'node:test';

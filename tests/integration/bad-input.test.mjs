@@ -1,5 +1,6 @@
-// Every bad input of SPEC section 2: each gets the OpenAI error shape naming the problem,
-// never reaches the upstream, is not a ledger record, and leaves the gateway healthy.
+// Every bad input of docs/REFERENCE.md §2.10 Errors: each gets the OpenAI error shape
+// naming the problem, never reaches the upstream, is not a ledger record, and leaves the
+// gateway healthy.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -103,7 +104,7 @@ describe('request validation', () => {
     assert.match(forwarded[0].body, /\\ud800 hi/i, 'the escape reaches the upstream as sent');
     const expected = 3 + 3 + countTokens('user') + countTokens('\ufffd hi');
     assert.equal(response.headers.get('x-turnout-prompt-tokens'), String(expected));
-    // The mock upstream is OpenAI-compatible (SPEC section 7), so it answers too.
+    // The mock upstream is OpenAI-compatible (docs/REFERENCE.md §7), so it answers too.
     assert.equal(response.status, 200, `upstream answer: ${response.text}`);
   });
 

@@ -1,4 +1,4 @@
-// The command line (SPEC sections 1 and 3): `turnout tokens` against the reference
+// The command line (docs/REFERENCE.md §1, §3): `turnout tokens` against the reference
 // tokenizer, `turnout route`, config errors (exit 2 naming file and key), ${VAR}
 // substitution, ./turnout.yaml discovery, --version and --help.
 import { after, before, describe, it } from 'node:test';
@@ -82,7 +82,7 @@ describe('turnout route', () => {
   const messages = [{ role: 'user', content: 'Route me, please.' }];
   const tokens = chatPromptTokens(messages);
 
-  it('with the built-in defaults: the SPEC tiers and prices', async () => {
+  it('with the built-in defaults: the default tiers and prices', async () => {
     const emptyCwd = makeTempDir();
     const file = path.join(dir, 'route-request.json');
     fs.writeFileSync(file, JSON.stringify({ model: 'auto', messages }));

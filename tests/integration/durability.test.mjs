@@ -1,11 +1,12 @@
-// SPEC section 6: "A call whose complete response a client received is in the ledger, even
-// if the gateway is killed right after." First: concurrent calls, SIGKILL the moment the
-// last response is read, restart on the same SQLite file, and find every call. Then the
-// stronger form: SIGKILL at a random moment of a sustained mixed streaming/non-streaming
-// load, several kill/restart cycles on one ledger (SQLite, and PostgreSQL when its server
-// binaries are installed); after each restart every call that got a complete response is
-// in the ledger exactly once, and nothing else is. The kill moments come from a seeded
-// PRNG whose seed is printed (TURNOUT_DURABILITY_SEED=<seed> replays them).
+// docs/REFERENCE.md §6.1: "A call whose complete response a client received is in the
+// ledger, even if the gateway is killed right after." First: concurrent calls, SIGKILL
+// the moment the last response is read, restart on the same SQLite file, and find every
+// call. Then the stronger form: SIGKILL at a random moment of a sustained mixed
+// streaming/non-streaming load, several kill/restart cycles on one ledger (SQLite, and
+// PostgreSQL when its server binaries are installed); after each restart every call that
+// got a complete response is in the ledger exactly once, and nothing else is. The kill
+// moments come from a seeded PRNG whose seed is printed (TURNOUT_DURABILITY_SEED=<seed>
+// replays them).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -234,7 +235,8 @@ async function ledgerDiscrepancies(gateway, sentIds, completedIds) {
     missing: [...completedIds].filter((id) => !recordsPerId.has(id)),
     duplicated: [...recordsPerId].filter(([, count]) => count > 1).map(([id, count]) => `${id} x${count}`),
     neverSent: [...recordsPerId.keys()].filter((id) => !sentIds.has(id)),
-    // The client saw 200, so the record must say so (SPEC 6: status as the client saw it).
+    // The client saw 200, so the record must say so (docs/REFERENCE.md §6.2: status as
+    // the client saw it).
     completedNot200: [...completedIds].filter((id) => recordsPerId.has(id) && statusPerId.get(id) !== 200)
       .map((id) => `${id}: ${statusPerId.get(id)}`),
     totalCallsMinusDistinctIds: stats.total_calls - recordsPerId.size,

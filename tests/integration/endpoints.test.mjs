@@ -1,6 +1,6 @@
-// The other endpoints (SPEC section 2) and the server's conduct: GET /v1/models, POST
-// /route, GET /health, GET /metrics, x-request-id everywhere, keep-alive, a stalled client
-// that blocks nobody, graceful SIGTERM/SIGINT.
+// The other endpoints (docs/REFERENCE.md §2) and the server's conduct: GET /v1/models,
+// POST /route, GET /health, GET /metrics, x-request-id everywhere, keep-alive, a stalled
+// client that blocks nobody, graceful SIGTERM/SIGINT.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 

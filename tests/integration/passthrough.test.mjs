@@ -1,7 +1,7 @@
-// What the gateway forwards and what it answers (SPEC section 2): every field it does not
-// interpret reaches the upstream unchanged with `model` replaced by the upstream name, the
-// upstream sees the provider's key (never the client's), and the response body is the
-// upstream's chat.completion plus cost_usd and latency_ms.
+// What the gateway forwards and what it answers (docs/REFERENCE.md §2.2): every field it
+// does not interpret reaches the upstream unchanged with `model` replaced by the upstream
+// name, the upstream sees the provider's key (never the client's), and the response body
+// is the upstream's chat.completion plus cost_usd and latency_ms.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 

@@ -1,9 +1,9 @@
-// Two gateway instances sharing one PostgreSQL ledger (SPEC sections 5 and 6): a private
-// PostgreSQL cluster (scripts/pg-test-cluster.sh) holds the ledger of two `turnout serve`
-// processes on the same mock upstream. Calls go to both, some of them concurrently; each
-// instance's GET /stats must report the calls of both, and the stored records must carry
-// the instance id of the gateway that served them. Skipped only when the PostgreSQL
-// server binaries are not installed (`make test` installs them).
+// Two gateway instances sharing one PostgreSQL ledger (docs/REFERENCE.md §5, §6): a
+// private PostgreSQL cluster (scripts/pg-test-cluster.sh) holds the ledger of two
+// `turnout serve` processes on the same mock upstream. Calls go to both, some of them
+// concurrently; each instance's GET /stats must report the calls of both, and the stored
+// records must carry the instance id of the gateway that served them. Skipped only when
+// the PostgreSQL server binaries are not installed (`make test` installs them).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

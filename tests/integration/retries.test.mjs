@@ -1,5 +1,5 @@
-// Retries and fallbacks (SPEC section 4 step 4): 429/5xx/timeouts/connection failures are
-// retried `retries` times with backoff honouring Retry-After (capped by
+// Retries and fallbacks (docs/REFERENCE.md §4.4): 429/5xx/timeouts/connection failures
+// are retried `retries` times with backoff honouring Retry-After (capped by
 // max_retry_wait_s), then the fallbacks are tried in order (route fallback:<original>);
 // other 4xx and malformed bodies are not retried. Counted by what the mock received.
 import { after, before, describe, it } from 'node:test';

@@ -1,6 +1,6 @@
-// Routing through the real gateway and mock (SPEC sections 2 and 4): tiers on the exact
-// token count at their boundaries, aliases, explicit models, context fit, unknown models,
-// and the x-turnout-* / x-request-id headers.
+// Routing through the real gateway and mock (docs/REFERENCE.md §2, §4): tiers on the
+// exact token count at their boundaries, aliases, explicit models, context fit, unknown
+// models, and the x-turnout-* / x-request-id headers.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
@@ -222,7 +222,7 @@ describe('allow_unknown_models: false', () => {
   });
 });
 
-describe('image parts (SPEC section 4: tile formula)', () => {
+describe('image parts (docs/REFERENCE.md §4.5: tile formula)', () => {
   // A real PNG of 2048x1024 (all black) as a data: URL.
   function crc32(bytes) {
     let crc = 0xffffffff;

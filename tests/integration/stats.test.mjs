@@ -1,6 +1,6 @@
-// GET /stats exactness (SPEC section 5): after a known sequence of calls, every field is
-// recomputed here from the usage the mock reported and the config prices, with exact
-// decimal arithmetic. Then since/until/recent, persistence across a restart, and
+// GET /stats exactness (docs/REFERENCE.md §5): after a known sequence of calls, every
+// field is recomputed here from the usage the mock reported and the config prices, with
+// exact decimal arithmetic. Then since/until/recent, persistence across a restart, and
 // `turnout stats --config` printing the same JSON.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

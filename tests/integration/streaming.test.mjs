@@ -1,4 +1,4 @@
-// Streaming chat completions over the wire (SPEC section 2 "Streaming", sections 6 and 7),
+// Streaming chat completions over the wire (docs/REFERENCE.md §2.3 Streaming, §6, §7),
 // with raw sockets against the real binary and the mock: events relayed as they arrive,
 // the head known before the first byte, usage stripped or priced, every mid-stream fault
 // ending in an SSE error event without [DONE], a client that leaves cancelling the

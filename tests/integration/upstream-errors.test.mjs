@@ -1,6 +1,7 @@
-// Upstream failures as the client sees them (SPEC section 2), with retries off: 4xx and
-// 5xx passed through with status and body, non-JSON and malformed bodies 502, a hang 504,
-// nothing listening 502. Every failure is still one ledger record with the client's status.
+// Upstream failures as the client sees them (docs/REFERENCE.md §2.2, §2.10), with retries
+// off: 4xx and 5xx passed through with status and body, non-JSON and malformed bodies
+// 502, a hang 504, nothing listening 502. Every failure is still one ledger record with
+// the client's status.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 

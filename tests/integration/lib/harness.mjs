@@ -441,8 +441,8 @@ export function modelEntry({ input, output, cached, context_window, ...rest }) {
   return entry;
 }
 
-// The test config: SPEC's defaults, with the provider on the mock, the ledger in `dir`,
-// and no retries (a test opts in when it wants them).
+// The test config: the built-in defaults (docs/REFERENCE.md §3.2), with the provider on
+// the mock, the ledger in `dir`, and no retries (a test opts in when it wants them).
 export function baseConfig({ upstreamUrl, dir }) {
   return {
     server: { host: '127.0.0.1' },

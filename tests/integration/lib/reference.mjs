@@ -1,6 +1,6 @@
 // Independent references the tests derive expectations from: token counts from the npm
 // `tiktoken` package (OpenAI's tokenizer compiled to WASM) with the chat formula of
-// SPEC section 4, and exact decimal money arithmetic in BigInt.
+// docs/REFERENCE.md §4, and exact decimal money arithmetic in BigInt.
 import { get_encoding } from 'tiktoken';
 
 const encoders = new Map();
@@ -19,8 +19,9 @@ export function countTokens(text, encoding = 'cl100k_base') {
   return tokenIds(text, encoding).length;
 }
 
-// OpenAI's billing count for a chat prompt of plain messages (SPEC section 4): per message
-// 3 + tokens of role, content (each text part) and name (+1 when present), plus 3 priming.
+// OpenAI's billing count for a chat prompt of plain messages (docs/REFERENCE.md §4.5):
+// per message 3 + tokens of role, content (each text part) and name (+1 when present),
+// plus 3 priming.
 export function chatPromptTokens(messages, encoding = 'cl100k_base') {
   let total = 3;
   for (const message of messages) {
