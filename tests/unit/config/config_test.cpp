@@ -1,5 +1,5 @@
-// Configuration: the defaults equal SPEC section 3, a file overrides them key by key (maps
-// and lists named in SPEC replace whole), ${VAR} substitution, and one test per error path.
+// Configuration: the defaults equal docs/REFERENCE.md §3.2, a file overrides them key by key (maps
+// and lists named in docs/REFERENCE.md §3.1 replace whole), ${VAR} substitution, and one test per error path.
 #include "config/config.hpp"
 #include "config/env_substitution.hpp"
 

@@ -1,4 +1,4 @@
-// `turnout mock-upstream` (SPEC section 7): settings, answer generation, and the server
+// `turnout mock-upstream` (docs/REFERENCE.md §7): settings, answer generation, and the server
 // over real loopback sockets (an in-process MockServer on a free port).
 //
 // Prompt-token expectations are the published counts of OpenAI's cookbook notebook

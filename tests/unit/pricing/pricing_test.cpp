@@ -171,7 +171,7 @@ TEST(Cost, AMillionIdenticalCallsCostExactlyAMillionTimesOne) {
 }
 
 TEST(BuiltinModels, SpecModelsMatchTheSpecPrices) {
-  // SPEC section 3 (USD per 1k): the built-in table and the defaults agree.
+  // docs/REFERENCE.md §3.2 (USD per 1k): the built-in table and the defaults agree.
   struct Expected {
     std::string_view model, input, output;
     std::uint64_t context_window;

@@ -1,4 +1,4 @@
-// Routing (SPEC section 4 steps 1-3): explicit models, tiers at their exact boundaries,
+// Routing (docs/REFERENCE.md §4.1-§4.3): explicit models, tiers at their exact boundaries,
 // context fit, unknown models, and which fallbacks are kept.
 #include "routing/router.hpp"
 

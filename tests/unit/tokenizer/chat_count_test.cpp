@@ -1,4 +1,4 @@
-// Chat prompt token count (SPEC section 4) and image sizes from data: URLs.
+// Chat prompt token count (docs/REFERENCE.md §4.5) and image sizes from data: URLs.
 //
 // Reference numbers come from OpenAI's cookbook notebook "How to count tokens with
 // tiktoken" (openai/openai-cookbook, examples/How_to_count_tokens_with_tiktoken.ipynb),

@@ -346,7 +346,7 @@ TEST(UnicodeClasses, WhiteSpaceIsTheRegexCratesNotJavaScripts) {
   EXPECT_EQ(unicode_class_of(0x180e), UnicodeClass::other);
 }
 
-// `turnout tokens` (SPEC section 1), run as a process. The binary is found next to this
+// `turnout tokens` (docs/REFERENCE.md §1), run as a process. The binary is found next to this
 // test in the build tree; the test is skipped when it has not been built.
 class TokensCommandTest : public testing::Test {
  protected:
