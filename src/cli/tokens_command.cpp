@@ -1,4 +1,4 @@
-// `turnout tokens [--encoding cl100k_base|o200k_base] [--ids] [FILE]` (SPEC section 1):
+// `turnout tokens [--encoding cl100k_base|o200k_base] [--ids] [FILE]` (docs/REFERENCE.md §1):
 // the token count of raw text, or its ids.
 #include "cli/commands.hpp"
 #include "tokenizer/tokenizer.hpp"

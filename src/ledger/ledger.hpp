@@ -1,6 +1,6 @@
 #pragma once
-// The ledger: one durable record per chat call (SPEC section 6) and the statistics read
-// back from it (SPEC section 5). Backends: SQLite (embedded default) and PostgreSQL (shared
+// The ledger: one durable record per chat call (docs/REFERENCE.md §6) and the statistics read
+// back from it (docs/REFERENCE.md §5). Backends: SQLite (embedded default) and PostgreSQL (shared
 // by several gateway instances).
 #include "common/result.hpp"
 #include "pricing/pricing.hpp"
@@ -98,7 +98,7 @@ struct StatsReport {
   std::uint64_t unpriced_calls = 0;  // records whose cost is unknown (cost_usd null)
 };
 
-// The /stats JSON body (SPEC section 5): costs as exact decimal numbers, a model's
+// The /stats JSON body (docs/REFERENCE.md §5): costs as exact decimal numbers, a model's
 // cost_usd null when none of its calls was priced, latencies rounded to 3 decimals.
 std::string render_stats_json(const StatsReport& report);
 

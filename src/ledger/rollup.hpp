@@ -79,7 +79,7 @@ struct LatencyKey {
   auto operator<=>(const LatencyKey&) const = default;
 };
 
-// Whether a record counts as an error in /stats (SPEC section 5).
+// Whether a record counts as an error in /stats (docs/REFERENCE.md §5).
 inline bool is_error(const CallRecord& record) { return !record.error_type.empty() || record.status >= 400; }
 
 // Accumulates the roll-up deltas of the records a transaction stores. Ordered maps: the

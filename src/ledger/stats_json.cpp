@@ -1,4 +1,4 @@
-// render_stats_json: the /stats body of SPEC section 5, written by hand rather than
+// render_stats_json: the /stats body of docs/REFERENCE.md §5, written by hand rather than
 // through a JSON DOM because costs must appear as exact decimal numbers, which a DOM
 // would round through a double.
 #include "ledger/ledger.hpp"

@@ -1,5 +1,5 @@
 #pragma once
-// SPEC section 5 statistics over the PostgreSQL `calls` table, the same queries as for
+// docs/REFERENCE.md §5 statistics over the PostgreSQL `calls` table, the same queries as for
 // SQLite: sums grouped by (model, route) taken as NUMERIC (exact), percentiles read by
 // nearest rank from the (model, latency_ms) index, newest calls by (timestamp, seq). Rows
 // are never loaded into the gateway to aggregate them.

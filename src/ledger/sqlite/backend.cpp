@@ -41,7 +41,7 @@ Result<sqlite::Database> open_connection(const std::string& path, sqlite::Databa
 
 // WAL: readers never block the writer; synchronous=NORMAL: a commit is in the WAL file
 // (the OS page cache) before COMMIT returns, which survives a killed process; only a
-// power loss can take the last commits, and SPEC section 6 asks for the former.
+// power loss can take the last commits, and docs/REFERENCE.md §6 asks for the former.
 Result<void> configure_durability(sqlite::Database& db) {
   auto mode = db.query_text("PRAGMA journal_mode = WAL");
   if (!mode) {

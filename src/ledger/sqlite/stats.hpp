@@ -1,5 +1,5 @@
 #pragma once
-// SPEC section 5 statistics computed by SQL over the raw `calls` rows: sums and counts
+// docs/REFERENCE.md §5 statistics computed by SQL over the raw `calls` rows: sums and counts
 // grouped in SQLite (exact integer sums of pico-dollars), percentiles read by rank from
 // the (model, latency_ms) index, so no query loads the window's rows into memory.
 #include "ledger/ledger.hpp"
