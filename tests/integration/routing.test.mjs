@@ -141,6 +141,55 @@ describe('routing.encoding', () => {
   });
 });
 
+describe('the routing explanation shows the number that decided', () => {
+  // Hindi text counts very differently in the two encodings: a tier decision made on the
+  // cl100k_base count must be explainable even though gpt-4o counts in o200k_base.
+  const messages = [{ role: 'user', content: 'नमस्ते दुनिया, आप कैसे हैं? मैं ठीक हूँ। '.repeat(4) }];
+  let gateway;
+  let routingCount;
+  let modelCount;
+
+  before(async () => {
+    routingCount = chatPromptTokens(messages, 'cl100k_base');
+    modelCount = chatPromptTokens(messages, 'o200k_base');
+    assert.ok(modelCount < routingCount, 'the encodings differ on this prompt');
+    gateway = await startGateway({
+      upstreamUrl: mock.baseUrl,
+      configure: (config) => {
+        config.routing.encoding = 'cl100k_base';
+        // The model's own count would fit the first tier; the routing count does not.
+        config.routing.tiers = [
+          { name: 'small', below: modelCount + 1, model: 'gpt-3.5-turbo' },
+          { name: 'large', model: 'gpt-4o' },
+        ];
+      },
+    });
+  });
+
+  it('POST /route and the headers give the routing count and, separately, the model\'s own', async () => {
+    const decision = await gateway.request('POST', '/route', { json: { model: 'auto', messages } });
+    assert.equal(decision.status, 200, decision.text);
+    assert.equal(decision.json.route, 'large');
+    assert.equal(decision.json.prompt_tokens, routingCount);
+    assert.equal(decision.json.encoding, 'cl100k_base');
+    assert.equal(decision.json.model_prompt_tokens, modelCount);
+    assert.equal(decision.json.model_encoding, 'o200k_base');
+
+    const response = await gateway.chat({ model: 'auto', messages });
+    assertRouted(response, { model: 'gpt-4o', route: 'large', promptTokens: routingCount });
+    assert.equal(response.headers.get('x-turnout-model-prompt-tokens'), String(modelCount));
+  });
+
+  it('a model that counts in the routing encoding gets no second count', async () => {
+    const short = [{ role: 'user', content: 'hi' }];
+    const decision = await gateway.request('POST', '/route', { json: { model: 'auto', messages: short } });
+    assert.equal(decision.json.route, 'small');
+    assert.equal(decision.json.model_prompt_tokens, undefined);
+    const response = await gateway.chat({ model: 'auto', messages: short });
+    assert.equal(response.headers.get('x-turnout-model-prompt-tokens'), null);
+  });
+});
+
 describe('context fit', () => {
   // gpt-3.5-turbo fits 64 tokens, gpt-4o-mini 100; a 20-token prompt is in the first tier.
   const PROMPT_TOKENS = 20;
