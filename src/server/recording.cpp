@@ -1,5 +1,7 @@
 #include "server/recording.hpp"
 
+#include "common/json_text.hpp"
+
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -28,9 +30,14 @@ asio::awaitable<Result<void>> append(ledger::Ledger& ledger, ledger::CallRecord 
 
 asio::awaitable<void> record_durably(Services& services, const Exchange& exchange, ledger::CallRecord record) {
   const auto durable = co_await append(services.ledger, std::move(record));
-  if (!durable && services.options.access_log)
-    services.options.access_log->error(R"({{"event":"ledger_error","request_id":"{}","message":"{}"}})",
-                                       exchange.request_id, durable.error().message);
+  if (!durable && services.options.access_log) {
+    std::string line = R"({"event":"ledger_error","request_id":)";
+    append_json_string(line, exchange.request_id);
+    line += R"(,"message":)";
+    append_json_string(line, durable.error().message);  // database errors quote things
+    line.push_back('}');
+    services.options.access_log->error(line);
+  }
 }
 
 }  // namespace turnout::server

@@ -13,6 +13,7 @@ constexpr std::array kRoutes{
     RouteEntry{"/stats", http::verb::get, Access::client_key, &endpoints::stats},
     RouteEntry{"/metrics", http::verb::get, Access::client_key, &endpoints::metrics},
     RouteEntry{"/health", http::verb::get, Access::open, &endpoints::health},
+    RouteEntry{"/livez", http::verb::get, Access::open, &endpoints::livez},
 };
 
 }  // namespace

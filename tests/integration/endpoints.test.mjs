@@ -96,6 +96,20 @@ describe('GET /health', () => {
   });
 });
 
+describe('GET /livez', () => {
+  it('is 200 alive without a key, and only GET is allowed', async () => {
+    const keyed = await startGateway({ upstreamUrl: mock.baseUrl, configure: (c) => { c.server.api_keys = ['sk-livez-test']; } });
+    const response = await keyed.request('GET', '/livez');
+    assert.equal(response.status, 200, response.text);
+    assert.equal(response.json.status, 'alive');
+    assert.equal(typeof response.json.uptime_s, 'number');
+    const post = await keyed.request('POST', '/livez', { json: {} });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.get('allow'), 'GET');
+    assert.equal((await keyed.request('GET', '/v1/models')).status, 401, 'other endpoints still need the key');
+  });
+});
+
 describe('x-request-id on every response', () => {
   const endpoints = [['GET', '/health'], ['GET', '/v1/models'], ['GET', '/stats'], ['GET', '/metrics'], ['GET', '/nope'], ['POST', '/route']];
   endpoints.forEach(([method, urlPath], index) => {

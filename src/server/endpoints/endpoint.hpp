@@ -16,6 +16,7 @@ boost::asio::awaitable<std::optional<HttpResponse>> chat_completions(Services&, 
 boost::asio::awaitable<std::optional<HttpResponse>> route(Services&, Call&);             // route.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> stats(Services&, Call&);             // stats.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> health(Services&, Call&);            // health.cpp
+boost::asio::awaitable<std::optional<HttpResponse>> livez(Services&, Call&);             // livez.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> models(Services&, Call&);            // models.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> metrics(Services&, Call&);           // metrics.cpp
 
