@@ -7,7 +7,11 @@
 #
 #   scripts/bench-fleet.sh                       # builds build-bench (Release) first
 #   TURNOUT_BENCH_BIN=build/src/cli/turnout scripts/bench-fleet.sh
-#   BENCH_DURATION=10s BENCH_CONNECTIONS=64 BENCH_ROUNDS=3 BENCH_THREADS=1 scripts/bench-fleet.sh
+#   BENCH_DURATION=10s BENCH_CONNECTIONS=64 BENCH_LATENCY_CONNECTIONS=4 BENCH_ROUNDS=3 scripts/bench-fleet.sh
+#
+# Each target is measured twice per round: under light load (BENCH_LATENCY_CONNECTIONS,
+# for the latency a call gains from the balancer, the gateway and the ledger commit) and
+# under heavy load (BENCH_CONNECTIONS, for throughput).
 #
 # A replica answers a call only after its ledger record is committed, and commits in
 # groups: one transaction in flight per replica, each carrying what queued meanwhile. So on
@@ -22,6 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
+LATENCY_CONNECTIONS=${BENCH_LATENCY_CONNECTIONS:-4}
 LEDGER_CONNECTIONS=${BENCH_LEDGER_CONNECTIONS:-128}
 ROUNDS=${BENCH_ROUNDS:-3}
 THREADS=${BENCH_THREADS:-1}
@@ -119,8 +124,8 @@ node -e '
   const text = Array.from({length: 290}, (_, i) => words[i % words.length]).join(" ");
   console.log(JSON.stringify({model: "auto", messages: [{role: "user", content: text}]}));' >"$work/body.json"
 
-run_wrk() {  # url -> "rps p50_us p99_us non2xx"
-  WRK_BODY_FILE="$work/body.json" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/wrk_post.lua "$1" 2>/dev/null |
+run_wrk() {  # url connections -> "rps p50_us p99_us non2xx"
+  WRK_BODY_FILE="$work/body.json" wrk -t1 -c"$2" -d"$DURATION" --latency -s bench/wrk_post.lua "$1" 2>/dev/null |
     awk '
       function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1000000; return v }
       /Requests\/sec/ { rps=$2 }
@@ -134,9 +139,9 @@ seconds() { awk -v d="$DURATION" 'BEGIN { v=d+0; if (d ~ /m$/) v*=60; print v }'
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GB"
 echo "fleet: PostgreSQL $(psql -X -A -t -c 'SHOW server_version' "$pg_url"), HAProxy $(haproxy -v | head -1 | awk '{print $3}'), replicas with $THREADS event-loop thread(s) each, mock upstream 1 thread"
-echo "wrk: 1 thread, $CONNECTIONS connections, $DURATION per run, $ROUNDS rounds (medians); ~300-token prompts, no upstream latency"
+echo "wrk: 1 thread, $DURATION per run, $ROUNDS rounds (medians); ~300-token prompts, an upstream that answers at once"
 targets=(direct replica lb1 lb2 lb3)
-for t in "${targets[@]}"; do : >"$work/$t"; done
+for t in "${targets[@]}"; do : >"$work/$t.light"; : >"$work/$t.heavy"; done
 for _ in $(seq 1 "$ROUNDS"); do
   for t in "${targets[@]}"; do
     case $t in
@@ -144,32 +149,51 @@ for _ in $(seq 1 "$ROUNDS"); do
       replica) url="http://127.0.0.1:${replica_ports[0]}/v1/chat/completions" ;;
       lb*) url="http://127.0.0.1:${lb_ports[$((${t#lb} - 1))]}/v1/chat/completions" ;;
     esac
-    before=$(psql_count)
-    line=$(run_wrk "$url")
-    after=$(psql_count)
-    echo "$line $((after - before))" >>"$work/$t"
+    for load in light heavy; do
+      connections=$CONNECTIONS
+      [[ $load == light ]] && connections=$LATENCY_CONNECTIONS
+      before=$(psql_count)
+      line=$(run_wrk "$url" "$connections")
+      after=$(psql_count)
+      echo "$line $((after - before))" >>"$work/$t.$load"
+    done
   done
 done
-printf "%-24s %9s %9s %9s %11s %11s %14s\n" target req/s p50_us p99_us "+p50_us" "+p99_us" ledger_rec/s
-read -r _ d50 d99 _ < <(for c in 1 2 3; do cut -d' ' -f$c "$work/direct" | median; done | xargs)
-for t in "${targets[@]}"; do
-  rps=$(cut -d' ' -f1 "$work/$t" | median)
-  p50=$(cut -d' ' -f2 "$work/$t" | median)
-  p99=$(cut -d' ' -f3 "$work/$t" | median)
-  bad=$(cut -d' ' -f4 "$work/$t" | sort -n | tail -1)
-  recs=$(cut -d' ' -f5 "$work/$t" | median)
-  case $t in
-    direct) name="mock upstream direct"; add50="-"; add99="-"; recps="-" ;;
-    *) name="haproxy + ${t#lb} replica(s)"
-       [[ $t == replica ]] && name="1 replica, no balancer"
-       add50=$(awk -v a="$p50" -v b="$d50" 'BEGIN { printf "%+.0f", a-b }')
-       add99=$(awk -v a="$p99" -v b="$d99" 'BEGIN { printf "%+.0f", a-b }')
-       recps=$(awk -v r="$recs" -v s="$(seconds)" 'BEGIN { printf "%.0f", r/s }') ;;
+name_of() {
+  case $1 in
+    direct) echo "mock upstream direct" ;;
+    replica) echo "1 replica, no balancer" ;;
+    *) echo "haproxy + ${1#lb} replica(s)" ;;
   esac
-  printf "%-24s %9s %9s %9s %11s %11s %14s\n" "$name" "$rps" "$p50" "$p99" "$add50" "$add99" "$recps"
-  if [[ "$bad" -gt 0 ]]; then echo "  ($t: up to $bad non-2xx answers in a round)"; fi
+}
+for load in light heavy; do
+  connections=$CONNECTIONS
+  [[ $load == light ]] && connections=$LATENCY_CONNECTIONS
+  echo
+  echo "$load load: $connections connections"
+  printf "%-24s %9s %9s %9s %11s %11s %14s\n" target req/s p50_us p99_us "+p50_us" "+p99_us" ledger_rec/s
+  d50=$(cut -d' ' -f2 "$work/direct.$load" | median)
+  d99=$(cut -d' ' -f3 "$work/direct.$load" | median)
+  for t in "${targets[@]}"; do
+    f="$work/$t.$load"
+    rps=$(cut -d' ' -f1 "$f" | median)
+    p50=$(cut -d' ' -f2 "$f" | median)
+    p99=$(cut -d' ' -f3 "$f" | median)
+    bad=$(cut -d' ' -f4 "$f" | sort -n | tail -1)
+    recs=$(cut -d' ' -f5 "$f" | median)
+    if [[ $t == direct ]]; then
+      add50="-"; add99="-"; recps="-"
+    else
+      add50=$(awk -v a="$p50" -v b="$d50" 'BEGIN { printf "%+.0f", a-b }')
+      add99=$(awk -v a="$p99" -v b="$d99" 'BEGIN { printf "%+.0f", a-b }')
+      recps=$(awk -v r="$recs" -v s="$(seconds)" 'BEGIN { printf "%.0f", r/s }')
+    fi
+    printf "%-24s %9s %9s %9s %11s %11s %14s\n" "$(name_of "$t")" "$rps" "$p50" "$p99" "$add50" "$add99" "$recps"
+    if [[ "$bad" -gt 0 ]]; then echo "  ($t: up to $bad non-2xx answers in a round)"; fi
+  done
 done
-echo "(ledger_rec/s: rows the shared PostgreSQL ledger gained per second during the run: every answered call is committed before its response)"
+echo "(+p50/+p99: added to calling the mock directly at the same load; ledger_rec/s: rows the shared"
+echo " PostgreSQL ledger gained per second during the run — every answered call is committed before its response)"
 
 # The shared ledger: the rows one PostgreSQL commits per second while all three replicas
 # are loaded at once, each directly by its own wrk with BENCH_LEDGER_CONNECTIONS
