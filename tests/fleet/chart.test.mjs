@@ -246,3 +246,19 @@ describe('deploy/compose.yaml', () => {
     assert.equal(routed.code, 0, routed.stderr);
   });
 });
+
+describe('deploy/container/turnout.yaml (the image\'s default config)', () => {
+  const file = path.join(REPO_ROOT, 'deploy/container/turnout.yaml');
+  const body = JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] });
+
+  it('is accepted with no variables set, and takes them from the environment', async () => {
+    const bare = await runTurnout(['route', '--config', file], { input: body, env: { OPENAI_API_KEY: '' } });
+    assert.equal(bare.code, 0, bare.stderr);
+    const listening = await runTurnout(['route', '--config', file], {
+      input: body, env: { TURNOUT_PORT: '9001', TURNOUT_LEDGER_URL: 'postgresql://u:p@db:5432/t', TURNOUT_SHUTDOWN_GRACE_S: '5' } });
+    assert.equal(listening.code, 0, listening.stderr);
+    const refused = await runTurnout(['route', '--config', file], { input: body, env: { TURNOUT_PORT: 'eighty' } });
+    assert.equal(refused.code, 2, 'a bad ${TURNOUT_PORT} is a config error');
+    assert.match(refused.stderr, /server\.port/);
+  });
+});
