@@ -195,6 +195,26 @@ done
 echo "(+p50/+p99: added to calling the mock directly at the same load; ledger_rec/s: rows the shared"
 echo " PostgreSQL ledger gained per second during the run — every answered call is committed before its response)"
 
+# The balancer's own hop, without the ledger: GET /health (no ledger write) on replica 0
+# directly and through HAProxy with it alone behind, light load.
+run_get() {  # url -> "p50_us p99_us"
+  wrk -t1 -c"$LATENCY_CONNECTIONS" -d"$DURATION" --latency "$1" 2>/dev/null |
+    awk '
+      function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1000000; return v }
+      $1=="50%" { p50=us($2) }
+      $1=="99%" { p99=us($2) }
+      END { printf "%s %s\n", p50, p99 }'
+}
+: >"$work/hop.direct"; : >"$work/hop.lb"
+for _ in $(seq 1 "$ROUNDS"); do
+  run_get "http://127.0.0.1:${replica_ports[0]}/health" >>"$work/hop.direct"
+  run_get "http://127.0.0.1:${lb_ports[0]}/health" >>"$work/hop.lb"
+done
+h50=$(awk '{print $1}' "$work/hop.direct" | median); h99=$(awk '{print $2}' "$work/hop.direct" | median)
+l50=$(awk '{print $1}' "$work/hop.lb" | median); l99=$(awk '{print $2}' "$work/hop.lb" | median)
+awk -v a="$h50" -v b="$h99" -v c="$l50" -v d="$l99" -v n="$LATENCY_CONNECTIONS" 'BEGIN {
+  printf "balancer hop (GET /health, %d connections): p50 %d -> %d us (%+d), p99 %d -> %d us (%+d)\n", n, a, c, c-a, b, d, d-b }'
+
 # The shared ledger: the rows one PostgreSQL commits per second while all three replicas
 # are loaded at once, each directly by its own wrk with BENCH_LEDGER_CONNECTIONS
 # connections (large commit groups).
