@@ -25,6 +25,9 @@ const knownBug = (text) => (process.env.TURNOUT_FLEET_KNOWN_BUGS === '1' ? false
 const BUG_ACK_BEFORE_DURABLE = knownBug('a call in flight when the ledger write fails is answered 200 although its record ' +
   'is only in memory (Gateway::record_durably logs ledger_error and the response is sent anyway); a replica killed ' +
   'before the database returns loses acknowledged calls (SPEC section 6)');
+const BUG_IDLE_HEALTH = knownBug('GET /health reflects only the outcome of the last ledger write, so an idle replica ' +
+  'reports 200 throughout a database outage (readiness keeps it in rotation, and its first calls are then answered ' +
+  '200 without a durable record)');
 const BUG_LOG_LINE_NOT_JSON = knownBug('the ledger_error access-log line puts the database error message into JSON ' +
   'unescaped (it contains double quotes), so the line is not JSON');
 const missing = missingTools();
@@ -210,6 +213,22 @@ describe('a fleet of three replicas on one PostgreSQL behind HAProxy', { skip },
     }, { timeoutMs: 10_000, everyMs: 500 }).catch(() => {});
     assertAcknowledgedExactlyOnce('outage');
     await assertStatsAgree();
+  });
+
+  it('an idle replica also reports the outage on /health', { skip: BUG_IDLE_HEALTH }, async (t) => {
+    if (!fleet) return t.skip(skip);
+    await waitFor('every replica healthy', async () =>
+      (await Promise.all(fleet.replicas.map((r) => r.health()))).every((h) => h.status === 200), { timeoutMs: 15_000 });
+    fleet.postgres.halt();
+    try {
+      // No calls: readiness must not wait for traffic to notice the database is gone.
+      await waitFor('every idle replica answering 503 on /health', async () =>
+        (await Promise.all(fleet.replicas.map((r) => r.health()))).every((h) => h.status === 503), { timeoutMs: 5_000 });
+    } finally {
+      fleet.postgres.resume();
+    }
+    await waitFor('every replica healthy again', async () =>
+      (await Promise.all(fleet.replicas.map((r) => r.health()))).every((h) => h.status === 200), { timeoutMs: 30_000 });
   });
 
   it('no call is acknowledged before its record is durable, even during the outage', { skip: BUG_ACK_BEFORE_DURABLE }, async (t) => {
