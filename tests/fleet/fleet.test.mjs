@@ -23,7 +23,7 @@ const CONCURRENCY = 6;
 // lands. TURNOUT_FLEET_KNOWN_BUGS=1 runs them anyway (to verify a fix).
 const knownBug = (text) => (process.env.TURNOUT_FLEET_KNOWN_BUGS === '1' ? false : `gateway bug: ${text}`);
 const BUG_ACK_BEFORE_DURABLE = knownBug('a call in flight when the ledger write fails is answered 200 although its record ' +
-  'is only in memory (Gateway::record_durably logs ledger_error and the response is sent anyway); a replica killed ' +
+  'is only in memory (record_durably in src/server/recording.cpp logs ledger_error, and endpoints/chat.cpp and chat_stream.cpp answer anyway); a replica killed ' +
   'before the database returns loses acknowledged calls (SPEC section 6)');
 const BUG_IDLE_HEALTH = knownBug('GET /health reflects only the outcome of the last ledger write, so an idle replica ' +
   'reports 200 throughout a database outage (readiness keeps it in rotation, and its first calls are then answered ' +
