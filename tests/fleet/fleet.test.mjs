@@ -5,6 +5,8 @@
 //   - every replica serves, and every replica's /stats gives the same answer;
 //   - SIGKILL one replica under load: each completed call is in the ledger exactly once,
 //     the balancer routes around the dead replica, the restarted replica rejoins;
+//   - SIGTERM one replica under load (a rolling restart): it drains and exits 0, no call
+//     fails;
 //   - stop PostgreSQL for a few seconds under load: every replica reports 503 on /health,
 //     the balancer takes them out, no acknowledged call is missing from the ledger, and
 //     the replicas recover without a restart.
@@ -165,6 +167,25 @@ describe('a fleet of three replicas on one PostgreSQL behind HAProxy', { skip },
 
     const stats = await assertStatsAgree();
     assert.equal(stats.total_calls, byId.size, '/stats counts exactly the ledger\'s records');
+  });
+
+  it('SIGTERM of one replica under load (a rolling restart): it drains, exits 0, and no call fails', async (t) => {
+    if (!fleet) return t.skip(skip);
+    const victim = fleet.replicas[2];
+    const load = startLoad('term');
+    await sleep(1_000);
+    const exit = await victim.kill('SIGTERM');
+    assert.deepEqual(exit, { code: 0, signal: null }, 'exit 0 after draining');
+    await fleet.balancer.waitStates('r2 DOWN', (s) => s.r2.startsWith('DOWN'));
+    await victim.start();
+    await fleet.balancer.waitStates('r2 UP again', (s) => s.r2 === 'UP');
+    await sleep(1_000);
+    await load.stop();
+    const phase = calls.filter((c) => c.phase === 'term');
+    t.diagnostic(`rolling restart: ${phase.length} calls`);
+    assert.deepEqual(phase.filter((c) => !c.ok).map((c) => `${c.id}: ${c.status}`), [], 'no call failed');
+    assertAcknowledgedExactlyOnce('term');
+    await assertStatsAgree();
   });
 
   it('PostgreSQL stopped under load: replicas turn unhealthy, lose no acknowledged call, recover without restart', async (t) => {
