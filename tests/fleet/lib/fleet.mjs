@@ -270,21 +270,27 @@ export async function startFleet({ replicas: count = 3, mockArgs = [], configure
   fs.chmodSync(dir, 0o755);  // as root the cluster runs as the postgres user, who must enter it
   const pgDir = path.join(dir, 'pg');
   const { postgres, skip } = Postgres.start(pgDir);
-  if (skip) return { skip };
+  if (skip) { fs.rmSync(dir, { recursive: true, force: true }); return { skip }; }
   const fleet = { dir, postgres, replicas: [], mock: null, balancer: null };
-  fleet.mock = await startMock(mockArgs);
-  for (let index = 0; index < count; index += 1) {
-    const replicaDir = path.join(dir, `replica-${index}`);
-    fs.mkdirSync(replicaDir);
-    const config = baseConfig({ upstreamUrl: fleet.mock.baseUrl, dir: replicaDir });
-    config.ledger.url = postgres.url;
-    config.server.shutdown_grace_s = 5;
-    configure?.(config, index);
-    const configFile = writeConfig(replicaDir, config);
-    const replica = new Replica({ index, port: await closedPort(), configFile, dir: replicaDir });
-    fleet.replicas.push(await replica.start());
+  try {
+    fleet.mock = await startMock(mockArgs);
+    for (let index = 0; index < count; index += 1) {
+      const replicaDir = path.join(dir, `replica-${index}`);
+      fs.mkdirSync(replicaDir);
+      const config = baseConfig({ upstreamUrl: fleet.mock.baseUrl, dir: replicaDir });
+      config.ledger.url = postgres.url;
+      config.server.shutdown_grace_s = 5;
+      configure?.(config, index);
+      const configFile = writeConfig(replicaDir, config);
+      const replica = new Replica({ index, port: await closedPort(), configFile, dir: replicaDir });
+      fleet.replicas.push(replica);
+      await replica.start();
+    }
+    fleet.balancer = await new Balancer(dir, fleet.replicas).start();
+  } catch (error) {
+    await stopFleet(fleet);  // no PostgreSQL or replica outlives a fleet that failed to start
+    throw error;
   }
-  fleet.balancer = await new Balancer(dir, fleet.replicas).start();
   return fleet;
 }
 
@@ -297,6 +303,7 @@ export async function stopFleet(fleet) {
   ]);
   fleet.postgres?.stop();
   killAll();
+  fs.rmSync(fleet.dir, { recursive: true, force: true });
 }
 
 // `turnout ledger export --format jsonl` of the shared ledger: one object per record.
