@@ -6,7 +6,7 @@ FUZZ_BUILD  ?= build-fuzz
 JOBS        ?= $(shell nproc)
 CONFIG      ?= examples/turnout.yaml
 
-.PHONY: all deps deps-test build run test test-unit test-asan fuzz bench clean
+.PHONY: all deps deps-test build run test test-unit test-asan fuzz bench bench-fleet clean
 
 all: build
 
@@ -30,6 +30,10 @@ test: deps-test
 
 bench: deps-test
 	scripts/bench.sh
+
+# Only the fleet part of `make bench` (1, 2 and 3 replicas behind HAProxy on one PostgreSQL).
+bench-fleet: deps-test
+	scripts/bench-fleet.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-test build-bench

@@ -143,3 +143,7 @@ stream_gw_port=$(wait_port "$work/stream-gateway.out")
 echo "== streaming"
 node scripts/bench-streams.mjs streams "$stream_mock_port" "$stream_gw_port" "$stream_gw_pid" "$STREAMS" "$STREAM_ROUNDS"
 node scripts/bench-streams.mjs ttfb "$stream_mock_port" "$stream_gw_port" "$TTFB_REQUESTS"
+
+# A fleet: 1, 2 and 3 replicas on one PostgreSQL behind HAProxy (scripts/bench-fleet.sh).
+echo "== fleet (HAProxy, PostgreSQL ledger)"
+TURNOUT_BENCH_BIN="$bin" scripts/bench-fleet.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Turnout needs, only those that are missing (idempotent).
 #   scripts/install-deps.sh          build and run dependencies
-#   scripts/install-deps.sh --test   plus test/bench tools (GoogleTest, PostgreSQL, node, clang, wrk)
+#   scripts/install-deps.sh --test   plus test/bench tools (GoogleTest, PostgreSQL, node, clang, wrk,
+#                                    HAProxy for the fleet test)
 set -euo pipefail
 
 build_packages=(
@@ -12,7 +13,7 @@ build_packages=(
 )
 test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
-  postgresql sqlite3 clang libclang-rt-14-dev wrk curl procps
+  postgresql sqlite3 clang libclang-rt-14-dev wrk curl procps haproxy
 )
 
 wanted=("${build_packages[@]}")
