@@ -56,9 +56,14 @@ sed -e "s,@TURNOUT_CL100K_VOCABULARY@,$repo/data/cl100k_base.tiktoken," \
   -e "s,@TURNOUT_O200K_VOCABULARY@,$repo/data/o200k_base.tiktoken," \
   "$repo/src/tokenizer/embedded_vocabularies.S.in" > "$work/vocabularies.S"
 
+# What the tokenizer uses from src/common (UTF-8 validation and repair), once, from the
+# working tree: it is outside the tokenizer's namespace, so both copies share it.
+common=()
+[[ -f $repo/src/common/utf8.cpp ]] && common+=("$repo/src/common/utf8.cpp")
+
 echo "building A=$rev_a B=$rev_b ..." >&2
 ${CXX:-g++} -std=c++20 -O2 -DNDEBUG -I"$work/a" -I"$work/b" -I"$repo/src" \
-  "$repo/bench/tokenizer_ab.cpp" "$work"/a/tokenizer_a/*.cpp "$work"/b/tokenizer_b/*.cpp \
+  "$repo/bench/tokenizer_ab.cpp" "$work"/a/tokenizer_a/*.cpp "$work"/b/tokenizer_b/*.cpp "${common[@]}" \
   "$work/vocabularies.S" -pthread -o "$work/tokenizer_ab"
 
 pin=()
