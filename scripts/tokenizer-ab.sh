@@ -4,7 +4,8 @@
 #
 #   scripts/tokenizer-ab.sh [options] REV_A [REV_B]
 #     REV_A, REV_B   git revisions; REV_B defaults to the working tree (also spelt WORKTREE)
-#     -c CATEGORY    corpus file tests/golden/corpus/CATEGORY.txt (default multilingual)
+#     -c CATEGORY    corpus file tests/golden/corpus/CATEGORY.txt (default multilingual), or
+#                    the path of any file (e.g. from scripts/tokenizer-corpora.mjs); repeatable
 #     -e ENCODING    cl100k_base, o200k_base or both (default both)
 #     -n PASSES      passes of each build (default 150)
 #     -m MODE        cold (piece cache cleared before each pass; default) or warm
@@ -16,19 +17,19 @@
 # above 1 means B is faster. The binary fails if A and B disagree on a single token.
 set -euo pipefail
 
-category=multilingual encodings="cl100k_base o200k_base" passes=150 mode=cold output=count
+categories=() encodings="cl100k_base o200k_base" passes=150 mode=cold output=count
 while getopts "c:e:n:m:o:" option; do
   case $option in
-    c) category=$OPTARG ;;
+    c) categories+=("$OPTARG") ;;
     e) [[ $OPTARG == both ]] || encodings=$OPTARG ;;
     n) passes=$OPTARG ;;
     m) mode=$OPTARG ;;
     o) output=$OPTARG ;;
-    *) sed -n '2,16p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,17p' "$0" >&2; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
-[[ $# -ge 1 && $# -le 2 ]] || { sed -n '2,16p' "$0" >&2; exit 2; }
+[[ $# -ge 1 && $# -le 2 ]] || { sed -n '2,17p' "$0" >&2; exit 2; }
 rev_a=$1 rev_b=${2:-WORKTREE}
 
 repo=$(git rev-parse --show-toplevel)
@@ -68,6 +69,12 @@ ${CXX:-g++} -std=c++20 -O2 -DNDEBUG -I"$work/a" -I"$work/b" -I"$repo/src" \
 
 pin=()
 command -v taskset > /dev/null && pin=(taskset -c "${AB_CPU:-$(($(nproc) - 1))}")
-for encoding in $encodings; do
-  "${pin[@]}" "$work/tokenizer_ab" "$repo/tests/golden/corpus/$category.txt" "$encoding" "$passes" "$mode" "$output"
+[[ ${#categories[@]} -gt 0 ]] || categories=(multilingual)
+for category in "${categories[@]}"; do
+  corpus=$repo/tests/golden/corpus/$category.txt
+  [[ -f $category ]] && corpus=$category
+  echo "$(basename "$corpus"):"
+  for encoding in $encodings; do
+    "${pin[@]}" "$work/tokenizer_ab" "$corpus" "$encoding" "$passes" "$mode" "$output"
+  done
 done
