@@ -109,13 +109,14 @@ describe('client input', () => {
       connection.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n');
       await sleep(700);
       connection.write(`Content-Type: application/json\r\nContent-Length: ${chatBody.length}\r\n\r\n`);
-      for (const char of chatBody.slice(0, 6)) {
+      for (const char of chatBody.slice(0, 20)) {
         if (connection.closed) break;
         connection.write(char);
         await sleep(150);
       }
       assert.ok(await connection.waitClosed(3000), 'closed');
-      assert.ok(Date.now() - started < 1800, `closed after ${Date.now() - started} ms`);
+      // Separate deadlines would close it at ~1.7 s (0.7 s head + 1 s body); one at ~1 s.
+      assert.ok(Date.now() - started < 1450, `closed after ${Date.now() - started} ms`);
     } finally {
       connection.close();
     }
@@ -225,12 +226,17 @@ describe('upstream answers', () => {
   });
 
   it('a stream that never stops ends at timeout_s with an error event, not [DONE]', async () => {
+    // The upstream writes as fast as it is read: bytes are always waiting, so a deadline
+    // kept only by the socket's timer would never fire.
     const upstream = await scriptedUpstream((req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const chunk = `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm',
-        choices: [{ index: 0, delta: { content: 'more ' }, finish_reason: null }] })}\n\n`;
-      const timer = setInterval(() => res.write(chunk), 5);
-      res.on('close', () => clearInterval(timer));
+        choices: [{ index: 0, delta: { content: 'more '.repeat(200) }, finish_reason: null }] })}\n\n`;
+      let open = true;
+      res.on('close', () => { open = false; });
+      const flood = () => { while (open && res.write(chunk)) { /* until the socket pushes back */ } };
+      res.on('drain', flood);
+      flood();
     });
     try {
       const gateway = await startGateway({
@@ -238,12 +244,18 @@ describe('upstream answers', () => {
         configure: (config) => { config.providers.openai.timeout_s = 1.5; },
       });
       const started = Date.now();
-      const response = await withTimeout(gateway.chat({ model: 'gpt-4o-mini', messages, stream: true }), 10_000, 'stream');
-      const elapsed = Date.now() - started;
+      const response = await fetch(`${gateway.baseUrl}/chat/completions`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages, stream: true }), signal: AbortSignal.timeout(12_000),
+      });
       assert.equal(response.status, 200);
-      assert.ok(elapsed < 4000, `stream ended after ${elapsed} ms with timeout_s 1.5`);
-      assert.ok(!response.text.includes('[DONE]'));
-      assert.ok(response.text.includes('upstream_stream_timeout'), response.text.slice(-300));
+      let tail = '';
+      const decoder = new TextDecoder();
+      for await (const bytes of response.body) tail = (tail + decoder.decode(bytes, { stream: true })).slice(-4000);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed < 5000, `stream ended after ${elapsed} ms with timeout_s 1.5`);
+      assert.ok(!tail.includes('[DONE]'));
+      assert.ok(tail.includes('upstream_stream_timeout'), tail.slice(-300));
     } finally {
       upstream.close();
     }

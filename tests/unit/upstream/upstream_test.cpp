@@ -530,7 +530,7 @@ TEST_F(UpstreamClientTest, GarbageIsMalformed) {
   expect_no_secret(result.error());
 }
 
-TEST_F(UpstreamClientTest, BodyOverTheLimitIsMalformed) {
+TEST_F(UpstreamClientTest, BodyOverTheDefaultLimitIsTooLarge) {
   TestServer server(io_, [](ServerConnection& connection, int) -> asio::awaitable<void> {
     co_await connection.read_request();
     co_await connection.write("HTTP/1.1 200 OK\r\nContent-Length: 67108865\r\n\r\n{");
@@ -538,7 +538,7 @@ TEST_F(UpstreamClientTest, BodyOverTheLimitIsMalformed) {
   });
   auto result = send(client_, chat_request(local_endpoint(server)));
   ASSERT_FALSE(result);
-  EXPECT_EQ(result.error().kind, upstream::FailureKind::malformed) << result.error().message;
+  EXPECT_EQ(result.error().kind, upstream::FailureKind::too_large) << result.error().message;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -958,7 +958,8 @@ TEST_F(ConnectionPoolTest, PeerClosedConnectionIsDiscarded) {
 // Response size: one limit (max_response_bytes) for every framing; deadlines that hold
 // while the upstream keeps sending.
 
-// Sends `piece` every `every` until `for_at_most` has passed (so an unbounded reader ends).
+// Sends `piece` every `every` (zero: as fast as the reader takes it, so bytes are always
+// waiting) until `for_at_most` has passed (so an unbounded reader ends).
 TestServer::Handler endless(std::string head, std::string piece, milliseconds every,
                                     milliseconds for_at_most = milliseconds(5000)) {
   return [=](ServerConnection& connection, int) -> asio::awaitable<void> {
@@ -968,6 +969,7 @@ TestServer::Handler endless(std::string head, std::string piece, milliseconds ev
     const auto until = Clock::now() + for_at_most;
     while (Clock::now() < until) {
       co_await connection.write(piece);
+      if (every == milliseconds(0)) continue;
       timer.expires_after(every);
       co_await timer.async_wait(nothrow_awaitable);
     }
@@ -1026,7 +1028,7 @@ TEST_F(UpstreamClientTest, StreamedBodyOverTheLimitIsTooLarge) {
 }
 
 TEST_F(UpstreamClientTest, EndlessStreamStopsAtTheTotalTimeout) {
-  TestServer server(io_, endless(std::string(kStreamHead), chunk("data: {}\n\n"), milliseconds(2)));
+  TestServer server(io_, endless(std::string(kStreamHead), chunk(std::string(4000, 'x') + "\n\n"), milliseconds(0)));
   auto request = chat_request(local_endpoint(server));
   request.timeout = milliseconds(400);
   const auto started = Clock::now();
