@@ -10,6 +10,7 @@
 // `--seconds 600 --concurrency 64`, is documented in docs/ARCHITECTURE.md. The binary is
 // $TURNOUT_BIN (as for the integration tests).
 import fs from 'node:fs';
+import http from 'node:http';
 import process from 'node:process';
 
 import { sleep, startGateway, startMock, stopAll } from '../integration/lib/harness.mjs';
@@ -32,32 +33,32 @@ function rssKb(pid) {
 
 const messages = (i) => [{ role: 'user', content: `soak call ${i}: ${'tell me about gateways '.repeat(1 + (i % 20))}` }];
 
-// One call; `abortAfterBytes` aborts a stream once that many body bytes have arrived.
-async function call(gateway, i, { stream = false, abortAfterBytes = 0 } = {}) {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), CALL_TIMEOUT_MS);
-  try {
-    const response = await fetch(`${gateway.baseUrl}/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'gpt-4o-mini', messages: messages(i), stream }),
-      signal: controller.signal,
+// One call on its own connection (a stream that failed midway closes its connection, and a
+// pooled client would race that close); `abortAfterBytes` aborts a stream once that many
+// body bytes have arrived. Resolves {status, aborted} or {status: -1, error}.
+function call(gateway, i, { stream = false, abortAfterBytes = 0 } = {}) {
+  const body = JSON.stringify({ model: 'gpt-4o-mini', messages: messages(i), stream });
+  return new Promise((resolve) => {
+    const request = http.request(`${gateway.baseUrl}/chat/completions`, {
+      method: 'POST', agent: false, timeout: CALL_TIMEOUT_MS,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    }, (response) => {
+      let received = 0;
+      response.on('data', (chunk) => {
+        received += chunk.length;
+        if (abortAfterBytes && received >= abortAfterBytes) {
+          request.destroy();
+          resolve({ status: response.statusCode, aborted: true });
+        }
+      });
+      response.on('end', () => resolve({ status: response.statusCode, aborted: false }));
+      response.on('error', () => {});
+      response.on('close', () => resolve({ status: response.statusCode, aborted: false }));
     });
-    let received = 0;
-    for await (const chunk of response.body) {
-      received += chunk.length;
-      if (abortAfterBytes && received >= abortAfterBytes) {
-        controller.abort();
-        return { status: response.status, aborted: true };
-      }
-    }
-    return { status: response.status, aborted: false };
-  } catch (error) {
-    if (controller.signal.aborted && abortAfterBytes) return { status: 0, aborted: true };
-    return { status: -1, error: String(error) };
-  } finally {
-    clearTimeout(timer);
-  }
+    request.on('timeout', () => request.destroy(new Error(`no answer within ${CALL_TIMEOUT_MS} ms`)));
+    request.on('error', (error) => resolve({ status: -1, error: String(error) }));
+    request.end(body);
+  });
 }
 
 // Runs `next(i)` with CONCURRENCY calls in flight until `ms` have passed.
