@@ -82,6 +82,7 @@ int run_serve(const ServeOptions& opts) {
   http_options.port = config.server.port;
   http_options.threads = config.server.threads ? config.server.threads : std::max(1u, std::thread::hardware_concurrency());
   http_options.max_body_bytes = config.server.max_body_bytes;
+  http_options.max_connections = config.server.max_connections;
   http_options.read_timeout = std::chrono::milliseconds(static_cast<long long>(config.server.read_timeout_s * 1000));
   http_options.idle_timeout = std::chrono::milliseconds(static_cast<long long>(config.server.idle_timeout_s * 1000));
 

@@ -37,6 +37,12 @@ struct HttpServerOptions {
   std::uint64_t max_body_bytes = 16777216;
   std::chrono::milliseconds read_timeout{30000};
   std::chrono::milliseconds idle_timeout{75000};
+  std::uint64_t max_connections = 10000;  // open client connections; more wait in the backlog
+  // After refusing a body (413), how long and how much of the rest of it is read and
+  // dropped before closing, so that the client, still writing, reads the 413 instead of a
+  // reset (nginx's lingering_close).
+  std::chrono::milliseconds linger_time{5000};
+  std::uint64_t linger_bytes = 64ull << 20;
 };
 
 // What a handler sees of the connection beyond the request: the stream, for handlers that
@@ -53,6 +59,8 @@ struct Connection {
 struct RejectionResponses {
   std::function<HttpResponse(unsigned version, std::uint64_t limit)> body_too_large;
   std::function<HttpResponse(unsigned version, const std::string& why)> bad_request;
+  // A transfer coding other than chunked (gzip, deflate...): 501, which RFC 9112 asks for.
+  std::function<HttpResponse(unsigned version, const std::string& coding)> unsupported_transfer_coding;
 };
 
 // Returns the response to send, or nullopt when the handler already wrote it itself.
@@ -75,11 +83,15 @@ class HttpServer {
 
   void set_rejections(RejectionResponses rejections) { rejections_ = std::move(rejections); }
   std::size_t in_flight() const { return in_flight_.load(); }
+  std::size_t open_connections() const { return open_connections_.load(); }
   unsigned threads() const { return static_cast<unsigned>(workers_.size()); }
   boost::asio::io_context& worker_context(unsigned index) { return *workers_[index]; }
 
  private:
   boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket, unsigned worker);
+  // Reads and drops what the client still sends (bounded by linger_time and linger_bytes)
+  // after our half-close, then closes.
+  boost::asio::awaitable<void> linger_close(boost::beast::tcp_stream& stream);
   // Counts a request in flight from its first header byte to its last response byte; the
   // last one to finish while draining ends the drain.
   class InFlight;
@@ -92,6 +104,7 @@ class HttpServer {
   std::unique_ptr<Acceptor> acceptor_;
   std::unique_ptr<boost::asio::steady_timer> drain_deadline_;  // worker 0's
   std::atomic<std::size_t> in_flight_{0};
+  std::atomic<std::size_t> open_connections_{0};  // sessions running, for max_connections
   std::atomic<bool> draining_{false};
   unsigned next_worker_ = 0;
 };

@@ -48,7 +48,8 @@ asio::awaitable<bool> attempt_buffered(WorkerState& worker, const upstream::Requ
   if (!result) {
     out.failure = std::move(result.error());
     out.response.reset();
-    co_return true;
+    // An answer too large to take would be as large again: not worth paying for twice.
+    co_return out.failure->kind != upstream::FailureKind::too_large;
   }
   out.response = std::move(result.value());
   out.failure.reset();
@@ -60,7 +61,7 @@ asio::awaitable<bool> attempt_stream(WorkerState& worker, const upstream::Reques
   out.response.reset();
   out.failure.reset();
   out.stream.reset();
-  out.stream_prefix.clear();
+  out.stream_events = SseFramer(kMaxSseEventBytes);
   const auto idle = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(provider.stream_idle_timeout_s));
   auto opened = co_await worker.client.open_stream(request, idle);
   if (!opened) {
@@ -79,7 +80,13 @@ asio::awaitable<bool> attempt_stream(WorkerState& worker, const upstream::Reques
   }
   // Nothing reaches the client before the first complete event, so a failure up to here
   // is still retried (docs/REFERENCE.md §2.3, §4.4).
-  while (sse_event_end(out.stream_prefix) == std::string::npos) {
+  while (!out.stream_events.has_complete_event()) {
+    if (out.stream_events.oversized()) {
+      out.failure = upstream::Failure{upstream::FailureKind::malformed,
+                                      fmt::format("the upstream's first stream event is larger than {} bytes",
+                                                  kMaxSseEventBytes)};
+      co_return true;
+    }
     auto chunk = co_await stream.next();
     if (!chunk) {
       out.failure = std::move(chunk.error());
@@ -89,7 +96,7 @@ asio::awaitable<bool> attempt_stream(WorkerState& worker, const upstream::Reques
       out.failure = upstream::Failure{upstream::FailureKind::reset, "the upstream ended the stream before any event"};
       co_return true;
     }
-    out.stream_prefix.append(**chunk);
+    out.stream_events.append(**chunk);
   }
   out.stream.emplace(std::move(stream));
   co_return false;

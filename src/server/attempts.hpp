@@ -5,6 +5,7 @@
 // the first complete event of a stream, so failures up to there are still retried.
 #include "server/call_plan.hpp"
 #include "server/services.hpp"
+#include "server/sse.hpp"
 
 #include <optional>
 #include <string>
@@ -19,7 +20,8 @@ struct CallOutcome {
   std::optional<upstream::Response> response;  // last complete upstream response, if any
   std::optional<upstream::Failure> failure;    // or the last failure
   std::optional<upstream::ResponseStream> stream;  // streaming: the open upstream stream
-  std::string stream_prefix;  // streaming: bytes read before committing (>= one whole event)
+  // Streaming: the events read before committing (at least one whole event).
+  SseFramer stream_events{kMaxSseEventBytes};
   unsigned retries = 0;
   unsigned fallbacks = 0;
 };

@@ -76,6 +76,15 @@ listener::RejectionResponses Gateway::rejections() {
     services_.metrics.record_rejection("malformed_http", 400);
     return error_response(ApiError{400, why, "invalid_request_error", "", "malformed_request"}, version);
   };
+  r.unsupported_transfer_coding = [this](unsigned version, const std::string& coding) {
+    services_.metrics.record_rejection("unsupported_transfer_coding", 501);
+    return error_response(ApiError{501,
+                                   fmt::format("Transfer-Encoding '{}' is not supported: send the body plain "
+                                               "(Content-Length) or with 'Transfer-Encoding: chunked' alone.",
+                                               std::string_view(coding).substr(0, 64)),
+                                   "invalid_request_error", "", "unsupported_transfer_encoding"},
+                          version);
+  };
   return r;
 }
 

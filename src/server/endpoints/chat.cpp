@@ -74,7 +74,9 @@ HttpResponse buffered_answer(Services& services, Call& call, const CallOutcome& 
       res.set(http::field::content_type, "application/json");
     }
   } else if (response) {
-    res = upstream_error_response(call.worker.response_parser, *response, version);
+    const config::ProviderConfig* provider = services.config.find_provider(served.provider);
+    res = upstream_error_response(call.worker.response_parser, *response, version, served.provider,
+                                  provider ? std::string_view(provider->api_key) : std::string_view());
     rec.error_type = upstream_error_type(response->status);
   } else {
     const ApiError failure = failure_error(outcome.failure);

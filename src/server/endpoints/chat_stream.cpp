@@ -86,8 +86,8 @@ asio::awaitable<void> relay_chat_stream(Services& services, Call& call, const Ca
   }
   if (client_ok) asio::co_spawn(client.get_executor(), watch_client(client, watch), asio::detached);
 
-  metering::StreamUsage meter;
-  std::string buffer = std::move(outcome.stream_prefix);
+  metering::StreamUsage meter(served.encoding);
+  SseFramer& events = outcome.stream_events;  // holds the first event(s) already read
   std::string out;
   std::string scratch;
   bool saw_done = false;
@@ -144,15 +144,15 @@ asio::awaitable<void> relay_chat_stream(Services& services, Call& call, const Ca
   };
 
   while (client_ok && !watch->client_gone) {
-    std::size_t consumed = 0;
-    for (;;) {
-      const std::size_t end = sse_event_end(std::string_view(buffer).substr(consumed));
-      if (end == std::string_view::npos) break;
-      handle_event(std::string_view(buffer).substr(consumed, end));
-      consumed += end;
+    while (auto event = events.next_event()) {
+      upstream.note_progress();  // the idle timeout counts from the last complete event
+      handle_event(*event);
       if (saw_done || stream_error) break;
     }
-    buffer.erase(0, consumed);
+    if (!saw_done && !stream_error && events.oversized()) {
+      stream_error = ApiError{502, fmt::format("The upstream sent a stream event larger than {} bytes.", kMaxSseEventBytes),
+                              "upstream_error", "", "upstream_stream_error"};
+    }
     if (!out.empty()) {
       co_await write_raw(boost::beast::http::make_chunk(asio::buffer(out)));
       if (!ttft_ms) ttft_ms = ms_between(ex.start, Clock::now());
@@ -164,9 +164,11 @@ asio::awaitable<void> relay_chat_stream(Services& services, Call& call, const Ca
     ex.upstream += Clock::now() - waited;
     if (watch->client_gone) break;
     if (!chunk) {
+      const upstream::FailureKind kind = chunk.error().kind;
       stream_error = failure_error(chunk.error());
-      stream_error->code = chunk.error().kind == upstream::FailureKind::timeout ? "upstream_stream_timeout"
-                                                                                : "upstream_stream_error";
+      stream_error->code = kind == upstream::FailureKind::timeout     ? "upstream_stream_timeout"
+                           : kind == upstream::FailureKind::too_large ? "upstream_response_too_large"
+                                                                      : "upstream_stream_error";
       stream_error->message = "The upstream stream failed midway: " + chunk.error().message;
       break;
     }
@@ -175,12 +177,12 @@ asio::awaitable<void> relay_chat_stream(Services& services, Call& call, const Ca
                               "upstream_stream_error"};
       break;
     }
-    buffer.append(**chunk);
+    events.append(**chunk);
   }
   const bool client_gone = !client_ok || watch->client_gone;
   if (client_gone) upstream.cancel();
 
-  metering::bill_record(rec, meter.finish(served.encoding, served.prompt_tokens), served.rates,
+  metering::bill_record(rec, meter.finish(served.prompt_tokens), served.rates,
                         services.baseline_rates);
   rec.status = client_gone ? 499 : 200;
   rec.error_type = client_gone ? "client_closed" : stream_error ? stream_error->code : "";

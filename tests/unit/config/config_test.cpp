@@ -708,4 +708,18 @@ TEST(ProcessEnv, ReadsTheRealEnvironment) {
 }
 
 }  // namespace
+
+TEST(ConfigHardening, ConnectionAndResponseLimits) {
+  const Config defaults = parse_ok("");
+  EXPECT_EQ(defaults.server.max_connections, 10000u);
+  EXPECT_EQ(defaults.providers.at("openai").max_response_bytes, 64ull << 20);
+  const Config config = parse_ok(
+      "server:\n  max_connections: 2\nproviders:\n  openai:\n    base_url: https://x/v1\n    max_response_bytes: 1048576\n");
+  EXPECT_EQ(config.server.max_connections, 2u);
+  EXPECT_EQ(config.providers.at("openai").max_response_bytes, 1048576u);
+  EXPECT_CONTAINS(parse_error("server:\n  max_connections: 0\n"), "server.max_connections");
+  EXPECT_CONTAINS(parse_error("providers:\n  openai:\n    base_url: https://x/v1\n    max_response_bytes: 10\n"),
+                  "providers.openai.max_response_bytes");
+}
+
 }  // namespace turnout::config
