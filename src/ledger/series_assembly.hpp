@@ -2,8 +2,8 @@
 // The backend-neutral half of /stats/series. A series reads one roll-up width only: the
 // coarsest width that divides the step. Since since, until and step are multiples of that
 // width, every roll-up bucket of it in [since, until) lies inside exactly one series
-// bucket, so a backend reads the whole window in one query per roll-up table (grouped by
-// bucket) and each row is added to its series bucket's StatsAccumulator: the figures of a
+// bucket, so a backend reads the whole window in one query per roll-up table (summed per
+// series bucket in SQL) and each row is added to its series bucket's StatsAccumulator: the figures of a
 // bucket are put together exactly as /stats puts a window together. No raw record is
 // read, so the cost depends on (until - since) / width and the groups, never on the
 // ledger's size.
@@ -44,6 +44,7 @@ class SeriesAccumulator {
   // The accumulator of the series bucket holding the roll-up bucket that starts at
   // `rollup_bucket`, or null outside [since, until).
   StatsAccumulator* bucket_of(std::int64_t rollup_bucket);
+  const SeriesQuery& query() const { return query_; }
 
   SeriesReport finish() &&;
 

@@ -11,9 +11,11 @@
   const REFRESH_MS = 5000;
   const RECENT_CALLS = 20;
   const TOP_SPENDERS = 10;
-  // Chart steps per window: the finest giving a readable number of buckets.
-  const STEPS = [60, 300, 900, 1800, 3600, 7200, 21600, 43200, 86400, 604800];
-  const MAX_BUCKETS = 200;
+  // Chart steps per window: the finest giving at most MAX_BUCKETS buckets, among steps that
+  // are whole roll-up buckets (minute, hour, 6 hours, day, week), so /stats/series reads
+  // few roll-up rows per bucket (a 30-day window reads 30 day rows, not 720 hour rows).
+  const STEPS = [60, 3600, 21600, 86400, 604800];
+  const MAX_BUCKETS = 60;
 
   const $ = (id) => document.getElementById(id);
   const state = { key: sessionStorage.getItem(KEY_STORAGE) || '', timer: 0, charts: {}, generation: 0 };

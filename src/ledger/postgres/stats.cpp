@@ -66,27 +66,30 @@ const std::string kRollupLatenciesSql = R"sql(
   GROUP BY model, latency_bucket
 )sql";
 
-// The series reads (series_assembly.hpp): the roll-up queries above per bucket, which
-// comes last so a row decodes like a /stats row.
+// The series reads (series_assembly.hpp): the roll-up queries above summed per series
+// bucket, whose start ($1 + a multiple of the step $4) comes last so a row decodes like a
+// /stats row. Summing in SQL keeps the rows handed to the gateway to buckets x groups.
 const std::string kSeriesGroupsSql = R"sql(
   SELECT model, route,
          SUM(calls), SUM(errors), SUM(prompt_tokens), SUM(completion_tokens), SUM(priced_calls),
-         SUM(priced_cost_pico), SUM(latency_sum), SUM(baseline_cost_pico), SUM(savings_pico), bucket
-  FROM rollups WHERE width = $3 AND bucket >= $1 AND bucket < $2
-  GROUP BY bucket, model, route
+         SUM(priced_cost_pico), SUM(latency_sum), SUM(baseline_cost_pico), SUM(savings_pico),
+         $1::BIGINT + (bucket - $1::BIGINT) / $4::BIGINT * $4::BIGINT AS start
+  FROM rollups WHERE width = $3 AND bucket >= $1::BIGINT AND bucket < $2::BIGINT
+  GROUP BY start, model, route
 )sql";
 
 const std::string kSeriesKeysSql = R"sql(
   SELECT client_key_id, SUM(calls), SUM(prompt_tokens), SUM(completion_tokens), SUM(priced_calls),
-         SUM(priced_cost_pico), bucket
-  FROM key_rollups WHERE width = $3 AND bucket >= $1 AND bucket < $2
-  GROUP BY bucket, client_key_id
+         SUM(priced_cost_pico), $1::BIGINT + (bucket - $1::BIGINT) / $4::BIGINT * $4::BIGINT AS start
+  FROM key_rollups WHERE width = $3 AND bucket >= $1::BIGINT AND bucket < $2::BIGINT
+  GROUP BY start, client_key_id
 )sql";
 
 const std::string kSeriesLatenciesSql = R"sql(
-  SELECT model, latency_bucket, SUM(count), MIN(min_ms), MAX(max_ms), bucket
-  FROM latency_rollups WHERE width = $3 AND bucket >= $1 AND bucket < $2
-  GROUP BY bucket, model, latency_bucket
+  SELECT model, latency_bucket, SUM(count), MIN(min_ms), MAX(max_ms),
+         $1::BIGINT + (bucket - $1::BIGINT) / $4::BIGINT * $4::BIGINT AS start
+  FROM latency_rollups WHERE width = $3 AND bucket >= $1::BIGINT AND bucket < $2::BIGINT
+  GROUP BY start, model, latency_bucket
 )sql";
 
 // Newest first here; ties in timestamp go to the later write, as in SQLite.
@@ -289,10 +292,17 @@ turnout::Result<void> add_recent_calls(Connection& connection, double since, dou
   return {};
 }
 
-// Series readers: each row goes to the series bucket holding its roll-up bucket (the
-// query's range keeps every row inside the series).
+// A series query: bounds, roll-up width and step as BIGINT parameters.
+turnout::Result<QueryResult> query_series_rows(Connection& connection, const std::string& sql,
+                                               const StatsSegment& segment, const SeriesAccumulator& series) {
+  const std::array<Param, 4> params{std::to_string(series.query().since), std::to_string(series.query().until),
+                                    std::to_string(segment.width), std::to_string(series.query().step)};
+  return connection.query(sql, params);
+}
+
+// Series readers: each row goes to the series bucket it was summed for.
 turnout::Result<void> add_series_groups(Connection& connection, const StatsSegment& segment, SeriesAccumulator& series) {
-  auto rows = query_segment(connection, kSeriesGroupsSql, kSeriesGroupsSql, segment);
+  auto rows = query_series_rows(connection, kSeriesGroupsSql, segment, series);
   if (!rows) {
     return rows.error();
   }
@@ -313,7 +323,7 @@ turnout::Result<void> add_series_groups(Connection& connection, const StatsSegme
 }
 
 turnout::Result<void> add_series_keys(Connection& connection, const StatsSegment& segment, SeriesAccumulator& series) {
-  auto rows = query_segment(connection, kSeriesKeysSql, kSeriesKeysSql, segment);
+  auto rows = query_series_rows(connection, kSeriesKeysSql, segment, series);
   if (!rows) {
     return rows.error();
   }
@@ -335,7 +345,7 @@ turnout::Result<void> add_series_keys(Connection& connection, const StatsSegment
 
 turnout::Result<void> add_series_latencies(Connection& connection, const StatsSegment& segment,
                                            SeriesAccumulator& series) {
-  auto rows = query_segment(connection, kSeriesLatenciesSql, kSeriesLatenciesSql, segment);
+  auto rows = query_series_rows(connection, kSeriesLatenciesSql, segment, series);
   if (!rows) {
     return rows.error();
   }

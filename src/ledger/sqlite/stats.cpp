@@ -62,27 +62,29 @@ constexpr std::string_view kRollupLatenciesSql = R"sql(
   GROUP BY model, latency_bucket
 )sql";
 
-// The series reads (series_assembly.hpp): the roll-up queries above per bucket, which
-// comes last so a row decodes like a /stats row.
+// The series reads (series_assembly.hpp): the roll-up queries above summed per series
+// bucket, whose start (?1 + a multiple of the step ?4) comes last so a row decodes like a
+// /stats row. Summing in SQL keeps the rows handed to the gateway to buckets x groups.
 constexpr std::string_view kSeriesGroupsSql = R"sql(
   SELECT model, route,
          SUM(calls), SUM(errors), SUM(prompt_tokens), SUM(completion_tokens), SUM(priced_calls),
-         SUM(priced_cost_pico), TOTAL(latency_sum), SUM(baseline_cost_pico), SUM(savings_pico), bucket
+         SUM(priced_cost_pico), TOTAL(latency_sum), SUM(baseline_cost_pico), SUM(savings_pico),
+         ?1 + (bucket - ?1) / ?4 * ?4 AS start
   FROM rollups WHERE width = ?3 AND bucket >= ?1 AND bucket < ?2
-  GROUP BY bucket, model, route
+  GROUP BY start, model, route
 )sql";
 
 constexpr std::string_view kSeriesKeysSql = R"sql(
   SELECT client_key_id, SUM(calls), SUM(prompt_tokens), SUM(completion_tokens), SUM(priced_calls),
-         SUM(priced_cost_pico), bucket
+         SUM(priced_cost_pico), ?1 + (bucket - ?1) / ?4 * ?4 AS start
   FROM key_rollups WHERE width = ?3 AND bucket >= ?1 AND bucket < ?2
-  GROUP BY bucket, client_key_id
+  GROUP BY start, client_key_id
 )sql";
 
 constexpr std::string_view kSeriesLatenciesSql = R"sql(
-  SELECT model, latency_bucket, SUM(count), MIN(min_ms), MAX(max_ms), bucket
+  SELECT model, latency_bucket, SUM(count), MIN(min_ms), MAX(max_ms), ?1 + (bucket - ?1) / ?4 * ?4 AS start
   FROM latency_rollups WHERE width = ?3 AND bucket >= ?1 AND bucket < ?2
-  GROUP BY bucket, model, latency_bucket
+  GROUP BY start, model, latency_bucket
 )sql";
 
 // Newest first here (the index walks backwards); ties in timestamp go to the later write.
@@ -229,10 +231,22 @@ Result<void> add_recent_calls(sqlite::Database& db, double since, double until, 
   return read;
 }
 
-// Series readers: each row goes to the series bucket holding its roll-up bucket (the
-// query's range keeps every row inside the series).
+// A series query with its bounds as integers (so the bucket arithmetic is integral).
+Result<sqlite::Statement> prepare_series(sqlite::Database& db, std::string_view sql, const StatsSegment& segment,
+                                         const SeriesAccumulator& series) {
+  auto statement = db.prepare(sql);
+  if (statement) {
+    statement->bind(1, series.query().since);
+    statement->bind(2, series.query().until);
+    statement->bind(3, segment.width);
+    statement->bind(4, series.query().step);
+  }
+  return statement;
+}
+
+// Series readers: each row goes to the series bucket it was summed for.
 Result<void> add_series_groups(sqlite::Database& db, const StatsSegment& segment, SeriesAccumulator& series) {
-  auto rows = prepare_segment(db, kSeriesGroupsSql, kSeriesGroupsSql, segment);
+  auto rows = prepare_series(db, kSeriesGroupsSql, segment, series);
   if (!rows) {
     return rows.error();
   }
@@ -243,7 +257,7 @@ Result<void> add_series_groups(sqlite::Database& db, const StatsSegment& segment
 }
 
 Result<void> add_series_keys(sqlite::Database& db, const StatsSegment& segment, SeriesAccumulator& series) {
-  auto rows = prepare_segment(db, kSeriesKeysSql, kSeriesKeysSql, segment);
+  auto rows = prepare_series(db, kSeriesKeysSql, segment, series);
   if (!rows) {
     return rows.error();
   }
@@ -254,7 +268,7 @@ Result<void> add_series_keys(sqlite::Database& db, const StatsSegment& segment, 
 }
 
 Result<void> add_series_latencies(sqlite::Database& db, const StatsSegment& segment, SeriesAccumulator& series) {
-  auto rows = prepare_segment(db, kSeriesLatenciesSql, kSeriesLatenciesSql, segment);
+  auto rows = prepare_series(db, kSeriesLatenciesSql, segment, series);
   if (!rows) {
     return rows.error();
   }
