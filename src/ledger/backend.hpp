@@ -36,6 +36,9 @@ class Backend {
 
   // Aggregates over one consistent snapshot. Thread-safe.
   virtual Result<StatsReport> stats(const StatsQuery& query) = 0;
+
+  // Per-bucket figures from the roll-ups of one consistent snapshot. Thread-safe.
+  virtual Result<SeriesReport> series(const SeriesQuery& query) = 0;
 };
 
 }  // namespace turnout::ledger

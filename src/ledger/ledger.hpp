@@ -76,12 +76,16 @@ struct RecentCall {
   double latency_ms = 0;
   std::uint64_t prompt_tokens = 0, completion_tokens = 0;
   int status = 0;
+  std::uint64_t counted_prompt_tokens = 0;  // the gateway's own count, which routing used
+  int attempts = 0;                         // upstream attempts, retries and fallbacks included
+  std::string error_type;                   // "" on success
 };
 
 struct StatsReport {
   std::uint64_t total_calls = 0;   // every record in the window, failed ones too
   pricing::Money total_cost;       // priced calls only
   double avg_latency_ms = 0;       // over every call (0 when there is none)
+  LatencySummary latency_ms;       // over every call, from every model's histogram
   std::map<std::string, std::uint64_t> model_distribution;
   std::vector<RecentCall> recent_calls;  // oldest first
   std::uint64_t errors = 0;
@@ -98,9 +102,29 @@ struct StatsReport {
   std::uint64_t unpriced_calls = 0;  // records whose cost is unknown (cost_usd null)
 };
 
+// A time series over the roll-ups (GET /stats/series): buckets [since + i*step,
+// since + (i+1)*step) for since <= start < until. since, until and step are whole seconds,
+// step a multiple of a minute and since, until multiples of step, so every bucket is a
+// sum of whole roll-up buckets and no raw record is read (series_assembly.hpp).
+struct SeriesQuery {
+  std::int64_t since = 0;
+  std::int64_t until = 0;
+  std::int64_t step = 0;
+};
+
+// One StatsReport per bucket (recent_calls empty), computed exactly as /stats computes a
+// window, so a bucket's figures equal /stats over the same window.
+struct SeriesReport {
+  SeriesQuery query;
+  std::vector<StatsReport> buckets;
+};
+
 // The /stats JSON body (docs/REFERENCE.md §5): costs as exact decimal numbers, a model's
 // cost_usd null when none of its calls was priced, latencies rounded to 3 decimals.
 std::string render_stats_json(const StatsReport& report);
+
+// The /stats/series JSON body: each bucket with /stats's figures (without recent_calls).
+std::string render_series_json(const SeriesReport& report);
 
 struct LedgerHealth {
   bool healthy = true;
@@ -119,6 +143,9 @@ class Ledger {
 
   // Aggregates over the ledger; thread-safe, blocking (call off the event loop).
   virtual Result<StatsReport> stats(const StatsQuery& query) = 0;
+
+  // Per-bucket figures over the roll-ups only; thread-safe, blocking (call off the event loop).
+  virtual Result<SeriesReport> series(const SeriesQuery& query) = 0;
 
   virtual LedgerHealth health() const = 0;
 

@@ -55,6 +55,8 @@ void QueuedLedger::append(CallRecord record, DurableCallback on_durable) {
 
 Result<StatsReport> QueuedLedger::stats(const StatsQuery& query) { return backend_->stats(query); }
 
+Result<SeriesReport> QueuedLedger::series(const SeriesQuery& query) { return backend_->series(query); }
+
 LedgerHealth QueuedLedger::health() const {
   std::lock_guard lock(mutex_);
   return health_;

@@ -26,6 +26,7 @@ class QueuedLedger final : public Ledger {
 
   void append(CallRecord record, DurableCallback on_durable) override;
   Result<StatsReport> stats(const StatsQuery& query) override;
+  Result<SeriesReport> series(const SeriesQuery& query) override;
   LedgerHealth health() const override;
   void close() override;
 

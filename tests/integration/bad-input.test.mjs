@@ -168,7 +168,7 @@ describe('request validation', () => {
     const cases = [
       ['GET', '/v2/chat/completions', [404]],
       ['POST', '/v1/nothing-here', [404]],
-      ['GET', '/', [404]],
+      ['GET', '/v1', [404]],  // GET / redirects to the dashboard (REFERENCE §2.13)
       ['GET', '/v1/chat/completions', [404, 405]],
       ['DELETE', '/stats', [404, 405]],
       ['PUT', '/v1/models', [404, 405]],

@@ -246,14 +246,15 @@ void PostgresBackend::release_reader(pg::Connection reader) {
   }
 }
 
-Result<StatsReport> PostgresBackend::stats(const StatsQuery& query) {
+template <class Report, class Query>
+Result<Report> PostgresBackend::read(turnout::Result<Report> (*run)(pg::Connection&, const Query&), const Query& query) {
   for (int attempt = 0;; ++attempt) {
     bool reused = false;
     auto reader = acquire_reader(reused);
     if (!reader) {
       return reader.error();
     }
-    auto report = pg::query_stats(*reader, query);
+    auto report = run(*reader, query);
     if (report) {
       release_reader(std::move(*reader));
       return report;
@@ -265,5 +266,9 @@ Result<StatsReport> PostgresBackend::stats(const StatsQuery& query) {
     }
   }
 }
+
+Result<StatsReport> PostgresBackend::stats(const StatsQuery& query) { return read(&pg::query_stats, query); }
+
+Result<SeriesReport> PostgresBackend::series(const SeriesQuery& query) { return read(&pg::query_series, query); }
 
 }  // namespace turnout::ledger

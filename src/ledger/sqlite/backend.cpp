@@ -270,20 +270,25 @@ void SqliteBackend::release_reader(std::shared_ptr<Connection> reader, std::uint
   }
 }
 
-Result<StatsReport> SqliteBackend::stats(const StatsQuery& query) {
+template <class Report, class Query>
+Result<Report> SqliteBackend::read(Result<Report> (*run)(sqlite::Database&, const Query&), const Query& query) {
   std::uint64_t generation = 0;
   auto reader = acquire_reader(generation);
   if (!reader) {
     return reader.error();
   }
-  Result<StatsReport> report = [&] {
+  Result<Report> report = [&] {
     std::lock_guard lock((*reader)->mutex);
-    return query_sqlite_stats((*reader)->db, query);
+    return run((*reader)->db, query);
   }();
   if (report) {
     release_reader(std::move(*reader), generation);  // a reader that failed is closed, not reused
   }
   return report;
 }
+
+Result<StatsReport> SqliteBackend::stats(const StatsQuery& query) { return read(&query_sqlite_stats, query); }
+
+Result<SeriesReport> SqliteBackend::series(const SeriesQuery& query) { return read(&query_sqlite_series, query); }
 
 }  // namespace turnout::ledger

@@ -15,6 +15,9 @@ using Handler = boost::asio::awaitable<std::optional<HttpResponse>> (*)(Services
 boost::asio::awaitable<std::optional<HttpResponse>> chat_completions(Services&, Call&);  // chat.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> route(Services&, Call&);             // route.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> stats(Services&, Call&);             // stats.cpp
+boost::asio::awaitable<std::optional<HttpResponse>> stats_series(Services&, Call&);      // stats_series.cpp
+boost::asio::awaitable<std::optional<HttpResponse>> dashboard(Services&, Call&);         // dashboard.cpp
+boost::asio::awaitable<std::optional<HttpResponse>> root(Services&, Call&);              // root.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> health(Services&, Call&);            // health.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> livez(Services&, Call&);             // livez.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> models(Services&, Call&);            // models.cpp

@@ -343,6 +343,36 @@ TEST_F(PostgresLedgerTest, StatsMatchBruteForceOverWindows) {
   }
 }
 
+// Two gateway instances share the ledger: every series bucket sums the roll-up rows of
+// both (one snapshot) and equals the brute-force figures over all their records.
+TEST_F(PostgresLedgerTest, SeriesOfTwoInstancesMatchesBruteForce) {
+  auto records = random_records(2000, 5150, 3 * 86'400 * 4);
+  for (std::size_t i = 0; i < records.size(); i += 2) records[i].instance_id = "instance-b";
+  std::vector<CallRecord> first, second;
+  for (const CallRecord& r : records) (r.instance_id == "instance-b" ? second : first).push_back(r);
+  auto ledger_a = open_or_die(url());
+  auto ledger_b = open_or_die(url());
+  ASSERT_TRUE(ledger_a && ledger_b);
+  append_all(*ledger_a, first);
+  append_all(*ledger_b, second);
+  records.push_back(CallRecord{});  // the two barrier records (timestamp 0)
+  records.push_back(CallRecord{});
+
+  constexpr std::int64_t t0 = 1'700'000'000, day = t0 / 86'400 * 86'400, week = t0 / 604'800 * 604'800;
+  const std::vector<SeriesQuery> queries{
+      {t0 / 60 * 60, t0 / 60 * 60 + 3'600, 60},
+      {day, day + 4 * 86'400, 3'600},
+      {day, day + 4 * 86'400, 86'400},
+      {week, week + 2 * 604'800, 604'800},
+  };
+  for (const SeriesQuery& query : queries) {
+    const auto start = std::chrono::steady_clock::now();
+    expect_series_matches_brute_force(records, *ledger_a, query);
+    const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
+    std::cout << "[ figure ] series step " << query.step << " checked in " << took.count() << " ms\n";
+  }
+}
+
 TEST_F(PostgresLedgerTest, PercentilesUseNearestRank) {
   auto ledger = open_or_die(url());
   ASSERT_TRUE(ledger);
