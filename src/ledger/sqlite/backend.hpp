@@ -24,6 +24,7 @@ class SqliteBackend final : public Backend {
   Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit) override;
   Result<void> prune_second_rollups(double cutoff) override;
   Result<StatsReport> stats(const StatsQuery& query) override;
+  Result<std::string> installation_secret(const std::string& candidate) override;
 
  private:
   struct Connection {
