@@ -93,9 +93,13 @@ void read_server(DocumentReader& reader, const YAML::Node& node, ServerConfig& s
 
 void read_ledger(DocumentReader& reader, const YAML::Node& node, LedgerConfig& ledger) {
   if (!reader.expect_map(node, "ledger")) return;
-  reader.reject_unknown_keys(node, "ledger", {"url", "retention_days"});
+  reader.reject_unknown_keys(node, "ledger", {"url", "retention_days", "spool_path", "spool_max_records"});
   if (const auto n = node["retention_days"]) {
     assign(ledger.retention_days, reader.integer(n, "ledger.retention_days", 0, 365 * 100));
+  }
+  if (const auto n = node["spool_path"]) assign(ledger.spool_path, reader.string(n, "ledger.spool_path"));
+  if (const auto n = node["spool_max_records"]) {
+    assign(ledger.spool_max_records, reader.integer(n, "ledger.spool_max_records", 1, 1'000'000'000));
   }
   const auto n = node["url"];
   if (!n) return;
@@ -463,6 +467,9 @@ std::string unknown_model_problem(const DocumentReader& reader, std::string_view
 
 void check_references(DocumentReader& reader, Config& config) {
   if (config.providers.empty()) reader.fail("providers", "at least one provider is required");
+  if (!config.ledger.spool_path.empty() && config.ledger.url == "sqlite:" + config.ledger.spool_path) {
+    reader.fail("ledger.spool_path", "must not be the ledger database itself (ledger.url)");
+  }
   for (auto& [name, model] : config.models) {
     const std::string path = child_path(child_path("models", name), "provider");
     if (!model.provider.empty() && !config.find_provider(model.provider)) {

@@ -35,6 +35,11 @@ struct LedgerConfig {
   // Raw call records older than this many days are deleted; the roll-ups behind /stats
   // are kept. 0 keeps every record.
   std::uint64_t retention_days = 0;
+  // Where records the database does not take are kept, fsync'd, until it takes writes
+  // again (an SQLite file, created only when needed; relative to the working directory).
+  // "": no spool (the gateway then refuses calls while the database is away).
+  std::string spool_path = "turnout-spool.db";
+  std::uint64_t spool_max_records = 1'000'000;  // beyond: calls are refused (503)
 };
 
 enum class ProviderType { openai, azure };

@@ -127,8 +127,11 @@ std::string render_stats_json(const StatsReport& report);
 std::string render_series_json(const SeriesReport& report);
 
 struct LedgerHealth {
-  bool healthy = true;
-  std::string reason;  // when unhealthy
+  bool healthy = true;  // records appended now will be durable (database or spool)
+  std::string reason;   // when unhealthy
+  // Healthy, but the database is not taking writes: why, and what the spool holds.
+  std::string degraded;
+  std::uint64_t spooled = 0;  // records in the spool, waiting for the database
 };
 
 class Ledger {
@@ -136,8 +139,10 @@ class Ledger {
   virtual ~Ledger() = default;
 
   // Queues `record` for the writer (group commit, off the request path). `on_durable`
-  // runs once the record is committed (or failed); it is called on the writer thread,
-  // so it must only hand off (post to an io_context), never block.
+  // runs once the record is durable — committed to the database, or, when the database
+  // did not take it, to the spool (LedgerOptions::spool_path) — with success, or with an
+  // error when it is in neither (it is then only in memory, kept for retry). It is called
+  // on the writer thread, so it must only hand off (post to an io_context), never block.
   using DurableCallback = std::function<void(Result<void>)>;
   virtual void append(CallRecord record, DurableCallback on_durable) = 0;
 
@@ -149,15 +154,27 @@ class Ledger {
 
   virtual LedgerHealth health() const = 0;
 
+  // The installation secret (installation_secret.hpp): the same for every instance and
+  // every start on this ledger database.
+  virtual const std::string& installation_secret() const = 0;
+
   // Commits everything queued and stops the writer. Idempotent. A record appended after
   // close() is not written: its callback gets an error at once.
   virtual void close() = 0;
 };
 
 struct LedgerOptions {
-  // While the database is unwritable, failed records are kept (up to max_backlog, the
-  // oldest dropped beyond that) and retried this often, so nothing is lost to a
-  // transient fault and health() recovers by itself.
+  // A batch the database does not take goes to this local SQLite file (spool/spool.hpp),
+  // fsync'd, before its callers hear "durable"; later batches follow it there until the
+  // database takes writes again and the spool has been drained into it (retried every
+  // retry_interval; a spool left by a crash is drained at open). "" : no spool.
+  std::string spool_path;
+  // At most this many records in the spool; a batch that would pass it is not spooled
+  // (its callers get an error) and health() is unhealthy while the spool is full.
+  std::uint64_t spool_max_records = 1'000'000;
+  // Records neither the database nor the spool took are kept in memory (up to
+  // max_backlog, the oldest dropped beyond that; their callers got an error) and retried
+  // this often, so health() recovers by itself.
   std::chrono::milliseconds retry_interval{1000};
   std::size_t max_backlog = 100'000;
   std::size_t max_batch = 4096;  // records per transaction (group commit)
@@ -169,8 +186,9 @@ struct LedgerOptions {
 };
 
 // Opens the backend named by a ledger URL (sqlite:PATH, sqlite::memory:,
-// postgresql://user:password@host:port/db), creating or migrating its schema. Errors
-// never echo credentials from the URL.
+// postgresql://user:password@host:port/db), creating or migrating its schema, reads (or
+// creates) the installation secret, and opens a spool left behind (options.spool_path)
+// so the writer drains it first. Errors never echo credentials from the URL.
 Result<std::unique_ptr<Ledger>> open_ledger(const std::string& url, const LedgerOptions& options = {});
 
 }  // namespace turnout::ledger

@@ -34,6 +34,7 @@ HttpServer::HttpServer(HttpServerOptions options, Handler handler, RejectionResp
     : options_(std::move(options)), handler_(std::move(handler)), rejections_(std::move(rejections)) {
   const unsigned n = std::max(1u, options_.threads);
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<asio::io_context>(1));
+  connections_.resize(n);
 }
 
 HttpServer::~HttpServer() = default;
@@ -52,6 +53,21 @@ class HttpServer::InFlight {
 
  private:
   HttpServer& server_;
+};
+
+class HttpServer::Registration {
+ public:
+  Registration(HttpServer& server, unsigned worker, Connection& connection)
+      : set_(server.connections_[worker]), connection_(connection) {
+    set_.insert(&connection_);
+  }
+  ~Registration() { set_.erase(&connection_); }
+  Registration(const Registration&) = delete;
+  Registration& operator=(const Registration&) = delete;
+
+ private:
+  std::unordered_set<Connection*>& set_;
+  Connection& connection_;
 };
 
 std::optional<std::string> HttpServer::listen(std::uint16_t& bound_port) {
@@ -96,8 +112,28 @@ void HttpServer::stop(std::chrono::milliseconds grace) {
     }
     drain_deadline_ = std::make_unique<asio::steady_timer>(*workers_[0], grace);
     drain_deadline_->async_wait([this](const boost::system::error_code& ec) {
-      if (!ec) stop_loops();
+      if (!ec) cancel_in_flight();
     });
+  });
+}
+
+void HttpServer::cancel_in_flight() {
+  // Each connection is cancelled on its own thread: signals and handlers are not thread-safe.
+  for (unsigned i = 0; i < workers_.size(); ++i) {
+    asio::post(*workers_[i], [this, i] {
+      // A handler may end its session while reacting; take the set as it is now.
+      const std::vector<Connection*> connections(connections_[i].begin(), connections_[i].end());
+      for (Connection* connection : connections) {
+        if (!connections_[i].contains(connection)) continue;
+        connection->shutdown.requested = true;
+        connection->shutdown.signal.emit(asio::cancellation_type::terminal);
+      }
+    });
+  }
+  // The last handler to finish ends the loops (InFlight); this bounds the wait for them.
+  drain_deadline_->expires_after(options_.cancel_wait);
+  drain_deadline_->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) stop_loops();
   });
 }
 
@@ -130,6 +166,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
   stream.socket().set_option(tcp::no_delay(true), ignored);
   beast::flat_buffer buffer;
   Connection connection{stream, worker};
+  const Registration registration(*this, worker, connection);
   bool first_request = true;
   bool refused_body = false;  // a 413 was sent while the client may still be writing
 

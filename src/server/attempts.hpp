@@ -3,6 +3,9 @@
 // retries (resilience::RetryPolicy) until one answers with something not worth retrying;
 // every attempt's outcome feeds the model cooldowns. Nothing reaches the client before
 // the first complete event of a stream, so failures up to there are still retried.
+// Each attempt's upstream waits are bound to the connection's shutdown cancellation: when
+// the shutdown grace ends, the pending upstream operation is cancelled (its connection
+// closed) and the outcome says `cancelled` (no retry, no cooldown).
 #include "server/call_plan.hpp"
 #include "server/services.hpp"
 #include "server/sse.hpp"
@@ -24,6 +27,7 @@ struct CallOutcome {
   SseFramer stream_events{kMaxSseEventBytes};
   unsigned retries = 0;
   unsigned fallbacks = 0;
+  bool cancelled = false;  // the shutdown grace ended before the upstream answered
 };
 
 boost::asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const CallPlan& plan,

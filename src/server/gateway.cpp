@@ -39,7 +39,8 @@ HttpResponse method_not_allowed(const Exchange& ex, const RouteEntry& entry, uns
 }  // namespace
 
 Gateway::Gateway(const config::Config& config, ledger::Ledger& ledger, GatewayOptions options)
-    : services_(config, ledger, std::move(options)), client_keys_(config.server.api_keys) {}
+    : services_(config, ledger, std::move(options)),
+      client_keys_(config.server.api_keys, ledger.installation_secret()) {}
 
 Gateway::~Gateway() {
   if (services_.blocking_pool) services_.blocking_pool->join();
@@ -88,6 +89,10 @@ listener::RejectionResponses Gateway::rejections() {
   return r;
 }
 
+void Gateway::close_idle_connections() {
+  for (auto& worker : workers_) worker->client.close_idle();
+}
+
 asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& request, Connection& connection) {
   Exchange ex;
   WorkerState& worker = *workers_[connection.worker_index];
@@ -116,6 +121,9 @@ asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& reques
   } else if (request.method() != entry->method) {
     res = method_not_allowed(ex, *entry, version);
   } else {
+    // An open endpoint tells a caller without a valid key less (/health).
+    if (entry->access == Access::open) key_id = client_keys_.authenticate(request);
+    ex.authenticated = key_id.has_value();
     if (key_id) ex.key_id = std::move(*key_id);
     Call call{request, connection, ex, worker};
     auto answered = co_await entry->handler(services_, call);

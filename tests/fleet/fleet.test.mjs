@@ -24,9 +24,6 @@ const CONCURRENCY = 6;
 // Checks that fail because of a gateway bug: skipped with the bug named, until the fix
 // lands. TURNOUT_FLEET_KNOWN_BUGS=1 runs them anyway (to verify a fix).
 const knownBug = (text) => (process.env.TURNOUT_FLEET_KNOWN_BUGS === '1' ? false : `gateway bug: ${text}`);
-const BUG_ACK_BEFORE_DURABLE = knownBug('a call in flight when the ledger write fails is answered 200 although its record ' +
-  'is only in memory (record_durably in src/server/recording.cpp logs ledger_error, and endpoints/chat.cpp and chat_stream.cpp answer anyway); a replica killed ' +
-  'before the database returns loses acknowledged calls (docs/REFERENCE.md §6)');
 const BUG_IDLE_HEALTH = knownBug('GET /health reflects only the outcome of the last ledger write, so an idle replica ' +
   'reports 200 throughout a database outage (readiness keeps it in rotation, and its first calls are then answered ' +
   '200 without a durable record)');
@@ -261,7 +258,7 @@ describe('a fleet of three replicas on one PostgreSQL behind HAProxy', { skip },
       (await Promise.all(fleet.replicas.map((r) => r.health()))).every((h) => h.status === 200), { timeoutMs: 30_000 });
   });
 
-  it('no call is acknowledged before its record is durable, even during the outage', { skip: BUG_ACK_BEFORE_DURABLE }, async (t) => {
+  it('no call is acknowledged before its record is durable, even during the outage', async (t) => {
     if (!fleet) return t.skip(skip);
     // docs/REFERENCE.md §6 (SPEC section 6): "A call whose complete response a client received is in the ledger,
     // even if the gateway is killed right after." The gateway logs a ledger_error line for

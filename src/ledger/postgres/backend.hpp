@@ -26,6 +26,7 @@ class PostgresBackend final : public Backend {
   Result<void> prune_second_rollups(double cutoff) override;
   Result<StatsReport> stats(const StatsQuery& query) override;
   Result<SeriesReport> series(const SeriesQuery& query) override;
+  Result<std::string> installation_secret(const std::string& candidate) override;
 
  private:
   explicit PostgresBackend(pg::ConnectionTarget target) : target_(std::move(target)) {}

@@ -105,6 +105,13 @@ std::span<const Migration> ledger_migrations() {
         );
         DROP INDEX calls_model_latency;
       )sql", &backfill_rollups},
+      // Named values of the installation, such as its secret (installation_secret.hpp).
+      Migration{"metadata table", R"sql(
+        CREATE TABLE metadata (
+          name TEXT PRIMARY KEY,
+          value TEXT NOT NULL
+        );
+      )sql"},
   };
   return migrations;
 }

@@ -1,5 +1,6 @@
 #include "ledger/sqlite/backend.hpp"
 
+#include "ledger/installation_secret.hpp"
 #include "ledger/rollup.hpp"
 #include "ledger/sqlite/rollups.hpp"
 #include "ledger/sqlite/schema.hpp"
@@ -193,6 +194,35 @@ Result<void> SqliteBackend::insert_all(std::span<const KeyedRecord> records) {
     return written.error();
   }
   return transaction->commit();
+}
+
+Result<std::string> SqliteBackend::installation_secret(const std::string& candidate) {
+  if (!writer_) {
+    if (auto reopened = open_writer(); !reopened) {
+      return reopened.error();
+    }
+  }
+  Connection& connection = *writer_->connection;
+  std::lock_guard lock(connection.mutex);
+  auto store = connection.db.prepare("INSERT INTO metadata (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING");
+  if (!store) {
+    return store.error();
+  }
+  store->bind(1, kInstallationSecretName);
+  store->bind(2, std::string_view(candidate));
+  if (auto stored = store->step(); !stored) {
+    return make_error(fmt::format("ledger database '{}': {}", path_, stored.error().message));
+  }
+  auto read = connection.db.prepare("SELECT value FROM metadata WHERE name = ?1");
+  if (!read) {
+    return read.error();
+  }
+  read->bind(1, kInstallationSecretName);
+  auto row = read->step();
+  if (!row || !*row) {
+    return make_error(fmt::format("ledger database '{}': the installation secret cannot be read", path_));
+  }
+  return Result<std::string>(boost::system::in_place_value, read->column_text(0));
 }
 
 Result<void> SqliteBackend::prune_second_rollups(double cutoff) {

@@ -25,6 +25,7 @@ class SqliteBackend final : public Backend {
   Result<void> prune_second_rollups(double cutoff) override;
   Result<StatsReport> stats(const StatsQuery& query) override;
   Result<SeriesReport> series(const SeriesQuery& query) override;
+  Result<std::string> installation_secret(const std::string& candidate) override;
 
  private:
   struct Connection {

@@ -58,7 +58,12 @@ HttpResponse buffered_answer(Services& services, Call& call, const CallOutcome& 
   HttpResponse res;
   metering::MeteredUsage metered;  // failed calls: zero tokens, zero cost
   std::string body;
-  if (response && response->status >= 200 && response->status < 300) {
+  if (outcome.cancelled) {
+    // Cut by the end of the shutdown grace before an answer came: nothing to bill.
+    const ApiError cut = shutdown_error(false);
+    res = error_response(cut, version);
+    rec.error_type = cut.code;
+  } else if (response && response->status >= 200 && response->status < 300) {
     auto parsed = call.worker.response_parser.parse(response->body);
     std::optional<metering::MeteredUsage> usage;
     if (!parsed.error()) usage = metering::meter_completion(parsed.value_unsafe(), served.encoding, served.prompt_tokens);
@@ -94,6 +99,13 @@ HttpResponse buffered_answer(Services& services, Call& call, const CallOutcome& 
 }
 
 }  // namespace
+
+ApiError shutdown_error(bool stream_started) {
+  return ApiError{503,
+                  stream_started ? "The gateway is shutting down: the stream was cut before the upstream finished."
+                                 : "The gateway is shutting down: the call was cancelled before the upstream answered.",
+                  "server_error", "", "shutdown"};
+}
 
 metering::CallHeaders call_headers(const CallPlan& plan, const CallOutcome& outcome, const Exchange& exchange,
                                    std::optional<pricing::Money> cost) {
@@ -134,6 +146,14 @@ asio::awaitable<std::optional<HttpResponse>> chat_completions(Services& services
                                       "server_error", "", "ledger_unavailable"},
                              version);
   }
+  if (call.connection.shutdown.requested) {
+    // Arrived after the shutdown grace ended: refused before the upstream.
+    services.metrics.record_rejection("shutdown", 503);
+    ex.error_type = "shutdown";
+    co_return error_response(
+        ApiError{503, "The gateway is shutting down; retry on another instance.", "server_error", "", "shutdown"},
+        version);
+  }
 
   CallOutcome outcome = co_await run_attempts(services, call, plan, call.request.body());
   ledger::CallRecord rec = start_record(services, ex, plan, outcome, arrived_unix);
@@ -151,7 +171,11 @@ asio::awaitable<std::optional<HttpResponse>> chat_completions(Services& services
   ex.completion_tokens = rec.usage.completion_tokens;
   ex.cost = rec.cost;
   ex.error_type = rec.error_type;
-  co_await record_durably(services, ex, rec);
+  if (!co_await record_durably(services, ex, rec)) {
+    // The record is only in memory: the answer must not be acknowledged.
+    res = error_response(not_recorded_error(), version);
+    ex.error_type = "ledger_unavailable";
+  }
 
   metering::set_call_headers(res, call_headers(plan, outcome, ex, rec.cost));
   finish_metrics(services, ex, outcome, res.result_int());

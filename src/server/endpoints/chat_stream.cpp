@@ -143,6 +143,11 @@ asio::awaitable<void> relay_chat_stream(Services& services, Call& call, const Ca
     out += "\n\n";
   };
 
+  // The end of the shutdown grace cuts the relay: the upstream call is cancelled, the
+  // record keeps what was streamed so far, and the client gets an error event.
+  listener::ShutdownCancellation& shutdown = connection.shutdown;
+  shutdown.signal.slot().assign([&upstream](asio::cancellation_type) { upstream.cancel(); });
+
   while (client_ok && !watch->client_gone) {
     while (auto event = events.next_event()) {
       upstream.note_progress();  // the idle timeout counts from the last complete event
@@ -159,10 +164,18 @@ asio::awaitable<void> relay_chat_stream(Services& services, Call& call, const Ca
       out.clear();
     }
     if (saw_done || stream_error || !client_ok) break;
+    if (shutdown.requested) {
+      stream_error = shutdown_error(true);
+      break;
+    }
     const auto waited = Clock::now();
     auto chunk = co_await upstream.next();
     ex.upstream += Clock::now() - waited;
     if (watch->client_gone) break;
+    if (shutdown.requested) {
+      stream_error = shutdown_error(true);
+      break;
+    }
     if (!chunk) {
       const upstream::FailureKind kind = chunk.error().kind;
       stream_error = failure_error(chunk.error());
@@ -180,7 +193,7 @@ asio::awaitable<void> relay_chat_stream(Services& services, Call& call, const Ca
     events.append(**chunk);
   }
   const bool client_gone = !client_ok || watch->client_gone;
-  if (client_gone) upstream.cancel();
+  if (client_gone || shutdown.requested) upstream.cancel();
 
   metering::bill_record(rec, meter.finish(served.prompt_tokens), served.rates,
                         services.baseline_rates);
@@ -193,7 +206,11 @@ asio::awaitable<void> relay_chat_stream(Services& services, Call& call, const Ca
   ex.completion_tokens = rec.usage.completion_tokens;
   ex.cost = rec.cost;
   ex.error_type = rec.error_type;
-  co_await record_durably(services, ex, rec);
+  if (!co_await record_durably(services, ex, rec)) {
+    // The record is only in memory: the stream must not end as complete.
+    stream_error = not_recorded_error();
+    ex.error_type = "ledger_unavailable";
+  }
 
   if (!client_gone) {
     std::string tail;
@@ -205,12 +222,13 @@ asio::awaitable<void> relay_chat_stream(Services& services, Call& call, const Ca
     if (!tail.empty()) co_await write_raw(boost::beast::http::make_chunk(asio::buffer(tail)));
     co_await write_raw(boost::beast::http::make_chunk_last());
   }
-  if (saw_done && !stream_error && client_ok && !watch->client_gone) {
+  if (saw_done && !stream_error && client_ok && !watch->client_gone && !shutdown.requested) {
     // Only now read the end of the upstream body, so its connection can go back to the
     // pool: an upstream slow to end its body must not hold back the client's [DONE].
     auto rest = co_await upstream.next();
     (void)rest;
   }
+  shutdown.signal.slot().clear();
   watch->upstream = nullptr;
   boost::system::error_code ignored;
   client.socket().cancel(ignored);  // ends the watcher's wait

@@ -186,13 +186,21 @@ TEST_F(PostgresLedgerTest, InstancesStartingTogetherMigrateOnce) {
   for (int i = 0; i < kInstances; ++i) {
     opening.push_back(std::async(std::launch::async, [this] { return open_ledger(url()); }));
   }
+  std::set<std::string> secrets;
   for (auto& opened : opening) {
     auto ledger = opened.get();
     EXPECT_TRUE(ledger) << ledger.error().message;
+    if (ledger) secrets.insert((*ledger)->installation_secret());
   }
   const auto newest = static_cast<std::int64_t>(pg::ledger_migrations().size());
   EXPECT_EQ(scalar("SELECT MAX(version) FROM schema_version"), newest);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM schema_version"), newest) << "each step is applied and recorded once";
+  // Client key ids are keyed by this secret: instances sharing the ledger must agree on it.
+  EXPECT_EQ(secrets.size(), 1U) << "instances starting together read one installation secret";
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM metadata WHERE name = 'installation_secret'"), 1);
+  auto later = open_ledger(url());
+  ASSERT_TRUE(later) << later.error().message;
+  EXPECT_EQ(secrets.count((*later)->installation_secret()), 1U) << "and a later start reads the same one";
 }
 
 // A ledger written before roll-ups existed: the migration builds them from its raw rows
