@@ -65,6 +65,7 @@ class FlakyBackend final : public Backend {
   Result<std::uint64_t> prune_before(double, std::uint64_t) override { return std::uint64_t{0}; }
   Result<void> prune_second_rollups(double) override { return {}; }
   Result<StatsReport> stats(const StatsQuery&) override { return StatsReport{}; }
+  Result<SeriesReport> series(const SeriesQuery& query) override { return SeriesReport{query, {}}; }
   Result<std::string> installation_secret(const std::string& candidate) override {
     std::lock_guard lock(db_->mutex);
     if (db_->secret.empty()) db_->secret = candidate;
