@@ -131,6 +131,7 @@ describe('a fleet of three replicas on one PostgreSQL behind HAProxy', { skip },
     await sleep(1_000);
     const killedAt = Date.now();
     await victim.kill('SIGKILL');
+    const deadAt = Date.now();  // the signal is delivered and the process reaped in between
     const down = await fleet.balancer.waitStates('r1 DOWN', (s) => s.r1.startsWith('DOWN'));
     const downAt = Date.now();
     assert.equal(down.r0, 'UP');
@@ -149,7 +150,7 @@ describe('a fleet of three replicas on one PostgreSQL behind HAProxy', { skip },
     // when it died (HAProxy redispatches connections it refused later).
     assert.ok(failed.length <= CONCURRENCY, `at most ${CONCURRENCY} calls fail, got ${failed.length}`);
     for (const c of failed) {
-      assert.ok(c.startedAt <= killedAt && c.endedAt >= killedAt, `${c.id} (${c.status}) failed though it was not in flight at the kill`);
+      assert.ok(c.startedAt <= deadAt && c.endedAt >= killedAt, `${c.id} (${c.status}) failed though it was not in flight at the kill`);
     }
     const afterDown = phase.filter((c) => c.startedAt > downAt);
     assert.ok(afterDown.length > 0 && afterDown.every((c) => c.ok), 'every call after the balancer saw r1 down succeeded');
@@ -159,7 +160,7 @@ describe('a fleet of three replicas on one PostgreSQL behind HAProxy', { skip },
     assert.notEqual(newInstance, oldInstance, 'the restarted replica is a new instance');
     const servedByNew = phase.filter((c) => c.ok && c.startedAt > rejoinedAt && byId.get(c.id)[0].instance_id === newInstance);
     assert.ok(servedByNew.length > 0, 'the restarted replica serves calls after it rejoined');
-    const servedByOldAfterKill = phase.filter((c) => c.ok && c.startedAt > killedAt && byId.get(c.id)[0].instance_id === oldInstance);
+    const servedByOldAfterKill = phase.filter((c) => c.ok && c.startedAt > deadAt && byId.get(c.id)[0].instance_id === oldInstance);
     assert.deepEqual(servedByOldAfterKill.map((c) => c.id), [], 'nothing was served by the dead process');
 
     const stats = await assertStatsAgree();
