@@ -37,7 +37,16 @@ HttpServer::HttpServer(HttpServerOptions options, Handler handler, RejectionResp
   connections_.resize(n);
 }
 
-HttpServer::~HttpServer() = default;
+HttpServer::~HttpServer() {
+  // Destroying an io_context destroys the session coroutines still suspended in it, and a
+  // session unregisters itself from connections_ and the counters as it goes: so the loops
+  // go first, while those members are alive (members die in reverse order of declaration,
+  // which would free connections_ before the loops). The acceptor and the drain timer use
+  // worker 0's loop, so they go before it.
+  acceptor_.reset();
+  drain_deadline_.reset();
+  workers_.clear();
+}
 
 class HttpServer::InFlight {
  public:
