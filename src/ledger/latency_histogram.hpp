@@ -7,8 +7,12 @@
 // holds (within 4.4% of the exact nearest-rank value, and exact when they are equal).
 // 16 per doubling keeps a model's histogram for a day at ~100 cells for typical LLM
 // latencies, which is what a long /stats window reads per model and instance.
+#include "common/result.hpp"
+
 #include <cstdint>
 #include <map>
+#include <string>
+#include <string_view>
 
 namespace turnout::ledger {
 
@@ -25,19 +29,37 @@ struct LatencyCell {
   double max_ms = 0;
 };
 
+// The cells of one histogram by bucket: what one roll-up row (latency_histograms) holds
+// for a (width, bucket, instance, model), so a window reads one row per model and bucket
+// instead of one per occupied cell.
+using LatencyCells = std::map<int, LatencyCell>;
+
+// Adds `cell` to the cell of `bucket` in `cells` (counts add, min and max widen).
+void merge_latency_cell(LatencyCells& cells, int bucket, const LatencyCell& cell);
+
+// The stored text of `cells`: "bucket,count,min_ms,max_ms" per cell, separated by spaces,
+// with each double in a form that reads back to the same double (text rather than bytes,
+// so both engines can build it in SQL from the old per-cell rows and it has no byte order).
+std::string encode_latency_cells(const LatencyCells& cells);
+
+// Merges the cells of a stored text into `cells`; an error names what is malformed (a row
+// written by something else), and then `cells` may hold part of it.
+Result<void> decode_latency_cells(std::string_view text, LatencyCells& cells);
+
 class LatencyHistogram {
  public:
   void add(int bucket, const LatencyCell& cell);
   void add(double latency_ms) { add(latency_bucket(latency_ms), LatencyCell{1, latency_ms, latency_ms}); }
   // Adds every cell of `other` (the overall histogram is the sum of the models').
   void add(const LatencyHistogram& other);
+  void add(const LatencyCells& cells);
 
   std::uint64_t count() const { return count_; }
   // The latency at 1-based `rank` (1 <= rank <= count()); 0 for an empty histogram.
   double at_rank(std::uint64_t rank) const;
 
  private:
-  std::map<int, LatencyCell> cells_;
+  LatencyCells cells_;
   std::uint64_t count_ = 0;
 };
 

@@ -71,6 +71,10 @@ void StatsAccumulator::add_latencies(const std::string& model, int bucket, const
   latencies_[model].add(bucket, cell);
 }
 
+void StatsAccumulator::add_latencies(const std::string& model, const LatencyCells& cells) {
+  latencies_[model].add(cells);
+}
+
 void StatsAccumulator::add_latency(const std::string& model, double latency_ms) { latencies_[model].add(latency_ms); }
 
 StatsReport StatsAccumulator::finish() && {

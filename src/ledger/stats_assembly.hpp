@@ -48,6 +48,7 @@ class StatsAccumulator {
   Result<void> add(KeyTotals group);
   // Latency histogram cells of one model (from roll-ups or from raw rows).
   void add_latencies(const std::string& model, int bucket, const LatencyCell& cell);
+  void add_latencies(const std::string& model, const LatencyCells& cells);
   void add_latency(const std::string& model, double latency_ms);
   // The report with averages, per-model and per-key costs and percentiles completed.
   StatsReport finish() &&;
