@@ -53,19 +53,14 @@ std::string encode_latency_cells(const LatencyCells& cells) {
   return text;
 }
 
+bool take_latency_cell(std::string_view& text, int& bucket, LatencyCell& cell) {
+  std::string_view item = next_field(text, ' ');
+  return parse_whole(next_field(item, ','), bucket) && parse_whole(next_field(item, ','), cell.count) &&
+         parse_whole(next_field(item, ','), cell.min_ms) && parse_whole(item, cell.max_ms) && cell.count > 0;
+}
+
 Result<void> decode_latency_cells(std::string_view text, LatencyCells& cells) {
-  while (!text.empty()) {
-    std::string_view item = next_field(text, ' ');
-    const std::string_view whole = item;
-    int bucket = 0;
-    LatencyCell cell;
-    if (!parse_whole(next_field(item, ','), bucket) || !parse_whole(next_field(item, ','), cell.count) ||
-        !parse_whole(next_field(item, ','), cell.min_ms) || !parse_whole(item, cell.max_ms) || cell.count == 0) {
-      return make_error(fmt::format("malformed latency histogram cell '{}'", whole));
-    }
-    merge_latency_cell(cells, bucket, cell);
-  }
-  return {};
+  return for_each_latency_cell(text, [&](int bucket, const LatencyCell& cell) { merge_latency_cell(cells, bucket, cell); });
 }
 
 int latency_bucket(double latency_ms) {
@@ -93,12 +88,6 @@ void LatencyHistogram::add(int bucket, const LatencyCell& cell) {
   }
   merge_latency_cell(cells_, bucket, cell);
   count_ += cell.count;
-}
-
-void LatencyHistogram::add(const LatencyCells& cells) {
-  for (const auto& [bucket, cell] : cells) {
-    add(bucket, cell);
-  }
 }
 
 void LatencyHistogram::add(const LatencyHistogram& other) {

@@ -42,8 +42,27 @@ void merge_latency_cell(LatencyCells& cells, int bucket, const LatencyCell& cell
 // so both engines can build it in SQL from the old per-cell rows and it has no byte order).
 std::string encode_latency_cells(const LatencyCells& cells);
 
-// Merges the cells of a stored text into `cells`; an error names what is malformed (a row
-// written by something else), and then `cells` may hold part of it.
+// Reads the first cell of a stored text into `bucket` and `cell` and drops it from `text`;
+// false when it is malformed (a row written by something else).
+bool take_latency_cell(std::string_view& text, int& bucket, LatencyCell& cell);
+
+// Hands each cell of a stored text to `visit(bucket, cell)`; an error names what is
+// malformed, and then the cells before it have been visited.
+template <class Visit>
+Result<void> for_each_latency_cell(std::string_view text, Visit visit) {
+  while (!text.empty()) {
+    const std::string_view rest = text;
+    int bucket = 0;
+    LatencyCell cell;
+    if (!take_latency_cell(text, bucket, cell)) {
+      return make_error("malformed latency histogram cell '" + std::string(rest.substr(0, rest.find(' '))) + "'");
+    }
+    visit(bucket, cell);
+  }
+  return {};
+}
+
+// Merges the cells of a stored text into `cells` (for_each_latency_cell).
 Result<void> decode_latency_cells(std::string_view text, LatencyCells& cells);
 
 class LatencyHistogram {
@@ -52,7 +71,6 @@ class LatencyHistogram {
   void add(double latency_ms) { add(latency_bucket(latency_ms), LatencyCell{1, latency_ms, latency_ms}); }
   // Adds every cell of `other` (the overall histogram is the sum of the models').
   void add(const LatencyHistogram& other);
-  void add(const LatencyCells& cells);
 
   std::uint64_t count() const { return count_; }
   // The latency at 1-based `rank` (1 <= rank <= count()); 0 for an empty histogram.

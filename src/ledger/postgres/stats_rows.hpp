@@ -53,12 +53,7 @@ class RowReader {
 // The next two columns of a latency histogram row (model, cells) into `totals`.
 inline turnout::Result<void> add_histogram(RowReader& read, StatsAccumulator& totals) {
   const std::string model = read.text();
-  LatencyCells cells;
-  if (auto decoded = decode_latency_cells(read.text(), cells); !decoded) {
-    return decoded.error();
-  }
-  totals.add_latencies(model, cells);
-  return {};
+  return totals.add_latency_cells(model, read.text());
 }
 
 // Columns 0-10 of a groups row: model, route, then the sums.

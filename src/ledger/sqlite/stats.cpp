@@ -173,12 +173,7 @@ Result<void> add_keys(sqlite::Database& db, const StatsSegment& segment, StatsAc
 
 // Columns 0-1 of a roll-up latency row (model, cells) into `totals`.
 Result<void> add_histogram(sqlite::Statement& row, StatsAccumulator& totals) {
-  LatencyCells cells;
-  if (auto decoded = decode_latency_cells(row.column_text(1), cells); !decoded) {
-    return decoded.error();
-  }
-  totals.add_latencies(row.column_text(0), cells);
-  return {};
+  return totals.add_latency_cells(row.column_text(0), row.column_text(1));
 }
 
 Result<void> add_latencies(sqlite::Database& db, const StatsSegment& segment, StatsAccumulator& totals) {
