@@ -4,14 +4,16 @@
 // each against the same query answered by scanning raw rows, measured in the same run.
 //
 //   ledger_scale_bench [--calls N] [--days D] [--backend sqlite|postgresql] [--keep PATH]
-//                      [--fill direct|api]
+//                      [--fill direct|api|none]
 //
 // --fill direct (the default) writes the history straight through the ledger Backend in
 // batches of kDirectBatch records, each one write_batch transaction: the same code the
 // writer thread runs (records and roll-ups together), without the per-call queueing, so
 // 10 million records take minutes rather than the better part of an hour. --fill api
 // appends every record through the public Ledger API instead (group commit, as a busy
-// gateway does) and reports that throughput.
+// gateway does) and reports that throughput. --fill none writes nothing: it opens the
+// ledger at --keep PATH (or TURNOUT_BENCH_PG_URL) as it is, migrating it if it is older
+// (timed: the upgrade of a ledger of that size), and measures it.
 //
 // Then /stats/series (the dashboard's charts) for the dashboard's windows. --keep PATH
 // writes the SQLite ledger to PATH and leaves it there (for bench/dashboard_bench.mjs).
@@ -258,7 +260,12 @@ void run(const Options& options) {
   // so it touches many roll-up rows). Live: the last 200,000 arrive within one minute, as
   // under load, and a batch shares its roll-up rows.
   const std::uint64_t live = std::min<std::uint64_t>(200'000, options.calls / 10);
-  if (options.fill == "api") {
+  if (options.fill == "none") {
+    const auto started = Clock::now();
+    ledger = open_ledger(url).value();
+    std::cout << fmt::format("no fill: opened the existing ledger (with any migration) in {:.1f} s\n",
+                             std::chrono::duration<double>(Clock::now() - started).count());
+  } else if (options.fill == "api") {
     ledger = open_ledger(url).value();
     const double history_rate = fill(*ledger, 0, options.calls - live, options.days * 86'400 - 60, end - 60);
     const double live_rate = fill(*ledger, options.calls - live, live, 60, end);
