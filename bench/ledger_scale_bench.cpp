@@ -4,7 +4,7 @@
 // each against the same query answered by scanning raw rows, measured in the same run.
 //
 //   ledger_scale_bench [--calls N] [--days D] [--backend sqlite|postgresql] [--keep PATH]
-//                      [--fill direct|api|none]
+//                      [--fill direct|api|none] [--measure all|series]
 //
 // --fill direct (the default) writes the history straight through the ledger Backend in
 // batches of kDirectBatch records, each one write_batch transaction: the same code the
@@ -13,7 +13,8 @@
 // appends every record through the public Ledger API instead (group commit, as a busy
 // gateway does) and reports that throughput. --fill none writes nothing: it opens the
 // ledger at --keep PATH (or TURNOUT_BENCH_PG_URL) as it is, migrating it if it is older
-// (timed: the upgrade of a ledger of that size), and measures it.
+// (timed: the upgrade of a ledger of that size), and measures it. --measure series skips
+// the /stats windows and their raw-scan baselines (minutes at 10 million records).
 //
 // Then /stats/series (the dashboard's charts) for the dashboard's windows. --keep PATH
 // writes the SQLite ledger to PATH and leaves it there (for bench/dashboard_bench.mjs).
@@ -59,6 +60,7 @@ struct Options {
   std::string backend = "sqlite";
   std::string keep;  // SQLite: the ledger file to write and keep
   std::string fill = "direct";
+  std::string measure = "all";
 };
 
 Options parse_options(int argc, char** argv) {
@@ -70,6 +72,7 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--backend") options.backend = argv[i + 1];
     else if (flag == "--keep") options.keep = argv[i + 1];
     else if (flag == "--fill") options.fill = argv[i + 1];
+    else if (flag == "--measure") options.measure = argv[i + 1];
     else throw std::invalid_argument("unknown flag " + flag);
   }
   return options;
@@ -238,6 +241,39 @@ void time_series(Ledger& ledger, double end) {
   }
 }
 
+// /stats over several windows, each against the same figures from a scan of the raw rows.
+void time_stats(Ledger& ledger, const std::string& url, double span, double end) {
+  struct Window {
+    const char* name;
+    double since, until;
+  };
+  // "Last N" windows are asked as /stats?since=... is: open at the end. The last row puts
+  // both ends inside minutes where calls arrive thousands a second, the worst case: those
+  // partial minutes are read from raw rows.
+  const double open = 1e300;
+  const std::vector<Window> windows{
+      {"whole ledger", -1e300, open},
+      {"last 24 h (since only)", end - 86'400 - 17.25, open},
+      {"last hour (since only)", end - 3'600, open},
+      {"last 5 minutes (since only)", end - 300, open},
+      {"one week, both ends unaligned", end - span / 2 - 7 * 86'400 + 123.5, end - span / 2 + 59.75},
+      {"ends inside the live minute", end - 3'600 - 30.5, end - 30.5},
+  };
+  auto raw_scan = raw_scan_for(url);
+  std::cout << "| window | /stats p50 | /stats p99 | raw scan p50 (baseline) | speed-up |\n|---|---|---|---|---|\n";
+  for (const Window& window : windows) {
+    // The whole ledger is asked the way /stats asks it: with open ends.
+    const StatsQuery query{window.since < -1e299 ? std::nullopt : std::optional(window.since),
+                           window.until > 1e299 ? std::nullopt : std::optional(window.until), 10};
+    const Percentiles stats = time_ms(41, [&] {
+      if (!ledger.stats(query)) throw std::runtime_error("stats failed");
+    });
+    const Percentiles raw = time_ms(3, [&] { raw_scan(window.since, window.until); });
+    std::cout << fmt::format("| {} | {:.2f} ms | {:.2f} ms | {:.1f} ms | {:.0f}x |\n", window.name, stats.p50,
+                             stats.p99, raw.p50, raw.p50 / stats.p50);
+  }
+}
+
 void run(const Options& options) {
   std::string url;
   fs::path dir;
@@ -285,36 +321,7 @@ void run(const Options& options) {
                              history_rate, live_rate, kDirectBatch);
   }
 
-  struct Window {
-    const char* name;
-    double since, until;
-  };
-  const double span = options.days * 86'400;
-  // "Last N" windows are asked as /stats?since=... is: open at the end. The last row puts
-  // both ends inside minutes where calls arrive thousands a second, the worst case: those
-  // partial minutes are read from raw rows.
-  const double open = 1e300;
-  const std::vector<Window> windows{
-      {"whole ledger", -1e300, open},
-      {"last 24 h (since only)", end - 86'400 - 17.25, open},
-      {"last hour (since only)", end - 3'600, open},
-      {"last 5 minutes (since only)", end - 300, open},
-      {"one week, both ends unaligned", end - span / 2 - 7 * 86'400 + 123.5, end - span / 2 + 59.75},
-      {"ends inside the live minute", end - 3'600 - 30.5, end - 30.5},
-  };
-  auto raw_scan = raw_scan_for(url);
-  std::cout << "| window | /stats p50 | /stats p99 | raw scan p50 (baseline) | speed-up |\n|---|---|---|---|---|\n";
-  for (const Window& window : windows) {
-    // The whole ledger is asked the way /stats asks it: with open ends.
-    const StatsQuery query{window.since < -1e299 ? std::nullopt : std::optional(window.since),
-                           window.until > 1e299 ? std::nullopt : std::optional(window.until), 10};
-    const Percentiles stats = time_ms(41, [&] {
-      if (!ledger->stats(query)) throw std::runtime_error("stats failed");
-    });
-    const Percentiles raw = time_ms(3, [&] { raw_scan(window.since, window.until); });
-    std::cout << fmt::format("| {} | {:.2f} ms | {:.2f} ms | {:.1f} ms | {:.0f}x |\n", window.name, stats.p50,
-                             stats.p99, raw.p50, raw.p50 / stats.p50);
-  }
+  if (options.measure == "all") time_stats(*ledger, url, options.days * 86'400, end);
   time_series(*ledger, end);
   ledger->close();
   if (!dir.empty()) {

@@ -150,6 +150,10 @@ std::string histogram_keys_copy_data(const RollupBuilder& rollups) {
 
 // The locked rows (kLockHistogramsSql) with the batch's cells added, as COPY data.
 turnout::Result<std::string> merged_histograms_copy_data(const QueryResult& stored, const RollupBuilder& rollups) {
+  // Every row was just created or found; one missing would drop the batch's cells for it.
+  if (static_cast<std::size_t>(stored.rows()) != rollups.latencies().size()) {
+    return make_error("the latency histogram rows of the batch could not all be locked");
+  }
   std::string out;
   for (int row = 0; row < stored.rows(); ++row) {
     auto width = stored.integer(row, 0);
