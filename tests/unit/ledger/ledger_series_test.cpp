@@ -105,6 +105,33 @@ TEST(LedgerSeries, LatencyHistogramIsOneRowPerBucketAndModel) {
   }
 }
 
+// The stored form of a histogram: every double reads back bit for bit (min and max are real
+// latencies a percentile may be clamped to), and a malformed row is an error, not zeros.
+TEST(LedgerSeries, HistogramCellsRoundTripExactlyAndMalformedTextIsAnError) {
+  LatencyCells cells;
+  merge_latency_cell(cells, 0, LatencyCell{1, 0.0, 1e-300});
+  merge_latency_cell(cells, 161, LatencyCell{3, 1234.5678901234567, 1299.0000000000002});
+  merge_latency_cell(cells, 161, LatencyCell{2, 1000.1, 1300.25});  // merged: counts add, range widens
+  merge_latency_cell(cells, 641, LatencyCell{18'446'744'073'709'551'615ULL, 1.7976931348623157e308, 1.7976931348623157e308});
+  LatencyCells decoded;
+  ASSERT_TRUE(decode_latency_cells(encode_latency_cells(cells), decoded));
+  ASSERT_EQ(decoded.size(), 3U);
+  for (const auto& [bucket, cell] : cells) {
+    EXPECT_EQ(decoded[bucket].count, cell.count);
+    EXPECT_EQ(decoded[bucket].min_ms, cell.min_ms);
+    EXPECT_EQ(decoded[bucket].max_ms, cell.max_ms);
+  }
+  EXPECT_EQ(decoded[161].count, 5U);
+  EXPECT_EQ(decoded[161].min_ms, 1000.1);
+  EXPECT_EQ(decoded[161].max_ms, 1300.25);
+  for (const std::string bad : {"1,2,3", "1,2,3,4,5", "x,1,2,3", "1,0,2,3", "1,2,3,4  5,1,1,1", "1,-2,3,4"}) {
+    LatencyCells into;
+    auto result = decode_latency_cells(bad, into);
+    ASSERT_FALSE(result) << bad;
+    EXPECT_NE(result.error().message.find("malformed latency histogram cell"), std::string::npos);
+  }
+}
+
 // The index of the "series roll-ups" step: the database before it is at version 4.
 std::size_t series_rollups_step() {
   const auto migrations = sqlite::ledger_migrations();
