@@ -24,6 +24,7 @@ bench_dir=${TURNOUT_BENCH_DIR:-build-bench/bench}
 calls=${BENCH_LEDGER_CALLS:-10000000}
 backends=${BENCH_DASHBOARD_BACKENDS:-sqlite postgresql}
 work=$(mktemp -d)
+chmod 755 "$work"  # as root, the private cluster runs as `postgres`, which must enter it
 pg_dir=""
 cleanup() {
   [[ -n "$pg_dir" ]] && scripts/pg-test-cluster.sh stop "$pg_dir" >/dev/null 2>&1
@@ -52,10 +53,15 @@ for backend in $backends; do
       ;;
     postgresql)
       pg_dir="$work/pg"
-      if ! pg_url=$(scripts/pg-test-cluster.sh start "$pg_dir"); then
+      status=0
+      pg_url=$(scripts/pg-test-cluster.sh start "$pg_dir") || status=$?
+      if [[ $status -eq 3 ]]; then
         echo "(PostgreSQL: skipped, no server binaries)"
         pg_dir=""
         continue
+      elif [[ $status -ne 0 ]]; then
+        echo "PostgreSQL: the private cluster did not start" >&2
+        exit 1
       fi
       echo "== dashboard at scale: PostgreSQL, $calls records"
       TURNOUT_BENCH_PG_URL=$pg_url "$bench_dir/ledger_scale_bench" --calls "$calls" --backend postgresql
