@@ -36,6 +36,10 @@ struct CallRecord {
   std::string error_type;        // "" on success, e.g. upstream_error, client_closed
   int attempts = 0;              // upstream attempts, retries and fallbacks included
   bool stream = false;
+  // The governance hold taken for this call ("" for none): the writer's transaction that
+  // stores this record also deletes the hold and moves the cost from held to spent
+  // (hold_settlement.hpp), so spent equals the ledger's costs by construction.
+  std::string hold_id;
 };
 
 struct StatsQuery {

@@ -4,6 +4,7 @@
 #include "ledger/postgres/schema.hpp"
 #include "ledger/postgres/stats.hpp"
 #include "ledger/postgres/copy.hpp"
+#include "ledger/postgres/hold_settlement.hpp"
 #include "ledger/postgres/rollups.hpp"
 #include "ledger/rollup.hpp"
 
@@ -169,15 +170,22 @@ Result<void> PostgresBackend::insert_all(pg::Connection& connection, std::span<c
     stored.insert(moved->text(row, 0));
   }
   RollupBuilder rollups(unix_now() - kSecondRollupLifetime);
+  std::vector<pg::HoldCharge> charges;  // holds of the records stored now, settled with them
   for (const KeyedRecord& keyed : records) {
     if (stored.contains(keyed.key)) {
       if (auto added = rollups.add(keyed.record); !added) {
         return added.error();
       }
+      if (!keyed.record.hold_id.empty()) {
+        charges.push_back({keyed.record.hold_id, keyed.record.cost ? keyed.record.cost->pico : 0});
+      }
     }
   }
   if (auto written = pg::write_rollups(connection, rollups); !written) {
     return written.error();
+  }
+  if (auto settled = pg::settle_holds(connection, charges, false); !settled) {
+    return settled.error();
   }
   return transaction->commit();
 }

@@ -84,6 +84,8 @@ QueryResult::QueryResult(pg_result* result) : result_(result) {}
 
 int QueryResult::rows() const { return PQntuples(result_.get()); }
 
+int QueryResult::columns() const { return PQnfields(result_.get()); }
+
 bool QueryResult::is_null(int row, int column) const { return PQgetisnull(result_.get(), row, column) != 0; }
 
 std::string_view QueryResult::text(int row, int column) const {

@@ -32,6 +32,7 @@ class QueryResult {
  public:
   explicit QueryResult(pg_result* result);
   int rows() const;
+  int columns() const;
   bool is_null(int row, int column) const;
   std::string_view text(int row, int column) const;
   // Integer columns, and numeric sums that must fit in 64 bits (an error otherwise).

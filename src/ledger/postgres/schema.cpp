@@ -148,6 +148,73 @@ std::span<const Migration> ledger_migrations() {
           FROM key_rollups WHERE width = 3600
           GROUP BY bucket / 21600, instance_id, client_key_id;
       )sql", &backfill_missing_rollups},
+      // Governance (docs/ARCHITECTURE.md "Governance"): virtual keys (public id + SHA-256
+      // of the secret, never the secret), teams, one budget row per scope ("key:<id>",
+      // "team:<id>") and period start (a new period is a new row: no reset job), holds
+      // as durable rows that the ledger writer settles with the call's record, and the
+      // audit trail of every admin write. Money in pico-dollars, times in unix ms.
+      Migration{"governance tables", R"sql(
+        CREATE TABLE gov_teams (
+          id TEXT PRIMARY KEY,
+          name TEXT NOT NULL,
+          models TEXT,
+          expires_at_ms BIGINT,
+          budget_pico BIGINT,
+          budget_period TEXT NOT NULL,
+          timezone TEXT NOT NULL,
+          rpm BIGINT,
+          tpm BIGINT,
+          max_parallel BIGINT,
+          created_at_ms BIGINT NOT NULL,
+          updated_at_ms BIGINT NOT NULL
+        );
+        CREATE TABLE gov_keys (
+          id TEXT PRIMARY KEY,
+          secret_sha256 TEXT NOT NULL,
+          team_id TEXT REFERENCES gov_teams (id),
+          name TEXT NOT NULL,
+          models TEXT,
+          expires_at_ms BIGINT,
+          revoked_at_ms BIGINT,
+          budget_pico BIGINT,
+          budget_period TEXT NOT NULL,
+          timezone TEXT NOT NULL,
+          rpm BIGINT,
+          tpm BIGINT,
+          max_parallel BIGINT,
+          created_at_ms BIGINT NOT NULL,
+          updated_at_ms BIGINT NOT NULL
+        );
+        CREATE TABLE gov_budgets (
+          scope TEXT NOT NULL,
+          period_start_ms BIGINT NOT NULL,
+          spent_pico BIGINT NOT NULL DEFAULT 0,
+          held_pico BIGINT NOT NULL DEFAULT 0,
+          expired_pico BIGINT NOT NULL DEFAULT 0,
+          PRIMARY KEY (scope, period_start_ms)
+        );
+        CREATE TABLE gov_holds (
+          id TEXT PRIMARY KEY,
+          key_scope TEXT NOT NULL,
+          key_period_ms BIGINT NOT NULL,
+          team_scope TEXT,
+          team_period_ms BIGINT,
+          amount_pico BIGINT NOT NULL,
+          created_at_ms BIGINT NOT NULL,
+          expires_at_ms BIGINT NOT NULL
+        );
+        CREATE INDEX gov_holds_key_expiry ON gov_holds (key_scope, expires_at_ms);
+        CREATE INDEX gov_holds_team_expiry ON gov_holds (team_scope, expires_at_ms);
+        CREATE TABLE gov_audit (
+          seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          at_ms BIGINT NOT NULL,
+          actor TEXT NOT NULL,
+          action TEXT NOT NULL,
+          target TEXT NOT NULL,
+          before_json TEXT,
+          after_json TEXT
+        );
+      )sql"},
   };
   return migrations;
 }

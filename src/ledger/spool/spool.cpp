@@ -12,7 +12,12 @@ namespace turnout::ledger {
 namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
-constexpr std::int64_t kSpoolFormat = 1;  // PRAGMA user_version of a spool file
+constexpr std::int64_t kSpoolFormat = 2;  // PRAGMA user_version of a spool file
+// Format 1 had no hold_id; a spool of that format left behind is upgraded in place.
+constexpr std::string_view kUpgradeFrom1Sql = R"sql(
+  ALTER TABLE spooled ADD COLUMN hold_id TEXT NOT NULL DEFAULT '';
+  PRAGMA user_version = 2;
+)sql";
 
 constexpr std::string_view kSchemaSql = R"sql(
   CREATE TABLE spooled (
@@ -37,15 +42,16 @@ constexpr std::string_view kSchemaSql = R"sql(
     status INTEGER NOT NULL,
     error_type TEXT NOT NULL,
     attempts INTEGER NOT NULL,
-    stream INTEGER NOT NULL
+    stream INTEGER NOT NULL,
+    hold_id TEXT NOT NULL DEFAULT ''
   ) STRICT;
-  PRAGMA user_version = 1;
+  PRAGMA user_version = 2;
 )sql";
 
 constexpr std::string_view kColumns =
     "record_key, id, timestamp, instance_id, client_key_id, requested_model, model, route, counted_prompt_tokens, "
     "prompt_tokens, completion_tokens, cached_tokens, usage_reported, cost_pico, baseline_cost_pico, latency_ms, "
-    "ttft_ms, status, error_type, attempts, stream";
+    "ttft_ms, status, error_type, attempts, stream, hold_id";
 
 std::int64_t as_integer(std::uint64_t count) { return static_cast<std::int64_t>(count); }
 
@@ -72,6 +78,7 @@ void bind_record(sqlite::Statement& insert, const KeyedRecord& keyed) {
   insert.bind(19, std::string_view(r.error_type));
   insert.bind(20, std::int64_t{r.attempts});
   insert.bind(21, std::int64_t{r.stream ? 1 : 0});
+  insert.bind(22, std::string_view(r.hold_id));
 }
 
 // Reads columns 1.. (column 0 is seq) back into a record.
@@ -99,6 +106,7 @@ KeyedRecord read_record(const sqlite::Statement& row) {
   r.error_type = row.column_text(19);
   r.attempts = static_cast<int>(row.column_int(20));
   r.stream = row.column_int(21) != 0;
+  r.hold_id = row.column_text(22);
   return keyed;
 }
 
@@ -152,13 +160,18 @@ Result<void> Spool::open(bool create) {
         return make_error(fmt::format("ledger spool '{}': {}", path_, created.error().message));
       if (auto committed = transaction->commit(); !committed)
         return make_error(fmt::format("ledger spool '{}': {}", path_, committed.error().message));
+    } else if (*version == 1) {
+      if (auto upgraded = db->exec(kUpgradeFrom1Sql); !upgraded)
+        return make_error(fmt::format("ledger spool '{}': {}", path_, upgraded.error().message));
+      if (auto committed = transaction->commit(); !committed)
+        return make_error(fmt::format("ledger spool '{}': {}", path_, committed.error().message));
     } else if (*version != kSpoolFormat) {
       return make_error(fmt::format("'{}' is not a ledger spool of this turnout (format {})", path_, *version));
     }
   }
   if (!existed) sync_directory_of(path_);
   auto insert = db->prepare(fmt::format("INSERT INTO spooled ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                                        "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) "
+                                        "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) "
                                         "ON CONFLICT (record_key) DO NOTHING",
                                         kColumns));
   if (!insert) return make_error(fmt::format("ledger spool '{}': {}", path_, insert.error().message));

@@ -2,6 +2,7 @@
 
 #include "ledger/installation_secret.hpp"
 #include "ledger/rollup.hpp"
+#include "ledger/sqlite/hold_settlement.hpp"
 #include "ledger/sqlite/rollups.hpp"
 #include "ledger/sqlite/schema.hpp"
 #include "ledger/sqlite/stats.hpp"
@@ -170,6 +171,7 @@ Result<void> SqliteBackend::insert_all(std::span<const KeyedRecord> records) {
   // Only records this transaction really stores go into the roll-ups: a re-sent batch
   // whose first attempt did commit must not be counted twice.
   RollupBuilder rollups(unix_now() - kSecondRollupLifetime);
+  std::vector<sqlite::HoldCharge> charges;  // holds of the records stored now, settled with them
   Result<void> inserted;
   for (const KeyedRecord& keyed : records) {
     insert.reset();
@@ -183,6 +185,9 @@ Result<void> SqliteBackend::insert_all(std::span<const KeyedRecord> records) {
         inserted = added.error();
         break;
       }
+      if (!keyed.record.hold_id.empty()) {
+        charges.push_back({keyed.record.hold_id, keyed.record.cost ? keyed.record.cost->pico : 0});
+      }
     }
   }
   insert.reset();
@@ -192,6 +197,13 @@ Result<void> SqliteBackend::insert_all(std::span<const KeyedRecord> records) {
   }
   if (auto written = sqlite::write_rollups(connection.db, rollups); !written) {
     return written.error();
+  }
+  BudgetDeltas deltas;
+  if (auto settled = sqlite::delete_holds(connection.db, charges, false, deltas); !settled) {
+    return settled.error();
+  }
+  if (auto applied = sqlite::apply_budget_deltas(connection.db, deltas); !applied) {
+    return applied.error();
   }
   return transaction->commit();
 }

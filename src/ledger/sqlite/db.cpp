@@ -115,6 +115,8 @@ void Statement::reset() { sqlite3_reset(statement_.get()); }
 
 void Statement::clear_bindings() { sqlite3_clear_bindings(statement_.get()); }
 
+int Statement::columns() const { return sqlite3_column_count(statement_.get()); }
+
 bool Statement::is_null(int column) const { return sqlite3_column_type(statement_.get(), column) == SQLITE_NULL; }
 
 std::int64_t Statement::column_int(int column) const { return sqlite3_column_int64(statement_.get(), column); }

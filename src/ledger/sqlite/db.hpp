@@ -68,6 +68,7 @@ class Statement {
   void reset();
   void clear_bindings();
 
+  int columns() const;  // in each result row
   bool is_null(int column) const;
   std::int64_t column_int(int column) const;
   double column_double(int column) const;

@@ -138,6 +138,73 @@ std::span<const Migration> ledger_migrations() {
           FROM key_rollups WHERE width = 3600
           GROUP BY bucket / 21600, instance_id, client_key_id;
       )sql", &backfill_missing_rollups},
+      // Governance (docs/ARCHITECTURE.md "Governance"): virtual keys (public id + SHA-256
+      // of the secret, never the secret), teams, one budget row per scope ("key:<id>",
+      // "team:<id>") and period start (a new period is a new row: no reset job), holds
+      // as durable rows that the ledger writer settles with the call's record, and the
+      // audit trail of every admin write. Money in pico-dollars, times in unix ms.
+      Migration{"governance tables", R"sql(
+        CREATE TABLE gov_teams (
+          id TEXT PRIMARY KEY,
+          name TEXT NOT NULL,
+          models TEXT,
+          expires_at_ms INTEGER,
+          budget_pico INTEGER,
+          budget_period TEXT NOT NULL,
+          timezone TEXT NOT NULL,
+          rpm INTEGER,
+          tpm INTEGER,
+          max_parallel INTEGER,
+          created_at_ms INTEGER NOT NULL,
+          updated_at_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE gov_keys (
+          id TEXT PRIMARY KEY,
+          secret_sha256 TEXT NOT NULL,
+          team_id TEXT REFERENCES gov_teams (id),
+          name TEXT NOT NULL,
+          models TEXT,
+          expires_at_ms INTEGER,
+          revoked_at_ms INTEGER,
+          budget_pico INTEGER,
+          budget_period TEXT NOT NULL,
+          timezone TEXT NOT NULL,
+          rpm INTEGER,
+          tpm INTEGER,
+          max_parallel INTEGER,
+          created_at_ms INTEGER NOT NULL,
+          updated_at_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE gov_budgets (
+          scope TEXT NOT NULL,
+          period_start_ms INTEGER NOT NULL,
+          spent_pico INTEGER NOT NULL DEFAULT 0,
+          held_pico INTEGER NOT NULL DEFAULT 0,
+          expired_pico INTEGER NOT NULL DEFAULT 0,
+          PRIMARY KEY (scope, period_start_ms)
+        ) STRICT;
+        CREATE TABLE gov_holds (
+          id TEXT PRIMARY KEY,
+          key_scope TEXT NOT NULL,
+          key_period_ms INTEGER NOT NULL,
+          team_scope TEXT,
+          team_period_ms INTEGER,
+          amount_pico INTEGER NOT NULL,
+          created_at_ms INTEGER NOT NULL,
+          expires_at_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX gov_holds_key_expiry ON gov_holds (key_scope, expires_at_ms);
+        CREATE INDEX gov_holds_team_expiry ON gov_holds (team_scope, expires_at_ms);
+        CREATE TABLE gov_audit (
+          seq INTEGER PRIMARY KEY,
+          at_ms INTEGER NOT NULL,
+          actor TEXT NOT NULL,
+          action TEXT NOT NULL,
+          target TEXT NOT NULL,
+          before_json TEXT,
+          after_json TEXT
+        ) STRICT;
+      )sql"},
   };
   return migrations;
 }

@@ -1,0 +1,54 @@
+#pragma once
+// One connection to the ledger database for governance, the same SQL on both engines:
+// statements use $1, $2, ... parameters given as text (SQLite gets integers bound as
+// integers), rows come back as text. SQLite write transactions are BEGIN IMMEDIATE on
+// this connection (its own, with a busy timeout), so concurrent replicas on one file
+// serialise; PostgreSQL ones are BEGIN, and the statements lock rows explicitly.
+// Not thread-safe: the owner (GovernanceStore) serialises use.
+#include "common/result.hpp"
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace turnout::governance {
+
+enum class Engine { sqlite, postgresql };
+
+using SqlParam = std::optional<std::string>;  // nullopt: NULL
+using SqlRow = std::vector<std::optional<std::string>>;
+
+class SqlSession {
+ public:
+  virtual ~SqlSession() = default;
+  virtual Engine engine() const = 0;
+  virtual Result<std::vector<SqlRow>> run(std::string_view sql, std::span<const SqlParam> params = {}) = 0;
+  virtual Result<void> begin_write() = 0;
+  virtual Result<void> commit() = 0;
+  virtual void rollback() noexcept = 0;
+  // True when the connection is known to be dead and must be reopened.
+  virtual bool broken() const = 0;
+};
+
+// Opens the ledger database named by a ledger URL, migrating its schema (the ledger's
+// migrations, governance tables included) so the CLI works on a new database too.
+Result<std::unique_ptr<SqlSession>> open_sql_session(const std::string& ledger_url);
+
+// Rolls back unless committed.
+class WriteTransaction {
+ public:
+  static Result<WriteTransaction> begin(SqlSession& session);
+  WriteTransaction(WriteTransaction&& other) noexcept : session_(std::exchange(other.session_, nullptr)) {}
+  WriteTransaction& operator=(WriteTransaction&&) = delete;
+  ~WriteTransaction();
+  Result<void> commit();
+
+ private:
+  explicit WriteTransaction(SqlSession& session) : session_(&session) {}
+  SqlSession* session_;
+};
+
+}  // namespace turnout::governance

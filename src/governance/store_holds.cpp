@@ -1,0 +1,192 @@
+// Budget rows and holds (store.hpp): taking a hold, sweeping expired ones, usage.
+#include "governance/store.hpp"
+#include "ledger/hold_settlement.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <map>
+
+namespace turnout::governance {
+namespace {
+
+StoreError database_error(const Error& error) { return StoreError{FailureKind::database, error.message}; }
+
+std::int64_t integer(const std::optional<std::string>& text) {
+  std::int64_t value = 0;
+  if (text) std::from_chars(text->data(), text->data() + text->size(), value);
+  return value;
+}
+
+// One budget row the hold touches, with the limit that applies to it (if any).
+struct ScopePlan {
+  std::string scope;
+  PeriodWindow period;
+  std::optional<std::int64_t> budget_pico;
+};
+
+}  // namespace
+
+StoreResult<void> GovernanceStore::sweep(const std::vector<std::string>& scopes, std::int64_t now_ms) {
+  // Expired holds of these scopes (any period): charged in full, then gone.
+  std::string sql = "DELETE FROM gov_holds WHERE expires_at_ms <= $1 AND (";
+  std::vector<SqlParam> params{std::to_string(now_ms)};
+  for (std::size_t i = 0; i < scopes.size(); ++i) {
+    if (i > 0) sql += " OR ";
+    sql += fmt::format("key_scope = ${0} OR team_scope = ${0}", i + 2);
+    params.emplace_back(scopes[i]);
+  }
+  sql += ") RETURNING key_scope, key_period_ms, team_scope, team_period_ms, amount_pico";
+  if (scopes.empty()) {
+    sql = "DELETE FROM gov_holds WHERE expires_at_ms <= $1 "
+          "RETURNING key_scope, key_period_ms, team_scope, team_period_ms, amount_pico";
+  }
+  auto rows = session_->run(sql, params);
+  if (!rows) return database_error(rows.error());
+  ledger::BudgetDeltas deltas;
+  for (const SqlRow& row : *rows) {
+    ledger::SettledHold hold;
+    hold.key_scope = row[0].value_or("");
+    hold.key_period_ms = integer(row[1]);
+    hold.team_scope = row[2];
+    if (row[3]) hold.team_period_ms = integer(row[3]);
+    hold.amount_pico = integer(row[4]);
+    ledger::add_settlement(deltas, hold, hold.amount_pico, true);
+  }
+  for (const auto& [budget, delta] : deltas) {
+    const std::array<SqlParam, 5> update{std::to_string(delta.spent_pico), std::to_string(delta.held_pico),
+                                         std::to_string(delta.expired_pico), budget.first,
+                                         std::to_string(budget.second)};
+    auto done = session_->run(
+        "UPDATE gov_budgets SET spent_pico = spent_pico + $1, held_pico = held_pico + $2, "
+        "expired_pico = expired_pico + $3 WHERE scope = $4 AND period_start_ms = $5",
+        update);
+    if (!done) return database_error(done.error());
+  }
+  return {};
+}
+
+StoreResult<std::uint64_t> GovernanceStore::sweep_expired(std::int64_t now_ms) {
+  std::lock_guard lock(mutex_);
+  auto transaction = WriteTransaction::begin(*session_);
+  if (!transaction) return database_error(transaction.error());
+  auto counted = session_->run("SELECT COUNT(*) FROM gov_holds WHERE expires_at_ms <= $1",
+                               std::array<SqlParam, 1>{std::to_string(now_ms)});
+  if (!counted) return database_error(counted.error());
+  if (auto swept = sweep({}, now_ms); !swept) return swept.error();
+  if (auto committed = transaction->commit(); !committed) return database_error(committed.error());
+  return static_cast<std::uint64_t>(counted->empty() ? 0 : integer(counted->front()[0]));
+}
+
+StoreResult<ScopeUsage> GovernanceStore::usage(const std::string& scope, const Limits& limits, std::int64_t now_ms) {
+  auto period = period_window(limits.budget_period, limits.timezone, now_ms);
+  if (!period) return StoreError{FailureKind::invalid, period.error().message};
+  ScopeUsage usage;
+  usage.period = *period;
+  {
+    std::lock_guard lock(mutex_);
+    const std::array<SqlParam, 2> params{scope, std::to_string(period->start_ms)};
+    auto rows = session_->run("SELECT spent_pico, held_pico FROM gov_budgets WHERE scope = $1 AND period_start_ms = $2",
+                              params);
+    if (!rows) return database_error(rows.error());
+    if (!rows->empty()) {
+      usage.spent_pico = integer(rows->front()[0]);
+      usage.held_pico = integer(rows->front()[1]);
+    }
+  }
+  if (limits.budget_pico)
+    usage.remaining_pico = std::max<std::int64_t>(0, *limits.budget_pico - usage.spent_pico - usage.held_pico);
+  return usage;
+}
+
+StoreResult<HoldOutcome> GovernanceStore::hold(const HoldRequest& request) {
+  // Key before team: "key:" sorts before "team:", the order every writer locks rows in.
+  std::vector<ScopePlan> plans;
+  auto plan_scope = [&](std::string scope, const Limits& limits) -> StoreResult<void> {
+    auto period = period_window(limits.budget_period, limits.timezone, request.now_ms);
+    if (!period) return StoreError{FailureKind::invalid, period.error().message};
+    plans.push_back(ScopePlan{std::move(scope), *period, limits.budget_pico});
+    return {};
+  };
+  if (auto planned = plan_scope(key_scope(request.key->id), request.key->limits); !planned) return planned.error();
+  if (request.team != nullptr) {
+    if (auto planned = plan_scope(team_scope(request.team->id), request.team->limits); !planned)
+      return planned.error();
+  }
+  std::sort(plans.begin(), plans.end(), [](const ScopePlan& a, const ScopePlan& b) { return a.scope < b.scope; });
+
+  std::lock_guard lock(mutex_);
+  auto transaction = WriteTransaction::begin(*session_);
+  if (!transaction) return database_error(transaction.error());
+  std::vector<std::string> scopes;
+  for (const ScopePlan& plan : plans) {
+    scopes.push_back(plan.scope);
+    const std::array<SqlParam, 2> row{plan.scope, std::to_string(plan.period.start_ms)};
+    auto created = session_->run(
+        "INSERT INTO gov_budgets (scope, period_start_ms) VALUES ($1, $2) ON CONFLICT (scope, period_start_ms) DO NOTHING",
+        row);
+    if (!created) return database_error(created.error());
+  }
+  // PostgreSQL: lock this call's rows, in scope order, before anything reads or changes them.
+  const bool postgres = session_->engine() == Engine::postgresql;
+  std::string select = "SELECT scope, spent_pico, held_pico FROM gov_budgets WHERE ";
+  std::vector<SqlParam> params;
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    if (i > 0) select += " OR ";
+    select += fmt::format("(scope = ${} AND period_start_ms = ${})", 2 * i + 1, 2 * i + 2);
+    params.emplace_back(plans[i].scope);
+    params.emplace_back(std::to_string(plans[i].period.start_ms));
+  }
+  select += " ORDER BY scope";
+  if (postgres) {
+    if (auto locked = session_->run(select + " FOR UPDATE", params); !locked) return database_error(locked.error());
+  }
+  if (auto swept = sweep(scopes, request.now_ms); !swept) return swept.error();
+  auto rows = session_->run(select, params);
+  if (!rows) return database_error(rows.error());
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>, std::less<>> used;  // spent, held
+  for (const SqlRow& row : *rows) used[row[0].value_or("")] = {integer(row[1]), integer(row[2])};
+
+  HoldOutcome outcome;
+  for (const ScopePlan& plan : plans) {
+    if (!plan.budget_pico) continue;
+    const auto [spent, held] = used[plan.scope];
+    const std::int64_t room = *plan.budget_pico - spent - held;
+    if (request.amount_pico > room) {
+      if (!outcome.refused)
+        outcome.refused = BudgetShortfall{plan.scope, *plan.budget_pico, spent + held, request.amount_pico, plan.period};
+      outcome.remaining_pico = std::min(outcome.remaining_pico.value_or(room), std::max<std::int64_t>(room, 0));
+    } else {
+      const std::int64_t after = room - request.amount_pico;
+      outcome.remaining_pico = std::min(outcome.remaining_pico.value_or(after), after);
+    }
+  }
+  if (!outcome.refused) {
+    const ScopePlan& key_plan = plans.front();
+    const ScopePlan* team_plan = plans.size() > 1 ? &plans[1] : nullptr;
+    const std::array<SqlParam, 8> hold_row{
+        request.hold_id, key_plan.scope, std::to_string(key_plan.period.start_ms),
+        team_plan ? SqlParam(team_plan->scope) : std::nullopt,
+        team_plan ? SqlParam(std::to_string(team_plan->period.start_ms)) : std::nullopt,
+        std::to_string(request.amount_pico), std::to_string(request.now_ms), std::to_string(request.expires_at_ms)};
+    auto inserted = session_->run(
+        "INSERT INTO gov_holds (id, key_scope, key_period_ms, team_scope, team_period_ms, amount_pico, created_at_ms, "
+        "expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        hold_row);
+    if (!inserted) return database_error(inserted.error());
+    for (const ScopePlan& plan : plans) {
+      const std::array<SqlParam, 3> update{std::to_string(request.amount_pico), plan.scope,
+                                           std::to_string(plan.period.start_ms)};
+      auto held = session_->run(
+          "UPDATE gov_budgets SET held_pico = held_pico + $1 WHERE scope = $2 AND period_start_ms = $3", update);
+      if (!held) return database_error(held.error());
+    }
+  }
+  // A refusal commits too: the sweep above stands either way.
+  if (auto committed = transaction->commit(); !committed) return database_error(committed.error());
+  return outcome;
+}
+
+}  // namespace turnout::governance
