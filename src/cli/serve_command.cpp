@@ -2,7 +2,9 @@
 #include "cli/cli_support.hpp"
 #include "cli/commands.hpp"
 
+#include "admit/admission.hpp"
 #include "config/config.hpp"
+#include "governance/store.hpp"
 #include "ledger/ledger.hpp"
 #include "server/gateway.hpp"
 #include "listener/http_server.hpp"
@@ -76,6 +78,23 @@ int run_serve(const ServeOptions& opts) {
     std::cerr << "turnout: ledger error (ledger.url): " << ledger.error().message << "\n";
     return kExitUsage;
   }
+  // Governance works on the same database through its own connection; a private
+  // in-memory ledger has no second connection, so virtual keys are then refused.
+  std::unique_ptr<governance::GovernanceStore> governance_store;
+  std::unique_ptr<admit::Admission> admission;
+  if (config.ledger.url != "sqlite::memory:") {
+    auto store = governance::GovernanceStore::open(config.ledger.url);
+    if (!store) {
+      std::cerr << "turnout: ledger error (ledger.url, governance): " << store.error().message << "\n";
+      return kExitUsage;
+    }
+    governance_store = std::move(*store);
+    admit::AdmitSettings admit_settings;
+    admit_settings.allow_unpriced = config.governance.allow_unpriced;
+    admit_settings.key_cache_ttl =
+        std::chrono::milliseconds(static_cast<long long>(config.governance.key_cache_ttl_s * 1000));
+    admission = std::make_unique<admit::Admission>(*governance_store, admit_settings);
+  }
   // Build both vocabularies now, so the first request does not pay for it.
   tokenizer::Encoding::preload_all();
 
@@ -95,7 +114,7 @@ int run_serve(const ServeOptions& opts) {
       RejectionResponses{});
   std::vector<boost::asio::any_io_executor> executors;
   for (unsigned i = 0; i < server->threads(); ++i) executors.push_back(server->worker_context(i).get_executor());
-  GatewayOptions gateway_options{make_instance_id(), access_log};
+  GatewayOptions gateway_options{make_instance_id(), access_log, admission.get(), governance_store.get()};
   auto created = Gateway::create(config, **ledger, executors, gateway_options);
   if (!created) {
     std::cerr << "turnout: config error: " << created.error().message << "\n";

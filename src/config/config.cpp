@@ -49,6 +49,11 @@ routing:
   allow_unknown_models: true  # an explicit model not in `models` goes to the default provider
   fallbacks: {}             # e.g. {gpt-3.5-turbo: [gpt-4o-mini, gpt-4o]}
   retries: 2                # per model, on 429/5xx/connection errors, before any byte reached the client
+governance:
+  admin_key: ${TURNOUT_ADMIN_KEY:-}   # empty: the admin API is off (the CLI still works)
+  on_insufficient: reject   # reject | clamp
+  mode: strict              # strict | lease
+  allow_unpriced: false     # a model without a price under a budget is refused
 )yaml";
 
 // ---- server and ledger ----------------------------------------------------------------
@@ -111,12 +116,13 @@ void overlay_sections(DocumentReader& reader, std::string_view yaml_text, Config
     reader.fail(*root, "(top level)", "expected a map of sections: server, ledger, providers, models, routing");
     return;
   }
-  reader.reject_unknown_keys(*root, "", {"server", "ledger", "providers", "models", "routing"});
+  reader.reject_unknown_keys(*root, "", {"server", "ledger", "providers", "models", "routing", "governance"});
   if (const auto n = (*root)["server"]) read_server(reader, n, config.server);
   if (const auto n = (*root)["ledger"]) read_ledger(reader, n, config.ledger);
   if (const auto n = (*root)["providers"]) read_providers(reader, n, config);
   if (const auto n = (*root)["models"]) read_models(reader, n, config);
   if (const auto n = (*root)["routing"]) read_routing(reader, n, config.routing);
+  if (const auto n = (*root)["governance"]) read_governance(reader, n, config.governance);
 }
 
 void overlay_document(DocumentReader& reader, std::string_view yaml_text, Config& config) {

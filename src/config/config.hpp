@@ -97,12 +97,26 @@ struct RoutingConfig {
   CooldownConfig cooldown;
 };
 
+// Virtual keys, teams, budgets and rate limits (docs/REFERENCE.md "Governance"). The keys
+// and limits themselves live in the ledger database; this is how the gateway applies them.
+enum class OnInsufficient { reject, clamp };
+enum class GovernanceMode { strict, lease };
+
+struct GovernanceConfig {
+  std::string admin_key;  // secret: never logged or echoed; "" turns the admin API off
+  OnInsufficient on_insufficient = OnInsufficient::reject;
+  GovernanceMode mode = GovernanceMode::strict;
+  bool allow_unpriced = false;  // a model without a price under a budget is refused
+  double key_cache_ttl_s = 1;   // how long a verified (or unknown) key is trusted without the database
+};
+
 struct Config {
   ServerConfig server;
   LedgerConfig ledger;
   std::map<std::string, ProviderConfig, std::less<>> providers;
   std::map<std::string, ModelConfig, std::less<>> models;
   RoutingConfig routing;
+  GovernanceConfig governance;
   std::string source;  // "built-in defaults" or the file path, for messages
 
   const ModelConfig* find_model(std::string_view name) const;

@@ -25,5 +25,6 @@ std::vector<std::string> read_string_list(DocumentReader& reader, const YAML::No
 void read_providers(DocumentReader& reader, const YAML::Node& node, Config& config);
 void read_models(DocumentReader& reader, const YAML::Node& node, Config& config);
 void read_routing(DocumentReader& reader, const YAML::Node& node, RoutingConfig& routing);
+void read_governance(DocumentReader& reader, const YAML::Node& node, GovernanceConfig& governance);
 
 }  // namespace turnout::config

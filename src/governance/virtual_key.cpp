@@ -26,6 +26,8 @@ std::string to_hex(const unsigned char* bytes, std::size_t size) {
   return out;
 }
 
+}  // namespace
+
 Result<std::string> random_hex(std::size_t bytes) {
   std::array<unsigned char, 64> buffer{};
   if (bytes > buffer.size() || RAND_bytes(buffer.data(), static_cast<int>(bytes)) != 1) {
@@ -35,8 +37,6 @@ Result<std::string> random_hex(std::size_t bytes) {
   OPENSSL_cleanse(buffer.data(), buffer.size());
   return Result<std::string>(boost::system::in_place_value, std::move(hex));
 }
-
-}  // namespace
 
 Result<NewVirtualKey> generate_virtual_key(std::string_view public_id) {
   NewVirtualKey made;

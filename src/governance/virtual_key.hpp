@@ -40,6 +40,9 @@ std::string sha256_hex(std::string_view text);
 // Whether `secret` hashes to `stored_sha256` (constant time in the hash comparison).
 bool secret_matches(std::string_view secret, std::string_view stored_sha256);
 
+// `bytes` random bytes from the CSPRNG as lowercase hex (hold ids, key material).
+Result<std::string> random_hex(std::size_t bytes);
+
 // A public id is 16 lowercase hex digits: anything else is refused before a lookup.
 bool valid_public_id(std::string_view id);
 

@@ -59,6 +59,8 @@ std::variant<CallPlan, ApiError> plan_call(const config::Config& config, Request
   plan.decision = std::move(*decision);
   plan.stream = request.stream;
   plan.include_usage = request.include_usage;
+  plan.requested_output_tokens = request.requested_output_tokens;
+  plan.choices = request.choices;
   return plan;
 }
 

@@ -17,6 +17,8 @@ struct CallPlan {
   routing::Decision decision;
   bool stream = false;
   bool include_usage = false;
+  std::uint64_t requested_output_tokens = 0;  // max_completion_tokens, else max_tokens, else 0
+  std::uint64_t choices = 1;                  // n
 };
 
 // Everything the plan needs from the request is copied out of the parser's views, so the

@@ -33,6 +33,8 @@ RequestError type_error(std::string param, const char* expected, element e) {
 }
 
 // A non-negative integer field (max_tokens and friends).
+constexpr std::uint64_t kMaxChoices = 128;  // OpenAI's own bound on n
+
 bool read_token_limit(element root, std::string_view key, std::optional<std::uint64_t>& out,
                       RequestError& error) {
   auto field = root[key];
@@ -147,6 +149,13 @@ std::variant<const ChatRequest*, RequestError> RequestParser::parse(std::string_
   if (!read_token_limit(root, "max_tokens", max_tokens, error)) return error;
   if (!read_token_limit(root, "max_completion_tokens", max_completion_tokens, error)) return error;
   request_.requested_output_tokens = max_completion_tokens.value_or(max_tokens.value_or(0));
+  // n choices: each may use the whole output allowance, so a budget hold multiplies by it.
+  std::optional<std::uint64_t> choices;
+  if (!read_token_limit(root, "n", choices, error)) return error;
+  if (choices && (*choices < 1 || *choices > kMaxChoices))
+    return RequestError{fmt::format("Invalid 'n': expected an integer from 1 to {}.", kMaxChoices), "n",
+                        "invalid_value"};
+  request_.choices = choices.value_or(1);
 
   auto messages = root["messages"];
   if (messages.error())

@@ -31,6 +31,7 @@ struct ChatRequest {
   bool stream = false;
   bool include_usage = false;              // stream_options.include_usage as the client asked
   std::uint64_t requested_output_tokens = 0;  // max_completion_tokens, else max_tokens, else 0
+  std::uint64_t choices = 1;               // n (1 to 128)
   tokenizer::ChatPromptView prompt;        // spans into the parser-owned vectors below
 };
 

@@ -1,6 +1,9 @@
 #include "server/gateway.hpp"
 
+#include "governance/virtual_key.hpp"
 #include "server/access_log.hpp"
+#include "server/admit_call.hpp"
+#include "server/endpoints/blocking.hpp"
 #include "server/openai_error.hpp"
 #include "server/route_table.hpp"
 #include "upstream/proxy.hpp"
@@ -36,7 +39,26 @@ HttpResponse method_not_allowed(const Exchange& ex, const RouteEntry& entry, uns
   return r;
 }
 
+// The token of "Authorization: Bearer <token>", "" without one.
+std::string_view bearer_token(const HttpRequest& request) {
+  const std::string_view auth = request[http::field::authorization];
+  constexpr std::string_view bearer = "Bearer ";
+  if (auth.size() <= bearer.size() || !boost::beast::iequals(auth.substr(0, bearer.size()), bearer)) return {};
+  return auth.substr(bearer.size());
+}
+
+// Virtual keys open the OpenAI-compatible API (SPEC §8); /stats, /metrics and /route stay
+// with the gateway's own keys.
+bool accepts_virtual_keys(std::string_view path) { return path.starts_with("/v1/") || path == "/chat/completions"; }
+
 }  // namespace
+
+asio::awaitable<admit::Authenticated> Gateway::authenticate_virtual_key(std::string_view token) {
+  admit::Admission* admission = services_.options.admission;
+  if (auto cached = admission->authenticate(token, true)) co_return std::move(*cached);
+  co_return co_await endpoints::on_blocking_pool<admit::Authenticated>(
+      services_, [admission, token = std::string(token)] { return *admission->authenticate(token, false); });
+}
 
 Gateway::Gateway(const config::Config& config, ledger::Ledger& ledger, GatewayOptions options)
     : services_(config, ledger, std::move(options)),
@@ -106,12 +128,29 @@ asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& reques
   HttpResponse res;
   const RouteEntry* entry = find_route(ex.path);
   std::optional<std::string> key_id;
+  std::optional<admit::Refusal> key_refused;
+  const std::string_view token = bearer_token(request);
+  const bool virtual_key = entry != nullptr && entry->access == Access::client_key && services_.options.admission &&
+                           accepts_virtual_keys(ex.path) && governance::looks_like_virtual_key(token);
+  if (virtual_key) {
+    admit::Authenticated auth = co_await authenticate_virtual_key(token);
+    if (auth.grant) {
+      key_id = auth.grant->key.id;
+      ex.grant = std::move(auth.grant);
+    } else {
+      key_refused = std::move(auth.refusal);
+    }
+  }
   if (entry == nullptr) {
     services_.metrics.record_rejection("unknown_url", 404);
     res = error_response(ApiError{404, fmt::format("Unknown request URL: {} {}.", ex.method, ex.path),
                                   "invalid_request_error", "", "unknown_url"},
                          version);
-  } else if (entry->access == Access::client_key && !(key_id = client_keys_.authenticate(request))) {
+  } else if (key_refused) {
+    services_.metrics.record_rejection(key_refused->code, key_refused->status);
+    ex.error_type = key_refused->code;
+    res = refusal_response(*key_refused, version);
+  } else if (entry->access == Access::client_key && !virtual_key && !(key_id = client_keys_.authenticate(request))) {
     services_.metrics.record_rejection("unauthorized", 401);
     res = error_response(ApiError{401,
                                   "Incorrect or missing API key. Send a gateway key as 'Authorization: Bearer <key>'.",
@@ -133,6 +172,7 @@ asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& reques
     }
     res = std::move(*answered);
   }
+  for (const auto& [name, value] : ex.limit_headers) res.set(name, value);
   res.set("x-request-id", ex.request_id);
   log_access(services_.options, ex, res.result_int());
   co_return res;

@@ -29,6 +29,8 @@ class Gateway {
 
  private:
   Gateway(const config::Config& config, ledger::Ledger& ledger, GatewayOptions options);
+  // From the cache on the event loop, else on the blocking pool (it may wait on the database).
+  boost::asio::awaitable<admit::Authenticated> authenticate_virtual_key(std::string_view token);
 
   Services services_;
   ClientKeys client_keys_;

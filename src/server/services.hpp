@@ -4,6 +4,7 @@
 // (the request, its connection, its exchange record and its thread's worker state).
 // Config is immutable and shared; per-thread state lives in one WorkerState per
 // event-loop thread and is only touched from that thread.
+#include "admit/admission.hpp"
 #include "common/clock.hpp"
 #include "config/config.hpp"
 #include "ledger/ledger.hpp"
@@ -40,6 +41,9 @@ using Clock = std::chrono::steady_clock;
 struct GatewayOptions {
   std::string instance_id;
   std::shared_ptr<spdlog::logger> access_log;  // one JSON line per request; may be null
+  // Governance (virtual keys, budgets); null when the ledger cannot host it (sqlite::memory:).
+  admit::Admission* admission = nullptr;
+  governance::GovernanceStore* governance_store = nullptr;
 };
 
 struct WorkerState {
@@ -71,6 +75,8 @@ struct Exchange {
   Clock::duration waiting{};  // backoff sleeps: neither upstream nor gateway work
   bool is_chat = false;
   unsigned stream_status = 200;  // streamed responses: the status the client saw (499: gone)
+  std::shared_ptr<const admit::KeyGrant> grant;  // the virtual key the request presented
+  std::vector<admit::Header> limit_headers;      // on every response to a limited key
 };
 
 struct Services {

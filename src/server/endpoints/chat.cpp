@@ -1,6 +1,7 @@
 // POST /v1/chat/completions (and /chat/completions): parse -> count -> route -> upstream
 // (retries, fallbacks) -> meter -> ledger -> response (docs/REFERENCE.md §2.2, §2.3).
 #include "metering/call_bill.hpp"
+#include "server/admit_call.hpp"
 #include "server/attempts.hpp"
 #include "server/call_plan.hpp"
 #include "server/endpoints/chat_call.hpp"
@@ -155,8 +156,24 @@ asio::awaitable<std::optional<HttpResponse>> chat_completions(Services& services
         version);
   }
 
+  // A virtual key: allow-lists and the budget hold, after every other check that could
+  // refuse the call, so that a hold taken is always settled by the call's record.
+  std::string hold_id;
+  if (ex.grant) {
+    auto admitted = co_await admit_call(services, *ex.grant, plan);
+    if (auto* refusal = std::get_if<admit::Refusal>(&admitted)) {
+      services.metrics.record_rejection(refusal->code, refusal->status);
+      ex.error_type = refusal->code;
+      co_return refusal_response(*refusal, version);
+    }
+    auto& granted = std::get<admit::Admitted>(admitted);
+    hold_id = std::move(granted.hold_id);
+    ex.limit_headers = std::move(granted.headers);
+  }
+
   CallOutcome outcome = co_await run_attempts(services, call, plan, call.request.body());
   ledger::CallRecord rec = start_record(services, ex, plan, outcome, arrived_unix);
+  rec.hold_id = std::move(hold_id);
   ex.model = rec.model;
   ex.route = rec.route;
 

@@ -61,6 +61,7 @@ asio::awaitable<void> relay_chat_stream(Services& services, Call& call, const Ca
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-cache");
   head.set("x-request-id", ex.request_id);
+  for (const auto& [name, value] : ex.limit_headers) head.set(name, value);
   metering::set_call_headers(head, call_headers(plan, outcome, ex, std::nullopt));
   head.keep_alive(connection.keep_alive);
   head.chunked(true);

@@ -1,0 +1,215 @@
+#include "admit/admission.hpp"
+
+#include "governance/virtual_key.hpp"
+#include "pricing/pricing.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace turnout::admit {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+bool allows(const std::optional<std::vector<std::string>>& models, std::string_view model) {
+  return !models || std::find(models->begin(), models->end(), model) != models->end();
+}
+
+Refusal budget_refusal(const KeyGrant& grant, const governance::BudgetShortfall& shortfall, std::int64_t now_ms) {
+  Refusal refusal;
+  refusal.status = 429;
+  refusal.type = "insufficient_quota";
+  refusal.code = "insufficient_quota";
+  const bool team = shortfall.scope.starts_with("team:");
+  refusal.message = fmt::format(
+      "Budget exceeded for {} '{}' (key {}): limit ${}, used ${}, this request may cost up to ${}.",
+      team ? "team" : "key", team ? shortfall.scope.substr(5) : grant.key.id, grant.key.id,
+      pricing::format_usd_pico(shortfall.budget_pico), pricing::format_usd_pico(shortfall.used_pico),
+      pricing::format_usd_pico(shortfall.requested_pico));
+  // The official SDKs do not retry when told not to; a periodic budget says when it resets.
+  refusal.headers.emplace_back("x-should-retry", "false");
+  if (shortfall.period.end_ms) {
+    const std::int64_t wait_ms = std::max<std::int64_t>(*shortfall.period.end_ms - now_ms, 0);
+    refusal.message += fmt::format(" The budget resets in {} s.", (wait_ms + 999) / 1000);
+    refusal.headers.emplace_back("retry-after", std::to_string((wait_ms + 999) / 1000));
+  }
+  return refusal;
+}
+
+Refusal cost_refusal(const HoldAmountError& error) {
+  Refusal refusal;
+  refusal.status = 400;
+  refusal.type = "invalid_request_error";
+  switch (error.problem) {
+    case HoldProblem::unpriced:
+      refusal.code = "model_unpriced";
+      refusal.param = "model";
+      refusal.message = fmt::format(
+          "The model '{}' has no price, so a budget cannot be held for it (governance.allow_unpriced is off).",
+          error.model);
+      break;
+    case HoldProblem::unbounded_output:
+      refusal.code = "invalid_value";
+      refusal.param = "max_completion_tokens";
+      refusal.message = fmt::format(
+          "The model '{}' has no known output limit or context window: set max_completion_tokens so the budget "
+          "hold can be bounded.",
+          error.model);
+      break;
+    case HoldProblem::too_large:
+      refusal.code = "invalid_value";
+      refusal.param = "max_completion_tokens";
+      refusal.message = "The request's maximum cost is too large to hold against a budget.";
+      break;
+  }
+  return refusal;
+}
+
+}  // namespace
+
+std::int64_t system_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Refusal invalid_key_refusal(std::string_view public_id, std::string_view why) {
+  Refusal refusal;
+  refusal.status = 401;
+  refusal.type = "invalid_request_error";
+  refusal.code = "invalid_api_key";
+  refusal.message = public_id.empty() ? fmt::format("Incorrect API key: {}.", why)
+                                      : fmt::format("The API key {} {}.", public_id, why);
+  refusal.headers.emplace_back("www-authenticate", "Bearer");
+  return refusal;
+}
+
+Refusal governance_unavailable(std::string_view public_id) {
+  Refusal refusal;
+  refusal.status = 503;
+  refusal.type = "server_error";
+  refusal.code = "governance_unavailable";
+  refusal.message = fmt::format(
+      "The limits of key {} cannot be checked right now (the ledger database is unreachable); retry shortly.",
+      public_id);
+  return refusal;
+}
+
+Admission::Admission(governance::GovernanceStore& store, AdmitSettings settings, NowMs now)
+    : store_(store), settings_(settings), now_(std::move(now)) {}
+
+void Admission::forget(const std::string& public_id) {
+  std::lock_guard lock(cache_mutex_);
+  cache_.erase(public_id);
+}
+
+Admission::Lookup Admission::lookup(const std::string& public_id, bool cache_only, CacheEntry& entry) {
+  const auto now = SteadyClock::now();
+  std::optional<CacheEntry> cached;
+  {
+    std::lock_guard lock(cache_mutex_);
+    if (auto found = cache_.find(public_id); found != cache_.end()) cached = found->second;
+  }
+  if (cached && now - cached->fetched < settings_.key_cache_ttl) {
+    entry = *cached;
+    return Lookup::fresh;
+  }
+  if (cache_only) return Lookup::miss;
+
+  CacheEntry fresh{nullptr, now};
+  auto key = store_.find_key(public_id);
+  if (key) {
+    auto grant = std::make_shared<KeyGrant>();
+    grant->key = std::move(*key);
+    if (grant->key.team_id) {
+      auto team = store_.find_team(*grant->key.team_id);
+      if (team) {
+        grant->team = std::move(*team);
+      } else if (team.error().kind == governance::FailureKind::database) {
+        key = team.error();
+      }
+    }
+    if (key) fresh.grant = std::move(grant);
+  }
+  if (!key && key.error().kind == governance::FailureKind::database) {
+    // The database is away: a stale entry still says who the key is and whether it is
+    // limited; the caller fails a limited key closed.
+    if (!cached) return Lookup::unavailable;
+    entry = *cached;
+    return Lookup::stale_fallback;
+  }
+  {
+    std::lock_guard lock(cache_mutex_);
+    if (cache_.size() >= settings_.key_cache_max_entries) cache_.clear();
+    cache_[public_id] = fresh;
+  }
+  entry = std::move(fresh);
+  return Lookup::fresh;
+}
+
+std::optional<Authenticated> Admission::authenticate(std::string_view token, bool cache_only) {
+  const auto presented = governance::parse_virtual_key(token);
+  if (!presented) return Authenticated{nullptr, invalid_key_refusal("", "the key is not a well-formed virtual key")};
+  const std::string public_id(presented->public_id);
+  CacheEntry entry;
+  const Lookup found = lookup(public_id, cache_only, entry);
+  if (found == Lookup::miss) return std::nullopt;
+  if (found == Lookup::unavailable) return Authenticated{nullptr, governance_unavailable(public_id)};
+  if (!entry.grant || !governance::secret_matches(presented->secret, entry.grant->key.secret_sha256))
+    return Authenticated{nullptr, invalid_key_refusal(public_id, "is not valid")};
+  const KeyGrant& grant = *entry.grant;
+  if (found == Lookup::stale_fallback && grant.limited())
+    return Authenticated{nullptr, governance_unavailable(public_id)};
+  const std::int64_t now_ms = now_();
+  if (grant.key.revoked_at_ms) return Authenticated{nullptr, invalid_key_refusal(public_id, "has been revoked")};
+  if (grant.key.expires_at_ms && *grant.key.expires_at_ms <= now_ms)
+    return Authenticated{nullptr, invalid_key_refusal(public_id, "has expired")};
+  if (grant.team && grant.team->expires_at_ms && *grant.team->expires_at_ms <= now_ms)
+    return Authenticated{nullptr,
+                         invalid_key_refusal(public_id, fmt::format("belongs to team '{}', which has expired",
+                                                                    grant.team->id))};
+  return Authenticated{entry.grant, std::nullopt};
+}
+
+std::variant<Admitted, Refusal> Admission::admit(const KeyGrant& grant, const CallCost& cost,
+                                                 std::chrono::milliseconds hold_ttl) {
+  const std::string& model = cost.candidates.front().model;
+  if (!allows(grant.key.models, model) || (grant.team && !allows(grant.team->models, model))) {
+    Refusal refusal;
+    refusal.status = 403;
+    refusal.type = "invalid_request_error";
+    refusal.code = "model_not_allowed";
+    refusal.param = "model";
+    refusal.message = fmt::format("The API key {} is not allowed to use the model '{}'.", grant.key.id, model);
+    return refusal;
+  }
+  Admitted admitted;
+  const bool budgeted = grant.key.limits.budget_pico || (grant.team && grant.team->limits.budget_pico);
+  if (!budgeted) return admitted;
+  auto amount = hold_amount(cost, settings_.allow_unpriced);
+  if (!amount) return cost_refusal(amount.error());
+  auto hold_id = governance::random_hex(16);
+  if (!hold_id) return governance_unavailable(grant.key.id);
+  governance::HoldRequest request;
+  request.hold_id = *hold_id;
+  request.key = &grant.key;
+  request.team = grant.team ? &*grant.team : nullptr;
+  request.amount_pico = *amount;
+  request.now_ms = now_();
+  request.expires_at_ms = request.now_ms + hold_ttl.count();
+  auto outcome = store_.hold(request);
+  if (!outcome) return governance_unavailable(grant.key.id);
+  std::vector<Header> budget_headers;
+  if (outcome->remaining_pico)
+    budget_headers.emplace_back("x-turnout-budget-remaining-usd", pricing::format_usd_pico(*outcome->remaining_pico));
+  if (outcome->refused) {
+    Refusal refusal = budget_refusal(grant, *outcome->refused, request.now_ms);
+    refusal.headers.insert(refusal.headers.end(), budget_headers.begin(), budget_headers.end());
+    return refusal;
+  }
+  admitted.hold_id = std::move(request.hold_id);
+  admitted.headers = std::move(budget_headers);
+  return admitted;
+}
+
+}  // namespace turnout::admit

@@ -1,0 +1,105 @@
+#pragma once
+// The admit stage: what the gateway asks before a call on a virtual key goes upstream.
+//   authenticate(token)  the key, from an in-process cache (short TTL, negative entries
+//                        too: no database round trip on a hit); unknown, revoked or
+//                        expired: 401 invalid_api_key
+//   admit(grant, cost)   model allow-lists (403 model_not_allowed), then one transaction
+//                        that holds the call's worst-case cost against the key's and its
+//                        team's budgets (429 insufficient_quota when it does not fit)
+// Both block on the database on a miss or a hold: call them off the event loop. The hold
+// is settled by the ledger writer with the call's record (ledger/hold_settlement.hpp).
+#include "admit/hold_amount.hpp"
+#include "governance/store.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace turnout::admit {
+
+struct AdmitSettings {
+  bool allow_unpriced = false;
+  std::chrono::milliseconds key_cache_ttl{1000};
+  std::size_t key_cache_max_entries = 100'000;  // beyond: the cache starts over (bounded memory)
+};
+
+// A verified key and its team, as of the last lookup.
+struct KeyGrant {
+  governance::KeyRecord key;
+  std::optional<governance::TeamRecord> team;
+  // Whether any limit applies: such a key fails closed when the database is away.
+  bool limited() const { return key.limits.any() || (team && team->limits.any()); }
+};
+
+using Header = std::pair<std::string, std::string>;
+
+// A refusal in the OpenAI error shape, with the headers that go with it. The message
+// names the key's public id, never its secret.
+struct Refusal {
+  unsigned status = 400;
+  std::string type;
+  std::string code;
+  std::string param;
+  std::string message;
+  std::vector<Header> headers;
+};
+
+struct Authenticated {
+  std::shared_ptr<const KeyGrant> grant;  // set when admitted
+  std::optional<Refusal> refusal;
+};
+
+struct Admitted {
+  std::string hold_id;  // "" when no budget applies (nothing to settle)
+  std::vector<Header> headers;  // for every response to this call
+};
+
+// The wall clock in unix ms; tests inject their own.
+using NowMs = std::function<std::int64_t()>;
+std::int64_t system_now_ms();
+
+class Admission {
+ public:
+  Admission(governance::GovernanceStore& store, AdmitSettings settings, NowMs now = system_now_ms);
+
+  // `cache_only`: answers only from a fresh cache entry (nullopt on a miss), so the event
+  // loop can try it before handing the lookup to a thread that may wait on the database.
+  std::optional<Authenticated> authenticate(std::string_view token, bool cache_only);
+
+  // `hold_ttl`: how long the call may take at most; a hold not settled by then is charged
+  // in full by whichever replica sweeps it.
+  std::variant<Admitted, Refusal> admit(const KeyGrant& grant, const CallCost& cost, std::chrono::milliseconds hold_ttl);
+
+  // Drops a key from the cache (revocation through this replica's admin API).
+  void forget(const std::string& public_id);
+
+ private:
+  struct CacheEntry {
+    std::shared_ptr<const KeyGrant> grant;  // null: no such key (negative entry)
+    std::chrono::steady_clock::time_point fetched;
+  };
+  enum class Lookup { fresh, stale_fallback, miss, unavailable };
+  // The cached entry, refreshed from the database when stale (unless cache_only); a stale
+  // entry when the database cannot be read (stale_fallback).
+  Lookup lookup(const std::string& public_id, bool cache_only, CacheEntry& entry);
+
+  governance::GovernanceStore& store_;
+  const AdmitSettings settings_;
+  const NowMs now_;
+  std::mutex cache_mutex_;
+  std::unordered_map<std::string, CacheEntry> cache_;
+};
+
+// Refusals shared with the gateway's own checks.
+Refusal invalid_key_refusal(std::string_view public_id, std::string_view why);
+Refusal governance_unavailable(std::string_view public_id);
+
+}  // namespace turnout::admit
