@@ -9,7 +9,7 @@ build_packages=(
   build-essential cmake ninja-build pkg-config ccache ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
   libsimdjson-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
-  libssl-dev libsqlite3-dev libpq-dev libutf8proc-dev
+  libssl-dev libsqlite3-dev libpq-dev libutf8proc-dev libhowardhinnant-date-dev tzdata
   libjs-chart.js
 )
 test_packages=(

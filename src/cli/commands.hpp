@@ -11,4 +11,6 @@ void add_stats_command(CLI::App& app, int& exit_code);          // stats_command
 void add_tokens_command(CLI::App& app, int& exit_code);         // tokens_command.cpp
 void add_ledger_command(CLI::App& app, int& exit_code);         // ledger_command.cpp
 void add_mock_upstream_command(CLI::App& app, int& exit_code);  // mock_command.cpp
+void add_keys_command(CLI::App& app, int& exit_code);           // governance_command.cpp
+void add_teams_command(CLI::App& app, int& exit_code);          // governance_command.cpp
 }  // namespace turnout::cli

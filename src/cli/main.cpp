@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   turnout::cli::add_tokens_command(app, exit_code);
   turnout::cli::add_ledger_command(app, exit_code);
   turnout::cli::add_mock_upstream_command(app, exit_code);
+  turnout::cli::add_keys_command(app, exit_code);
+  turnout::cli::add_teams_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

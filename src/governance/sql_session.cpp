@@ -80,13 +80,19 @@ class SqliteSession final : public SqlSession {
   ledger::sqlite::Database db_;
 };
 
+// Reconnects (outside a transaction) once libpq has seen the connection fail, so a
+// database restart costs the calls in flight, not every later one.
 class PostgresSession final : public SqlSession {
  public:
-  explicit PostgresSession(ledger::pg::Connection connection) : connection_(std::move(connection)) {}
+  PostgresSession(ledger::pg::ConnectionTarget target, ledger::pg::Connection connection)
+      : target_(std::move(target)), connection_(std::move(connection)) {}
   Engine engine() const override { return Engine::postgresql; }
 
   Result<std::vector<SqlRow>> run(std::string_view sql, std::span<const SqlParam> params) override {
-    auto result = connection_.query(std::string(sql), params);
+    if (!in_transaction_) {
+      if (auto ready = reconnect_if_broken(); !ready) return ready.error();
+    }
+    auto result = connection_->query(std::string(sql), params);
     if (!result) return result.error();
     std::vector<SqlRow> rows;
     rows.reserve(static_cast<std::size_t>(result->rows()));
@@ -104,13 +110,35 @@ class PostgresSession final : public SqlSession {
     return rows;
   }
 
-  Result<void> begin_write() override { return connection_.exec("BEGIN"); }
-  Result<void> commit() override { return connection_.exec("COMMIT"); }
-  void rollback() noexcept override { (void)connection_.exec("ROLLBACK"); }
-  bool broken() const override { return connection_.broken(); }
+  Result<void> begin_write() override {
+    if (auto ready = reconnect_if_broken(); !ready) return ready.error();
+    auto begun = connection_->exec("BEGIN");
+    in_transaction_ = bool(begun);
+    return begun;
+  }
+  Result<void> commit() override {
+    in_transaction_ = false;
+    return connection_->exec("COMMIT");
+  }
+  void rollback() noexcept override {
+    in_transaction_ = false;
+    if (connection_) (void)connection_->exec("ROLLBACK");
+  }
+  bool broken() const override { return !connection_ || connection_->broken(); }
 
  private:
-  ledger::pg::Connection connection_;
+  Result<void> reconnect_if_broken() {
+    if (connection_ && !connection_->broken()) return {};
+    connection_.reset();
+    auto fresh = ledger::pg::Connection::open(target_);
+    if (!fresh) return fresh.error();
+    connection_.emplace(std::move(*fresh));
+    return {};
+  }
+
+  ledger::pg::ConnectionTarget target_;
+  std::optional<ledger::pg::Connection> connection_;
+  bool in_transaction_ = false;
 };
 
 }  // namespace
@@ -126,7 +154,7 @@ Result<std::unique_ptr<SqlSession>> open_sql_session(const std::string& ledger_u
     if (auto migrated = ledger::pg::migrate(*connection, ledger::pg::ledger_migrations()); !migrated) {
       return make_error(fmt::format("ledger database '{}': {}", target->display, migrated.error().message));
     }
-    return std::unique_ptr<SqlSession>(std::make_unique<PostgresSession>(std::move(*connection)));
+    return std::unique_ptr<SqlSession>(std::make_unique<PostgresSession>(std::move(*target), std::move(*connection)));
   }
   if (parsed->kind == ledger::LedgerKind::sqlite_memory) {
     return make_error("governance needs a ledger database that outlives the process (sqlite:PATH or postgresql://)");

@@ -737,3 +737,25 @@ TEST(ConfigHardening, ConnectionAndResponseLimits) {
 }
 
 }  // namespace turnout::config
+
+TEST(ConfigGovernance, DefaultsAndTheAdminKeyFromTheEnvironment) {
+  auto defaults = default_config(env_of({}));
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->governance.admin_key, "");
+  EXPECT_EQ(defaults->governance.on_insufficient, OnInsufficient::reject);
+  EXPECT_FALSE(defaults->governance.allow_unpriced);
+  EXPECT_EQ(defaults->governance.key_cache_ttl_s, 1);
+  auto with_env = default_config(env_of({{"TURNOUT_ADMIN_KEY", "admin-secret"}}));
+  ASSERT_TRUE(with_env);
+  EXPECT_EQ(with_env->governance.admin_key, "admin-secret");
+  const Config set = parse_ok("governance: {allow_unpriced: true, key_cache_ttl_s: 0.25}\n");
+  EXPECT_TRUE(set.governance.allow_unpriced);
+  EXPECT_EQ(set.governance.key_cache_ttl_s, 0.25);
+}
+
+TEST(ConfigGovernance, UnbuiltModesAndUnknownKeysAreRefusedByName) {
+  EXPECT_CONTAINS(parse_error("governance: {on_insufficient: clamp}\n"), "governance.on_insufficient");
+  EXPECT_CONTAINS(parse_error("governance: {mode: lease}\n"), "governance.mode");
+  EXPECT_CONTAINS(parse_error("governance: {mode: fast}\n"), "governance.mode");
+  EXPECT_CONTAINS(parse_error("governance: {budget: 5}\n"), "budget");
+}

@@ -248,6 +248,7 @@ TEST(LedgerSpool, EveryFieldRoundTrips) {
   full.error_type = "shutdown";
   full.attempts = 3;
   full.stream = true;
+  full.hold_id = "0123456789abcdef0123456789abcdef";
   CallRecord sparse;
   sparse.id = "req-2";
   sparse.status = 503;
@@ -261,8 +262,46 @@ TEST(LedgerSpool, EveryFieldRoundTrips) {
   EXPECT_EQ(oldest->records[1].key, "k2");
   expect_same_record(full, oldest->records[0].record);
   expect_same_record(sparse, oldest->records[1].record);
+  // The governance hold travels with the record, so a spooled call still settles it.
+  EXPECT_EQ(oldest->records[0].record.hold_id, full.hold_id);
+  EXPECT_EQ(oldest->records[1].record.hold_id, "");
   ASSERT_TRUE(spool.remove_through(oldest->last_seq));
   EXPECT_EQ(spool.size(), 0U);
+}
+
+TEST(LedgerSpool, AFormatOneSpoolLeftBehindIsUpgradedAndDrained) {
+  TempDir dir;
+  const fs::path file = dir.path() / "spool.db";
+  {
+    // The spool as the previous turnout wrote it: no hold_id column, user_version 1.
+    auto db = sqlite::Database::open(file.string());
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->exec(R"sql(
+      CREATE TABLE spooled (seq INTEGER PRIMARY KEY, record_key TEXT NOT NULL UNIQUE, id TEXT NOT NULL,
+        timestamp REAL NOT NULL, instance_id TEXT NOT NULL, client_key_id TEXT NOT NULL,
+        requested_model TEXT NOT NULL, model TEXT NOT NULL, route TEXT NOT NULL,
+        counted_prompt_tokens INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+        cached_tokens INTEGER NOT NULL, usage_reported INTEGER NOT NULL, cost_pico INTEGER,
+        baseline_cost_pico INTEGER, latency_ms REAL NOT NULL, ttft_ms REAL, status INTEGER NOT NULL,
+        error_type TEXT NOT NULL, attempts INTEGER NOT NULL, stream INTEGER NOT NULL) STRICT;
+      INSERT INTO spooled VALUES (1, 'old-1', 'req-old', 1700000000.5, 'host', '', 'auto', 'gpt-4o', 'explicit',
+        10, 10, 5, 0, 1, 123, NULL, 12.5, NULL, 200, '', 1, 0);
+      PRAGMA user_version = 1;
+    )sql"));
+  }
+  Spool spool(file.string(), 10);
+  ASSERT_TRUE(spool.open_existing());
+  EXPECT_EQ(spool.size(), 1U);
+  auto oldest = spool.oldest(10);
+  ASSERT_TRUE(oldest);
+  ASSERT_EQ(oldest->records.size(), 1U);
+  EXPECT_EQ(oldest->records[0].record.id, "req-old");
+  EXPECT_EQ(oldest->records[0].record.hold_id, "");
+  CallRecord next;
+  next.id = "req-new";
+  next.hold_id = "abcd";
+  ASSERT_TRUE(spool.store(std::vector<KeyedRecord>{{"new-1", next}}));
+  EXPECT_EQ(spool.oldest(10)->records.at(1).record.hold_id, "abcd");
 }
 
 TEST(LedgerSpool, AFileThatIsNotASpoolIsRefused) {

@@ -1,0 +1,244 @@
+// Governance through the real binary (issue 17; SPEC §8), on SQLite (two gateways on one
+// file) and on PostgreSQL (four gateways on one database): `turnout keys` / `turnout
+// teams` on the ledger database, virtual keys on /v1/*, allow-lists, revocation, and the
+// budget that cannot be overshot — concurrent calls (a third streaming) spread over the
+// replicas never spend more than the cap, and spent equals the ledger's total exactly.
+// No secret in logs, ledger, audit rows or error bodies.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import OpenAI from 'openai';
+
+import { REPO_ROOT, baseConfig, makeTempDir, openAIErrorProblems, runTurnout, startGateway, startMock, stopAll, writeConfig } from './lib/harness.mjs';
+
+const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts/pg-test-cluster.sh');
+const NO_POSTGRES = 3;  // the script's status when the server binaries are missing
+const clusterDir = fs.mkdtempSync(path.join(os.tmpdir(), 'turnout-gov-pg-'));
+const pgStarted = spawnSync(CLUSTER_SCRIPT, ['start', clusterDir], { encoding: 'utf8', timeout: 120_000 });
+const pgUrl = pgStarted.status === 0 ? pgStarted.stdout.trim().split('\n')[0] : null;
+const pgSkip = pgStarted.status === NO_POSTGRES ? 'PostgreSQL server binaries are not installed' : false;
+
+let dir;
+let mock;
+let configFile;
+let gateways = [];
+let engine;
+const secrets = [];  // every whole virtual key printed during the run
+
+// A USD decimal (as the ledger and the CLI print it) as integer pico-dollars.
+function usdToPico(text) {
+  const [whole, fraction = ''] = String(text).split('.');
+  return BigInt(whole) * 10n ** 12n + BigInt((fraction + '0'.repeat(12)).slice(0, 12));
+}
+
+async function turnoutJson(args) {
+  const run = await runTurnout([...args, '--config', configFile]);
+  assert.equal(run.code, 0, `turnout ${args.join(' ')}: ${run.stderr}`);
+  const value = JSON.parse(run.stdout);
+  if (value.key) secrets.push(value.key);
+  return { value, raw: run.stdout };
+}
+
+// The raw ledger export lines of one key (raw text: costs stay exact).
+async function ledgerLines(keyId) {
+  const run = await runTurnout(['ledger', 'export', '--format', 'jsonl', '--config', configFile]);
+  assert.equal(run.code, 0, run.stderr);
+  return run.stdout.split('\n').filter((line) => line && JSON.parse(line).client_key_id === keyId);
+}
+
+function chat(gateway, key, body, extraHeaders = {}) {
+  return gateway.request('POST', '/v1/chat/completions', {
+    json: { model: 'gpt-4o', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 100, ...body },
+    headers: { authorization: `Bearer ${key}`, ...extraHeaders },
+  });
+}
+
+// The governance tables, as text (audit rows and keys), for the secret check.
+function governanceRows() {
+  const query = 'SELECT * FROM gov_audit; SELECT * FROM gov_keys;';
+  if (engine === 'sqlite') return execFileSync('sqlite3', [path.join(dir, 'ledger.db'), query]).toString();
+  return execFileSync('psql', ['-X', '-A', '-t', '-c', query, pgUrl]).toString();
+}
+
+for (const [name, replicas, concurrent, skip] of [['sqlite', 2, 60, false], ['postgresql', 4, 400, pgSkip]]) {
+describe(`governance on ${name} (${replicas} replicas)`, { skip }, () => {
+before(async () => {
+  engine = name;
+  gateways = [];
+  dir = makeTempDir('turnout-governance-');
+  mock ??= await startMock();
+  const config = baseConfig({ upstreamUrl: mock.baseUrl, dir });
+  if (name === 'postgresql') {
+    assert.equal(pgStarted.status, 0, `pg-test-cluster.sh start failed: ${pgStarted.stderr}`);
+    config.ledger.url = pgUrl;
+  }
+  config.governance = { key_cache_ttl_s: 0.3 };
+  configFile = writeConfig(dir, config);
+  for (let i = 0; i < replicas; i += 1) gateways.push(await startGateway({ configFile, dir }));
+});
+after(async () => {
+  for (const gateway of gateways) await gateway.stop();
+});
+
+describe('turnout keys / teams (on the ledger database)', () => {
+  it('creates a key shown once, lists and shows it without the secret', async () => {
+    const { value: created } = await turnoutJson(['keys', 'create', '--name', 'cli-app', '--budget-usd', '2.5',
+      '--budget-period', 'week', '--timezone', 'Europe/Berlin', '--models', 'gpt-4o,gpt-4o-mini']);
+    assert.match(created.key, /^tk-[0-9a-f]{16}-[0-9a-f]{64}$/);
+    assert.equal(created.key.split('-')[1], created.id);
+    assert.equal(created.budget_usd, 2.5);
+    assert.equal(created.budget_period, 'week');
+    assert.deepEqual(created.models, ['gpt-4o', 'gpt-4o-mini']);
+    assert.equal(created.usage.spent_usd, 0);
+    const { raw: listed } = await turnoutJson(['keys', 'list']);
+    assert.ok(listed.includes(created.id));
+    const { value: shown, raw } = await turnoutJson(['keys', 'show', created.id]);
+    assert.equal(shown.key, undefined);
+    assert.ok(!raw.includes(created.key.split('-')[2]), 'the secret is never shown again');
+    assert.equal(shown.usage.remaining_usd, 2.5);
+  });
+
+  it('teams: create, update, show; a key joins one', async () => {
+    const { value: team } = await turnoutJson(['teams', 'create', '--name', 'research', '--budget-usd', '100']);
+    assert.equal(team.id, 'research');
+    const { value: updated } = await turnoutJson(['teams', 'update', 'research', '--budget-usd', '50', '--rpm', '600']);
+    assert.equal(updated.budget_usd, 50);
+    assert.equal(updated.rpm, 600);
+    const { value: key } = await turnoutJson(['keys', 'create', '--name', 'member', '--team', 'research']);
+    assert.equal(key.team, 'research');
+    const { value: cleared } = await turnoutJson(['keys', 'update', key.id, '--team', 'none']);
+    assert.equal(cleared.team, null);
+  });
+
+  it('refuses bad flags with exit 2 and the flag named', async () => {
+    for (const [args, named] of [
+      [['keys', 'create', '--name', 'x', '--timezone', 'Mars/Base'], 'timezone'],
+      [['keys', 'create', '--name', 'x', '--budget-usd', '-1'], '--budget-usd'],
+      [['keys', 'create', '--name', 'x', '--budget-period', 'fortnight'], '--budget-period'],
+      [['keys', 'create', '--name', 'x', '--team', 'nobody'], 'team'],
+      [['keys', 'show', 'ffffffffffffffff'], 'no key'],
+    ]) {
+      const run = await runTurnout([...args, '--config', configFile]);
+      assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.ok(run.stderr.includes(named), run.stderr);
+    }
+  });
+});
+
+describe('virtual keys on /v1/*', () => {
+  it('admits a valid key, records its public id, and refuses unknown ones with 401', async () => {
+    const { value: key } = await turnoutJson(['keys', 'create', '--name', 'plain']);
+    const ok = await chat(gateways[0], key.key, {});
+    assert.equal(ok.status, 200, ok.text);
+    const lines = await ledgerLines(key.id);
+    assert.equal(lines.length, 1);
+    const wrong = `tk-${key.id}-${'0'.repeat(64)}`;
+    const refused = await chat(gateways[1], wrong, {});
+    assert.equal(refused.status, 401);
+    assert.deepEqual(openAIErrorProblems(refused.json), []);
+    assert.equal(refused.json.error.code, 'invalid_api_key');
+    assert.ok(refused.text.includes(key.id));
+    assert.ok(!refused.text.includes('0'.repeat(64)), 'the presented secret is not echoed');
+  });
+
+  it('403 model_not_allowed outside the allow-list; nothing reaches the upstream', async () => {
+    const { value: key } = await turnoutJson(['keys', 'create', '--name', 'mini-only', '--models', 'gpt-4o-mini']);
+    const before = (await mock.chatRequests()).length;
+    const refused = await chat(gateways[0], key.key, { model: 'gpt-4o' });
+    assert.equal(refused.status, 403, refused.text);
+    assert.equal(refused.json.error.code, 'model_not_allowed');
+    assert.equal((await mock.chatRequests()).length, before);
+    assert.equal((await chat(gateways[0], key.key, { model: 'gpt-4o-mini' })).status, 200);
+  });
+
+  it('a key revoked with the CLI is refused by every replica within the cache TTL', async () => {
+    const { value: key } = await turnoutJson(['keys', 'create', '--name', 'doomed']);
+    for (const gateway of gateways) assert.equal((await chat(gateway, key.key, {})).status, 200);
+    await turnoutJson(['keys', 'revoke', key.id]);
+    await new Promise((resolve) => setTimeout(resolve, 400));  // key_cache_ttl_s: 0.3
+    for (const gateway of gateways) {
+      const refused = await chat(gateway, key.key, {});
+      assert.equal(refused.status, 401, refused.text);
+      assert.match(refused.json.error.message, /revoked/);
+    }
+  });
+});
+
+describe('budgets', () => {
+  it(`no overspend: ${concurrent} concurrent calls (a third streaming) over ${replicas} replicas stay within $0.010`, async () => {
+    const { value: key } = await turnoutJson(['keys', 'create', '--name', 'capped', '--budget-usd', '0.010']);
+    const calls = [];
+    for (let i = 0; i < concurrent; i += 1) {
+      const stream = i % 3 === 0;
+      calls.push(chat(gateways[i % replicas], key.key, stream ? { stream: true, stream_options: { include_usage: true } } : {}));
+    }
+    const answers = await Promise.all(calls);
+    const admitted = answers.filter((a) => a.status === 200);
+    const refused = answers.filter((a) => a.status === 429);
+    assert.equal(admitted.length + refused.length, concurrent, answers.map((a) => a.status).join(','));
+    assert.ok(admitted.length > 0 && refused.length > 0);
+    for (const r of refused) {
+      assert.equal(r.json.error.code, 'insufficient_quota');
+      assert.equal(r.headers.get('x-should-retry'), 'false');
+      assert.ok(r.json.error.message.includes(key.id));
+    }
+    for (const a of admitted) assert.ok(a.headers.get('x-turnout-budget-remaining-usd') !== null);
+    const lines = await ledgerLines(key.id);
+    assert.equal(lines.length, admitted.length);
+    const total = lines.reduce((sum, line) => sum + usdToPico(line.match(/"cost_usd":([0-9.]+)/)[1]), 0n);
+    assert.ok(total <= usdToPico('0.010'), `ledger total ${total} pico exceeds the cap`);
+    // Settled exactly: spent is the ledger's total, nothing is left held.
+    const { value: shown } = await turnoutJson(['keys', 'show', key.id]);
+    assert.equal(usdToPico(shown.usage.spent_usd), total);
+    assert.equal(shown.usage.held_usd, 0);
+  });
+
+  it('a team budget caps its keys together', async () => {
+    await turnoutJson(['teams', 'create', '--name', 'tiny', '--budget-usd', '0.0025']);
+    const { value: a } = await turnoutJson(['keys', 'create', '--name', 'a', '--team', 'tiny']);
+    const { value: b } = await turnoutJson(['keys', 'create', '--name', 'b', '--team', 'tiny']);
+    // Each call holds ~$0.001 (100 output tokens of gpt-4o) and settles to far less; a third
+    // asking for 250 output tokens (~$0.0025) no longer fits the team's remaining budget.
+    assert.equal((await chat(gateways[0], a.key, {})).status, 200);
+    assert.equal((await chat(gateways[1], b.key, {})).status, 200);
+    const third = await chat(gateways[0], a.key, { max_tokens: 250 });
+    assert.equal(third.status, 429, third.text);
+    assert.match(third.json.error.message, /team 'tiny'/);
+  });
+
+  it('the official openai SDK makes exactly one attempt on a budget refusal', async () => {
+    const { value: key } = await turnoutJson(['keys', 'create', '--name', 'sdk', '--budget-usd', '0.0001']);
+    const before = gateways[0].handle.logEntries().length;
+    const client = new OpenAI({ apiKey: key.key, baseURL: gateways[0].baseUrl, maxRetries: 3, timeout: 20_000 });
+    await assert.rejects(
+      client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], max_tokens: 100 }),
+      (error) => error.status === 429 && error.code === 'insufficient_quota');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const attempts = gateways[0].handle.logEntries().slice(before).filter((e) => e.key_id === key.id);
+    assert.equal(attempts.length, 1, JSON.stringify(attempts));
+  });
+});
+
+describe('secrets', () => {
+  it('no virtual key secret in logs, ledger rows or audit rows', async () => {
+    assert.ok(secrets.length > 5);
+    const run = await runTurnout(['ledger', 'export', '--format', 'jsonl', '--config', configFile]);
+    const audit = governanceRows();
+    assert.ok(audit.includes('key.create') && audit.includes('key.revoke'), 'admin writes are audited');
+    const haystacks = [run.stdout, audit, ...gateways.map((g) => g.handle.stdoutLines.join('\n') + g.handle.stderr)];
+    for (const key of secrets) {
+      const secret = key.split('-')[2];
+      for (const text of haystacks) assert.ok(!text.includes(secret), 'a secret leaked');
+    }
+  });
+});
+});
+}
+
+after(async () => {
+  await stopAll();
+  spawnSync(CLUSTER_SCRIPT, ['stop', clusterDir], { encoding: 'utf8', timeout: 120_000 });
+});
