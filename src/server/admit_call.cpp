@@ -53,11 +53,14 @@ std::chrono::milliseconds hold_lifetime(const config::Config& config, const Call
 boost::asio::awaitable<std::variant<admit::Admitted, admit::Refusal>> admit_call(Services& services,
                                                                                  const admit::KeyGrant& grant,
                                                                                  const CallPlan& plan) {
-  admit::CallCost cost = call_cost(services.config, plan);
+  const admit::CallCost cost = call_cost(services.config, plan);
   const auto lifetime = hold_lifetime(services.config, plan);
   admit::Admission* admission = services.options.admission;
-  co_return co_await endpoints::on_blocking_pool<std::variant<admit::Admitted, admit::Refusal>>(
-      services, [admission, &grant, cost = std::move(cost), lifetime] { return admission->admit(grant, cost, lifetime); });
+  // Named, not a temporary in the co_await expression (GCC 12 destroys such a temporary's
+  // captures twice).
+  auto hold = [admission, &grant, &cost, lifetime] { return admission->admit(grant, cost, lifetime); };
+  co_return co_await endpoints::on_blocking_pool<std::variant<admit::Admitted, admit::Refusal>>(services,
+                                                                                                std::move(hold));
 }
 
 HttpResponse refusal_response(const admit::Refusal& refusal, unsigned version) {

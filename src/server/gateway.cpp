@@ -56,8 +56,11 @@ bool accepts_virtual_keys(std::string_view path) { return path.starts_with("/v1/
 asio::awaitable<admit::Authenticated> Gateway::authenticate_virtual_key(std::string_view token) {
   admit::Admission* admission = services_.options.admission;
   if (auto cached = admission->authenticate(token, true)) co_return std::move(*cached);
-  co_return co_await endpoints::on_blocking_pool<admit::Authenticated>(
-      services_, [admission, token = std::string(token)] { return *admission->authenticate(token, false); });
+  // A named lambda, not a temporary in the co_await expression: GCC 12 destroys such a
+  // temporary's non-trivial captures twice.
+  const std::string owned(token);
+  auto lookup = [admission, owned] { return *admission->authenticate(owned, false); };
+  co_return co_await endpoints::on_blocking_pool<admit::Authenticated>(services_, std::move(lookup));
 }
 
 Gateway::Gateway(const config::Config& config, ledger::Ledger& ledger, GatewayOptions options)

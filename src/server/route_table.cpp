@@ -9,6 +9,7 @@ constexpr std::array kRoutes{
     RouteEntry{"/v1/chat/completions", http::verb::post, Access::client_key, &endpoints::chat_completions},
     RouteEntry{"/chat/completions", http::verb::post, Access::client_key, &endpoints::chat_completions},
     RouteEntry{"/v1/models", http::verb::get, Access::client_key, &endpoints::models},
+    RouteEntry{"/v1/limits", http::verb::get, Access::client_key, &endpoints::limits},
     RouteEntry{"/route", http::verb::post, Access::client_key, &endpoints::route},
     RouteEntry{"/stats", http::verb::get, Access::client_key, &endpoints::stats},
     RouteEntry{"/stats/series", http::verb::get, Access::client_key, &endpoints::stats_series},

@@ -154,6 +154,22 @@ describe('virtual keys on /v1/*', () => {
     assert.equal((await chat(gateways[0], key.key, { model: 'gpt-4o-mini' })).status, 200);
   });
 
+  it('GET /v1/limits answers a key about itself, with its team', async () => {
+    await turnoutJson(['teams', 'create', '--name', 'limits-team', '--budget-usd', '7']);
+    const { value: key } = await turnoutJson(['keys', 'create', '--name', 'asker', '--team', 'limits-team',
+      '--budget-usd', '1.5', '--budget-period', 'day']);
+    const answer = await gateways[0].request('GET', '/v1/limits', { headers: { authorization: `Bearer ${key.key}` } });
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(answer.json.id, key.id);
+    assert.equal(answer.json.budget_usd, 1.5);
+    assert.equal(answer.json.usage.remaining_usd, 1.5);
+    assert.equal(answer.json.team_limits.id, 'limits-team');
+    assert.equal(answer.json.team_limits.usage.remaining_usd, 7);
+    assert.ok(!answer.text.includes(key.key.split('-')[2]));
+    const anonymous = await gateways[0].request('GET', '/v1/limits');
+    assert.equal(anonymous.status, 401);
+  });
+
   it('a key revoked with the CLI is refused by every replica within the cache TTL', async () => {
     const { value: key } = await turnoutJson(['keys', 'create', '--name', 'doomed']);
     for (const gateway of gateways) assert.equal((await chat(gateway, key.key, {})).status, 200);

@@ -22,5 +22,6 @@ boost::asio::awaitable<std::optional<HttpResponse>> health(Services&, Call&);   
 boost::asio::awaitable<std::optional<HttpResponse>> livez(Services&, Call&);             // livez.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> models(Services&, Call&);            // models.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> metrics(Services&, Call&);           // metrics.cpp
+boost::asio::awaitable<std::optional<HttpResponse>> limits(Services&, Call&);            // limits.cpp
 
 }  // namespace turnout::server::endpoints

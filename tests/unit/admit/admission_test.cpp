@@ -35,24 +35,24 @@ TEST(HoldAmount, InputTimesPromptPlusOutputTimesMaximumTimesN) {
   cost.candidates.push_back(priced("m", 100, 400, 1000, 0, 4096));
   cost.requested_output_tokens = 50;
   cost.choices = 3;
-  EXPECT_EQ(hold_amount(cost, false).value(), 100 * 1000 + 400 * 50 * 3);
+  EXPECT_EQ(*hold_amount(cost, false), 100 * 1000 + 400 * 50 * 3);
   // No request limit: the model's output limit, clamped to what the context leaves.
   cost.requested_output_tokens = 0;
   cost.choices = 1;
-  EXPECT_EQ(hold_amount(cost, false).value(), 100 * 1000 + 400 * 4096);
+  EXPECT_EQ(*hold_amount(cost, false), 100 * 1000 + 400 * 4096);
   cost.candidates[0].context_window = 3000;
-  EXPECT_EQ(hold_amount(cost, false).value(), 100 * 1000 + 400 * 2000);
+  EXPECT_EQ(*hold_amount(cost, false), 100 * 1000 + 400 * 2000);
   // A request limit above the model's is clamped to it.
   cost.candidates[0].context_window = 0;
   cost.requested_output_tokens = 100000;
-  EXPECT_EQ(hold_amount(cost, false).value(), 100 * 1000 + 400 * 4096);
+  EXPECT_EQ(*hold_amount(cost, false), 100 * 1000 + 400 * 4096);
 }
 
 TEST(HoldAmount, TheDearestCandidateIsHeldSoAFallbackIsCovered) {
   CallCost cost;
   cost.candidates.push_back(priced("cheap", 1, 2, 100, 0, 100));
   cost.candidates.push_back(priced("dear", 10, 20, 100, 0, 100));
-  EXPECT_EQ(hold_amount(cost, false).value(), 10 * 100 + 20 * 100);
+  EXPECT_EQ(*hold_amount(cost, false), 10 * 100 + 20 * 100);
 }
 
 TEST(HoldAmount, UnpricedAndUnboundedAreRefusedUnlessAllowed) {
@@ -63,12 +63,12 @@ TEST(HoldAmount, UnpricedAndUnboundedAreRefusedUnlessAllowed) {
   cost.candidates.push_back(unpriced);
   ASSERT_FALSE(hold_amount(cost, false));
   EXPECT_EQ(hold_amount(cost, false).error().problem, HoldProblem::unpriced);
-  EXPECT_EQ(hold_amount(cost, true).value(), 0);
+  EXPECT_EQ(*hold_amount(cost, true), 0);
   CallCost unbounded;
   unbounded.candidates.push_back(priced("open", 1, 1, 10, 0, std::nullopt));
   EXPECT_EQ(hold_amount(unbounded, false).error().problem, HoldProblem::unbounded_output);
   unbounded.requested_output_tokens = 5;
-  EXPECT_EQ(hold_amount(unbounded, false).value(), 10 + 5);
+  EXPECT_EQ(*hold_amount(unbounded, false), 10 + 5);
 }
 
 class AdmissionTest : public ::testing::Test {
