@@ -150,18 +150,18 @@ StoreResult<HoldOutcome> GovernanceStore::hold(const HoldRequest& request) {
   for (const SqlRow& row : *rows) used[row[0].value_or("")] = {integer(row[1]), integer(row[2])};
 
   HoldOutcome outcome;
+  std::optional<std::int64_t> least_room;
   for (const ScopePlan& plan : plans) {
     if (!plan.budget_pico) continue;
     const auto [spent, held] = used[plan.scope];
     const std::int64_t room = *plan.budget_pico - spent - held;
-    if (request.amount_pico > room) {
-      if (!outcome.refused)
-        outcome.refused = BudgetShortfall{plan.scope, *plan.budget_pico, spent + held, request.amount_pico, plan.period};
-      outcome.remaining_pico = std::min(outcome.remaining_pico.value_or(room), std::max<std::int64_t>(room, 0));
-    } else {
-      const std::int64_t after = room - request.amount_pico;
-      outcome.remaining_pico = std::min(outcome.remaining_pico.value_or(after), after);
-    }
+    least_room = std::min(least_room.value_or(room), room);
+    if (request.amount_pico > room && !outcome.refused)
+      outcome.refused = BudgetShortfall{plan.scope, *plan.budget_pico, spent + held, request.amount_pico, plan.period};
+  }
+  if (least_room) {
+    // After this hold when it is taken; as it stands when it is not.
+    outcome.remaining_pico = std::max<std::int64_t>(outcome.refused ? *least_room : *least_room - request.amount_pico, 0);
   }
   if (!outcome.refused) {
     const ScopePlan& key_plan = plans.front();

@@ -56,8 +56,8 @@ boost::asio::awaitable<std::variant<admit::Admitted, admit::Refusal>> admit_call
   const admit::CallCost cost = call_cost(services.config, plan);
   const auto lifetime = hold_lifetime(services.config, plan);
   admit::Admission* admission = services.options.admission;
-  // Named, not a temporary in the co_await expression (GCC 12 destroys such a temporary's
-  // captures twice).
+  // Only references and trivial values captured: GCC 12 destroys the non-trivial captures
+  // of a lambda handed through on_blocking_pool's co_await twice.
   auto hold = [admission, &grant, &cost, lifetime] { return admission->admit(grant, cost, lifetime); };
   co_return co_await endpoints::on_blocking_pool<std::variant<admit::Admitted, admit::Refusal>>(services,
                                                                                                 std::move(hold));

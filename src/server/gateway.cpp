@@ -56,10 +56,10 @@ bool accepts_virtual_keys(std::string_view path) { return path.starts_with("/v1/
 asio::awaitable<admit::Authenticated> Gateway::authenticate_virtual_key(std::string_view token) {
   admit::Admission* admission = services_.options.admission;
   if (auto cached = admission->authenticate(token, true)) co_return std::move(*cached);
-  // A named lambda, not a temporary in the co_await expression: GCC 12 destroys such a
-  // temporary's non-trivial captures twice.
+  // The work captures only references to this frame: GCC 12 destroys the non-trivial
+  // captures of a lambda handed through on_blocking_pool's co_await twice.
   const std::string owned(token);
-  auto lookup = [admission, owned] { return *admission->authenticate(owned, false); };
+  auto lookup = [admission, &owned] { return *admission->authenticate(owned, false); };
   co_return co_await endpoints::on_blocking_pool<admit::Authenticated>(services_, std::move(lookup));
 }
 

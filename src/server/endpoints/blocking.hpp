@@ -1,7 +1,9 @@
 #pragma once
 // Runs blocking work (a ledger read) on the gateway's blocking pool and resumes the
 // calling coroutine on its own executor with the result, so the event loop never waits
-// on a database.
+// on a database. `work` must capture only trivially destructible values (pointers,
+// references to the caller's frame): GCC 12 destroys a lambda's non-trivial captures
+// twice on this path (seen as a double free of a captured std::string).
 #include "server/services.hpp"
 
 #include <boost/asio/associated_executor.hpp>

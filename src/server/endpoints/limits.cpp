@@ -20,8 +20,10 @@ asio::awaitable<std::optional<HttpResponse>> limits(Services& services, Call& ca
     res.set(http::field::www_authenticate, "Bearer");
     co_return res;
   }
-  std::shared_ptr<const admit::KeyGrant> grant = call.exchange.grant;
+  const admit::KeyGrant* grant = call.exchange.grant.get();  // held by the exchange throughout
   governance::GovernanceStore* store = services.options.governance_store;
+  // Trivial captures only: GCC 12 destroys the non-trivial captures of a lambda handed
+  // through on_blocking_pool's co_await twice.
   auto read = [grant, store]() -> governance::StoreResult<std::string> {
     const std::int64_t now = admit::system_now_ms();
     auto usage = store->usage(governance::key_scope(grant->key.id), grant->key.limits, now);

@@ -736,8 +736,6 @@ TEST(ConfigHardening, ConnectionAndResponseLimits) {
                   "providers.openai.max_response_bytes");
 }
 
-}  // namespace turnout::config
-
 TEST(ConfigGovernance, DefaultsAndTheAdminKeyFromTheEnvironment) {
   auto defaults = default_config(env_of({}));
   ASSERT_TRUE(defaults);
@@ -759,3 +757,5 @@ TEST(ConfigGovernance, UnbuiltModesAndUnknownKeysAreRefusedByName) {
   EXPECT_CONTAINS(parse_error("governance: {mode: fast}\n"), "governance.mode");
   EXPECT_CONTAINS(parse_error("governance: {budget: 5}\n"), "budget");
 }
+
+}  // namespace turnout::config
