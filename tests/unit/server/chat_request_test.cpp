@@ -27,6 +27,17 @@ const ts::ChatRequest& parse_ok(ts::RequestParser& parser, std::string_view body
 
 }  // namespace
 
+TEST(ChatRequest, ChoicesAreReadAndBounded) {
+  ts::RequestParser p;
+  const std::string messages = R"("messages":[{"role":"user","content":"hi"}])";
+  EXPECT_EQ(parse_ok(p, "{" + messages + "}").choices, 1u);
+  EXPECT_EQ(parse_ok(p, "{" + messages + R"(,"n":3})").choices, 3u);
+  EXPECT_EQ(parse_ok(p, "{" + messages + R"(,"n":null})").choices, 1u);
+  for (const char* bad : {R"("n":0)", R"("n":129)", R"("n":-1)", R"("n":"2")", R"("n":1.5)"}) {
+    EXPECT_EQ(parse_error(p, "{" + messages + "," + bad + "}").param, "n") << bad;
+  }
+}
+
 TEST(ChatRequest, BadInputsNameTheField) {
   ts::RequestParser p;
   EXPECT_EQ(parse_error(p, "{not json").code, "invalid_json");
