@@ -48,7 +48,8 @@ std::string_view bearer_token(const HttpRequest& request) {
 }
 
 // Virtual keys open the OpenAI-compatible API (SPEC §8); /stats, /metrics and /route stay
-// with the gateway's own keys.
+// with the gateway's own keys. Only a well-formed virtual key goes to governance: a static
+// server.api_keys entry that merely starts with "tk-" keeps working.
 bool accepts_virtual_keys(std::string_view path) { return path.starts_with("/v1/") || path == "/chat/completions"; }
 
 }  // namespace
@@ -134,7 +135,7 @@ asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& reques
   std::optional<admit::Refusal> key_refused;
   const std::string_view token = bearer_token(request);
   const bool virtual_key = entry != nullptr && entry->access == Access::client_key && services_.options.admission &&
-                           accepts_virtual_keys(ex.path) && governance::looks_like_virtual_key(token);
+                           accepts_virtual_keys(ex.path) && governance::parse_virtual_key(token).has_value();
   if (virtual_key) {
     admit::Authenticated auth = co_await authenticate_virtual_key(token);
     if (auth.grant) {
