@@ -5,6 +5,8 @@
 #include "common/clock.hpp"
 #include "mock/chat_call.hpp"
 #include "mock/chat_reply.hpp"
+#include "mock/embeddings_reply.hpp"
+#include "mock/responses_reply.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -69,6 +71,8 @@ std::optional<std::string_view> azure_deployment(std::string_view path) {
 }
 
 bool is_chat_path(std::string_view path) { return path == "/v1/chat/completions" || path == "/chat/completions"; }
+bool is_responses_path(std::string_view path) { return path == "/v1/responses" || path == "/responses"; }
+bool is_embeddings_path(std::string_view path) { return path == "/v1/embeddings" || path == "/embeddings"; }
 bool is_models_path(std::string_view path) { return path == "/v1/models" || path == "/models"; }
 
 // A request Beast could not parse, as opposed to a client that went away.
@@ -92,8 +96,10 @@ RecordedRequest record_of(const Request& req) {
 }
 
 std::string models_json() {
-  static constexpr std::array<std::string_view, 6> ids{"gpt-3.5-turbo", "gpt-4o-mini", "gpt-4o",
-                                                       "gpt-4.1",       "gpt-4.1-mini", "o3-mini"};
+  static constexpr std::array<std::string_view, 9> ids{
+      "gpt-3.5-turbo", "gpt-4o-mini",            "gpt-4o",
+      "gpt-4.1",       "gpt-4.1-mini",           "o3-mini",
+      "text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"};
   json::array data;
   for (auto id : ids)
     data.emplace_back(json::object{{"id", id}, {"object", "model"}, {"created", 1715367049}, {"owned_by", "system"}});
@@ -166,6 +172,14 @@ class Connection {
                                            "invalid_request_error", "api-version", "404"));
       co_return co_await chat(request, deployment.value_or(std::string_view{}));
     }
+    if (is_responses_path(target.path)) {
+      if (request.method() != http::verb::post) co_return co_await send_invalid_url(request, target.path);
+      co_return co_await responses(request);
+    }
+    if (is_embeddings_path(target.path)) {
+      if (request.method() != http::verb::post) co_return co_await send_invalid_url(request, target.path);
+      co_return co_await embeddings(request);
+    }
     if (is_models_path(target.path) && request.method() == http::verb::get)
       co_return co_await send(request, http::status::ok, models_json());
     co_return co_await send_invalid_url(request, target.path);
@@ -209,6 +223,76 @@ class Connection {
     co_return co_await send(request, http::status::ok, std::move(body), "application/json", request_id);
   }
 
+  // ---- responses ---------------------------------------------------------------------
+
+  // Answered through the chat machinery (responses_reply.hpp), with the same settings and
+  // faults; a stream ends without response.completed when a fault cuts it.
+  net::awaitable<Next> responses(const Request& request) {
+    auto root = parse_json_body(request.body());
+    if (!root) co_return co_await reject_chat(request, root.error());
+    const auto* model = root->is_object() ? root->get_object().if_contains("model") : nullptr;
+    if (!model || !model->is_string())
+      co_return co_await reject_chat(request, InvalidRequest{"Missing required parameter: 'model'.", "model"});
+    auto chat = chat_equivalent(*root);
+    if (!chat) co_return co_await reject_chat(request, chat.error());
+    auto call = read_chat_call(*chat, model->get_string());
+    if (!call) co_return co_await reject_chat(request, call.error());
+    const auto* stream_flag = root->get_object().if_contains("stream");
+    const bool stream = stream_flag && stream_flag->is_bool() && stream_flag->get_bool();
+
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    const double fault_draw = uniform(random_);
+    const double jitter_draw = uniform(random_);
+    const CallPlan plan = state_.plan_chat_call(call->model, stream, fault_draw, jitter_draw);
+    if (plan.latency.count() > 0) co_await sleep(plan.latency);
+    const FaultSettings no_faults;
+    const FaultSettings& faults = plan.faulted ? plan.settings->faults : no_faults;
+    if (faults.hang) co_return co_await never_answer();
+    if (faults.fail_status || faults.html_error) co_return co_await send_failure(request, faults);
+
+    auto completion = generate_completion(*call, plan.settings->reply,
+                                          {plan.sequence, static_cast<std::int64_t>(unix_now())},
+                                          count_prompt_tokens(*chat, call->model));
+    completion.id = fmt::format("resp_mock_{}", plan.sequence);
+    const auto request_id = fmt::format("req_mock_{}", plan.sequence);
+    if (stream) {
+      const auto events = response_stream_events(completion, plan.settings->reply.chunks, faults.malformed);
+      co_return co_await send_stream(request, events, plan.settings->reply.chunk_delay_ms, faults, request_id);
+    }
+    if (faults.reset_after_chunks) co_return reset_connection();
+    if (faults.stall_after_chunks) co_return co_await never_answer();
+    auto body = response_json(completion);
+    if (faults.malformed) body.resize(body.size() / 2);
+    co_return co_await send(request, http::status::ok, std::move(body), "application/json", request_id);
+  }
+
+  // ---- embeddings ----------------------------------------------------------------------
+
+  // The same settings and faults as chat: a fault that strikes "after K chunks" strikes
+  // before any byte here, as for a buffered chat answer.
+  net::awaitable<Next> embeddings(const Request& request) {
+    auto root = parse_json_body(request.body());
+    if (!root) co_return co_await reject_chat(request, root.error());
+    auto call = read_embeddings_call(*root);
+    if (!call) co_return co_await reject_chat(request, call.error());
+
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    const double fault_draw = uniform(random_);
+    const double jitter_draw = uniform(random_);
+    const CallPlan plan = state_.plan_chat_call(call->model, false, fault_draw, jitter_draw);
+    if (plan.latency.count() > 0) co_await sleep(plan.latency);
+    const FaultSettings no_faults;
+    const FaultSettings& faults = plan.faulted ? plan.settings->faults : no_faults;
+    if (faults.hang || faults.stall_after_chunks) co_return co_await never_answer();
+    if (faults.fail_status || faults.html_error) co_return co_await send_failure(request, faults);
+    if (faults.reset_after_chunks) co_return reset_connection();
+
+    auto body = embeddings_json(*call, count_embedding_tokens(*call));
+    if (faults.malformed) body.resize(body.size() / 2);
+    co_return co_await send(request, http::status::ok, std::move(body), "application/json",
+                            fmt::format("req_mock_{}", plan.sequence));
+  }
+
   net::awaitable<Next> reject_chat(const Request& request, const InvalidRequest& error) {
     state_.chat_rejected();
     return send(request, http::status::bad_request, error_json(error.message, "invalid_request_error", error.param));
@@ -227,7 +311,12 @@ class Connection {
                               const ReplySettings& reply, const FaultSettings& faults, std::string_view request_id) {
     const StreamShape shape{reply.chunks, call.include_usage && !faults.no_usage, faults.malformed};
     const auto events = stream_events(completion, shape);
+    co_return co_await send_stream(request, events, reply.chunk_delay_ms, faults, request_id);
+  }
 
+  net::awaitable<Next> send_stream(const Request& request, const std::vector<StreamEvent>& events,
+                                   std::uint32_t chunk_delay_ms, const FaultSettings& faults,
+                                   std::string_view request_id) {
     http::response<http::empty_body> head{http::status::ok, request.version()};
     head.set(http::field::server, "turnout-mock");
     head.set(http::field::content_type, "text/event-stream; charset=utf-8");
@@ -241,7 +330,7 @@ class Connection {
     if (head_ec) co_return Next::gone;
 
     state_.stream_started();
-    const auto end = co_await send_events(events, reply.chunk_delay_ms, faults);
+    const auto end = co_await send_events(events, chunk_delay_ms, faults);
     state_.stream_ended(end);
     if (end != MockState::StreamEnd::completed) co_return Next::gone;
     auto [last_ec, last_bytes] = co_await net::async_write(socket_, http::make_chunk_last(), nothrow);

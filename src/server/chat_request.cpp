@@ -25,12 +25,6 @@ const char* type_name(element_type t) {
   return "a value";
 }
 
-RequestError type_error(std::string param, const char* expected, element e) {
-  return RequestError{fmt::format("Invalid type for '{}': expected {}, but got {}.", param, expected,
-                                  type_name(e.type())),
-                      std::move(param), "invalid_type"};
-}
-
 // A non-negative integer field (max_tokens and friends).
 bool read_token_limit(element root, std::string_view key, std::optional<std::uint64_t>& out,
                       RequestError& error) {
@@ -67,20 +61,19 @@ tokenizer::ImageDetail parse_detail(std::string_view d) {
 
 }  // namespace
 
-std::variant<const ChatRequest*, RequestError> RequestParser::parse(std::string_view body) {
-  request_ = ChatRequest{};
-  messages_.clear();
-  parts_.clear();
-  tool_calls_.clear();
-  tools_.clear();
-  properties_.clear();
-  enum_values_.clear();
+RequestError type_error(std::string param, const char* expected, simdjson::dom::element e) {
+  return RequestError{fmt::format("Invalid type for '{}': expected {}, but got {}.", param, expected,
+                                  type_name(e.type())),
+                      std::move(param), "invalid_type"};
+}
 
-  auto doc = parser_.parse(body.data(), body.size());
+std::variant<simdjson::dom::element, RequestError> parse_json_body(simdjson::dom::parser& parser,
+                                                                   std::string& repaired, std::string_view body) {
+  auto doc = parser.parse(body.data(), body.size());
   if (doc.error() == simdjson::STRING_ERROR) {
     // Possibly a lone surrogate escape, which tiktoken reads as U+FFFD: repair and retry.
-    repaired_.assign(body);
-    if (replace_lone_surrogate_escapes(repaired_)) doc = parser_.parse(repaired_);
+    repaired.assign(body);
+    if (replace_lone_surrogate_escapes(repaired)) doc = parser.parse(repaired);
   }
   if (doc.error() == simdjson::UTF8_ERROR)
     return RequestError{"The request body is not valid UTF-8.", "", "invalid_utf8"};
@@ -91,6 +84,19 @@ std::variant<const ChatRequest*, RequestError> RequestParser::parse(std::string_
   element root = doc.value_unsafe();
   if (!root.is_object())
     return RequestError{"The request body must be a JSON object.", "", "invalid_type"};
+  return root;
+}
+
+std::variant<const ChatRequest*, RequestError> RequestParser::parse(std::string_view body) {
+  request_ = ChatRequest{};
+  messages_.clear();
+  parts_.clear();
+  tool_calls_.clear();
+  tool_definitions_.clear();
+
+  auto parsed_body = parse_json_body(parser_, repaired_, body);
+  if (auto* error = std::get_if<RequestError>(&parsed_body)) return std::move(*error);
+  element root = std::get<element>(parsed_body);
 
   RequestError error;
   if (auto model = root["model"]; !model.error()) {
@@ -139,7 +145,7 @@ std::variant<const ChatRequest*, RequestError> RequestParser::parse(std::string_
     if (!validate_tools(tools.value_unsafe(), error)) return error;
   }
   request_.prompt.messages = messages_;
-  request_.prompt.tools = tools_;
+  request_.prompt.tools = tool_definitions_.views();
   return &request_;
 }
 
@@ -316,14 +322,6 @@ bool RequestParser::validate_tools(element tools, RequestError& error) {
     error = type_error("tools", "an array", tools);
     return false;
   }
-  struct Ranges {
-    std::size_t props_begin, props_end;
-  };
-  struct PropRanges {
-    std::size_t enum_begin, enum_end;
-  };
-  std::vector<Ranges> ranges;
-  std::vector<PropRanges> prop_ranges;
   std::size_t index = 0;
   const simdjson::dom::array tool_array = tools.get_array().value_unsafe();
   for (element tool : tool_array) {
@@ -338,52 +336,14 @@ bool RequestParser::validate_tools(element tools, RequestError& error) {
       continue;
     }
     element f = fn.value_unsafe();
-    tokenizer::ToolView tv;
     auto name = f["name"];
     if (name.error() || !name.value_unsafe().is_string()) {
       error = RequestError{fmt::format("Missing required parameter: '{}.function.name'.", at), at + ".function.name",
                            "missing_required_parameter"};
       return false;
     }
-    tv.name = name.value_unsafe().get_string().value_unsafe();
-    if (auto d = f["description"]; !d.error() && d.value_unsafe().is_string())
-      tv.description = d.value_unsafe().get_string().value_unsafe();
-    Ranges r{properties_.size(), properties_.size()};
-    if (auto params = f["parameters"]; !params.error() && params.value_unsafe().is_object()) {
-      if (auto props = params.value_unsafe()["properties"]; !props.error() && props.value_unsafe().is_object()) {
-        const simdjson::dom::object prop_object = props.value_unsafe().get_object().value_unsafe();
-        for (auto [key, value] : prop_object) {
-          tokenizer::ToolPropertyView pv;
-          pv.name = key;
-          PropRanges pr{enum_values_.size(), enum_values_.size()};
-          if (value.is_object()) {
-            if (auto t = value["type"]; !t.error() && t.value_unsafe().is_string())
-              pv.type = t.value_unsafe().get_string().value_unsafe();
-            if (auto d = value["description"]; !d.error() && d.value_unsafe().is_string())
-              pv.description = d.value_unsafe().get_string().value_unsafe();
-            if (auto e = value["enum"]; !e.error() && e.value_unsafe().is_array()) {
-              const simdjson::dom::array enum_array = e.value_unsafe().get_array().value_unsafe();
-              for (element item : enum_array)
-                if (item.is_string()) enum_values_.push_back(item.get_string().value_unsafe());
-            }
-          }
-          pr.enum_end = enum_values_.size();
-          properties_.push_back(pv);
-          prop_ranges.push_back(pr);
-        }
-      }
-    }
-    r.props_end = properties_.size();
-    tools_.push_back(tv);
-    ranges.push_back(r);
+    tool_definitions_.add_function(name.value_unsafe().get_string().value_unsafe(), f);
   }
-  for (std::size_t i = 0; i < properties_.size(); ++i)
-    properties_[i].enum_values =
-        std::span<const std::string_view>(enum_values_).subspan(prop_ranges[i].enum_begin,
-                                                                prop_ranges[i].enum_end - prop_ranges[i].enum_begin);
-  for (std::size_t i = 0; i < tools_.size(); ++i)
-    tools_[i].properties = std::span<const tokenizer::ToolPropertyView>(properties_)
-                               .subspan(ranges[i].props_begin, ranges[i].props_end - ranges[i].props_begin);
   return true;
 }
 

@@ -3,6 +3,7 @@
 // stages read (token counting, routing, forwarding). Strings are views into the parser's
 // buffers, so a ChatRequest lives no longer than the RequestParser that produced it.
 #include "common/json_text.hpp"
+#include "server/tool_definitions.hpp"
 #include "tokenizer/chat_count.hpp"
 
 #include <simdjson.h>
@@ -25,6 +26,15 @@ struct RequestError {
   std::string param;
   std::string code;  // optional OpenAI code, e.g. "invalid_utf8"
 };
+
+// "Invalid type for '<param>': expected <expected>, but got <e's type>." (code invalid_type).
+RequestError type_error(std::string param, const char* expected, simdjson::dom::element e);
+
+// Parses a request body that must be a JSON object. Lone UTF-16 surrogate escapes are read
+// as U+FFFD (as tiktoken does; the body is then repaired into `repaired`, which must
+// outlive the element); invalid UTF-8 and invalid JSON are errors naming the problem.
+std::variant<simdjson::dom::element, RequestError> parse_json_body(simdjson::dom::parser& parser,
+                                                                   std::string& repaired, std::string_view body);
 
 struct ChatRequest {
   std::optional<std::string_view> model;  // absent or null: route
@@ -53,9 +63,7 @@ class RequestParser {
   std::vector<tokenizer::MessageView> messages_;
   std::vector<tokenizer::ContentPartView> parts_;
   std::vector<tokenizer::ToolCallView> tool_calls_;
-  std::vector<tokenizer::ToolView> tools_;
-  std::vector<tokenizer::ToolPropertyView> properties_;
-  std::vector<std::string_view> enum_values_;
+  ToolDefinitions tool_definitions_;
 };
 
 // Rewrites the top-level members of a valid JSON object: drops every member whose

@@ -90,7 +90,7 @@ asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& reques
   const unsigned version = request.version();
 
   HttpResponse res;
-  const RouteEntry* entry = find_route(ex.path);
+  const RouteEntry* entry = find_route(ex.path, request.method());
   std::optional<std::string> key_id;
   if (entry == nullptr) {
     services_.metrics.record_rejection("unknown_url", 404);

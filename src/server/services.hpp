@@ -11,6 +11,8 @@
 #include "resilience/cooldown.hpp"
 #include "resilience/retry_policy.hpp"
 #include "server/chat_request.hpp"
+#include "server/embeddings_request.hpp"
+#include "server/responses_request.hpp"
 #include "server/metrics.hpp"
 #include "upstream/client.hpp"
 
@@ -48,6 +50,8 @@ struct WorkerState {
       : client(std::move(executor), std::move(tls), std::move(proxy)), rng(std::random_device{}()) {}
   upstream::Client client;
   RequestParser request_parser;
+  EmbeddingsRequestParser embeddings_parser;
+  ResponsesRequestParser responses_parser;
   simdjson::dom::parser response_parser;  // upstream bodies; used between suspensions only
   std::mt19937_64 rng;
 };

@@ -2,6 +2,7 @@
 // (retries, fallbacks) -> meter -> ledger -> response (docs/REFERENCE.md §2.2, §2.3).
 #include "metering/call_bill.hpp"
 #include "server/attempts.hpp"
+#include "server/call_record.hpp"
 #include "server/call_plan.hpp"
 #include "server/endpoints/chat_call.hpp"
 #include "server/endpoints/endpoint.hpp"
@@ -15,39 +16,6 @@ namespace turnout::server::endpoints {
 namespace asio = boost::asio;
 
 namespace {
-
-void finish_metrics(Services& services, const Exchange& ex, const CallOutcome& outcome, unsigned status) {
-  RequestObservation obs;
-  obs.model = ex.model;
-  obs.route = ex.route;
-  obs.status = status;
-  obs.duration_s = std::chrono::duration<double>(Clock::now() - ex.start).count();
-  obs.upstream_s = std::chrono::duration<double>(ex.upstream).count();
-  obs.overhead_s = static_cast<double>(overhead_us(ex)) / 1e6;
-  obs.prompt_tokens = ex.prompt_tokens;
-  obs.completion_tokens = ex.completion_tokens;
-  obs.cost = ex.cost;
-  obs.retries = outcome.retries;
-  obs.fallbacks = outcome.fallbacks;
-  services.metrics.record_request(obs);
-}
-
-ledger::CallRecord start_record(const Services& services, const Exchange& ex, const CallPlan& plan,
-                                const CallOutcome& outcome, double arrived_unix) {
-  const routing::Candidate& served = *outcome.served;
-  ledger::CallRecord rec;
-  rec.id = ex.request_id;
-  rec.timestamp = arrived_unix;
-  rec.instance_id = services.options.instance_id;
-  rec.client_key_id = ex.key_id;
-  rec.requested_model = plan.requested_model;
-  rec.model = served.model;
-  rec.route = outcome.route;
-  rec.counted_prompt_tokens = served.prompt_tokens;
-  rec.attempts = static_cast<int>(ex.attempts);
-  rec.stream = plan.stream;
-  return rec;
-}
 
 // A buffered call's answer: the upstream's chat.completion with cost_usd and latency_ms
 // added, the upstream's error, or the gateway's own error; `rec` gets the usage and status.
@@ -134,13 +102,13 @@ asio::awaitable<std::optional<HttpResponse>> chat_completions(Services& services
   }
 
   CallOutcome outcome = co_await run_attempts(services, call, plan, call.request.body());
-  ledger::CallRecord rec = start_record(services, ex, plan, outcome, arrived_unix);
+  ledger::CallRecord rec = start_record(services, ex, plan, outcome, arrived_unix, ledger::kChatEndpoint);
   ex.model = rec.model;
   ex.route = rec.route;
 
   if (outcome.stream) {
     co_await relay_chat_stream(services, call, plan, outcome, rec);
-    finish_metrics(services, ex, outcome, rec.status);
+    finish_metrics(services, ex, outcome, rec.status, ledger::kChatEndpoint);
     co_return std::nullopt;
   }
 
@@ -152,7 +120,7 @@ asio::awaitable<std::optional<HttpResponse>> chat_completions(Services& services
   co_await record_durably(services, ex, rec);
 
   metering::set_call_headers(res, call_headers(plan, outcome, ex, rec.cost));
-  finish_metrics(services, ex, outcome, res.result_int());
+  finish_metrics(services, ex, outcome, res.result_int(), ledger::kChatEndpoint);
   co_return res;
 }
 
