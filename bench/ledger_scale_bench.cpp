@@ -3,7 +3,10 @@
 // commit, reporting write throughput, then /stats latency (p50/p99) for several windows,
 // each against the same query answered by scanning raw rows, measured in the same run.
 //
-//   ledger_scale_bench [--calls N] [--days D] [--backend sqlite|postgresql]
+//   ledger_scale_bench [--calls N] [--days D] [--backend sqlite|postgresql] [--keep PATH]
+//
+// Then /stats/series (the dashboard's charts) for the dashboard's windows. --keep PATH
+// writes the SQLite ledger to PATH and leaves it there (for bench/dashboard_bench.mjs).
 //
 // Timestamps spread evenly over D days ending now, so the windows meet day, hour and
 // minute roll-ups and raw edge rows the way a live ledger does.
@@ -41,6 +44,7 @@ struct Options {
   std::uint64_t calls = 10'000'000;
   double days = 30;
   std::string backend = "sqlite";
+  std::string keep;  // SQLite: the ledger file to write and keep
 };
 
 Options parse_options(int argc, char** argv) {
@@ -50,6 +54,7 @@ Options parse_options(int argc, char** argv) {
     if (flag == "--calls") options.calls = std::stoull(argv[i + 1]);
     else if (flag == "--days") options.days = std::stod(argv[i + 1]);
     else if (flag == "--backend") options.backend = argv[i + 1];
+    else if (flag == "--keep") options.keep = argv[i + 1];
     else throw std::invalid_argument("unknown flag " + flag);
   }
   return options;
@@ -158,10 +163,37 @@ std::function<void(double, double)> raw_scan_for(const std::string& url) {
   };
 }
 
+// GET /stats/series as the dashboard asks it: each window ending now, rounded to its step.
+void time_series(Ledger& ledger, double end) {
+  struct SeriesWindow {
+    const char* name;
+    std::int64_t span, step;
+  };
+  // The dashboard's four windows and steps, then two finer steps (more roll-up rows read).
+  const std::vector<SeriesWindow> windows{
+      {"last hour, 1 min steps (page)", 3'600, 60},        {"last day, 1 h steps (page)", 86'400, 3'600},
+      {"last 7 days, 6 h steps (page)", 604'800, 21'600},  {"last 30 days, 1 day steps (page)", 2'592'000, 86'400},
+      {"last day, 15 min steps", 86'400, 900},             {"last 30 days, 6 h steps", 2'592'000, 21'600},
+  };
+  std::cout << "| /stats/series window | buckets | p50 | p99 |\n|---|---|---|---|\n";
+  for (const SeriesWindow& window : windows) {
+    const auto now = static_cast<std::int64_t>(end);
+    const SeriesQuery query{(now - window.span) / window.step * window.step, (now / window.step + 1) * window.step,
+                            window.step};
+    const Percentiles series = time_ms(41, [&] {
+      if (!ledger.series(query)) throw std::runtime_error("series failed");
+    });
+    std::cout << fmt::format("| {} | {} | {:.2f} ms | {:.2f} ms |\n", window.name,
+                             (query.until - query.since) / query.step, series.p50, series.p99);
+  }
+}
+
 void run(const Options& options) {
   std::string url;
   fs::path dir;
-  if (options.backend == "sqlite") {
+  if (options.backend == "sqlite" && !options.keep.empty()) {
+    url = "sqlite:" + options.keep;
+  } else if (options.backend == "sqlite") {
     std::string pattern = (fs::temp_directory_path() / "turnout-scale-XXXXXX").string();
     dir = ::mkdtemp(pattern.data());
     url = "sqlite:" + (dir / "ledger.db").string();
@@ -214,6 +246,7 @@ void run(const Options& options) {
     std::cout << fmt::format("| {} | {:.2f} ms | {:.2f} ms | {:.1f} ms | {:.0f}x |\n", window.name, stats.p50,
                              stats.p99, raw.p50, raw.p50 / stats.p50);
   }
+  time_series(*ledger, end);
   ledger->close();
   if (!dir.empty()) {
     std::error_code ignored;

@@ -10,10 +10,12 @@ build_packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
   libsimdjson-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   libssl-dev libsqlite3-dev libpq-dev libutf8proc-dev
+  libjs-chart.js
 )
 test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql sqlite3 clang libclang-rt-14-dev wrk curl procps haproxy
+  chromium
 )
 
 wanted=("${build_packages[@]}")

@@ -6,6 +6,8 @@
 #                                          role and database "turnout" with a random password,
 #                                          print the ledger URL on stdout
 #   scripts/pg-test-cluster.sh stop DIR    stop that server and remove DIR
+#   scripts/pg-test-cluster.sh halt DIR    stop that server (fast shutdown), keeping DIR
+#   scripts/pg-test-cluster.sh resume DIR  start it again on the same port
 #
 # PostgreSQL refuses to run as root, so as root every server-side step runs as the
 # `postgres` system user (DIR is handed over to it); as a normal user they run as that
@@ -95,6 +97,20 @@ start() {
   echo "postgresql://turnout:${password}@127.0.0.1:${port}/turnout"
 }
 
+halt() {
+  [[ -d "$dir/data" ]] || fail "no cluster in $dir"
+  as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || fail "the server did not stop"
+}
+
+resume() {
+  [[ -d "$dir/data" && -f "$dir/port" ]] || fail "no cluster in $dir"
+  local port
+  port=$(cat "$dir/port")
+  as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+    -o "-p $port -k $dir/socket -c listen_addresses=127.0.0.1" start >/dev/null 2>&1 ||
+    fail "server did not start again: $(tail -5 "$dir/server.log" 2>/dev/null)"
+}
+
 stop() {
   if [[ -d "$dir/data" ]]; then
     as_owner "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
@@ -102,10 +118,12 @@ stop() {
   rm -rf "$dir"
 }
 
-[[ $# -eq 2 ]] || fail "usage: $0 start|stop DIR"
+[[ $# -eq 2 ]] || fail "usage: $0 start|stop|halt|resume DIR"
 dir=$(realpath -m "$2")
 case "$1" in
   start) start ;;
   stop) stop ;;
-  *) fail "usage: $0 start|stop DIR" ;;
+  halt) halt ;;
+  resume) resume ;;
+  *) fail "usage: $0 start|stop|halt|resume DIR" ;;
 esac

@@ -69,6 +69,8 @@ int run_serve(const ServeOptions& opts) {
 
   ledger::LedgerOptions ledger_options;
   ledger_options.retention = std::chrono::days(config.ledger.retention_days);
+  ledger_options.spool_path = config.ledger.spool_path;
+  ledger_options.spool_max_records = config.ledger.spool_max_records;
   auto ledger = ledger::open_ledger(config.ledger.url, ledger_options);
   if (!ledger) {
     std::cerr << "turnout: ledger error (ledger.url): " << ledger.error().message << "\n";
@@ -82,16 +84,17 @@ int run_serve(const ServeOptions& opts) {
   http_options.port = config.server.port;
   http_options.threads = config.server.threads ? config.server.threads : std::max(1u, std::thread::hardware_concurrency());
   http_options.max_body_bytes = config.server.max_body_bytes;
+  http_options.max_connections = config.server.max_connections;
   http_options.read_timeout = std::chrono::milliseconds(static_cast<long long>(config.server.read_timeout_s * 1000));
   http_options.idle_timeout = std::chrono::milliseconds(static_cast<long long>(config.server.idle_timeout_s * 1000));
 
   std::unique_ptr<Gateway> gateway;
-  HttpServer server(
+  auto server = std::make_unique<HttpServer>(
       http_options,
       [&gateway](HttpRequest& req, Connection& conn) { return gateway->handle(req, conn); },
       RejectionResponses{});
   std::vector<boost::asio::any_io_executor> executors;
-  for (unsigned i = 0; i < server.threads(); ++i) executors.push_back(server.worker_context(i).get_executor());
+  for (unsigned i = 0; i < server->threads(); ++i) executors.push_back(server->worker_context(i).get_executor());
   GatewayOptions gateway_options{make_instance_id(), access_log};
   auto created = Gateway::create(config, **ledger, executors, gateway_options);
   if (!created) {
@@ -99,32 +102,41 @@ int run_serve(const ServeOptions& opts) {
     return kExitUsage;
   }
   gateway = std::move(*created);
-  server.set_rejections(gateway->rejections());
+  server->set_rejections(gateway->rejections());
 
   // Signals are caught before the listening line is printed: a SIGTERM sent as soon as
   // that line appears must drain, not kill.
   const auto grace = std::chrono::milliseconds(static_cast<long long>(config.server.shutdown_grace_s * 1000));
-  boost::asio::signal_set signals(server.worker_context(0), SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+  auto signals = std::make_unique<boost::asio::signal_set>(server->worker_context(0), SIGINT, SIGTERM);
+  signals->async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
-    access_log->info(R"({{"event":"shutdown","signal":{},"in_flight":{}}})", signal, server.in_flight());
-    server.stop(grace);
+    access_log->info(R"({{"event":"shutdown","signal":{},"in_flight":{}}})", signal, server->in_flight());
+    server->stop(grace);
   });
   std::uint16_t port = 0;
-  if (auto error = server.listen(port)) {
+  if (auto error = server->listen(port)) {
     std::cerr << "turnout: " << *error << "\n";
     return kExitFailure;
   }
   const auto openai = config.find_provider("openai");
   access_log->info(
       R"({{"event":"listening","host":"{}","port":{},"threads":{},"config":"{}","ledger":"{}","upstream":"{}"}})",
-      config.server.host, port, server.threads(), config.source,
+      config.server.host, port, server->threads(), config.source,
       config.ledger.url.rfind("sqlite:", 0) == 0 ? config.ledger.url : "postgresql",
       openai ? openai->base_url : "");
 
-  server.run();
-  gateway.reset();
+  // Returns once every call has finished, or was cancelled at the end of the grace and
+  // has answered and appended its record (bounded by cancel_wait).
+  server->run();
+  // Then, in this order: every appended record is committed (or spooled); the upstream
+  // connections idle in the pools are closed; whatever a handler left suspended is
+  // destroyed with the event loops, while the gateway it refers to is still alive; the
+  // gateway goes last.
   (*ledger)->close();
+  gateway->close_idle_connections();
+  signals.reset();
+  server.reset();
+  gateway.reset();
   access_log->info(R"({"event":"stopped"})");
   access_log->flush();
   spdlog::shutdown();

@@ -72,7 +72,7 @@ void read_server(DocumentReader& reader, const YAML::Node& node, ServerConfig& s
   if (!reader.expect_map(node, "server")) return;
   reader.reject_unknown_keys(node, "server",
                              {"host", "port", "api_keys", "max_body_bytes", "shutdown_grace_s", "read_timeout_s",
-                              "idle_timeout_s", "threads"});
+                              "idle_timeout_s", "threads", "max_connections"});
   if (const auto n = node["host"]) assign(server.host, reader.non_empty_string(n, "server.host"));
   if (const auto n = node["port"]) {
     if (auto port = reader.integer(n, "server.port", 0, 65535)) server.port = static_cast<std::uint16_t>(*port);
@@ -84,6 +84,8 @@ void read_server(DocumentReader& reader, const YAML::Node& node, ServerConfig& s
   if (const auto n = node["shutdown_grace_s"]) assign(server.shutdown_grace_s, reader.seconds(n, "server.shutdown_grace_s", true));
   if (const auto n = node["read_timeout_s"]) assign(server.read_timeout_s, reader.seconds(n, "server.read_timeout_s", false));
   if (const auto n = node["idle_timeout_s"]) assign(server.idle_timeout_s, reader.seconds(n, "server.idle_timeout_s", false));
+  if (const auto n = node["max_connections"])
+    assign(server.max_connections, reader.integer(n, "server.max_connections", 1, 10000000));
   if (const auto n = node["threads"]) {
     if (auto threads = reader.integer(n, "server.threads", 0, 1024)) server.threads = static_cast<unsigned>(*threads);
   }
@@ -91,9 +93,13 @@ void read_server(DocumentReader& reader, const YAML::Node& node, ServerConfig& s
 
 void read_ledger(DocumentReader& reader, const YAML::Node& node, LedgerConfig& ledger) {
   if (!reader.expect_map(node, "ledger")) return;
-  reader.reject_unknown_keys(node, "ledger", {"url", "retention_days"});
+  reader.reject_unknown_keys(node, "ledger", {"url", "retention_days", "spool_path", "spool_max_records"});
   if (const auto n = node["retention_days"]) {
     assign(ledger.retention_days, reader.integer(n, "ledger.retention_days", 0, 365 * 100));
+  }
+  if (const auto n = node["spool_path"]) assign(ledger.spool_path, reader.string(n, "ledger.spool_path"));
+  if (const auto n = node["spool_max_records"]) {
+    assign(ledger.spool_max_records, reader.integer(n, "ledger.spool_max_records", 1, 1'000'000'000));
   }
   const auto n = node["url"];
   if (!n) return;
@@ -167,7 +173,7 @@ ProviderConfig read_provider(DocumentReader& reader, const std::string& name, co
   if (!reader.expect_map(node, path)) return provider;
   reader.reject_unknown_keys(node, path,
                              {"type", "base_url", "api_key", "timeout_s", "connect_timeout_s", "first_byte_timeout_s",
-                              "stream_idle_timeout_s", "headers", "api_version"});
+                              "stream_idle_timeout_s", "max_response_bytes", "headers", "api_version"});
   if (const auto n = node["type"]) assign(provider.type, read_provider_type(reader, n, child_path(path, "type")));
   if (const auto n = node["base_url"]) {
     const std::string url_path = child_path(path, "base_url");
@@ -192,6 +198,10 @@ ProviderConfig read_provider(DocumentReader& reader, const std::string& name, co
   }
   if (const auto n = node["stream_idle_timeout_s"]) {
     assign(provider.stream_idle_timeout_s, reader.seconds(n, child_path(path, "stream_idle_timeout_s"), false));
+  }
+  if (const auto n = node["max_response_bytes"]) {
+    assign(provider.max_response_bytes,
+           reader.integer(n, child_path(path, "max_response_bytes"), 1024, std::uint64_t{1} << 40));
   }
   if (const auto n = node["headers"]) read_headers(reader, n, child_path(path, "headers"), provider);
   if (const auto n = node["api_version"]) {
@@ -457,6 +467,9 @@ std::string unknown_model_problem(const DocumentReader& reader, std::string_view
 
 void check_references(DocumentReader& reader, Config& config) {
   if (config.providers.empty()) reader.fail("providers", "at least one provider is required");
+  if (!config.ledger.spool_path.empty() && config.ledger.url == "sqlite:" + config.ledger.spool_path) {
+    reader.fail("ledger.spool_path", "must not be the ledger database itself (ledger.url)");
+  }
   for (auto& [name, model] : config.models) {
     const std::string path = child_path(child_path("models", name), "provider");
     if (!model.provider.empty() && !config.find_provider(model.provider)) {

@@ -27,6 +27,7 @@ struct ServerConfig {
   double read_timeout_s = 30;     // headers and body of one request must arrive within this
   double idle_timeout_s = 75;     // keep-alive connection with no request is closed after this
   unsigned threads = 0;           // 0: one event-loop thread per core
+  std::uint64_t max_connections = 10000;  // open client connections; more wait in the listen backlog
 };
 
 struct LedgerConfig {
@@ -34,6 +35,11 @@ struct LedgerConfig {
   // Raw call records older than this many days are deleted; the roll-ups behind /stats
   // are kept. 0 keeps every record.
   std::uint64_t retention_days = 0;
+  // Where records the database does not take are kept, fsync'd, until it takes writes
+  // again (an SQLite file, created only when needed; relative to the working directory).
+  // "": no spool (the gateway then refuses calls while the database is away).
+  std::string spool_path = "turnout-spool.db";
+  std::uint64_t spool_max_records = 1'000'000;  // beyond: calls are refused (503)
 };
 
 enum class ProviderType { openai, azure };
@@ -47,6 +53,7 @@ struct ProviderConfig {
   double connect_timeout_s = 10;
   double stream_idle_timeout_s = 60;  // streaming: longest silence between upstream events
   double first_byte_timeout_s = 0;    // request sent -> response head; 0: only timeout_s bounds it
+  std::uint64_t max_response_bytes = 64ull << 20;  // one response body, whatever its framing
   std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
   std::string api_version;        // azure: api-version query parameter
 };

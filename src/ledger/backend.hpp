@@ -36,6 +36,13 @@ class Backend {
 
   // Aggregates over one consistent snapshot. Thread-safe.
   virtual Result<StatsReport> stats(const StatsQuery& query) = 0;
+
+  // Per-bucket figures from the roll-ups of one consistent snapshot. Thread-safe.
+  virtual Result<SeriesReport> series(const SeriesQuery& query) = 0;
+  // The installation secret (installation_secret.hpp) stored in the database's metadata
+  // table: `candidate` is stored when there is none yet, and the one stored is returned,
+  // so instances that start together on a new database still agree. Called once, at open.
+  virtual Result<std::string> installation_secret(const std::string& candidate) = 0;
 };
 
 }  // namespace turnout::ledger

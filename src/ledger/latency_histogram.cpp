@@ -45,6 +45,12 @@ void LatencyHistogram::add(int bucket, const LatencyCell& cell) {
   count_ += cell.count;
 }
 
+void LatencyHistogram::add(const LatencyHistogram& other) {
+  for (const auto& [bucket, cell] : other.cells_) {
+    add(bucket, cell);
+  }
+}
+
 double LatencyHistogram::at_rank(std::uint64_t rank) const {
   std::uint64_t seen = 0;
   for (const auto& [bucket, cell] : cells_) {

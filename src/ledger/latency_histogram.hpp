@@ -29,6 +29,8 @@ class LatencyHistogram {
  public:
   void add(int bucket, const LatencyCell& cell);
   void add(double latency_ms) { add(latency_bucket(latency_ms), LatencyCell{1, latency_ms, latency_ms}); }
+  // Adds every cell of `other` (the overall histogram is the sum of the models').
+  void add(const LatencyHistogram& other);
 
   std::uint64_t count() const { return count_; }
   // The latency at 1-based `rank` (1 <= rank <= count()); 0 for an empty histogram.

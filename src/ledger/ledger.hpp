@@ -88,12 +88,16 @@ struct RecentCall {
   double latency_ms = 0;
   std::uint64_t prompt_tokens = 0, completion_tokens = 0;
   int status = 0;
+  std::uint64_t counted_prompt_tokens = 0;  // the gateway's own count, which routing used
+  int attempts = 0;                         // upstream attempts, retries and fallbacks included
+  std::string error_type;                   // "" on success
 };
 
 struct StatsReport {
   std::uint64_t total_calls = 0;   // every record in the window, failed ones too
   pricing::Money total_cost;       // priced calls only
   double avg_latency_ms = 0;       // over every call (0 when there is none)
+  LatencySummary latency_ms;       // over every call, from every model's histogram
   std::map<std::string, std::uint64_t> model_distribution;
   std::vector<RecentCall> recent_calls;  // oldest first
   std::uint64_t errors = 0;
@@ -110,13 +114,36 @@ struct StatsReport {
   std::uint64_t unpriced_calls = 0;  // records whose cost is unknown (cost_usd null)
 };
 
+// A time series over the roll-ups (GET /stats/series): buckets [since + i*step,
+// since + (i+1)*step) for since <= start < until. since, until and step are whole seconds,
+// step a multiple of a minute and since, until multiples of step, so every bucket is a
+// sum of whole roll-up buckets and no raw record is read (series_assembly.hpp).
+struct SeriesQuery {
+  std::int64_t since = 0;
+  std::int64_t until = 0;
+  std::int64_t step = 0;
+};
+
+// One StatsReport per bucket (recent_calls empty), computed exactly as /stats computes a
+// window, so a bucket's figures equal /stats over the same window.
+struct SeriesReport {
+  SeriesQuery query;
+  std::vector<StatsReport> buckets;
+};
+
 // The /stats JSON body (docs/REFERENCE.md §5): costs as exact decimal numbers, a model's
 // cost_usd null when none of its calls was priced, latencies rounded to 3 decimals.
 std::string render_stats_json(const StatsReport& report);
 
+// The /stats/series JSON body: each bucket with /stats's figures (without recent_calls).
+std::string render_series_json(const SeriesReport& report);
+
 struct LedgerHealth {
-  bool healthy = true;
-  std::string reason;  // when unhealthy
+  bool healthy = true;  // records appended now will be durable (database or spool)
+  std::string reason;   // when unhealthy
+  // Healthy, but the database is not taking writes: why, and what the spool holds.
+  std::string degraded;
+  std::uint64_t spooled = 0;  // records in the spool, waiting for the database
 };
 
 class Ledger {
@@ -124,15 +151,24 @@ class Ledger {
   virtual ~Ledger() = default;
 
   // Queues `record` for the writer (group commit, off the request path). `on_durable`
-  // runs once the record is committed (or failed); it is called on the writer thread,
-  // so it must only hand off (post to an io_context), never block.
+  // runs once the record is durable — committed to the database, or, when the database
+  // did not take it, to the spool (LedgerOptions::spool_path) — with success, or with an
+  // error when it is in neither (it is then only in memory, kept for retry). It is called
+  // on the writer thread, so it must only hand off (post to an io_context), never block.
   using DurableCallback = std::function<void(Result<void>)>;
   virtual void append(CallRecord record, DurableCallback on_durable) = 0;
 
   // Aggregates over the ledger; thread-safe, blocking (call off the event loop).
   virtual Result<StatsReport> stats(const StatsQuery& query) = 0;
 
+  // Per-bucket figures over the roll-ups only; thread-safe, blocking (call off the event loop).
+  virtual Result<SeriesReport> series(const SeriesQuery& query) = 0;
+
   virtual LedgerHealth health() const = 0;
+
+  // The installation secret (installation_secret.hpp): the same for every instance and
+  // every start on this ledger database.
+  virtual const std::string& installation_secret() const = 0;
 
   // Commits everything queued and stops the writer. Idempotent. A record appended after
   // close() is not written: its callback gets an error at once.
@@ -140,9 +176,17 @@ class Ledger {
 };
 
 struct LedgerOptions {
-  // While the database is unwritable, failed records are kept (up to max_backlog, the
-  // oldest dropped beyond that) and retried this often, so nothing is lost to a
-  // transient fault and health() recovers by itself.
+  // A batch the database does not take goes to this local SQLite file (spool/spool.hpp),
+  // fsync'd, before its callers hear "durable"; later batches follow it there until the
+  // database takes writes again and the spool has been drained into it (retried every
+  // retry_interval; a spool left by a crash is drained at open). "" : no spool.
+  std::string spool_path;
+  // At most this many records in the spool; a batch that would pass it is not spooled
+  // (its callers get an error) and health() is unhealthy while the spool is full.
+  std::uint64_t spool_max_records = 1'000'000;
+  // Records neither the database nor the spool took are kept in memory (up to
+  // max_backlog, the oldest dropped beyond that; their callers got an error) and retried
+  // this often, so health() recovers by itself.
   std::chrono::milliseconds retry_interval{1000};
   std::size_t max_backlog = 100'000;
   std::size_t max_batch = 4096;  // records per transaction (group commit)
@@ -154,8 +198,9 @@ struct LedgerOptions {
 };
 
 // Opens the backend named by a ledger URL (sqlite:PATH, sqlite::memory:,
-// postgresql://user:password@host:port/db), creating or migrating its schema. Errors
-// never echo credentials from the URL.
+// postgresql://user:password@host:port/db), creating or migrating its schema, reads (or
+// creates) the installation secret, and opens a spool left behind (options.spool_path)
+// so the writer drains it first. Errors never echo credentials from the URL.
 Result<std::unique_ptr<Ledger>> open_ledger(const std::string& url, const LedgerOptions& options = {});
 
 }  // namespace turnout::ledger

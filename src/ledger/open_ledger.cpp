@@ -32,7 +32,11 @@ Result<std::unique_ptr<Ledger>> open_ledger(const std::string& url, const Ledger
       break;
     }
   }
-  return std::unique_ptr<Ledger>(std::make_unique<QueuedLedger>(std::move(backend), options));
+  auto ledger = QueuedLedger::open(std::move(backend), options);
+  if (!ledger) {
+    return ledger.error();
+  }
+  return std::unique_ptr<Ledger>(std::move(*ledger));
 }
 
 }  // namespace turnout::ledger

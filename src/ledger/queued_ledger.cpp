@@ -1,5 +1,6 @@
 #include "ledger/queued_ledger.hpp"
 
+#include "ledger/installation_secret.hpp"
 #include "ledger/rollup.hpp"
 
 #include <fmt/format.h>
@@ -10,6 +11,8 @@
 namespace turnout::ledger {
 namespace {
 
+using SteadyClock = std::chrono::steady_clock;
+
 std::string random_key_prefix() {
   std::random_device entropy;
   const std::uint64_t high = entropy();
@@ -17,12 +20,12 @@ std::string random_key_prefix() {
   return fmt::format("{:016x}", (high << 32) | low);
 }
 
-// Callbacks are supposed to only hand off; one that throws anyway must not take the
-// writer thread (and every later record) down with it.
 // Records deleted per retention transaction: small enough that the writer is back to
 // committing calls within milliseconds.
 constexpr std::uint64_t kPruneChunk = 5'000;
 
+// Callbacks are supposed to only hand off; one that throws anyway must not take the
+// writer thread (and every later record) down with it.
 void notify(const Ledger::DurableCallback& on_durable, const Result<void>& outcome) noexcept {
   try {
     if (on_durable) {
@@ -34,8 +37,38 @@ void notify(const Ledger::DurableCallback& on_durable, const Result<void>& outco
 
 }  // namespace
 
-QueuedLedger::QueuedLedger(std::unique_ptr<Backend> backend, const LedgerOptions& options)
-    : backend_(std::move(backend)), options_(options), key_prefix_(random_key_prefix()) {
+Result<std::unique_ptr<QueuedLedger>> QueuedLedger::open(std::unique_ptr<Backend> backend,
+                                                         const LedgerOptions& options) {
+  auto candidate = new_installation_secret();
+  if (!candidate) {
+    return candidate.error();
+  }
+  auto secret = backend->installation_secret(*candidate);
+  if (!secret) {
+    return secret.error();
+  }
+  std::unique_ptr<Spool> spool;
+  if (!options.spool_path.empty()) {
+    spool = std::make_unique<Spool>(options.spool_path, options.spool_max_records);
+    if (auto opened = spool->open_existing(); !opened) {
+      return opened.error();
+    }
+  }
+  return std::unique_ptr<QueuedLedger>(
+      new QueuedLedger(std::move(backend), options, std::move(*secret), std::move(spool)));
+}
+
+QueuedLedger::QueuedLedger(std::unique_ptr<Backend> backend, const LedgerOptions& options,
+                           std::string installation_secret, std::unique_ptr<Spool> spool)
+    : backend_(std::move(backend)),
+      options_(options),
+      key_prefix_(random_key_prefix()),
+      installation_secret_(std::move(installation_secret)),
+      spool_(std::move(spool)) {
+  // health() tells of a spool left behind from the start, not only once the writer runs.
+  WriterState initial;
+  initial.spooling = spool_ && spool_->size() > 0;
+  update_health(initial);
   writer_ = std::thread([this] { run_writer(); });
 }
 
@@ -55,6 +88,8 @@ void QueuedLedger::append(CallRecord record, DurableCallback on_durable) {
 
 Result<StatsReport> QueuedLedger::stats(const StatsQuery& query) { return backend_->stats(query); }
 
+Result<SeriesReport> QueuedLedger::series(const SeriesQuery& query) { return backend_->series(query); }
+
 LedgerHealth QueuedLedger::health() const {
   std::lock_guard lock(mutex_);
   return health_;
@@ -73,21 +108,31 @@ void QueuedLedger::close() {
 
 void QueuedLedger::run_writer() {
   WriterState state;
-  state.next_prune = std::chrono::steady_clock::now();
+  state.next_prune = SteadyClock::now();
+  // A spool left behind (a crash, or a database that was away at the last stop) is
+  // drained first; new records queue behind it.
+  state.spooling = spool_ && spool_->size() > 0;
+  state.next_drain = SteadyClock::now();
+  update_health(state);
   for (;;) {
     const bool last_round = take_queued(state);
     if (!state.unwritten.empty()) {
       write_round(state);
     }
     if (last_round) {
-      return;  // a backlog still failing here is lost: there is no later round to retry in
+      // A backlog still failing here is lost (its callers were told); spooled records
+      // stay in the spool for the next start.
+      return;
+    }
+    if (state.spooling && SteadyClock::now() >= state.next_drain) {
+      drain_spool(state);
     }
     prune_expired(state);
   }
 }
 
 void QueuedLedger::prune_expired(WriterState& state) {
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = SteadyClock::now();
   if (now < state.next_prune) {
     return;
   }
@@ -112,11 +157,14 @@ void QueuedLedger::prune_expired(WriterState& state) {
 bool QueuedLedger::take_queued(WriterState& state) {
   std::unique_lock lock(mutex_);
   const auto has_work = [this] { return closing_ || !queue_.empty(); };
+  auto wake_at = state.next_prune;
   if (!state.unwritten.empty()) {
-    queued_.wait_for(lock, options_.retry_interval, has_work);
-  } else {
-    queued_.wait_until(lock, state.next_prune, has_work);
+    wake_at = std::min(wake_at, SteadyClock::now() + options_.retry_interval);
   }
+  if (state.spooling) {
+    wake_at = std::min(wake_at, state.next_drain);
+  }
+  queued_.wait_until(lock, wake_at, has_work);
   const std::size_t count = std::min(queue_.size(), std::max<std::size_t>(options_.max_batch, 1));
   state.unwritten.reserve(state.unwritten.size() + count);
   state.callbacks.reserve(count);
@@ -131,35 +179,110 @@ bool QueuedLedger::take_queued(WriterState& state) {
 }
 
 void QueuedLedger::write_round(WriterState& state) {
-  const Result<void> written = backend_->write_batch(state.unwritten);
+  const auto try_database = [&] {
+    const Result<void> written = backend_->write_batch(state.unwritten);
+    if (written) {
+      state.database_error.clear();
+    } else {
+      state.database_error = written.error().message;
+    }
+    return bool(written);
+  };
+  bool durable = false;
+  bool database_tried = false;
+  if (!state.spooling) {
+    durable = try_database();
+    database_tried = true;
+  }
+  if (!durable && spool_) {
+    // fsync'd before the callers below hear "durable".
+    if (const Result<void> stored = spool_->store(state.unwritten)) {
+      durable = true;
+      state.spool_error.clear();
+      if (!state.spooling) {
+        state.spooling = true;
+        state.next_drain = SteadyClock::now() + options_.retry_interval;
+      }
+    } else {
+      state.spool_error = stored.error().message;
+    }
+  }
+  if (!durable && !database_tried) {
+    durable = try_database();  // the spool failed: the database, in case it is back
+  }
+
   Result<void> outcome;
-  if (written) {
+  if (durable) {
     state.unwritten.clear();
   } else {
-    outcome = make_error(fmt::format("ledger write failed (record kept for retry): {}", written.error().message));
+    std::string message = fmt::format("ledger write failed (record kept for retry): {}", state.database_error);
+    if (spool_) {
+      message += fmt::format("; the spool did not take it either: {}", state.spool_error);
+    }
+    outcome = make_error(std::move(message));
     if (state.unwritten.size() > options_.max_backlog) {
       const std::size_t excess = state.unwritten.size() - options_.max_backlog;
       state.unwritten.erase(state.unwritten.begin(), state.unwritten.begin() + static_cast<std::ptrdiff_t>(excess));
       state.dropped += excess;
     }
   }
-  record_health(written, state);
+  update_health(state);
   for (const DurableCallback& on_durable : state.callbacks) {
     notify(on_durable, outcome);
   }
   state.callbacks.clear();
 }
 
-void QueuedLedger::record_health(const Result<void>& written, const WriterState& state) {
+void QueuedLedger::drain_spool(WriterState& state) {
+  const auto retry_later = [&] { state.next_drain = SteadyClock::now() + options_.retry_interval; };
+  auto batch = spool_->oldest(std::max<std::size_t>(options_.max_batch, 1));
+  if (!batch) {
+    state.spool_error = batch.error().message;
+    retry_later();
+  } else if (batch->records.empty()) {
+    state.spooling = false;  // drained: batches go to the database again
+  } else if (const Result<void> written = backend_->write_batch(batch->records); !written) {
+    state.database_error = written.error().message;
+    retry_later();
+  } else {
+    state.database_error.clear();
+    // Should the delete fail, the records are drained again later: their keys make that a no-op.
+    if (const Result<void> removed = spool_->remove_through(batch->last_seq); !removed) {
+      state.spool_error = removed.error().message;
+      retry_later();
+    } else {
+      state.next_drain = SteadyClock::now();  // more may be waiting: go on at once
+    }
+  }
+  update_health(state);
+}
+
+void QueuedLedger::update_health(const WriterState& state) {
   LedgerHealth health;
-  if (!written) {
+  health.spooled = spool_ ? spool_->size() : 0;
+  const std::string database = state.database_error.empty() ? std::string("it is not taking writes")
+                                                            : state.database_error;
+  if (!state.unwritten.empty()) {
     health.healthy = false;
-    health.reason = fmt::format("ledger not writable: {} ({} records waiting for retry", written.error().message,
+    health.reason = fmt::format("ledger not writable: {} ({} records waiting for retry", database,
                                 state.unwritten.size());
     if (state.dropped > 0) {
       health.reason += fmt::format(", {} dropped", state.dropped);
     }
     health.reason += ")";
+    if (spool_ && !state.spool_error.empty()) {
+      health.reason += fmt::format("; spool: {}", state.spool_error);
+    }
+  } else if (state.spooling && spool_->full()) {
+    health.healthy = false;
+    health.reason = fmt::format("ledger not writable: {}; the spool '{}' is full ({} records, ledger.spool_max_records)",
+                                database, spool_->path(), health.spooled);
+  } else if (state.spooling && !state.database_error.empty()) {
+    health.degraded = fmt::format("ledger database not writable: {}; {} records spooled to '{}'",
+                                  state.database_error, health.spooled, spool_->path());
+  } else if (state.spooling) {
+    health.degraded = fmt::format("{} records spooled to '{}', being drained into the ledger database",
+                                  health.spooled, spool_->path());
   }
   std::lock_guard lock(mutex_);
   health_ = std::move(health);

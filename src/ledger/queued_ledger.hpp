@@ -1,10 +1,14 @@
 #pragma once
 // The backend-neutral Ledger: append() only enqueues; one writer thread takes everything
 // queued, stores it in one transaction (group commit) and then reports durability to
-// each caller. Failed records stay in a bounded backlog and are retried, so a transient
-// fault (disk full, database file replaced) loses nothing and health() recovers by itself.
+// each caller. A batch the database does not take goes to the local spool
+// (spool/spool.hpp), fsync'd, before its callers hear "durable"; later batches follow it
+// there until the database takes writes again and the spool is drained into it. Records
+// in neither (no spool, or the spool failing or full) stay in a bounded in-memory backlog,
+// their callers told of the failure, and are retried, so health() recovers by itself.
 #include "ledger/backend.hpp"
 #include "ledger/ledger.hpp"
+#include "ledger/spool/spool.hpp"
 
 #include <chrono>
 #include <condition_variable>
@@ -19,17 +23,24 @@ namespace turnout::ledger {
 
 class QueuedLedger final : public Ledger {
  public:
-  QueuedLedger(std::unique_ptr<Backend> backend, const LedgerOptions& options);
+  // Reads (or creates) the installation secret through `backend`, opens a spool left at
+  // options.spool_path (its records are drained first), and starts the writer.
+  static Result<std::unique_ptr<QueuedLedger>> open(std::unique_ptr<Backend> backend, const LedgerOptions& options);
   ~QueuedLedger() override;
   QueuedLedger(const QueuedLedger&) = delete;
   QueuedLedger& operator=(const QueuedLedger&) = delete;
 
   void append(CallRecord record, DurableCallback on_durable) override;
   Result<StatsReport> stats(const StatsQuery& query) override;
+  Result<SeriesReport> series(const SeriesQuery& query) override;
   LedgerHealth health() const override;
+  const std::string& installation_secret() const override { return installation_secret_; }
   void close() override;
 
  private:
+  QueuedLedger(std::unique_ptr<Backend> backend, const LedgerOptions& options, std::string installation_secret,
+               std::unique_ptr<Spool> spool);
+
   struct Pending {
     CallRecord record;
     DurableCallback on_durable;
@@ -37,12 +48,18 @@ class QueuedLedger final : public Ledger {
 
   // What the writer thread owns between rounds.
   struct WriterState {
-    std::vector<KeyedRecord> unwritten;  // backlog of failed records, then this round's
+    std::vector<KeyedRecord> unwritten;  // backlog of records in neither store, then this round's
     std::vector<DurableCallback> callbacks;  // for this round's records only
     std::uint64_t next_key = 0;
     std::uint64_t dropped = 0;  // records given up because the backlog was full
     std::chrono::steady_clock::time_point next_prune;  // retention: when to look again
     bool pruning_records = false;  // a retention pass is part-way through expired records
+    // The spool holds records: batches go there too (in order, and without paying for a
+    // database that is away on every round) until a drain empties it.
+    bool spooling = false;
+    std::chrono::steady_clock::time_point next_drain;
+    std::string database_error;  // the last failure of each store, "" once it works again
+    std::string spool_error;
   };
 
   void run_writer();
@@ -50,7 +67,9 @@ class QueuedLedger final : public Ledger {
   // and nothing is left in the queue (the writer's last round).
   bool take_queued(WriterState& state);
   void write_round(WriterState& state);
-  void record_health(const Result<void>& written, const WriterState& state);
+  // Moves the spool's oldest records into the database, one batch per call.
+  void drain_spool(WriterState& state);
+  void update_health(const WriterState& state);
   // When due: drops expired second roll-ups, and (retention) deletes one chunk of expired
   // raw records, so a large backlog of them is worked off between write rounds instead
   // of stalling them.
@@ -59,6 +78,8 @@ class QueuedLedger final : public Ledger {
   std::unique_ptr<Backend> backend_;
   const LedgerOptions options_;
   const std::string key_prefix_;  // random per open, so keys of concurrent writers never collide
+  const std::string installation_secret_;
+  std::unique_ptr<Spool> spool_;  // null without options.spool_path; the writer thread's
 
   mutable std::mutex mutex_;  // guards the fields below
   std::condition_variable queued_;

@@ -13,6 +13,13 @@ bool add_exact(pricing::Money& total, pricing::Money amount) {
   return sum.has_value();
 }
 
+// The nearest-rank percentiles of one histogram.
+void set_percentiles(LatencySummary& summary, const LatencyHistogram& histogram) {
+  summary.p50 = histogram.at_rank(nearest_rank(50, histogram.count()));
+  summary.p95 = histogram.at_rank(nearest_rank(95, histogram.count()));
+  summary.p99 = histogram.at_rank(nearest_rank(99, histogram.count()));
+}
+
 }  // namespace
 
 StatsWindow window_of(const StatsQuery& query) {
@@ -68,6 +75,7 @@ void StatsAccumulator::add_latency(const std::string& model, double latency_ms) 
 
 StatsReport StatsAccumulator::finish() && {
   double total_latency = 0;
+  LatencyHistogram overall;
   for (auto& [name, model] : report_.models) {
     const double latency_sum = latency_sums_[name];
     model.latency_ms.avg = latency_sum / static_cast<double>(model.calls);  // a model row has calls > 0
@@ -75,9 +83,8 @@ StatsReport StatsAccumulator::finish() && {
       model.cost = model.priced_cost;  // stays null only when no call of the model was priced
     }
     const LatencyHistogram& histogram = latencies_[name];
-    model.latency_ms.p50 = histogram.at_rank(nearest_rank(50, histogram.count()));
-    model.latency_ms.p95 = histogram.at_rank(nearest_rank(95, histogram.count()));
-    model.latency_ms.p99 = histogram.at_rank(nearest_rank(99, histogram.count()));
+    set_percentiles(model.latency_ms, histogram);
+    overall.add(histogram);
     total_latency += latency_sum;
   }
   for (auto& [id, key] : report_.keys) {
@@ -87,6 +94,8 @@ StatsReport StatsAccumulator::finish() && {
   }
   report_.avg_latency_ms =
       report_.total_calls > 0 ? total_latency / static_cast<double>(report_.total_calls) : 0;
+  report_.latency_ms.avg = report_.avg_latency_ms;
+  set_percentiles(report_.latency_ms, overall);
   return std::move(report_);
 }
 

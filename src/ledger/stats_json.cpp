@@ -126,6 +126,22 @@ void write_recent_call(JsonWriter& json, const RecentCall& call) {
   json.number(call.completion_tokens);
   json.key("status");
   json.number(call.status);
+  json.key("counted_prompt_tokens");
+  json.number(call.counted_prompt_tokens);
+  json.key("attempts");
+  json.number(call.attempts);
+  json.key("error_type");
+  json.string(call.error_type);
+  json.end_object();
+}
+
+void write_latency(JsonWriter& json, const LatencySummary& latency) {
+  json.begin_object();
+  for (auto [name, value] : {std::pair{"avg", latency.avg}, std::pair{"p50", latency.p50},
+                             std::pair{"p95", latency.p95}, std::pair{"p99", latency.p99}}) {
+    json.key(name);
+    json.real(value, kLatencyDecimals);
+  }
   json.end_object();
 }
 
@@ -142,13 +158,7 @@ void write_model(JsonWriter& json, const ModelStats& model) {
   json.key("cost_usd");
   json.money(model.cost);
   json.key("latency_ms");
-  json.begin_object();
-  for (auto [name, value] : {std::pair{"avg", model.latency_ms.avg}, std::pair{"p50", model.latency_ms.p50},
-                             std::pair{"p95", model.latency_ms.p95}, std::pair{"p99", model.latency_ms.p99}}) {
-    json.key(name);
-    json.real(value, kLatencyDecimals);
-  }
-  json.end_object();
+  write_latency(json, model.latency_ms);
   json.end_object();
 }
 
@@ -168,11 +178,9 @@ void write_key(JsonWriter& json, const KeyStats& key) {
   json.end_object();
 }
 
-}  // namespace
-
-std::string render_stats_json(const StatsReport& report) {
-  JsonWriter json;
-  json.begin_object();
+// The figures of a window, as members of an open object: /stats's (with `recent`, in
+// its documented order; the fields added later come last) and each /stats/series bucket's.
+void write_window_figures(JsonWriter& json, const StatsReport& report, bool with_recent) {
   json.key("total_calls");
   json.number(report.total_calls);
   json.key("total_cost_usd");
@@ -181,12 +189,14 @@ std::string render_stats_json(const StatsReport& report) {
   json.real(report.avg_latency_ms, kLatencyDecimals);
   json.key("model_distribution");
   write_count_map(json, report.model_distribution);
-  json.key("recent_calls");
-  json.begin_array();
-  for (const RecentCall& call : report.recent_calls) {
-    write_recent_call(json, call);
+  if (with_recent) {
+    json.key("recent_calls");
+    json.begin_array();
+    for (const RecentCall& call : report.recent_calls) {
+      write_recent_call(json, call);
+    }
+    json.end_array();
   }
-  json.end_array();
   json.key("errors");
   json.number(report.errors);
   json.key("models");
@@ -211,6 +221,49 @@ std::string render_stats_json(const StatsReport& report) {
     write_key(json, key);
   }
   json.end_object();
+  json.key("latency_ms");
+  write_latency(json, report.latency_ms);
+  std::uint64_t prompt_tokens = 0, completion_tokens = 0;
+  for (const auto& [name, model] : report.models) {
+    prompt_tokens += model.prompt_tokens;
+    completion_tokens += model.completion_tokens;
+  }
+  json.key("prompt_tokens");
+  json.number(prompt_tokens);
+  json.key("completion_tokens");
+  json.number(completion_tokens);
+}
+
+}  // namespace
+
+std::string render_stats_json(const StatsReport& report) {
+  JsonWriter json;
+  json.begin_object();
+  write_window_figures(json, report, true);
+  json.end_object();
+  return json.take();
+}
+
+std::string render_series_json(const SeriesReport& report) {
+  JsonWriter json;
+  json.begin_object();
+  json.key("object");
+  json.string("stats.series");
+  for (auto [name, value] : {std::pair{"since", report.query.since}, std::pair{"until", report.query.until},
+                             std::pair{"step", report.query.step}}) {
+    json.key(name);
+    json.number(static_cast<std::uint64_t>(value));
+  }
+  json.key("buckets");
+  json.begin_array();
+  for (std::size_t index = 0; index < report.buckets.size(); ++index) {
+    json.begin_object();
+    json.key("start");
+    json.number(static_cast<std::uint64_t>(report.query.since) + index * static_cast<std::uint64_t>(report.query.step));
+    write_window_figures(json, report.buckets[index], false);
+    json.end_object();
+  }
+  json.end_array();
   json.end_object();
   return json.take();
 }

@@ -40,9 +40,14 @@ Result<std::uint16_t> Acceptor::listen(const std::string& host, std::uint16_t po
 }
 
 asio::awaitable<void> Acceptor::run(std::function<asio::any_io_executor()> next_executor,
-                                    std::function<void(tcp::socket)> on_accept) {
+                                    std::function<void(tcp::socket)> on_accept, std::function<bool()> at_capacity) {
   asio::steady_timer backoff(acceptor_.get_executor());
   while (acceptor_.is_open()) {
+    if (at_capacity && at_capacity()) {
+      backoff.expires_after(kCapacityBackoff);
+      co_await backoff.async_wait(use_tuple);
+      continue;
+    }
     auto [ec, socket] = co_await acceptor_.async_accept(next_executor(), use_tuple);
     if (!ec) {
       on_accept(std::move(socket));

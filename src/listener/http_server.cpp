@@ -1,5 +1,7 @@
 #include "listener/http_server.hpp"
 
+#include "listener/request_framing.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -12,6 +14,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <array>
 #include <thread>
 
 namespace turnout::listener {
@@ -22,6 +25,8 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// The first read on a kept-alive connection: a request head usually fits.
+constexpr std::size_t kFirstReadBytes = 4096;
 
 }  // namespace
 
@@ -29,9 +34,19 @@ HttpServer::HttpServer(HttpServerOptions options, Handler handler, RejectionResp
     : options_(std::move(options)), handler_(std::move(handler)), rejections_(std::move(rejections)) {
   const unsigned n = std::max(1u, options_.threads);
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<asio::io_context>(1));
+  connections_.resize(n);
 }
 
-HttpServer::~HttpServer() = default;
+HttpServer::~HttpServer() {
+  // Destroying an io_context destroys the session coroutines still suspended in it, and a
+  // session unregisters itself from connections_ and the counters as it goes: so the loops
+  // go first, while those members are alive (members die in reverse order of declaration,
+  // which would free connections_ before the loops). The acceptor and the drain timer use
+  // worker 0's loop, so they go before it.
+  acceptor_.reset();
+  drain_deadline_.reset();
+  workers_.clear();
+}
 
 class HttpServer::InFlight {
  public:
@@ -47,6 +62,21 @@ class HttpServer::InFlight {
 
  private:
   HttpServer& server_;
+};
+
+class HttpServer::Registration {
+ public:
+  Registration(HttpServer& server, unsigned worker, Connection& connection)
+      : set_(server.connections_[worker]), connection_(connection) {
+    set_.insert(&connection_);
+  }
+  ~Registration() { set_.erase(&connection_); }
+  Registration(const Registration&) = delete;
+  Registration& operator=(const Registration&) = delete;
+
+ private:
+  std::unordered_set<Connection*>& set_;
+  Connection& connection_;
 };
 
 std::optional<std::string> HttpServer::listen(std::uint16_t& bound_port) {
@@ -68,9 +98,11 @@ void HttpServer::run() {
   };
   auto on_accept = [this, accepting_worker](tcp::socket socket) {
     const unsigned worker = *accepting_worker;
+    ++open_connections_;  // here, not in the session, so the next at_capacity check sees it
     asio::co_spawn(*workers_[worker], session(std::move(socket), worker), asio::detached);
   };
-  asio::co_spawn(*workers_[0], acceptor_->run(next_worker, on_accept), asio::detached);
+  auto at_capacity = [this] { return open_connections_.load() >= options_.max_connections; };
+  asio::co_spawn(*workers_[0], acceptor_->run(next_worker, on_accept, at_capacity), asio::detached);
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   for (auto& w : workers_) guards.push_back(asio::make_work_guard(*w));
   std::vector<std::thread> threads;
@@ -89,8 +121,28 @@ void HttpServer::stop(std::chrono::milliseconds grace) {
     }
     drain_deadline_ = std::make_unique<asio::steady_timer>(*workers_[0], grace);
     drain_deadline_->async_wait([this](const boost::system::error_code& ec) {
-      if (!ec) stop_loops();
+      if (!ec) cancel_in_flight();
     });
+  });
+}
+
+void HttpServer::cancel_in_flight() {
+  // Each connection is cancelled on its own thread: signals and handlers are not thread-safe.
+  for (unsigned i = 0; i < workers_.size(); ++i) {
+    asio::post(*workers_[i], [this, i] {
+      // A handler may end its session while reacting; take the set as it is now.
+      const std::vector<Connection*> connections(connections_[i].begin(), connections_[i].end());
+      for (Connection* connection : connections) {
+        if (!connections_[i].contains(connection)) continue;
+        connection->shutdown.requested = true;
+        connection->shutdown.signal.emit(asio::cancellation_type::terminal);
+      }
+    });
+  }
+  // The last handler to finish ends the loops (InFlight); this bounds the wait for them.
+  drain_deadline_->expires_after(options_.cancel_wait);
+  drain_deadline_->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) stop_loops();
   });
 }
 
@@ -99,35 +151,70 @@ void HttpServer::stop_loops() {
   for (auto& w : workers_) w->stop();
 }
 
+asio::awaitable<void> HttpServer::linger_close(beast::tcp_stream& stream) {
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.expires_after(options_.linger_time);
+  std::array<char, 16384> discard;
+  std::uint64_t dropped = 0;
+  while (dropped < options_.linger_bytes) {
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(discard), use_tuple);
+    if (ec) break;  // the client's FIN, a reset, or linger_time over
+    dropped += n;
+  }
+  stream.close();
+}
+
 asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
+  struct ConnectionSlot {  // released however the session ends
+    std::atomic<std::size_t>& open;
+    ~ConnectionSlot() { --open; }
+  } slot{open_connections_};
   beast::tcp_stream stream(std::move(socket));
   boost::system::error_code ignored;
   stream.socket().set_option(tcp::no_delay(true), ignored);
   beast::flat_buffer buffer;
   Connection connection{stream, worker};
+  const Registration registration(*this, worker, connection);
   bool first_request = true;
+  bool refused_body = false;  // a 413 was sent while the client may still be writing
 
-  auto send = [&](HttpResponse res) -> asio::awaitable<bool> {
+  // True when the response went out.
+  auto write_response = [&](HttpResponse& res) -> asio::awaitable<bool> {
     res.prepare_payload();
     stream.expires_after(options_.read_timeout);
     auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
     (void)n;
-    co_return !ec && res.keep_alive();
+    co_return !ec;
   };
+  // True when the connection may carry another request.
+  auto send = [&](HttpResponse res) -> asio::awaitable<bool> {
+    co_return co_await write_response(res) && res.keep_alive();
+  };
+  // A refusal sent before the body was read: true when it went out (then linger).
+  auto send_refusal = [&](HttpResponse res) -> asio::awaitable<bool> { co_return co_await write_response(res); };
 
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(options_.max_body_bytes);
     parser.header_limit(64 * 1024);
-    // A keep-alive connection may sit idle longer than a request may take to arrive.
-    stream.expires_after(first_request ? options_.read_timeout : options_.idle_timeout);
+    if (!first_request && buffer.size() == 0) {
+      // A kept-alive connection may wait idle_timeout for the next request's first byte;
+      // the request itself then gets read_timeout, as on a new connection.
+      stream.expires_after(options_.idle_timeout);
+      auto [first_ec, first_bytes] = co_await stream.async_read_some(buffer.prepare(kFirstReadBytes), use_tuple);
+      if (first_ec) break;
+      buffer.commit(first_bytes);
+    }
+    // One deadline for the whole request: head and body together within read_timeout.
+    stream.expires_after(options_.read_timeout);
     auto [header_ec, header_bytes] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
     (void)header_bytes;
     if (header_ec == http::error::body_limit) {
       // A declared Content-Length over the limit: refused before any body is read.
       auto res = rejections_.body_too_large(11, options_.max_body_bytes);
       res.keep_alive(false);
-      co_await send(std::move(res));
+      refused_body = co_await send_refusal(std::move(res));
       break;
     }
     if (header_ec) {
@@ -144,10 +231,17 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
     InFlight in_flight(*this);
     const auto& head = parser.get();
     const unsigned version = head.version();
+    if (auto coding = unsupported_transfer_coding(head)) {
+      // beast would read a gzip-then-chunked body as if it were plain: refuse it.
+      auto res = rejections_.unsupported_transfer_coding(version, *coding);
+      res.keep_alive(false);
+      refused_body = co_await send_refusal(std::move(res));
+      break;
+    }
     if (parser.content_length() && *parser.content_length() > options_.max_body_bytes) {
       auto res = rejections_.body_too_large(version, options_.max_body_bytes);
       res.keep_alive(false);  // the unread body makes the connection unusable
-      co_await send(std::move(res));
+      refused_body = co_await send_refusal(std::move(res));
       break;
     }
     if (beast::iequals(head[http::field::expect], "100-continue")) {
@@ -156,14 +250,13 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
       (void)n;
       if (ec) break;
     }
-    stream.expires_after(options_.read_timeout);
     auto [body_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, use_tuple);
     (void)body_bytes;
     if (body_ec) {
       if (body_ec == http::error::body_limit) {
         auto res = rejections_.body_too_large(version, options_.max_body_bytes);
         res.keep_alive(false);
-        co_await send(std::move(res));
+        refused_body = co_await send_refusal(std::move(res));
       } else if (body_ec != http::error::end_of_stream && body_ec != beast::error::timeout &&
                  body_ec != asio::error::connection_reset && body_ec != http::error::partial_message) {
         auto res = rejections_.bad_request(version, "Malformed HTTP request body: " + body_ec.message());
@@ -190,6 +283,10 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
       break;
     }
     first_request = false;
+  }
+  if (refused_body) {
+    co_await linger_close(stream);
+    co_return;
   }
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   stream.close();

@@ -47,11 +47,11 @@ void StreamUsage::observe(simdjson::dom::element event) {
   }
 }
 
-MeteredUsage StreamUsage::finish(tokenizer::EncodingId encoding, std::uint64_t prompt_tokens) const {
+MeteredUsage StreamUsage::finish(std::uint64_t prompt_tokens) const {
   if (reported_) return MeteredUsage{*reported_, true};
   MeteredUsage m;
   m.usage.prompt_tokens = prompt_tokens;
-  m.usage.completion_tokens = tokenizer::Encoding::get(encoding).count(produced_);
+  m.usage.completion_tokens = produced_.total();
   return m;
 }
 

@@ -4,6 +4,7 @@
 // tool-call arguments, in the served model's encoding). One traversal of the
 // choices -> message/delta -> content/tool_calls shape serves buffered and streamed calls.
 #include "pricing/pricing.hpp"
+#include "tokenizer/streaming_count.hpp"
 #include "tokenizer/tokenizer.hpp"
 
 #include <simdjson.h>
@@ -35,18 +36,21 @@ void for_each_generated_text(simdjson::dom::element root, std::string_view membe
 std::optional<MeteredUsage> meter_completion(simdjson::dom::element root, tokenizer::EncodingId encoding,
                                              std::uint64_t prompt_tokens);
 
-// A streamed call, fed one parsed event at a time.
+// A streamed call, fed one parsed event at a time. What the model produced is counted as
+// it arrives (in the served model's encoding), never kept whole: memory per stream stays
+// small however long the stream runs.
 class StreamUsage {
  public:
+  explicit StreamUsage(tokenizer::EncodingId encoding) : produced_(encoding) {}
   // Records the event's deltas and, when it carries one, the reported usage.
   void observe(simdjson::dom::element event);
   const std::optional<pricing::Usage>& reported() const { return reported_; }
   // The usage to bill once the stream is over.
-  MeteredUsage finish(tokenizer::EncodingId encoding, std::uint64_t prompt_tokens) const;
+  MeteredUsage finish(std::uint64_t prompt_tokens) const;
 
  private:
   std::optional<pricing::Usage> reported_;
-  std::string produced_;  // streamed content and tool-call arguments, for a counted usage
+  tokenizer::StreamingCount produced_;  // streamed content and tool-call arguments
 };
 
 template <class Sink>

@@ -3,6 +3,9 @@
 #include "common/json_text.hpp"
 #include "server/sse.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -15,6 +18,8 @@ namespace turnout::server {
 namespace asio = boost::asio;
 
 namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // The routed model and its fallbacks, less those cooling down (all of them cooling down:
 // the routed model alone, rather than fail a request nothing was tried for; its answer
@@ -48,7 +53,8 @@ asio::awaitable<bool> attempt_buffered(WorkerState& worker, const upstream::Requ
   if (!result) {
     out.failure = std::move(result.error());
     out.response.reset();
-    co_return true;
+    // An answer too large to take would be as large again: not worth paying for twice.
+    co_return out.failure->kind != upstream::FailureKind::too_large;
   }
   out.response = std::move(result.value());
   out.failure.reset();
@@ -60,7 +66,7 @@ asio::awaitable<bool> attempt_stream(WorkerState& worker, const upstream::Reques
   out.response.reset();
   out.failure.reset();
   out.stream.reset();
-  out.stream_prefix.clear();
+  out.stream_events = SseFramer(kMaxSseEventBytes);
   const auto idle = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(provider.stream_idle_timeout_s));
   auto opened = co_await worker.client.open_stream(request, idle);
   if (!opened) {
@@ -79,7 +85,13 @@ asio::awaitable<bool> attempt_stream(WorkerState& worker, const upstream::Reques
   }
   // Nothing reaches the client before the first complete event, so a failure up to here
   // is still retried (docs/REFERENCE.md §2.3, §4.4).
-  while (sse_event_end(out.stream_prefix) == std::string::npos) {
+  while (!out.stream_events.has_complete_event()) {
+    if (out.stream_events.oversized()) {
+      out.failure = upstream::Failure{upstream::FailureKind::malformed,
+                                      fmt::format("the upstream's first stream event is larger than {} bytes",
+                                                  kMaxSseEventBytes)};
+      co_return true;
+    }
     auto chunk = co_await stream.next();
     if (!chunk) {
       out.failure = std::move(chunk.error());
@@ -89,10 +101,31 @@ asio::awaitable<bool> attempt_stream(WorkerState& worker, const upstream::Reques
       out.failure = upstream::Failure{upstream::FailureKind::reset, "the upstream ended the stream before any event"};
       co_return true;
     }
-    out.stream_prefix.append(**chunk);
+    out.stream_events.append(**chunk);
   }
   out.stream.emplace(std::move(stream));
   co_return false;
+}
+
+// Runs one attempt as a coroutine of its own with the connection's shutdown signal bound
+// to it: at the end of the shutdown grace, the upstream operation it is waiting on
+// (resolve excepted) completes with operation_aborted, any later wait of the attempt throws
+// it, and the attempt's upstream connection is closed, never pooled. nullopt: cancelled so
+// (no answer to use); otherwise whether the outcome may be retried.
+asio::awaitable<std::optional<bool>> cancellable(listener::ShutdownCancellation& shutdown, CallOutcome& out,
+                                                 asio::awaitable<bool> attempt) {
+  auto executor = co_await asio::this_coro::executor;
+  auto [thrown, retryable] =
+      co_await asio::co_spawn(executor, std::move(attempt), asio::bind_cancellation_slot(shutdown.signal.slot(), use_tuple));
+  shutdown.signal.slot().clear();
+  if (thrown) {
+    if (!shutdown.requested) std::rethrow_exception(thrown);
+    co_return std::nullopt;
+  }
+  // A failure that ends with the grace is the cancellation's doing; a complete answer
+  // that arrived just in time is still used.
+  if (shutdown.requested && !out.response && !out.stream) co_return std::nullopt;
+  co_return retryable;
 }
 
 }  // namespace
@@ -100,6 +133,7 @@ asio::awaitable<bool> attempt_stream(WorkerState& worker, const upstream::Reques
 asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const CallPlan& plan, std::string_view body) {
   Exchange& ex = call.exchange;
   WorkerState& worker = call.worker;
+  listener::ShutdownCancellation& shutdown = call.connection.shutdown;
   const routing::Candidate& primary = plan.decision.primary;
   CallOutcome out;
   out.served = &primary;
@@ -119,6 +153,10 @@ asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const 
     const std::string forwarded = ask_stream_usage ? rewrite_top_level(body, {"model", "stream_options"}, extra)
                                                    : rewrite_top_level(body, {"model"}, extra);
     for (unsigned attempt = 0;; ++attempt) {
+      if (shutdown.requested) {
+        out.cancelled = true;
+        co_return out;
+      }
       ++ex.attempts;
       out.served = &candidate;
       out.route = is_fallback ? "fallback:" + primary.model : candidate.route;
@@ -126,15 +164,22 @@ asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const 
                                                      candidate.upstream_name, forwarded, ex.request_id);
       const auto sent = Clock::now();
       // (No co_await inside ?: — GCC 12 miscompiles temporaries there.)
-      bool retryable = false;
+      std::optional<bool> retryable;
       if (plan.stream) {
-        retryable = co_await attempt_stream(worker, request, *provider, out);
+        retryable = co_await cancellable(shutdown, out, attempt_stream(worker, request, *provider, out));
       } else {
-        retryable = co_await attempt_buffered(worker, request, out);
+        retryable = co_await cancellable(shutdown, out, attempt_buffered(worker, request, out));
       }
       ex.upstream += Clock::now() - sent;
-      record_attempt_outcome(services, candidate, retryable);
-      if (!retryable) co_return out;
+      if (!retryable) {
+        out.response.reset();
+        out.failure.reset();
+        out.stream.reset();
+        out.cancelled = true;
+        co_return out;
+      }
+      record_attempt_outcome(services, candidate, *retryable);
+      if (!*retryable) co_return out;
       if (!services.retry_policy.may_retry(attempt)) break;  // next candidate
       ++out.retries;
       std::optional<std::string_view> retry_after;
@@ -142,7 +187,8 @@ asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const 
       const auto wait = services.retry_policy.wait_before_retry(attempt, retry_after, unix_now(), worker.rng);
       const auto slept = Clock::now();
       asio::steady_timer timer(co_await asio::this_coro::executor, wait);
-      co_await timer.async_wait(asio::use_awaitable);
+      co_await timer.async_wait(asio::bind_cancellation_slot(shutdown.signal.slot(), use_tuple));
+      shutdown.signal.slot().clear();
       ex.waiting += Clock::now() - slept;
     }
   }

@@ -3,8 +3,12 @@
 // retries (resilience::RetryPolicy) until one answers with something not worth retrying;
 // every attempt's outcome feeds the model cooldowns. Nothing reaches the client before
 // the first complete event of a stream, so failures up to there are still retried.
+// Each attempt's upstream waits are bound to the connection's shutdown cancellation: when
+// the shutdown grace ends, the pending upstream operation is cancelled (its connection
+// closed) and the outcome says `cancelled` (no retry, no cooldown).
 #include "server/call_plan.hpp"
 #include "server/services.hpp"
+#include "server/sse.hpp"
 
 #include <optional>
 #include <string>
@@ -19,9 +23,11 @@ struct CallOutcome {
   std::optional<upstream::Response> response;  // last complete upstream response, if any
   std::optional<upstream::Failure> failure;    // or the last failure
   std::optional<upstream::ResponseStream> stream;  // streaming: the open upstream stream
-  std::string stream_prefix;  // streaming: bytes read before committing (>= one whole event)
+  // Streaming: the events read before committing (at least one whole event).
+  SseFramer stream_events{kMaxSseEventBytes};
   unsigned retries = 0;
   unsigned fallbacks = 0;
+  bool cancelled = false;  // the shutdown grace ended before the upstream answered
 };
 
 boost::asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const CallPlan& plan,

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <unordered_set>
 
 namespace turnout::server {
 namespace {
@@ -53,6 +54,17 @@ bool is_known_role(std::string_view role) {
   return false;
 }
 
+// A key that occurs more than once among `object`'s members (keys compared unescaped).
+// `keys` is scratch, reused across requests; sorting keeps many-member objects O(n log n).
+std::optional<std::string_view> first_duplicate_key(simdjson::dom::object object, std::vector<std::string_view>& keys) {
+  keys.clear();
+  for (auto [key, value] : object) keys.push_back(key);
+  std::sort(keys.begin(), keys.end());
+  const auto duplicate = std::adjacent_find(keys.begin(), keys.end());
+  if (duplicate == keys.end()) return std::nullopt;
+  return *duplicate;
+}
+
 tokenizer::ImageDetail parse_detail(std::string_view d) {
   if (d == "low") return tokenizer::ImageDetail::low;
   if (d == "high") return tokenizer::ImageDetail::high;
@@ -97,6 +109,13 @@ std::variant<const ChatRequest*, RequestError> RequestParser::parse(std::string_
   auto parsed_body = parse_json_body(parser_, repaired_, body);
   if (auto* error = std::get_if<RequestError>(&parsed_body)) return std::move(*error);
   element root = std::get<element>(parsed_body);
+
+  // simdjson answers root["stream"] with the first copy of a key while an upstream acts on
+  // its last: a duplicate would count, route and bill one request and run another.
+  if (auto duplicate = first_duplicate_key(root.get_object().value_unsafe(), top_level_keys_))
+    return RequestError{fmt::format("Invalid request: the key '{}' appears more than once in the request body.",
+                                    *duplicate),
+                        std::string(*duplicate), "duplicate_key"};
 
   RequestError error;
   if (auto model = root["model"]; !model.error()) {
@@ -420,6 +439,46 @@ bool key_equals(std::string_view raw, std::string_view name) {
   return j == name.size();
 }
 
+// A raw JSON key (without quotes, possibly escaped) as UTF-16 code units, so that every
+// spelling of one key ("stream", "\u0073tream", "str\u0065am") compares equal. The JSON
+// is valid (simdjson checked it), so escapes are well formed.
+std::u16string canonical_key(std::string_view raw) {
+  std::u16string units;
+  units.reserve(raw.size());
+  for (std::size_t i = 0; i < raw.size();) {
+    if (raw[i] == '\\' && i + 1 < raw.size()) {
+      const char e = raw[i + 1];
+      if (e == 'u' && i + 5 < raw.size()) {
+        unsigned v = 0;
+        for (std::size_t k = 2; k < 6; ++k) v = v * 16 + hex_value(raw[i + k]);
+        units.push_back(static_cast<char16_t>(v));
+        i += 6;
+        continue;
+      }
+      static constexpr std::string_view from = "bfnrt", to = "\b\f\n\r\t";
+      const std::size_t mapped = from.find(e);
+      units.push_back(static_cast<char16_t>(mapped == std::string_view::npos ? e : to[mapped]));
+      i += 2;
+      continue;
+    }
+    // One UTF-8 character to its code point, then to UTF-16.
+    const auto lead = static_cast<unsigned char>(raw[i]);
+    const std::size_t length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+    std::uint32_t cp = length == 1 ? lead : lead & (0x7Fu >> length);
+    for (std::size_t k = 1; k < length && i + k < raw.size(); ++k)
+      cp = (cp << 6) | (static_cast<unsigned char>(raw[i + k]) & 0x3Fu);
+    if (cp >= 0x10000) {
+      cp -= 0x10000;
+      units.push_back(static_cast<char16_t>(0xD800 + (cp >> 10)));
+      units.push_back(static_cast<char16_t>(0xDC00 + (cp & 0x3FF)));
+    } else {
+      units.push_back(static_cast<char16_t>(cp));
+    }
+    i += length;
+  }
+  return units;
+}
+
 }  // namespace
 
 std::string rewrite_top_level(std::string_view json, std::initializer_list<std::string_view> drop,
@@ -428,6 +487,7 @@ std::string rewrite_top_level(std::string_view json, std::initializer_list<std::
   out.reserve(json.size() + extra.size() + 2);
   out.push_back('{');
   bool first = true;
+  std::unordered_set<std::u16string> seen;  // keys already forwarded
   std::size_t i = skip_ws(json, 0);
   if (i < json.size() && json[i] == '{') ++i;
   while (true) {
@@ -446,6 +506,9 @@ std::string rewrite_top_level(std::string_view json, std::initializer_list<std::
     const std::size_t value_end = skip_value(json, i);
     bool dropped = false;
     for (std::string_view d : drop) dropped = dropped || key_equals(key, d);
+    if (!dropped) {
+      dropped = !seen.insert(canonical_key(key)).second;
+    }
     if (!dropped) {
       if (!first) out.push_back(',');
       out.append(json.substr(member_begin, value_end - member_begin));

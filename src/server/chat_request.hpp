@@ -64,11 +64,13 @@ class RequestParser {
   std::vector<tokenizer::ContentPartView> parts_;
   std::vector<tokenizer::ToolCallView> tool_calls_;
   ToolDefinitions tool_definitions_;
+  std::vector<std::string_view> top_level_keys_;  // scratch for the duplicate-key check
 };
 
 // Rewrites the top-level members of a valid JSON object: drops every member whose
 // (unescaped) key is in `drop`, then appends `extra` (already-serialised `"k":v` pairs,
-// comma-separated). Every other member is copied byte for byte.
+// comma-separated). Every other member is copied byte for byte, its first copy only: a
+// second copy of a key (however escaped) is never forwarded, whatever the caller checked.
 std::string rewrite_top_level(std::string_view json, std::initializer_list<std::string_view> drop,
                               std::string_view extra);
 

@@ -4,23 +4,26 @@
 #include <fmt/format.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <stdexcept>
 
 namespace turnout::server {
-namespace {
 
-std::string key_id_for(std::string_view key) {
+std::string client_key_id(std::string_view secret, std::string_view key) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(key.data(), key.size(), digest, &len, EVP_sha256(), nullptr);
+  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+           reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest, &len) == nullptr) {
+    throw std::runtime_error("HMAC-SHA-256 failed");  // at start-up only
+  }
   std::string id = "key_";
   for (unsigned i = 0; i < 6 && i < len; ++i) id += fmt::format("{:02x}", digest[i]);
   return id;
 }
 
-}  // namespace
-
-ClientKeys::ClientKeys(const std::vector<std::string>& keys) {
-  for (const auto& key : keys) keys_.emplace_back(key, key_id_for(key));
+ClientKeys::ClientKeys(const std::vector<std::string>& keys, std::string_view secret) {
+  for (const auto& key : keys) keys_.emplace_back(key, client_key_id(secret, key));
 }
 
 std::optional<std::string> ClientKeys::authenticate(const listener::HttpRequest& request) const {

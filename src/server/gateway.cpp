@@ -39,7 +39,8 @@ HttpResponse method_not_allowed(const Exchange& ex, const RouteEntry& entry, uns
 }  // namespace
 
 Gateway::Gateway(const config::Config& config, ledger::Ledger& ledger, GatewayOptions options)
-    : services_(config, ledger, std::move(options)), client_keys_(config.server.api_keys) {}
+    : services_(config, ledger, std::move(options)),
+      client_keys_(config.server.api_keys, ledger.installation_secret()) {}
 
 Gateway::~Gateway() {
   if (services_.blocking_pool) services_.blocking_pool->join();
@@ -76,7 +77,20 @@ listener::RejectionResponses Gateway::rejections() {
     services_.metrics.record_rejection("malformed_http", 400);
     return error_response(ApiError{400, why, "invalid_request_error", "", "malformed_request"}, version);
   };
+  r.unsupported_transfer_coding = [this](unsigned version, const std::string& coding) {
+    services_.metrics.record_rejection("unsupported_transfer_coding", 501);
+    return error_response(ApiError{501,
+                                   fmt::format("Transfer-Encoding '{}' is not supported: send the body plain "
+                                               "(Content-Length) or with 'Transfer-Encoding: chunked' alone.",
+                                               std::string_view(coding).substr(0, 64)),
+                                   "invalid_request_error", "", "unsupported_transfer_encoding"},
+                          version);
+  };
   return r;
+}
+
+void Gateway::close_idle_connections() {
+  for (auto& worker : workers_) worker->client.close_idle();
 }
 
 asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& request, Connection& connection) {
@@ -107,6 +121,9 @@ asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& reques
   } else if (request.method() != entry->method) {
     res = method_not_allowed(ex, *entry, version);
   } else {
+    // An open endpoint tells a caller without a valid key less (/health).
+    if (entry->access == Access::open) key_id = client_keys_.authenticate(request);
+    ex.authenticated = key_id.has_value();
     if (key_id) ex.key_id = std::move(*key_id);
     Call call{request, connection, ex, worker};
     auto answered = co_await entry->handler(services_, call);

@@ -23,6 +23,10 @@ class Gateway {
   // Answers for requests the listener refuses before a handler runs (OpenAI error shape).
   listener::RejectionResponses rejections();
 
+  // Once the event loops have stopped: closes the upstream connections idle in each
+  // thread's pool, so that none outlives the loop it belongs to.
+  void close_idle_connections();
+
  private:
   Gateway(const config::Config& config, ledger::Ledger& ledger, GatewayOptions options);
 

@@ -28,7 +28,7 @@ asio::awaitable<Result<void>> append(ledger::Ledger& ledger, ledger::CallRecord 
 
 }  // namespace
 
-asio::awaitable<void> record_durably(Services& services, const Exchange& exchange, ledger::CallRecord record) {
+asio::awaitable<bool> record_durably(Services& services, const Exchange& exchange, ledger::CallRecord record) {
   const auto durable = co_await append(services.ledger, std::move(record));
   if (!durable && services.options.access_log) {
     std::string line = R"({"event":"ledger_error","request_id":)";
@@ -38,6 +38,12 @@ asio::awaitable<void> record_durably(Services& services, const Exchange& exchang
     line.push_back('}');
     services.options.access_log->error(line);
   }
+  co_return bool(durable);
+}
+
+ApiError not_recorded_error() {
+  return ApiError{503, "The gateway could not record this call durably, so its answer is withheld; retry later.",
+                  "server_error", "", "ledger_unavailable"};
 }
 
 }  // namespace turnout::server

@@ -14,9 +14,16 @@ constexpr std::array kRoutes{
     RouteEntry{"/v1/models", http::verb::get, Access::client_key, &endpoints::models},
     RouteEntry{"/route", http::verb::post, Access::client_key, &endpoints::route},
     RouteEntry{"/stats", http::verb::get, Access::client_key, &endpoints::stats},
+    RouteEntry{"/stats/series", http::verb::get, Access::client_key, &endpoints::stats_series},
     RouteEntry{"/metrics", http::verb::get, Access::client_key, &endpoints::metrics},
     RouteEntry{"/health", http::verb::get, Access::open, &endpoints::health},
     RouteEntry{"/livez", http::verb::get, Access::open, &endpoints::livez},
+    // The page and its files hold no data; what they fetch needs a key like the rest.
+    RouteEntry{"/dashboard", http::verb::get, Access::open, &endpoints::dashboard},
+    RouteEntry{"/dashboard/dashboard.css", http::verb::get, Access::open, &endpoints::dashboard},
+    RouteEntry{"/dashboard/dashboard.js", http::verb::get, Access::open, &endpoints::dashboard},
+    RouteEntry{"/dashboard/chart.min.js", http::verb::get, Access::open, &endpoints::dashboard},
+    RouteEntry{"/", http::verb::get, Access::open, &endpoints::root},
     // Stored responses: /v1/responses/{id}, .../cancel, .../input_items (responses_stored.cpp).
     RouteEntry{"/v1/responses/", http::verb::get, Access::client_key, &endpoints::responses_stored, Match::prefix},
     RouteEntry{"/v1/responses/", http::verb::delete_, Access::client_key, &endpoints::responses_stored, Match::prefix},

@@ -61,6 +61,7 @@ struct Exchange {
   Clock::time_point start = Clock::now();
   std::string request_id;
   std::string key_id;
+  bool authenticated = false;  // a valid gateway key was presented (always, without gateway keys)
   std::string_view method;
   std::string_view path;
   std::string model;

@@ -1,10 +1,14 @@
 #include "server/sse.hpp"
 
+#include <algorithm>
+
 namespace turnout::server {
 
-std::size_t sse_event_end(std::string_view buffer) {
-  // A line ends with \n, \r\n or \r; an event ends at an empty line.
-  for (std::size_t i = 0; i < buffer.size(); ++i) {
+std::size_t sse_event_end(std::string_view buffer, std::size_t from) {
+  // A line ends with \n, \r\n or \r; an event ends at an empty line. The last three bytes
+  // scanned before may hold the start of a blank line ("\r\n" + "\r"), so they are read again.
+  const std::size_t start = from > 3 ? std::min(from, buffer.size()) - 3 : 0;
+  for (std::size_t i = start; i < buffer.size(); ++i) {
     const char c = buffer[i];
     if (c != '\n' && c != '\r') continue;
     std::size_t next = i + 1;
@@ -19,6 +23,35 @@ std::size_t sse_event_end(std::string_view buffer) {
     i = next - 1;
   }
   return std::string_view::npos;
+}
+
+void SseFramer::append(std::string_view bytes) {
+  // Returned events are dropped first: what stays is at most one unfinished event.
+  if (consumed_ > 0) {
+    buffer_.erase(0, consumed_);
+    scanned_ -= std::min(scanned_, consumed_);
+    consumed_ = 0;
+  }
+  buffer_.append(bytes);
+}
+
+std::optional<std::string_view> SseFramer::next_event() {
+  const std::string_view rest = std::string_view(buffer_).substr(consumed_);
+  const std::size_t end = sse_event_end(rest, scanned_ - std::min(scanned_, consumed_));
+  if (end == std::string_view::npos) {
+    scanned_ = buffer_.size();
+    return std::nullopt;
+  }
+  consumed_ += end;
+  scanned_ = consumed_;
+  return rest.substr(0, end);
+}
+
+bool SseFramer::has_complete_event() {
+  const std::string_view rest = std::string_view(buffer_).substr(consumed_);
+  if (sse_event_end(rest, scanned_ - std::min(scanned_, consumed_)) != std::string_view::npos) return true;
+  scanned_ = buffer_.size();
+  return false;
 }
 
 bool sse_event_data(std::string_view event, std::string& scratch, std::string_view& data) {

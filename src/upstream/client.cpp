@@ -42,7 +42,6 @@ namespace {
 // Errors are values here (exceptions would cost a throw per failed call).
 constexpr auto nothrow_awaitable = asio::as_tuple(asio::use_awaitable);
 
-constexpr std::uint64_t kMaxResponseBodyBytes = 64ull << 20;
 // Providers add many headers (rate-limit state, tracing); beast's default is 8 KiB.
 constexpr std::uint32_t kMaxResponseHeaderBytes = 64u << 10;
 // Per-stream read buffer: SSE events are a few hundred bytes, and thousands of streams may
@@ -156,7 +155,10 @@ struct ResponseStream::State {
   std::optional<http::response_parser<http::buffer_body>> parser;
   Endpoint endpoint;  // for messages; the caller's Endpoint may not outlive the stream
   Clock::duration idle_timeout{};
+  Clock::time_point idle_since{};  // the last progress the caller noted
   Clock::time_point total_deadline{};
+  std::uint64_t max_body_bytes = 0;
+  std::uint64_t body_bytes = 0;  // delivered so far
   Clock::duration total_limit{};
   unsigned status = 0;
   std::string content_type;
@@ -177,6 +179,16 @@ struct ResponseStream::State {
     connection.reset();
   }
 
+  Failure too_large() const {
+    return {FailureKind::too_large, fmt::format("the response body from {}:{} is larger than {} bytes", endpoint.host,
+                                                endpoint.port, max_body_bytes)};
+  }
+
+  Failure idle_timeout_failure() const {
+    return {FailureKind::timeout, fmt::format("{}:{} made no progress for {:g} s", endpoint.host, endpoint.port,
+                                              std::chrono::duration<double>(idle_timeout).count())};
+  }
+
   Failure fail(Failure reason) {
     connection->close();
     failure = reason;
@@ -192,6 +204,10 @@ ResponseStream::~ResponseStream() = default;
 unsigned ResponseStream::status() const { return state_->status; }
 const std::string& ResponseStream::content_type() const { return state_->content_type; }
 const std::optional<std::string>& ResponseStream::retry_after() const { return state_->retry_after; }
+
+void ResponseStream::note_progress() {
+  if (state_) state_->idle_since = Clock::now();
+}
 
 void ResponseStream::cancel() {
   if (!state_ || state_->finished()) return;
@@ -217,23 +233,29 @@ asio::awaitable<Result<std::optional<std::string_view>, Failure>> ResponseStream
     body.data = state.chunk.data();
     body.size = state.chunk.size();
 
-    const auto idle_deadline = deadline_after(Clock::now(), state.idle_timeout);
+    // Checked here, not only by the socket's timer: a read that finds bytes waiting
+    // completes at once, so an upstream that never stops sending would never time out.
+    const auto now = Clock::now();
+    const auto idle_deadline = deadline_after(state.idle_since, state.idle_timeout);
     const bool idle_limit_binds = idle_deadline < state.total_deadline;
+    if (now >= std::min(idle_deadline, state.total_deadline)) {
+      co_return state.fail(idle_limit_binds ? state.idle_timeout_failure()
+                                            : detail::classify_error(boost::beast::error::timeout, Phase::response_body,
+                                                                     state.endpoint, state.total_limit));
+    }
     expire_at(state.connection->tcp(), std::min(idle_deadline, state.total_deadline));
     auto [error, bytes_read] = co_await state.connection->visit([&](auto& stream) {
       return http::async_read_some(stream, state.connection->buffer(), parser, nothrow_awaitable);
     });
     if (error == http::error::need_buffer) error = {};  // our chunk buffer is full: deliver it
     if (state.cancelled) co_return state.fail({FailureKind::reset, "the upstream call was cancelled"});
-    if (error == boost::beast::error::timeout && idle_limit_binds) {
-      co_return state.fail({FailureKind::timeout,
-                            fmt::format("{}:{} sent nothing for {:g} s", state.endpoint.host, state.endpoint.port,
-                                        std::chrono::duration<double>(state.idle_timeout).count())});
-    }
+    if (error == boost::beast::error::timeout && idle_limit_binds) co_return state.fail(state.idle_timeout_failure());
     if (error)
       co_return state.fail(detail::classify_error(error, Phase::response_body, state.endpoint, state.total_limit));
 
     const std::size_t produced = state.chunk.size() - body.size;
+    state.body_bytes += produced;
+    if (state.body_bytes > state.max_body_bytes) co_return state.fail(state.too_large());
     if (produced > 0) co_return Piece{std::string_view(state.chunk.data(), produced)};
   }
 }
@@ -243,13 +265,7 @@ asio::awaitable<Result<std::string, Failure>> ResponseStream::read_rest() {
   for (;;) {
     auto piece = co_await next();
     if (!piece) co_return piece.error();
-    if (!*piece) co_return body;
-    if (body.size() + (*piece)->size() > kMaxResponseBodyBytes) {
-      cancel();
-      co_return Failure{FailureKind::malformed,
-                        fmt::format("the response body from {}:{} is too large", state_->endpoint.host,
-                                    state_->endpoint.port)};
-    }
+    if (!*piece) co_return body;  // next() holds the body to max_response_bytes
     body.append(**piece);
   }
 }
@@ -382,6 +398,9 @@ asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::exch
       limit = deadlines.first_byte_limit_for(written);
       head.emplace();
       head->header_limit(kMaxResponseHeaderBytes);
+      // beast's own default (8 MB for a response) would refuse a larger Content-Length here,
+      // as a malformed head; the caller applies the provider's max_response_bytes instead.
+      head->body_limit(boost::none);
       auto [read_error, bytes_read] = co_await connection->visit([&](auto& stream) {
         return http::async_read_header(stream, connection->buffer(), *head, nothrow_awaitable);
       });
@@ -418,12 +437,22 @@ asio::awaitable<Result<Response, Failure>> Client::send(const Request& request) 
   auto connection = std::move(*exchanged);
 
   http::response_parser<http::string_body> parser(std::move(*head));
-  parser.body_limit(kMaxResponseBodyBytes);
+  parser.body_limit(request.max_response_bytes);
+  // A declared length over the limit is refused before a byte of the body is read.
+  if (parser.content_length() && *parser.content_length() > request.max_response_bytes)
+    co_return Failure{FailureKind::too_large,
+                      fmt::format("the response body from {}:{} is larger than {} bytes ({} declared)",
+                                  request.endpoint->host, request.endpoint->port, request.max_response_bytes,
+                                  *parser.content_length())};
   if (!parser.is_done()) {
     expire_at(connection->tcp(), deadlines.total);
     auto [error, bytes_read] = co_await connection->visit([&](auto& stream) {
       return http::async_read(stream, connection->buffer(), parser, nothrow_awaitable);
     });
+    if (error == http::error::body_limit)
+      co_return Failure{FailureKind::too_large, fmt::format("the response body from {}:{} is larger than {} bytes",
+                                                            request.endpoint->host, request.endpoint->port,
+                                                            request.max_response_bytes)};
     if (error)
       co_return detail::classify_error(error, Phase::response_body, *request.endpoint, deadlines.total_limit);
   }
@@ -450,7 +479,9 @@ asio::awaitable<Result<ResponseStream, Failure>> Client::open_stream(const Reque
   state->pool = impl_->pool;
   state->connection = std::move(*exchanged);
   state->parser.emplace(std::move(*head));
-  state->parser->body_limit(boost::none);  // a stream is bounded by time, not size
+  state->parser->body_limit(boost::none);  // next() counts the bytes against max_body_bytes
+  state->max_body_bytes = request.max_response_bytes;
+  state->idle_since = Clock::now();
   state->endpoint = *request.endpoint;
   state->idle_timeout = idle_timeout;
   state->total_deadline = deadlines.total;

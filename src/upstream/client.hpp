@@ -27,6 +27,7 @@ enum class FailureKind {
   timeout,     // connect, first byte or total deadline passed
   reset,       // connection closed or reset before a complete response
   malformed,   // not parseable HTTP
+  too_large,   // the response body passed the provider's max_response_bytes
 };
 
 struct Failure {
@@ -59,6 +60,9 @@ struct Request {
   std::chrono::steady_clock::duration timeout{};  // whole attempt, connect included
   std::chrono::steady_clock::duration connect_timeout{};  // resolve + TCP + TLS handshake
   std::chrono::steady_clock::duration first_byte_timeout{};  // request written -> response head
+  // The most body bytes one response may have, whatever its framing (Content-Length,
+  // chunked, or streamed until the connection closes).
+  std::uint64_t max_response_bytes = 64ull << 20;
 };
 
 // Builds the target and headers for a chat call: OpenAI-style `{base}/chat/completions`
@@ -102,12 +106,19 @@ class ResponseStream {
   const std::optional<std::string>& retry_after() const;
 
   // The next body bytes (chunked transfer coding removed), nullopt once the body is
-  // complete. The view stays valid until the next call. Each read must produce data
-  // within the idle timeout given to open_stream, and the whole response must complete
-  // within the request's timeout; otherwise the result is a `timeout` failure.
+  // complete. The view stays valid until the next call. The whole response must complete
+  // within the request's timeout, and progress (see note_progress) must come within the
+  // idle timeout given to open_stream, however many bytes keep arriving: otherwise the
+  // result is a `timeout` failure. A body longer than the request's max_response_bytes is
+  // a `too_large` failure.
   boost::asio::awaitable<Result<std::optional<std::string_view>, Failure>> next();
 
-  // The rest of the body as one string (for error bodies), at most 64 MiB.
+  // Restarts the idle timeout: the caller got something worth waiting for (a complete
+  // event). Bytes alone do not count, so an upstream trickling one endless event still
+  // times out. Until the first call the idle timeout runs from the response head.
+  void note_progress();
+
+  // The rest of the body as one string (for error bodies), at most max_response_bytes.
   boost::asio::awaitable<Result<std::string, Failure>> read_rest();
 
   // Closes the connection now; pending and later reads fail.

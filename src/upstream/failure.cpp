@@ -63,7 +63,7 @@ Failure classify_error(const error_code& error, Phase phase, const Endpoint& end
       break;
   }
   if (error == http::error::body_limit)
-    return {FailureKind::malformed, fmt::format("the response body from {} is too large", where)};
+    return {FailureKind::too_large, fmt::format("the response body from {} is too large", where)};
   if (is_connection_loss(error))
     return {FailureKind::reset,
             fmt::format("{} closed the connection before the response was complete ({})", where, error.message())};

@@ -74,6 +74,7 @@ Request make_provider_request(const config::ProviderConfig& provider, const Endp
   request.timeout = seconds_to_duration(provider.timeout_s);
   request.connect_timeout = seconds_to_duration(provider.connect_timeout_s);
   request.first_byte_timeout = seconds_to_duration(provider.first_byte_timeout_s);
+  request.max_response_bytes = provider.max_response_bytes;
 
   auto& headers = request.headers;
   headers.reserve(4 + provider.headers.size());

@@ -168,7 +168,7 @@ describe('request validation', () => {
     const cases = [
       ['GET', '/v2/chat/completions', [404]],
       ['POST', '/v1/nothing-here', [404]],
-      ['GET', '/', [404]],
+      ['GET', '/v1', [404]],  // GET / redirects to the dashboard (REFERENCE §2.13)
       ['GET', '/v1/chat/completions', [404, 405]],
       ['DELETE', '/stats', [404, 405]],
       ['PUT', '/v1/models', [404, 405]],
@@ -251,6 +251,20 @@ describe('gateway keys (server.api_keys)', () => {
       assert.equal(response.status, 200, response.text);
     }
     assert.equal((await gateway.request('GET', '/health')).status, 200);
+  });
+
+  it('/health without a key answers only the status: no host name, PID, version or load', async () => {
+    const open = await gateway.request('GET', '/health');
+    assert.equal(open.status, 200, 'load balancers need no key');
+    assert.deepEqual(open.json, { status: 'healthy' });
+    const wrong = await gateway.request('GET', '/health', { headers: { authorization: `Bearer ${WRONG_KEY}` } });
+    assert.equal(wrong.status, 200);
+    assert.deepEqual(wrong.json, { status: 'healthy' }, 'a wrong key is no key');
+    const full = await gateway.request('GET', '/health', { headers: { authorization: `Bearer ${GOOD_KEYS[0]}` } });
+    assert.equal(full.status, 200);
+    for (const field of ['instance_id', 'version', 'uptime_s', 'in_flight', 'cooldowns', 'ledger']) {
+      assert.ok(field in full.json, `${field} with a valid key: ${full.text}`);
+    }
   });
 
   it('no key appears in the gateway output', () => {

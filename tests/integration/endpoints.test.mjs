@@ -103,8 +103,11 @@ describe('GET /livez', () => {
     const keyed = await startGateway({ upstreamUrl: mock.baseUrl, configure: (c) => { c.server.api_keys = ['sk-livez-test']; } });
     const response = await keyed.request('GET', '/livez');
     assert.equal(response.status, 200, response.text);
-    assert.equal(response.json.status, 'alive');
-    assert.equal(typeof response.json.uptime_s, 'number');
+    assert.deepEqual(response.json, { status: 'alive' }, 'no instance id (host name, PID) without a key');
+    const withKey = await keyed.request('GET', '/livez', { headers: { authorization: 'Bearer sk-livez-test' } });
+    assert.equal(withKey.json.status, 'alive');
+    assert.equal(typeof withKey.json.uptime_s, 'number');
+    assert.equal(typeof withKey.json.instance_id, 'string');
     const post = await keyed.request('POST', '/livez', { json: {} });
     assert.equal(post.status, 405);
     assert.equal(post.headers.get('allow'), 'GET');

@@ -1,4 +1,4 @@
-// POST /v1/responses (docs/REFERENCE.md §2.13) through the official `openai` SDK and the
+// POST /v1/responses (docs/REFERENCE.md §2.15) through the official `openai` SDK and the
 // Vercel AI SDK (whose default `openai(model)` calls the Responses API): routing by tiers,
 // exact metering from usage.input_tokens/output_tokens with cost_usd, typed SSE events
 // with usage on response.completed, one ledger record per call (endpoint "responses"),

@@ -1,5 +1,6 @@
 #include "ledger/postgres/backend.hpp"
 
+#include "ledger/installation_secret.hpp"
 #include "ledger/postgres/schema.hpp"
 #include "ledger/postgres/stats.hpp"
 #include "ledger/postgres/copy.hpp"
@@ -228,6 +229,36 @@ Result<std::uint64_t> PostgresBackend::prune_before(double cutoff, std::uint64_t
   return static_cast<std::uint64_t>(removed->rows());
 }
 
+Result<std::string> PostgresBackend::installation_secret(const std::string& candidate) {
+  if (!writer_) {
+    auto connection = connect();
+    if (!connection) {
+      return connection.error();
+    }
+    writer_.emplace(std::move(*connection));
+  }
+  // One statement: the stored secret, inserting the candidate first when there is none.
+  // An instance that stored its own at the same moment commits after this statement's
+  // snapshot was taken, so neither branch has a row: the next statement sees it.
+  const std::array<pg::Param, 2> params{std::string(kInstallationSecretName), candidate};
+  Result<pg::QueryResult> stored = make_error("not queried");
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    stored = writer_->query(
+        "WITH inserted AS (INSERT INTO metadata (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING "
+        "RETURNING value) SELECT value FROM inserted UNION ALL SELECT value FROM metadata WHERE name = $1",
+        params);
+    if (!stored || stored->rows() > 0) break;
+  }
+  if (!stored || stored->rows() < 1) {
+    if (writer_->broken()) {
+      writer_.reset();
+    }
+    return make_error(fmt::format("ledger database '{}': the installation secret cannot be read{}", target_.display,
+                                  stored ? "" : ": " + stored.error().message));
+  }
+  return Result<std::string>(boost::system::in_place_value, std::string(stored->text(0, 0)));
+}
+
 Result<pg::Connection> PostgresBackend::acquire_reader(bool& reused) {
   {
     std::lock_guard lock(readers_mutex_);
@@ -249,14 +280,15 @@ void PostgresBackend::release_reader(pg::Connection reader) {
   }
 }
 
-Result<StatsReport> PostgresBackend::stats(const StatsQuery& query) {
+template <class Report, class Query>
+Result<Report> PostgresBackend::read(turnout::Result<Report> (*run)(pg::Connection&, const Query&), const Query& query) {
   for (int attempt = 0;; ++attempt) {
     bool reused = false;
     auto reader = acquire_reader(reused);
     if (!reader) {
       return reader.error();
     }
-    auto report = pg::query_stats(*reader, query);
+    auto report = run(*reader, query);
     if (report) {
       release_reader(std::move(*reader));
       return report;
@@ -268,5 +300,9 @@ Result<StatsReport> PostgresBackend::stats(const StatsQuery& query) {
     }
   }
 }
+
+Result<StatsReport> PostgresBackend::stats(const StatsQuery& query) { return read(&pg::query_stats, query); }
+
+Result<SeriesReport> PostgresBackend::series(const SeriesQuery& query) { return read(&pg::query_series, query); }
 
 }  // namespace turnout::ledger

@@ -25,6 +25,8 @@ class PostgresBackend final : public Backend {
   Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit) override;
   Result<void> prune_second_rollups(double cutoff) override;
   Result<StatsReport> stats(const StatsQuery& query) override;
+  Result<SeriesReport> series(const SeriesQuery& query) override;
+  Result<std::string> installation_secret(const std::string& candidate) override;
 
  private:
   explicit PostgresBackend(pg::ConnectionTarget target) : target_(std::move(target)) {}
@@ -34,6 +36,10 @@ class PostgresBackend final : public Backend {
   // Takes an idle reader, or connects a new one; `reused` says which.
   Result<pg::Connection> acquire_reader(bool& reused);
   void release_reader(pg::Connection reader);
+  // Runs one read query on a pooled reader (stats, series), once more on a fresh
+  // connection when a pooled one turns out to have been cut.
+  template <class Report, class Query>
+  Result<Report> read(turnout::Result<Report> (*run)(pg::Connection&, const Query&), const Query& query);
 
   const pg::ConnectionTarget target_;
   std::optional<pg::Connection> writer_;  // the writer thread's; empty after a failure

@@ -105,6 +105,13 @@ std::span<const Migration> ledger_migrations() {
         );
         DROP INDEX calls_model_latency;
       )sql", &backfill_rollups},
+      // Named values of the installation, such as its secret (installation_secret.hpp).
+      Migration{"metadata table", R"sql(
+        CREATE TABLE metadata (
+          name TEXT PRIMARY KEY,
+          value TEXT NOT NULL
+        );
+      )sql"},
       // Which endpoint a call came in on (chat, embeddings, responses; every earlier call
       // was a chat call) and whether its count is an estimate or partial (Responses).
       // IF NOT EXISTS: migration 3's backfill may have added them already.

@@ -12,4 +12,8 @@ namespace turnout::ledger::pg {
 // even while other instances write.
 turnout::Result<StatsReport> query_stats(Connection& connection, const StatsQuery& query);
 
+// GET /stats/series from the roll-ups (series_assembly.hpp), in one REPEATABLE READ
+// transaction: every instance's roll-up rows of one snapshot.
+turnout::Result<SeriesReport> query_series(Connection& connection, const SeriesQuery& query);
+
 }  // namespace turnout::ledger::pg

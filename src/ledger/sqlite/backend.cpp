@@ -1,5 +1,6 @@
 #include "ledger/sqlite/backend.hpp"
 
+#include "ledger/installation_secret.hpp"
 #include "ledger/rollup.hpp"
 #include "ledger/sqlite/rollups.hpp"
 #include "ledger/sqlite/schema.hpp"
@@ -199,6 +200,35 @@ Result<void> SqliteBackend::insert_all(std::span<const KeyedRecord> records) {
   return transaction->commit();
 }
 
+Result<std::string> SqliteBackend::installation_secret(const std::string& candidate) {
+  if (!writer_) {
+    if (auto reopened = open_writer(); !reopened) {
+      return reopened.error();
+    }
+  }
+  Connection& connection = *writer_->connection;
+  std::lock_guard lock(connection.mutex);
+  auto store = connection.db.prepare("INSERT INTO metadata (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING");
+  if (!store) {
+    return store.error();
+  }
+  store->bind(1, kInstallationSecretName);
+  store->bind(2, std::string_view(candidate));
+  if (auto stored = store->step(); !stored) {
+    return make_error(fmt::format("ledger database '{}': {}", path_, stored.error().message));
+  }
+  auto read = connection.db.prepare("SELECT value FROM metadata WHERE name = ?1");
+  if (!read) {
+    return read.error();
+  }
+  read->bind(1, kInstallationSecretName);
+  auto row = read->step();
+  if (!row || !*row) {
+    return make_error(fmt::format("ledger database '{}': the installation secret cannot be read", path_));
+  }
+  return Result<std::string>(boost::system::in_place_value, read->column_text(0));
+}
+
 Result<void> SqliteBackend::prune_second_rollups(double cutoff) {
   if (!writer_) {
     if (auto reopened = open_writer(); !reopened) {
@@ -274,20 +304,25 @@ void SqliteBackend::release_reader(std::shared_ptr<Connection> reader, std::uint
   }
 }
 
-Result<StatsReport> SqliteBackend::stats(const StatsQuery& query) {
+template <class Report, class Query>
+Result<Report> SqliteBackend::read(Result<Report> (*run)(sqlite::Database&, const Query&), const Query& query) {
   std::uint64_t generation = 0;
   auto reader = acquire_reader(generation);
   if (!reader) {
     return reader.error();
   }
-  Result<StatsReport> report = [&] {
+  Result<Report> report = [&] {
     std::lock_guard lock((*reader)->mutex);
-    return query_sqlite_stats((*reader)->db, query);
+    return run((*reader)->db, query);
   }();
   if (report) {
     release_reader(std::move(*reader), generation);  // a reader that failed is closed, not reused
   }
   return report;
 }
+
+Result<StatsReport> SqliteBackend::stats(const StatsQuery& query) { return read(&query_sqlite_stats, query); }
+
+Result<SeriesReport> SqliteBackend::series(const SeriesQuery& query) { return read(&query_sqlite_series, query); }
 
 }  // namespace turnout::ledger

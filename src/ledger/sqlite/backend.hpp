@@ -24,6 +24,8 @@ class SqliteBackend final : public Backend {
   Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit) override;
   Result<void> prune_second_rollups(double cutoff) override;
   Result<StatsReport> stats(const StatsQuery& query) override;
+  Result<SeriesReport> series(const SeriesQuery& query) override;
+  Result<std::string> installation_secret(const std::string& candidate) override;
 
  private:
   struct Connection {
@@ -48,6 +50,9 @@ class SqliteBackend final : public Backend {
 
   Result<std::shared_ptr<Connection>> acquire_reader(std::uint64_t& generation);
   void release_reader(std::shared_ptr<Connection> reader, std::uint64_t generation);
+  // Runs one read query on a pooled reader (stats, series).
+  template <class Report, class Query>
+  Result<Report> read(Result<Report> (*run)(sqlite::Database&, const Query&), const Query& query);
 
   const std::string path_;
   std::unique_ptr<Writer> writer_;  // touched by the writer thread only (after open)

@@ -1,6 +1,7 @@
 #include "ledger/sqlite/stats.hpp"
 
 #include "ledger/rollup.hpp"
+#include "ledger/series_assembly.hpp"
 #include "ledger/stats_assembly.hpp"
 
 #include <algorithm>
@@ -61,9 +62,35 @@ constexpr std::string_view kRollupLatenciesSql = R"sql(
   GROUP BY model, latency_bucket
 )sql";
 
+// The series reads (series_assembly.hpp): the roll-up queries above summed per series
+// bucket, whose start (?1 + a multiple of the step ?4) comes last so a row decodes like a
+// /stats row. Summing in SQL keeps the rows handed to the gateway to buckets x groups.
+constexpr std::string_view kSeriesGroupsSql = R"sql(
+  SELECT model, route,
+         SUM(calls), SUM(errors), SUM(prompt_tokens), SUM(completion_tokens), SUM(priced_calls),
+         SUM(priced_cost_pico), TOTAL(latency_sum), SUM(baseline_cost_pico), SUM(savings_pico),
+         ?1 + (bucket - ?1) / ?4 * ?4 AS start
+  FROM rollups WHERE width = ?3 AND bucket >= ?1 AND bucket < ?2
+  GROUP BY start, model, route
+)sql";
+
+constexpr std::string_view kSeriesKeysSql = R"sql(
+  SELECT client_key_id, SUM(calls), SUM(prompt_tokens), SUM(completion_tokens), SUM(priced_calls),
+         SUM(priced_cost_pico), ?1 + (bucket - ?1) / ?4 * ?4 AS start
+  FROM key_rollups WHERE width = ?3 AND bucket >= ?1 AND bucket < ?2
+  GROUP BY start, client_key_id
+)sql";
+
+constexpr std::string_view kSeriesLatenciesSql = R"sql(
+  SELECT model, latency_bucket, SUM(count), MIN(min_ms), MAX(max_ms), ?1 + (bucket - ?1) / ?4 * ?4 AS start
+  FROM latency_rollups WHERE width = ?3 AND bucket >= ?1 AND bucket < ?2
+  GROUP BY start, model, latency_bucket
+)sql";
+
 // Newest first here (the index walks backwards); ties in timestamp go to the later write.
 constexpr std::string_view kRecentSql = R"sql(
-  SELECT id, timestamp, model, route, cost_pico, latency_ms, prompt_tokens, completion_tokens, status
+  SELECT id, timestamp, model, route, cost_pico, latency_ms, prompt_tokens, completion_tokens, status,
+         counted_prompt_tokens, attempts, error_type
   FROM calls WHERE timestamp >= ?1 AND timestamp < ?2
   ORDER BY timestamp DESC, seq DESC LIMIT ?3
 )sql";
@@ -100,14 +127,9 @@ Result<void> for_each_row(sqlite::Statement& rows, ReadRow read) {
   }
 }
 
-// SQLite's SUM errors on overflow within a group; StatsAccumulator checks the sums across groups.
-Result<void> add_groups(sqlite::Database& db, const StatsSegment& segment, StatsAccumulator& totals) {
-  auto rows = prepare_segment(db, kRawGroupsSql, kRollupGroupsSql, segment);
-  if (!rows) {
-    return rows.error();
-  }
-  return for_each_row(*rows, [&](sqlite::Statement& row) {
-    GroupTotals group;
+// Columns 0-10 of a groups row.
+GroupTotals read_group(sqlite::Statement& row) {
+  GroupTotals group;
     group.model = row.column_text(0);
     group.route = row.column_text(1);
     group.calls = as_count(row.column_int(2));
@@ -118,9 +140,29 @@ Result<void> add_groups(sqlite::Database& db, const StatsSegment& segment, Stats
     group.priced_cost = pricing::Money{row.column_int(7)};  // SUM of no values is NULL: 0
     group.latency_sum = row.column_double(8);
     group.baseline_cost = pricing::Money{row.column_int(9)};
-    group.savings = pricing::Money{row.column_int(10)};
-    return totals.add(std::move(group));
-  });
+  group.savings = pricing::Money{row.column_int(10)};
+  return group;
+}
+
+// SQLite's SUM errors on overflow within a group; StatsAccumulator checks the sums across groups.
+Result<void> add_groups(sqlite::Database& db, const StatsSegment& segment, StatsAccumulator& totals) {
+  auto rows = prepare_segment(db, kRawGroupsSql, kRollupGroupsSql, segment);
+  if (!rows) {
+    return rows.error();
+  }
+  return for_each_row(*rows, [&](sqlite::Statement& row) { return totals.add(read_group(row)); });
+}
+
+// Columns 0-5 of a keys row.
+KeyTotals read_key(sqlite::Statement& row) {
+  KeyTotals group;
+    group.client_key_id = row.column_text(0);
+    group.calls = as_count(row.column_int(1));
+    group.prompt_tokens = as_count(row.column_int(2));
+    group.completion_tokens = as_count(row.column_int(3));
+    group.priced_calls = as_count(row.column_int(4));
+  group.priced_cost = pricing::Money{row.column_int(5)};
+  return group;
 }
 
 Result<void> add_keys(sqlite::Database& db, const StatsSegment& segment, StatsAccumulator& totals) {
@@ -128,16 +170,12 @@ Result<void> add_keys(sqlite::Database& db, const StatsSegment& segment, StatsAc
   if (!rows) {
     return rows.error();
   }
-  return for_each_row(*rows, [&](sqlite::Statement& row) {
-    KeyTotals group;
-    group.client_key_id = row.column_text(0);
-    group.calls = as_count(row.column_int(1));
-    group.prompt_tokens = as_count(row.column_int(2));
-    group.completion_tokens = as_count(row.column_int(3));
-    group.priced_calls = as_count(row.column_int(4));
-    group.priced_cost = pricing::Money{row.column_int(5)};
-    return totals.add(std::move(group));
-  });
+  return for_each_row(*rows, [&](sqlite::Statement& row) { return totals.add(read_key(row)); });
+}
+
+// Columns 1-4 of a roll-up latency row.
+LatencyCell read_latency_cell(sqlite::Statement& row) {
+  return LatencyCell{as_count(row.column_int(2)), row.column_double(3), row.column_double(4)};
 }
 
 Result<void> add_latencies(sqlite::Database& db, const StatsSegment& segment, StatsAccumulator& totals) {
@@ -152,8 +190,7 @@ Result<void> add_latencies(sqlite::Database& db, const StatsSegment& segment, St
     });
   }
   return for_each_row(*rows, [&](sqlite::Statement& row) -> Result<void> {
-    totals.add_latencies(row.column_text(0), static_cast<int>(row.column_int(1)),
-                         LatencyCell{as_count(row.column_int(2)), row.column_double(3), row.column_double(4)});
+    totals.add_latencies(row.column_text(0), static_cast<int>(row.column_int(1)), read_latency_cell(row));
     return {};
   });
 }
@@ -184,6 +221,9 @@ Result<void> add_recent_calls(sqlite::Database& db, double since, double until, 
     call.prompt_tokens = as_count(row.column_int(6));
     call.completion_tokens = as_count(row.column_int(7));
     call.status = static_cast<int>(row.column_int(8));
+    call.counted_prompt_tokens = as_count(row.column_int(9));
+    call.attempts = static_cast<int>(row.column_int(10));
+    call.error_type = row.column_text(11);
     report.recent_calls.push_back(std::move(call));
     return {};
   });
@@ -191,7 +231,73 @@ Result<void> add_recent_calls(sqlite::Database& db, double since, double until, 
   return read;
 }
 
+// A series query with its bounds as integers (so the bucket arithmetic is integral).
+Result<sqlite::Statement> prepare_series(sqlite::Database& db, std::string_view sql, const StatsSegment& segment,
+                                         const SeriesAccumulator& series) {
+  auto statement = db.prepare(sql);
+  if (statement) {
+    statement->bind(1, series.query().since);
+    statement->bind(2, series.query().until);
+    statement->bind(3, segment.width);
+    statement->bind(4, series.query().step);
+  }
+  return statement;
+}
+
+// Series readers: each row goes to the series bucket it was summed for.
+Result<void> add_series_groups(sqlite::Database& db, const StatsSegment& segment, SeriesAccumulator& series) {
+  auto rows = prepare_series(db, kSeriesGroupsSql, segment, series);
+  if (!rows) {
+    return rows.error();
+  }
+  return for_each_row(*rows, [&](sqlite::Statement& row) -> Result<void> {
+    StatsAccumulator* bucket = series.bucket_of(row.column_int(11));
+    return bucket ? bucket->add(read_group(row)) : Result<void>{};
+  });
+}
+
+Result<void> add_series_keys(sqlite::Database& db, const StatsSegment& segment, SeriesAccumulator& series) {
+  auto rows = prepare_series(db, kSeriesKeysSql, segment, series);
+  if (!rows) {
+    return rows.error();
+  }
+  return for_each_row(*rows, [&](sqlite::Statement& row) -> Result<void> {
+    StatsAccumulator* bucket = series.bucket_of(row.column_int(6));
+    return bucket ? bucket->add(read_key(row)) : Result<void>{};
+  });
+}
+
+Result<void> add_series_latencies(sqlite::Database& db, const StatsSegment& segment, SeriesAccumulator& series) {
+  auto rows = prepare_series(db, kSeriesLatenciesSql, segment, series);
+  if (!rows) {
+    return rows.error();
+  }
+  return for_each_row(*rows, [&](sqlite::Statement& row) -> Result<void> {
+    if (StatsAccumulator* bucket = series.bucket_of(row.column_int(5))) {
+      bucket->add_latencies(row.column_text(0), static_cast<int>(row.column_int(1)), read_latency_cell(row));
+    }
+    return {};
+  });
+}
+
 }  // namespace
+
+Result<SeriesReport> query_sqlite_series(sqlite::Database& db, const SeriesQuery& query) {
+  auto snapshot = sqlite::Transaction::begin(db, "BEGIN");
+  if (!snapshot) {
+    return snapshot.error();
+  }
+  auto report = collect_series(query, std::bind_front(add_series_groups, std::ref(db)),
+                               std::bind_front(add_series_keys, std::ref(db)),
+                               std::bind_front(add_series_latencies, std::ref(db)));
+  if (!report) {
+    return report.error();
+  }
+  if (auto ended = snapshot->commit(); !ended) {
+    return ended.error();
+  }
+  return report;
+}
 
 Result<StatsReport> query_sqlite_stats(sqlite::Database& db, const StatsQuery& query) {
   // A read transaction pins one WAL snapshot for every query below.

@@ -10,4 +10,7 @@ namespace turnout::ledger {
 // Runs every query in one read transaction, so all figures describe the same snapshot.
 Result<StatsReport> query_sqlite_stats(sqlite::Database& db, const StatsQuery& query);
 
+// GET /stats/series from the roll-ups (series_assembly.hpp), in one read transaction.
+Result<SeriesReport> query_sqlite_series(sqlite::Database& db, const SeriesQuery& query);
+
 }  // namespace turnout::ledger

@@ -25,7 +25,12 @@ HttpResponse answer(Services& services, Call& call, CallOutcome& outcome, ledger
   HttpResponse res;
   metering::MeteredUsage metered;  // failed calls: zero tokens, zero cost
   std::string body;
-  if (response && response->status >= 200 && response->status < 300) {
+  if (outcome.cancelled) {
+    // Cut by the end of the shutdown grace before an answer came: nothing to bill.
+    const ApiError cut = shutdown_error(false);
+    res = error_response(cut, version);
+    rec.error_type = cut.code;
+  } else if (response && response->status >= 200 && response->status < 300) {
     auto parsed = call.worker.response_parser.parse(response->body);
     std::optional<metering::MeteredUsage> usage;
     if (!parsed.error()) usage = kind.meter(parsed.value_unsafe(), served);
@@ -42,7 +47,9 @@ HttpResponse answer(Services& services, Call& call, CallOutcome& outcome, ledger
       res.set(http::field::content_type, "application/json");
     }
   } else if (response) {
-    res = upstream_error_response(call.worker.response_parser, *response, version);
+    const config::ProviderConfig* provider = services.config.find_provider(served.provider);
+    res = upstream_error_response(call.worker.response_parser, *response, version, served.provider,
+                                  provider ? std::string_view(provider->api_key) : std::string_view());
     rec.error_type = upstream_error_type(response->status);
   } else {
     const ApiError failure = failure_error(outcome.failure);
@@ -64,14 +71,29 @@ HttpResponse answer(Services& services, Call& call, CallOutcome& outcome, ledger
 InflightCall::InflightCall(Services& services) : services_(services) { ++services_.metrics.inflight(); }
 InflightCall::~InflightCall() { --services_.metrics.inflight(); }
 
-asio::awaitable<HttpResponse> forward_buffered(Services& services, Call& call, const CallPlan& plan,
-                                               double arrived_unix, const ForwardedCall& kind) {
+std::optional<HttpResponse> refuse_before_upstream(Services& services, Call& call) {
+  const unsigned version = call.request.version();
   if (const auto health = services.ledger.health(); !health.healthy) {
     services.metrics.record_rejection("ledger_unavailable", 503);
-    co_return error_response(ApiError{503, "The gateway cannot record calls right now: " + health.reason,
-                                      "server_error", "", "ledger_unavailable"},
-                             call.request.version());
+    call.exchange.error_type = "ledger_unavailable";
+    return error_response(ApiError{503, "The gateway cannot record calls right now: " + health.reason, "server_error",
+                                   "", "ledger_unavailable"},
+                          version);
   }
+  if (call.connection.shutdown.requested) {
+    // Arrived after the shutdown grace ended: refused before the upstream.
+    services.metrics.record_rejection("shutdown", 503);
+    call.exchange.error_type = "shutdown";
+    return error_response(
+        ApiError{503, "The gateway is shutting down; retry on another instance.", "server_error", "", "shutdown"},
+        version);
+  }
+  return std::nullopt;
+}
+
+asio::awaitable<HttpResponse> forward_buffered(Services& services, Call& call, const CallPlan& plan,
+                                               double arrived_unix, const ForwardedCall& kind) {
+  if (auto refused = refuse_before_upstream(services, call)) co_return std::move(*refused);
   CallOutcome outcome = co_await run_attempts(services, call, plan, call.request.body());
   co_return co_await finish_buffered(services, call, plan, outcome, arrived_unix, kind);
 }
@@ -88,7 +110,11 @@ asio::awaitable<HttpResponse> finish_buffered(Services& services, Call& call, co
   ex.completion_tokens = rec.usage.completion_tokens;
   ex.cost = rec.cost;
   ex.error_type = rec.error_type;
-  co_await record_durably(services, ex, rec);
+  if (!co_await record_durably(services, ex, rec)) {
+    // The record is only in memory: the answer must not be acknowledged.
+    res = error_response(not_recorded_error(), call.request.version());
+    ex.error_type = "ledger_unavailable";
+  }
 
   metering::set_call_headers(res, call_headers(plan, outcome, ex, rec.cost));
   finish_metrics(services, ex, outcome, res.result_int(), kind.endpoint);

@@ -1,8 +1,9 @@
 #pragma once
-// The buffered half of a forwarded call, shared by the embeddings and Responses endpoints:
-// given the plan, refuse while the ledger is down, run the attempts, meter the answer,
-// record it durably under its endpoint, add cost_usd/latency_ms and the x-turnout-*
-// headers. Chat keeps its own (chat.cpp), which also counts usage from choices.
+// The buffered half of a forwarded call, shared by the chat, embeddings and Responses
+// endpoints: given the plan, refuse while the ledger is down or the shutdown grace is over,
+// run the attempts, meter the answer, record it under its endpoint, add
+// cost_usd/latency_ms and the x-turnout-* headers. An answer whose record is not durable
+// is withheld (503 ledger_unavailable), never acknowledged.
 #include "metering/usage.hpp"
 #include "routing/router.hpp"
 #include "server/attempts.hpp"
@@ -28,6 +29,11 @@ struct ForwardedCall {
   std::string_view answer_kind;  // for the malformed-answer message, e.g. "embeddings list"
   MeterAnswer meter;
 };
+
+// The refusal of a call that must not reach the upstream now: 503 ledger_unavailable while
+// the ledger cannot record, 503 shutdown once the shutdown grace has ended. Counted in
+// /metrics as a rejection.
+std::optional<HttpResponse> refuse_before_upstream(Services& services, Call& call);
 
 boost::asio::awaitable<HttpResponse> forward_buffered(Services& services, Call& call, const CallPlan& plan,
                                                       double arrived_unix, const ForwardedCall& kind);

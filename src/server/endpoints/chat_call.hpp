@@ -4,6 +4,7 @@
 #include "metering/call_bill.hpp"
 #include "server/attempts.hpp"
 #include "server/call_plan.hpp"
+#include "server/openai_error.hpp"
 #include "server/services.hpp"
 
 namespace turnout::server::endpoints {
@@ -11,6 +12,10 @@ namespace turnout::server::endpoints {
 // The x-turnout-* headers for the call (the cost only for a buffered answer).
 metering::CallHeaders call_headers(const CallPlan& plan, const CallOutcome& outcome, const Exchange& exchange,
                                    std::optional<pricing::Money> cost);
+
+// The answer to a call the end of the shutdown grace cut: 503 `shutdown` (as JSON before
+// the response started, as the stream's error event after).
+ApiError shutdown_error(bool stream_started);
 
 // Streaming: relays the upstream's server-sent events to the client as they arrive,
 // meters usage (reported, or counted from the deltas), and ends a stream that failed

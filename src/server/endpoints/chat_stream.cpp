@@ -1,7 +1,7 @@
 // Streaming chat completions (docs/REFERENCE.md §2.3): the chat dialect of the stream
 // relay (stream_relay.hpp). Chunks pass through as they come; the usage chunk goes only to
 // a client that asked for it (the gateway always asks upstream), with cost_usd added;
-// `[DONE]` is held back until the ledger has the call.
+// `[DONE]` is held back until the call's record is durable.
 #include "metering/call_bill.hpp"
 #include "server/endpoints/chat_call.hpp"
 #include "server/endpoints/stream_relay.hpp"
@@ -16,7 +16,7 @@ namespace {
 class ChatStream final : public StreamDialect {
  public:
   ChatStream(const CallPlan& plan, const routing::Candidate& served, simdjson::dom::parser& parser)
-      : plan_(plan), served_(served), parser_(parser) {}
+      : plan_(plan), served_(served), parser_(parser), meter_(served.encoding) {}
 
   void on_event(std::string_view event, std::string& out) override {
     std::string_view data;
@@ -67,9 +67,7 @@ class ChatStream final : public StreamDialect {
   bool finished() const override { return saw_done_; }
   const std::optional<ApiError>& error() const override { return error_; }
   void fail(ApiError error) override { error_ = std::move(error); }
-  metering::MeteredUsage usage(const routing::Candidate& served) const override {
-    return meter_.finish(served.encoding, served.prompt_tokens);
-  }
+  metering::MeteredUsage usage(std::uint64_t prompt_tokens) const override { return meter_.finish(prompt_tokens); }
   std::string tail(const std::optional<pricing::Money>&) const override {
     if (error_) return error_forwarded_ ? std::string() : "data: " + error_body(*error_) + "\n\n";
     return "data: [DONE]\n\n";

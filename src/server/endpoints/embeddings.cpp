@@ -1,6 +1,6 @@
 // POST /v1/embeddings: parse -> count -> route (the named model) -> upstream (retries,
 // fallbacks, cooldown) -> meter (input tokens only) -> ledger (endpoint "embeddings") ->
-// response (docs/REFERENCE.md §2.12).
+// response (docs/REFERENCE.md §2.14).
 #include "metering/embeddings_usage.hpp"
 #include "server/embeddings_plan.hpp"
 #include "server/endpoints/buffered_call.hpp"

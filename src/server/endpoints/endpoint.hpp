@@ -19,6 +19,9 @@ boost::asio::awaitable<std::optional<HttpResponse>> responses_input_tokens(Servi
 boost::asio::awaitable<std::optional<HttpResponse>> responses_stored(Services&, Call&);  // responses_stored.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> route(Services&, Call&);             // route.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> stats(Services&, Call&);             // stats.cpp
+boost::asio::awaitable<std::optional<HttpResponse>> stats_series(Services&, Call&);      // stats_series.cpp
+boost::asio::awaitable<std::optional<HttpResponse>> dashboard(Services&, Call&);         // dashboard.cpp
+boost::asio::awaitable<std::optional<HttpResponse>> root(Services&, Call&);              // root.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> health(Services&, Call&);            // health.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> livez(Services&, Call&);             // livez.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> models(Services&, Call&);            // models.cpp

@@ -9,6 +9,9 @@
 namespace turnout::server::endpoints {
 
 boost::asio::awaitable<std::optional<HttpResponse>> livez(Services& services, Call& call) {
+  // As /health: with server.api_keys set, no host name or PID (instance id) without a key.
+  if (!call.exchange.authenticated)
+    co_return json_response(http::status::ok, call.request.version(), R"({"status":"alive"})");
   std::string body = R"({"status":"alive","instance_id":)";
   append_json_string(body, services.options.instance_id);
   body += fmt::format(R"(,"version":"{}","uptime_s":{:.1f}}})", TURNOUT_VERSION_STRING,

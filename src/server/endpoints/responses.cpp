@@ -1,6 +1,6 @@
 // POST /v1/responses: parse -> count -> route (tiers, aliases, context fit) -> upstream
 // (retries, fallbacks, cooldown) -> meter (usage.input_tokens, cached, output_tokens with
-// reasoning) -> ledger (endpoint "responses") -> response (docs/REFERENCE.md §2.13).
+// reasoning) -> ledger (endpoint "responses") -> response (docs/REFERENCE.md §2.15).
 // POST /v1/responses/input_tokens answers from the gateway's own count, with no upstream
 // call.
 #include "metering/responses_usage.hpp"
@@ -35,12 +35,7 @@ asio::awaitable<std::optional<HttpResponse>> responses(Services& services, Call&
   }
   const CallPlan& plan = std::get<CallPlan>(planned);
   if (plan.stream) {
-    if (const auto health = services.ledger.health(); !health.healthy) {
-      services.metrics.record_rejection("ledger_unavailable", 503);
-      co_return error_response(ApiError{503, "The gateway cannot record calls right now: " + health.reason,
-                                        "server_error", "", "ledger_unavailable"},
-                               call.request.version());
-    }
+    if (auto refused = refuse_before_upstream(services, call)) co_return std::move(*refused);
     // Failures before the first event are retried and fall back like buffered ones; the
     // answer is then buffered (an error, or a non-stream body) or relayed.
     CallOutcome outcome = co_await run_attempts(services, call, plan, call.request.body());

@@ -1,5 +1,5 @@
 // GET/DELETE /v1/responses/{id}, POST /v1/responses/{id}/cancel, GET
-// /v1/responses/{id}/input_items (docs/REFERENCE.md §2.14): passed to the default
+// /v1/responses/{id}/input_items (docs/REFERENCE.md §2.16): passed to the default
 // provider. A response id does not say which provider made it and the gateway keeps no
 // map of ids, so every stored-response call goes to the provider that continuations are
 // routed to (responses_plan.hpp): the two agree by construction. Nothing is billed, so
@@ -71,6 +71,13 @@ asio::awaitable<std::optional<HttpResponse>> responses_stored(Services& services
     co_return error_response(failure, version);
   }
   upstream::Response& response = result.value();
+  if (response.status >= 400) {
+    // As for any upstream error: credentials scrubbed, and a refusal of the gateway's own
+    // provider key is not passed off as the client's.
+    call.exchange.error_type = upstream_error_type(response.status);
+    co_return upstream_error_response(call.worker.response_parser, response, version, provider->name,
+                                      provider->api_key);
+  }
   HttpResponse res{static_cast<http::status>(response.status), version};
   res.set(http::field::content_type, response.content_type.empty() ? "application/json" : response.content_type);
   res.body() = std::move(response.body);

@@ -1,7 +1,7 @@
-// Streaming Responses calls (docs/REFERENCE.md §2.13): the Responses dialect of the stream
+// Streaming Responses calls (docs/REFERENCE.md §2.15): the Responses dialect of the stream
 // relay (stream_relay.hpp). Typed events pass through as they come; the final
 // `response.completed` (or `response.incomplete`) carries the usage and is held back until
-// the ledger has the call, then sent with `cost_usd` added. A stream that fails midway
+// the call's record is durable, then sent with `cost_usd` added. A stream that fails midway
 // ends with an `error` event instead, never with response.completed.
 #include "common/json_text.hpp"
 #include "metering/call_bill.hpp"
@@ -19,7 +19,8 @@ namespace {
 
 class ResponsesStream final : public StreamDialect {
  public:
-  explicit ResponsesStream(simdjson::dom::parser& parser) : parser_(parser) {}
+  ResponsesStream(simdjson::dom::parser& parser, tokenizer::EncodingId encoding)
+      : parser_(parser), produced_(encoding) {}
 
   void on_event(std::string_view event, std::string& out) override {
     std::string_view data;
@@ -62,11 +63,11 @@ class ResponsesStream final : public StreamDialect {
   const std::optional<ApiError>& error() const override { return error_; }
   void fail(ApiError error) override { error_ = std::move(error); }
 
-  metering::MeteredUsage usage(const routing::Candidate& served) const override {
+  metering::MeteredUsage usage(std::uint64_t prompt_tokens) const override {
     if (reported_) return metering::MeteredUsage{*reported_, true};
     metering::MeteredUsage counted;
-    counted.usage.prompt_tokens = served.prompt_tokens;
-    counted.usage.completion_tokens = tokenizer::Encoding::get(served.encoding).count(produced_);
+    counted.usage.prompt_tokens = prompt_tokens;
+    counted.usage.completion_tokens = produced_.total();
     return counted;
   }
 
@@ -93,7 +94,7 @@ class ResponsesStream final : public StreamDialect {
 
   simdjson::dom::parser& parser_;
   std::string scratch_;
-  std::string produced_;  // streamed text and arguments, for a counted usage
+  tokenizer::StreamingCount produced_;  // streamed text and arguments, counted as they pass
   std::optional<pricing::Usage> reported_;
   std::string final_event_type_;
   std::string final_event_data_;
@@ -106,7 +107,7 @@ class ResponsesStream final : public StreamDialect {
 
 boost::asio::awaitable<void> relay_responses_stream(Services& services, Call& call, const CallPlan& plan,
                                                     CallOutcome& outcome, ledger::CallRecord& rec) {
-  ResponsesStream dialect(call.worker.response_parser);
+  ResponsesStream dialect(call.worker.response_parser, outcome.served->encoding);
   co_await relay_stream(services, call, plan, outcome, rec, dialect);
 }
 

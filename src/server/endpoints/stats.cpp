@@ -1,12 +1,10 @@
 // GET /stats[?since=&until=&recent=N]: spend, savings and latency from the ledger's
 // roll-ups (docs/REFERENCE.md §5). The query runs on the blocking pool, off the event loop.
 #include "common/time_text.hpp"
+#include "server/endpoints/blocking.hpp"
 #include "server/endpoints/endpoint.hpp"
 #include "server/openai_error.hpp"
 
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>
 
@@ -52,16 +50,8 @@ asio::awaitable<std::optional<HttpResponse>> stats(Services& services, Call& cal
     co_return error_response(*error, version);
   }
   const ledger::StatsQuery query = std::get<ledger::StatsQuery>(parsed);
-  auto report = co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<ledger::StatsReport>)>(
-      [&services, query](auto handler) {
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        asio::post(*services.blocking_pool, [&services, query, shared] {
-          auto result = services.ledger.stats(query);
-          auto executor = asio::get_associated_executor(*shared);
-          asio::post(executor, [shared, result = std::move(result)]() mutable { (*shared)(std::move(result)); });
-        });
-      },
-      asio::use_awaitable);
+  auto report = co_await on_blocking_pool<Result<ledger::StatsReport>>(
+      services, [&services, query] { return services.ledger.stats(query); });
   if (!report)
     co_return error_response(ApiError{503, "The ledger could not be read: " + report.error().message, "server_error", "",
                                       "ledger_unavailable"},

@@ -14,6 +14,7 @@
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <fmt/format.h>
 
 namespace turnout::server::endpoints {
 namespace asio = boost::asio;
@@ -41,6 +42,15 @@ asio::awaitable<void> watch_client(boost::beast::tcp_stream& client, std::shared
   if (!ec && client.socket().available(available_ec) > 0 && !available_ec) co_return;  // data, not a close
   watch->client_gone = true;
   watch->upstream->cancel();
+}
+
+ApiError midway_failure(const upstream::Failure& failure) {
+  ApiError error = failure_error(failure);
+  error.code = failure.kind == upstream::FailureKind::timeout     ? "upstream_stream_timeout"
+               : failure.kind == upstream::FailureKind::too_large ? "upstream_response_too_large"
+                                                                  : "upstream_stream_error";
+  error.message = "The upstream stream failed midway: " + failure.message;
+  return error;
 }
 
 }  // namespace
@@ -83,35 +93,46 @@ asio::awaitable<void> relay_stream(Services& services, Call& call, const CallPla
   }
   if (client_ok) asio::co_spawn(client.get_executor(), watch_client(client, watch), asio::detached);
 
-  std::string buffer = std::move(outcome.stream_prefix);
+  SseFramer& events = outcome.stream_events;  // holds the first event(s) already read
   std::string out;
   std::optional<double> ttft_ms;
+  auto over = [&] { return dialect.finished() || dialect.error().has_value(); };
+
+  // The end of the shutdown grace cuts the relay: the upstream call is cancelled, the
+  // record keeps what was streamed so far, and the client gets an error event.
+  listener::ShutdownCancellation& shutdown = connection.shutdown;
+  shutdown.signal.slot().assign([&upstream](asio::cancellation_type) { upstream.cancel(); });
+
   while (client_ok && !watch->client_gone) {
-    std::size_t consumed = 0;
-    for (;;) {
-      const std::size_t end = sse_event_end(std::string_view(buffer).substr(consumed));
-      if (end == std::string_view::npos) break;
-      dialect.on_event(std::string_view(buffer).substr(consumed, end), out);
-      consumed += end;
-      if (dialect.finished() || dialect.error()) break;
+    while (auto event = events.next_event()) {
+      upstream.note_progress();  // the idle timeout counts from the last complete event
+      dialect.on_event(*event, out);
+      if (over()) break;
     }
-    buffer.erase(0, consumed);
+    if (!over() && events.oversized()) {
+      dialect.fail(ApiError{502, fmt::format("The upstream sent a stream event larger than {} bytes.", kMaxSseEventBytes),
+                            "upstream_error", "", "upstream_stream_error"});
+    }
     if (!out.empty()) {
       co_await write_raw(boost::beast::http::make_chunk(asio::buffer(out)));
       if (!ttft_ms) ttft_ms = ms_between(ex.start, Clock::now());
       out.clear();
     }
-    if (dialect.finished() || dialect.error() || !client_ok) break;
+    if (over() || !client_ok) break;
+    if (shutdown.requested) {
+      dialect.fail(shutdown_error(true));
+      break;
+    }
     const auto waited = Clock::now();
     auto chunk = co_await upstream.next();
     ex.upstream += Clock::now() - waited;
     if (watch->client_gone) break;
+    if (shutdown.requested) {
+      dialect.fail(shutdown_error(true));
+      break;
+    }
     if (!chunk) {
-      ApiError failure = failure_error(chunk.error());
-      failure.code = chunk.error().kind == upstream::FailureKind::timeout ? "upstream_stream_timeout"
-                                                                          : "upstream_stream_error";
-      failure.message = "The upstream stream failed midway: " + chunk.error().message;
-      dialect.fail(std::move(failure));
+      dialect.fail(midway_failure(chunk.error()));
       break;
     }
     if (!chunk.value()) {
@@ -119,12 +140,12 @@ asio::awaitable<void> relay_stream(Services& services, Call& call, const CallPla
                             "upstream_stream_error"});
       break;
     }
-    buffer.append(**chunk);
+    events.append(**chunk);
   }
   const bool client_gone = !client_ok || watch->client_gone;
-  if (client_gone) upstream.cancel();
+  if (client_gone || shutdown.requested) upstream.cancel();
 
-  metering::bill_record(rec, dialect.usage(served), served.rates, services.baseline_rates);
+  metering::bill_record(rec, dialect.usage(served.prompt_tokens), served.rates, services.baseline_rates);
   rec.status = client_gone ? 499 : 200;
   rec.error_type = client_gone ? "client_closed" : dialect.error() ? dialect.error()->code : "";
   rec.ttft_ms = ttft_ms;
@@ -134,7 +155,11 @@ asio::awaitable<void> relay_stream(Services& services, Call& call, const CallPla
   ex.completion_tokens = rec.usage.completion_tokens;
   ex.cost = rec.cost;
   ex.error_type = rec.error_type;
-  co_await record_durably(services, ex, rec);
+  if (!co_await record_durably(services, ex, rec)) {
+    // The record is only in memory: the stream must not end as complete.
+    dialect.fail(not_recorded_error());
+    ex.error_type = "ledger_unavailable";
+  }
 
   const bool failed = dialect.error().has_value();
   if (!client_gone) {
@@ -142,12 +167,13 @@ asio::awaitable<void> relay_stream(Services& services, Call& call, const CallPla
     if (!tail.empty()) co_await write_raw(boost::beast::http::make_chunk(asio::buffer(tail)));
     co_await write_raw(boost::beast::http::make_chunk_last());
   }
-  if (dialect.finished() && !failed && client_ok && !watch->client_gone) {
+  if (dialect.finished() && !failed && client_ok && !watch->client_gone && !shutdown.requested) {
     // Only now read the end of the upstream body, so its connection can go back to the
     // pool: an upstream slow to end its body must not hold back the client's last event.
     auto rest = co_await upstream.next();
     (void)rest;
   }
+  shutdown.signal.slot().clear();
   watch->upstream = nullptr;
   boost::system::error_code ignored;
   client.socket().cancel(ignored);  // ends the watcher's wait

@@ -280,6 +280,10 @@ export async function startFleet({ replicas: count = 3, mockArgs = [], configure
       const config = baseConfig({ upstreamUrl: fleet.mock.baseUrl, dir: replicaDir });
       config.ledger.url = postgres.url;
       config.server.shutdown_grace_s = 5;
+      // No local spool: the outage test checks the refuse-while-the-database-is-away path
+      // (with the default spool, replicas keep serving through an outage; tests/integration/
+      // spool.test.mjs covers that).
+      config.ledger.spool_path = '';
       configure?.(config, index);
       const configFile = writeConfig(replicaDir, config);
       const replica = new Replica({ index, port: await closedPort(), configFile, dir: replicaDir });

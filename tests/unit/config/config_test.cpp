@@ -393,6 +393,19 @@ ledger:
   EXPECT_EQ(config.ledger.url, "sqlite:/var/lib/turnout.db");
 }
 
+TEST(ConfigLedger, SpoolPathAndBound) {
+  const Config defaults = parse_ok("");
+  EXPECT_EQ(defaults.ledger.spool_path, "turnout-spool.db");
+  EXPECT_EQ(defaults.ledger.spool_max_records, 1'000'000u);
+  const Config set = parse_ok("ledger: {spool_path: /var/spool/turnout.db, spool_max_records: 5000}\n");
+  EXPECT_EQ(set.ledger.spool_path, "/var/spool/turnout.db");
+  EXPECT_EQ(set.ledger.spool_max_records, 5000u);
+  EXPECT_EQ(parse_ok("ledger: {spool_path: \"\"}\n").ledger.spool_path, "") << "\"\" turns the spool off";
+  EXPECT_CONTAINS(parse_error("ledger: {spool_max_records: 0}\n"), "ledger.spool_max_records");
+  EXPECT_CONTAINS(parse_error("ledger: {url: \"sqlite:same.db\", spool_path: same.db}\n"),
+                  "ledger.spool_path: must not be the ledger database itself");
+}
+
 TEST(ConfigLedger, RetentionDaysIsAWholeNumberOfDays) {
   EXPECT_EQ(parse_ok("ledger: {retention_days: 90}\n").ledger.retention_days, 90u);
   EXPECT_CONTAINS(parse_error("ledger: {retention_days: -1}\n"), "ledger.retention_days");
@@ -480,7 +493,8 @@ TEST(ConfigErrors, UnknownKeyInATier) {
 }
 
 TEST(ConfigErrors, UnrelatedUnknownKeyListsTheKnownOnes) {
-  EXPECT_CONTAINS(parse_error("ledger: {path: x.db}\n"), "ledger.path: unknown key (expected one of: url retention_days)");
+  EXPECT_CONTAINS(parse_error("ledger: {path: x.db}\n"),
+                  "ledger.path: unknown key (expected one of: url retention_days spool_path spool_max_records)");
 }
 
 TEST(ConfigErrors, WrongTypes) {
@@ -708,4 +722,18 @@ TEST(ProcessEnv, ReadsTheRealEnvironment) {
 }
 
 }  // namespace
+
+TEST(ConfigHardening, ConnectionAndResponseLimits) {
+  const Config defaults = parse_ok("");
+  EXPECT_EQ(defaults.server.max_connections, 10000u);
+  EXPECT_EQ(defaults.providers.at("openai").max_response_bytes, 64ull << 20);
+  const Config config = parse_ok(
+      "server:\n  max_connections: 2\nproviders:\n  openai:\n    base_url: https://x/v1\n    max_response_bytes: 1048576\n");
+  EXPECT_EQ(config.server.max_connections, 2u);
+  EXPECT_EQ(config.providers.at("openai").max_response_bytes, 1048576u);
+  EXPECT_CONTAINS(parse_error("server:\n  max_connections: 0\n"), "server.max_connections");
+  EXPECT_CONTAINS(parse_error("providers:\n  openai:\n    base_url: https://x/v1\n    max_response_bytes: 10\n"),
+                  "providers.openai.max_response_bytes");
+}
+
 }  // namespace turnout::config

@@ -186,13 +186,21 @@ TEST_F(PostgresLedgerTest, InstancesStartingTogetherMigrateOnce) {
   for (int i = 0; i < kInstances; ++i) {
     opening.push_back(std::async(std::launch::async, [this] { return open_ledger(url()); }));
   }
+  std::set<std::string> secrets;
   for (auto& opened : opening) {
     auto ledger = opened.get();
     EXPECT_TRUE(ledger) << ledger.error().message;
+    if (ledger) secrets.insert((*ledger)->installation_secret());
   }
   const auto newest = static_cast<std::int64_t>(pg::ledger_migrations().size());
   EXPECT_EQ(scalar("SELECT MAX(version) FROM schema_version"), newest);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM schema_version"), newest) << "each step is applied and recorded once";
+  // Client key ids are keyed by this secret: instances sharing the ledger must agree on it.
+  EXPECT_EQ(secrets.size(), 1U) << "instances starting together read one installation secret";
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM metadata WHERE name = 'installation_secret'"), 1);
+  auto later = open_ledger(url());
+  ASSERT_TRUE(later) << later.error().message;
+  EXPECT_EQ(secrets.count((*later)->installation_secret()), 1U) << "and a later start reads the same one";
 }
 
 // A ledger written before roll-ups existed: the migration builds them from its raw rows
@@ -340,6 +348,36 @@ TEST_F(PostgresLedgerTest, StatsMatchBruteForceOverWindows) {
     const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
     std::cout << "[ figure ] stats over " << report.total_calls << " calls: " << took.count() << " ms\n";
     expect_same_stats(brute_force_stats(records, query), report);
+  }
+}
+
+// Two gateway instances share the ledger: every series bucket sums the roll-up rows of
+// both (one snapshot) and equals the brute-force figures over all their records.
+TEST_F(PostgresLedgerTest, SeriesOfTwoInstancesMatchesBruteForce) {
+  auto records = random_records(2000, 5150, 3 * 86'400 * 4);
+  for (std::size_t i = 0; i < records.size(); i += 2) records[i].instance_id = "instance-b";
+  std::vector<CallRecord> first, second;
+  for (const CallRecord& r : records) (r.instance_id == "instance-b" ? second : first).push_back(r);
+  auto ledger_a = open_or_die(url());
+  auto ledger_b = open_or_die(url());
+  ASSERT_TRUE(ledger_a && ledger_b);
+  append_all(*ledger_a, first);
+  append_all(*ledger_b, second);
+  records.push_back(CallRecord{});  // the two barrier records (timestamp 0)
+  records.push_back(CallRecord{});
+
+  constexpr std::int64_t t0 = 1'700'000'000, day = t0 / 86'400 * 86'400, week = t0 / 604'800 * 604'800;
+  const std::vector<SeriesQuery> queries{
+      {t0 / 60 * 60, t0 / 60 * 60 + 3'600, 60},
+      {day, day + 4 * 86'400, 3'600},
+      {day, day + 4 * 86'400, 86'400},
+      {week, week + 2 * 604'800, 604'800},
+  };
+  for (const SeriesQuery& query : queries) {
+    const auto start = std::chrono::steady_clock::now();
+    expect_series_matches_brute_force(records, *ledger_a, query);
+    const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
+    std::cout << "[ figure ] series step " << query.step << " checked in " << took.count() << " ms\n";
   }
 }
 

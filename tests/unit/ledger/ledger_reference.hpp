@@ -139,6 +139,7 @@ inline StatsReport brute_force_stats(const std::vector<CallRecord>& records, con
   StatsReport report;
   std::vector<std::size_t> in_window;
   std::map<std::string, std::vector<double>> latencies;
+  std::vector<double> all_latencies;
   double latency_sum = 0;
   for (std::size_t i = 0; i < records.size(); ++i) {
     const CallRecord& r = records[i];
@@ -164,6 +165,7 @@ inline StatsReport brute_force_stats(const std::vector<CallRecord>& records, con
     model.completion_tokens += r.usage.completion_tokens;
     model.latency_ms.avg += r.latency_ms;  // a sum until the end
     latencies[r.model].push_back(r.latency_ms);
+    all_latencies.push_back(r.latency_ms);
     if (reference_is_error(r)) {
       ++report.errors;
       ++model.errors;
@@ -180,6 +182,10 @@ inline StatsReport brute_force_stats(const std::vector<CallRecord>& records, con
     if (r.baseline_cost && r.cost) report.savings += Money{r.baseline_cost->pico - r.cost->pico};
   }
   if (report.total_calls > 0) report.avg_latency_ms = latency_sum / static_cast<double>(report.total_calls);
+  report.latency_ms.avg = report.avg_latency_ms;
+  report.latency_ms.p50 = reference_percentile(all_latencies, 50);
+  report.latency_ms.p95 = reference_percentile(all_latencies, 95);
+  report.latency_ms.p99 = reference_percentile(all_latencies, 99);
   for (auto& [name, model] : report.models) {
     model.latency_ms.avg /= static_cast<double>(model.calls);
     model.latency_ms.p50 = reference_percentile(latencies[name], 50);
@@ -193,7 +199,8 @@ inline StatsReport brute_force_stats(const std::vector<CallRecord>& records, con
   for (std::size_t k = in_window.size() - keep; k < in_window.size(); ++k) {
     const CallRecord& r = records[in_window[k]];
     report.recent_calls.push_back(RecentCall{r.id, r.timestamp, r.model, r.route, r.cost, r.latency_ms,
-                                             r.usage.prompt_tokens, r.usage.completion_tokens, r.status});
+                                             r.usage.prompt_tokens, r.usage.completion_tokens, r.status,
+                                             r.counted_prompt_tokens, r.attempts, r.error_type});
   }
   return report;
 }
@@ -219,6 +226,11 @@ inline void expect_same_stats(const StatsReport& expected, const StatsReport& ac
   EXPECT_EQ(expected.baseline_cost, actual.baseline_cost);
   EXPECT_EQ(expected.savings, actual.savings);
   EXPECT_EQ(expected.unpriced_calls, actual.unpriced_calls);
+  if (expected.total_calls > 0) {
+    expect_same_percentile(expected.latency_ms.p50, actual.latency_ms.p50, "overall p50");
+    expect_same_percentile(expected.latency_ms.p95, actual.latency_ms.p95, "overall p95");
+    expect_same_percentile(expected.latency_ms.p99, actual.latency_ms.p99, "overall p99");
+  }
   ASSERT_EQ(expected.models.size(), actual.models.size());
   for (const auto& [name, want] : expected.models) {
     ASSERT_TRUE(actual.models.contains(name)) << name;
@@ -258,7 +270,34 @@ inline void expect_same_stats(const StatsReport& expected, const StatsReport& ac
     EXPECT_EQ(want.prompt_tokens, got.prompt_tokens) << "recent " << i;
     EXPECT_EQ(want.completion_tokens, got.completion_tokens) << "recent " << i;
     EXPECT_EQ(want.status, got.status) << "recent " << i;
+    EXPECT_EQ(want.counted_prompt_tokens, got.counted_prompt_tokens) << "recent " << i;
+    EXPECT_EQ(want.attempts, got.attempts) << "recent " << i;
+    EXPECT_EQ(want.error_type, got.error_type) << "recent " << i;
   }
+}
+
+// Every bucket of the series equals the brute-force figures over the raw records of
+// [start, start + step), and there is one bucket per step of [since, until).
+inline void expect_series_matches_brute_force(const std::vector<CallRecord>& records, Ledger& ledger,
+                                              const SeriesQuery& query) {
+  SCOPED_TRACE(::testing::Message() << "series since=" << query.since << " until=" << query.until
+                                    << " step=" << query.step);
+  auto series = ledger.series(query);
+  ASSERT_TRUE(series) << series.error().message;
+  EXPECT_EQ(series->query.since, query.since);
+  EXPECT_EQ(series->query.step, query.step);
+  ASSERT_EQ(series->buckets.size(), static_cast<std::size_t>((query.until - query.since) / query.step));
+  std::uint64_t calls = 0;
+  for (std::size_t i = 0; i < series->buckets.size(); ++i) {
+    const double start = static_cast<double>(query.since + static_cast<std::int64_t>(i) * query.step);
+    SCOPED_TRACE(::testing::Message() << "bucket " << i << " at " << std::fixed << start);
+    const StatsReport expected = brute_force_stats(records, StatsQuery{start, start + static_cast<double>(query.step), 0});
+    expect_same_stats(expected, series->buckets[i]);
+    calls += series->buckets[i].total_calls;
+  }
+  const auto whole = brute_force_stats(records, StatsQuery{static_cast<double>(query.since),
+                                                           static_cast<double>(query.until), 0});
+  EXPECT_EQ(calls, whole.total_calls);
 }
 
 // Timestamps and latencies on coarse grids, so windows fall exactly on records and

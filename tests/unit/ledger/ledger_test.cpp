@@ -699,7 +699,7 @@ TEST(LedgerStatsJson, HasSpecShapeAndExactValues) {
   EXPECT_EQ(keys_of(body),
             (std::vector<std::string>{"total_calls", "total_cost_usd", "avg_latency_ms", "model_distribution",
                                       "recent_calls", "errors", "models", "routes", "baseline_cost_usd", "savings_usd",
-                                      "unpriced_calls", "keys"}));
+                                      "unpriced_calls", "keys", "latency_ms", "prompt_tokens", "completion_tokens"}));
   EXPECT_EQ(body.at("total_calls").to_number<std::uint64_t>(), expected.total_calls);
   EXPECT_EQ(body.at("errors").to_number<std::uint64_t>(), expected.errors);
   EXPECT_EQ(body.at("unpriced_calls").to_number<std::uint64_t>(), expected.unpriced_calls);
@@ -769,7 +769,8 @@ TEST(LedgerStatsJson, HasSpecShapeAndExactValues) {
     const RecentCall& want = expected.recent_calls[i];
     const json::object& got = recent[i].as_object();
     EXPECT_EQ(keys_of(got), (std::vector<std::string>{"id", "timestamp", "model", "route", "cost_usd", "latency_ms",
-                                                      "tokens", "prompt_tokens", "completion_tokens", "status"}));
+                                                      "tokens", "prompt_tokens", "completion_tokens", "status",
+                                                      "counted_prompt_tokens", "attempts", "error_type"}));
     EXPECT_EQ(got.at("id").as_string(), want.id);
     EXPECT_EQ(got.at("timestamp").to_number<double>(), want.timestamp);
     EXPECT_EQ(got.at("model").as_string(), want.model);
@@ -784,7 +785,18 @@ TEST(LedgerStatsJson, HasSpecShapeAndExactValues) {
     EXPECT_EQ(got.at("prompt_tokens").to_number<std::uint64_t>(), want.prompt_tokens);
     EXPECT_EQ(got.at("completion_tokens").to_number<std::uint64_t>(), want.completion_tokens);
     EXPECT_EQ(got.at("status").to_number<int>(), want.status);
+    EXPECT_EQ(got.at("counted_prompt_tokens").to_number<std::uint64_t>(), want.counted_prompt_tokens);
+    EXPECT_EQ(got.at("attempts").to_number<int>(), want.attempts);
+    EXPECT_EQ(got.at("error_type").as_string(), want.error_type);
   }
+  // Over every call: the percentiles of all models' histograms together, and the usage.
+  const json::object& overall = body.at("latency_ms").as_object();
+  EXPECT_EQ(keys_of(overall), (std::vector<std::string>{"avg", "p50", "p95", "p99"}));
+  expect_same_percentile(expected.latency_ms.p50, overall.at("p50").to_number<double>(), "overall p50");
+  expect_same_percentile(expected.latency_ms.p99, overall.at("p99").to_number<double>(), "overall p99");
+  std::uint64_t prompt_tokens = 0;
+  for (const CallRecord& r : records) prompt_tokens += r.usage.prompt_tokens;
+  EXPECT_EQ(body.at("prompt_tokens").to_number<std::uint64_t>(), prompt_tokens);
 }
 
 TEST(LedgerStatsJson, EmptyLedgerRendersZeros) {

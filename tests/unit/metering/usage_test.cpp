@@ -60,14 +60,14 @@ TEST(StreamUsage, CountsTheConcatenatedDeltasExactly) {
   // Pieces split mid-word must be counted as the whole text, not piece by piece.
   const std::string text = "Streaming splits words like extraordinary across chunks.";
   simdjson::dom::parser parser;
-  StreamUsage usage;
+  StreamUsage usage(EncodingId::cl100k_base);
   for (std::size_t i = 0; i < text.size(); i += 5) {
     std::string piece = text.substr(i, 5);
     std::string escaped;
     for (char c : piece) escaped += c;
     usage.observe(parse(parser, R"({"choices":[{"delta":{"content":")" + escaped + R"("}}]})"));
   }
-  const MeteredUsage m = usage.finish(EncodingId::cl100k_base, 3);
+  const MeteredUsage m = usage.finish(3);
   EXPECT_FALSE(m.reported);
   EXPECT_EQ(m.usage.prompt_tokens, 3u);
   EXPECT_EQ(m.usage.completion_tokens, tokenizer::Encoding::get(EncodingId::cl100k_base).count(text));
@@ -75,11 +75,11 @@ TEST(StreamUsage, CountsTheConcatenatedDeltasExactly) {
 
 TEST(StreamUsage, AReportedUsageChunkWins) {
   simdjson::dom::parser parser;
-  StreamUsage usage;
+  StreamUsage usage(EncodingId::cl100k_base);
   usage.observe(parse(parser, R"({"choices":[{"delta":{"content":"abc"}}]})"));
   usage.observe(parse(parser, R"({"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1}})"));
   ASSERT_TRUE(usage.reported());
-  const MeteredUsage m = usage.finish(EncodingId::cl100k_base, 999);
+  const MeteredUsage m = usage.finish(999);
   EXPECT_TRUE(m.reported);
   EXPECT_EQ(m.usage.prompt_tokens, 5u);
   EXPECT_EQ(m.usage.completion_tokens, 1u);

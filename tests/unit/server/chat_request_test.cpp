@@ -108,3 +108,29 @@ TEST(ChatRequest, JsonStringEscaping) {
   ts::append_json_string(out, std::string("a\"b\\c\n\x01", 7));
   EXPECT_EQ(out, R"("a\"b\\c\n\u0001")");
 }
+
+TEST(ChatRequest, DuplicateTopLevelKeysAreRejectedByName) {
+  ts::RequestParser p;
+  const std::string messages = R"("messages":[{"role":"user","content":"hi"}])";
+  for (const std::string key : {"model", "messages", "stream", "stream_options", "max_tokens", "temperature"}) {
+    const std::string value = key == "messages" ? R"([{"role":"user","content":"x"}])"
+                              : key == "stream_options" ? R"({"include_usage":true})"
+                              : key == "model" ? R"("gpt-4o")"
+                              : key == "stream" ? "false" : "1";
+    const std::string body = "{" + messages + ",\"" + key + "\":" + value + ",\"" + key + "\":" + value + "}";
+    const ts::RequestError e = parse_error(p, body);
+    EXPECT_EQ(e.param, key) << body;
+    EXPECT_EQ(e.code, "duplicate_key") << body;
+    EXPECT_NE(e.message.find("'" + key + "'"), std::string::npos) << e.message;
+  }
+  // However spelt: "\u0073tream" is "stream".
+  EXPECT_EQ(parse_error(p, "{" + messages + R"(,"stream":true,"\u0073tream":false})").param, "stream");
+  // Keys inside nested objects are not the request's business.
+  parse_ok(p, R"({"messages":[{"role":"user","content":"hi"}],"metadata":{"a":1,"a":2}})");
+}
+
+TEST(ChatRequest, RewriteNeverForwardsASecondCopy) {
+  const std::string body = R"({"stream":true,"n":1,"\u0073tream":false,"n":2,"messages":[],"str\u0065am":0})";
+  const std::string out = ts::rewrite_top_level(body, {"model"}, R"("model":"m")");
+  EXPECT_EQ(out, R"({"stream":true,"n":1,"messages":[],"model":"m"})");
+}

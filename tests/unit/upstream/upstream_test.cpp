@@ -11,6 +11,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -529,7 +530,7 @@ TEST_F(UpstreamClientTest, GarbageIsMalformed) {
   expect_no_secret(result.error());
 }
 
-TEST_F(UpstreamClientTest, BodyOverTheLimitIsMalformed) {
+TEST_F(UpstreamClientTest, BodyOverTheDefaultLimitIsTooLarge) {
   TestServer server(io_, [](ServerConnection& connection, int) -> asio::awaitable<void> {
     co_await connection.read_request();
     co_await connection.write("HTTP/1.1 200 OK\r\nContent-Length: 67108865\r\n\r\n{");
@@ -537,7 +538,7 @@ TEST_F(UpstreamClientTest, BodyOverTheLimitIsMalformed) {
   });
   auto result = send(client_, chat_request(local_endpoint(server)));
   ASSERT_FALSE(result);
-  EXPECT_EQ(result.error().kind, upstream::FailureKind::malformed) << result.error().message;
+  EXPECT_EQ(result.error().kind, upstream::FailureKind::too_large) << result.error().message;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -778,7 +779,7 @@ TEST_F(UpstreamClientTest, StreamStallPastIdleTimeoutIsTimeout) {
   EXPECT_EQ(outcome.body, "data: one\n\n");
   ASSERT_TRUE(outcome.failure);
   EXPECT_EQ(outcome.failure->kind, upstream::FailureKind::timeout);
-  EXPECT_NE(outcome.failure->message.find("sent nothing for 0.2 s"), std::string::npos) << outcome.failure->message;
+  EXPECT_NE(outcome.failure->message.find("made no progress for 0.2 s"), std::string::npos) << outcome.failure->message;
   EXPECT_LT(Clock::now() - started, std::chrono::seconds(3));
 }
 
@@ -951,6 +952,120 @@ TEST_F(ConnectionPoolTest, PeerClosedConnectionIsDiscarded) {
   peers_.back().close();
   std::this_thread::sleep_for(milliseconds(20));  // let the FIN arrive
   EXPECT_EQ(pool.take(endpoint_, Clock::now()), nullptr);
+}
+
+// ---------------------------------------------------------------------------------------
+// Response size: one limit (max_response_bytes) for every framing; deadlines that hold
+// while the upstream keeps sending.
+
+// Sends `piece` every `every` (zero: as fast as the reader takes it, so bytes are always
+// waiting) until `for_at_most` has passed (so an unbounded reader ends).
+TestServer::Handler endless(std::string head, std::string piece, milliseconds every,
+                                    milliseconds for_at_most = milliseconds(5000)) {
+  return [=](ServerConnection& connection, int) -> asio::awaitable<void> {
+    co_await connection.read_request();
+    co_await connection.write(head);
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    const auto until = Clock::now() + for_at_most;
+    while (Clock::now() < until) {
+      co_await connection.write(piece);
+      if (every == milliseconds(0)) continue;
+      timer.expires_after(every);
+      co_await timer.async_wait(nothrow_awaitable);
+    }
+    connection.close();
+  };
+}
+
+TEST_F(UpstreamClientTest, ContentLengthAboveEightMegabytesArrives) {
+  // beast's default response body limit (8 MB) used to refuse this at the head, as a
+  // "could not be reached" failure.
+  const std::string large(9u << 20, 'z');
+  TestServer server(io_, answer_all(large));
+  auto result = send(client_, chat_request(local_endpoint(server)));
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->body.size(), large.size());
+}
+
+TEST_F(UpstreamClientTest, DeclaredLengthOverTheLimitIsTooLarge) {
+  TestServer server(io_, answer_all(std::string(2000, 'z')));
+  auto request = chat_request(local_endpoint(server));
+  request.max_response_bytes = 1999;
+  auto result = send(client_, request);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, upstream::FailureKind::too_large) << result.error().message;
+  request.max_response_bytes = 2000;
+  EXPECT_TRUE(send(client_, request));
+}
+
+TEST_F(UpstreamClientTest, ChunkedBodyOverTheLimitIsTooLarge) {
+  TestServer server(io_, [](ServerConnection& connection, int) -> asio::awaitable<void> {
+    co_await connection.read_request();
+    co_await connection.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(std::string(600, 'a')) +
+                              chunk(std::string(600, 'b')) + "0\r\n\r\n");
+    co_await connection.wait_for_close();
+  });
+  auto request = chat_request(local_endpoint(server));
+  request.max_response_bytes = 1000;
+  auto result = send(client_, request);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, upstream::FailureKind::too_large) << result.error().message;
+}
+
+TEST_F(UpstreamClientTest, StreamedBodyOverTheLimitIsTooLarge) {
+  TestServer server(io_, endless(std::string(kStreamHead), chunk("data: {}\n\n"), milliseconds(1)));
+  auto request = chat_request(local_endpoint(server));
+  request.max_response_bytes = 1000;
+  auto outcome = run(io_, [&]() -> asio::awaitable<StreamOutcome> {
+    StreamOutcome seen;
+    auto stream = co_await client_.open_stream(request, std::chrono::seconds(10));
+    if (stream) co_await read_into(*stream, seen, std::string::npos);
+    co_return seen;
+  }());
+  ASSERT_TRUE(outcome.failure);
+  EXPECT_EQ(outcome.failure->kind, upstream::FailureKind::too_large) << outcome.failure->message;
+  EXPECT_LE(outcome.body.size(), 1000u);
+}
+
+TEST_F(UpstreamClientTest, EndlessStreamStopsAtTheTotalTimeout) {
+  TestServer server(io_, endless(std::string(kStreamHead), chunk(std::string(4000, 'x') + "\n\n"), milliseconds(0)));
+  auto request = chat_request(local_endpoint(server));
+  request.timeout = milliseconds(400);
+  const auto started = Clock::now();
+  auto outcome = run(io_, [&]() -> asio::awaitable<StreamOutcome> {
+    StreamOutcome seen;
+    auto stream = co_await client_.open_stream(request, std::chrono::seconds(10));
+    if (!stream) co_return seen;
+    for (;;) {
+      auto piece = co_await stream->next();
+      if (!piece) {
+        seen.failure = piece.error();
+        co_return seen;
+      }
+      if (!*piece) co_return seen;
+      stream->note_progress();  // every piece is a whole event: the idle timeout never binds
+    }
+  }());
+  ASSERT_TRUE(outcome.failure);
+  EXPECT_EQ(outcome.failure->kind, upstream::FailureKind::timeout) << outcome.failure->message;
+  EXPECT_LT(Clock::now() - started, std::chrono::seconds(2));
+}
+
+TEST_F(UpstreamClientTest, BytesWithoutProgressStillHitTheIdleTimeout) {
+  // One event that never ends, a byte at a time: bytes flow, no event completes.
+  TestServer server(io_, endless(std::string(kStreamHead) + chunk("data: "), chunk("x"), milliseconds(5)));
+  const auto request = chat_request(local_endpoint(server));
+  const auto started = Clock::now();
+  auto outcome = run(io_, [&]() -> asio::awaitable<StreamOutcome> {
+    StreamOutcome seen;
+    auto stream = co_await client_.open_stream(request, milliseconds(300));
+    if (stream) co_await read_into(*stream, seen, std::string::npos);
+    co_return seen;
+  }());
+  ASSERT_TRUE(outcome.failure);
+  EXPECT_EQ(outcome.failure->kind, upstream::FailureKind::timeout);
+  EXPECT_NE(outcome.failure->message.find("made no progress for 0.3 s"), std::string::npos) << outcome.failure->message;
+  EXPECT_LT(Clock::now() - started, std::chrono::seconds(2));
 }
 
 }  // namespace

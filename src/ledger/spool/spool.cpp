@@ -1,0 +1,267 @@
+#include "ledger/spool/spool.hpp"
+
+#include <sqlite3.h>
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+namespace turnout::ledger {
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+constexpr std::int64_t kSpoolFormat = 2;  // PRAGMA user_version of a spool file
+
+constexpr std::string_view kSchemaSql = R"sql(
+  CREATE TABLE spooled (
+    seq INTEGER PRIMARY KEY,
+    record_key TEXT NOT NULL UNIQUE,
+    id TEXT NOT NULL,
+    timestamp REAL NOT NULL,
+    instance_id TEXT NOT NULL,
+    client_key_id TEXT NOT NULL,
+    requested_model TEXT NOT NULL,
+    model TEXT NOT NULL,
+    route TEXT NOT NULL,
+    counted_prompt_tokens INTEGER NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cached_tokens INTEGER NOT NULL,
+    usage_reported INTEGER NOT NULL,
+    cost_pico INTEGER,
+    baseline_cost_pico INTEGER,
+    latency_ms REAL NOT NULL,
+    ttft_ms REAL,
+    status INTEGER NOT NULL,
+    error_type TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    stream INTEGER NOT NULL,
+    endpoint TEXT NOT NULL,
+    count_estimated INTEGER NOT NULL,
+    count_partial INTEGER NOT NULL
+  ) STRICT;
+  PRAGMA user_version = 2;
+)sql";
+
+// Format 1 (before the endpoint and count flags) held chat calls only: a spool such a
+// turnout left behind gains the columns with those values, and drains as before.
+constexpr std::string_view kUpgradeFrom1Sql = R"sql(
+  ALTER TABLE spooled ADD COLUMN endpoint TEXT NOT NULL DEFAULT 'chat';
+  ALTER TABLE spooled ADD COLUMN count_estimated INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE spooled ADD COLUMN count_partial INTEGER NOT NULL DEFAULT 0;
+  PRAGMA user_version = 2;
+)sql";
+
+constexpr std::string_view kColumns =
+    "record_key, id, timestamp, instance_id, client_key_id, requested_model, model, route, counted_prompt_tokens, "
+    "prompt_tokens, completion_tokens, cached_tokens, usage_reported, cost_pico, baseline_cost_pico, latency_ms, "
+    "ttft_ms, status, error_type, attempts, stream, endpoint, count_estimated, count_partial";
+
+std::int64_t as_integer(std::uint64_t count) { return static_cast<std::int64_t>(count); }
+
+void bind_record(sqlite::Statement& insert, const KeyedRecord& keyed) {
+  const CallRecord& r = keyed.record;
+  insert.bind(1, std::string_view(keyed.key));
+  insert.bind(2, std::string_view(r.id));
+  insert.bind(3, r.timestamp);
+  insert.bind(4, std::string_view(r.instance_id));
+  insert.bind(5, std::string_view(r.client_key_id));
+  insert.bind(6, std::string_view(r.requested_model));
+  insert.bind(7, std::string_view(r.model));
+  insert.bind(8, std::string_view(r.route));
+  insert.bind(9, as_integer(r.counted_prompt_tokens));
+  insert.bind(10, as_integer(r.usage.prompt_tokens));
+  insert.bind(11, as_integer(r.usage.completion_tokens));
+  insert.bind(12, as_integer(r.usage.cached_tokens));
+  insert.bind(13, std::int64_t{r.usage_reported ? 1 : 0});
+  insert.bind(14, r.cost ? std::optional<std::int64_t>(r.cost->pico) : std::nullopt);
+  insert.bind(15, r.baseline_cost ? std::optional<std::int64_t>(r.baseline_cost->pico) : std::nullopt);
+  insert.bind(16, r.latency_ms);
+  insert.bind(17, r.ttft_ms);
+  insert.bind(18, std::int64_t{r.status});
+  insert.bind(19, std::string_view(r.error_type));
+  insert.bind(20, std::int64_t{r.attempts});
+  insert.bind(21, std::int64_t{r.stream ? 1 : 0});
+  insert.bind(22, std::string_view(r.endpoint));
+  insert.bind(23, std::int64_t{r.count_estimated ? 1 : 0});
+  insert.bind(24, std::int64_t{r.count_partial ? 1 : 0});
+}
+
+// Reads columns 1.. (column 0 is seq) back into a record.
+KeyedRecord read_record(const sqlite::Statement& row) {
+  KeyedRecord keyed;
+  keyed.key = row.column_text(1);
+  CallRecord& r = keyed.record;
+  r.id = row.column_text(2);
+  r.timestamp = row.column_double(3);
+  r.instance_id = row.column_text(4);
+  r.client_key_id = row.column_text(5);
+  r.requested_model = row.column_text(6);
+  r.model = row.column_text(7);
+  r.route = row.column_text(8);
+  r.counted_prompt_tokens = static_cast<std::uint64_t>(row.column_int(9));
+  r.usage.prompt_tokens = static_cast<std::uint64_t>(row.column_int(10));
+  r.usage.completion_tokens = static_cast<std::uint64_t>(row.column_int(11));
+  r.usage.cached_tokens = static_cast<std::uint64_t>(row.column_int(12));
+  r.usage_reported = row.column_int(13) != 0;
+  if (auto pico = row.column_optional_int(14)) r.cost = pricing::Money{*pico};
+  if (auto pico = row.column_optional_int(15)) r.baseline_cost = pricing::Money{*pico};
+  r.latency_ms = row.column_double(16);
+  r.ttft_ms = row.column_optional_double(17);
+  r.status = static_cast<int>(row.column_int(18));
+  r.error_type = row.column_text(19);
+  r.attempts = static_cast<int>(row.column_int(20));
+  r.stream = row.column_int(21) != 0;
+  r.endpoint = row.column_text(22);
+  r.count_estimated = row.column_int(23) != 0;
+  r.count_partial = row.column_int(24) != 0;
+  return keyed;
+}
+
+// A new file's directory entry must be on disk too, or a power loss could lose the file
+// whose records were reported durable.
+void sync_directory_of(const std::string& file) {
+  std::filesystem::path directory = std::filesystem::path(file).parent_path();
+  if (directory.empty()) directory = ".";
+  const int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+Spool::Spool(std::string path, std::uint64_t max_records) : path_(std::move(path)), max_records_(max_records) {}
+
+Result<void> Spool::open_existing() {
+  std::error_code ec;
+  if (!std::filesystem::exists(path_, ec)) return {};
+  return open(false);
+}
+
+Result<void> Spool::open(bool create) {
+  insert_.reset();
+  db_.reset();
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(path_, ec);
+  auto db = sqlite::Database::open(
+      path_, create ? sqlite::Database::OpenMode::create_if_missing : sqlite::Database::OpenMode::existing_only);
+  if (!db) return make_error(fmt::format("cannot open the ledger spool '{}': {}", path_, db.error().message));
+  sqlite3_busy_timeout(db->handle(), kBusyTimeoutMs);
+  auto mode = db->query_text("PRAGMA journal_mode = WAL");
+  if (!mode || *mode != "wal")
+    return make_error(fmt::format("ledger spool '{}': cannot switch to WAL mode{}", path_,
+                                  mode ? "" : ": " + mode.error().message));
+  // FULL: every commit is fsync'd before it returns, so a stored record survives a power loss.
+  if (auto full = db->exec("PRAGMA synchronous = FULL"); !full)
+    return make_error(fmt::format("ledger spool '{}': {}", path_, full.error().message));
+  {
+    auto transaction = sqlite::Transaction::begin(*db, "BEGIN IMMEDIATE");
+    if (!transaction) return make_error(fmt::format("ledger spool '{}': {}", path_, transaction.error().message));
+    auto version = db->query_int("PRAGMA user_version");
+    if (!version) return make_error(fmt::format("ledger spool '{}': {}", path_, version.error().message));
+    if (*version == 0) {
+      auto tables = db->query_int("SELECT COUNT(*) FROM sqlite_master");
+      if (!tables || *tables != 0)
+        return make_error(fmt::format("'{}' is not a ledger spool (it holds other tables)", path_));
+      if (auto created = db->exec(kSchemaSql); !created)
+        return make_error(fmt::format("ledger spool '{}': {}", path_, created.error().message));
+      if (auto committed = transaction->commit(); !committed)
+        return make_error(fmt::format("ledger spool '{}': {}", path_, committed.error().message));
+    } else if (*version == 1) {
+      if (auto upgraded = db->exec(kUpgradeFrom1Sql); !upgraded)
+        return make_error(fmt::format("ledger spool '{}': {}", path_, upgraded.error().message));
+      if (auto committed = transaction->commit(); !committed)
+        return make_error(fmt::format("ledger spool '{}': {}", path_, committed.error().message));
+    } else if (*version != kSpoolFormat) {
+      return make_error(fmt::format("'{}' is not a ledger spool of this turnout (format {})", path_, *version));
+    }
+  }
+  if (!existed) sync_directory_of(path_);
+  auto insert = db->prepare(fmt::format("INSERT INTO spooled ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                                        "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24) "
+                                        "ON CONFLICT (record_key) DO NOTHING",
+                                        kColumns));
+  if (!insert) return make_error(fmt::format("ledger spool '{}': {}", path_, insert.error().message));
+  db_.emplace(std::move(*db));
+  insert_.emplace(std::move(*insert));
+  return count();
+}
+
+Result<void> Spool::count() {
+  auto rows = db_->query_int("SELECT COUNT(*) FROM spooled");
+  if (!rows) return make_error(fmt::format("ledger spool '{}': {}", path_, rows.error().message));
+  size_ = static_cast<std::uint64_t>(*rows);
+  return {};
+}
+
+Result<void> Spool::store(std::span<const KeyedRecord> records) {
+  if (records.empty()) return {};
+  if (db_) {
+    // A spool file deleted or renamed under us would take records nobody reads again.
+    int moved = 0;
+    if (sqlite3_file_control(db_->handle(), "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved) {
+      insert_.reset();
+      db_.reset();
+    }
+  }
+  if (!db_) {
+    if (auto opened = open(true); !opened) return opened.error();
+  }
+  if (size_ + records.size() > max_records_)
+    return make_error(fmt::format("the ledger spool '{}' is full ({} of {} records, ledger.spool_max_records)", path_,
+                                  size_, max_records_));
+  auto transaction = sqlite::Transaction::begin(*db_, "BEGIN IMMEDIATE");
+  if (!transaction) return make_error(fmt::format("ledger spool '{}': {}", path_, transaction.error().message));
+  std::uint64_t added = 0;
+  Result<void> inserted;
+  for (const KeyedRecord& keyed : records) {
+    insert_->reset();
+    bind_record(*insert_, keyed);
+    if (auto stepped = insert_->step(); !stepped) {
+      inserted = stepped.error();
+      break;
+    }
+    added += static_cast<std::uint64_t>(sqlite3_changes(db_->handle()));
+  }
+  insert_->reset();
+  insert_->clear_bindings();  // drops the pointers to the records' text before it goes away
+  if (!inserted) return make_error(fmt::format("ledger spool '{}': {}", path_, inserted.error().message));
+  if (auto committed = transaction->commit(); !committed)
+    return make_error(fmt::format("ledger spool '{}': {}", path_, committed.error().message));
+  size_ += added;
+  return {};
+}
+
+Result<Spool::Batch> Spool::oldest(std::size_t limit) {
+  Batch batch;
+  if (!db_) return batch;
+  auto rows = db_->prepare(fmt::format("SELECT seq, {} FROM spooled ORDER BY seq LIMIT ?1", kColumns));
+  if (!rows) return make_error(fmt::format("ledger spool '{}': {}", path_, rows.error().message));
+  rows->bind(1, static_cast<std::int64_t>(limit));
+  for (;;) {
+    auto row = rows->step();
+    if (!row) return make_error(fmt::format("ledger spool '{}': {}", path_, row.error().message));
+    if (!*row) break;
+    batch.last_seq = rows->column_int(0);
+    batch.records.push_back(read_record(*rows));
+  }
+  if (batch.records.empty()) size_ = 0;  // another process may have drained it
+  return batch;
+}
+
+Result<void> Spool::remove_through(std::int64_t last_seq) {
+  if (!db_) return {};
+  auto remove = db_->prepare("DELETE FROM spooled WHERE seq <= ?1");
+  if (!remove) return make_error(fmt::format("ledger spool '{}': {}", path_, remove.error().message));
+  remove->bind(1, last_seq);
+  if (auto done = remove->step(); !done)
+    return make_error(fmt::format("ledger spool '{}': {}", path_, done.error().message));
+  const auto removed = static_cast<std::uint64_t>(sqlite3_changes(db_->handle()));
+  size_ = removed >= size_ ? 0 : size_ - removed;
+  return {};
+}
+
+}  // namespace turnout::ledger
