@@ -3,6 +3,7 @@
 #include "config/config.hpp"
 
 #include "config/document_reader.hpp"
+#include "config/section_readers.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -50,23 +51,8 @@ routing:
   retries: 2                # per model, on 429/5xx/connection errors, before any byte reached the client
 )yaml";
 
-constexpr std::uint64_t kMaxTokens = 100'000'000;  // far above any context window
-
-template <class T>
-void assign(T& field, std::optional<T> value) {
-  if (value) field = std::move(*value);
-}
-
 // ---- server and ledger ----------------------------------------------------------------
 
-std::vector<std::string> read_string_list(DocumentReader& reader, const YAML::Node& node, std::string_view path) {
-  std::vector<std::string> values;
-  if (!reader.expect_list(node, path) || node.IsNull()) return values;
-  for (std::size_t i = 0; i < node.size(); ++i) {
-    if (auto value = reader.non_empty_string(node[i], index_path(path, i))) values.push_back(std::move(*value));
-  }
-  return values;
-}
 
 void read_server(DocumentReader& reader, const YAML::Node& node, ServerConfig& server) {
   if (!reader.expect_map(node, "server")) return;
@@ -115,321 +101,6 @@ void read_ledger(DocumentReader& reader, const YAML::Node& node, LedgerConfig& l
   ledger.url = std::move(*url);
 }
 
-// ---- providers ------------------------------------------------------------------------
-
-bool is_http_url(std::string_view url) {
-  std::string_view rest;
-  if (url.starts_with("https://")) {
-    rest = url.substr(8);
-  } else if (url.starts_with("http://")) {
-    rest = url.substr(7);
-  } else {
-    return false;
-  }
-  const bool has_host = !rest.empty() && rest.front() != '/' && rest.front() != ':';
-  const bool has_space = std::any_of(url.begin(), url.end(), [](unsigned char c) { return c <= ' ' || c == 0x7f; });
-  return has_host && !has_space;
-}
-
-bool is_header_name(std::string_view name) {
-  constexpr std::string_view kTokenSymbols = "!#$%&'*+-.^_`|~";
-  return !name.empty() && std::all_of(name.begin(), name.end(), [&](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           kTokenSymbols.find(c) != std::string_view::npos;
-  });
-}
-
-void read_headers(DocumentReader& reader, const YAML::Node& node, std::string_view path, ProviderConfig& provider) {
-  provider.headers.clear();
-  if (!reader.expect_map(node, path) || node.IsNull()) return;
-  for (const auto& entry : node) {
-    const auto name = reader.key_text(entry.first, path);
-    if (!name) continue;
-    const std::string value_path = child_path(path, *name);
-    if (!is_header_name(*name)) {
-      reader.fail(entry.first, value_path, "not a valid HTTP header name");
-      continue;
-    }
-    auto value = reader.string(entry.second, value_path);
-    if (!value) continue;
-    if (value->find_first_of("\r\n") != std::string::npos) {
-      reader.fail(entry.second, value_path, "a header value cannot contain a line break");
-      continue;
-    }
-    provider.headers.emplace_back(*name, std::move(*value));
-  }
-}
-
-std::optional<ProviderType> read_provider_type(DocumentReader& reader, const YAML::Node& node, std::string_view path) {
-  const auto type = reader.choice(node, path, {"openai", "azure"});
-  if (!type) return std::nullopt;
-  return *type == "azure" ? ProviderType::azure : ProviderType::openai;
-}
-
-ProviderConfig read_provider(DocumentReader& reader, const std::string& name, const YAML::Node& node,
-                             const std::string& path) {
-  ProviderConfig provider;
-  provider.name = name;
-  if (!reader.expect_map(node, path)) return provider;
-  reader.reject_unknown_keys(node, path,
-                             {"type", "base_url", "api_key", "timeout_s", "connect_timeout_s", "first_byte_timeout_s",
-                              "stream_idle_timeout_s", "max_response_bytes", "headers", "api_version"});
-  if (const auto n = node["type"]) assign(provider.type, read_provider_type(reader, n, child_path(path, "type")));
-  if (const auto n = node["base_url"]) {
-    const std::string url_path = child_path(path, "base_url");
-    if (auto url = reader.non_empty_string(n, url_path)) {
-      if (!is_http_url(*url)) {
-        reader.fail(n, url_path, "expected an http:// or https:// URL such as https://api.openai.com/v1");
-      } else {
-        while (url->ends_with('/')) url->pop_back();
-        provider.base_url = std::move(*url);
-      }
-    }
-  } else {
-    reader.fail(node, child_path(path, "base_url"), "required (e.g. https://api.openai.com/v1)");
-  }
-  if (const auto n = node["api_key"]) assign(provider.api_key, reader.string(n, child_path(path, "api_key")));
-  if (const auto n = node["timeout_s"]) assign(provider.timeout_s, reader.seconds(n, child_path(path, "timeout_s"), false));
-  if (const auto n = node["connect_timeout_s"]) {
-    assign(provider.connect_timeout_s, reader.seconds(n, child_path(path, "connect_timeout_s"), false));
-  }
-  if (const auto n = node["first_byte_timeout_s"]) {
-    assign(provider.first_byte_timeout_s, reader.seconds(n, child_path(path, "first_byte_timeout_s"), true));
-  }
-  if (const auto n = node["stream_idle_timeout_s"]) {
-    assign(provider.stream_idle_timeout_s, reader.seconds(n, child_path(path, "stream_idle_timeout_s"), false));
-  }
-  if (const auto n = node["max_response_bytes"]) {
-    assign(provider.max_response_bytes,
-           reader.integer(n, child_path(path, "max_response_bytes"), 1024, std::uint64_t{1} << 40));
-  }
-  if (const auto n = node["headers"]) read_headers(reader, n, child_path(path, "headers"), provider);
-  if (const auto n = node["api_version"]) {
-    assign(provider.api_version, reader.non_empty_string(n, child_path(path, "api_version")));
-  }
-  if (provider.type == ProviderType::azure && provider.api_version.empty()) {
-    reader.fail(node, child_path(path, "api_version"), "required when type is azure (e.g. 2024-10-21)");
-  }
-  return provider;
-}
-
-void read_providers(DocumentReader& reader, const YAML::Node& node, Config& config) {
-  config.providers.clear();  // a file's `providers` replaces the defaults whole
-  if (!reader.expect_map(node, "providers") || node.IsNull()) return;
-  for (const auto& entry : node) {
-    const auto name = reader.key_text(entry.first, "providers");
-    if (!name) continue;
-    if (name->empty()) {
-      reader.fail(entry.first, "providers", "a provider name must not be empty");
-      continue;
-    }
-    config.providers.insert_or_assign(*name, read_provider(reader, *name, entry.second, child_path("providers", *name)));
-  }
-}
-
-// ---- models ---------------------------------------------------------------------------
-
-// Prices from the entry, else from the built-in table (by upstream name), else unpriced.
-pricing::Rates read_rates(DocumentReader& reader, const YAML::Node& node, const std::string& path,
-                          std::string_view upstream_name) {
-  pricing::Rates rates;
-  const auto input = node["input_cost_per_1k"];
-  const auto output = node["output_cost_per_1k"];
-  const auto cached = node["cached_input_cost_per_1k"];
-  if (input) rates.input_pico_per_token = reader.price(input, child_path(path, "input_cost_per_1k"));
-  if (output) rates.output_pico_per_token = reader.price(output, child_path(path, "output_cost_per_1k"));
-  if (cached && !cached.IsNull()) {
-    rates.cached_input_pico_per_token = reader.price(cached, child_path(path, "cached_input_cost_per_1k"));
-  }
-
-  if (!input && !output) {
-    if (cached) reader.fail(cached, child_path(path, "cached_input_cost_per_1k"), "set input_cost_per_1k too");
-    const pricing::Rates* builtin = pricing::builtin_rates(upstream_name);
-    return builtin ? *builtin : pricing::Rates{};
-  }
-  if (!input || !output) {
-    reader.fail(node, path, "set both input_cost_per_1k and output_cost_per_1k, or neither (built-in price or unpriced)");
-  }
-  return rates;
-}
-
-ModelConfig read_model(DocumentReader& reader, const std::string& name, const YAML::Node& node, const std::string& path) {
-  ModelConfig model;
-  model.name = name;
-  model.upstream_name = name;
-  if (!reader.expect_map(node, path)) return model;
-  reader.reject_unknown_keys(node, path,
-                             {"provider", "upstream_name", "input_cost_per_1k", "output_cost_per_1k",
-                              "cached_input_cost_per_1k", "context_window", "max_output_tokens"});
-  if (const auto n = node["provider"]) {
-    assign(model.provider, reader.non_empty_string(n, child_path(path, "provider")));
-  } else {
-    reader.fail(node, child_path(path, "provider"), "required (the name of an entry in `providers`)");
-  }
-  if (const auto n = node["upstream_name"]) assign(model.upstream_name, reader.non_empty_string(n, child_path(path, "upstream_name")));
-
-  model.rates = read_rates(reader, node, path, model.upstream_name);
-
-  const pricing::BuiltinModel* builtin = pricing::builtin_model(model.upstream_name);
-  if (const auto n = node["context_window"]) {
-    assign(model.context_window, reader.integer(n, child_path(path, "context_window"), 1, kMaxTokens));
-  } else if (builtin) {
-    model.context_window = builtin->context_window;
-  } else {
-    reader.fail(node, child_path(path, "context_window"),
-                "required: there is no built-in context window for " +
-                    reader.quoted(child_path(path, "upstream_name"), model.upstream_name));
-  }
-  if (const auto n = node["max_output_tokens"]; n && !n.IsNull()) {
-    model.max_output_tokens = reader.integer(n, child_path(path, "max_output_tokens"), 1, kMaxTokens);
-  }
-  return model;
-}
-
-void read_models(DocumentReader& reader, const YAML::Node& node, Config& config) {
-  config.models.clear();  // a file's `models` replaces the defaults whole
-  if (!reader.expect_map(node, "models") || node.IsNull()) return;
-  for (const auto& entry : node) {
-    const auto name = reader.key_text(entry.first, "models");
-    if (!name) continue;
-    if (name->empty()) {
-      reader.fail(entry.first, "models", "a model name must not be empty");
-      continue;
-    }
-    config.models.insert_or_assign(*name, read_model(reader, *name, entry.second, child_path("models", *name)));
-  }
-}
-
-// ---- routing --------------------------------------------------------------------------
-
-Tier read_tier(DocumentReader& reader, const YAML::Node& node, const std::string& path) {
-  Tier tier;
-  if (!reader.expect_map(node, path)) return tier;
-  reader.reject_unknown_keys(node, path, {"name", "below", "model"});
-  if (const auto n = node["name"]) {
-    assign(tier.name, reader.non_empty_string(n, child_path(path, "name")));
-  } else {
-    reader.fail(node, child_path(path, "name"), "required (reported as the route, e.g. simple)");
-  }
-  if (const auto n = node["below"]; n && !n.IsNull()) {
-    tier.below = reader.integer(n, child_path(path, "below"), 1, kMaxTokens);
-  }
-  if (const auto n = node["model"]) {
-    assign(tier.model, reader.non_empty_string(n, child_path(path, "model")));
-  } else {
-    reader.fail(node, child_path(path, "model"), "required (a configured model)");
-  }
-  return tier;
-}
-
-// Every tier but the last needs a `below` larger than the previous one; the last needs
-// none. A last tier with a `below` is an error rather than a silent catch-all: with the
-// rule "first tier whose `below` exceeds the count", a larger prompt would match nothing,
-// and guessing (reject the request? use the last tier anyway?) would surprise someone.
-void check_tier_order(DocumentReader& reader, const YAML::Node& list, const std::vector<Tier>& tiers) {
-  std::optional<std::uint64_t> previous_below;
-  for (std::size_t i = 0; i < tiers.size(); ++i) {
-    const std::string path = index_path("routing.tiers", i);
-    const bool last = i + 1 == tiers.size();
-    const std::optional<std::uint64_t>& below = tiers[i].below;
-    if (last && below) {
-      reader.fail(list[i]["below"], child_path(path, "below"),
-                  "the last tier takes every prompt the earlier tiers do not, so it must not set `below`");
-    } else if (!last && !below) {
-      reader.fail(list[i], child_path(path, "below"), "required: only the last tier may omit `below`");
-    } else if (below && previous_below && *below <= *previous_below) {
-      reader.fail(list[i]["below"], child_path(path, "below"),
-                  "must be greater than the previous tier's below (" + std::to_string(*previous_below) + ")");
-    }
-    if (below) previous_below = below;
-  }
-}
-
-void read_tiers(DocumentReader& reader, const YAML::Node& node, RoutingConfig& routing) {
-  routing.tiers.clear();
-  if (!reader.expect_list(node, "routing.tiers")) return;
-  if (node.IsNull() || node.size() == 0) {
-    reader.fail(node, "routing.tiers", "at least one tier is required");
-    return;
-  }
-  std::set<std::string, std::less<>> names;
-  for (std::size_t i = 0; i < node.size(); ++i) {
-    const std::string path = index_path("routing.tiers", i);
-    Tier tier = read_tier(reader, node[i], path);
-    if (!tier.name.empty() && !names.insert(tier.name).second) {
-      const std::string name_path = child_path(path, "name");
-      reader.fail(node[i]["name"], name_path, "duplicate tier name " + reader.quoted(name_path, tier.name));
-    }
-    routing.tiers.push_back(std::move(tier));
-  }
-  check_tier_order(reader, node, routing.tiers);
-}
-
-void read_fallbacks(DocumentReader& reader, const YAML::Node& node, RoutingConfig& routing) {
-  routing.fallbacks.clear();
-  if (!reader.expect_map(node, "routing.fallbacks") || node.IsNull()) return;
-  for (const auto& entry : node) {
-    const auto model = reader.key_text(entry.first, "routing.fallbacks");
-    if (!model) continue;
-    const std::string path = child_path("routing.fallbacks", *model);
-    routing.fallbacks.insert_or_assign(*model, read_string_list(reader, entry.second, path));
-  }
-}
-
-std::optional<tokenizer::EncodingId> read_encoding(DocumentReader& reader, const YAML::Node& node, std::string_view path) {
-  const auto name = reader.choice(node, path, {"cl100k_base", "o200k_base"});
-  if (!name) return std::nullopt;
-  return tokenizer::parse_encoding_name(*name);
-}
-
-// Read key by key over the current values, like the other single-valued sections.
-void read_cooldown(DocumentReader& reader, const YAML::Node& node, CooldownConfig& cooldown) {
-  constexpr std::string_view path = "routing.cooldown";
-  if (!reader.expect_map(node, path)) return;
-  reader.reject_unknown_keys(node, path, {"failures", "window_s", "duration_s"});
-  if (const auto n = node["failures"]) {
-    // The bound keeps the per-model failure history small.
-    if (auto failures = reader.integer(n, child_path(path, "failures"), 0, 1000)) {
-      cooldown.failures = static_cast<unsigned>(*failures);
-    }
-  }
-  if (const auto n = node["window_s"]) assign(cooldown.window_s, reader.seconds(n, child_path(path, "window_s"), false));
-  if (const auto n = node["duration_s"]) {
-    assign(cooldown.duration_s, reader.seconds(n, child_path(path, "duration_s"), false));
-  }
-}
-
-void read_routing(DocumentReader& reader, const YAML::Node& node, RoutingConfig& routing) {
-  if (!reader.expect_map(node, "routing")) return;
-  reader.reject_unknown_keys(node, "routing",
-                             {"aliases", "encoding", "tiers", "baseline_model", "allow_unknown_models", "fallbacks",
-                              "retries", "default_image_tokens", "retry_backoff_ms", "max_retry_wait_s", "cooldown"});
-  if (const auto n = node["aliases"]) routing.aliases = read_string_list(reader, n, "routing.aliases");
-  if (const auto n = node["encoding"]) assign(routing.encoding, read_encoding(reader, n, "routing.encoding"));
-  if (const auto n = node["tiers"]) read_tiers(reader, n, routing);
-  if (const auto n = node["baseline_model"]) assign(routing.baseline_model, reader.non_empty_string(n, "routing.baseline_model"));
-  if (const auto n = node["allow_unknown_models"]) {
-    assign(routing.allow_unknown_models, reader.boolean(n, "routing.allow_unknown_models"));
-  }
-  if (const auto n = node["fallbacks"]) read_fallbacks(reader, n, routing);
-  if (const auto n = node["retries"]) {
-    if (auto retries = reader.integer(n, "routing.retries", 0, 20)) routing.retries = static_cast<unsigned>(*retries);
-  }
-  if (const auto n = node["default_image_tokens"]) {
-    if (auto tokens = reader.integer(n, "routing.default_image_tokens", 1, 1'000'000)) {
-      routing.default_image_tokens = static_cast<std::uint32_t>(*tokens);
-    }
-  }
-  if (const auto n = node["retry_backoff_ms"]) {
-    if (auto backoff = reader.integer(n, "routing.retry_backoff_ms", 0, 600'000)) {
-      routing.retry_backoff_ms = static_cast<std::uint32_t>(*backoff);
-    }
-  }
-  if (const auto n = node["max_retry_wait_s"]) {
-    assign(routing.max_retry_wait_s, reader.seconds(n, "routing.max_retry_wait_s", true));
-  }
-  if (const auto n = node["cooldown"]) read_cooldown(reader, n, routing.cooldown);
-}
 
 // ---- whole document -------------------------------------------------------------------
 
@@ -554,6 +225,15 @@ Result<std::string> read_text_file(const std::filesystem::path& path) {
 }
 
 }  // namespace
+
+std::vector<std::string> read_string_list(DocumentReader& reader, const YAML::Node& node, std::string_view path) {
+  std::vector<std::string> values;
+  if (!reader.expect_list(node, path) || node.IsNull()) return values;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    if (auto value = reader.non_empty_string(node[i], index_path(path, i))) values.push_back(std::move(*value));
+  }
+  return values;
+}
 
 const ModelConfig* Config::find_model(std::string_view name) const {
   const auto it = models.find(name);

@@ -4,6 +4,7 @@
 #include "upstream/client.hpp"
 
 #include "upstream/connection.hpp"
+#include "upstream/exchange.hpp"
 #include "upstream/failure.hpp"
 #include "upstream/proxy.hpp"
 
@@ -36,33 +37,18 @@ using detail::Clock;
 using detail::Connection;
 using detail::ConnectionPool;
 using detail::Phase;
+using detail::can_reuse;
+using detail::deadline_after;
+using detail::expire_at;
+using detail::kNever;
+using detail::nothrow_awaitable;
 
 namespace {
 
-// Errors are values here (exceptions would cost a throw per failed call).
-constexpr auto nothrow_awaitable = asio::as_tuple(asio::use_awaitable);
-
 // Providers add many headers (rate-limit state, tracing); beast's default is 8 KiB.
 constexpr std::uint32_t kMaxResponseHeaderBytes = 64u << 10;
-// Per-stream read buffer: SSE events are a few hundred bytes, and thousands of streams may
-// be open at once, so this is kept small.
-constexpr std::size_t kStreamChunkBytes = 8u << 10;
-
 using OutgoingMessage = http::request<http::span_body<const char>>;
 using HeadParser = http::response_parser<http::empty_body>;
-
-constexpr Clock::time_point kNever = Clock::time_point::max();
-
-Clock::time_point deadline_after(Clock::time_point start, Clock::duration limit) {
-  return limit > Clock::duration::zero() ? start + limit : kNever;
-}
-
-void expire_at(boost::beast::tcp_stream& tcp, Clock::time_point deadline) {
-  if (deadline == kNever)
-    tcp.expires_never();
-  else
-    tcp.expires_at(deadline);
-}
 
 // The moments at which each phase of one attempt must be over.
 struct AttemptDeadlines {
@@ -113,14 +99,6 @@ OutgoingMessage build_message(const Request& request) {
   return message;
 }
 
-// A connection may carry another request only after a complete, keep-alive response
-// with nothing left over in its buffer.
-template <class Parser>
-bool can_reuse(const Parser& parser, Connection& connection) {
-  return parser.is_done() && parser.get().keep_alive() && !parser.need_eof() &&
-         connection.buffer().size() == 0 && connection.tcp().socket().is_open();
-}
-
 template <class Parser>
 std::optional<std::string> header_value(const Parser& parser, http::field field) {
   const auto found = parser.get().find(field);
@@ -144,130 +122,6 @@ std::shared_ptr<asio::ssl::context> make_client_tls_context() {
   context->set_default_verify_paths();
   context->set_verify_mode(asio::ssl::verify_peer);
   return context;
-}
-
-// ---------------------------------------------------------------------------------------
-// ResponseStream
-
-struct ResponseStream::State {
-  std::weak_ptr<ConnectionPool> pool;  // where a completed connection goes back to
-  std::unique_ptr<Connection> connection;
-  std::optional<http::response_parser<http::buffer_body>> parser;
-  Endpoint endpoint;  // for messages; the caller's Endpoint may not outlive the stream
-  Clock::duration idle_timeout{};
-  Clock::time_point idle_since{};  // the last progress the caller noted
-  Clock::time_point total_deadline{};
-  std::uint64_t max_body_bytes = 0;
-  std::uint64_t body_bytes = 0;  // delivered so far
-  Clock::duration total_limit{};
-  unsigned status = 0;
-  std::string content_type;
-  std::optional<std::string> retry_after;
-  bool cancelled = false;
-  std::optional<Failure> failure;  // sticky: later next() calls repeat it
-  std::array<char, kStreamChunkBytes> chunk;
-
-  bool finished() const { return !connection; }
-
-  void complete() {
-    if (can_reuse(*parser, *connection)) {
-      if (auto live_pool = pool.lock()) {
-        live_pool->give_back(std::move(connection), Clock::now());
-        return;
-      }
-    }
-    connection.reset();
-  }
-
-  Failure too_large() const {
-    return {FailureKind::too_large, fmt::format("the response body from {}:{} is larger than {} bytes", endpoint.host,
-                                                endpoint.port, max_body_bytes)};
-  }
-
-  Failure idle_timeout_failure() const {
-    return {FailureKind::timeout, fmt::format("{}:{} made no progress for {:g} s", endpoint.host, endpoint.port,
-                                              std::chrono::duration<double>(idle_timeout).count())};
-  }
-
-  Failure fail(Failure reason) {
-    connection->close();
-    failure = reason;
-    return reason;
-  }
-};
-
-ResponseStream::ResponseStream(std::unique_ptr<State> state) : state_(std::move(state)) {}
-ResponseStream::ResponseStream(ResponseStream&&) noexcept = default;
-ResponseStream& ResponseStream::operator=(ResponseStream&&) noexcept = default;
-ResponseStream::~ResponseStream() = default;
-
-unsigned ResponseStream::status() const { return state_->status; }
-const std::string& ResponseStream::content_type() const { return state_->content_type; }
-const std::optional<std::string>& ResponseStream::retry_after() const { return state_->retry_after; }
-
-void ResponseStream::note_progress() {
-  if (state_) state_->idle_since = Clock::now();
-}
-
-void ResponseStream::cancel() {
-  if (!state_ || state_->finished()) return;
-  state_->cancelled = true;
-  // Closing (not destroying) the connection: a suspended next() still refers to it.
-  state_->connection->close();
-}
-
-asio::awaitable<Result<std::optional<std::string_view>, Failure>> ResponseStream::next() {
-  using Piece = std::optional<std::string_view>;
-  State& state = *state_;
-  if (state.failure) co_return *state.failure;
-  if (state.cancelled) co_return state.fail({FailureKind::reset, "the upstream call was cancelled"});
-  if (state.finished()) co_return Piece{};
-
-  auto& parser = *state.parser;
-  for (;;) {
-    if (parser.is_done()) {
-      state.complete();
-      co_return Piece{};
-    }
-    auto& body = parser.get().body();
-    body.data = state.chunk.data();
-    body.size = state.chunk.size();
-
-    // Checked here, not only by the socket's timer: a read that finds bytes waiting
-    // completes at once, so an upstream that never stops sending would never time out.
-    const auto now = Clock::now();
-    const auto idle_deadline = deadline_after(state.idle_since, state.idle_timeout);
-    const bool idle_limit_binds = idle_deadline < state.total_deadline;
-    if (now >= std::min(idle_deadline, state.total_deadline)) {
-      co_return state.fail(idle_limit_binds ? state.idle_timeout_failure()
-                                            : detail::classify_error(boost::beast::error::timeout, Phase::response_body,
-                                                                     state.endpoint, state.total_limit));
-    }
-    expire_at(state.connection->tcp(), std::min(idle_deadline, state.total_deadline));
-    auto [error, bytes_read] = co_await state.connection->visit([&](auto& stream) {
-      return http::async_read_some(stream, state.connection->buffer(), parser, nothrow_awaitable);
-    });
-    if (error == http::error::need_buffer) error = {};  // our chunk buffer is full: deliver it
-    if (state.cancelled) co_return state.fail({FailureKind::reset, "the upstream call was cancelled"});
-    if (error == boost::beast::error::timeout && idle_limit_binds) co_return state.fail(state.idle_timeout_failure());
-    if (error)
-      co_return state.fail(detail::classify_error(error, Phase::response_body, state.endpoint, state.total_limit));
-
-    const std::size_t produced = state.chunk.size() - body.size;
-    state.body_bytes += produced;
-    if (state.body_bytes > state.max_body_bytes) co_return state.fail(state.too_large());
-    if (produced > 0) co_return Piece{std::string_view(state.chunk.data(), produced)};
-  }
-}
-
-asio::awaitable<Result<std::string, Failure>> ResponseStream::read_rest() {
-  std::string body;
-  for (;;) {
-    auto piece = co_await next();
-    if (!piece) co_return piece.error();
-    if (!*piece) co_return body;  // next() holds the body to max_response_bytes
-    body.append(**piece);
-  }
 }
 
 // ---------------------------------------------------------------------------------------

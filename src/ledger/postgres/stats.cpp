@@ -1,7 +1,7 @@
 #include "ledger/postgres/stats.hpp"
 
+#include "ledger/postgres/stats_rows.hpp"
 #include "ledger/rollup.hpp"
-#include "ledger/series_assembly.hpp"
 #include "ledger/stats_assembly.hpp"
 
 #include <fmt/format.h>
@@ -66,32 +66,6 @@ const std::string kRollupLatenciesSql = R"sql(
   GROUP BY model, latency_bucket
 )sql";
 
-// The series reads (series_assembly.hpp): the roll-up queries above summed per series
-// bucket, whose start ($1 + a multiple of the step $4) comes last so a row decodes like a
-// /stats row. Summing in SQL keeps the rows handed to the gateway to buckets x groups.
-const std::string kSeriesGroupsSql = R"sql(
-  SELECT model, route,
-         SUM(calls), SUM(errors), SUM(prompt_tokens), SUM(completion_tokens), SUM(priced_calls),
-         SUM(priced_cost_pico), SUM(latency_sum), SUM(baseline_cost_pico), SUM(savings_pico),
-         $1::BIGINT + (bucket - $1::BIGINT) / $4::BIGINT * $4::BIGINT AS start
-  FROM rollups WHERE width = $3 AND bucket >= $1::BIGINT AND bucket < $2::BIGINT
-  GROUP BY start, model, route
-)sql";
-
-const std::string kSeriesKeysSql = R"sql(
-  SELECT client_key_id, SUM(calls), SUM(prompt_tokens), SUM(completion_tokens), SUM(priced_calls),
-         SUM(priced_cost_pico), $1::BIGINT + (bucket - $1::BIGINT) / $4::BIGINT * $4::BIGINT AS start
-  FROM key_rollups WHERE width = $3 AND bucket >= $1::BIGINT AND bucket < $2::BIGINT
-  GROUP BY start, client_key_id
-)sql";
-
-const std::string kSeriesLatenciesSql = R"sql(
-  SELECT model, latency_bucket, SUM(count), MIN(min_ms), MAX(max_ms),
-         $1::BIGINT + (bucket - $1::BIGINT) / $4::BIGINT * $4::BIGINT AS start
-  FROM latency_rollups WHERE width = $3 AND bucket >= $1::BIGINT AND bucket < $2::BIGINT
-  GROUP BY start, model, latency_bucket
-)sql";
-
 // Newest first here; ties in timestamp go to the later write, as in SQLite.
 const std::string kRecentSql = R"sql(
   SELECT id, timestamp, model, route, cost_pico, latency_ms, prompt_tokens, completion_tokens, status,
@@ -116,43 +90,6 @@ std::string bucket_bound_text(double bound) {
   return std::to_string(static_cast<std::int64_t>(bound));
 }
 
-std::uint64_t as_count(std::int64_t value) { return static_cast<std::uint64_t>(std::max<std::int64_t>(value, 0)); }
-
-// Reads columns in order, keeping the first error, so row decoding stays flat.
-class RowReader {
- public:
-  RowReader(const QueryResult& result, int row) : result_(result), row_(row) {}
-
-  std::string text() { return std::string(result_.text(row_, next_++)); }
-  std::int64_t integer() { return keep(result_.integer(row_, next_++), std::int64_t{0}); }
-  double real() { return keep(result_.real(row_, next_++), 0.0); }
-  std::optional<std::int64_t> optional_integer() {
-    if (result_.is_null(row_, next_)) {
-      ++next_;
-      return std::nullopt;
-    }
-    return integer();
-  }
-  const std::optional<turnout::Error>& error() const { return error_; }
-
- private:
-  template <class T>
-  T keep(turnout::Result<T> value, T fallback) {
-    if (value) {
-      return *value;
-    }
-    if (!error_) {
-      error_ = value.error();
-    }
-    return fallback;
-  }
-
-  const QueryResult& result_;
-  int row_;
-  int next_ = 0;
-  std::optional<turnout::Error> error_;
-};
-
 turnout::Result<QueryResult> query_segment(Connection& connection, const std::string& raw_sql,
                                            const std::string& rollup_sql, const StatsSegment& segment) {
   if (segment.width == 0) {
@@ -164,35 +101,6 @@ turnout::Result<QueryResult> query_segment(Connection& connection, const std::st
   const std::array<Param, 3> params{bucket_bound_text(segment.since), bucket_bound_text(segment.until),
                                     std::to_string(segment.width)};
   return connection.query(rollup_sql, params);
-}
-
-// Columns 0-10 of a groups row.
-GroupTotals read_group(RowReader& read) {
-  GroupTotals group;
-  group.model = read.text();
-  group.route = read.text();
-  group.calls = as_count(read.integer());
-  group.errors = as_count(read.integer());
-  group.prompt_tokens = as_count(read.integer());
-  group.completion_tokens = as_count(read.integer());
-  group.priced_calls = as_count(read.integer());
-  group.priced_cost = pricing::Money{read.integer()};
-  group.latency_sum = read.real();
-  group.baseline_cost = pricing::Money{read.integer()};
-  group.savings = pricing::Money{read.integer()};
-  return group;
-}
-
-// Columns 0-5 of a keys row.
-KeyTotals read_key(RowReader& read) {
-  KeyTotals group;
-  group.client_key_id = read.text();
-  group.calls = as_count(read.integer());
-  group.prompt_tokens = as_count(read.integer());
-  group.completion_tokens = as_count(read.integer());
-  group.priced_calls = as_count(read.integer());
-  group.priced_cost = pricing::Money{read.integer()};
-  return group;
 }
 
 turnout::Result<void> add_groups(Connection& connection, const StatsSegment& segment, StatsAccumulator& totals) {
@@ -292,98 +200,35 @@ turnout::Result<void> add_recent_calls(Connection& connection, double since, dou
   return {};
 }
 
-// A series query: bounds, roll-up width and step as BIGINT parameters.
-turnout::Result<QueryResult> query_series_rows(Connection& connection, const std::string& sql,
-                                               const StatsSegment& segment, const SeriesAccumulator& series) {
-  const std::array<Param, 4> params{std::to_string(series.query().since), std::to_string(series.query().until),
-                                    std::to_string(segment.width), std::to_string(series.query().step)};
-  return connection.query(sql, params);
-}
-
-// Series readers: each row goes to the series bucket it was summed for.
-turnout::Result<void> add_series_groups(Connection& connection, const StatsSegment& segment, SeriesAccumulator& series) {
-  auto rows = query_series_rows(connection, kSeriesGroupsSql, segment, series);
-  if (!rows) {
-    return rows.error();
-  }
-  for (int row = 0; row < rows->rows(); ++row) {
-    RowReader read(*rows, row);
-    GroupTotals group = read_group(read);
-    const std::int64_t bucket = read.integer();
-    if (read.error()) {
-      return *read.error();
-    }
-    if (StatsAccumulator* totals = series.bucket_of(bucket)) {
-      if (auto added = totals->add(std::move(group)); !added) {
-        return added.error();
-      }
-    }
-  }
-  return {};
-}
-
-turnout::Result<void> add_series_keys(Connection& connection, const StatsSegment& segment, SeriesAccumulator& series) {
-  auto rows = query_series_rows(connection, kSeriesKeysSql, segment, series);
-  if (!rows) {
-    return rows.error();
-  }
-  for (int row = 0; row < rows->rows(); ++row) {
-    RowReader read(*rows, row);
-    KeyTotals group = read_key(read);
-    const std::int64_t bucket = read.integer();
-    if (read.error()) {
-      return *read.error();
-    }
-    if (StatsAccumulator* totals = series.bucket_of(bucket)) {
-      if (auto added = totals->add(std::move(group)); !added) {
-        return added.error();
-      }
-    }
-  }
-  return {};
-}
-
-turnout::Result<void> add_series_latencies(Connection& connection, const StatsSegment& segment,
-                                           SeriesAccumulator& series) {
-  auto rows = query_series_rows(connection, kSeriesLatenciesSql, segment, series);
-  if (!rows) {
-    return rows.error();
-  }
-  for (int row = 0; row < rows->rows(); ++row) {
-    RowReader read(*rows, row);
-    const std::string model = read.text();
-    const auto latency_bucket = static_cast<int>(read.integer());
-    const auto count = as_count(read.integer());
-    const double min_ms = read.real();
-    const double max_ms = read.real();
-    const std::int64_t bucket = read.integer();
-    if (read.error()) {
-      return *read.error();
-    }
-    if (StatsAccumulator* totals = series.bucket_of(bucket)) {
-      totals->add_latencies(model, latency_bucket, LatencyCell{count, min_ms, max_ms});
-    }
-  }
-  return {};
-}
-
 }  // namespace
 
-turnout::Result<SeriesReport> query_series(Connection& connection, const SeriesQuery& query) {
-  auto snapshot = Transaction::begin(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-  if (!snapshot) {
-    return snapshot.error();
-  }
-  auto report = collect_series(query, std::bind_front(add_series_groups, std::ref(connection)),
-                               std::bind_front(add_series_keys, std::ref(connection)),
-                               std::bind_front(add_series_latencies, std::ref(connection)));
-  if (!report) {
-    return report.error();
-  }
-  if (auto ended = snapshot->commit(); !ended) {
-    return ended.error();
-  }
-  return report;
+// Columns 0-10 of a groups row.
+GroupTotals read_group(RowReader& read) {
+  GroupTotals group;
+  group.model = read.text();
+  group.route = read.text();
+  group.calls = as_count(read.integer());
+  group.errors = as_count(read.integer());
+  group.prompt_tokens = as_count(read.integer());
+  group.completion_tokens = as_count(read.integer());
+  group.priced_calls = as_count(read.integer());
+  group.priced_cost = pricing::Money{read.integer()};
+  group.latency_sum = read.real();
+  group.baseline_cost = pricing::Money{read.integer()};
+  group.savings = pricing::Money{read.integer()};
+  return group;
+}
+
+// Columns 0-5 of a keys row.
+KeyTotals read_key(RowReader& read) {
+  KeyTotals group;
+  group.client_key_id = read.text();
+  group.calls = as_count(read.integer());
+  group.prompt_tokens = as_count(read.integer());
+  group.completion_tokens = as_count(read.integer());
+  group.priced_calls = as_count(read.integer());
+  group.priced_cost = pricing::Money{read.integer()};
+  return group;
 }
 
 turnout::Result<StatsReport> query_stats(Connection& connection, const StatsQuery& query) {

@@ -1,0 +1,58 @@
+#pragma once
+// Decoding of PostgreSQL stats rows, shared by the /stats queries (stats.cpp) and the
+// /stats/series queries (series.cpp). Internal to the PostgreSQL ledger.
+#include "ledger/ledger.hpp"
+#include "ledger/postgres/connection.hpp"
+#include "ledger/stats_assembly.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace turnout::ledger::pg {
+
+inline std::uint64_t as_count(std::int64_t value) { return static_cast<std::uint64_t>(std::max<std::int64_t>(value, 0)); }
+
+
+// Reads columns in order, keeping the first error, so row decoding stays flat.
+class RowReader {
+ public:
+  RowReader(const QueryResult& result, int row) : result_(result), row_(row) {}
+
+  std::string text() { return std::string(result_.text(row_, next_++)); }
+  std::int64_t integer() { return keep(result_.integer(row_, next_++), std::int64_t{0}); }
+  double real() { return keep(result_.real(row_, next_++), 0.0); }
+  std::optional<std::int64_t> optional_integer() {
+    if (result_.is_null(row_, next_)) {
+      ++next_;
+      return std::nullopt;
+    }
+    return integer();
+  }
+  const std::optional<turnout::Error>& error() const { return error_; }
+
+ private:
+  template <class T>
+  T keep(turnout::Result<T> value, T fallback) {
+    if (value) {
+      return *value;
+    }
+    if (!error_) {
+      error_ = value.error();
+    }
+    return fallback;
+  }
+
+  const QueryResult& result_;
+  int row_;
+  int next_ = 0;
+  std::optional<turnout::Error> error_;
+};
+
+// Columns 0-10 of a groups row: model, route, then the sums.
+GroupTotals read_group(RowReader& read);
+// Columns 0-5 of a keys row: client key id, then the sums.
+KeyTotals read_key(RowReader& read);
+
+}  // namespace turnout::ledger::pg
