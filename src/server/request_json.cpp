@@ -1,0 +1,55 @@
+#include "server/request_json.hpp"
+
+#include "common/json_text.hpp"
+
+#include <fmt/format.h>
+
+namespace turnout::server {
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+
+const char* type_name(element_type t) {
+  switch (t) {
+    case element_type::ARRAY: return "an array";
+    case element_type::OBJECT: return "an object";
+    case element_type::INT64:
+    case element_type::UINT64: return "an integer";
+    case element_type::DOUBLE: return "a number";
+    case element_type::STRING: return "a string";
+    case element_type::BOOL: return "a boolean";
+    case element_type::NULL_VALUE: return "null";
+  }
+  return "a value";
+}
+
+}  // namespace
+
+RequestError type_error(std::string param, const char* expected, simdjson::dom::element e) {
+  return RequestError{fmt::format("Invalid type for '{}': expected {}, but got {}.", param, expected,
+                                  type_name(e.type())),
+                      std::move(param), "invalid_type"};
+}
+
+std::variant<simdjson::dom::element, RequestError> parse_json_body(simdjson::dom::parser& parser,
+                                                                   std::string& repaired, std::string_view body) {
+  auto doc = parser.parse(body.data(), body.size());
+  if (doc.error() == simdjson::STRING_ERROR) {
+    // Possibly a lone surrogate escape, which tiktoken reads as U+FFFD: repair and retry.
+    repaired.assign(body);
+    if (replace_lone_surrogate_escapes(repaired)) doc = parser.parse(repaired);
+  }
+  if (doc.error() == simdjson::UTF8_ERROR)
+    return RequestError{"The request body is not valid UTF-8.", "", "invalid_utf8"};
+  if (doc.error())
+    return RequestError{
+        fmt::format("We could not parse the JSON body of your request ({}).", simdjson::error_message(doc.error())),
+        "", "invalid_json"};
+  element root = doc.value_unsafe();
+  if (!root.is_object())
+    return RequestError{"The request body must be a JSON object.", "", "invalid_type"};
+  return root;
+}
+
+}  // namespace turnout::server
