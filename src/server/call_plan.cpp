@@ -92,6 +92,11 @@ std::string route_json(const CallPlan& plan) {
   out += R"(,"estimated_input_cost_usd":)";
   const auto cost = pricing::cost(c.rates, pricing::Usage{c.prompt_tokens, 0, 0});
   out += cost ? pricing::format_usd(*cost) : "null";
+  // Responses bodies: part of the prompt has no published formula, or lives at the provider.
+  out += R"(,"count_estimated":)";
+  out += plan.count_estimated ? "true" : "false";
+  out += R"(,"count_partial":)";
+  out += plan.count_partial ? "true" : "false";
   out += "}";
   return out;
 }

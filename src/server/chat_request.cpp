@@ -38,17 +38,6 @@ bool is_known_role(std::string_view role) {
   return false;
 }
 
-// A key that occurs more than once among `object`'s members (keys compared unescaped).
-// `keys` is scratch, reused across requests; sorting keeps many-member objects O(n log n).
-std::optional<std::string_view> first_duplicate_key(simdjson::dom::object object, std::vector<std::string_view>& keys) {
-  keys.clear();
-  for (auto [key, value] : object) keys.push_back(key);
-  std::sort(keys.begin(), keys.end());
-  const auto duplicate = std::adjacent_find(keys.begin(), keys.end());
-  if (duplicate == keys.end()) return std::nullopt;
-  return *duplicate;
-}
-
 tokenizer::ImageDetail parse_detail(std::string_view d) {
   if (d == "low") return tokenizer::ImageDetail::low;
   if (d == "high") return tokenizer::ImageDetail::high;
@@ -64,16 +53,9 @@ std::variant<const ChatRequest*, RequestError> RequestParser::parse(std::string_
   tool_calls_.clear();
   tool_definitions_.clear();
 
-  auto parsed_body = parse_json_body(parser_, repaired_, body);
+  auto parsed_body = parse_json_body(parser_, repaired_, top_level_keys_, body);
   if (auto* error = std::get_if<RequestError>(&parsed_body)) return std::move(*error);
   element root = std::get<element>(parsed_body);
-
-  // simdjson answers root["stream"] with the first copy of a key while an upstream acts on
-  // its last: a duplicate would count, route and bill one request and run another.
-  if (auto duplicate = first_duplicate_key(root.get_object().value_unsafe(), top_level_keys_))
-    return RequestError{fmt::format("Invalid request: the key '{}' appears more than once in the request body.",
-                                    *duplicate),
-                        std::string(*duplicate), "duplicate_key"};
 
   RequestError error;
   if (auto model = root["model"]; !model.error()) {

@@ -80,7 +80,7 @@ std::optional<RequestError> read_inputs(element input, std::vector<tokenizer::Em
 
 std::variant<const EmbeddingsRequest*, RequestError> EmbeddingsRequestParser::parse(std::string_view body) {
   request_ = EmbeddingsRequest{};
-  auto parsed_body = parse_json_body(parser_, repaired_, body);
+  auto parsed_body = parse_json_body(parser_, repaired_, top_level_keys_, body);
   if (auto* error = std::get_if<RequestError>(&parsed_body)) return std::move(*error);
   const element root = std::get<element>(parsed_body);
 

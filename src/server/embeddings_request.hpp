@@ -40,6 +40,7 @@ class EmbeddingsRequestParser {
  private:
   simdjson::dom::parser parser_;
   std::string repaired_;
+  std::vector<std::string_view> top_level_keys_;  // scratch for the duplicate-key check
   EmbeddingsRequest request_;
 };
 

@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <optional>
+
 namespace turnout::server {
 namespace {
 
@@ -24,6 +27,17 @@ const char* type_name(element_type t) {
   return "a value";
 }
 
+// A key that occurs more than once among `object`'s members (keys compared unescaped).
+// `keys` is scratch, reused across requests; sorting keeps many-member objects O(n log n).
+std::optional<std::string_view> first_duplicate_key(simdjson::dom::object object, std::vector<std::string_view>& keys) {
+  keys.clear();
+  for (auto [key, value] : object) keys.push_back(key);
+  std::sort(keys.begin(), keys.end());
+  const auto duplicate = std::adjacent_find(keys.begin(), keys.end());
+  if (duplicate == keys.end()) return std::nullopt;
+  return *duplicate;
+}
+
 }  // namespace
 
 RequestError type_error(std::string param, const char* expected, simdjson::dom::element e) {
@@ -33,7 +47,9 @@ RequestError type_error(std::string param, const char* expected, simdjson::dom::
 }
 
 std::variant<simdjson::dom::element, RequestError> parse_json_body(simdjson::dom::parser& parser,
-                                                                   std::string& repaired, std::string_view body) {
+                                                                   std::string& repaired,
+                                                                   std::vector<std::string_view>& key_scratch,
+                                                                   std::string_view body) {
   auto doc = parser.parse(body.data(), body.size());
   if (doc.error() == simdjson::STRING_ERROR) {
     // Possibly a lone surrogate escape, which tiktoken reads as U+FFFD: repair and retry.
@@ -49,6 +65,10 @@ std::variant<simdjson::dom::element, RequestError> parse_json_body(simdjson::dom
   element root = doc.value_unsafe();
   if (!root.is_object())
     return RequestError{"The request body must be a JSON object.", "", "invalid_type"};
+  if (auto duplicate = first_duplicate_key(root.get_object().value_unsafe(), key_scratch))
+    return RequestError{fmt::format("Invalid request: the key '{}' appears more than once in the request body.",
+                                    *duplicate),
+                        std::string(*duplicate), "duplicate_key"};
   return root;
 }
 

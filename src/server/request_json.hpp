@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace turnout::server {
 
@@ -21,8 +22,13 @@ RequestError type_error(std::string param, const char* expected, simdjson::dom::
 
 // Parses a request body that must be a JSON object. Lone UTF-16 surrogate escapes are read
 // as U+FFFD (as tiktoken does; the body is then repaired into `repaired`, which must
-// outlive the element); invalid UTF-8 and invalid JSON are errors naming the problem.
+// outlive the element); invalid UTF-8 and invalid JSON are errors naming the problem. A
+// top-level key that occurs twice is a 400 `duplicate_key` naming it: simdjson (and so the
+// gateway) reads the first copy while an upstream acts on its last, so the call counted,
+// routed and billed would not be the one that ran. `key_scratch` is reused across calls.
 std::variant<simdjson::dom::element, RequestError> parse_json_body(simdjson::dom::parser& parser,
-                                                                   std::string& repaired, std::string_view body);
+                                                                   std::string& repaired,
+                                                                   std::vector<std::string_view>& key_scratch,
+                                                                   std::string_view body);
 
 }  // namespace turnout::server

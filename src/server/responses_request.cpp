@@ -42,7 +42,7 @@ std::variant<const ResponsesRequest*, RequestError> ResponsesRequestParser::pars
   tool_calls_.clear();
   tool_definitions_.clear();
 
-  auto parsed_body = parse_json_body(parser_, repaired_, body);
+  auto parsed_body = parse_json_body(parser_, repaired_, top_level_keys_, body);
   if (auto* error = std::get_if<RequestError>(&parsed_body)) return std::move(*error);
   const element root = std::get<element>(parsed_body);
 

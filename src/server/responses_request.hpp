@@ -47,6 +47,7 @@ class ResponsesRequestParser {
   };
   simdjson::dom::parser parser_;
   std::string repaired_;
+  std::vector<std::string_view> top_level_keys_;  // scratch for the duplicate-key check
   ResponsesRequest request_;
   std::vector<tokenizer::MessageView> messages_;
   std::vector<Range> part_ranges_, call_ranges_;  // per message

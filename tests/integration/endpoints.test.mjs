@@ -52,6 +52,8 @@ describe('POST /route', () => {
       encoding: 'cl100k_base',
       context_window: TEST_MODELS['gpt-3.5-turbo'].context_window,
       estimated_input_cost_usd: femtoToNumber(tokenCost(tokens, TEST_MODELS['gpt-3.5-turbo'].input)),
+      count_estimated: false,
+      count_partial: false,
     });
     assert.deepEqual(await mock.requests(), []);
   });

@@ -196,6 +196,36 @@ describe('responses through the openai SDK', () => {
     assert.equal(counted.json.input_tokens, answered.usage.input_tokens, 'the count the mock bills');
   });
 
+  it('POST /route takes a Responses body: the same count, and an estimate or partial count says so', async () => {
+    await mock.reset();
+    const plain = { model: 'auto', instructions: 'Be brief.', input: 'Which tier am I?' };
+    const routed = await gateway.request('POST', '/route', { json: plain });
+    assert.equal(routed.status, 200, routed.text);
+    const counted = await gateway.request('POST', '/v1/responses/input_tokens', { json: plain });
+    assert.equal(routed.json.prompt_tokens, counted.json.input_tokens);
+    assert.equal(routed.json.model, counted.json.model);
+    assert.equal(routed.json.count_estimated, false);
+    assert.equal(routed.json.count_partial, false);
+
+    const withCall = await gateway.request('POST', '/route', { json: { model: 'auto', input: [
+      { role: 'user', content: 'Weather in Paris?' },
+      { type: 'function_call', call_id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' },
+      { type: 'function_call_output', call_id: 'call_1', output: '18C and sunny' },
+    ] } });
+    assert.equal(withCall.status, 200, withCall.text);
+    assert.equal(withCall.json.count_estimated, true);
+
+    const continuation = await gateway.request('POST', '/route', {
+      json: { model: 'auto', input: 'And then?', previous_response_id: 'resp_123' } });
+    assert.equal(continuation.status, 200, continuation.text);
+    assert.equal(continuation.json.count_partial, true);
+
+    const bad = await gateway.request('POST', '/route', { json: { model: 'auto', input: 5 } });
+    assert.equal(bad.status, 400, bad.text);
+    assert.equal(bad.json.error.param, 'input');
+    assert.equal((await responseCalls()).length, 0, 'nothing reached the upstream');
+  });
+
   it('stored responses: GET/DELETE /v1/responses/{id}, cancel and input_items go to the provider', async () => {
     await mock.reset();
     const fetched = await gateway.request('GET', '/v1/responses/resp_abc123?include[]=x');
@@ -306,4 +336,16 @@ describe('responses: bad input', () => {
       assert.equal((await responseCalls()).length, 0);
     });
   }
+
+  it('a top-level key twice: 400 duplicate_key naming it, nothing sent upstream', async () => {
+    await mock.reset();
+    const response = await gateway.request('POST', '/v1/responses', {
+      body: '{"model":"auto","input":"hi","stream":false,"stream":true}',
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(response.status, 400, response.text);
+    assert.equal(response.json.error.code, 'duplicate_key');
+    assert.equal(response.json.error.param, 'stream');
+    assert.equal((await responseCalls()).length, 0);
+  });
 });

@@ -135,3 +135,18 @@ TEST(EmbeddingsPlan, AnAliasIsRefusedNamingTheModelField) {
   EXPECT_EQ(error.param, "model");
   EXPECT_EQ(plan_error(cfg, R"({"model":"text-embedding-3-small","input":5})").param, "input");
 }
+
+// As for chat (chat_request_test.cpp): a top-level key twice is refused, naming the key.
+TEST(EmbeddingsRequest, DuplicateTopLevelKeysAreRejectedByName) {
+  ts::EmbeddingsRequestParser parser;
+  for (const std::string key : {"model", "input", "dimensions", "encoding_format"}) {
+    const std::string value = key == "model" ? R"("text-embedding-3-small")" : key == "dimensions" ? "8"
+                              : key == "encoding_format" ? R"("float")" : R"("x")";
+    const std::string head = key == "model" ? R"({"input":"hi",)" : key == "input" ? R"({"model":"text-embedding-3-small",)"
+                                                                      : R"({"model":"text-embedding-3-small","input":"hi",)";
+    const std::string body = head + "\"" + key + "\":" + value + ",\"" + key + "\":" + value + "}";
+    const ts::RequestError e = parse_error(parser, body);
+    EXPECT_EQ(e.param, key) << body;
+    EXPECT_EQ(e.code, "duplicate_key") << body;
+  }
+}

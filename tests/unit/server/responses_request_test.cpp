@@ -170,3 +170,18 @@ TEST(ResponsesPlan, ContextOverflowNamesInput) {
   EXPECT_EQ(error.status, 400);
   EXPECT_TRUE(error.param == "input" || error.param == "max_output_tokens") << error.param;
 }
+
+// As for chat (chat_request_test.cpp): the gateway reads a key's first copy, an upstream
+// its last, so a body with a top-level key twice is refused, naming the key.
+TEST(ResponsesRequest, DuplicateTopLevelKeysAreRejectedByName) {
+  for (const std::string key : {"model", "input", "stream", "instructions", "max_output_tokens", "tools"}) {
+    const std::string value = key == "stream" ? "false" : key == "max_output_tokens" ? "1" : key == "tools" ? "[]"
+                                                                                                            : R"("x")";
+    const std::string head = key == "input" ? "{" : R"({"input":"hi",)";
+    const std::string body = head + "\"" + key + "\":" + value + ",\"" + key + "\":" + value + "}";
+    const ts::RequestError e = parse_error(body);
+    EXPECT_EQ(e.param, key) << body;
+    EXPECT_EQ(e.code, "duplicate_key") << body;
+  }
+  EXPECT_EQ(parse_error(R"({"input":"hi","stream":true,"\u0073tream":false})").param, "stream");
+}
