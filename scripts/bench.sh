@@ -106,25 +106,10 @@ echo "== tokenizer vs npm tiktoken and gpt-tokenizer"
 (cd scripts/tokenizer-ref && npm ci --no-audit --no-fund --loglevel=error) &&
   node bench/tokenizer_compare.mjs "$bench_dir/tokenizer_bench" || echo "(skipped: npm packages unavailable)"
 
-# The ledger at scale: BENCH_LEDGER_CALLS records (default 10 million) into SQLite, then
-# into a private PostgreSQL cluster when the server binaries are installed.
-LEDGER_CALLS=${BENCH_LEDGER_CALLS:-10000000}
-# Each run also times /stats/series; then the dashboard page over that ledger
-# (bench/dashboard_bench.mjs, headless Chromium) when tests/node_modules has puppeteer-core.
-dashboard_bench() {  # ledger URL
-  [[ -d tests/node_modules/puppeteer-core && -x /usr/bin/chromium ]] || { echo "(dashboard page: skipped, run make deps-test and cd tests && npm ci)"; return; }
-  node bench/dashboard_bench.mjs --bin "$bin" --ledger "$1" || true
-}
-echo "== ledger_scale_bench (SQLite, $LEDGER_CALLS calls)"
-"$bench_dir/ledger_scale_bench" --calls "$LEDGER_CALLS" --keep "$work/scale.db"
-dashboard_bench "sqlite:$work/scale.db"
-rm -f "$work"/scale.db*
-if pg_url=$(scripts/pg-test-cluster.sh start "$work/pg"); then
-  echo "== ledger_scale_bench (PostgreSQL, $LEDGER_CALLS calls)"
-  TURNOUT_BENCH_PG_URL=$pg_url "$bench_dir/ledger_scale_bench" --calls "$LEDGER_CALLS" --backend postgresql || true
-  dashboard_bench "$pg_url"
-  scripts/pg-test-cluster.sh stop "$work/pg"
-fi
+# The ledger and the dashboard at scale: BENCH_LEDGER_CALLS records (default 10 million)
+# into SQLite, then into a private PostgreSQL cluster; /stats, /stats/series and the page
+# load (scripts/bench-dashboard.sh).
+TURNOUT_BENCH_BIN="$bin" TURNOUT_BENCH_DIR="$bench_dir" scripts/bench-dashboard.sh
 
 # Streaming: time to first byte/event through Turnout versus direct, then many simultaneous
 # slow streams through one gateway (default threads) with its peak RSS. A fresh mock and

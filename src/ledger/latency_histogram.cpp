@@ -1,7 +1,11 @@
 #include "ledger/latency_histogram.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <iterator>
 
 namespace turnout::ledger {
 namespace {
@@ -11,7 +15,53 @@ constexpr int kMinExponent = -10;  // 2^-10 ms, about one microsecond
 constexpr int kMaxExponent = 30;   // 2^30 ms, about twelve days
 constexpr int kLastBucket = (kMaxExponent - kMinExponent) * kBucketsPerDoubling + 1;
 
+// Parses one number spanning all of `text`.
+template <class Number>
+bool parse_whole(std::string_view text, Number& value) {
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return error == std::errc() && end == text.data() + text.size();
+}
+
+// The next `separator`-delimited field of `text`, consumed.
+std::string_view next_field(std::string_view& text, char separator) {
+  const auto at = text.find(separator);
+  const std::string_view field = text.substr(0, at);
+  text = at == std::string_view::npos ? std::string_view() : text.substr(at + 1);
+  return field;
+}
+
 }  // namespace
+
+void merge_latency_cell(LatencyCells& cells, int bucket, const LatencyCell& cell) {
+  auto [slot, inserted] = cells.try_emplace(bucket, cell);
+  if (!inserted) {
+    slot->second.count += cell.count;
+    slot->second.min_ms = std::min(slot->second.min_ms, cell.min_ms);
+    slot->second.max_ms = std::max(slot->second.max_ms, cell.max_ms);
+  }
+}
+
+std::string encode_latency_cells(const LatencyCells& cells) {
+  std::string text;
+  for (const auto& [bucket, cell] : cells) {
+    if (!text.empty()) {
+      text += ' ';
+    }
+    // {} is the shortest form that reads back to the same double.
+    fmt::format_to(std::back_inserter(text), "{},{},{},{}", bucket, cell.count, cell.min_ms, cell.max_ms);
+  }
+  return text;
+}
+
+bool take_latency_cell(std::string_view& text, int& bucket, LatencyCell& cell) {
+  std::string_view item = next_field(text, ' ');
+  return parse_whole(next_field(item, ','), bucket) && parse_whole(next_field(item, ','), cell.count) &&
+         parse_whole(next_field(item, ','), cell.min_ms) && parse_whole(item, cell.max_ms) && cell.count > 0;
+}
+
+Result<void> decode_latency_cells(std::string_view text, LatencyCells& cells) {
+  return for_each_latency_cell(text, [&](int bucket, const LatencyCell& cell) { merge_latency_cell(cells, bucket, cell); });
+}
 
 int latency_bucket(double latency_ms) {
   if (!(latency_ms > std::ldexp(1.0, kMinExponent))) {
@@ -36,12 +86,7 @@ void LatencyHistogram::add(int bucket, const LatencyCell& cell) {
   if (cell.count == 0) {
     return;
   }
-  auto [slot, inserted] = cells_.try_emplace(bucket, cell);
-  if (!inserted) {
-    slot->second.count += cell.count;
-    slot->second.min_ms = std::min(slot->second.min_ms, cell.min_ms);
-    slot->second.max_ms = std::max(slot->second.max_ms, cell.max_ms);
-  }
+  merge_latency_cell(cells_, bucket, cell);
   count_ += cell.count;
 }
 

@@ -7,8 +7,12 @@
 // holds (within 4.4% of the exact nearest-rank value, and exact when they are equal).
 // 16 per doubling keeps a model's histogram for a day at ~100 cells for typical LLM
 // latencies, which is what a long /stats window reads per model and instance.
+#include "common/result.hpp"
+
 #include <cstdint>
 #include <map>
+#include <string>
+#include <string_view>
 
 namespace turnout::ledger {
 
@@ -25,6 +29,42 @@ struct LatencyCell {
   double max_ms = 0;
 };
 
+// The cells of one histogram by bucket: what one roll-up row (latency_histograms) holds
+// for a (width, bucket, instance, model), so a window reads one row per model and bucket
+// instead of one per occupied cell.
+using LatencyCells = std::map<int, LatencyCell>;
+
+// Adds `cell` to the cell of `bucket` in `cells` (counts add, min and max widen).
+void merge_latency_cell(LatencyCells& cells, int bucket, const LatencyCell& cell);
+
+// The stored text of `cells`: "bucket,count,min_ms,max_ms" per cell, separated by spaces,
+// with each double in a form that reads back to the same double (text rather than bytes,
+// so both engines can build it in SQL from the old per-cell rows and it has no byte order).
+std::string encode_latency_cells(const LatencyCells& cells);
+
+// Reads the first cell of a stored text into `bucket` and `cell` and drops it from `text`;
+// false when it is malformed (a row written by something else).
+bool take_latency_cell(std::string_view& text, int& bucket, LatencyCell& cell);
+
+// Hands each cell of a stored text to `visit(bucket, cell)`; an error names what is
+// malformed, and then the cells before it have been visited.
+template <class Visit>
+Result<void> for_each_latency_cell(std::string_view text, Visit visit) {
+  while (!text.empty()) {
+    const std::string_view rest = text;
+    int bucket = 0;
+    LatencyCell cell;
+    if (!take_latency_cell(text, bucket, cell)) {
+      return make_error("malformed latency histogram cell '" + std::string(rest.substr(0, rest.find(' '))) + "'");
+    }
+    visit(bucket, cell);
+  }
+  return {};
+}
+
+// Merges the cells of a stored text into `cells` (for_each_latency_cell).
+Result<void> decode_latency_cells(std::string_view text, LatencyCells& cells);
+
 class LatencyHistogram {
  public:
   void add(int bucket, const LatencyCell& cell);
@@ -37,7 +77,7 @@ class LatencyHistogram {
   double at_rank(std::uint64_t rank) const;
 
  private:
-  std::map<int, LatencyCell> cells_;
+  LatencyCells cells_;
   std::uint64_t count_ = 0;
 };
 

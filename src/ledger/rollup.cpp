@@ -111,13 +111,8 @@ Result<void> RollupBuilder::add(const CallRecord& record) {
     by_key.priced_calls += record.cost ? 1 : 0;
     by_key.priced_cost += cost;
 
-    LatencyKey key{width, bucket, record.instance_id, record.model, latency_cell};
-    auto [cell, inserted] = latencies_.try_emplace(std::move(key), LatencyCell{1, record.latency_ms, record.latency_ms});
-    if (!inserted) {
-      cell->second.count += 1;
-      cell->second.min_ms = std::min(cell->second.min_ms, record.latency_ms);
-      cell->second.max_ms = std::max(cell->second.max_ms, record.latency_ms);
-    }
+    merge_latency_cell(latencies_[HistogramKey{width, bucket, record.instance_id, record.model}], latency_cell,
+                       LatencyCell{1, record.latency_ms, record.latency_ms});
   }
   return {};
 }

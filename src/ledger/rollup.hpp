@@ -1,8 +1,11 @@
 #pragma once
 // Time-bucketed roll-ups: what makes /stats cost independent of the ledger's size.
 // Every record is also added, in the same transaction, for each bucket width (week, day,
-// hour, minute, and for the last day second) to one totals row keyed by (instance, model, route), one per-key row keyed
-// by (instance, client key) and one latency histogram cell keyed by (instance, model). A
+// six hours, hour, minute, and for the last day second) to one totals row keyed by
+// (instance, model, route), one per-key row keyed by (instance, client key) and one latency
+// histogram row keyed by (instance, model) that holds all of its cells. The six-hour width
+// is there for /stats/series: the dashboard's 7-day chart has 6-hour steps, read as 28 rows
+// per group instead of 168 hour rows. A
 // window is answered from whole weeks, then whole days, hours, minutes (and seconds) at its
 // edges, and raw rows only for the partial minutes (seconds) at its two ends
 // (plan_stats_segments).
@@ -34,7 +37,8 @@
 namespace turnout::ledger {
 
 // Bucket widths in seconds, coarsest first.
-inline constexpr std::array<std::int64_t, 5> kRollupWidths{604'800, 86'400, 3'600, 60, 1};
+// Each divides the one before it, so a coarser bucket is a union of finer ones.
+inline constexpr std::array<std::int64_t, 6> kRollupWidths{604'800, 86'400, 21'600, 3'600, 60, 1};
 inline constexpr std::int64_t kSecondWidth = 1;
 inline constexpr double kSecondRollupLifetime = 86'400;
 inline constexpr double kSecondRollupHorizon = 82'800;
@@ -71,12 +75,11 @@ struct KeyRollupTotals {
   std::int64_t priced_cost = 0;  // pico-dollars
 };
 
-struct LatencyKey {
+struct HistogramKey {
   std::int64_t width = 0;
   std::int64_t bucket = 0;
   std::string instance_id, model;
-  int latency_bucket = 0;
-  auto operator<=>(const LatencyKey&) const = default;
+  auto operator<=>(const HistogramKey&) const = default;
 };
 
 // Whether a record counts as an error in /stats (docs/REFERENCE.md §5).
@@ -95,7 +98,8 @@ class RollupBuilder {
 
   const std::map<RollupKey, RollupTotals>& totals() const { return totals_; }
   const std::map<KeyRollupKey, KeyRollupTotals>& key_totals() const { return key_totals_; }
-  const std::map<LatencyKey, LatencyCell>& latencies() const { return latencies_; }
+  // The cells each histogram row gains.
+  const std::map<HistogramKey, LatencyCells>& latencies() const { return latencies_; }
   bool empty() const { return totals_.empty(); }
   void clear();
 
@@ -103,7 +107,7 @@ class RollupBuilder {
   double seconds_since_;
   std::map<RollupKey, RollupTotals> totals_;
   std::map<KeyRollupKey, KeyRollupTotals> key_totals_;
-  std::map<LatencyKey, LatencyCell> latencies_;
+  std::map<HistogramKey, LatencyCells> latencies_;
 };
 
 // One piece of a /stats window: roll-up rows of `width` with bucket start in

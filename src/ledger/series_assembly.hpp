@@ -25,7 +25,7 @@ inline constexpr std::int64_t kMaxSeriesBuckets = 1'500;
 inline constexpr std::int64_t kMaxSeriesRollupBuckets = 100'000;
 inline constexpr std::int64_t kMinSeriesStep = 60;
 
-// The roll-up width a series with `step` reads: the coarsest of week, day, hour, minute
+// The roll-up width a series with `step` reads: the coarsest of week, day, six hours, hour, minute
 // dividing it. `step` must be a positive multiple of kMinSeriesStep.
 std::int64_t series_read_width(std::int64_t step);
 
@@ -60,7 +60,7 @@ inline StatsSegment series_segment(const SeriesQuery& query) {
 }
 
 // Reads the series with a backend's three readers, each called once with the segment and
-// the accumulator: (model, route) groups, key groups, latency cells.
+// the accumulator: (model, route) groups, key groups, latency histograms.
 template <class ReadGroups, class ReadKeys, class ReadLatencies>
 Result<SeriesReport> collect_series(const SeriesQuery& query, ReadGroups read_groups, ReadKeys read_keys,
                                     ReadLatencies read_latencies) {

@@ -71,6 +71,11 @@ void StatsAccumulator::add_latencies(const std::string& model, int bucket, const
   latencies_[model].add(bucket, cell);
 }
 
+Result<void> StatsAccumulator::add_latency_cells(const std::string& model, std::string_view encoded) {
+  LatencyHistogram& histogram = latencies_[model];
+  return for_each_latency_cell(encoded, [&](int bucket, const LatencyCell& cell) { histogram.add(bucket, cell); });
+}
+
 void StatsAccumulator::add_latency(const std::string& model, double latency_ms) { latencies_[model].add(latency_ms); }
 
 StatsReport StatsAccumulator::finish() && {

@@ -48,6 +48,8 @@ class StatsAccumulator {
   Result<void> add(KeyTotals group);
   // Latency histogram cells of one model (from roll-ups or from raw rows).
   void add_latencies(const std::string& model, int bucket, const LatencyCell& cell);
+  // The cells of a stored histogram row (latency_histogram.hpp); an error when malformed.
+  Result<void> add_latency_cells(const std::string& model, std::string_view encoded);
   void add_latency(const std::string& model, double latency_ms);
   // The report with averages, per-model and per-key costs and percentiles completed.
   StatsReport finish() &&;

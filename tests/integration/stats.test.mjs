@@ -219,6 +219,17 @@ describe('GET /stats after a known sequence', () => {
     assert.equal(future.total_calls, 0);
   });
 
+  it('/stats/series picks a default step that is a whole roll-up bucket, so a long window stays cheap', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    for (const [window, step] of [[3600, 60], [86_400, 3600], [7 * 86_400, 3600], [30 * 86_400, 21_600], [400 * 86_400, 604_800]]) {
+      const response = await gateway.request('GET', `/stats/series?since=${now - window}`);
+      assert.equal(response.status, 200, response.text);
+      assert.equal(response.json.step, step, `window of ${window} s`);
+      assert.equal(response.json.buckets.reduce((sum, bucket) => sum + bucket.total_calls, 0), calls.length,
+        `window of ${window} s holds every call`);
+    }
+  });
+
   it('a bad since/until/recent is a 400 in the OpenAI shape', async () => {
     for (const query of ['?since=yesterday', '?until=2024-13-45T00:00:00Z', '?recent=-1', '?recent=abc']) {
       const response = await gateway.request('GET', `/stats${query}`);

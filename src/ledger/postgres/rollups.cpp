@@ -23,15 +23,18 @@ constexpr std::string_view kStagingSql = R"sql(
     width BIGINT, bucket BIGINT, instance_id TEXT, client_key_id TEXT, calls BIGINT, prompt_tokens BIGINT,
     completion_tokens BIGINT, priced_calls BIGINT, priced_cost_pico BIGINT
   ) ON COMMIT DELETE ROWS;
-  CREATE TEMPORARY TABLE IF NOT EXISTS incoming_latency_rollups (
-    width BIGINT, bucket BIGINT, instance_id TEXT, model TEXT, latency_bucket INTEGER, count BIGINT,
-    min_ms DOUBLE PRECISION, max_ms DOUBLE PRECISION
+  CREATE TEMPORARY TABLE IF NOT EXISTS incoming_histograms (
+    width BIGINT, bucket BIGINT, instance_id TEXT, model TEXT
+  ) ON COMMIT DELETE ROWS;
+  CREATE TEMPORARY TABLE IF NOT EXISTS merged_histograms (
+    width BIGINT, bucket BIGINT, instance_id TEXT, model TEXT, cells TEXT
   ) ON COMMIT DELETE ROWS;
 )sql";
 
 const std::string kCopyTotalsSql = "COPY incoming_rollups FROM STDIN";
 const std::string kCopyKeyTotalsSql = "COPY incoming_key_rollups FROM STDIN";
-const std::string kCopyLatenciesSql = "COPY incoming_latency_rollups FROM STDIN";
+const std::string kCopyHistogramKeysSql = "COPY incoming_histograms FROM STDIN";
+const std::string kCopyMergedHistogramsSql = "COPY merged_histograms FROM STDIN";
 
 // BIGINT + BIGINT beyond 64 bits is an error in PostgreSQL, never a wrapped value.
 const std::string kMergeTotalsSql = R"sql(
@@ -60,19 +63,33 @@ const std::string kMergeKeyTotalsSql = R"sql(
     priced_cost_pico = key_rollups.priced_cost_pico + excluded.priced_cost_pico
 )sql";
 
-const std::string kMergeLatenciesSql = R"sql(
-  INSERT INTO latency_rollups SELECT * FROM incoming_latency_rollups
-  ORDER BY width, bucket, instance_id, model, latency_bucket
-  ON CONFLICT (width, bucket, instance_id, model, latency_bucket) DO UPDATE SET
-    count = latency_rollups.count + excluded.count,
-    min_ms = LEAST(latency_rollups.min_ms, excluded.min_ms),
-    max_ms = GREATEST(latency_rollups.max_ms, excluded.max_ms)
+// A histogram row holds all its cells as one text value (latency_histogram.hpp), so it is
+// read, merged here and written back: first every row the batch touches is made to exist,
+// then locked (both in key order, as above), then updated. Rows are keyed by instance, so
+// only two processes given the same instance id ever wait for each other here.
+const std::string kCreateHistogramsSql = R"sql(
+  INSERT INTO latency_histograms SELECT width, bucket, instance_id, model, '' FROM incoming_histograms
+  ORDER BY width, bucket, instance_id, model
+  ON CONFLICT (width, bucket, instance_id, model) DO NOTHING
+)sql";
+
+const std::string kLockHistogramsSql = R"sql(
+  SELECT h.width, h.bucket, h.instance_id, h.model, h.cells
+  FROM latency_histograms h JOIN incoming_histograms i USING (width, bucket, instance_id, model)
+  ORDER BY h.width, h.bucket, h.instance_id, h.model
+  FOR UPDATE OF h
+)sql";
+
+const std::string kUpdateHistogramsSql = R"sql(
+  UPDATE latency_histograms h SET cells = m.cells FROM merged_histograms m
+  WHERE h.width = m.width AND h.bucket = m.bucket AND h.instance_id = m.instance_id AND h.model = m.model
 )sql";
 
 // The staging tables empty themselves at commit; a backfill merges several chunks in one
 // transaction, so it empties them after each merge.
 constexpr std::string_view kClearStagingSql =
-    "DELETE FROM incoming_rollups; DELETE FROM incoming_key_rollups; DELETE FROM incoming_latency_rollups";
+    "DELETE FROM incoming_rollups; DELETE FROM incoming_key_rollups; DELETE FROM incoming_histograms; "
+    "DELETE FROM merged_histograms";
 
 // Records per backfill chunk: the roll-up deltas are merged and the builder emptied after
 // each, so memory stays bounded on a ledger of any size.
@@ -119,21 +136,74 @@ std::string key_totals_copy_data(const RollupBuilder& rollups) {
   return out;
 }
 
-std::string latencies_copy_data(const RollupBuilder& rollups) {
+std::string histogram_keys_copy_data(const RollupBuilder& rollups) {
   std::string out;
-  for (const auto& [key, cell] : rollups.latencies()) {
+  for (const auto& [key, cells] : rollups.latencies()) {
     CopyRowWriter copy(out);
     copy.integer(key.width);
     copy.integer(key.bucket);
     copy.text(key.instance_id);
     copy.text(key.model);
-    copy.integer(key.latency_bucket);
-    copy.integer(static_cast<std::int64_t>(cell.count));
-    copy.real(cell.min_ms);
-    copy.real(cell.max_ms);
     copy.end_row();
   }
   return out;
+}
+
+// The locked rows (kLockHistogramsSql) with the batch's cells added, as COPY data.
+turnout::Result<std::string> merged_histograms_copy_data(const QueryResult& stored, const RollupBuilder& rollups) {
+  // Every row was just created or found; one missing would drop the batch's cells for it.
+  if (static_cast<std::size_t>(stored.rows()) != rollups.latencies().size()) {
+    return make_error("the latency histogram rows of the batch could not all be locked");
+  }
+  std::string out;
+  for (int row = 0; row < stored.rows(); ++row) {
+    auto width = stored.integer(row, 0);
+    auto bucket = stored.integer(row, 1);
+    if (!width || !bucket) {
+      return make_error("a latency histogram row has a malformed key");
+    }
+    const HistogramKey key{*width, *bucket, std::string(stored.text(row, 2)), std::string(stored.text(row, 3))};
+    const auto added = rollups.latencies().find(key);
+    if (added == rollups.latencies().end()) {
+      return make_error("a locked latency histogram row is not one of the batch's");
+    }
+    LatencyCells cells = added->second;
+    if (auto decoded = decode_latency_cells(stored.text(row, 4), cells); !decoded) {
+      return decoded.error();
+    }
+    CopyRowWriter copy(out);
+    copy.integer(key.width);
+    copy.integer(key.bucket);
+    copy.text(key.instance_id);
+    copy.text(key.model);
+    copy.text(encode_latency_cells(cells));
+    copy.end_row();
+  }
+  return turnout::Result<std::string>(boost::system::in_place_value, std::move(out));
+}
+
+turnout::Result<void> write_histograms(Connection& connection, const RollupBuilder& rollups) {
+  if (auto copied = connection.copy_in(kCopyHistogramKeysSql, histogram_keys_copy_data(rollups)); !copied) {
+    return copied.error();
+  }
+  if (auto created = connection.query(kCreateHistogramsSql); !created) {
+    return created.error();
+  }
+  auto stored = connection.query(kLockHistogramsSql);
+  if (!stored) {
+    return stored.error();
+  }
+  auto merged = merged_histograms_copy_data(*stored, rollups);
+  if (!merged) {
+    return merged.error();
+  }
+  if (auto copied = connection.copy_in(kCopyMergedHistogramsSql, *merged); !copied) {
+    return copied.error();
+  }
+  if (auto updated = connection.query(kUpdateHistogramsSql); !updated) {
+    return updated.error();
+  }
+  return {};
 }
 
 }  // namespace
@@ -151,17 +221,14 @@ turnout::Result<void> write_rollups(Connection& connection, const RollupBuilder&
   if (auto copied = connection.copy_in(kCopyKeyTotalsSql, key_totals_copy_data(rollups)); !copied) {
     return copied.error();
   }
-  if (auto copied = connection.copy_in(kCopyLatenciesSql, latencies_copy_data(rollups)); !copied) {
-    return copied.error();
-  }
   if (auto merged = connection.query(kMergeTotalsSql); !merged) {
     return merged.error();
   }
   if (auto merged = connection.query(kMergeKeyTotalsSql); !merged) {
     return merged.error();
   }
-  if (auto merged = connection.query(kMergeLatenciesSql); !merged) {
-    return merged.error();
+  if (auto written = write_histograms(connection, rollups); !written) {
+    return written.error();
   }
   return connection.exec(kClearStagingSql);
 }
@@ -169,7 +236,7 @@ turnout::Result<void> write_rollups(Connection& connection, const RollupBuilder&
 turnout::Result<void> prune_second_rollups(Connection& connection, double cutoff) {
   const std::array<Param, 2> params{std::to_string(kSecondWidth),
                                     std::to_string(static_cast<std::int64_t>(std::floor(cutoff)))};
-  for (std::string_view table : {"rollups", "key_rollups", "latency_rollups"}) {
+  for (std::string_view table : {"rollups", "key_rollups", "latency_histograms"}) {
     if (auto done = connection.query(fmt::format("DELETE FROM {} WHERE width = $1 AND bucket < $2", table), params);
         !done) {
       return done.error();
@@ -200,6 +267,14 @@ turnout::Result<void> backfill_rollups(Connection& connection) {
     return scanned.error();
   }
   return write_rollups(connection, rollups);
+}
+
+turnout::Result<void> backfill_missing_rollups(Connection& connection) {
+  auto built = connection.query("SELECT EXISTS (SELECT 1 FROM rollups) OR NOT EXISTS (SELECT 1 FROM calls)");
+  if (!built) {
+    return built.error();
+  }
+  return built->text(0, 0) == "t" ? turnout::Result<void>{} : backfill_rollups(connection);
 }
 
 }  // namespace turnout::ledger::pg

@@ -18,4 +18,8 @@ turnout::Result<void> prune_second_rollups(Connection& connection, double cutoff
 // Rebuilds the roll-ups from every raw row through a cursor, in chunks.
 turnout::Result<void> backfill_rollups(Connection& connection);
 
+// backfill_rollups when there are records but no roll-up rows (every stored record has
+// roll-up rows, and pruning keeps them): a ledger from before roll-ups existed.
+turnout::Result<void> backfill_missing_rollups(Connection& connection);
+
 }  // namespace turnout::ledger::pg

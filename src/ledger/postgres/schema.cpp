@@ -104,7 +104,7 @@ std::span<const Migration> ledger_migrations() {
           PRIMARY KEY (width, bucket, instance_id, model, latency_bucket)
         );
         DROP INDEX calls_model_latency;
-      )sql", &backfill_rollups},
+      )sql"},  // the rows are built from the records by "series roll-ups", whose writer knows every table
       // Named values of the installation, such as its secret (installation_secret.hpp).
       Migration{"metadata table", R"sql(
         CREATE TABLE metadata (
@@ -112,6 +112,42 @@ std::span<const Migration> ledger_migrations() {
           value TEXT NOT NULL
         );
       )sql"},
+      // As in SQLite: one latency histogram row per (width, bucket, instance, model) with
+      // all its cells, and the six-hour width, built from the stored roll-ups (cells from
+      // latency_rollups, six-hour rows from hour rows); then, for a ledger from before
+      // roll-ups, everything from the records. A double is written in its shortest exact
+      // form (extra_float_digits > 0), so it reads back the same.
+      Migration{"series roll-ups", R"sql(
+        SET LOCAL extra_float_digits = 3;
+        CREATE TABLE latency_histograms (
+          width BIGINT NOT NULL,
+          bucket BIGINT NOT NULL,
+          instance_id TEXT NOT NULL,
+          model TEXT NOT NULL,
+          cells TEXT NOT NULL,
+          PRIMARY KEY (width, bucket, instance_id, model)
+        );
+        INSERT INTO latency_rollups
+          SELECT 21600, bucket / 21600 * 21600, instance_id, model, latency_bucket, SUM(count), MIN(min_ms), MAX(max_ms)
+          FROM latency_rollups WHERE width = 3600
+          GROUP BY bucket / 21600, instance_id, model, latency_bucket;
+        INSERT INTO latency_histograms
+          SELECT width, bucket, instance_id, model,
+                 string_agg(latency_bucket || ',' || count || ',' || min_ms || ',' || max_ms, ' ' ORDER BY latency_bucket)
+          FROM latency_rollups GROUP BY width, bucket, instance_id, model;
+        DROP TABLE latency_rollups;
+        INSERT INTO rollups
+          SELECT 21600, bucket / 21600 * 21600, instance_id, model, route, SUM(calls), SUM(errors), SUM(prompt_tokens),
+                 SUM(completion_tokens), SUM(priced_calls), SUM(priced_cost_pico), SUM(latency_sum),
+                 SUM(baseline_cost_pico), SUM(savings_pico)
+          FROM rollups WHERE width = 3600
+          GROUP BY bucket / 21600, instance_id, model, route;
+        INSERT INTO key_rollups
+          SELECT 21600, bucket / 21600 * 21600, instance_id, client_key_id, SUM(calls), SUM(prompt_tokens),
+                 SUM(completion_tokens), SUM(priced_calls), SUM(priced_cost_pico)
+          FROM key_rollups WHERE width = 3600
+          GROUP BY bucket / 21600, instance_id, client_key_id;
+      )sql", &backfill_missing_rollups},
       // Which endpoint a call came in on (chat, embeddings, responses; every earlier call
       // was a chat call) and whether its count is an estimate or partial (Responses).
       // IF NOT EXISTS: migration 3's backfill may have added them already.

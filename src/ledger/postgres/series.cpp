@@ -31,10 +31,8 @@ const std::string kSeriesKeysSql = R"sql(
 )sql";
 
 const std::string kSeriesLatenciesSql = R"sql(
-  SELECT model, latency_bucket, SUM(count), MIN(min_ms), MAX(max_ms),
-         $1::BIGINT + (bucket - $1::BIGINT) / $4::BIGINT * $4::BIGINT AS start
-  FROM latency_rollups WHERE width = $3 AND bucket >= $1::BIGINT AND bucket < $2::BIGINT
-  GROUP BY start, model, latency_bucket
+  SELECT $1::BIGINT + (bucket - $1::BIGINT) / $4::BIGINT * $4::BIGINT AS start, model, cells
+  FROM latency_histograms WHERE width = $3 AND bucket >= $1::BIGINT AND bucket < $2::BIGINT
 )sql";
 
 // A series query: bounds, roll-up width and step as BIGINT parameters.
@@ -96,17 +94,14 @@ turnout::Result<void> add_series_latencies(Connection& connection, const StatsSe
   }
   for (int row = 0; row < rows->rows(); ++row) {
     RowReader read(*rows, row);
-    const std::string model = read.text();
-    const auto latency_bucket = static_cast<int>(read.integer());
-    const auto count = as_count(read.integer());
-    const double min_ms = read.real();
-    const double max_ms = read.real();
     const std::int64_t bucket = read.integer();
     if (read.error()) {
       return *read.error();
     }
     if (StatsAccumulator* totals = series.bucket_of(bucket)) {
-      totals->add_latencies(model, latency_bucket, LatencyCell{count, min_ms, max_ms});
+      if (auto added = add_histogram(read, *totals); !added) {
+        return added.error();
+      }
     }
   }
   return {};

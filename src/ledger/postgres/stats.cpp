@@ -61,9 +61,7 @@ const std::string kRawLatenciesSql = R"sql(
 )sql";
 
 const std::string kRollupLatenciesSql = R"sql(
-  SELECT model, latency_bucket, SUM(count), MIN(min_ms), MAX(max_ms)
-  FROM latency_rollups WHERE width = $3 AND bucket >= $1 AND bucket < $2
-  GROUP BY model, latency_bucket
+  SELECT model, cells FROM latency_histograms WHERE width = $3 AND bucket >= $1 AND bucket < $2
 )sql";
 
 // Newest first here; ties in timestamp go to the later write, as in SQLite.
@@ -146,15 +144,14 @@ turnout::Result<void> add_latencies(Connection& connection, const StatsSegment& 
   }
   for (int row = 0; row < rows->rows(); ++row) {
     RowReader read(*rows, row);
-    const std::string model = read.text();
-    if (segment.width == 0) {
-      totals.add_latency(model, read.real());
+    if (segment.width != 0) {
+      // One row per (bucket, instance, model) with all its cells (latency_histogram.hpp).
+      if (auto added = add_histogram(read, totals); !added) {
+        return added.error();
+      }
     } else {
-      const auto bucket = static_cast<int>(read.integer());
-      const auto count = as_count(read.integer());
-      const double min_ms = read.real();
-      const double max_ms = read.real();
-      totals.add_latencies(model, bucket, LatencyCell{count, min_ms, max_ms});
+      const std::string model = read.text();
+      totals.add_latency(model, read.real());
     }
     if (read.error()) {
       return *read.error();

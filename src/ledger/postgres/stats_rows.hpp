@@ -50,6 +50,12 @@ class RowReader {
   std::optional<turnout::Error> error_;
 };
 
+// The next two columns of a latency histogram row (model, cells) into `totals`.
+inline turnout::Result<void> add_histogram(RowReader& read, StatsAccumulator& totals) {
+  const std::string model = read.text();
+  return totals.add_latency_cells(model, read.text());
+}
+
 // Columns 0-10 of a groups row: model, route, then the sums.
 GroupTotals read_group(RowReader& read);
 // Columns 0-5 of a keys row: client key id, then the sums.

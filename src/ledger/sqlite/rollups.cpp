@@ -38,13 +38,15 @@ constexpr std::string_view kUpsertKeyTotalsSql = R"sql(
     priced_cost_pico = priced_cost_pico + excluded.priced_cost_pico
 )sql";
 
-constexpr std::string_view kUpsertLatencySql = R"sql(
-  INSERT INTO latency_rollups (width, bucket, instance_id, model, latency_bucket, count, min_ms, max_ms)
-  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-  ON CONFLICT (width, bucket, instance_id, model, latency_bucket) DO UPDATE SET
-    count = count + excluded.count,
-    min_ms = MIN(min_ms, excluded.min_ms),
-    max_ms = MAX(max_ms, excluded.max_ms)
+// A histogram row is read, merged in memory and written back (the writer holds the
+// write lock, so nothing changes in between): its cells are one text value.
+constexpr std::string_view kReadHistogramSql = R"sql(
+  SELECT cells FROM latency_histograms WHERE width = ?1 AND bucket = ?2 AND instance_id = ?3 AND model = ?4
+)sql";
+
+constexpr std::string_view kWriteHistogramSql = R"sql(
+  INSERT INTO latency_histograms (width, bucket, instance_id, model, cells) VALUES (?1, ?2, ?3, ?4, ?5)
+  ON CONFLICT (width, bucket, instance_id, model) DO UPDATE SET cells = excluded.cells
 )sql";
 
 constexpr std::size_t kBackfillChunk = 50'000;
@@ -54,6 +56,47 @@ Result<void> run(Statement& statement) {
   statement.reset();
   if (!stepped) {
     return stepped.error();
+  }
+  return {};
+}
+
+void bind_histogram_key(Statement& statement, const HistogramKey& key) {
+  statement.bind(1, key.width);
+  statement.bind(2, key.bucket);
+  statement.bind(3, std::string_view(key.instance_id));
+  statement.bind(4, std::string_view(key.model));
+}
+
+Result<void> write_histograms(Database& db, const RollupBuilder& rollups) {
+  auto read = db.prepare(kReadHistogramSql);
+  if (!read) {
+    return read.error();
+  }
+  auto write = db.prepare(kWriteHistogramSql);
+  if (!write) {
+    return write.error();
+  }
+  for (const auto& [key, added] : rollups.latencies()) {
+    LatencyCells cells = added;
+    bind_histogram_key(*read, key);
+    auto found = read->step();
+    if (found && *found) {
+      auto decoded = decode_latency_cells(read->column_text(0), cells);
+      if (!decoded) {
+        read->reset();
+        return decoded.error();
+      }
+    }
+    read->reset();
+    if (!found) {
+      return found.error();
+    }
+    const std::string text = encode_latency_cells(cells);
+    bind_histogram_key(*write, key);
+    write->bind(5, std::string_view(text));
+    if (auto done = run(*write); !done) {
+      return done.error();
+    }
   }
   return {};
 }
@@ -102,28 +145,11 @@ Result<void> write_rollups(Database& db, const RollupBuilder& rollups) {
       return done.error();
     }
   }
-  auto latencies = db.prepare(kUpsertLatencySql);
-  if (!latencies) {
-    return latencies.error();
-  }
-  for (const auto& [key, cell] : rollups.latencies()) {
-    latencies->bind(1, key.width);
-    latencies->bind(2, key.bucket);
-    latencies->bind(3, std::string_view(key.instance_id));
-    latencies->bind(4, std::string_view(key.model));
-    latencies->bind(5, std::int64_t{key.latency_bucket});
-    latencies->bind(6, static_cast<std::int64_t>(cell.count));
-    latencies->bind(7, cell.min_ms);
-    latencies->bind(8, cell.max_ms);
-    if (auto done = run(*latencies); !done) {
-      return done.error();
-    }
-  }
-  return {};
+  return write_histograms(db, rollups);
 }
 
 Result<void> prune_second_rollups(Database& db, double cutoff) {
-  for (std::string_view table : {"rollups", "key_rollups", "latency_rollups"}) {
+  for (std::string_view table : {"rollups", "key_rollups", "latency_histograms"}) {
     auto remove = db.prepare(fmt::format("DELETE FROM {} WHERE width = ?1 AND bucket < ?2", table));
     if (!remove) {
       return remove.error();
@@ -159,6 +185,14 @@ Result<void> backfill_rollups(Database& db) {
     return scanned.error();
   }
   return write_rollups(db, rollups);
+}
+
+Result<void> backfill_missing_rollups(Database& db) {
+  auto built = db.query_int("SELECT EXISTS (SELECT 1 FROM rollups) OR NOT EXISTS (SELECT 1 FROM calls)");
+  if (!built) {
+    return built.error();
+  }
+  return *built != 0 ? Result<void>{} : backfill_rollups(db);
 }
 
 }  // namespace turnout::ledger::sqlite

@@ -16,4 +16,8 @@ Result<void> prune_second_rollups(Database& db, double cutoff);
 // Rebuilds the roll-ups from every raw row, in chunks (memory stays bounded).
 Result<void> backfill_rollups(Database& db);
 
+// backfill_rollups when there are records but no roll-up rows (every stored record has
+// roll-up rows, and pruning keeps them): a ledger from before roll-ups existed.
+Result<void> backfill_missing_rollups(Database& db);
+
 }  // namespace turnout::ledger::sqlite

@@ -94,7 +94,7 @@ std::span<const Migration> ledger_migrations() {
           PRIMARY KEY (width, bucket, instance_id, model, latency_bucket)
         ) STRICT, WITHOUT ROWID;
         DROP INDEX calls_model_latency;
-      )sql", &backfill_rollups},
+      )sql"},  // the rows are built from the records by "series roll-ups", whose writer knows every table
       // Named values of the installation, such as its secret (installation_secret.hpp).
       Migration{"metadata table", R"sql(
         CREATE TABLE metadata (
@@ -102,6 +102,44 @@ std::span<const Migration> ledger_migrations() {
           value TEXT NOT NULL
         ) STRICT;
       )sql"},
+      // /stats/series at any size (rollup.hpp): a latency histogram is one row per (width,
+      // bucket, instance, model) holding all its cells (latency_histogram.hpp), not a row
+      // per cell, and a six-hour width joins the others. Built from the stored roll-ups
+      // (raw records may have been pruned): cells from latency_rollups, six-hour rows from
+      // hour rows. printf('%.17g') reads back to the same double. Then, for a ledger from
+      // before roll-ups, everything is built from the records.
+      Migration{"series roll-ups", R"sql(
+        CREATE TABLE latency_histograms (
+          width INTEGER NOT NULL,
+          bucket INTEGER NOT NULL,
+          instance_id TEXT NOT NULL,
+          model TEXT NOT NULL,
+          cells TEXT NOT NULL,
+          PRIMARY KEY (width, bucket, instance_id, model)
+        ) STRICT, WITHOUT ROWID;
+        INSERT INTO latency_rollups (width, bucket, instance_id, model, latency_bucket, count, min_ms, max_ms)
+          SELECT 21600, bucket / 21600 * 21600, instance_id, model, latency_bucket, SUM(count), MIN(min_ms), MAX(max_ms)
+          FROM latency_rollups WHERE width = 3600
+          GROUP BY bucket / 21600, instance_id, model, latency_bucket;
+        INSERT INTO latency_histograms (width, bucket, instance_id, model, cells)
+          SELECT width, bucket, instance_id, model,
+                 group_concat(printf('%d,%d,%.17g,%.17g', latency_bucket, count, min_ms, max_ms), ' ')
+          FROM latency_rollups GROUP BY width, bucket, instance_id, model;
+        DROP TABLE latency_rollups;
+        INSERT INTO rollups (width, bucket, instance_id, model, route, calls, errors, prompt_tokens, completion_tokens,
+                             priced_calls, priced_cost_pico, latency_sum, baseline_cost_pico, savings_pico)
+          SELECT 21600, bucket / 21600 * 21600, instance_id, model, route, SUM(calls), SUM(errors), SUM(prompt_tokens),
+                 SUM(completion_tokens), SUM(priced_calls), SUM(priced_cost_pico), TOTAL(latency_sum),
+                 SUM(baseline_cost_pico), SUM(savings_pico)
+          FROM rollups WHERE width = 3600
+          GROUP BY bucket / 21600, instance_id, model, route;
+        INSERT INTO key_rollups (width, bucket, instance_id, client_key_id, calls, prompt_tokens, completion_tokens,
+                                 priced_calls, priced_cost_pico)
+          SELECT 21600, bucket / 21600 * 21600, instance_id, client_key_id, SUM(calls), SUM(prompt_tokens),
+                 SUM(completion_tokens), SUM(priced_calls), SUM(priced_cost_pico)
+          FROM key_rollups WHERE width = 3600
+          GROUP BY bucket / 21600, instance_id, client_key_id;
+      )sql", &backfill_missing_rollups},
       // Which endpoint a call came in on (chat, embeddings, responses; every earlier call
       // was a chat call) and whether its count is an estimate or partial (Responses).
       // Added by ensure_call_columns, which migration 3's backfill may have run already.

@@ -56,10 +56,9 @@ constexpr std::string_view kRawLatenciesSql = R"sql(
   SELECT model, latency_ms FROM calls WHERE timestamp >= ?1 AND timestamp < ?2
 )sql";
 
+// One row per (bucket, instance, model): its cells are merged in memory (latency_histogram.hpp).
 constexpr std::string_view kRollupLatenciesSql = R"sql(
-  SELECT model, latency_bucket, SUM(count), MIN(min_ms), MAX(max_ms)
-  FROM latency_rollups WHERE width = ?3 AND bucket >= ?1 AND bucket < ?2
-  GROUP BY model, latency_bucket
+  SELECT model, cells FROM latency_histograms WHERE width = ?3 AND bucket >= ?1 AND bucket < ?2
 )sql";
 
 // The series reads (series_assembly.hpp): the roll-up queries above summed per series
@@ -82,9 +81,8 @@ constexpr std::string_view kSeriesKeysSql = R"sql(
 )sql";
 
 constexpr std::string_view kSeriesLatenciesSql = R"sql(
-  SELECT model, latency_bucket, SUM(count), MIN(min_ms), MAX(max_ms), ?1 + (bucket - ?1) / ?4 * ?4 AS start
-  FROM latency_rollups WHERE width = ?3 AND bucket >= ?1 AND bucket < ?2
-  GROUP BY start, model, latency_bucket
+  SELECT model, cells, ?1 + (bucket - ?1) / ?4 * ?4 AS start
+  FROM latency_histograms WHERE width = ?3 AND bucket >= ?1 AND bucket < ?2
 )sql";
 
 // Newest first here (the index walks backwards); ties in timestamp go to the later write.
@@ -173,9 +171,9 @@ Result<void> add_keys(sqlite::Database& db, const StatsSegment& segment, StatsAc
   return for_each_row(*rows, [&](sqlite::Statement& row) { return totals.add(read_key(row)); });
 }
 
-// Columns 1-4 of a roll-up latency row.
-LatencyCell read_latency_cell(sqlite::Statement& row) {
-  return LatencyCell{as_count(row.column_int(2)), row.column_double(3), row.column_double(4)};
+// Columns 0-1 of a roll-up latency row (model, cells) into `totals`.
+Result<void> add_histogram(sqlite::Statement& row, StatsAccumulator& totals) {
+  return totals.add_latency_cells(row.column_text(0), row.column_text(1));
 }
 
 Result<void> add_latencies(sqlite::Database& db, const StatsSegment& segment, StatsAccumulator& totals) {
@@ -189,10 +187,7 @@ Result<void> add_latencies(sqlite::Database& db, const StatsSegment& segment, St
       return {};
     });
   }
-  return for_each_row(*rows, [&](sqlite::Statement& row) -> Result<void> {
-    totals.add_latencies(row.column_text(0), static_cast<int>(row.column_int(1)), read_latency_cell(row));
-    return {};
-  });
+  return for_each_row(*rows, [&](sqlite::Statement& row) { return add_histogram(row, totals); });
 }
 
 Result<void> add_recent_calls(sqlite::Database& db, double since, double until, std::size_t limit,
@@ -273,10 +268,8 @@ Result<void> add_series_latencies(sqlite::Database& db, const StatsSegment& segm
     return rows.error();
   }
   return for_each_row(*rows, [&](sqlite::Statement& row) -> Result<void> {
-    if (StatsAccumulator* bucket = series.bucket_of(row.column_int(5))) {
-      bucket->add_latencies(row.column_text(0), static_cast<int>(row.column_int(1)), read_latency_cell(row));
-    }
-    return {};
+    StatsAccumulator* bucket = series.bucket_of(row.column_int(2));
+    return bucket ? add_histogram(row, *bucket) : Result<void>{};
   });
 }
 

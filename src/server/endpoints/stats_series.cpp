@@ -27,8 +27,11 @@ namespace {
 constexpr std::int64_t kDefaultWindow = 3'600;
 // Unix seconds accepted for since/until: 1970 up to the year 9999.
 constexpr double kLatestTime = 253'402'300'799;
-// The default step: the finest of these giving at most kDefaultBuckets buckets.
-constexpr std::array<std::int64_t, 10> kDefaultSteps{60, 300, 900, 1'800, 3'600, 7'200, 21'600, 43'200, 86'400, 604'800};
+// The default step: the finest of these giving fewer than kDefaultBuckets buckets. Each is
+// a whole roll-up width, so a series bucket is one roll-up row per group: a finer default
+// (5 or 30 minutes for a day or a week) would read every minute row of the window, which at
+// 10 million records costs seconds instead of milliseconds (docs/BENCHMARKS.md).
+constexpr std::array<std::int64_t, 5> kDefaultSteps{60, 3'600, 21'600, 86'400, 604'800};
 constexpr std::int64_t kDefaultBuckets = 360;
 
 ApiError bad_param(std::string param, std::string message) {

@@ -10,6 +10,7 @@
 #include "ledger/postgres/schema.hpp"
 #include "ledger/postgres/backend.hpp"
 #include "ledger_reference.hpp"
+#include "version4_rollups.hpp"
 #include "pg_test_cluster.hpp"
 
 #include <gtest/gtest.h>
@@ -370,6 +371,7 @@ TEST_F(PostgresLedgerTest, SeriesOfTwoInstancesMatchesBruteForce) {
   const std::vector<SeriesQuery> queries{
       {t0 / 60 * 60, t0 / 60 * 60 + 3'600, 60},
       {day, day + 4 * 86'400, 3'600},
+      {day, day + 4 * 86'400, 21'600},
       {day, day + 4 * 86'400, 86'400},
       {week, week + 2 * 604'800, 604'800},
   };
@@ -379,6 +381,52 @@ TEST_F(PostgresLedgerTest, SeriesOfTwoInstancesMatchesBruteForce) {
     const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
     std::cout << "[ figure ] series step " << query.step << " checked in " << took.count() << " ms\n";
   }
+}
+
+// As in SQLite (ledger_series_test.cpp): a version-4 ledger with only its roll-ups left
+// answers after the "series roll-ups" upgrade byte for byte as a ledger written today.
+TEST_F(PostgresLedgerTest, UpgradedVersion4LedgerAnswersLikeOneWrittenToday) {
+  auto records = random_records(2000, 6060, 3 * 86'400 * 4);
+  for (std::size_t i = 0; i < records.size(); i += 3) records[i].instance_id = "instance-b";
+  const std::string fresh_schema = schema_ + "_fresh";
+  ASSERT_TRUE(PgTestCluster::create_schema(fresh_schema));
+  auto fresh = open_or_die(PgTestCluster::url_for(fresh_schema));
+  ASSERT_TRUE(fresh);
+  append_all(*fresh, records);
+  records.push_back(CallRecord{});  // the barrier record (timestamp 0)
+  {
+    auto admin = admin_connection();
+    ASSERT_TRUE(admin);
+    ASSERT_TRUE(admin->exec("SET extra_float_digits = 3"));
+    const auto migrations = pg::ledger_migrations();
+    const auto step = static_cast<std::size_t>(
+        std::find_if(migrations.begin(), migrations.end(),
+                     [](const pg::Migration& m) { return m.description == "series roll-ups"; }) -
+        migrations.begin());
+    ASSERT_LT(step, migrations.size());
+    ASSERT_TRUE(pg::migrate(*admin, migrations.first(step)));
+    auto written = admin->exec("BEGIN; " + version4_rollups_sql(records) + "COMMIT;");
+    ASSERT_TRUE(written) << written.error().message;
+  }
+  auto upgraded = open_or_die(url());
+  ASSERT_TRUE(upgraded);
+  constexpr std::int64_t t0 = 1'700'000'000, day = t0 / 86'400 * 86'400, week = t0 / 604'800 * 604'800;
+  for (const SeriesQuery& query : {SeriesQuery{t0 / 60 * 60, t0 / 60 * 60 + 3'600, 60},
+                                   SeriesQuery{day, day + 4 * 86'400, 3'600},
+                                   SeriesQuery{day, day + 4 * 86'400, 21'600},
+                                   SeriesQuery{day, day + 4 * 86'400, 86'400},
+                                   SeriesQuery{week, week + 2 * 604'800, 604'800}}) {
+    expect_series_matches_brute_force(records, *upgraded, query);
+    auto expected = fresh->series(query);
+    auto actual = upgraded->series(query);
+    ASSERT_TRUE(expected && actual);
+    EXPECT_EQ(render_series_json(*expected), render_series_json(*actual)) << "step " << query.step;
+  }
+  const auto whole = StatsQuery{std::nullopt, std::nullopt, 0};  // week rows only
+  auto expected = fresh->stats(whole);
+  auto actual = upgraded->stats(whole);
+  ASSERT_TRUE(expected && actual);
+  EXPECT_EQ(render_stats_json(*expected), render_stats_json(*actual));
 }
 
 TEST_F(PostgresLedgerTest, PercentilesUseNearestRank) {
