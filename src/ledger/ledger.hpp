@@ -1,6 +1,7 @@
 #pragma once
-// The ledger: one durable record per chat call (docs/REFERENCE.md §6) and the statistics read
-// back from it (docs/REFERENCE.md §5). Backends: SQLite (embedded default) and PostgreSQL (shared
+// The ledger: one durable record per forwarded call (chat, embeddings, responses;
+// docs/REFERENCE.md §6) and the statistics read back from it (docs/REFERENCE.md §5).
+// Backends: SQLite (embedded default) and PostgreSQL (shared
 // by several gateway instances).
 #include "common/result.hpp"
 #include "pricing/pricing.hpp"
@@ -12,9 +13,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace turnout::ledger {
+
+// The endpoint a call came in on (CallRecord::endpoint; /stats breaks spend down by it).
+inline constexpr std::string_view kChatEndpoint = "chat";
+inline constexpr std::string_view kEmbeddingsEndpoint = "embeddings";
+inline constexpr std::string_view kResponsesEndpoint = "responses";
 
 struct CallRecord {
   std::string id;                // request id (x-request-id); indexed, not unique: a client
@@ -22,10 +29,15 @@ struct CallRecord {
   double timestamp = 0;          // unix seconds (fractional) when the request arrived
   std::string instance_id;       // the gateway instance that served it
   std::string client_key_id;     // which gateway key (an id, never the key); "" without auth
+  std::string endpoint{kChatEndpoint};  // chat, embeddings or responses
   std::string requested_model;   // as the client sent it ("" when absent)
   std::string model;             // routed model (configured name)
   std::string route;             // tier, explicit, context-fit, fallback:<from>
   std::uint64_t counted_prompt_tokens = 0;  // the gateway's own count
+  // Responses: the count is an estimate (input kinds with no published formula) or
+  // partial (earlier turns held by the provider: previous_response_id / conversation).
+  bool count_estimated = false;
+  bool count_partial = false;
   pricing::Usage usage;          // reported by the upstream, or counted by the gateway
   bool usage_reported = false;   // true: from the upstream; false: counted by the gateway
   std::optional<pricing::Money> cost;           // nullopt: unpriced model

@@ -45,6 +45,9 @@ void visit_fields(const CallRecord& r, Visitor& visit) {
   visit("error_type", std::string_view(r.error_type));
   visit("attempts", r.attempts);
   visit("stream", r.stream);
+  visit("endpoint", std::string_view(r.endpoint));
+  visit("count_estimated", r.count_estimated);
+  visit("count_partial", r.count_partial);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ namespace {
 constexpr std::string_view kSelectColumns =
     "id, timestamp, instance_id, client_key_id, requested_model, model, route, counted_prompt_tokens, "
     "prompt_tokens, completion_tokens, cached_tokens, usage_reported, cost_pico, baseline_cost_pico, latency_ms, "
-    "ttft_ms, status, error_type, attempts, stream";
+    "ttft_ms, status, error_type, attempts, stream, endpoint, count_estimated, count_partial";
 
 enum Column : int {
   kId,
@@ -37,6 +37,9 @@ enum Column : int {
   kErrorType,
   kAttempts,
   kStream,
+  kEndpoint,
+  kCountEstimated,
+  kCountPartial,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -178,6 +181,9 @@ void fill_record(RowReader& reader, CallRecord& r) {
   r.error_type = reader.text(kErrorType);
   r.attempts = static_cast<int>(reader.integer(kAttempts));
   r.stream = reader.boolean(kStream);
+  r.endpoint = reader.text(kEndpoint);
+  r.count_estimated = reader.boolean(kCountEstimated);
+  r.count_partial = reader.boolean(kCountPartial);
 }
 
 void read_sqlite_row(const sqlite::Statement& row, CallRecord& r) {

@@ -4,6 +4,9 @@
 //   POST /v1/chat/completions, /chat/completions,
 //        /openai/deployments/{d}/chat/completions?api-version=...  (Azure; model defaults to d)
 //                               chat.completion JSON, or SSE with stream: true
+//   POST /v1/responses, /responses    a Responses `response` object, or its typed SSE
+//                               events with stream: true (responses_reply.hpp)
+//   POST /v1/embeddings, /embeddings  embeddings list (embeddings_reply.hpp)
 //   GET  /v1/models, /models    OpenAI list format
 //   GET|POST /_mock/config      read / replace the settings (mock_settings.hpp; absent keys
 //                               take their start-up value, fail_first counts from zero)

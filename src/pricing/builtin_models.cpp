@@ -1,4 +1,4 @@
-// Built-in table of OpenAI chat models: standard-tier prices, context windows, output
+// Built-in table of OpenAI chat and embedding models: standard-tier prices, context windows, output
 // limits. Used for explicit calls to models that the config does not list, and for config
 // models that give no price or context window of their own.
 //
@@ -30,6 +30,12 @@ constexpr BuiltinModel model(std::string_view name, std::int64_t input, std::opt
                              std::int64_t output, std::uint64_t context_window,
                              std::uint64_t max_output_tokens) {
   return BuiltinModel{name, Rates{input, output, cached_input}, context_window, max_output_tokens};
+}
+
+constexpr std::uint64_t kEmbeddingInputLimit = 8'191;
+
+constexpr BuiltinModel embedding(std::string_view name, std::int64_t input) {
+  return BuiltinModel{name, Rates{input, 0, kNoCachedPrice}, kEmbeddingInputLimit, 0, ModelKind::embedding};
 }
 
 // Sorted by name so that lookups are a binary search.
@@ -68,6 +74,11 @@ constexpr std::array kBuiltinModels = {
     model("o3",                       2'000'000,        500'000,  8'000'000,   200'000, 100'000),
     model("o3-mini",                  1'100'000,        550'000,  4'400'000,   200'000, 100'000),
     model("o4-mini",                  1'100'000,        275'000,  4'400'000,   200'000, 100'000),
+    // Embeddings bill input only: $0.13, $0.02 and $0.10 per 1M tokens ($0.00013,
+    // $0.00002 and $0.0001 per 1,000); each input may hold up to 8,191 tokens.
+    embedding("text-embedding-3-large",  130'000),
+    embedding("text-embedding-3-small",   20'000),
+    embedding("text-embedding-ada-002",  100'000),
 };
 
 static_assert(std::is_sorted(kBuiltinModels.begin(), kBuiltinModels.end(),

@@ -64,15 +64,19 @@ struct Usage {
 std::optional<Money> cost(const Rates& rates, const Usage& usage);
 
 // What the built-in table knows about one OpenAI chat model.
+// What a model answers: chat (chat completions, Responses) or embeddings (POST /v1/embeddings).
+enum class ModelKind { chat, embedding };
+
 struct BuiltinModel {
   std::string_view name;
   Rates rates;
-  std::uint64_t context_window = 0;     // input + output tokens
+  std::uint64_t context_window = 0;     // input + output tokens; embeddings: per input
   std::uint64_t max_output_tokens = 0;  // largest completion the model produces
+  ModelKind kind = ModelKind::chat;
 };
 
 // Built-in table of current OpenAI chat models (gpt-5 and gpt-4.1 families, o-series,
-// gpt-4o variants, ...), so explicit calls to models not listed in the config are priced
+// gpt-4o variants, ...) and embedding models (text-embedding-3-small/-large, ada-002), so explicit calls to models not listed in the config are priced
 // and context-checked. An exact name wins; otherwise a dated snapshot name
 // ("gpt-4o-mini-2024-07-18") falls back to its base name. nullptr for an unknown model.
 const BuiltinModel* builtin_model(std::string_view model);

@@ -144,13 +144,14 @@ asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const 
     const auto endpoint = services.upstream_endpoints.find(candidate.provider);
     if (provider == nullptr || endpoint == services.upstream_endpoints.end()) continue;
     if (is_fallback) ++out.fallbacks;
-    // The body reaches the upstream unchanged but for `model` (and, for streams, the
+    // The body reaches the upstream unchanged but for `model` (and, for chat streams, the
     // usage request the gateway always makes).
+    const bool ask_stream_usage = plan.stream && plan.operation == kChatOperation;
     std::string extra = "\"model\":";
     append_json_string(extra, candidate.upstream_name);
-    if (plan.stream) extra += R"(,"stream_options":{"include_usage":true})";
-    const std::string forwarded = plan.stream ? rewrite_top_level(body, {"model", "stream_options"}, extra)
-                                              : rewrite_top_level(body, {"model"}, extra);
+    if (ask_stream_usage) extra += R"(,"stream_options":{"include_usage":true})";
+    const std::string forwarded = ask_stream_usage ? rewrite_top_level(body, {"model", "stream_options"}, extra)
+                                                   : rewrite_top_level(body, {"model"}, extra);
     for (unsigned attempt = 0;; ++attempt) {
       if (shutdown.requested) {
         out.cancelled = true;
@@ -159,8 +160,8 @@ asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const 
       ++ex.attempts;
       out.served = &candidate;
       out.route = is_fallback ? "fallback:" + primary.model : candidate.route;
-      auto request = upstream::make_chat_request(*provider, endpoint->second, candidate.upstream_name, forwarded,
-                                                 ex.request_id);
+      auto request = upstream::make_provider_request(*provider, endpoint->second, plan.operation,
+                                                     candidate.upstream_name, forwarded, ex.request_id);
       const auto sent = Clock::now();
       // (No co_await inside ?: — GCC 12 miscompiles temporaries there.)
       std::optional<bool> retryable;

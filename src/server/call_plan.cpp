@@ -8,20 +8,13 @@
 
 namespace turnout::server {
 
-std::variant<CallPlan, ApiError> plan_call(const config::Config& config, RequestParser& parser,
-                                           std::string_view body) {
-  auto parsed = parser.parse(body);
-  if (auto* error = std::get_if<RequestError>(&parsed))
-    return ApiError{400, std::move(error->message), "invalid_request_error", std::move(error->param),
-                    std::move(error->code)};
-  const ChatRequest& request = *std::get<const ChatRequest*>(parsed);
-
+std::variant<CallPlan, ApiError> plan_prompt(const config::Config& config, const PromptToRoute& prompt) {
   // Each encoding is counted at most once per request, whatever routing asks.
   std::array<std::optional<std::uint64_t>, 2> counted;
   // Image and tool-definition constants differ by model family. An explicit model is
   // counted with its own; a routed prompt with the defaults (gpt-4o's), since the count
   // decides the model.
-  const std::string_view requested = request.model.value_or(std::string_view{});
+  const std::string_view requested = prompt.model.value_or(std::string_view{});
   const bool routed = requested.empty() || std::find(config.routing.aliases.begin(), config.routing.aliases.end(),
                                                      requested) != config.routing.aliases.end();
   tokenizer::ChatCountOptions count_options;
@@ -32,36 +25,52 @@ std::variant<CallPlan, ApiError> plan_call(const config::Config& config, Request
   count_options.default_image_tokens = config.routing.default_image_tokens;
   auto count_prompt = [&](tokenizer::EncodingId id) -> std::uint64_t {
     auto& slot = counted[static_cast<std::size_t>(id)];
-    if (!slot) slot = tokenizer::count_chat_prompt(tokenizer::Encoding::get(id), request.prompt, count_options);
+    if (!slot) slot = tokenizer::count_chat_prompt(tokenizer::Encoding::get(id), prompt.prompt, count_options);
     return *slot;
   };
 
   routing::RouteInput input;
-  input.requested_model = request.model.value_or(std::string_view{});
-  input.requested_output_tokens = request.requested_output_tokens;
+  input.requested_model = requested;
+  input.requested_output_tokens = prompt.requested_output_tokens;
   input.count_prompt = count_prompt;
   auto decision = routing::decide(config, input);
   if (decision.has_error()) {
     const routing::RouteError& e = decision.error();
     switch (e.kind) {
       case routing::RouteErrorKind::context_length_exceeded:
-        return ApiError{400, e.message, "invalid_request_error", "messages", "context_length_exceeded"};
+        return ApiError{400, e.message, "invalid_request_error", std::string(prompt.prompt_param),
+                        "context_length_exceeded"};
       case routing::RouteErrorKind::model_not_found:
         return ApiError{404, e.message, "invalid_request_error", "model", "model_not_found"};
       case routing::RouteErrorKind::max_tokens_too_large:
-        return ApiError{400, e.message, "invalid_request_error", "max_tokens", "invalid_value"};
+        return ApiError{400, e.message, "invalid_request_error", std::string(prompt.output_limit_param),
+                        "invalid_value"};
       case routing::RouteErrorKind::no_provider:
         return ApiError{400, e.message, "invalid_request_error", "model", "model_not_found"};
     }
   }
   CallPlan plan;
-  plan.requested_model = std::string(input.requested_model);
+  plan.requested_model = std::string(requested);
   plan.decision = std::move(*decision);
-  plan.stream = request.stream;
-  plan.include_usage = request.include_usage;
-  plan.requested_output_tokens = request.requested_output_tokens;
-  plan.choices = request.choices;
+  plan.requested_output_tokens = prompt.requested_output_tokens;
   return plan;
+}
+
+std::variant<CallPlan, ApiError> plan_call(const config::Config& config, RequestParser& parser,
+                                           std::string_view body) {
+  auto parsed = parser.parse(body);
+  if (auto* error = std::get_if<RequestError>(&parsed))
+    return ApiError{400, std::move(error->message), "invalid_request_error", std::move(error->param),
+                    std::move(error->code)};
+  const ChatRequest& request = *std::get<const ChatRequest*>(parsed);
+  auto planned = plan_prompt(config, PromptToRoute{request.model, request.requested_output_tokens, request.prompt,
+                                                   "messages", "max_tokens"});
+  if (auto* plan = std::get_if<CallPlan>(&planned)) {
+    plan->stream = request.stream;
+    plan->include_usage = request.include_usage;
+    plan->choices = request.choices;
+  }
+  return planned;
 }
 
 std::string route_json(const CallPlan& plan) {
@@ -85,6 +94,11 @@ std::string route_json(const CallPlan& plan) {
   out += R"(,"estimated_input_cost_usd":)";
   const auto cost = pricing::cost(c.rates, pricing::Usage{c.prompt_tokens, 0, 0});
   out += cost ? pricing::format_usd(*cost) : "null";
+  // Responses bodies: part of the prompt has no published formula, or lives at the provider.
+  out += R"(,"count_estimated":)";
+  out += plan.count_estimated ? "true" : "false";
+  out += R"(,"count_partial":)";
+  out += plan.count_partial ? "true" : "false";
   out += "}";
   return out;
 }

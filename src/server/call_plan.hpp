@@ -6,20 +6,43 @@
 #include "server/chat_request.hpp"
 #include "server/openai_error.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 
 namespace turnout::server {
 
+// The provider operation a plan calls (appended to the provider's base_url).
+inline constexpr std::string_view kChatOperation = "/chat/completions";
+inline constexpr std::string_view kEmbeddingsOperation = "/embeddings";
+inline constexpr std::string_view kResponsesOperation = "/responses";
+
 struct CallPlan {
   std::string requested_model;  // "" when absent or null
+  std::string_view operation = kChatOperation;
   routing::Decision decision;
   bool stream = false;
   bool include_usage = false;
   std::uint64_t requested_output_tokens = 0;  // max_completion_tokens, else max_tokens, else 0
   std::uint64_t choices = 1;                  // n
+  // Responses: part of the prompt has no published formula (the count is an estimate), or
+  // lives at the provider (previous_response_id / conversation: the count is partial).
+  bool count_estimated = false;
+  bool count_partial = false;
 };
+
+// A prompt in the chat-count view, whatever endpoint it came from (chat, responses).
+struct PromptToRoute {
+  std::optional<std::string_view> model;  // absent: route
+  std::uint64_t requested_output_tokens = 0;
+  tokenizer::ChatPromptView prompt;
+  std::string_view prompt_param;        // named by context_length_exceeded ("messages", "input")
+  std::string_view output_limit_param;  // named when the output limit is too large
+};
+
+// Count -> route for a prompt: the decision, or the error for the client.
+std::variant<CallPlan, ApiError> plan_prompt(const config::Config& config, const PromptToRoute& prompt);
 
 // Everything the plan needs from the request is copied out of the parser's views, so the
 // plan stays valid after the parser is reused.

@@ -4,33 +4,11 @@
 
 #include <algorithm>
 #include <array>
-#include <unordered_set>
 
 namespace turnout::server {
 namespace {
 
 using simdjson::dom::element;
-using simdjson::dom::element_type;
-
-const char* type_name(element_type t) {
-  switch (t) {
-    case element_type::ARRAY: return "an array";
-    case element_type::OBJECT: return "an object";
-    case element_type::INT64:
-    case element_type::UINT64: return "an integer";
-    case element_type::DOUBLE: return "a number";
-    case element_type::STRING: return "a string";
-    case element_type::BOOL: return "a boolean";
-    case element_type::NULL_VALUE: return "null";
-  }
-  return "a value";
-}
-
-RequestError type_error(std::string param, const char* expected, element e) {
-  return RequestError{fmt::format("Invalid type for '{}': expected {}, but got {}.", param, expected,
-                                  type_name(e.type())),
-                      std::move(param), "invalid_type"};
-}
 
 // A non-negative integer field (max_tokens and friends).
 constexpr std::uint64_t kMaxChoices = 128;  // OpenAI's own bound on n
@@ -62,17 +40,6 @@ bool is_known_role(std::string_view role) {
   return false;
 }
 
-// A key that occurs more than once among `object`'s members (keys compared unescaped).
-// `keys` is scratch, reused across requests; sorting keeps many-member objects O(n log n).
-std::optional<std::string_view> first_duplicate_key(simdjson::dom::object object, std::vector<std::string_view>& keys) {
-  keys.clear();
-  for (auto [key, value] : object) keys.push_back(key);
-  std::sort(keys.begin(), keys.end());
-  const auto duplicate = std::adjacent_find(keys.begin(), keys.end());
-  if (duplicate == keys.end()) return std::nullopt;
-  return *duplicate;
-}
-
 tokenizer::ImageDetail parse_detail(std::string_view d) {
   if (d == "low") return tokenizer::ImageDetail::low;
   if (d == "high") return tokenizer::ImageDetail::high;
@@ -86,32 +53,11 @@ std::variant<const ChatRequest*, RequestError> RequestParser::parse(std::string_
   messages_.clear();
   parts_.clear();
   tool_calls_.clear();
-  tools_.clear();
-  properties_.clear();
-  enum_values_.clear();
+  tool_definitions_.clear();
 
-  auto doc = parser_.parse(body.data(), body.size());
-  if (doc.error() == simdjson::STRING_ERROR) {
-    // Possibly a lone surrogate escape, which tiktoken reads as U+FFFD: repair and retry.
-    repaired_.assign(body);
-    if (replace_lone_surrogate_escapes(repaired_)) doc = parser_.parse(repaired_);
-  }
-  if (doc.error() == simdjson::UTF8_ERROR)
-    return RequestError{"The request body is not valid UTF-8.", "", "invalid_utf8"};
-  if (doc.error())
-    return RequestError{
-        fmt::format("We could not parse the JSON body of your request ({}).", simdjson::error_message(doc.error())),
-        "", "invalid_json"};
-  element root = doc.value_unsafe();
-  if (!root.is_object())
-    return RequestError{"The request body must be a JSON object.", "", "invalid_type"};
-
-  // simdjson answers root["stream"] with the first copy of a key while an upstream acts on
-  // its last: a duplicate would count, route and bill one request and run another.
-  if (auto duplicate = first_duplicate_key(root.get_object().value_unsafe(), top_level_keys_))
-    return RequestError{fmt::format("Invalid request: the key '{}' appears more than once in the request body.",
-                                    *duplicate),
-                        std::string(*duplicate), "duplicate_key"};
+  auto parsed_body = parse_json_body(parser_, repaired_, top_level_keys_, body);
+  if (auto* error = std::get_if<RequestError>(&parsed_body)) return std::move(*error);
+  element root = std::get<element>(parsed_body);
 
   RequestError error;
   if (auto model = root["model"]; !model.error()) {
@@ -167,7 +113,7 @@ std::variant<const ChatRequest*, RequestError> RequestParser::parse(std::string_
     if (!validate_tools(tools.value_unsafe(), error)) return error;
   }
   request_.prompt.messages = messages_;
-  request_.prompt.tools = tools_;
+  request_.prompt.tools = tool_definitions_.views();
   return &request_;
 }
 
@@ -344,14 +290,6 @@ bool RequestParser::validate_tools(element tools, RequestError& error) {
     error = type_error("tools", "an array", tools);
     return false;
   }
-  struct Ranges {
-    std::size_t props_begin, props_end;
-  };
-  struct PropRanges {
-    std::size_t enum_begin, enum_end;
-  };
-  std::vector<Ranges> ranges;
-  std::vector<PropRanges> prop_ranges;
   std::size_t index = 0;
   const simdjson::dom::array tool_array = tools.get_array().value_unsafe();
   for (element tool : tool_array) {
@@ -366,211 +304,15 @@ bool RequestParser::validate_tools(element tools, RequestError& error) {
       continue;
     }
     element f = fn.value_unsafe();
-    tokenizer::ToolView tv;
     auto name = f["name"];
     if (name.error() || !name.value_unsafe().is_string()) {
       error = RequestError{fmt::format("Missing required parameter: '{}.function.name'.", at), at + ".function.name",
                            "missing_required_parameter"};
       return false;
     }
-    tv.name = name.value_unsafe().get_string().value_unsafe();
-    if (auto d = f["description"]; !d.error() && d.value_unsafe().is_string())
-      tv.description = d.value_unsafe().get_string().value_unsafe();
-    Ranges r{properties_.size(), properties_.size()};
-    if (auto params = f["parameters"]; !params.error() && params.value_unsafe().is_object()) {
-      if (auto props = params.value_unsafe()["properties"]; !props.error() && props.value_unsafe().is_object()) {
-        const simdjson::dom::object prop_object = props.value_unsafe().get_object().value_unsafe();
-        for (auto [key, value] : prop_object) {
-          tokenizer::ToolPropertyView pv;
-          pv.name = key;
-          PropRanges pr{enum_values_.size(), enum_values_.size()};
-          if (value.is_object()) {
-            if (auto t = value["type"]; !t.error() && t.value_unsafe().is_string())
-              pv.type = t.value_unsafe().get_string().value_unsafe();
-            if (auto d = value["description"]; !d.error() && d.value_unsafe().is_string())
-              pv.description = d.value_unsafe().get_string().value_unsafe();
-            if (auto e = value["enum"]; !e.error() && e.value_unsafe().is_array()) {
-              const simdjson::dom::array enum_array = e.value_unsafe().get_array().value_unsafe();
-              for (element item : enum_array)
-                if (item.is_string()) enum_values_.push_back(item.get_string().value_unsafe());
-            }
-          }
-          pr.enum_end = enum_values_.size();
-          properties_.push_back(pv);
-          prop_ranges.push_back(pr);
-        }
-      }
-    }
-    r.props_end = properties_.size();
-    tools_.push_back(tv);
-    ranges.push_back(r);
+    tool_definitions_.add_function(name.value_unsafe().get_string().value_unsafe(), f);
   }
-  for (std::size_t i = 0; i < properties_.size(); ++i)
-    properties_[i].enum_values =
-        std::span<const std::string_view>(enum_values_).subspan(prop_ranges[i].enum_begin,
-                                                                prop_ranges[i].enum_end - prop_ranges[i].enum_begin);
-  for (std::size_t i = 0; i < tools_.size(); ++i)
-    tools_[i].properties = std::span<const tokenizer::ToolPropertyView>(properties_)
-                               .subspan(ranges[i].props_begin, ranges[i].props_end - ranges[i].props_begin);
   return true;
-}
-
-namespace {
-
-// Minimal scanner over JSON that simdjson has already validated: it only needs to find
-// where values end, never to report errors.
-std::size_t skip_ws(std::string_view s, std::size_t i) {
-  while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
-  return i;
-}
-
-std::size_t skip_string(std::string_view s, std::size_t i) {  // i at the opening quote
-  for (++i; i < s.size(); ++i) {
-    if (s[i] == '\\') {
-      ++i;
-    } else if (s[i] == '"') {
-      return i + 1;
-    }
-  }
-  return s.size();
-}
-
-std::size_t skip_value(std::string_view s, std::size_t i) {
-  if (i >= s.size()) return i;
-  if (s[i] == '"') return skip_string(s, i);
-  if (s[i] == '{' || s[i] == '[') {
-    int depth = 0;
-    for (; i < s.size(); ++i) {
-      const char c = s[i];
-      if (c == '"') {
-        i = skip_string(s, i) - 1;
-      } else if (c == '{' || c == '[') {
-        ++depth;
-      } else if (c == '}' || c == ']') {
-        if (--depth == 0) return i + 1;
-      }
-    }
-    return s.size();
-  }
-  while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' && s[i] != '\n' &&
-         s[i] != '\r' && s[i] != '\t')
-    ++i;
-  return i;
-}
-
-unsigned hex_value(char c) {
-  if (c >= '0' && c <= '9') return static_cast<unsigned>(c - '0');
-  if (c >= 'a' && c <= 'f') return static_cast<unsigned>(c - 'a' + 10);
-  if (c >= 'A' && c <= 'F') return static_cast<unsigned>(c - 'A' + 10);
-  return 16;
-}
-
-// Compares a raw JSON key (without quotes, possibly escaped) with plain ASCII `name`.
-bool key_equals(std::string_view raw, std::string_view name) {
-  if (raw.find('\\') == std::string_view::npos) return raw == name;
-  std::size_t j = 0;
-  for (std::size_t i = 0; i < raw.size(); ++i, ++j) {
-    char c = raw[i];
-    if (c == '\\' && i + 1 < raw.size()) {
-      const char e = raw[++i];
-      if (e == 'u' && i + 4 < raw.size()) {
-        unsigned v = 0;
-        for (int k = 1; k <= 4; ++k) v = v * 16 + hex_value(raw[i + static_cast<std::size_t>(k)]);
-        i += 4;
-        if (v > 0x7f) return false;  // the names we look for are ASCII
-        c = static_cast<char>(v);
-      } else {
-        c = e;
-      }
-    }
-    if (j >= name.size() || name[j] != c) return false;
-  }
-  return j == name.size();
-}
-
-// A raw JSON key (without quotes, possibly escaped) as UTF-16 code units, so that every
-// spelling of one key ("stream", "\u0073tream", "str\u0065am") compares equal. The JSON
-// is valid (simdjson checked it), so escapes are well formed.
-std::u16string canonical_key(std::string_view raw) {
-  std::u16string units;
-  units.reserve(raw.size());
-  for (std::size_t i = 0; i < raw.size();) {
-    if (raw[i] == '\\' && i + 1 < raw.size()) {
-      const char e = raw[i + 1];
-      if (e == 'u' && i + 5 < raw.size()) {
-        unsigned v = 0;
-        for (std::size_t k = 2; k < 6; ++k) v = v * 16 + hex_value(raw[i + k]);
-        units.push_back(static_cast<char16_t>(v));
-        i += 6;
-        continue;
-      }
-      static constexpr std::string_view from = "bfnrt", to = "\b\f\n\r\t";
-      const std::size_t mapped = from.find(e);
-      units.push_back(static_cast<char16_t>(mapped == std::string_view::npos ? e : to[mapped]));
-      i += 2;
-      continue;
-    }
-    // One UTF-8 character to its code point, then to UTF-16.
-    const auto lead = static_cast<unsigned char>(raw[i]);
-    const std::size_t length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
-    std::uint32_t cp = length == 1 ? lead : lead & (0x7Fu >> length);
-    for (std::size_t k = 1; k < length && i + k < raw.size(); ++k)
-      cp = (cp << 6) | (static_cast<unsigned char>(raw[i + k]) & 0x3Fu);
-    if (cp >= 0x10000) {
-      cp -= 0x10000;
-      units.push_back(static_cast<char16_t>(0xD800 + (cp >> 10)));
-      units.push_back(static_cast<char16_t>(0xDC00 + (cp & 0x3FF)));
-    } else {
-      units.push_back(static_cast<char16_t>(cp));
-    }
-    i += length;
-  }
-  return units;
-}
-
-}  // namespace
-
-std::string rewrite_top_level(std::string_view json, std::initializer_list<std::string_view> drop,
-                              std::string_view extra) {
-  std::string out;
-  out.reserve(json.size() + extra.size() + 2);
-  out.push_back('{');
-  bool first = true;
-  std::unordered_set<std::u16string> seen;  // keys already forwarded
-  std::size_t i = skip_ws(json, 0);
-  if (i < json.size() && json[i] == '{') ++i;
-  while (true) {
-    i = skip_ws(json, i);
-    if (i >= json.size() || json[i] == '}') break;
-    if (json[i] == ',') {
-      ++i;
-      continue;
-    }
-    const std::size_t member_begin = i;
-    const std::size_t key_end = skip_string(json, i);
-    const std::string_view key = json.substr(member_begin + 1, key_end - member_begin - 2);
-    i = skip_ws(json, key_end);
-    if (i < json.size() && json[i] == ':') ++i;
-    i = skip_ws(json, i);
-    const std::size_t value_end = skip_value(json, i);
-    bool dropped = false;
-    for (std::string_view d : drop) dropped = dropped || key_equals(key, d);
-    if (!dropped) {
-      dropped = !seen.insert(canonical_key(key)).second;
-    }
-    if (!dropped) {
-      if (!first) out.push_back(',');
-      out.append(json.substr(member_begin, value_end - member_begin));
-      first = false;
-    }
-    i = value_end;
-  }
-  if (!extra.empty()) {
-    if (!first) out.push_back(',');
-    out.append(extra);
-  }
-  out.push_back('}');
-  return out;
 }
 
 }  // namespace turnout::server

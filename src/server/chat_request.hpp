@@ -3,6 +3,9 @@
 // stages read (token counting, routing, forwarding). Strings are views into the parser's
 // buffers, so a ChatRequest lives no longer than the RequestParser that produced it.
 #include "common/json_text.hpp"
+#include "server/json_rewrite.hpp"
+#include "server/request_json.hpp"
+#include "server/tool_definitions.hpp"
 #include "tokenizer/chat_count.hpp"
 
 #include <simdjson.h>
@@ -18,13 +21,6 @@ namespace turnout::server {
 
 using turnout::append_json_string;
 using turnout::replace_lone_surrogate_escapes;
-
-// A client error in OpenAI's terms: message, and the offending parameter ("" when none).
-struct RequestError {
-  std::string message;
-  std::string param;
-  std::string code;  // optional OpenAI code, e.g. "invalid_utf8"
-};
 
 struct ChatRequest {
   std::optional<std::string_view> model;  // absent or null: route
@@ -54,17 +50,8 @@ class RequestParser {
   std::vector<tokenizer::MessageView> messages_;
   std::vector<tokenizer::ContentPartView> parts_;
   std::vector<tokenizer::ToolCallView> tool_calls_;
-  std::vector<tokenizer::ToolView> tools_;
-  std::vector<tokenizer::ToolPropertyView> properties_;
-  std::vector<std::string_view> enum_values_;
+  ToolDefinitions tool_definitions_;
   std::vector<std::string_view> top_level_keys_;  // scratch for the duplicate-key check
 };
-
-// Rewrites the top-level members of a valid JSON object: drops every member whose
-// (unescaped) key is in `drop`, then appends `extra` (already-serialised `"k":v` pairs,
-// comma-separated). Every other member is copied byte for byte, its first copy only: a
-// second copy of a key (however escaped) is never forwarded, whatever the caller checked.
-std::string rewrite_top_level(std::string_view json, std::initializer_list<std::string_view> drop,
-                              std::string_view extra);
 
 }  // namespace turnout::server

@@ -130,7 +130,7 @@ asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& reques
   const unsigned version = request.version();
 
   HttpResponse res;
-  const RouteEntry* entry = find_route(ex.path);
+  const RouteEntry* entry = find_route(ex.path, request.method());
   std::optional<std::string> key_id;
   std::optional<admit::Refusal> key_refused;
   const std::string_view token = bearer_token(request);

@@ -65,6 +65,8 @@ void Metrics::record_request(const RequestObservation& obs) {
   t.first += obs.prompt_tokens;
   t.second += obs.completion_tokens;
   if (obs.cost) cost_[model] += *obs.cost;
+  ++endpoint_requests_[{std::string(obs.endpoint), obs.status}];
+  if (obs.cost) endpoint_cost_[std::string(obs.endpoint)] += *obs.cost;
   duration_.observe(obs.duration_s);
   if (obs.upstream_s > 0) upstream_.observe(obs.upstream_s);
   overhead_.observe(obs.overhead_s);
@@ -81,7 +83,7 @@ std::string Metrics::render() const {
   std::lock_guard lock(mutex_);
   std::string out;
   out.reserve(4096);
-  out += "# HELP turnout_requests_total Chat requests that reached the ledger, by routed model, route and status.\n";
+  out += "# HELP turnout_requests_total Forwarded calls that reached the ledger, by routed model, route and status.\n";
   out += "# TYPE turnout_requests_total counter\n";
   for (const auto& [key, n] : requests_) {
     const auto& [model, route, status] = key;
@@ -112,6 +114,16 @@ std::string Metrics::render() const {
   out += "# TYPE turnout_cost_usd_total counter\n";
   for (const auto& [model, c] : cost_)
     out += fmt::format("turnout_cost_usd_total{{model=\"{}\"}} {}\n", escape_label(model), pricing::format_usd(c));
+  out += "# HELP turnout_endpoint_requests_total Forwarded calls that reached the ledger, by endpoint (chat, embeddings, responses) and status.\n";
+  out += "# TYPE turnout_endpoint_requests_total counter\n";
+  for (const auto& [key, n] : endpoint_requests_)
+    out += fmt::format("turnout_endpoint_requests_total{{endpoint=\"{}\",status=\"{}\"}} {}\n",
+                       escape_label(key.first), key.second, n);
+  out += "# HELP turnout_endpoint_cost_usd_total Exact cost of priced calls in USD, by endpoint.\n";
+  out += "# TYPE turnout_endpoint_cost_usd_total counter\n";
+  for (const auto& [endpoint, c] : endpoint_cost_)
+    out += fmt::format("turnout_endpoint_cost_usd_total{{endpoint=\"{}\"}} {}\n", escape_label(endpoint),
+                       pricing::format_usd(c));
   out += "# HELP turnout_upstream_retries_total Upstream attempts repeated on the same model.\n";
   out += "# TYPE turnout_upstream_retries_total counter\n";
   out += fmt::format("turnout_upstream_retries_total {}\n", retries_);

@@ -13,12 +13,14 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
 namespace turnout::server {
 
 struct RequestObservation {
+  std::string_view endpoint = "chat";  // chat, embeddings, responses (ledger::k*Endpoint)
   std::string model;  // routed model ("" when rejected before routing)
   std::string route;
   unsigned status = 0;
@@ -75,6 +77,9 @@ class Metrics {
   std::map<std::pair<std::string, unsigned>, std::uint64_t> rejections_;
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> tokens_;  // prompt, completion
   std::map<std::string, pricing::Money> cost_;
+  // By endpoint (a fixed handful: chat, embeddings, responses): calls and exact cost.
+  std::map<std::pair<std::string, unsigned>, std::uint64_t> endpoint_requests_;
+  std::map<std::string, pricing::Money> endpoint_cost_;
   Histogram duration_{kLatencyBuckets}, upstream_{kLatencyBuckets}, overhead_{kOverheadBuckets};
   std::uint64_t retries_ = 0, fallbacks_ = 0;
   std::atomic<long> inflight_{0};

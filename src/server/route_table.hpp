@@ -13,16 +13,24 @@ enum class Access {
   client_key,  // a gateway key when server.api_keys is set
 };
 
+enum class Match {
+  exact,   // the path itself
+  prefix,  // any longer path starting with it (the handler reads the rest)
+};
+
 struct RouteEntry {
   std::string_view path;
   http::verb method;
   Access access;
   endpoints::Handler handler;
+  Match match = Match::exact;
 };
 
 std::span<const RouteEntry> route_table();
 
-// The entry for `path`, or null when no endpoint has that path.
-const RouteEntry* find_route(std::string_view path);
+// The entry for `path` and `method`: an exact path before a prefix, and among the entries
+// for the path the one with `method` (else the first, whose method the 405 names). Null
+// when no endpoint has that path.
+const RouteEntry* find_route(std::string_view path, http::verb method);
 
 }  // namespace turnout::server

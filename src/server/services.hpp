@@ -12,6 +12,8 @@
 #include "resilience/cooldown.hpp"
 #include "resilience/retry_policy.hpp"
 #include "server/chat_request.hpp"
+#include "server/embeddings_request.hpp"
+#include "server/responses_request.hpp"
 #include "server/metrics.hpp"
 #include "upstream/client.hpp"
 
@@ -52,6 +54,8 @@ struct WorkerState {
       : client(std::move(executor), std::move(tls), std::move(proxy)), rng(std::random_device{}()) {}
   upstream::Client client;
   RequestParser request_parser;
+  EmbeddingsRequestParser embeddings_parser;
+  ResponsesRequestParser responses_parser;
   simdjson::dom::parser response_parser;  // upstream bodies; used between suspensions only
   std::mt19937_64 rng;
 };
@@ -77,6 +81,7 @@ struct Exchange {
   unsigned stream_status = 200;  // streamed responses: the status the client saw (499: gone)
   std::shared_ptr<const admit::KeyGrant> grant;  // the virtual key the request presented
   std::vector<admit::Header> limit_headers;      // on every response to a limited key
+  std::string hold_id;                           // the budget hold the call's record settles
 };
 
 struct Services {

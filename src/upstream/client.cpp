@@ -89,7 +89,7 @@ std::string host_header(const Endpoint& endpoint) {
 
 // The body is not copied: the message points into request.body, which outlives the call.
 OutgoingMessage build_message(const Request& request) {
-  OutgoingMessage message{http::verb::post, request.target, 11};
+  OutgoingMessage message{request.method, request.target, 11};
   message.set(http::field::user_agent, "turnout");
   for (const auto& [name, value] : request.headers) message.set(name, value);
   message.set(http::field::host, host_header(*request.endpoint));

@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/assert/source_location.hpp>
+#include <boost/beast/http/verb.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -51,6 +52,7 @@ Result<Endpoint> parse_base_url(std::string_view base_url);
 struct Request {
   const config::ProviderConfig* provider = nullptr;
   const Endpoint* endpoint = nullptr;
+  boost::beast::http::verb method = boost::beast::http::verb::post;
   std::string target;  // path and query, e.g. /v1/chat/completions
   std::vector<std::pair<std::string, std::string>> headers;  // auth + provider headers
   std::string body;
@@ -69,6 +71,12 @@ struct Request {
 Request make_chat_request(const config::ProviderConfig& provider, const Endpoint& endpoint,
                           std::string_view upstream_model, std::string body,
                           std::string_view request_id);
+
+// The same for any per-model operation ("/chat/completions", "/embeddings"): `{base}{operation}`,
+// or on Azure `{base}/openai/deployments/{deployment}{operation}?api-version=...`.
+Request make_provider_request(const config::ProviderConfig& provider, const Endpoint& endpoint,
+                              std::string_view operation, std::string_view upstream_model, std::string body,
+                              std::string_view request_id);
 
 struct Response {
   unsigned status = 0;

@@ -1,7 +1,8 @@
 #include "upstream/proxy.hpp"
 
+#include "common/base64.hpp"
+
 #include <boost/url/parse.hpp>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cctype>
@@ -20,14 +21,6 @@ std::optional<std::string> first_set(const config::EnvLookup& env, std::initiali
     if (auto value = env(name); value && !value->empty()) return value;
   }
   return std::nullopt;
-}
-
-std::string base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
 }
 
 // "a.example, .b.example:8443 ,*" -> {"a.example", "b.example", "*"}
@@ -79,7 +72,7 @@ Result<std::optional<ProxyConfig>> proxy_from_environment(const config::EnvLooku
   config.proxy.host = url->host_address();
   if (config.proxy.host.empty()) return make_error("HTTPS_PROXY has no host");
   config.proxy.port = url->has_port() ? std::string(url->port()) : "1080";  // curl's default proxy port
-  if (url->has_userinfo()) config.authorization = "Basic " + base64(url->userinfo());
+  if (url->has_userinfo()) config.authorization = "Basic " + base64_encode(url->userinfo());
   if (auto list = first_set(env, {"NO_PROXY", "no_proxy"})) config.no_proxy = parse_no_proxy(*list);
   return std::optional<ProxyConfig>(std::move(config));
 }

@@ -1,4 +1,4 @@
-// Provider URL parsing and chat-request construction (no I/O).
+// Provider URL parsing and request construction (no I/O).
 #include "upstream/client.hpp"
 
 #include <boost/url/encode.hpp>
@@ -61,6 +61,12 @@ Result<Endpoint> parse_base_url(std::string_view base_url) {
 Request make_chat_request(const config::ProviderConfig& provider, const Endpoint& endpoint,
                           std::string_view upstream_model, std::string body,
                           std::string_view request_id) {
+  return make_provider_request(provider, endpoint, "/chat/completions", upstream_model, std::move(body), request_id);
+}
+
+Request make_provider_request(const config::ProviderConfig& provider, const Endpoint& endpoint,
+                              std::string_view operation, std::string_view upstream_model, std::string body,
+                              std::string_view request_id) {
   Request request;
   request.provider = &provider;
   request.endpoint = &endpoint;
@@ -73,13 +79,14 @@ Request make_chat_request(const config::ProviderConfig& provider, const Endpoint
   auto& headers = request.headers;
   headers.reserve(4 + provider.headers.size());
   if (provider.type == config::ProviderType::azure) {
-    request.target = endpoint.base_path + "/openai/deployments/" + encode_component(upstream_model) +
-                     "/chat/completions";
+    request.target = endpoint.base_path + "/openai/deployments/" + encode_component(upstream_model);
+    request.target += operation;
     if (!provider.api_version.empty())
       request.target += "?api-version=" + encode_component(provider.api_version);
     if (!provider.api_key.empty()) headers.emplace_back("api-key", provider.api_key);
   } else {
-    request.target = endpoint.base_path + "/chat/completions";
+    request.target = endpoint.base_path;
+    request.target += operation;
     if (!provider.api_key.empty())
       headers.emplace_back("Authorization", "Bearer " + provider.api_key);
   }

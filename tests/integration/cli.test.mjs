@@ -91,6 +91,7 @@ describe('turnout route', () => {
     assert.deepEqual(JSON.parse(result.stdout), {
       model: 'gpt-3.5-turbo', route: 'simple', prompt_tokens: tokens, encoding: 'cl100k_base',
       context_window: 16385, estimated_input_cost_usd: femtoToNumber(tokenCost(tokens, '0.0005')),
+      count_estimated: false, count_partial: false,
     });
     const medium = await runTurnout(['route'], { cwd: emptyCwd, input: JSON.stringify({ messages: promptWithTokens(1000) }) });
     assert.equal(medium.code, 0, medium.stderr);

@@ -15,7 +15,8 @@ import { promptWithTokens } from './lib/reference.mjs';
 const FIELDS = [
   'id', 'timestamp', 'instance_id', 'client_key_id', 'requested_model', 'model', 'route',
   'counted_prompt_tokens', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'usage_reported',
-  'cost_usd', 'baseline_cost_usd', 'latency_ms', 'ttft_ms', 'status', 'error_type', 'attempts', 'stream',
+  'cost_usd', 'baseline_cost_usd', 'latency_ms', 'ttft_ms', 'status', 'error_type', 'attempts', 'stream', 'endpoint',
+  'count_estimated', 'count_partial',
 ];
 const UNPRICED_MODEL = 'acme-unpriced-llm';
 

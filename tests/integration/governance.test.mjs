@@ -212,6 +212,29 @@ describe('budgets', () => {
     assert.equal(shown.usage.held_usd, 0);
   });
 
+  it('Responses and embeddings calls are held and settled under the same budget', async () => {
+    const { value: key } = await turnoutJson(['keys', 'create', '--name', 'surface', '--budget-usd', '0.0015']);
+    const auth = { authorization: `Bearer ${key.key}` };
+    const responses = (body) => gateways[0].request('POST', '/v1/responses',
+      { json: { model: 'gpt-4o', input: 'Say hello', max_output_tokens: 100, ...body }, headers: auth });
+    assert.equal((await responses({})).status, 200);
+    const streamed = await responses({ stream: true });
+    assert.equal(streamed.status, 200, streamed.text);
+    const embedded = await gateways[1].request('POST', '/v1/embeddings',
+      { json: { model: 'text-embedding-3-small', input: 'hello' }, headers: auth });
+    assert.equal(embedded.status, 200, embedded.text);
+    // ~$0.001 held for 100 output tokens of gpt-4o: 150 more no longer fit what is left.
+    const refused = await responses({ max_output_tokens: 150 });
+    assert.equal(refused.status, 429, refused.text);
+    assert.equal(refused.json.error.code, 'insufficient_quota');
+    const lines = await ledgerLines(key.id);
+    assert.deepEqual(lines.map((line) => JSON.parse(line).endpoint).sort(), ['embeddings', 'responses', 'responses']);
+    const total = lines.reduce((sum, line) => sum + usdToPico(line.match(/"cost_usd":([0-9.]+)/)[1]), 0n);
+    const { value: shown } = await turnoutJson(['keys', 'show', key.id]);
+    assert.equal(usdToPico(shown.usage.spent_usd), total);
+    assert.equal(shown.usage.held_usd, 0);
+  });
+
   it('a team budget caps its keys together', async () => {
     await turnoutJson(['teams', 'create', '--name', 'tiny', '--budget-usd', '0.0025']);
     const { value: a } = await turnoutJson(['keys', 'create', '--name', 'a', '--team', 'tiny']);

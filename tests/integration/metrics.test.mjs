@@ -33,6 +33,8 @@ const FAMILIES = {
   turnout_overhead_seconds: { type: 'HISTOGRAM', labels: [] },
   turnout_tokens_total: { type: 'COUNTER', labels: ['model', 'kind'] },
   turnout_cost_usd_total: { type: 'COUNTER', labels: ['model'] },
+  turnout_endpoint_requests_total: { type: 'COUNTER', labels: ['endpoint', 'status'] },
+  turnout_endpoint_cost_usd_total: { type: 'COUNTER', labels: ['endpoint'] },
   turnout_upstream_retries_total: { type: 'COUNTER', labels: [] },
   turnout_fallbacks_total: { type: 'COUNTER', labels: [] },
   turnout_inflight_requests: { type: 'GAUGE', labels: [] },
@@ -267,6 +269,14 @@ describe('GET /metrics values follow the traffic', () => {
       [JSON.stringify({ model: sample.labels.model, route: sample.labels.route, status: sample.labels.status }), BigInt(sample.value)]));
     assert.deepEqual(actual, expected);
     assert.ok([...actual.keys()].some((key) => JSON.parse(key).status === '503'), 'the upstream error is counted with its status');
+  });
+
+  it('counts the same calls by endpoint: all of them chat here', () => {
+    const expected = new Map();
+    for (const { status } of calls) expected.set(`chat ${status}`, (expected.get(`chat ${status}`) ?? 0n) + 1n);
+    const actual = new Map(family('turnout_endpoint_requests_total').metrics.map((sample) =>
+      [`${sample.labels.endpoint} ${sample.labels.status}`, BigInt(sample.value)]));
+    assert.deepEqual(actual, expected);
   });
 
   it('counts rejected requests by reason and status, apart from chat requests', () => {

@@ -33,14 +33,14 @@ constexpr std::string_view kStagingSql = R"sql(
     requested_model TEXT, model TEXT, route TEXT, counted_prompt_tokens BIGINT, prompt_tokens BIGINT,
     completion_tokens BIGINT, cached_tokens BIGINT, usage_reported BOOLEAN, cost_pico BIGINT,
     baseline_cost_pico BIGINT, latency_ms DOUBLE PRECISION, ttft_ms DOUBLE PRECISION, status INTEGER,
-    error_type TEXT, attempts INTEGER, stream BOOLEAN
+    error_type TEXT, attempts INTEGER, stream BOOLEAN, endpoint TEXT, count_estimated BOOLEAN, count_partial BOOLEAN
   ) ON COMMIT DELETE ROWS
 )sql";
 
 constexpr std::string_view kColumns =
     "record_key, id, timestamp, instance_id, client_key_id, requested_model, model, route, counted_prompt_tokens, "
     "prompt_tokens, completion_tokens, cached_tokens, usage_reported, cost_pico, baseline_cost_pico, latency_ms, "
-    "ttft_ms, status, error_type, attempts, stream";
+    "ttft_ms, status, error_type, attempts, stream, endpoint, count_estimated, count_partial";
 
 const std::string& copy_sql() {
   static const std::string sql = fmt::format("COPY incoming_calls (position, {}) FROM STDIN", kColumns);
@@ -85,6 +85,9 @@ void append_copy_row(std::string& out, std::size_t position, const KeyedRecord& 
   row.text(r.error_type);
   row.integer(r.attempts);
   row.boolean(r.stream);
+  row.text(r.endpoint);
+  row.boolean(r.count_estimated);
+  row.boolean(r.count_partial);
   row.end_row();
 }
 

@@ -1,6 +1,7 @@
 #include "ledger/postgres/rollups.hpp"
 
 #include "ledger/postgres/copy.hpp"
+#include "ledger/postgres/schema.hpp"
 #include "ledger/record_scan.hpp"
 
 #include <fmt/format.h>
@@ -245,6 +246,9 @@ turnout::Result<void> prune_second_rollups(Connection& connection, double cutoff
 }
 
 turnout::Result<void> backfill_rollups(Connection& connection) {
+  if (auto ready = connection.exec(kAddCallColumnsSql); !ready) {
+    return ready.error();
+  }
   RollupBuilder rollups(unix_now() - kSecondRollupLifetime);
   std::size_t pending = 0;
   auto scanned = scan_records(connection, RecordWindow{}, [&](const CallRecord& record) -> turnout::Result<void> {

@@ -215,6 +215,10 @@ std::span<const Migration> ledger_migrations() {
           after_json TEXT
         );
       )sql"},
+      // Which endpoint a call came in on (chat, embeddings, responses; every earlier call
+      // was a chat call) and whether its count is an estimate or partial (Responses).
+      // IF NOT EXISTS: migration 3's backfill may have added them already.
+      Migration{"call endpoint and count flags", kAddCallColumnsSql},
   };
   return migrations;
 }

@@ -13,11 +13,6 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
 constexpr std::int64_t kSpoolFormat = 2;  // PRAGMA user_version of a spool file
-// Format 1 had no hold_id; a spool of that format left behind is upgraded in place.
-constexpr std::string_view kUpgradeFrom1Sql = R"sql(
-  ALTER TABLE spooled ADD COLUMN hold_id TEXT NOT NULL DEFAULT '';
-  PRAGMA user_version = 2;
-)sql";
 
 constexpr std::string_view kSchemaSql = R"sql(
   CREATE TABLE spooled (
@@ -43,15 +38,29 @@ constexpr std::string_view kSchemaSql = R"sql(
     error_type TEXT NOT NULL,
     attempts INTEGER NOT NULL,
     stream INTEGER NOT NULL,
+    endpoint TEXT NOT NULL,
+    count_estimated INTEGER NOT NULL,
+    count_partial INTEGER NOT NULL,
     hold_id TEXT NOT NULL DEFAULT ''
   ) STRICT;
+  PRAGMA user_version = 2;
+)sql";
+
+// Format 1 (before the endpoint, the count flags and governance's hold id) held chat
+// calls without holds: a spool such a turnout left behind gains the columns with those
+// values, and drains as before.
+constexpr std::string_view kUpgradeFrom1Sql = R"sql(
+  ALTER TABLE spooled ADD COLUMN endpoint TEXT NOT NULL DEFAULT 'chat';
+  ALTER TABLE spooled ADD COLUMN count_estimated INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE spooled ADD COLUMN count_partial INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE spooled ADD COLUMN hold_id TEXT NOT NULL DEFAULT '';
   PRAGMA user_version = 2;
 )sql";
 
 constexpr std::string_view kColumns =
     "record_key, id, timestamp, instance_id, client_key_id, requested_model, model, route, counted_prompt_tokens, "
     "prompt_tokens, completion_tokens, cached_tokens, usage_reported, cost_pico, baseline_cost_pico, latency_ms, "
-    "ttft_ms, status, error_type, attempts, stream, hold_id";
+    "ttft_ms, status, error_type, attempts, stream, endpoint, count_estimated, count_partial, hold_id";
 
 std::int64_t as_integer(std::uint64_t count) { return static_cast<std::int64_t>(count); }
 
@@ -78,7 +87,10 @@ void bind_record(sqlite::Statement& insert, const KeyedRecord& keyed) {
   insert.bind(19, std::string_view(r.error_type));
   insert.bind(20, std::int64_t{r.attempts});
   insert.bind(21, std::int64_t{r.stream ? 1 : 0});
-  insert.bind(22, std::string_view(r.hold_id));
+  insert.bind(22, std::string_view(r.endpoint));
+  insert.bind(23, std::int64_t{r.count_estimated ? 1 : 0});
+  insert.bind(24, std::int64_t{r.count_partial ? 1 : 0});
+  insert.bind(25, std::string_view(r.hold_id));
 }
 
 // Reads columns 1.. (column 0 is seq) back into a record.
@@ -106,7 +118,10 @@ KeyedRecord read_record(const sqlite::Statement& row) {
   r.error_type = row.column_text(19);
   r.attempts = static_cast<int>(row.column_int(20));
   r.stream = row.column_int(21) != 0;
-  r.hold_id = row.column_text(22);
+  r.endpoint = row.column_text(22);
+  r.count_estimated = row.column_int(23) != 0;
+  r.count_partial = row.column_int(24) != 0;
+  r.hold_id = row.column_text(25);
   return keyed;
 }
 
@@ -171,7 +186,7 @@ Result<void> Spool::open(bool create) {
   }
   if (!existed) sync_directory_of(path_);
   auto insert = db->prepare(fmt::format("INSERT INTO spooled ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                                        "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) "
+                                        "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) "
                                         "ON CONFLICT (record_key) DO NOTHING",
                                         kColumns));
   if (!insert) return make_error(fmt::format("ledger spool '{}': {}", path_, insert.error().message));

@@ -27,8 +27,9 @@ constexpr std::string_view kInsertSql = R"sql(
   INSERT INTO calls (record_key, id, timestamp, instance_id, client_key_id, requested_model, model,
                      route, counted_prompt_tokens, prompt_tokens, completion_tokens, cached_tokens,
                      usage_reported, cost_pico, baseline_cost_pico, latency_ms, ttft_ms, status,
-                     error_type, attempts, stream)
-  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+                     error_type, attempts, stream, endpoint, count_estimated, count_partial)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
+          ?23, ?24)
   ON CONFLICT (record_key) DO NOTHING
 )sql";
 
@@ -89,6 +90,9 @@ void bind_record(sqlite::Statement& insert, const KeyedRecord& keyed) {
   insert.bind(19, std::string_view(r.error_type));
   insert.bind(20, std::int64_t{r.attempts});
   insert.bind(21, std::int64_t{r.stream ? 1 : 0});
+  insert.bind(22, std::string_view(r.endpoint));
+  insert.bind(23, std::int64_t{r.count_estimated ? 1 : 0});
+  insert.bind(24, std::int64_t{r.count_partial ? 1 : 0});
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "ledger/sqlite/rollups.hpp"
 
 #include "ledger/record_scan.hpp"
+#include "ledger/sqlite/schema.hpp"
 
 #include <fmt/format.h>
 
@@ -163,6 +164,9 @@ Result<void> prune_second_rollups(Database& db, double cutoff) {
 }
 
 Result<void> backfill_rollups(Database& db) {
+  if (auto ready = ensure_call_columns(db); !ready) {
+    return ready.error();
+  }
   RollupBuilder rollups(unix_now() - kSecondRollupLifetime);
   std::size_t pending = 0;
   auto scanned = scan_records(db, RecordWindow{}, [&](const CallRecord& record) -> Result<void> {

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <string_view>
+#include <utility>
 
 namespace turnout::ledger::sqlite {
 
@@ -205,8 +207,34 @@ std::span<const Migration> ledger_migrations() {
           after_json TEXT
         ) STRICT;
       )sql"},
+      // Which endpoint a call came in on (chat, embeddings, responses; every earlier call
+      // was a chat call) and whether its count is an estimate or partial (Responses).
+      // Added by ensure_call_columns, which migration 3's backfill may have run already.
+      Migration{"call endpoint and count flags", "", &ensure_call_columns},
   };
   return migrations;
+}
+
+Result<void> ensure_call_columns(Database& db) {
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kColumns{{
+      {"endpoint", "TEXT NOT NULL DEFAULT 'chat'"},
+      {"count_estimated", "INTEGER NOT NULL DEFAULT 0"},
+      {"count_partial", "INTEGER NOT NULL DEFAULT 0"},
+  }};
+  for (const auto& [name, definition] : kColumns) {
+    auto present =
+        db.query_int(fmt::format("SELECT COUNT(*) FROM pragma_table_info('calls') WHERE name = '{}'", name));
+    if (!present) {
+      return present.error();
+    }
+    if (*present != 0) {
+      continue;
+    }
+    if (auto added = db.exec(fmt::format("ALTER TABLE calls ADD COLUMN {} {}", name, definition)); !added) {
+      return added;
+    }
+  }
+  return {};
 }
 
 Result<void> migrate(Database& db, std::span<const Migration> migrations) {

@@ -22,6 +22,11 @@ struct Migration {
 // a released step is never edited, a change is a new step.
 std::span<const Migration> ledger_migrations();
 
+// Adds calls.endpoint, count_estimated and count_partial (migration 4) unless they are
+// there. The roll-up backfill of migration 3 reads records with today's columns, so it
+// calls this first on an older database.
+Result<void> ensure_call_columns(Database& db);
+
 // Applies the steps `db` has not seen yet, all in one IMMEDIATE transaction (so two
 // processes opening the same new file cannot both migrate it). Fails, leaving the
 // database untouched, if a step fails or if the database is newer than `migrations`.

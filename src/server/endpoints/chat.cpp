@@ -1,103 +1,24 @@
 // POST /v1/chat/completions (and /chat/completions): parse -> count -> route -> upstream
 // (retries, fallbacks) -> meter -> ledger -> response (docs/REFERENCE.md §2.2, §2.3).
 #include "metering/call_bill.hpp"
-#include "server/admit_call.hpp"
+#include "metering/usage.hpp"
 #include "server/attempts.hpp"
+#include "server/call_record.hpp"
 #include "server/call_plan.hpp"
+#include "server/endpoints/buffered_call.hpp"
 #include "server/endpoints/chat_call.hpp"
 #include "server/endpoints/endpoint.hpp"
 #include "server/openai_error.hpp"
-#include "server/recording.hpp"
-#include "server/upstream_errors.hpp"
-
-#include <atomic>
 
 namespace turnout::server::endpoints {
 namespace asio = boost::asio;
 
 namespace {
 
-void finish_metrics(Services& services, const Exchange& ex, const CallOutcome& outcome, unsigned status) {
-  RequestObservation obs;
-  obs.model = ex.model;
-  obs.route = ex.route;
-  obs.status = status;
-  obs.duration_s = std::chrono::duration<double>(Clock::now() - ex.start).count();
-  obs.upstream_s = std::chrono::duration<double>(ex.upstream).count();
-  obs.overhead_s = static_cast<double>(overhead_us(ex)) / 1e6;
-  obs.prompt_tokens = ex.prompt_tokens;
-  obs.completion_tokens = ex.completion_tokens;
-  obs.cost = ex.cost;
-  obs.retries = outcome.retries;
-  obs.fallbacks = outcome.fallbacks;
-  services.metrics.record_request(obs);
-}
-
-ledger::CallRecord start_record(const Services& services, const Exchange& ex, const CallPlan& plan,
-                                const CallOutcome& outcome, double arrived_unix) {
-  const routing::Candidate& served = *outcome.served;
-  ledger::CallRecord rec;
-  rec.id = ex.request_id;
-  rec.timestamp = arrived_unix;
-  rec.instance_id = services.options.instance_id;
-  rec.client_key_id = ex.key_id;
-  rec.requested_model = plan.requested_model;
-  rec.model = served.model;
-  rec.route = outcome.route;
-  rec.counted_prompt_tokens = served.prompt_tokens;
-  rec.attempts = static_cast<int>(ex.attempts);
-  rec.stream = plan.stream;
-  return rec;
-}
-
-// A buffered call's answer: the upstream's chat.completion with cost_usd and latency_ms
-// added, the upstream's error, or the gateway's own error; `rec` gets the usage and status.
-HttpResponse buffered_answer(Services& services, Call& call, const CallOutcome& outcome, ledger::CallRecord& rec,
-                             std::optional<upstream::Response>& response) {
-  const unsigned version = call.request.version();
-  const routing::Candidate& served = *outcome.served;
-  HttpResponse res;
-  metering::MeteredUsage metered;  // failed calls: zero tokens, zero cost
-  std::string body;
-  if (outcome.cancelled) {
-    // Cut by the end of the shutdown grace before an answer came: nothing to bill.
-    const ApiError cut = shutdown_error(false);
-    res = error_response(cut, version);
-    rec.error_type = cut.code;
-  } else if (response && response->status >= 200 && response->status < 300) {
-    auto parsed = call.worker.response_parser.parse(response->body);
-    std::optional<metering::MeteredUsage> usage;
-    if (!parsed.error()) usage = metering::meter_completion(parsed.value_unsafe(), served.encoding, served.prompt_tokens);
-    if (!usage) {
-      res = error_response(ApiError{502, "The upstream returned a malformed chat completion (not the expected JSON).",
-                                    "upstream_error", "", "upstream_malformed"},
-                           version);
-      rec.error_type = "upstream_malformed";
-    } else {
-      metered = *usage;
-      body = std::move(response->body);
-      res = HttpResponse{http::status::ok, version};
-      res.set(http::field::content_type, "application/json");
-    }
-  } else if (response) {
-    const config::ProviderConfig* provider = services.config.find_provider(served.provider);
-    res = upstream_error_response(call.worker.response_parser, *response, version, served.provider,
-                                  provider ? std::string_view(provider->api_key) : std::string_view());
-    rec.error_type = upstream_error_type(response->status);
-  } else {
-    const ApiError failure = failure_error(outcome.failure);
-    res = error_response(failure, version);
-    rec.error_type = failure.code;
-  }
-  metering::bill_record(rec, metered, served.rates, services.baseline_rates);
-  rec.status = res.result_int();
-  rec.latency_ms = ms_between(call.exchange.start, Clock::now());
-  if (!body.empty()) {
-    metering::add_gateway_fields(body, rec.cost, rec.latency_ms);
-    res.body() = std::move(body);
-  }
-  return res;
-}
+const ForwardedCall kChat{ledger::kChatEndpoint, "chat completion",
+                          [](simdjson::dom::element root, const routing::Candidate& served) {
+                            return metering::meter_completion(root, served.encoding, served.prompt_tokens);
+                          }};
 
 }  // namespace
 
@@ -125,78 +46,28 @@ metering::CallHeaders call_headers(const CallPlan& plan, const CallOutcome& outc
 asio::awaitable<std::optional<HttpResponse>> chat_completions(Services& services, Call& call) {
   Exchange& ex = call.exchange;
   ex.is_chat = true;
-  // Chat calls only: a scrape of /metrics does not count itself.
-  ++services.metrics.inflight();
-  struct InflightDown {
-    std::atomic<long>& n;
-    ~InflightDown() { --n; }
-  } inflight_down{services.metrics.inflight()};
-  const unsigned version = call.request.version();
+  InflightCall inflight(services);  // forwarded calls only: a scrape of /metrics does not count itself
   const double arrived_unix = unix_now();
 
   auto planned = plan_call(services.config, call.worker.request_parser, call.request.body());
   if (auto* error = std::get_if<ApiError>(&planned)) {
     services.metrics.record_rejection(error->code.empty() ? "invalid_request" : error->code, error->status);
     ex.error_type = error->code;
-    co_return error_response(*error, version);
+    co_return error_response(*error, call.request.version());
   }
   CallPlan plan = std::move(std::get<CallPlan>(planned));
-  if (const auto health = services.ledger.health(); !health.healthy) {
-    services.metrics.record_rejection("ledger_unavailable", 503);
-    co_return error_response(ApiError{503, "The gateway cannot record calls right now: " + health.reason,
-                                      "server_error", "", "ledger_unavailable"},
-                             version);
-  }
-  if (call.connection.shutdown.requested) {
-    // Arrived after the shutdown grace ended: refused before the upstream.
-    services.metrics.record_rejection("shutdown", 503);
-    ex.error_type = "shutdown";
-    co_return error_response(
-        ApiError{503, "The gateway is shutting down; retry on another instance.", "server_error", "", "shutdown"},
-        version);
-  }
-
-  // A virtual key: allow-lists and the budget hold, after every other check that could
-  // refuse the call, so that a hold taken is always settled by the call's record.
-  std::string hold_id;
-  if (ex.grant) {
-    auto admitted = co_await admit_call(services, *ex.grant, plan);
-    if (auto* refusal = std::get_if<admit::Refusal>(&admitted)) {
-      services.metrics.record_rejection(refusal->code, refusal->status);
-      ex.error_type = refusal->code;
-      co_return refusal_response(*refusal, version);
-    }
-    auto& granted = std::get<admit::Admitted>(admitted);
-    hold_id = std::move(granted.hold_id);
-    ex.limit_headers = std::move(granted.headers);
-  }
+  if (auto refused = co_await admit_before_upstream(services, call, plan)) co_return std::move(*refused);
 
   CallOutcome outcome = co_await run_attempts(services, call, plan, call.request.body());
-  ledger::CallRecord rec = start_record(services, ex, plan, outcome, arrived_unix);
-  rec.hold_id = std::move(hold_id);
-  ex.model = rec.model;
-  ex.route = rec.route;
-
   if (outcome.stream) {
+    ledger::CallRecord rec = start_record(services, ex, plan, outcome, arrived_unix, ledger::kChatEndpoint);
+    ex.model = rec.model;
+    ex.route = rec.route;
     co_await relay_chat_stream(services, call, plan, outcome, rec);
-    finish_metrics(services, ex, outcome, rec.status);
+    finish_metrics(services, ex, outcome, rec.status, ledger::kChatEndpoint);
     co_return std::nullopt;
   }
-
-  HttpResponse res = buffered_answer(services, call, outcome, rec, outcome.response);
-  ex.prompt_tokens = rec.usage.prompt_tokens;  // what the ledger bills: none for a failed call
-  ex.completion_tokens = rec.usage.completion_tokens;
-  ex.cost = rec.cost;
-  ex.error_type = rec.error_type;
-  if (!co_await record_durably(services, ex, rec)) {
-    // The record is only in memory: the answer must not be acknowledged.
-    res = error_response(not_recorded_error(), version);
-    ex.error_type = "ledger_unavailable";
-  }
-
-  metering::set_call_headers(res, call_headers(plan, outcome, ex, rec.cost));
-  finish_metrics(services, ex, outcome, res.result_int());
-  co_return res;
+  co_return co_await finish_buffered(services, call, plan, outcome, arrived_unix, kChat);
 }
 
 }  // namespace turnout::server::endpoints

@@ -13,6 +13,10 @@ namespace turnout::server::endpoints {
 using Handler = boost::asio::awaitable<std::optional<HttpResponse>> (*)(Services&, Call&);
 
 boost::asio::awaitable<std::optional<HttpResponse>> chat_completions(Services&, Call&);  // chat.cpp
+boost::asio::awaitable<std::optional<HttpResponse>> embeddings(Services&, Call&);        // embeddings.cpp
+boost::asio::awaitable<std::optional<HttpResponse>> responses(Services&, Call&);         // responses.cpp
+boost::asio::awaitable<std::optional<HttpResponse>> responses_input_tokens(Services&, Call&);  // responses.cpp
+boost::asio::awaitable<std::optional<HttpResponse>> responses_stored(Services&, Call&);  // responses_stored.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> route(Services&, Call&);             // route.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> stats(Services&, Call&);             // stats.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> stats_series(Services&, Call&);      // stats_series.cpp

@@ -1,6 +1,8 @@
-// GET /v1/models: the routing aliases and the configured models, in OpenAI's list format
+// GET /v1/models: the routing aliases, the configured models and (when explicit unknown
+// models go to the default provider) OpenAI's embedding models, in OpenAI's list format
 // (docs/REFERENCE.md §2.4).
 #include "common/json_text.hpp"
+#include "pricing/pricing.hpp"
 #include "server/endpoints/endpoint.hpp"
 
 namespace turnout::server::endpoints {
@@ -19,6 +21,14 @@ boost::asio::awaitable<std::optional<HttpResponse>> models(Services& services, C
   };
   for (const auto& alias : services.config.routing.aliases) add(alias, "turnout");
   for (const auto& [name, model] : services.config.models) add(name, model.provider);
+  // Embeddings are never tier-routed, so a client needs their names to call them.
+  const config::ProviderConfig* fallback_provider = services.config.default_provider();
+  if (services.config.routing.allow_unknown_models && fallback_provider != nullptr) {
+    for (const pricing::BuiltinModel& builtin : pricing::builtin_models()) {
+      if (builtin.kind == pricing::ModelKind::embedding && services.config.find_model(builtin.name) == nullptr)
+        add(builtin.name, fallback_provider->name);
+    }
+  }
   body += "]}";
   co_return json_response(http::status::ok, call.request.version(), std::move(body));
 }

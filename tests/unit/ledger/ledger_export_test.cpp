@@ -39,6 +39,7 @@ const std::vector<std::string> kExpectedFields{
     "model",             "route",         "counted_prompt_tokens", "prompt_tokens", "completion_tokens",
     "cached_tokens",     "usage_reported", "cost_usd",       "baseline_cost_usd", "latency_ms",
     "ttft_ms",           "status",        "error_type",      "attempts",          "stream",
+    "endpoint",          "count_estimated", "count_partial",
 };
 
 // ---------------------------------------------------------------------------------------
@@ -245,6 +246,9 @@ void expect_exported(const CallRecord& expected, const Row& row, ExportFormat fo
   expect_text(row, "error_type", expected.error_type, format);
   expect_count(row, "attempts", expected.attempts);
   expect_flag(row, "stream", expected.stream);
+  expect_text(row, "endpoint", expected.endpoint, format);
+  expect_flag(row, "count_estimated", expected.count_estimated);
+  expect_flag(row, "count_partial", expected.count_partial);
 }
 
 std::vector<std::string> exported_ids(const std::vector<Row>& rows) {
@@ -278,6 +282,9 @@ CallRecord full_record() {
   r.error_type = "client_closed";
   r.attempts = 3;
   r.stream = true;
+  r.endpoint = "responses";
+  r.count_estimated = true;
+  r.count_partial = true;
   return r;
 }
 

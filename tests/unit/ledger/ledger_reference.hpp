@@ -108,6 +108,9 @@ inline void expect_same_record(const CallRecord& expected, const CallRecord& act
   EXPECT_EQ(expected.error_type, actual.error_type);
   EXPECT_EQ(expected.attempts, actual.attempts);
   EXPECT_EQ(expected.stream, actual.stream);
+  EXPECT_EQ(expected.endpoint, actual.endpoint);
+  EXPECT_EQ(expected.count_estimated, actual.count_estimated);
+  EXPECT_EQ(expected.count_partial, actual.count_partial);
 }
 
 

@@ -257,6 +257,12 @@ TEST(LedgerMigrations, VersionOneDatabaseIsMigratedKeepingItsRecords) {
   EXPECT_EQ(report.total_cost, Money{42});
   EXPECT_EQ(report.keys.at("").calls, 1U);
   EXPECT_EQ(report.models.at("gpt-4o").latency_ms.p99, 7.5);  // one latency: exact
+  // Migration 4's columns, added before the roll-up backfill read the old row: it was a chat
+  // call with an exact, whole count.
+  auto db = sqlite::Database::open(file.string());
+  ASSERT_TRUE(db);
+  EXPECT_EQ(db->query_text("SELECT endpoint || ',' || count_estimated || ',' || count_partial FROM calls").value(),
+            "chat,0,0");
 }
 
 TEST(LedgerMigrations, NewerDatabaseIsRefused) {

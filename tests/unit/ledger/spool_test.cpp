@@ -249,6 +249,9 @@ TEST(LedgerSpool, EveryFieldRoundTrips) {
   full.attempts = 3;
   full.stream = true;
   full.hold_id = "0123456789abcdef0123456789abcdef";
+  full.endpoint = "responses";
+  full.count_estimated = true;
+  full.count_partial = true;
   CallRecord sparse;
   sparse.id = "req-2";
   sparse.status = 503;
@@ -269,23 +272,25 @@ TEST(LedgerSpool, EveryFieldRoundTrips) {
   EXPECT_EQ(spool.size(), 0U);
 }
 
-TEST(LedgerSpool, AFormatOneSpoolLeftBehindIsUpgradedAndDrained) {
+// A spool left behind by a turnout from before the endpoint column (format 1, chat calls
+// only) still drains: its records come back as chat calls with exact counts.
+TEST(LedgerSpool, AFormatOneSpoolIsUpgradedAndItsRecordsAreChatCalls) {
   TempDir dir;
   const fs::path file = dir.path() / "spool.db";
   {
-    // The spool as the previous turnout wrote it: no hold_id column, user_version 1.
-    auto db = sqlite::Database::open(file.string());
+    auto db = sqlite::Database::open(file.string(), sqlite::Database::OpenMode::create_if_missing);
     ASSERT_TRUE(db);
     ASSERT_TRUE(db->exec(R"sql(
-      CREATE TABLE spooled (seq INTEGER PRIMARY KEY, record_key TEXT NOT NULL UNIQUE, id TEXT NOT NULL,
-        timestamp REAL NOT NULL, instance_id TEXT NOT NULL, client_key_id TEXT NOT NULL,
-        requested_model TEXT NOT NULL, model TEXT NOT NULL, route TEXT NOT NULL,
-        counted_prompt_tokens INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
-        cached_tokens INTEGER NOT NULL, usage_reported INTEGER NOT NULL, cost_pico INTEGER,
-        baseline_cost_pico INTEGER, latency_ms REAL NOT NULL, ttft_ms REAL, status INTEGER NOT NULL,
-        error_type TEXT NOT NULL, attempts INTEGER NOT NULL, stream INTEGER NOT NULL) STRICT;
-      INSERT INTO spooled VALUES (1, 'old-1', 'req-old', 1700000000.5, 'host', '', 'auto', 'gpt-4o', 'explicit',
-        10, 10, 5, 0, 1, 123, NULL, 12.5, NULL, 200, '', 1, 0);
+      CREATE TABLE spooled (
+        seq INTEGER PRIMARY KEY, record_key TEXT NOT NULL UNIQUE, id TEXT NOT NULL, timestamp REAL NOT NULL,
+        instance_id TEXT NOT NULL, client_key_id TEXT NOT NULL, requested_model TEXT NOT NULL, model TEXT NOT NULL,
+        route TEXT NOT NULL, counted_prompt_tokens INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL, usage_reported INTEGER NOT NULL,
+        cost_pico INTEGER, baseline_cost_pico INTEGER, latency_ms REAL NOT NULL, ttft_ms REAL,
+        status INTEGER NOT NULL, error_type TEXT NOT NULL, attempts INTEGER NOT NULL, stream INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO spooled VALUES (1, 'k1', 'req-old', 1717171717.5, 'host-1', '', 'auto', 'gpt-4o-mini', 'tier:small',
+                                  12, 12, 5, 0, 1, 42, NULL, 10.5, NULL, 200, '', 1, 0);
       PRAGMA user_version = 1;
     )sql"));
   }
@@ -295,13 +300,24 @@ TEST(LedgerSpool, AFormatOneSpoolLeftBehindIsUpgradedAndDrained) {
   auto oldest = spool.oldest(10);
   ASSERT_TRUE(oldest);
   ASSERT_EQ(oldest->records.size(), 1U);
-  EXPECT_EQ(oldest->records[0].record.id, "req-old");
-  EXPECT_EQ(oldest->records[0].record.hold_id, "");
-  CallRecord next;
-  next.id = "req-new";
-  next.hold_id = "abcd";
-  ASSERT_TRUE(spool.store(std::vector<KeyedRecord>{{"new-1", next}}));
-  EXPECT_EQ(spool.oldest(10)->records.at(1).record.hold_id, "abcd");
+  const CallRecord& old = oldest->records[0].record;
+  EXPECT_EQ(old.id, "req-old");
+  EXPECT_EQ(old.usage.completion_tokens, 5U);
+  EXPECT_EQ(old.endpoint, "chat");
+  EXPECT_FALSE(old.count_estimated);
+  EXPECT_FALSE(old.count_partial);
+  EXPECT_EQ(old.hold_id, "");
+
+  // And it takes new records with every field after the upgrade.
+  CallRecord fresh = sample_record("req-new", 1717171800.0, "text-embedding-3-small");
+  fresh.endpoint = "embeddings";
+  fresh.hold_id = "abcd";
+  ASSERT_TRUE(spool.store(std::vector<KeyedRecord>{{"k2", fresh}}));
+  oldest = spool.oldest(10);
+  ASSERT_TRUE(oldest);
+  ASSERT_EQ(oldest->records.size(), 2U);
+  expect_same_record(fresh, oldest->records[1].record);
+  EXPECT_EQ(oldest->records[1].record.hold_id, "abcd");
 }
 
 TEST(LedgerSpool, AFileThatIsNotASpoolIsRefused) {

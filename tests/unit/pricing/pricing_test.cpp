@@ -228,13 +228,38 @@ TEST(BuiltinModels, EveryEntryIsPricedAndHasLimits) {
   for (const BuiltinModel& model : builtin_models()) {
     EXPECT_TRUE(model.rates.priced()) << model.name;
     EXPECT_GT(*model.rates.input_pico_per_token, 0) << model.name;
-    EXPECT_GT(*model.rates.output_pico_per_token, *model.rates.input_pico_per_token) << model.name;
+    if (model.kind == ModelKind::chat) {
+      EXPECT_GT(*model.rates.output_pico_per_token, *model.rates.input_pico_per_token) << model.name;
+    } else {
+      EXPECT_EQ(*model.rates.output_pico_per_token, 0) << model.name;  // embeddings: input only
+    }
     if (model.rates.cached_input_pico_per_token) {
       EXPECT_LT(*model.rates.cached_input_pico_per_token, *model.rates.input_pico_per_token) << model.name;
     }
     EXPECT_GT(model.context_window, model.max_output_tokens) << model.name;
     EXPECT_EQ(builtin_model(model.name), &model) << model.name;
   }
+}
+
+TEST(BuiltinModels, EmbeddingModelsBillInputOnlyPerThousandTokens) {
+  // OpenAI: $0.02, $0.13 and $0.10 per 1M input tokens, i.e. per 1k: 0.00002 / 0.00013 / 0.0001.
+  struct Expected {
+    std::string_view model, input;
+  };
+  for (const Expected& e : {Expected{"text-embedding-3-small", "0.00002"}, Expected{"text-embedding-3-large", "0.00013"},
+                            Expected{"text-embedding-ada-002", "0.0001"}}) {
+    const BuiltinModel* model = builtin_model(e.model);
+    ASSERT_NE(model, nullptr) << e.model;
+    EXPECT_EQ(model->kind, ModelKind::embedding) << e.model;
+    EXPECT_EQ(model->rates.input_pico_per_token, price(e.input)) << e.model;
+    EXPECT_EQ(model->rates.output_pico_per_token, 0) << e.model;
+    EXPECT_EQ(model->context_window, 8191u) << e.model;  // per input
+  }
+  // 1,000 tokens of text-embedding-3-small cost exactly $0.00002.
+  const auto thousand = cost(builtin_model("text-embedding-3-small")->rates, Usage{1000, 0, 0});
+  ASSERT_TRUE(thousand);
+  EXPECT_EQ(format_usd(*thousand), "0.00002");
+  EXPECT_EQ(builtin_model("gpt-4o")->kind, ModelKind::chat);
 }
 
 }  // namespace

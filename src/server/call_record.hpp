@@ -1,0 +1,20 @@
+#pragma once
+// What every forwarded call (chat, embeddings, responses) leaves behind: its ledger record,
+// started from the plan and the attempts, and its observation in /metrics.
+#include "server/attempts.hpp"
+#include "server/call_plan.hpp"
+#include "server/services.hpp"
+
+#include <string_view>
+
+namespace turnout::server {
+
+// The record's identity, routing and attempt fields; the meter stage fills usage and cost.
+ledger::CallRecord start_record(const Services& services, const Exchange& ex, const CallPlan& plan,
+                                const CallOutcome& outcome, double arrived_unix, std::string_view endpoint);
+
+// Counts the finished call in /metrics under its endpoint (ledger::k*Endpoint).
+void finish_metrics(Services& services, const Exchange& ex, const CallOutcome& outcome, unsigned status,
+                    std::string_view endpoint);
+
+}  // namespace turnout::server

@@ -1,0 +1,185 @@
+#include "server/endpoints/stream_relay.hpp"
+
+#include "metering/call_bill.hpp"
+#include "server/endpoints/chat_call.hpp"
+#include "server/recording.hpp"
+#include "server/sse.hpp"
+#include "server/upstream_errors.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <fmt/format.h>
+
+namespace turnout::server::endpoints {
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::seconds kClientWriteTimeout{30};
+
+// Watches the client socket while the stream is relayed: a client that goes away cancels
+// the upstream call at once instead of when the next write fails.
+struct ClientWatch {
+  upstream::ResponseStream* upstream = nullptr;  // null once the relay is over
+  bool client_gone = false;
+};
+
+// Waits for the socket to become readable without reading, so that bytes a keep-alive
+// client sends early (its next request) stay in the socket for the connection's next read.
+// Readable with nothing to read is the client's FIN (or an error): it has gone.
+asio::awaitable<void> watch_client(boost::beast::tcp_stream& client, std::shared_ptr<ClientWatch> watch) {
+  auto [ec] = co_await client.socket().async_wait(asio::socket_base::wait_read, use_tuple);
+  if (watch->upstream == nullptr) co_return;  // the relay finished and cancelled this wait
+  boost::system::error_code available_ec;
+  if (!ec && client.socket().available(available_ec) > 0 && !available_ec) co_return;  // data, not a close
+  watch->client_gone = true;
+  watch->upstream->cancel();
+}
+
+ApiError midway_failure(const upstream::Failure& failure) {
+  ApiError error = failure_error(failure);
+  error.code = failure.kind == upstream::FailureKind::timeout     ? "upstream_stream_timeout"
+               : failure.kind == upstream::FailureKind::too_large ? "upstream_response_too_large"
+                                                                  : "upstream_stream_error";
+  error.message = "The upstream stream failed midway: " + failure.message;
+  return error;
+}
+
+}  // namespace
+
+asio::awaitable<void> relay_stream(Services& services, Call& call, const CallPlan& plan, CallOutcome& outcome,
+                                   ledger::CallRecord& rec, StreamDialect& dialect) {
+  Exchange& ex = call.exchange;
+  Connection& connection = call.connection;
+  boost::beast::tcp_stream& client = connection.stream;
+  upstream::ResponseStream& upstream = *outcome.stream;
+  const routing::Candidate& served = *outcome.served;
+
+  // The head carries everything known before the first byte.
+  http::response<http::empty_body> head{http::status::ok, 11};
+  head.set(http::field::content_type, "text/event-stream");
+  head.set(http::field::cache_control, "no-cache");
+  head.set("x-request-id", ex.request_id);
+  for (const auto& [name, value] : ex.limit_headers) head.set(name, value);
+  metering::set_call_headers(head, call_headers(plan, outcome, ex, std::nullopt));
+  head.keep_alive(connection.keep_alive);
+  head.chunked(true);
+
+  auto watch = std::make_shared<ClientWatch>();
+  watch->upstream = &upstream;
+  bool client_ok = true;
+  auto write_raw = [&](auto buffers) -> asio::awaitable<void> {
+    if (!client_ok) co_return;
+    client.expires_after(kClientWriteTimeout);
+    auto [ec, n] = co_await asio::async_write(client, buffers, use_tuple);
+    (void)n;
+    client.expires_never();
+    client_ok = !ec;
+  };
+  {
+    http::response_serializer<http::empty_body> serializer{head};
+    client.expires_after(kClientWriteTimeout);
+    auto [ec, n] = co_await http::async_write_header(client, serializer, use_tuple);
+    (void)n;
+    client.expires_never();
+    client_ok = !ec;
+  }
+  if (client_ok) asio::co_spawn(client.get_executor(), watch_client(client, watch), asio::detached);
+
+  SseFramer& events = outcome.stream_events;  // holds the first event(s) already read
+  std::string out;
+  std::optional<double> ttft_ms;
+  auto over = [&] { return dialect.finished() || dialect.error().has_value(); };
+
+  // The end of the shutdown grace cuts the relay: the upstream call is cancelled, the
+  // record keeps what was streamed so far, and the client gets an error event.
+  listener::ShutdownCancellation& shutdown = connection.shutdown;
+  shutdown.signal.slot().assign([&upstream](asio::cancellation_type) { upstream.cancel(); });
+
+  while (client_ok && !watch->client_gone) {
+    while (auto event = events.next_event()) {
+      upstream.note_progress();  // the idle timeout counts from the last complete event
+      dialect.on_event(*event, out);
+      if (over()) break;
+    }
+    if (!over() && events.oversized()) {
+      dialect.fail(ApiError{502, fmt::format("The upstream sent a stream event larger than {} bytes.", kMaxSseEventBytes),
+                            "upstream_error", "", "upstream_stream_error"});
+    }
+    if (!out.empty()) {
+      co_await write_raw(boost::beast::http::make_chunk(asio::buffer(out)));
+      if (!ttft_ms) ttft_ms = ms_between(ex.start, Clock::now());
+      out.clear();
+    }
+    if (over() || !client_ok) break;
+    if (shutdown.requested) {
+      dialect.fail(shutdown_error(true));
+      break;
+    }
+    const auto waited = Clock::now();
+    auto chunk = co_await upstream.next();
+    ex.upstream += Clock::now() - waited;
+    if (watch->client_gone) break;
+    if (shutdown.requested) {
+      dialect.fail(shutdown_error(true));
+      break;
+    }
+    if (!chunk) {
+      dialect.fail(midway_failure(chunk.error()));
+      break;
+    }
+    if (!chunk.value()) {
+      dialect.fail(ApiError{502, "The upstream stream ended before its final event.", "upstream_error", "",
+                            "upstream_stream_error"});
+      break;
+    }
+    events.append(**chunk);
+  }
+  const bool client_gone = !client_ok || watch->client_gone;
+  if (client_gone || shutdown.requested) upstream.cancel();
+
+  metering::bill_record(rec, dialect.usage(served.prompt_tokens), served.rates, services.baseline_rates);
+  rec.status = client_gone ? 499 : 200;
+  rec.error_type = client_gone ? "client_closed" : dialect.error() ? dialect.error()->code : "";
+  rec.ttft_ms = ttft_ms;
+  rec.latency_ms = ms_between(ex.start, Clock::now());
+  ex.stream_status = static_cast<unsigned>(rec.status);
+  ex.prompt_tokens = rec.usage.prompt_tokens;
+  ex.completion_tokens = rec.usage.completion_tokens;
+  ex.cost = rec.cost;
+  ex.error_type = rec.error_type;
+  if (!co_await record_durably(services, ex, rec)) {
+    // The record is only in memory: the stream must not end as complete.
+    dialect.fail(not_recorded_error());
+    ex.error_type = "ledger_unavailable";
+  }
+
+  const bool failed = dialect.error().has_value();
+  if (!client_gone) {
+    const std::string tail = failed || dialect.finished() ? dialect.tail(rec.cost) : std::string();
+    if (!tail.empty()) co_await write_raw(boost::beast::http::make_chunk(asio::buffer(tail)));
+    co_await write_raw(boost::beast::http::make_chunk_last());
+  }
+  if (dialect.finished() && !failed && client_ok && !watch->client_gone && !shutdown.requested) {
+    // Only now read the end of the upstream body, so its connection can go back to the
+    // pool: an upstream slow to end its body must not hold back the client's last event.
+    auto rest = co_await upstream.next();
+    (void)rest;
+  }
+  shutdown.signal.slot().clear();
+  watch->upstream = nullptr;
+  boost::system::error_code ignored;
+  client.socket().cancel(ignored);  // ends the watcher's wait
+  if (client_gone || watch->client_gone || failed) connection.close_after = true;
+  outcome.stream.reset();
+}
+
+}  // namespace turnout::server::endpoints

@@ -1,0 +1,284 @@
+#include "server/responses_request.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+
+namespace turnout::server {
+namespace {
+
+using simdjson::dom::element;
+
+RequestError missing(const std::string& param) {
+  return RequestError{fmt::format("Missing required parameter: '{}'.", param), param, "missing_required_parameter"};
+}
+
+std::optional<std::string_view> string_member(element object, std::string_view key) {
+  auto value = object[key];
+  if (value.error() || !value.value_unsafe().is_string()) return std::nullopt;
+  return value.value_unsafe().get_string().value_unsafe();
+}
+
+bool is_message_role(std::string_view role) {
+  static constexpr std::array<std::string_view, 4> roles{"user", "assistant", "system", "developer"};
+  return std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+
+tokenizer::ImageDetail parse_detail(std::optional<std::string_view> detail) {
+  if (detail == "low") return tokenizer::ImageDetail::low;
+  if (detail == "high") return tokenizer::ImageDetail::high;
+  return tokenizer::ImageDetail::automatic;
+}
+
+}  // namespace
+
+std::variant<const ResponsesRequest*, RequestError> ResponsesRequestParser::parse(std::string_view body) {
+  request_ = ResponsesRequest{};
+  messages_.clear();
+  part_ranges_.clear();
+  call_ranges_.clear();
+  parts_.clear();
+  tool_calls_.clear();
+  tool_definitions_.clear();
+
+  auto parsed_body = parse_json_body(parser_, repaired_, top_level_keys_, body);
+  if (auto* error = std::get_if<RequestError>(&parsed_body)) return std::move(*error);
+  const element root = std::get<element>(parsed_body);
+
+  if (auto model = root["model"]; !model.error() && !model.value_unsafe().is_null()) {
+    if (!model.value_unsafe().is_string()) return type_error("model", "a string", model.value_unsafe());
+    request_.model = model.value_unsafe().get_string().value_unsafe();
+    if (std::any_of(request_.model->begin(), request_.model->end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+      return RequestError{"Invalid 'model': control characters are not allowed in a model name.", "model",
+                          "invalid_value"};
+  }
+  if (auto stream = root["stream"]; !stream.error() && !stream.value_unsafe().is_null()) {
+    if (!stream.value_unsafe().is_bool()) return type_error("stream", "a boolean", stream.value_unsafe());
+    request_.stream = stream.value_unsafe().get_bool().value_unsafe();
+  }
+  if (auto limit = root["max_output_tokens"]; !limit.error() && !limit.value_unsafe().is_null()) {
+    const element l = limit.value_unsafe();
+    if (!l.is_int64() && !l.is_uint64()) return type_error("max_output_tokens", "an integer", l);
+    if (!l.is_uint64())
+      return RequestError{"Invalid 'max_output_tokens': integer below minimum value 0.", "max_output_tokens",
+                          "integer_below_min_value"};
+    request_.requested_output_tokens = l.get_uint64().value_unsafe();
+  }
+  if (auto previous = root["previous_response_id"]; !previous.error() && !previous.value_unsafe().is_null()) {
+    if (!previous.value_unsafe().is_string())
+      return type_error("previous_response_id", "a string", previous.value_unsafe());
+    request_.continuation = true;
+  }
+  if (auto conversation = root["conversation"]; !conversation.error() && !conversation.value_unsafe().is_null()) {
+    if (!conversation.value_unsafe().is_string() && !conversation.value_unsafe().is_object())
+      return type_error("conversation", "a string or an object", conversation.value_unsafe());
+    request_.continuation = true;
+  }
+
+  RequestError error;
+  if (auto instructions = root["instructions"]; !instructions.error() && !instructions.value_unsafe().is_null()) {
+    if (!instructions.value_unsafe().is_string())
+      return type_error("instructions", "a string", instructions.value_unsafe());
+    // Counted as the system message it stands for.
+    tokenizer::MessageView system;
+    system.role = "system";
+    system.content = instructions.value_unsafe().get_string().value_unsafe();
+    messages_.push_back(system);
+    part_ranges_.push_back({parts_.size(), parts_.size()});
+    call_ranges_.push_back({tool_calls_.size(), tool_calls_.size()});
+  }
+  auto input = root["input"];
+  if (input.error() || input.value_unsafe().is_null()) {
+    if (!request_.continuation) return missing("input");
+  } else if (!read_input(input.value_unsafe(), error)) {
+    return error;
+  }
+  if (auto tools = root["tools"]; !tools.error() && !tools.value_unsafe().is_null()) {
+    if (!read_tools(tools.value_unsafe(), error)) return error;
+  }
+
+  for (std::size_t i = 0; i < messages_.size(); ++i) {
+    messages_[i].parts = std::span<const tokenizer::ContentPartView>(parts_).subspan(
+        part_ranges_[i].begin, part_ranges_[i].end - part_ranges_[i].begin);
+    messages_[i].tool_calls = std::span<const tokenizer::ToolCallView>(tool_calls_).subspan(
+        call_ranges_[i].begin, call_ranges_[i].end - call_ranges_[i].begin);
+  }
+  request_.prompt.messages = messages_;
+  request_.prompt.tools = tool_definitions_.views();
+  return &request_;
+}
+
+bool ResponsesRequestParser::read_input(element input, RequestError& error) {
+  if (input.is_string()) {
+    tokenizer::MessageView user;
+    user.role = "user";
+    user.content = input.get_string().value_unsafe();
+    messages_.push_back(user);
+    part_ranges_.push_back({parts_.size(), parts_.size()});
+    call_ranges_.push_back({tool_calls_.size(), tool_calls_.size()});
+    return true;
+  }
+  if (!input.is_array()) {
+    error = type_error("input", "a string or an array of input items", input);
+    return false;
+  }
+  std::size_t index = 0;
+  const simdjson::dom::array items = input.get_array().value_unsafe();
+  for (element item : items) {
+    const std::string at = fmt::format("input[{}]", index++);
+    if (!item.is_object()) {
+      error = type_error(at, "an object", item);
+      return false;
+    }
+    const std::string_view type = string_member(item, "type").value_or("message");
+    const std::size_t parts_before = parts_.size();
+    const std::size_t calls_before = tool_calls_.size();
+    if (type == "message") {
+      if (!read_message(item, at, error)) return false;
+    } else if (type == "function_call") {
+      // An earlier turn's call, counted as the assistant tool call it is in chat.
+      const auto name = string_member(item, "name");
+      const auto arguments = string_member(item, "arguments");
+      if (!name || !arguments) {
+        error = missing(at + (name ? ".arguments" : ".name"));
+        return false;
+      }
+      tokenizer::ToolCallView call;
+      call.id = string_member(item, "call_id").value_or("");
+      call.type = "function";
+      call.function_name = *name;
+      call.arguments = *arguments;
+      tool_calls_.push_back(call);
+      tokenizer::MessageView assistant;
+      assistant.role = "assistant";
+      messages_.push_back(assistant);
+      request_.count_estimated = true;  // OpenAI publishes no formula for tool calls
+    } else if (type == "function_call_output") {
+      auto output = item["output"];
+      if (output.error()) {
+        error = missing(at + ".output");
+        return false;
+      }
+      tokenizer::MessageView tool;
+      tool.role = "tool";
+      tool.tool_call_id = string_member(item, "call_id");
+      if (output.value_unsafe().is_string()) tool.content = output.value_unsafe().get_string().value_unsafe();
+      messages_.push_back(tool);
+      request_.count_estimated = true;
+    } else {
+      // Reasoning items, item references, built-in tool calls...: forwarded, not counted.
+      request_.count_estimated = true;
+      continue;
+    }
+    part_ranges_.push_back({parts_before, parts_.size()});
+    call_ranges_.push_back({calls_before, tool_calls_.size()});
+  }
+  return true;
+}
+
+bool ResponsesRequestParser::read_message(element item, const std::string& at, RequestError& error) {
+  const auto role = string_member(item, "role");
+  if (!role) {
+    error = missing(at + ".role");
+    return false;
+  }
+  if (!is_message_role(*role)) {
+    error = RequestError{fmt::format("Invalid value: '{}'. Supported values are: 'user', 'assistant', 'system' and "
+                                     "'developer'.",
+                                     *role),
+                         at + ".role", "invalid_value"};
+    return false;
+  }
+  tokenizer::MessageView message;
+  message.role = *role;
+  auto content = item["content"];
+  if (content.error() || content.value_unsafe().is_null()) {
+    error = missing(at + ".content");
+    return false;
+  }
+  if (content.value_unsafe().is_string()) {
+    message.content = content.value_unsafe().get_string().value_unsafe();
+    messages_.push_back(message);
+    return true;
+  }
+  if (!content.value_unsafe().is_array()) {
+    error = type_error(at + ".content", "a string or an array of content items", content.value_unsafe());
+    return false;
+  }
+  std::size_t index = 0;
+  const simdjson::dom::array part_array = content.value_unsafe().get_array().value_unsafe();
+  for (element part : part_array) {
+    const std::string part_at = fmt::format("{}.content[{}]", at, index++);
+    if (!part.is_object()) {
+      error = type_error(part_at, "an object", part);
+      return false;
+    }
+    const auto type = string_member(part, "type");
+    if (!type) {
+      error = missing(part_at + ".type");
+      return false;
+    }
+    tokenizer::ContentPartView view;
+    if (*type == "input_text" || *type == "output_text") {
+      const auto text = string_member(part, "text");
+      if (!text) {
+        error = missing(part_at + ".text");
+        return false;
+      }
+      view.kind = tokenizer::ContentPartView::Kind::text;
+      view.text = *text;
+    } else if (*type == "input_image") {
+      // A URL (or data: URL) is counted by the image formula; a file_id's size is unknown.
+      view.kind = tokenizer::ContentPartView::Kind::image;
+      view.detail = parse_detail(string_member(part, "detail"));
+      if (const auto url = string_member(part, "image_url")) {
+        view.image_url = *url;
+      } else {
+        request_.count_estimated = true;
+      }
+    } else {
+      // input_file (its extracted text and page images are the provider's), refusals...
+      view.kind = tokenizer::ContentPartView::Kind::other;
+      request_.count_estimated = true;
+    }
+    parts_.push_back(view);
+  }
+  messages_.push_back(message);
+  return true;
+}
+
+bool ResponsesRequestParser::read_tools(element tools, RequestError& error) {
+  if (!tools.is_array()) {
+    error = type_error("tools", "an array", tools);
+    return false;
+  }
+  std::size_t index = 0;
+  const simdjson::dom::array tool_array = tools.get_array().value_unsafe();
+  for (element tool : tool_array) {
+    const std::string at = fmt::format("tools[{}]", index++);
+    if (!tool.is_object()) {
+      error = type_error(at, "an object", tool);
+      return false;
+    }
+    const auto type = string_member(tool, "type");
+    if (!type) {
+      error = missing(at + ".type");
+      return false;
+    }
+    if (*type != "function") {
+      request_.count_estimated = true;  // web_search, file_search, mcp...: the provider's own
+      continue;
+    }
+    const auto name = string_member(tool, "name");
+    if (!name) {
+      error = missing(at + ".name");
+      return false;
+    }
+    tool_definitions_.add_function(*name, tool);
+  }
+  return true;
+}
+
+}  // namespace turnout::server
