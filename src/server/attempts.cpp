@@ -24,25 +24,26 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // The routed model and its fallbacks, less those cooling down (all of them cooling down:
 // the routed model alone, rather than fail a request nothing was tried for; its answer
 // also ends the cooldown sooner when the model has recovered).
-std::vector<const routing::Candidate*> candidates_to_try(const Services& services, const CallPlan& plan) {
+std::vector<const routing::Candidate*> candidates_to_try(resilience::ModelCooldowns& cooldowns, const CallPlan& plan) {
   const auto now = Clock::now();
   std::vector<const routing::Candidate*> candidates;
   candidates.reserve(1 + plan.decision.fallbacks.size());
-  if (!services.cooldowns.cooling_down(plan.decision.primary.model, now)) candidates.push_back(&plan.decision.primary);
+  if (!cooldowns.cooling_down(plan.decision.primary.model, now)) candidates.push_back(&plan.decision.primary);
   for (const auto& fallback : plan.decision.fallbacks) {
-    if (!services.cooldowns.cooling_down(fallback.model, now)) candidates.push_back(&fallback);
+    if (!cooldowns.cooling_down(fallback.model, now)) candidates.push_back(&fallback);
   }
   if (candidates.empty()) candidates.push_back(&plan.decision.primary);
   return candidates;
 }
 
-void record_attempt_outcome(Services& services, const routing::Candidate& candidate, bool retryable_failure) {
+void record_attempt_outcome(Services& services, const ConfigSnapshot& settings, const routing::Candidate& candidate,
+                            bool retryable_failure) {
   if (!retryable_failure) {
-    services.cooldowns.record_success(candidate.model);
-  } else if (services.cooldowns.record_failure(candidate.model, Clock::now()) && services.options.access_log) {
+    settings.cooldowns->record_success(candidate.model);
+  } else if (settings.cooldowns->record_failure(candidate.model, Clock::now()) && services.options.access_log) {
     std::string line = R"({"event":"model_cooldown","model":)";
     append_json_string(line, candidate.model);
-    line += fmt::format(R"(,"duration_s":{}}})", services.config.routing.cooldown.duration_s);
+    line += fmt::format(R"(,"duration_s":{}}})", settings.config.routing.cooldown.duration_s);
     services.options.access_log->warn(line);
   }
 }
@@ -134,15 +135,16 @@ asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const 
   Exchange& ex = call.exchange;
   WorkerState& worker = call.worker;
   listener::ShutdownCancellation& shutdown = call.connection.shutdown;
+  const ConfigSnapshot& settings = call.settings;
   const routing::Candidate& primary = plan.decision.primary;
   CallOutcome out;
   out.served = &primary;
-  for (const routing::Candidate* next : candidates_to_try(services, plan)) {
+  for (const routing::Candidate* next : candidates_to_try(*settings.cooldowns, plan)) {
     const routing::Candidate& candidate = *next;
     const bool is_fallback = &candidate != &primary;
-    const config::ProviderConfig* provider = services.config.find_provider(candidate.provider);
-    const auto endpoint = services.upstream_endpoints.find(candidate.provider);
-    if (provider == nullptr || endpoint == services.upstream_endpoints.end()) continue;
+    const config::ProviderConfig* provider = settings.config.find_provider(candidate.provider);
+    const auto endpoint = settings.upstream_endpoints.find(candidate.provider);
+    if (provider == nullptr || endpoint == settings.upstream_endpoints.end()) continue;
     if (is_fallback) ++out.fallbacks;
     // The body reaches the upstream unchanged but for `model` (and, for streams, the
     // usage request the gateway always makes).
@@ -177,13 +179,13 @@ asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const 
         out.cancelled = true;
         co_return out;
       }
-      record_attempt_outcome(services, candidate, *retryable);
+      record_attempt_outcome(services, settings, candidate, *retryable);
       if (!*retryable) co_return out;
-      if (!services.retry_policy.may_retry(attempt)) break;  // next candidate
+      if (!settings.retry_policy.may_retry(attempt)) break;  // next candidate
       ++out.retries;
       std::optional<std::string_view> retry_after;
       if (out.response && out.response->retry_after) retry_after = *out.response->retry_after;
-      const auto wait = services.retry_policy.wait_before_retry(attempt, retry_after, unix_now(), worker.rng);
+      const auto wait = settings.retry_policy.wait_before_retry(attempt, retry_after, unix_now(), worker.rng);
       const auto slept = Clock::now();
       asio::steady_timer timer(co_await asio::this_coro::executor, wait);
       co_await timer.async_wait(asio::bind_cancellation_slot(shutdown.signal.slot(), use_tuple));

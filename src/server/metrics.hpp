@@ -62,6 +62,8 @@ class Metrics {
 
   void record_request(const RequestObservation& obs);
   void record_rejection(const std::string& reason, unsigned status);
+  // One config reload (SIGHUP) and its outcome, at `unix_time`.
+  void record_config_reload(bool success, double unix_time);
   std::atomic<long>& inflight() { return inflight_; }
   long inflight_value() const { return inflight_.load(); }
   std::string render() const;
@@ -77,6 +79,12 @@ class Metrics {
   std::map<std::string, pricing::Money> cost_;
   Histogram duration_{kLatencyBuckets}, upstream_{kLatencyBuckets}, overhead_{kOverheadBuckets};
   std::uint64_t retries_ = 0, fallbacks_ = 0;
+  struct ReloadTally {
+    std::uint64_t count = 0;
+    double last_unix = 0;  // 0: never
+  };
+  ReloadTally reload_successes_, reload_failures_;
+  bool last_reload_successful_ = true;  // no reload tried yet: the start-up config is in effect
   std::atomic<long> inflight_{0};
 };
 

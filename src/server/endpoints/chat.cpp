@@ -52,7 +52,7 @@ ledger::CallRecord start_record(const Services& services, const Exchange& ex, co
 
 // A buffered call's answer: the upstream's chat.completion with cost_usd and latency_ms
 // added, the upstream's error, or the gateway's own error; `rec` gets the usage and status.
-HttpResponse buffered_answer(Services& services, Call& call, const CallOutcome& outcome, ledger::CallRecord& rec,
+HttpResponse buffered_answer(Call& call, const CallOutcome& outcome, ledger::CallRecord& rec,
                              std::optional<upstream::Response>& response) {
   const unsigned version = call.request.version();
   const routing::Candidate& served = *outcome.served;
@@ -80,7 +80,7 @@ HttpResponse buffered_answer(Services& services, Call& call, const CallOutcome& 
       res.set(http::field::content_type, "application/json");
     }
   } else if (response) {
-    const config::ProviderConfig* provider = services.config.find_provider(served.provider);
+    const config::ProviderConfig* provider = call.settings.config.find_provider(served.provider);
     res = upstream_error_response(call.worker.response_parser, *response, version, served.provider,
                                   provider ? std::string_view(provider->api_key) : std::string_view());
     rec.error_type = upstream_error_type(response->status);
@@ -89,7 +89,7 @@ HttpResponse buffered_answer(Services& services, Call& call, const CallOutcome& 
     res = error_response(failure, version);
     rec.error_type = failure.code;
   }
-  metering::bill_record(rec, metered, served.rates, services.baseline_rates);
+  metering::bill_record(rec, metered, served.rates, call.settings.baseline_rates);
   rec.status = res.result_int();
   rec.latency_ms = ms_between(call.exchange.start, Clock::now());
   if (!body.empty()) {
@@ -134,7 +134,7 @@ asio::awaitable<std::optional<HttpResponse>> chat_completions(Services& services
   const unsigned version = call.request.version();
   const double arrived_unix = unix_now();
 
-  auto planned = plan_call(services.config, call.worker.request_parser, call.request.body());
+  auto planned = plan_call(call.settings.config, call.worker.request_parser, call.request.body());
   if (auto* error = std::get_if<ApiError>(&planned)) {
     services.metrics.record_rejection(error->code.empty() ? "invalid_request" : error->code, error->status);
     ex.error_type = error->code;
@@ -160,7 +160,7 @@ asio::awaitable<std::optional<HttpResponse>> chat_completions(Services& services
   // refuse the call, so that a hold taken is always settled by the call's record.
   std::string hold_id;
   if (ex.grant) {
-    auto admitted = co_await admit_call(services, *ex.grant, plan);
+    auto admitted = co_await admit_call(services, call.settings.config, *ex.grant, plan);
     if (auto* refusal = std::get_if<admit::Refusal>(&admitted)) {
       services.metrics.record_rejection(refusal->code, refusal->status);
       ex.error_type = refusal->code;
@@ -183,7 +183,7 @@ asio::awaitable<std::optional<HttpResponse>> chat_completions(Services& services
     co_return std::nullopt;
   }
 
-  HttpResponse res = buffered_answer(services, call, outcome, rec, outcome.response);
+  HttpResponse res = buffered_answer(call, outcome, rec, outcome.response);
   ex.prompt_tokens = rec.usage.prompt_tokens;  // what the ledger bills: none for a failed call
   ex.completion_tokens = rec.usage.completion_tokens;
   ex.cost = rec.cost;

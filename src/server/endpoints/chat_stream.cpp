@@ -197,7 +197,7 @@ asio::awaitable<void> relay_chat_stream(Services& services, Call& call, const Ca
   if (client_gone || shutdown.requested) upstream.cancel();
 
   metering::bill_record(rec, meter.finish(served.prompt_tokens), served.rates,
-                        services.baseline_rates);
+                        call.settings.baseline_rates);
   rec.status = client_gone ? 499 : 200;
   rec.error_type = client_gone ? "client_closed" : stream_error ? stream_error->code : "";
   rec.ttft_ms = ttft_ms;

@@ -5,7 +5,7 @@
 
 namespace turnout::server::endpoints {
 
-boost::asio::awaitable<std::optional<HttpResponse>> models(Services& services, Call& call) {
+boost::asio::awaitable<std::optional<HttpResponse>> models(Services&, Call& call) {
   std::string body = R"({"object":"list","data":[)";
   bool first = true;
   auto add = [&](std::string_view id, std::string_view owner) {
@@ -17,8 +17,8 @@ boost::asio::awaitable<std::optional<HttpResponse>> models(Services& services, C
     append_json_string(body, owner);
     body.push_back('}');
   };
-  for (const auto& alias : services.config.routing.aliases) add(alias, "turnout");
-  for (const auto& [name, model] : services.config.models) add(name, model.provider);
+  for (const auto& alias : call.settings.config.routing.aliases) add(alias, "turnout");
+  for (const auto& [name, model] : call.settings.config.models) add(name, model.provider);
   body += "]}";
   co_return json_response(http::status::ok, call.request.version(), std::move(body));
 }

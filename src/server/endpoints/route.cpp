@@ -6,7 +6,7 @@
 namespace turnout::server::endpoints {
 
 boost::asio::awaitable<std::optional<HttpResponse>> route(Services& services, Call& call) {
-  auto planned = plan_call(services.config, call.worker.request_parser, call.request.body());
+  auto planned = plan_call(call.settings.config, call.worker.request_parser, call.request.body());
   if (auto* error = std::get_if<ApiError>(&planned)) {
     services.metrics.record_rejection(error->code.empty() ? "invalid_request" : error->code, error->status);
     co_return error_response(*error, call.request.version());
