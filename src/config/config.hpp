@@ -124,6 +124,15 @@ struct GovernanceConfig {
   double key_cache_ttl_s = 1;   // how long a verified (or unknown) key is trusted without the database
 };
 
+// OpenTelemetry traces (docs/REFERENCE.md §3.9): off while otlp_endpoint is empty.
+struct TelemetryConfig {
+  std::string otlp_endpoint;  // http(s)://host[:port][/path]; spans are POSTed to {endpoint}/v1/traces
+  double sample_ratio = 1.0;  // share of new traces kept, 0..1 (a client's traceparent decides its own)
+  std::string service_name = "turnout";
+
+  bool operator==(const TelemetryConfig&) const = default;  // a reload compares old and new
+};
+
 struct Config {
   ServerConfig server;
   LedgerConfig ledger;
@@ -131,6 +140,7 @@ struct Config {
   std::map<std::string, ModelConfig, std::less<>> models;
   RoutingConfig routing;
   GovernanceConfig governance;
+  TelemetryConfig telemetry;
   std::string source;  // "built-in defaults" or the file path, for messages
 
   const ModelConfig* find_model(std::string_view name) const;

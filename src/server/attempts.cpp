@@ -2,6 +2,7 @@
 
 #include "common/json_text.hpp"
 #include "server/sse.hpp"
+#include "server/upstream_errors.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -46,6 +47,46 @@ void record_attempt_outcome(Services& services, const ConfigSnapshot& settings, 
     line += fmt::format(R"(,"duration_s":{}}})", settings.config.routing.cooldown.duration_s);
     services.options.access_log->warn(line);
   }
+}
+
+// The attempt's client span (GenAI semantic conventions): what was asked of whom.
+std::size_t start_attempt_span(tracing::CallTrace& trace, const routing::Candidate& candidate,
+                               const config::ProviderConfig& provider, const upstream::Endpoint& endpoint,
+                               unsigned attempt, bool is_fallback) {
+  const std::size_t span = trace.start("chat " + candidate.upstream_name, tracing::SpanKind::client);
+  if (span == tracing::CallTrace::kNone) return span;
+  const std::string system = provider.type == config::ProviderType::azure ? "azure.ai.openai" : "openai";
+  trace.set(span, "gen_ai.operation.name", std::string("chat"));
+  trace.set(span, "gen_ai.system", system);
+  trace.set(span, "gen_ai.provider.name", system);
+  trace.set(span, "gen_ai.request.model", candidate.upstream_name);
+  trace.set(span, "server.address", endpoint.host);
+  trace.set(span, "server.port", static_cast<std::int64_t>(std::stoi(endpoint.port)));
+  trace.set(span, "turnout.provider", provider.name);
+  trace.set(span, "turnout.model", candidate.model);
+  trace.set(span, "turnout.attempt", static_cast<std::int64_t>(attempt + 1));
+  trace.set(span, "turnout.fallback", is_fallback);
+  return span;
+}
+
+void end_attempt_span(tracing::CallTrace& trace, std::size_t span, const CallOutcome& out, bool ends_now) {
+  if (span == tracing::CallTrace::kNone) return;
+  if (out.response) {
+    trace.set(span, "http.response.status_code", static_cast<std::int64_t>(out.response->status));
+    if (out.response->status >= 400) {
+      trace.set(span, "error.type", std::to_string(out.response->status));
+      trace.fail(span, "upstream status " + std::to_string(out.response->status));
+    }
+  } else if (out.stream) {
+    trace.set(span, "http.response.status_code", static_cast<std::int64_t>(out.stream->status()));
+  } else if (out.failure) {
+    const ApiError error = failure_error(out.failure);
+    trace.set(span, "error.type", error.code);
+    trace.fail(span, error.code);
+  } else {
+    trace.set(span, "error.type", std::string("cancelled"));
+  }
+  if (ends_now) trace.end(span);
 }
 
 // One attempt each; true when the outcome may be retried.
@@ -163,6 +204,9 @@ asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const 
       out.route = is_fallback ? "fallback:" + primary.model : candidate.route;
       auto request = upstream::make_chat_request(*provider, endpoint->second, candidate.upstream_name, forwarded,
                                                  ex.request_id);
+      const std::size_t span = start_attempt_span(ex.trace, candidate, *provider, endpoint->second, attempt, is_fallback);
+      if (ex.trace.active()) request.headers.emplace_back("traceparent", ex.trace.traceparent(span));
+      out.attempt_span = span;
       const auto sent = Clock::now();
       // (No co_await inside ?: — GCC 12 miscompiles temporaries there.)
       std::optional<bool> retryable;
@@ -172,6 +216,7 @@ asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const 
         retryable = co_await cancellable(shutdown, out, attempt_buffered(worker, request, out));
       }
       ex.upstream += Clock::now() - sent;
+      end_attempt_span(ex.trace, span, out, !out.stream);
       if (!retryable) {
         out.response.reset();
         out.failure.reset();

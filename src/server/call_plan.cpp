@@ -9,7 +9,7 @@
 namespace turnout::server {
 
 std::variant<CallPlan, ApiError> plan_call(const config::Config& config, RequestParser& parser,
-                                           std::string_view body) {
+                                           std::string_view body, tracing::CallTrace* trace, std::size_t parent_span) {
   auto parsed = parser.parse(body);
   if (auto* error = std::get_if<RequestError>(&parsed))
     return ApiError{400, std::move(error->message), "invalid_request_error", std::move(error->param),
@@ -32,7 +32,15 @@ std::variant<CallPlan, ApiError> plan_call(const config::Config& config, Request
   count_options.default_image_tokens = config.routing.default_image_tokens;
   auto count_prompt = [&](tokenizer::EncodingId id) -> std::uint64_t {
     auto& slot = counted[static_cast<std::size_t>(id)];
-    if (!slot) slot = tokenizer::count_chat_prompt(tokenizer::Encoding::get(id), request.prompt, count_options);
+    if (slot) return *slot;
+    const std::size_t span =
+        trace ? trace->start("count", tracing::SpanKind::internal, parent_span) : tracing::CallTrace::kNone;
+    slot = tokenizer::count_chat_prompt(tokenizer::Encoding::get(id), request.prompt, count_options);
+    if (span != tracing::CallTrace::kNone) {
+      trace->set(span, "turnout.encoding", std::string(tokenizer::encoding_name(id)));
+      trace->set(span, "turnout.prompt_tokens", static_cast<std::int64_t>(*slot));
+      trace->end(span);
+    }
     return *slot;
   };
 

@@ -1,9 +1,9 @@
 #pragma once
-// What a reload (SIGHUP) may change (docs/REFERENCE.md §3.4 Live reload). Prices,
+// What a reload (SIGHUP) may change (docs/REFERENCE.md §3.8 Live reload). Prices,
 // models, tiers, fallbacks, retries, providers and gateway keys take effect for calls
 // dispatched after the reload; the listener (server.* but api_keys) and the ledger
-// (ledger.*) are bound at start-up, so a change there is reported as needing a restart
-// and the running values are kept.
+// (ledger.*) and the trace exporter (telemetry.*) are bound at start-up, so a change
+// there is reported as needing a restart and the running values are kept.
 #include "config/config.hpp"
 
 #include <string>

@@ -4,7 +4,7 @@
 // URLs, the retry policy, the baseline price, the gateway keys and the model cooldowns.
 // A call takes the current snapshot when it is dispatched and keeps it (shared_ptr) until
 // it has answered and recorded, so a reload (SIGHUP) never changes the prices, routes or
-// providers of a call in flight (docs/REFERENCE.md §3.4 Live reload).
+// providers of a call in flight (docs/REFERENCE.md §3.8 Live reload).
 //
 // Publishing: SnapshotSlot keeps the current snapshot behind a mutex and a generation
 // counter. Each event-loop thread caches the snapshot it last took with its generation;

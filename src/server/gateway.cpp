@@ -79,7 +79,18 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::Config config, ledger::
                                                  std::vector<asio::any_io_executor> executors, GatewayOptions options) {
   auto snapshot = build_snapshot(std::move(config), ledger.installation_secret(), nullptr);
   if (!snapshot) return snapshot.error();
-  std::unique_ptr<Gateway> gw(new Gateway(std::move(*snapshot), ledger, std::move(options)));
+  const std::shared_ptr<const ConfigSnapshot> initial = std::move(*snapshot);
+  std::unique_ptr<Gateway> gw(new Gateway(initial, ledger, std::move(options)));
+  const config::TelemetryConfig& telemetry = initial->config.telemetry;
+  if (!telemetry.otlp_endpoint.empty()) {
+    tracing::ExporterOptions exporter;
+    exporter.endpoint = telemetry.otlp_endpoint;
+    exporter.resource = {telemetry.service_name, gw->services_.options.instance_id, TURNOUT_VERSION_STRING};
+    auto tracer = tracing::Exporter::start(std::move(exporter));
+    if (!tracer) return tracer.error();
+    gw->services_.tracer = std::move(*tracer);
+    gw->services_.trace_sample_ratio = telemetry.sample_ratio;
+  }
   auto proxy = upstream::proxy_from_environment(config::process_env());
   if (!proxy) return proxy.error();
   std::shared_ptr<const upstream::ProxyConfig> shared_proxy;

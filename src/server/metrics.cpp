@@ -156,4 +156,16 @@ void append_cooldown_metrics(std::string& out, const std::vector<resilience::Mod
     out += fmt::format("turnout_model_cooldown{{model=\"{}\"}} {}\n", escape_label(m.model), m.cooling_down ? 1 : 0);
 }
 
+void append_trace_export_metrics(std::string& out, const tracing::ExporterCounters& counters) {
+  out += "# HELP turnout_trace_spans_exported_total Spans the OTLP collector accepted.\n";
+  out += "# TYPE turnout_trace_spans_exported_total counter\n";
+  out += fmt::format("turnout_trace_spans_exported_total {}\n", counters.exported_spans);
+  out += "# HELP turnout_trace_spans_dropped_total Spans dropped: the export queue was full, or their batch failed.\n";
+  out += "# TYPE turnout_trace_spans_dropped_total counter\n";
+  out += fmt::format("turnout_trace_spans_dropped_total {}\n", counters.dropped_spans);
+  out += "# HELP turnout_trace_export_failures_total Span batches the collector did not accept (down, slow, non-2xx).\n";
+  out += "# TYPE turnout_trace_export_failures_total counter\n";
+  out += fmt::format("turnout_trace_export_failures_total {}\n", counters.failed_exports);
+}
+
 }  // namespace turnout::server

@@ -4,6 +4,7 @@
 // do not contend measurably); rendered as text exposition format 0.0.4.
 #include "pricing/pricing.hpp"
 #include "resilience/cooldown.hpp"
+#include "tracing/exporter.hpp"
 
 #include <array>
 #include <atomic>
@@ -91,5 +92,8 @@ class Metrics {
 // Appends turnout_model_failures_total{model} (retryable upstream failures) and
 // turnout_model_cooldown{model} (1 while the model is skipped) for every tracked model.
 void append_cooldown_metrics(std::string& out, const std::vector<resilience::ModelCooldownState>& models);
+
+// Appends the trace exporter's counters (only while tracing is on).
+void append_trace_export_metrics(std::string& out, const tracing::ExporterCounters& counters);
 
 }  // namespace turnout::server

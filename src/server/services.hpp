@@ -15,6 +15,8 @@
 #include "resilience/retry_policy.hpp"
 #include "server/chat_request.hpp"
 #include "server/metrics.hpp"
+#include "tracing/call_trace.hpp"
+#include "tracing/exporter.hpp"
 #include "upstream/client.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -80,6 +82,7 @@ struct Exchange {
   unsigned stream_status = 200;  // streamed responses: the status the client saw (499: gone)
   std::shared_ptr<const admit::KeyGrant> grant;  // the virtual key the request presented
   std::vector<admit::Header> limit_headers;      // on every response to a limited key
+  tracing::CallTrace trace;      // chat calls while tracing is on (telemetry.otlp_endpoint)
 };
 
 struct Services {
@@ -89,6 +92,9 @@ struct Services {
   ledger::Ledger& ledger;
   const GatewayOptions options;
   Metrics metrics;
+  // Null while tracing is off; started once (telemetry.* needs a restart to change).
+  std::unique_ptr<tracing::Exporter> tracer;
+  double trace_sample_ratio = 1.0;
   std::unique_ptr<boost::asio::thread_pool> blocking_pool;  // ledger reads (/stats)
   const Clock::time_point started = Clock::now();
 };
