@@ -161,6 +161,31 @@ describe('traces over OTLP/HTTP', () => {
   });
 });
 
+describe('traces of a streamed call', () => {
+  it('the served attempt\'s span lasts until the relay ends; the root has the billed usage', async () => {
+    const receiver = await startReceiver();
+    const gateway = await gatewayWith({ otlp_endpoint: receiver.url });
+    await mock.reset();
+    await mock.configure({ chunks: 6, chunk_delay_ms: 60 });
+    const started = BigInt(Date.now()) * 1_000_000n;
+    const response = await gateway.chat({ model: 'auto', messages: prompt, stream: true, stream_options: { include_usage: true } });
+    const ended = BigInt(Date.now()) * 1_000_000n;
+    await mock.reset();
+    assert.equal(response.status, 200);
+    const usage = response.text.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)))
+      .find((event) => event.usage)?.usage;
+    assert.ok(usage, 'the stream reports usage');
+    const spans = await waitForSpans(receiver, (all) => all.some((s) => s.kind === 2), 'the streamed trace');
+    const root = spans.find((s) => s.kind === 2);
+    const attempt = spans.find((s) => s.kind === 3);
+    assert.equal(attrs(root)['gen_ai.usage.output_tokens'], String(usage.completion_tokens));
+    assert.equal(attrs(attempt)['http.response.status_code'], '200');
+    const streamed = BigInt(attempt.endTimeUnixNano) - BigInt(attempt.startTimeUnixNano);
+    assert.ok(streamed >= 300_000_000n, `the client span covers the 6 x 60 ms stream (${streamed} ns)`);
+    assert.ok(BigInt(root.startTimeUnixNano) >= started - 50_000_000n && BigInt(root.endTimeUnixNano) <= ended + 50_000_000n);
+  });
+});
+
 describe('sampling and a dead collector', () => {
   it('sample_ratio 0 sends nothing (the upstream still gets the trace id)', async () => {
     const receiver = await startReceiver();
