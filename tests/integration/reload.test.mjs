@@ -182,9 +182,11 @@ describe('SIGHUP reload under load', () => {
 describe('SIGHUP reload of gateway keys and providers', () => {
   it('a key added by a reload is required from then on; a provider moved takes the next call', async () => {
     await mock.reset();
-    const gateway = await startGateway({ upstreamUrl: mock.baseUrl });
+    const gateway = await startGateway({ upstreamUrl: mock.baseUrl, configure: (c) => { c.routing.retries = 1; } });
     const config = baseConfig({ upstreamUrl: mock.baseUrl, dir: gateway.dir });
+    config.routing.retries = 1;
     assert.equal((await gateway.chat({ model: 'auto', messages: prompt })).status, 200);
+    await mock.clearRequests();
 
     config.server.api_keys = ['tk-reloaded-key-1'];
     config.server.host = '127.0.0.2';  // start-up only
@@ -199,12 +201,23 @@ describe('SIGHUP reload of gateway keys and providers', () => {
     assert.equal((await gateway.chat({ model: 'auto', messages: prompt })).status, 401);
     gateway.apiKey = 'tk-reloaded-key-1';
     assert.equal((await gateway.chat({ model: 'auto', messages: prompt })).status, 200);
+    await mock.clearRequests();
 
-    // The provider moved to a port nothing listens on: the next call fails upstream.
+    // A call whose first attempt failed is waiting (Retry-After: 1) when the provider
+    // moves to a port nothing listens on: its retry still goes where it started, while
+    // the next call goes to the new address and fails upstream.
+    await mock.configure({ fail_first: 1, fail_status: 503, retry_after: '1' });
+    const retried = gateway.chat({ model: 'auto', messages: prompt });
+    await withTimeout((async () => { while ((await mock.chatRequests()).length < 1) await sleep(10); })(), 5000, 'first attempt');
     config.providers.openai.base_url = 'http://127.0.0.1:9/v1';
     writeConfig(gateway.dir, config);
     process.kill(gateway.handle.pid, 'SIGHUP');
     assert.deepEqual((await reloadLine(gateway, 2)).changed, ['providers']);
     assert.equal((await gateway.chat({ model: 'auto', messages: prompt })).status, 502);
+    const answer = await retried;
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(answer.headers.get('x-turnout-attempts'), '2');
+    assert.equal((await mock.chatRequests()).length, 2, 'both attempts of the call in flight reached the old provider');
+    await mock.reset();
   });
 });
