@@ -45,21 +45,37 @@ struct ServeOptions {
   int port = -1;
 };
 
-int run_serve(const ServeOptions& opts) {
+// The config file (or ./turnout.yaml, or the defaults) with the command line's overrides:
+// what start-up and every reload read, so that a reload compares like with like.
+Result<config::Config> load_serve_config(const ServeOptions& opts) {
   auto loaded = config::load_config(optional_path(opts.config_file), config::process_env());
+  if (!loaded) return loaded;
+  if (!opts.host.empty()) loaded->server.host = opts.host;
+  if (opts.port >= 0) loaded->server.port = static_cast<std::uint16_t>(opts.port);
+  return loaded;
+}
+
+// SIGHUP re-reads the config (docs/REFERENCE.md §3.8), on the thread the signal is
+// delivered on: reading and checking a config file takes well under a millisecond.
+void reload_on_sighup(boost::asio::signal_set& hangup, const ServeOptions& opts, Gateway& gateway) {
+  hangup.async_wait([&hangup, &opts, &gateway](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    gateway.reload(load_serve_config(opts));
+    reload_on_sighup(hangup, opts, gateway);
+  });
+}
+
+int run_serve(const ServeOptions& opts) {
+  if (opts.port > 65535) {
+    std::cerr << "turnout: --port must be 0-65535\n";
+    return kExitUsage;
+  }
+  auto loaded = load_serve_config(opts);
   if (!loaded) {
     std::cerr << "turnout: config error: " << loaded.error().message << "\n";
     return kExitUsage;
   }
   config::Config config = std::move(*loaded);
-  if (!opts.host.empty()) config.server.host = opts.host;
-  if (opts.port >= 0) {
-    if (opts.port > 65535) {
-      std::cerr << "turnout: --port must be 0-65535\n";
-      return kExitUsage;
-    }
-    config.server.port = static_cast<std::uint16_t>(opts.port);
-  }
 
   // Access log: one JSON line per request on stdout, written by spdlog's background thread.
   spdlog::init_thread_pool(8192, 1);
@@ -126,10 +142,13 @@ int run_serve(const ServeOptions& opts) {
   // Signals are caught before the listening line is printed: a SIGTERM sent as soon as
   // that line appears must drain, not kill.
   const auto grace = std::chrono::milliseconds(static_cast<long long>(config.server.shutdown_grace_s * 1000));
+  auto hangup = std::make_unique<boost::asio::signal_set>(server->worker_context(0), SIGHUP);
+  reload_on_sighup(*hangup, opts, *gateway);
   auto signals = std::make_unique<boost::asio::signal_set>(server->worker_context(0), SIGINT, SIGTERM);
   signals->async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     access_log->info(R"({{"event":"shutdown","signal":{},"in_flight":{}}})", signal, server->in_flight());
+    hangup->cancel();
     server->stop(grace);
   });
   std::uint16_t port = 0;
@@ -154,6 +173,7 @@ int run_serve(const ServeOptions& opts) {
   (*ledger)->close();
   gateway->close_idle_connections();
   signals.reset();
+  hangup.reset();
   server.reset();
   gateway.reset();
   access_log->info(R"({"event":"stopped"})");

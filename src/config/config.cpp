@@ -113,16 +113,19 @@ void overlay_sections(DocumentReader& reader, std::string_view yaml_text, Config
   const auto root = reader.load(yaml_text);
   if (!root || root->IsNull()) return;  // an empty file keeps every default
   if (!root->IsMap()) {
-    reader.fail(*root, "(top level)", "expected a map of sections: server, ledger, providers, models, routing");
+    reader.fail(*root, "(top level)",
+                "expected a map of sections: server, ledger, providers, models, routing, governance, telemetry");
     return;
   }
-  reader.reject_unknown_keys(*root, "", {"server", "ledger", "providers", "models", "routing", "governance"});
+  reader.reject_unknown_keys(*root, "",
+                             {"server", "ledger", "providers", "models", "routing", "governance", "telemetry"});
   if (const auto n = (*root)["server"]) read_server(reader, n, config.server);
   if (const auto n = (*root)["ledger"]) read_ledger(reader, n, config.ledger);
   if (const auto n = (*root)["providers"]) read_providers(reader, n, config);
   if (const auto n = (*root)["models"]) read_models(reader, n, config);
   if (const auto n = (*root)["routing"]) read_routing(reader, n, config.routing);
   if (const auto n = (*root)["governance"]) read_governance(reader, n, config.governance);
+  if (const auto n = (*root)["telemetry"]) read_telemetry(reader, n, config.telemetry);
 }
 
 void overlay_document(DocumentReader& reader, std::string_view yaml_text, Config& config) {

@@ -28,6 +28,8 @@ struct ServerConfig {
   double idle_timeout_s = 75;     // keep-alive connection with no request is closed after this
   unsigned threads = 0;           // 0: one event-loop thread per core
   std::uint64_t max_connections = 10000;  // open client connections; more wait in the listen backlog
+
+  bool operator==(const ServerConfig&) const = default;  // a reload compares old and new
 };
 
 struct LedgerConfig {
@@ -40,6 +42,8 @@ struct LedgerConfig {
   // "": no spool (the gateway then refuses calls while the database is away).
   std::string spool_path = "turnout-spool.db";
   std::uint64_t spool_max_records = 1'000'000;  // beyond: calls are refused (503)
+
+  bool operator==(const LedgerConfig&) const = default;  // a reload compares old and new
 };
 
 enum class ProviderType { openai, azure };
@@ -56,6 +60,8 @@ struct ProviderConfig {
   std::uint64_t max_response_bytes = 64ull << 20;  // one response body, whatever its framing
   std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
   std::string api_version;        // azure: api-version query parameter
+
+  bool operator==(const ProviderConfig&) const = default;  // a reload compares old and new
 };
 
 struct ModelConfig {
@@ -66,12 +72,16 @@ struct ModelConfig {
   std::uint64_t context_window = 0;
   std::optional<std::uint64_t> max_output_tokens;
   tokenizer::EncodingId encoding = tokenizer::EncodingId::cl100k_base;  // from the name
+
+  bool operator==(const ModelConfig&) const = default;  // a reload compares old and new
 };
 
 struct Tier {
   std::string name;
   std::optional<std::uint64_t> below;  // unset: catches every count
   std::string model;
+
+  bool operator==(const Tier&) const = default;  // a reload compares old and new
 };
 
 // A model whose upstream keeps failing is skipped for a while (docs/REFERENCE.md §4.4
@@ -81,6 +91,8 @@ struct CooldownConfig {
   unsigned failures = 5;    // this many failures within window_s start a cooldown; 0: never
   double window_s = 30;
   double duration_s = 60;   // how long the model is skipped
+
+  bool operator==(const CooldownConfig&) const = default;  // a reload compares old and new
 };
 
 struct RoutingConfig {
@@ -95,6 +107,8 @@ struct RoutingConfig {
   std::uint32_t retry_backoff_ms = 200;
   double max_retry_wait_s = 20;
   CooldownConfig cooldown;
+
+  bool operator==(const RoutingConfig&) const = default;  // a reload compares old and new
 };
 
 // Virtual keys, teams, budgets and rate limits (docs/REFERENCE.md "Governance"). The keys
@@ -110,6 +124,15 @@ struct GovernanceConfig {
   double key_cache_ttl_s = 1;   // how long a verified (or unknown) key is trusted without the database
 };
 
+// OpenTelemetry traces (docs/REFERENCE.md §3.9): off while otlp_endpoint is empty.
+struct TelemetryConfig {
+  std::string otlp_endpoint;  // http(s)://host[:port][/path]; spans are POSTed to {endpoint}/v1/traces
+  double sample_ratio = 1.0;  // share of new traces kept, 0..1 (a client's traceparent decides its own)
+  std::string service_name = "turnout";
+
+  bool operator==(const TelemetryConfig&) const = default;  // a reload compares old and new
+};
+
 struct Config {
   ServerConfig server;
   LedgerConfig ledger;
@@ -117,6 +140,7 @@ struct Config {
   std::map<std::string, ModelConfig, std::less<>> models;
   RoutingConfig routing;
   GovernanceConfig governance;
+  TelemetryConfig telemetry;
   std::string source;  // "built-in defaults" or the file path, for messages
 
   const ModelConfig* find_model(std::string_view name) const;

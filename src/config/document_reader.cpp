@@ -195,6 +195,19 @@ std::optional<std::uint64_t> DocumentReader::integer(const YAML::Node& node, std
   return number;
 }
 
+std::optional<double> DocumentReader::fraction(const YAML::Node& node, std::string_view path) {
+  const auto value = scalar(node, path, "a number from 0 to 1");
+  if (!value) return std::nullopt;
+  const std::string_view text = value->text;
+  double number = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (ec != std::errc{} || end != text.data() + text.size() || !(number >= 0 && number <= 1)) {
+    fail(node, path, "expected a number from 0 to 1" + got(*value));
+    return std::nullopt;
+  }
+  return number;
+}
+
 std::optional<double> DocumentReader::seconds(const YAML::Node& node, std::string_view path, bool zero_allowed) {
   // A bound that keeps every duration far from overflowing a std::chrono conversion.
   constexpr double kMaxSeconds = 1'000'000;

@@ -51,6 +51,8 @@ class DocumentReader {
                                        std::uint64_t max);
   std::optional<double> seconds(const YAML::Node& node, std::string_view path, bool zero_allowed);
   std::optional<bool> boolean(const YAML::Node& node, std::string_view path);
+  // A number from 0 to 1 inclusive (a ratio).
+  std::optional<double> fraction(const YAML::Node& node, std::string_view path);
   std::optional<std::int64_t> price(const YAML::Node& node, std::string_view path);
   // One of `allowed` (e.g. openai | azure).
   std::optional<std::string> choice(const YAML::Node& node, std::string_view path,

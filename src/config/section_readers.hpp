@@ -26,5 +26,6 @@ void read_providers(DocumentReader& reader, const YAML::Node& node, Config& conf
 void read_models(DocumentReader& reader, const YAML::Node& node, Config& config);
 void read_routing(DocumentReader& reader, const YAML::Node& node, RoutingConfig& routing);
 void read_governance(DocumentReader& reader, const YAML::Node& node, GovernanceConfig& governance);
+void read_telemetry(DocumentReader& reader, const YAML::Node& node, TelemetryConfig& telemetry);
 
 }  // namespace turnout::config

@@ -48,6 +48,7 @@ struct Rates {
   std::optional<std::int64_t> cached_input_pico_per_token;  // unset: cached tokens at input price
 
   bool priced() const { return input_pico_per_token && output_pico_per_token; }
+  bool operator==(const Rates&) const = default;
 };
 
 struct Usage {

@@ -51,10 +51,11 @@ std::chrono::milliseconds hold_lifetime(const config::Config& config, const Call
 }
 
 boost::asio::awaitable<std::variant<admit::Admitted, admit::Refusal>> admit_call(Services& services,
+                                                                                 const config::Config& config,
                                                                                  const admit::KeyGrant& grant,
                                                                                  const CallPlan& plan) {
-  const admit::CallCost cost = call_cost(services.config, plan);
-  const auto lifetime = hold_lifetime(services.config, plan);
+  const admit::CallCost cost = call_cost(config, plan);
+  const auto lifetime = hold_lifetime(config, plan);
   admit::Admission* admission = services.options.admission;
   // Only references and trivial values captured: GCC 12 destroys the non-trivial captures
   // of a lambda handed through on_blocking_pool's co_await twice.

@@ -23,6 +23,7 @@ std::chrono::milliseconds hold_lifetime(const config::Config& config, const Call
 
 // Allow-lists and the budget hold for a call on a virtual key, off the event loop.
 boost::asio::awaitable<std::variant<admit::Admitted, admit::Refusal>> admit_call(Services& services,
+                                                                                 const config::Config& config,
                                                                                  const admit::KeyGrant& grant,
                                                                                  const CallPlan& plan);
 

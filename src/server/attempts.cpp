@@ -2,6 +2,7 @@
 
 #include "common/json_text.hpp"
 #include "server/sse.hpp"
+#include "server/upstream_errors.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -24,27 +25,68 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // The routed model and its fallbacks, less those cooling down (all of them cooling down:
 // the routed model alone, rather than fail a request nothing was tried for; its answer
 // also ends the cooldown sooner when the model has recovered).
-std::vector<const routing::Candidate*> candidates_to_try(const Services& services, const CallPlan& plan) {
+std::vector<const routing::Candidate*> candidates_to_try(resilience::ModelCooldowns& cooldowns, const CallPlan& plan) {
   const auto now = Clock::now();
   std::vector<const routing::Candidate*> candidates;
   candidates.reserve(1 + plan.decision.fallbacks.size());
-  if (!services.cooldowns.cooling_down(plan.decision.primary.model, now)) candidates.push_back(&plan.decision.primary);
+  if (!cooldowns.cooling_down(plan.decision.primary.model, now)) candidates.push_back(&plan.decision.primary);
   for (const auto& fallback : plan.decision.fallbacks) {
-    if (!services.cooldowns.cooling_down(fallback.model, now)) candidates.push_back(&fallback);
+    if (!cooldowns.cooling_down(fallback.model, now)) candidates.push_back(&fallback);
   }
   if (candidates.empty()) candidates.push_back(&plan.decision.primary);
   return candidates;
 }
 
-void record_attempt_outcome(Services& services, const routing::Candidate& candidate, bool retryable_failure) {
+void record_attempt_outcome(Services& services, const ConfigSnapshot& settings, const routing::Candidate& candidate,
+                            bool retryable_failure) {
   if (!retryable_failure) {
-    services.cooldowns.record_success(candidate.model);
-  } else if (services.cooldowns.record_failure(candidate.model, Clock::now()) && services.options.access_log) {
+    settings.cooldowns->record_success(candidate.model);
+  } else if (settings.cooldowns->record_failure(candidate.model, Clock::now()) && services.options.access_log) {
     std::string line = R"({"event":"model_cooldown","model":)";
     append_json_string(line, candidate.model);
-    line += fmt::format(R"(,"duration_s":{}}})", services.config.routing.cooldown.duration_s);
+    line += fmt::format(R"(,"duration_s":{}}})", settings.config.routing.cooldown.duration_s);
     services.options.access_log->warn(line);
   }
+}
+
+// The attempt's client span (GenAI semantic conventions): what was asked of whom.
+std::size_t start_attempt_span(tracing::CallTrace& trace, const routing::Candidate& candidate,
+                               const config::ProviderConfig& provider, const upstream::Endpoint& endpoint,
+                               unsigned attempt, bool is_fallback) {
+  const std::size_t span = trace.start("chat " + candidate.upstream_name, tracing::SpanKind::client);
+  if (span == tracing::CallTrace::kNone) return span;
+  const std::string system = provider.type == config::ProviderType::azure ? "azure.ai.openai" : "openai";
+  trace.set(span, "gen_ai.operation.name", std::string("chat"));
+  trace.set(span, "gen_ai.system", system);
+  trace.set(span, "gen_ai.provider.name", system);
+  trace.set(span, "gen_ai.request.model", candidate.upstream_name);
+  trace.set(span, "server.address", endpoint.host);
+  trace.set(span, "server.port", static_cast<std::int64_t>(std::stoi(endpoint.port)));
+  trace.set(span, "turnout.provider", provider.name);
+  trace.set(span, "turnout.model", candidate.model);
+  trace.set(span, "turnout.attempt", static_cast<std::int64_t>(attempt + 1));
+  trace.set(span, "turnout.fallback", is_fallback);
+  return span;
+}
+
+void end_attempt_span(tracing::CallTrace& trace, std::size_t span, const CallOutcome& out, bool ends_now) {
+  if (span == tracing::CallTrace::kNone) return;
+  if (out.response) {
+    trace.set(span, "http.response.status_code", static_cast<std::int64_t>(out.response->status));
+    if (out.response->status >= 400) {
+      trace.set(span, "error.type", std::to_string(out.response->status));
+      trace.fail(span, "upstream status " + std::to_string(out.response->status));
+    }
+  } else if (out.stream) {
+    trace.set(span, "http.response.status_code", static_cast<std::int64_t>(out.stream->status()));
+  } else if (out.failure) {
+    const ApiError error = failure_error(out.failure);
+    trace.set(span, "error.type", error.code);
+    trace.fail(span, error.code);
+  } else {
+    trace.set(span, "error.type", std::string("cancelled"));
+  }
+  if (ends_now) trace.end(span);
 }
 
 // One attempt each; true when the outcome may be retried.
@@ -134,15 +176,16 @@ asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const 
   Exchange& ex = call.exchange;
   WorkerState& worker = call.worker;
   listener::ShutdownCancellation& shutdown = call.connection.shutdown;
+  const ConfigSnapshot& settings = call.settings;
   const routing::Candidate& primary = plan.decision.primary;
   CallOutcome out;
   out.served = &primary;
-  for (const routing::Candidate* next : candidates_to_try(services, plan)) {
+  for (const routing::Candidate* next : candidates_to_try(*settings.cooldowns, plan)) {
     const routing::Candidate& candidate = *next;
     const bool is_fallback = &candidate != &primary;
-    const config::ProviderConfig* provider = services.config.find_provider(candidate.provider);
-    const auto endpoint = services.upstream_endpoints.find(candidate.provider);
-    if (provider == nullptr || endpoint == services.upstream_endpoints.end()) continue;
+    const config::ProviderConfig* provider = settings.config.find_provider(candidate.provider);
+    const auto endpoint = settings.upstream_endpoints.find(candidate.provider);
+    if (provider == nullptr || endpoint == settings.upstream_endpoints.end()) continue;
     if (is_fallback) ++out.fallbacks;
     // The body reaches the upstream unchanged but for `model` (and, for chat streams, the
     // usage request the gateway always makes).
@@ -162,6 +205,9 @@ asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const 
       out.route = is_fallback ? "fallback:" + primary.model : candidate.route;
       auto request = upstream::make_provider_request(*provider, endpoint->second, plan.operation,
                                                      candidate.upstream_name, forwarded, ex.request_id);
+      const std::size_t span = start_attempt_span(ex.trace, candidate, *provider, endpoint->second, attempt, is_fallback);
+      if (ex.trace.active()) request.headers.emplace_back("traceparent", ex.trace.traceparent(span));
+      out.attempt_span = span;
       const auto sent = Clock::now();
       // (No co_await inside ?: — GCC 12 miscompiles temporaries there.)
       std::optional<bool> retryable;
@@ -171,6 +217,7 @@ asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const 
         retryable = co_await cancellable(shutdown, out, attempt_buffered(worker, request, out));
       }
       ex.upstream += Clock::now() - sent;
+      end_attempt_span(ex.trace, span, out, !out.stream);
       if (!retryable) {
         out.response.reset();
         out.failure.reset();
@@ -178,13 +225,13 @@ asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const 
         out.cancelled = true;
         co_return out;
       }
-      record_attempt_outcome(services, candidate, *retryable);
+      record_attempt_outcome(services, settings, candidate, *retryable);
       if (!*retryable) co_return out;
-      if (!services.retry_policy.may_retry(attempt)) break;  // next candidate
+      if (!settings.retry_policy.may_retry(attempt)) break;  // next candidate
       ++out.retries;
       std::optional<std::string_view> retry_after;
       if (out.response && out.response->retry_after) retry_after = *out.response->retry_after;
-      const auto wait = services.retry_policy.wait_before_retry(attempt, retry_after, unix_now(), worker.rng);
+      const auto wait = settings.retry_policy.wait_before_retry(attempt, retry_after, unix_now(), worker.rng);
       const auto slept = Clock::now();
       asio::steady_timer timer(co_await asio::this_coro::executor, wait);
       co_await timer.async_wait(asio::bind_cancellation_slot(shutdown.signal.slot(), use_tuple));

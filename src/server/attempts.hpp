@@ -28,6 +28,8 @@ struct CallOutcome {
   unsigned retries = 0;
   unsigned fallbacks = 0;
   bool cancelled = false;  // the shutdown grace ended before the upstream answered
+  // The last attempt's client span; a stream's stays open until its relay ends.
+  std::size_t attempt_span = tracing::CallTrace::kNone;
 };
 
 boost::asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const CallPlan& plan,

@@ -8,7 +8,8 @@
 
 namespace turnout::server {
 
-std::variant<CallPlan, ApiError> plan_prompt(const config::Config& config, const PromptToRoute& prompt) {
+std::variant<CallPlan, ApiError> plan_prompt(const config::Config& config, const PromptToRoute& prompt, tracing::CallTrace* trace,
+                                             std::size_t parent_span) {
   // Each encoding is counted at most once per request, whatever routing asks.
   std::array<std::optional<std::uint64_t>, 2> counted;
   // Image and tool-definition constants differ by model family. An explicit model is
@@ -25,7 +26,15 @@ std::variant<CallPlan, ApiError> plan_prompt(const config::Config& config, const
   count_options.default_image_tokens = config.routing.default_image_tokens;
   auto count_prompt = [&](tokenizer::EncodingId id) -> std::uint64_t {
     auto& slot = counted[static_cast<std::size_t>(id)];
-    if (!slot) slot = tokenizer::count_chat_prompt(tokenizer::Encoding::get(id), prompt.prompt, count_options);
+    if (slot) return *slot;
+    const std::size_t span =
+        trace ? trace->start("count", tracing::SpanKind::internal, parent_span) : tracing::CallTrace::kNone;
+    slot = tokenizer::count_chat_prompt(tokenizer::Encoding::get(id), prompt.prompt, count_options);
+    if (span != tracing::CallTrace::kNone) {
+      trace->set(span, "turnout.encoding", std::string(tokenizer::encoding_name(id)));
+      trace->set(span, "turnout.prompt_tokens", static_cast<std::int64_t>(*slot));
+      trace->end(span);
+    }
     return *slot;
   };
 
@@ -57,14 +66,15 @@ std::variant<CallPlan, ApiError> plan_prompt(const config::Config& config, const
 }
 
 std::variant<CallPlan, ApiError> plan_call(const config::Config& config, RequestParser& parser,
-                                           std::string_view body) {
+                                           std::string_view body, tracing::CallTrace* trace, std::size_t parent_span) {
   auto parsed = parser.parse(body);
   if (auto* error = std::get_if<RequestError>(&parsed))
     return ApiError{400, std::move(error->message), "invalid_request_error", std::move(error->param),
                     std::move(error->code)};
   const ChatRequest& request = *std::get<const ChatRequest*>(parsed);
   auto planned = plan_prompt(config, PromptToRoute{request.model, request.requested_output_tokens, request.prompt,
-                                                   "messages", "max_tokens"});
+                                                   "messages", "max_tokens"},
+                           trace, parent_span);
   if (auto* plan = std::get_if<CallPlan>(&planned)) {
     plan->stream = request.stream;
     plan->include_usage = request.include_usage;

@@ -5,6 +5,7 @@
 #include "routing/router.hpp"
 #include "server/chat_request.hpp"
 #include "server/openai_error.hpp"
+#include "tracing/call_trace.hpp"
 
 #include <optional>
 #include <string>
@@ -42,12 +43,17 @@ struct PromptToRoute {
 };
 
 // Count -> route for a prompt: the decision, or the error for the client.
-std::variant<CallPlan, ApiError> plan_prompt(const config::Config& config, const PromptToRoute& prompt);
+// With `trace`, each count is a span under `parent_span`.
+std::variant<CallPlan, ApiError> plan_prompt(const config::Config& config, const PromptToRoute& prompt,
+                                             tracing::CallTrace* trace = nullptr,
+                                             std::size_t parent_span = tracing::CallTrace::kNone);
 
 // Everything the plan needs from the request is copied out of the parser's views, so the
 // plan stays valid after the parser is reused.
+// With `trace`, each count is a span under `parent_span`.
 std::variant<CallPlan, ApiError> plan_call(const config::Config& config, RequestParser& parser,
-                                           std::string_view body);
+                                           std::string_view body, tracing::CallTrace* trace = nullptr,
+                                           std::size_t parent_span = tracing::CallTrace::kNone);
 
 // The POST /route body (docs/REFERENCE.md §2.5): {"model","route","prompt_tokens",
 // "encoding",["model_prompt_tokens","model_encoding",]"context_window",

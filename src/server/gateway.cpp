@@ -1,14 +1,18 @@
 #include "server/gateway.hpp"
 
+#include "common/clock.hpp"
+#include "common/json_text.hpp"
 #include "governance/virtual_key.hpp"
 #include "server/access_log.hpp"
 #include "server/admit_call.hpp"
+#include "server/config_reload.hpp"
 #include "server/endpoints/blocking.hpp"
 #include "server/openai_error.hpp"
 #include "server/route_table.hpp"
 #include "upstream/proxy.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/logger.h>
 
 #include <algorithm>
 
@@ -64,21 +68,28 @@ asio::awaitable<admit::Authenticated> Gateway::authenticate_virtual_key(std::str
   co_return co_await endpoints::on_blocking_pool<admit::Authenticated>(services_, std::move(lookup));
 }
 
-Gateway::Gateway(const config::Config& config, ledger::Ledger& ledger, GatewayOptions options)
-    : services_(config, ledger, std::move(options)),
-      client_keys_(config.server.api_keys, ledger.installation_secret()) {}
+Gateway::Gateway(std::shared_ptr<const ConfigSnapshot> initial, ledger::Ledger& ledger, GatewayOptions options)
+    : services_(std::move(initial), ledger, std::move(options)) {}
 
 Gateway::~Gateway() {
   if (services_.blocking_pool) services_.blocking_pool->join();
 }
 
-Result<std::unique_ptr<Gateway>> Gateway::create(const config::Config& config, ledger::Ledger& ledger,
+Result<std::unique_ptr<Gateway>> Gateway::create(config::Config config, ledger::Ledger& ledger,
                                                  std::vector<asio::any_io_executor> executors, GatewayOptions options) {
-  std::unique_ptr<Gateway> gw(new Gateway(config, ledger, std::move(options)));
-  for (const auto& [name, provider] : config.providers) {
-    auto endpoint = upstream::parse_base_url(provider.base_url);
-    if (!endpoint) return make_error("providers." + name + ".base_url: " + endpoint.error().message);
-    gw->services_.upstream_endpoints.emplace(name, std::move(*endpoint));
+  auto snapshot = build_snapshot(std::move(config), ledger.installation_secret(), nullptr);
+  if (!snapshot) return snapshot.error();
+  const std::shared_ptr<const ConfigSnapshot> initial = std::move(*snapshot);
+  std::unique_ptr<Gateway> gw(new Gateway(initial, ledger, std::move(options)));
+  const config::TelemetryConfig& telemetry = initial->config.telemetry;
+  if (!telemetry.otlp_endpoint.empty()) {
+    tracing::ExporterOptions exporter;
+    exporter.endpoint = telemetry.otlp_endpoint;
+    exporter.resource = {telemetry.service_name, gw->services_.options.instance_id, TURNOUT_VERSION_STRING};
+    auto tracer = tracing::Exporter::start(std::move(exporter));
+    if (!tracer) return tracer.error();
+    gw->services_.tracer = std::move(*tracer);
+    gw->services_.trace_sample_ratio = telemetry.sample_ratio;
   }
   auto proxy = upstream::proxy_from_environment(config::process_env());
   if (!proxy) return proxy.error();
@@ -119,9 +130,54 @@ void Gateway::close_idle_connections() {
   for (auto& worker : workers_) worker->client.close_idle();
 }
 
+void Gateway::reload(Result<config::Config> loaded) {
+  std::lock_guard lock(reload_mutex_);
+  std::uint64_t generation = 0;
+  const std::shared_ptr<const ConfigSnapshot> running = services_.settings.load(generation);
+  std::string line = R"({"event":"config_reload","result":)";
+  auto refuse = [&](const std::string& why) {
+    services_.metrics.record_config_reload(false, unix_now());
+    line += R"("failure","error":)";
+    append_json_string(line, why + " (the running config stays in effect)");
+    line.push_back('}');
+    if (services_.options.access_log) services_.options.access_log->error(line);
+  };
+  if (!loaded) return refuse(loaded.error().message);
+  ReloadPlan plan = plan_reload(running->config, std::move(*loaded));
+  auto next = build_snapshot(std::move(plan.effective), services_.ledger.installation_secret(), running.get());
+  if (!next) return refuse(next.error().message);
+  const std::string source = (*next)->config.source;
+  services_.settings.publish(std::move(*next));
+  services_.metrics.record_config_reload(true, unix_now());
+  auto append_list = [&line](const std::vector<std::string>& items) {
+    line.push_back('[');
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (i) line.push_back(',');
+      append_json_string(line, items[i]);
+    }
+    line.push_back(']');
+  };
+  line += R"("success","config":)";
+  append_json_string(line, source);
+  line += R"(,"changed":)";
+  append_list(plan.changed);
+  line += R"(,"restart_required":)";
+  append_list(plan.restart_required);
+  line.push_back('}');
+  if (!services_.options.access_log) return;
+  if (plan.restart_required.empty()) {
+    services_.options.access_log->info(line);
+  } else {
+    services_.options.access_log->warn(line);
+  }
+}
+
 asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& request, Connection& connection) {
   Exchange ex;
   WorkerState& worker = *workers_[connection.worker_index];
+  // The call's config for its whole life, however many reloads happen meanwhile.
+  const std::shared_ptr<const ConfigSnapshot> settings = worker.settings.current(services_.settings);
+  const ClientKeys& client_keys = settings->client_keys;
   const std::string_view client_id = request["x-request-id"];
   ex.request_id = valid_client_request_id(client_id) ? std::string(client_id) : generate_request_id(worker.rng);
   const std::string_view target = request.target();
@@ -154,7 +210,7 @@ asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& reques
     services_.metrics.record_rejection(key_refused->code, key_refused->status);
     ex.error_type = key_refused->code;
     res = refusal_response(*key_refused, version);
-  } else if (entry->access == Access::client_key && !virtual_key && !(key_id = client_keys_.authenticate(request))) {
+  } else if (entry->access == Access::client_key && !virtual_key && !(key_id = client_keys.authenticate(request))) {
     services_.metrics.record_rejection("unauthorized", 401);
     res = error_response(ApiError{401,
                                   "Incorrect or missing API key. Send a gateway key as 'Authorization: Bearer <key>'.",
@@ -165,10 +221,10 @@ asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& reques
     res = method_not_allowed(ex, *entry, version);
   } else {
     // An open endpoint tells a caller without a valid key less (/health).
-    if (entry->access == Access::open) key_id = client_keys_.authenticate(request);
+    if (entry->access == Access::open) key_id = client_keys.authenticate(request);
     ex.authenticated = key_id.has_value();
     if (key_id) ex.key_id = std::move(*key_id);
-    Call call{request, connection, ex, worker};
+    Call call{request, connection, ex, worker, *settings};
     auto answered = co_await entry->handler(services_, call);
     if (!answered) {
       log_access(services_.options, ex, ex.stream_status);  // streamed: the response is already written

@@ -3,10 +3,10 @@
 // listener's requests by dispatching through the route table (request id, gateway key,
 // method), and leaves each endpoint's work to its handler under endpoints/.
 //   listener -> endpoint -> parse -> count -> route -> upstream -> meter -> ledger -> response
-#include "server/client_keys.hpp"
 #include "server/services.hpp"
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace turnout::server {
@@ -14,7 +14,7 @@ namespace turnout::server {
 class Gateway {
  public:
   // `executors`: one per event-loop thread, in HttpServer worker order.
-  static Result<std::unique_ptr<Gateway>> create(const config::Config& config, ledger::Ledger& ledger,
+  static Result<std::unique_ptr<Gateway>> create(config::Config config, ledger::Ledger& ledger,
                                                  std::vector<boost::asio::any_io_executor> executors,
                                                  GatewayOptions options);
   ~Gateway();
@@ -23,17 +23,23 @@ class Gateway {
   // Answers for requests the listener refuses before a handler runs (OpenAI error shape).
   listener::RejectionResponses rejections();
 
+  // Applies a re-read config (SIGHUP; docs/REFERENCE.md §3.4): a valid one becomes the
+  // snapshot of every call dispatched from now on, while calls in flight finish on theirs;
+  // an error (or a config that cannot be built) is refused and the running one stays.
+  // Logs one line either way and counts it in /metrics. Safe from any thread.
+  void reload(Result<config::Config> loaded);
+
   // Once the event loops have stopped: closes the upstream connections idle in each
   // thread's pool, so that none outlives the loop it belongs to.
   void close_idle_connections();
 
  private:
-  Gateway(const config::Config& config, ledger::Ledger& ledger, GatewayOptions options);
+  Gateway(std::shared_ptr<const ConfigSnapshot> initial, ledger::Ledger& ledger, GatewayOptions options);
   // From the cache on the event loop, else on the blocking pool (it may wait on the database).
   boost::asio::awaitable<admit::Authenticated> authenticate_virtual_key(std::string_view token);
 
   Services services_;
-  ClientKeys client_keys_;
+  std::mutex reload_mutex_;  // one reload at a time: each builds on the snapshot it replaces
   std::vector<std::unique_ptr<WorkerState>> workers_;
 };
 

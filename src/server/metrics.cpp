@@ -79,6 +79,14 @@ void Metrics::record_rejection(const std::string& reason, unsigned status) {
   ++rejections_[{reason, status}];
 }
 
+void Metrics::record_config_reload(bool success, double unix_time) {
+  std::lock_guard lock(mutex_);
+  ReloadTally& tally = success ? reload_successes_ : reload_failures_;
+  ++tally.count;
+  tally.last_unix = unix_time;
+  last_reload_successful_ = success;
+}
+
 std::string Metrics::render() const {
   std::lock_guard lock(mutex_);
   std::string out;
@@ -133,6 +141,19 @@ std::string Metrics::render() const {
   out += "# HELP turnout_inflight_requests Requests being processed now.\n";
   out += "# TYPE turnout_inflight_requests gauge\n";
   out += fmt::format("turnout_inflight_requests {}\n", inflight_.load());
+  out += "# HELP turnout_config_reloads_total Config reloads (SIGHUP) by result.\n";
+  out += "# TYPE turnout_config_reloads_total counter\n";
+  out += fmt::format("turnout_config_reloads_total{{result=\"success\"}} {}\n", reload_successes_.count);
+  out += fmt::format("turnout_config_reloads_total{{result=\"failure\"}} {}\n", reload_failures_.count);
+  out += "# HELP turnout_config_last_reload_timestamp_seconds Unix time of the last reload by result (0: none yet).\n";
+  out += "# TYPE turnout_config_last_reload_timestamp_seconds gauge\n";
+  out += fmt::format("turnout_config_last_reload_timestamp_seconds{{result=\"success\"}} {:.3f}\n",
+                     reload_successes_.last_unix);
+  out += fmt::format("turnout_config_last_reload_timestamp_seconds{{result=\"failure\"}} {:.3f}\n",
+                     reload_failures_.last_unix);
+  out += "# HELP turnout_config_last_reload_successful 0 when the last reload was refused (the previous config serves).\n";
+  out += "# TYPE turnout_config_last_reload_successful gauge\n";
+  out += fmt::format("turnout_config_last_reload_successful {}\n", last_reload_successful_ ? 1 : 0);
   return out;
 }
 
@@ -145,6 +166,18 @@ void append_cooldown_metrics(std::string& out, const std::vector<resilience::Mod
   out += "# TYPE turnout_model_cooldown gauge\n";
   for (const auto& m : models)
     out += fmt::format("turnout_model_cooldown{{model=\"{}\"}} {}\n", escape_label(m.model), m.cooling_down ? 1 : 0);
+}
+
+void append_trace_export_metrics(std::string& out, const tracing::ExporterCounters& counters) {
+  out += "# HELP turnout_trace_spans_exported_total Spans the OTLP collector accepted.\n";
+  out += "# TYPE turnout_trace_spans_exported_total counter\n";
+  out += fmt::format("turnout_trace_spans_exported_total {}\n", counters.exported_spans);
+  out += "# HELP turnout_trace_spans_dropped_total Spans dropped: the export queue was full, or their batch failed.\n";
+  out += "# TYPE turnout_trace_spans_dropped_total counter\n";
+  out += fmt::format("turnout_trace_spans_dropped_total {}\n", counters.dropped_spans);
+  out += "# HELP turnout_trace_export_failures_total Span batches the collector did not accept (down, slow, non-2xx).\n";
+  out += "# TYPE turnout_trace_export_failures_total counter\n";
+  out += fmt::format("turnout_trace_export_failures_total {}\n", counters.failed_exports);
 }
 
 }  // namespace turnout::server

@@ -4,6 +4,7 @@
 // do not contend measurably); rendered as text exposition format 0.0.4.
 #include "pricing/pricing.hpp"
 #include "resilience/cooldown.hpp"
+#include "tracing/exporter.hpp"
 
 #include <array>
 #include <atomic>
@@ -64,6 +65,8 @@ class Metrics {
 
   void record_request(const RequestObservation& obs);
   void record_rejection(const std::string& reason, unsigned status);
+  // One config reload (SIGHUP) and its outcome, at `unix_time`.
+  void record_config_reload(bool success, double unix_time);
   std::atomic<long>& inflight() { return inflight_; }
   long inflight_value() const { return inflight_.load(); }
   std::string render() const;
@@ -82,11 +85,20 @@ class Metrics {
   std::map<std::string, pricing::Money> endpoint_cost_;
   Histogram duration_{kLatencyBuckets}, upstream_{kLatencyBuckets}, overhead_{kOverheadBuckets};
   std::uint64_t retries_ = 0, fallbacks_ = 0;
+  struct ReloadTally {
+    std::uint64_t count = 0;
+    double last_unix = 0;  // 0: never
+  };
+  ReloadTally reload_successes_, reload_failures_;
+  bool last_reload_successful_ = true;  // no reload tried yet: the start-up config is in effect
   std::atomic<long> inflight_{0};
 };
 
 // Appends turnout_model_failures_total{model} (retryable upstream failures) and
 // turnout_model_cooldown{model} (1 while the model is skipped) for every tracked model.
 void append_cooldown_metrics(std::string& out, const std::vector<resilience::ModelCooldownState>& models);
+
+// Appends the trace exporter's counters (only while tracing is on).
+void append_trace_export_metrics(std::string& out, const tracing::ExporterCounters& counters);
 
 }  // namespace turnout::server

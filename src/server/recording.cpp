@@ -28,8 +28,12 @@ asio::awaitable<Result<void>> append(ledger::Ledger& ledger, ledger::CallRecord 
 
 }  // namespace
 
-asio::awaitable<bool> record_durably(Services& services, const Exchange& exchange, ledger::CallRecord record) {
+asio::awaitable<bool> record_durably(Services& services, Exchange& exchange, ledger::CallRecord record) {
+  const std::size_t span = exchange.trace.start("ledger commit", tracing::SpanKind::internal);
   const auto durable = co_await append(services.ledger, std::move(record));
+  exchange.trace.set(span, "turnout.durable", bool(durable));
+  if (!durable) exchange.trace.fail(span, "the record could not be made durable");
+  exchange.trace.end(span);
   if (!durable && services.options.access_log) {
     std::string line = R"({"event":"ledger_error","request_id":)";
     append_json_string(line, exchange.request_id);

@@ -12,7 +12,7 @@ namespace turnout::server {
 
 // True once the record is durable; false (after logging the ledger error against the
 // request id) when it is not. Never throws.
-boost::asio::awaitable<bool> record_durably(Services& services, const Exchange& exchange, ledger::CallRecord record);
+boost::asio::awaitable<bool> record_durably(Services& services, Exchange& exchange, ledger::CallRecord record);
 
 // What the client gets instead of an answer whose record is not durable: 503
 // `ledger_unavailable`.

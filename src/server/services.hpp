@@ -1,12 +1,14 @@
 #pragma once
-// What an endpoint handler works with: the gateway's shared services (immutable config,
-// ledger, metrics, model cooldowns, upstream endpoints) and the call it is answering
-// (the request, its connection, its exchange record and its thread's worker state).
-// Config is immutable and shared; per-thread state lives in one WorkerState per
+// What an endpoint handler works with: the gateway's shared services (ledger, metrics,
+// the slot holding the current config snapshot) and the call it is answering (the
+// request, its connection, its exchange record, its thread's worker state and the config
+// snapshot it was dispatched with). A snapshot is immutable and shared; a reload
+// publishes a new one for later calls. Per-thread state lives in one WorkerState per
 // event-loop thread and is only touched from that thread.
 #include "admit/admission.hpp"
 #include "common/clock.hpp"
 #include "config/config.hpp"
+#include "server/config_snapshot.hpp"
 #include "ledger/ledger.hpp"
 #include "listener/http_server.hpp"
 #include "resilience/cooldown.hpp"
@@ -15,6 +17,8 @@
 #include "server/embeddings_request.hpp"
 #include "server/responses_request.hpp"
 #include "server/metrics.hpp"
+#include "tracing/call_trace.hpp"
+#include "tracing/exporter.hpp"
 #include "upstream/client.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -58,6 +62,7 @@ struct WorkerState {
   ResponsesRequestParser responses_parser;
   simdjson::dom::parser response_parser;  // upstream bodies; used between suspensions only
   std::mt19937_64 rng;
+  SnapshotCache settings;  // this thread's copy of the current config snapshot
 };
 
 // What the access log and metrics learn about one request.
@@ -82,19 +87,19 @@ struct Exchange {
   std::shared_ptr<const admit::KeyGrant> grant;  // the virtual key the request presented
   std::vector<admit::Header> limit_headers;      // on every response to a limited key
   std::string hold_id;                           // the budget hold the call's record settles
+  tracing::CallTrace trace;      // chat calls while tracing is on (telemetry.otlp_endpoint)
 };
 
 struct Services {
-  Services(const config::Config& config, ledger::Ledger& ledger, GatewayOptions options);
+  Services(std::shared_ptr<const ConfigSnapshot> initial, ledger::Ledger& ledger, GatewayOptions options);
 
-  const config::Config& config;
+  SnapshotSlot settings;  // the config snapshot new calls take (docs/REFERENCE.md §3.4)
   ledger::Ledger& ledger;
   const GatewayOptions options;
-  std::map<std::string, upstream::Endpoint, std::less<>> upstream_endpoints;  // by provider name
-  const resilience::RetryPolicy retry_policy;
-  const pricing::Rates* baseline_rates;  // routing.baseline_model's; null when it is not configured
   Metrics metrics;
-  resilience::ModelCooldowns cooldowns;  // shared by every event-loop thread
+  // Null while tracing is off; started once (telemetry.* needs a restart to change).
+  std::unique_ptr<tracing::Exporter> tracer;
+  double trace_sample_ratio = 1.0;
   std::unique_ptr<boost::asio::thread_pool> blocking_pool;  // ledger reads (/stats)
   const Clock::time_point started = Clock::now();
 };
@@ -104,6 +109,7 @@ struct Call {
   Connection& connection;
   Exchange& exchange;
   WorkerState& worker;
+  const ConfigSnapshot& settings;  // taken at dispatch; kept alive until the call has answered
 };
 
 double ms_between(Clock::time_point a, Clock::time_point b);

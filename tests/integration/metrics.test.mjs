@@ -40,6 +40,9 @@ const FAMILIES = {
   turnout_inflight_requests: { type: 'GAUGE', labels: [] },
   turnout_model_failures_total: { type: 'COUNTER', labels: ['model'] },
   turnout_model_cooldown: { type: 'GAUGE', labels: ['model'] },
+  turnout_config_reloads_total: { type: 'COUNTER', labels: ['result'] },
+  turnout_config_last_reload_timestamp_seconds: { type: 'GAUGE', labels: ['result'] },
+  turnout_config_last_reload_successful: { type: 'GAUGE', labels: [] },
 };
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;

@@ -18,7 +18,7 @@ namespace {
 
 // The upstream's answer with cost_usd and latency_ms added, the upstream's error, or the
 // gateway's own; `rec` gets the usage, cost and status.
-HttpResponse answer(Services& services, Call& call, CallOutcome& outcome, ledger::CallRecord& rec,
+HttpResponse answer(Call& call, CallOutcome& outcome, ledger::CallRecord& rec,
                     const ForwardedCall& kind) {
   const unsigned version = call.request.version();
   const routing::Candidate& served = *outcome.served;
@@ -48,7 +48,7 @@ HttpResponse answer(Services& services, Call& call, CallOutcome& outcome, ledger
       res.set(http::field::content_type, "application/json");
     }
   } else if (response) {
-    const config::ProviderConfig* provider = services.config.find_provider(served.provider);
+    const config::ProviderConfig* provider = call.settings.config.find_provider(served.provider);
     res = upstream_error_response(call.worker.response_parser, *response, version, served.provider,
                                   provider ? std::string_view(provider->api_key) : std::string_view());
     rec.error_type = upstream_error_type(response->status);
@@ -57,7 +57,7 @@ HttpResponse answer(Services& services, Call& call, CallOutcome& outcome, ledger
     res = error_response(failure, version);
     rec.error_type = failure.code;
   }
-  metering::bill_record(rec, metered, served.rates, services.baseline_rates);
+  metering::bill_record(rec, metered, served.rates, call.settings.baseline_rates);
   rec.status = res.result_int();
   rec.latency_ms = ms_between(call.exchange.start, Clock::now());
   if (!body.empty()) {
@@ -94,7 +94,7 @@ asio::awaitable<std::optional<HttpResponse>> admit_before_upstream(Services& ser
   // that could refuse the call, so that a hold taken is always settled by the call's record.
   Exchange& ex = call.exchange;
   if (ex.grant) {
-    auto admitted = co_await admit_call(services, *ex.grant, plan);
+    auto admitted = co_await admit_call(services, call.settings.config, *ex.grant, plan);
     if (auto* refusal = std::get_if<admit::Refusal>(&admitted)) {
       services.metrics.record_rejection(refusal->code, refusal->status);
       ex.error_type = refusal->code;
@@ -121,7 +121,7 @@ asio::awaitable<HttpResponse> finish_buffered(Services& services, Call& call, co
   ex.model = rec.model;
   ex.route = rec.route;
 
-  HttpResponse res = answer(services, call, outcome, rec, kind);
+  HttpResponse res = answer(call, outcome, rec, kind);
   ex.prompt_tokens = rec.usage.prompt_tokens;
   ex.completion_tokens = rec.usage.completion_tokens;
   ex.cost = rec.cost;

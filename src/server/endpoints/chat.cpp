@@ -5,6 +5,7 @@
 #include "server/attempts.hpp"
 #include "server/call_record.hpp"
 #include "server/call_plan.hpp"
+#include "server/call_tracing.hpp"
 #include "server/endpoints/buffered_call.hpp"
 #include "server/endpoints/chat_call.hpp"
 #include "server/endpoints/endpoint.hpp"
@@ -43,19 +44,30 @@ metering::CallHeaders call_headers(const CallPlan& plan, const CallOutcome& outc
   return headers;
 }
 
-asio::awaitable<std::optional<HttpResponse>> chat_completions(Services& services, Call& call) {
+namespace {
+
+asio::awaitable<std::optional<HttpResponse>> serve_chat(Services& services, Call& call) {
   Exchange& ex = call.exchange;
   ex.is_chat = true;
   InflightCall inflight(services);  // forwarded calls only: a scrape of /metrics does not count itself
   const double arrived_unix = unix_now();
 
-  auto planned = plan_call(services.config, call.worker.request_parser, call.request.body());
+  const std::size_t route_span = ex.trace.start("route", tracing::SpanKind::internal);
+  auto planned = plan_call(call.settings.config, call.worker.request_parser, call.request.body(), &ex.trace, route_span);
+  ex.trace.end(route_span);
   if (auto* error = std::get_if<ApiError>(&planned)) {
     services.metrics.record_rejection(error->code.empty() ? "invalid_request" : error->code, error->status);
     ex.error_type = error->code;
+    ex.trace.fail(route_span, error->code);
     co_return error_response(*error, call.request.version());
   }
   CallPlan plan = std::move(std::get<CallPlan>(planned));
+  if (ex.trace.sampled()) {
+    ex.trace.set(0, "gen_ai.request.model", plan.requested_model.empty() ? std::string("auto") : plan.requested_model);
+    ex.trace.set(route_span, "turnout.route", plan.decision.primary.route);
+    ex.trace.set(route_span, "turnout.model", plan.decision.primary.model);
+    ex.trace.set(route_span, "turnout.prompt_tokens", static_cast<std::int64_t>(plan.decision.routing_prompt_tokens));
+  }
   if (auto refused = co_await admit_before_upstream(services, call, plan)) co_return std::move(*refused);
 
   CallOutcome outcome = co_await run_attempts(services, call, plan, call.request.body());
@@ -64,10 +76,21 @@ asio::awaitable<std::optional<HttpResponse>> chat_completions(Services& services
     ex.model = rec.model;
     ex.route = rec.route;
     co_await relay_chat_stream(services, call, plan, outcome, rec);
+    ex.trace.end(outcome.attempt_span);  // the served attempt's span covers its whole stream
     finish_metrics(services, ex, outcome, rec.status, ledger::kChatEndpoint);
     co_return std::nullopt;
   }
   co_return co_await finish_buffered(services, call, plan, outcome, arrived_unix, kChat);
+}
+
+}  // namespace
+
+asio::awaitable<std::optional<HttpResponse>> chat_completions(Services& services, Call& call) {
+  if (!services.tracer) co_return co_await serve_chat(services, call);  // tracing off: this branch only
+  begin_call_trace(services, call);
+  auto answered = co_await serve_chat(services, call);
+  finish_call_trace(services, call, answered ? answered->result_int() : call.exchange.stream_status);
+  co_return answered;
 }
 
 }  // namespace turnout::server::endpoints

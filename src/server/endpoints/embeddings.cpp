@@ -13,7 +13,7 @@ boost::asio::awaitable<std::optional<HttpResponse>> embeddings(Services& service
   ex.is_chat = true;  // a forwarded call: the access log carries its cost and attempts
   InflightCall inflight(services);
   const double arrived_unix = unix_now();
-  auto planned = plan_embeddings_call(services.config, call.worker.embeddings_parser, call.request.body());
+  auto planned = plan_embeddings_call(call.settings.config, call.worker.embeddings_parser, call.request.body());
   if (auto* error = std::get_if<ApiError>(&planned)) {
     services.metrics.record_rejection(error->code.empty() ? "invalid_request" : error->code, error->status);
     ex.error_type = error->code;

@@ -12,12 +12,12 @@
 namespace turnout::server::endpoints {
 namespace {
 
-void append_cooldowns_json(const Services& services, std::string& body) {
+void append_cooldowns_json(const ConfigSnapshot& settings, std::string& body) {
   const auto now = Clock::now();
   const double now_unix = unix_now();
   body += R"(,"cooldowns":{)";
   bool first = true;
-  for (const auto& state : services.cooldowns.snapshot(now)) {
+  for (const auto& state : settings.cooldowns->snapshot(now)) {
     if (!state.cooling_down) continue;
     if (!first) body.push_back(',');
     first = false;
@@ -47,7 +47,7 @@ boost::asio::awaitable<std::optional<HttpResponse>> health(Services& services, C
     append_json_string(body, "ledger not writable: " + health.reason);
   }
   body += fmt::format(R"(,"spooled":{})", health.spooled);
-  append_cooldowns_json(services, body);
+  append_cooldowns_json(call.settings, body);
   body += R"(,"instance_id":)";
   append_json_string(body, services.options.instance_id);
   body += fmt::format(R"(,"version":"{}","uptime_s":{:.1f},"in_flight":{}}})", TURNOUT_VERSION_STRING,

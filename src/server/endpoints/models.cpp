@@ -7,7 +7,7 @@
 
 namespace turnout::server::endpoints {
 
-boost::asio::awaitable<std::optional<HttpResponse>> models(Services& services, Call& call) {
+boost::asio::awaitable<std::optional<HttpResponse>> models(Services&, Call& call) {
   std::string body = R"({"object":"list","data":[)";
   bool first = true;
   auto add = [&](std::string_view id, std::string_view owner) {
@@ -19,13 +19,13 @@ boost::asio::awaitable<std::optional<HttpResponse>> models(Services& services, C
     append_json_string(body, owner);
     body.push_back('}');
   };
-  for (const auto& alias : services.config.routing.aliases) add(alias, "turnout");
-  for (const auto& [name, model] : services.config.models) add(name, model.provider);
+  for (const auto& alias : call.settings.config.routing.aliases) add(alias, "turnout");
+  for (const auto& [name, model] : call.settings.config.models) add(name, model.provider);
   // Embeddings are never tier-routed, so a client needs their names to call them.
-  const config::ProviderConfig* fallback_provider = services.config.default_provider();
-  if (services.config.routing.allow_unknown_models && fallback_provider != nullptr) {
+  const config::ProviderConfig* fallback_provider = call.settings.config.default_provider();
+  if (call.settings.config.routing.allow_unknown_models && fallback_provider != nullptr) {
     for (const pricing::BuiltinModel& builtin : pricing::builtin_models()) {
-      if (builtin.kind == pricing::ModelKind::embedding && services.config.find_model(builtin.name) == nullptr)
+      if (builtin.kind == pricing::ModelKind::embedding && call.settings.config.find_model(builtin.name) == nullptr)
         add(builtin.name, fallback_provider->name);
     }
   }

@@ -27,7 +27,7 @@ asio::awaitable<std::optional<HttpResponse>> responses(Services& services, Call&
   ex.is_chat = true;  // a forwarded call: the access log carries its cost and attempts
   InflightCall inflight(services);
   const double arrived_unix = unix_now();
-  auto planned = plan_responses_call(services.config, call.worker.responses_parser, call.request.body());
+  auto planned = plan_responses_call(call.settings.config, call.worker.responses_parser, call.request.body());
   if (auto* error = std::get_if<ApiError>(&planned)) {
     services.metrics.record_rejection(error->code.empty() ? "invalid_request" : error->code, error->status);
     ex.error_type = error->code;
@@ -53,7 +53,7 @@ asio::awaitable<std::optional<HttpResponse>> responses(Services& services, Call&
 }
 
 asio::awaitable<std::optional<HttpResponse>> responses_input_tokens(Services& services, Call& call) {
-  auto planned = plan_responses_call(services.config, call.worker.responses_parser, call.request.body());
+  auto planned = plan_responses_call(call.settings.config, call.worker.responses_parser, call.request.body());
   if (auto* error = std::get_if<ApiError>(&planned)) {
     services.metrics.record_rejection(error->code.empty() ? "invalid_request" : error->code, error->status);
     call.exchange.error_type = error->code;

@@ -49,9 +49,9 @@ asio::awaitable<std::optional<HttpResponse>> responses_stored(Services& services
                                       "invalid_request_error", "", "unknown_url"},
                              version);
   }
-  const config::ProviderConfig* provider = services.config.default_provider();
-  const auto endpoint = provider ? services.upstream_endpoints.find(provider->name) : services.upstream_endpoints.end();
-  if (provider == nullptr || endpoint == services.upstream_endpoints.end()) {
+  const config::ProviderConfig* provider = call.settings.config.default_provider();
+  const auto endpoint = provider ? call.settings.upstream_endpoints.find(provider->name) : call.settings.upstream_endpoints.end();
+  if (provider == nullptr || endpoint == call.settings.upstream_endpoints.end()) {
     co_return error_response(ApiError{500, "No provider is configured to hold stored responses.", "server_error", "",
                                       "no_provider"},
                              version);

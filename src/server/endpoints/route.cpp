@@ -24,8 +24,8 @@ bool is_responses_body(simdjson::dom::parser& parser, std::string_view body) {
 boost::asio::awaitable<std::optional<HttpResponse>> route(Services& services, Call& call) {
   const std::string_view body = call.request.body();
   auto planned = is_responses_body(call.worker.response_parser, body)
-                     ? plan_responses_call(services.config, call.worker.responses_parser, body)
-                     : plan_call(services.config, call.worker.request_parser, body);
+                     ? plan_responses_call(call.settings.config, call.worker.responses_parser, body)
+                     : plan_call(call.settings.config, call.worker.request_parser, body);
   if (auto* error = std::get_if<ApiError>(&planned)) {
     services.metrics.record_rejection(error->code.empty() ? "invalid_request" : error->code, error->status);
     co_return error_response(*error, call.request.version());

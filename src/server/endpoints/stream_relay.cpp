@@ -146,7 +146,7 @@ asio::awaitable<void> relay_stream(Services& services, Call& call, const CallPla
   const bool client_gone = !client_ok || watch->client_gone;
   if (client_gone || shutdown.requested) upstream.cancel();
 
-  metering::bill_record(rec, dialect.usage(served.prompt_tokens), served.rates, services.baseline_rates);
+  metering::bill_record(rec, dialect.usage(served.prompt_tokens), served.rates, call.settings.baseline_rates);
   rec.status = client_gone ? 499 : 200;
   rec.error_type = client_gone ? "client_closed" : dialect.error() ? dialect.error()->code : "";
   rec.ttft_ms = ttft_ms;

@@ -1,0 +1,107 @@
+// What a reload applies and what it reports (plan_reload), and how a config snapshot is
+// published and taken (build_snapshot, SnapshotSlot, SnapshotCache).
+#include "server/config_reload.hpp"
+#include "server/config_snapshot.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace turnout::server {
+namespace {
+
+config::Config defaults() {
+  auto config = config::default_config([](std::string_view) -> std::optional<std::string> { return std::nullopt; });
+  EXPECT_TRUE(config) << config.error().message;
+  return *config;
+}
+
+TEST(PlanReload, AnUnchangedConfigChangesNothing) {
+  const auto running = defaults();
+  const ReloadPlan plan = plan_reload(running, running);
+  EXPECT_TRUE(plan.changed.empty());
+  EXPECT_TRUE(plan.restart_required.empty());
+}
+
+TEST(PlanReload, PricesTiersProvidersAndKeysApply) {
+  const auto running = defaults();
+  auto next = running;
+  next.models.begin()->second.rates.input_pico_per_token = 123;
+  next.routing.tiers.front().model = next.routing.tiers.back().model;
+  next.providers.begin()->second.timeout_s = 5;
+  next.server.api_keys = {"tk-new"};
+  const ReloadPlan plan = plan_reload(running, next);
+  EXPECT_EQ(plan.changed, (std::vector<std::string>{"providers", "models", "routing", "server.api_keys"}));
+  EXPECT_TRUE(plan.restart_required.empty());
+  EXPECT_EQ(plan.effective.models.begin()->second.rates.input_pico_per_token, 123);
+  EXPECT_EQ(plan.effective.routing.tiers.front().model, next.routing.tiers.back().model);
+  EXPECT_EQ(plan.effective.providers.begin()->second.timeout_s, 5);
+  EXPECT_EQ(plan.effective.server.api_keys, std::vector<std::string>{"tk-new"});
+}
+
+TEST(PlanReload, ListenerAndLedgerChangesAreReportedAndKeptAsRunning) {
+  const auto running = defaults();
+  auto next = running;
+  next.server.host = "0.0.0.0";
+  next.server.port = 9999;
+  next.server.threads = 7;
+  next.ledger.url = "postgresql://elsewhere/db";
+  next.ledger.spool_max_records = 5;
+  const ReloadPlan plan = plan_reload(running, next);
+  EXPECT_EQ(plan.restart_required, (std::vector<std::string>{"server.host", "server.port", "server.threads",
+                                                             "ledger.url", "ledger.spool_max_records"}));
+  EXPECT_TRUE(plan.changed.empty());
+  EXPECT_EQ(plan.effective.server, running.server);
+  EXPECT_EQ(plan.effective.ledger, running.ledger);
+}
+
+TEST(ConfigSnapshot, ABadBaseUrlIsRefusedWithItsKeyPath) {
+  auto config = defaults();
+  config.providers.begin()->second.base_url = "ftp://nowhere";
+  auto built = build_snapshot(config, "secret", nullptr);
+  ASSERT_FALSE(built);
+  EXPECT_NE(built.error().message.find("providers." + config.providers.begin()->first + ".base_url"),
+            std::string::npos)
+      << built.error().message;
+}
+
+TEST(ConfigSnapshot, CooldownStateCarriesOverOnlyWhenModelsAndPolicyAreUnchanged) {
+  auto config = defaults();
+  auto first = build_snapshot(config, "secret", nullptr);
+  ASSERT_TRUE(first);
+  auto priced_differently = config;
+  priced_differently.models.begin()->second.rates.output_pico_per_token = 1;
+  auto second = build_snapshot(priced_differently, "secret", first->get());
+  ASSERT_TRUE(second);
+  EXPECT_EQ((*second)->cooldowns, (*first)->cooldowns);
+
+  auto fewer_models = config;
+  fewer_models.models.erase(std::prev(fewer_models.models.end()));
+  auto third = build_snapshot(fewer_models, "secret", second->get());
+  ASSERT_TRUE(third);
+  EXPECT_NE((*third)->cooldowns, (*second)->cooldowns);
+}
+
+TEST(SnapshotCache, KeepsItsSnapshotUntilAPublishThenTakesTheNewOne) {
+  auto config = defaults();
+  auto first = build_snapshot(config, "secret", nullptr);
+  ASSERT_TRUE(first);
+  SnapshotSlot slot(*first);
+  SnapshotCache cache;
+  const std::shared_ptr<const ConfigSnapshot> held = cache.current(slot);  // what a call keeps
+  EXPECT_EQ(held.get(), first->get());
+  EXPECT_EQ(cache.current(slot).get(), first->get());
+
+  config.server.api_keys = {"tk-after"};
+  auto second = build_snapshot(config, "secret", first->get());
+  ASSERT_TRUE(second);
+  const ConfigSnapshot* published = second->get();
+  slot.publish(std::move(*second));
+  EXPECT_EQ(cache.current(slot).get(), published);
+  EXPECT_TRUE(held->config.server.api_keys.empty()) << "a call's snapshot never changes under it";
+  EXPECT_TRUE(published->client_keys.required());
+}
+
+}  // namespace
+}  // namespace turnout::server
