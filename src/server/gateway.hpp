@@ -33,7 +33,11 @@ class Gateway {
   boost::asio::awaitable<admit::Authenticated> authenticate_virtual_key(std::string_view token);
 
   Services services_;
+  // The admin API's refusal of `token`, or none when it is governance.admin_key.
+  std::optional<HttpResponse> refuse_admin(std::string_view token, unsigned version);
+
   ClientKeys client_keys_;
+  std::string admin_key_sha256_;  // "" when governance.admin_key is empty: the admin API is off
   std::vector<std::unique_ptr<WorkerState>> workers_;
 };
 

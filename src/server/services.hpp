@@ -104,6 +104,7 @@ struct Call {
   Connection& connection;
   Exchange& exchange;
   WorkerState& worker;
+  std::string_view path_id{};  // what the route's "{id}" segment matched
 };
 
 double ms_between(Clock::time_point a, Clock::time_point b);
