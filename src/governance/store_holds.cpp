@@ -131,6 +131,10 @@ StoreResult<ScopeUsage> GovernanceStore::usage(const std::string& scope, const L
       usage.spent_pico = integer(rows->front()[0]);
       usage.held_pico = integer(rows->front()[1]);
     }
+    const std::array<SqlParam, 2> window{scope, std::to_string(now_ms - now_ms % kRateWindowMs)};
+    auto requests = session_->run("SELECT requests FROM gov_rates WHERE scope = $1 AND window_start_ms = $2", window);
+    if (!requests) return database_error(requests.error());
+    if (!requests->empty()) usage.requests_this_minute = static_cast<std::uint64_t>(integer(requests->front()[0]));
   }
   if (limits.budget_pico)
     usage.remaining_pico = std::max<std::int64_t>(0, *limits.budget_pico - usage.spent_pico - usage.held_pico);

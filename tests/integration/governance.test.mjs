@@ -212,6 +212,8 @@ describe('requests per minute', () => {
       assert.equal(refused.headers.get('x-ratelimit-remaining-requests'), '0');
     }
     assert.equal((await ledgerLines(key.id)).length, 5, 'refused requests never reach the upstream or the ledger');
+    const { value: shown } = await turnoutJson(['keys', 'show', key.id]);
+    if (Date.now() % 60_000 > 1_000) assert.equal(shown.usage.requests_this_minute, 5);
   });
 });
 
