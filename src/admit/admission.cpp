@@ -1,5 +1,7 @@
 #include "admit/admission.hpp"
 
+#include "admit/rate_headers.hpp"
+
 #include "governance/virtual_key.hpp"
 #include "pricing/pricing.hpp"
 
@@ -185,16 +187,20 @@ std::variant<Admitted, Refusal> Admission::admit(const KeyGrant& grant, const Ca
   }
   Admitted admitted;
   const bool budgeted = grant.key.limits.budget_pico || (grant.team && grant.team->limits.budget_pico);
-  if (!budgeted) return admitted;
-  auto amount = hold_amount(cost, settings_.allow_unpriced);
-  if (!amount) return cost_refusal(amount.error());
-  auto hold_id = governance::random_hex(16);
-  if (!hold_id) return governance_unavailable(grant.key.id);
+  const bool rated = grant.key.limits.rpm || (grant.team && grant.team->limits.rpm);
+  if (!budgeted && !rated) return admitted;
   governance::HoldRequest request;
-  request.hold_id = *hold_id;
+  request.budgeted = budgeted;
+  if (budgeted) {
+    auto amount = hold_amount(cost, settings_.allow_unpriced);
+    if (!amount) return cost_refusal(amount.error());
+    auto hold_id = governance::random_hex(16);
+    if (!hold_id) return governance_unavailable(grant.key.id);
+    request.hold_id = *hold_id;
+    request.amount_pico = *amount;
+  }
   request.key = &grant.key;
   request.team = grant.team ? &*grant.team : nullptr;
-  request.amount_pico = *amount;
   request.now_ms = now_();
   request.expires_at_ms = request.now_ms + hold_ttl.count();
   auto outcome = store_.hold(request);
@@ -202,6 +208,15 @@ std::variant<Admitted, Refusal> Admission::admit(const KeyGrant& grant, const Ca
   std::vector<Header> budget_headers;
   if (outcome->remaining_pico)
     budget_headers.emplace_back("x-turnout-budget-remaining-usd", pricing::format_usd_pico(*outcome->remaining_pico));
+  if (outcome->rate_refused) {
+    Refusal refusal = rate_refusal(grant, *outcome->rate_refused, request.now_ms);
+    refusal.headers.insert(refusal.headers.end(), budget_headers.begin(), budget_headers.end());
+    return refusal;
+  }
+  if (outcome->requests) {
+    auto rate = request_limit_headers(*outcome->requests, !outcome->refused, request.now_ms);
+    budget_headers.insert(budget_headers.end(), rate.begin(), rate.end());
+  }
   if (outcome->refused) {
     Refusal refusal = budget_refusal(grant, *outcome->refused, request.now_ms);
     refusal.headers.insert(refusal.headers.end(), budget_headers.begin(), budget_headers.end());

@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "common/time_text.hpp"
 #include "config/config.hpp"
+#include "governance/admin_operations.hpp"
 #include "governance/record_json.hpp"
 #include "governance/store.hpp"
 
@@ -140,30 +141,6 @@ int run(const std::string& config_file, std::string_view what, const StoreComman
   return kExitOk;
 }
 
-template <class Record, class Render>
-std::string json_array(const std::vector<Record>& records, Render render) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    if (i > 0) out += ',';
-    out += render(records[i]);
-  }
-  return out + "]";
-}
-
-governance::StoreResult<std::string> key_with_usage(governance::GovernanceStore& store, const governance::KeyRecord& key,
-                                                    std::int64_t now, const std::string* whole_key = nullptr) {
-  auto usage = store.usage(governance::key_scope(key.id), key.limits, now);
-  if (!usage) return usage.error();
-  return governance::key_json(key, &*usage, whole_key);
-}
-
-governance::StoreResult<std::string> team_with_usage(governance::GovernanceStore& store,
-                                                     const governance::TeamRecord& team, std::int64_t now) {
-  auto usage = store.usage(governance::team_scope(team.id), team.limits, now);
-  if (!usage) return usage.error();
-  return governance::team_json(team, &*usage);
-}
-
 // Registers `name` under `parent` with its options; `make` turns them into the command.
 CLI::App* subcommand(CLI::App* parent, int& exit_code, const std::string& name, const std::string& help,
                      std::string_view what, bool takes_id, std::optional<std::pair<bool, bool>> field_flags,
@@ -187,107 +164,71 @@ CLI::App* subcommand(CLI::App* parent, int& exit_code, const std::string& name, 
   return command;
 }
 
+// A command that runs one admin operation with the flags' id, fields and the CLI's actor.
+using Operation = std::function<governance::StoreResult<std::string>(governance::GovernanceStore&, const std::string& id,
+                                                                     const governance::Fields&, std::int64_t now)>;
+
+std::function<StoreCommand(const CommandOptions&, governance::Fields)> operation(Operation op) {
+  return [op](const CommandOptions& options, governance::Fields fields) -> StoreCommand {
+    return [op, id = options.id, fields](governance::GovernanceStore& store, std::int64_t now) {
+      return op(store, id, fields, now);
+    };
+  };
+}
+
 }  // namespace
 
 void add_keys_command(CLI::App& app, int& exit_code) {
+  namespace gov = governance;
   CLI::App* keys = app.add_subcommand("keys", "Virtual keys on the ledger database (prints JSON)");
   keys->require_subcommand(1);
   const std::string actor(kActor);
   subcommand(keys, exit_code, "create", "Create a key; the whole key is printed once", "keys create", false,
-             std::pair{true, false}, [actor](const CommandOptions&, governance::Fields fields) -> StoreCommand {
-               return [actor, fields](governance::GovernanceStore& store, std::int64_t now)
-                          -> governance::StoreResult<std::string> {
-                 auto created = store.create_key(fields, actor, now);
-                 if (!created) return created.error();
-                 return key_with_usage(store, created->record, now, &created->key);
-               };
-             });
+             std::pair{true, false},
+             operation([actor](gov::GovernanceStore& store, const std::string&, const gov::Fields& fields,
+                               std::int64_t now) { return gov::create_key(store, fields, actor, now); }));
   subcommand(keys, exit_code, "list", "List every key", "keys list", false, std::nullopt,
-             [](const CommandOptions&, governance::Fields) -> StoreCommand {
-               return [](governance::GovernanceStore& store, std::int64_t) -> governance::StoreResult<std::string> {
-                 auto listed = store.list_keys();
-                 if (!listed) return listed.error();
-                 return json_array(*listed, [](const governance::KeyRecord& k) { return governance::key_json(k); });
-               };
-             });
+             operation([](gov::GovernanceStore& store, const std::string&, const gov::Fields&, std::int64_t) {
+               return gov::list_keys(store);
+             }));
   subcommand(keys, exit_code, "show", "One key with its usage in the current period", "keys show", true, std::nullopt,
-             [](const CommandOptions& options, governance::Fields) -> StoreCommand {
-               return [id = options.id](governance::GovernanceStore& store,
-                                        std::int64_t now) -> governance::StoreResult<std::string> {
-                 auto key = store.find_key(id);
-                 if (!key) return key.error();
-                 return key_with_usage(store, *key, now);
-               };
-             });
+             operation([](gov::GovernanceStore& store, const std::string& id, const gov::Fields&, std::int64_t now) {
+               return gov::show_key(store, id, now);
+             }));
   subcommand(keys, exit_code, "update", "Change a key's fields", "keys update", true, std::pair{true, true},
-             [actor](const CommandOptions& options, governance::Fields fields) -> StoreCommand {
-               return [actor, id = options.id, fields](governance::GovernanceStore& store,
-                                                       std::int64_t now) -> governance::StoreResult<std::string> {
-                 auto key = store.update_key(id, fields, actor, now);
-                 if (!key) return key.error();
-                 return key_with_usage(store, *key, now);
-               };
-             });
+             operation([actor](gov::GovernanceStore& store, const std::string& id, const gov::Fields& fields,
+                               std::int64_t now) { return gov::update_key(store, id, fields, actor, now); }));
   subcommand(keys, exit_code, "revoke", "Revoke a key (every replica refuses it within the key cache TTL)",
-             "keys revoke", true, std::nullopt, [actor](const CommandOptions& options, governance::Fields) -> StoreCommand {
-               return [actor, id = options.id](governance::GovernanceStore& store,
-                                               std::int64_t now) -> governance::StoreResult<std::string> {
-                 auto key = store.revoke_key(id, actor, now);
-                 if (!key) return key.error();
-                 return governance::key_json(*key);
-               };
-             });
+             "keys revoke", true, std::nullopt,
+             operation([actor](gov::GovernanceStore& store, const std::string& id, const gov::Fields&,
+                               std::int64_t now) { return gov::revoke_key(store, id, actor, now); }));
   subcommand(keys, exit_code, "rotate", "Give a key a new secret (same id, limits and usage); printed once",
-             "keys rotate", true, std::nullopt, [actor](const CommandOptions& options, governance::Fields) -> StoreCommand {
-               return [actor, id = options.id](governance::GovernanceStore& store,
-                                               std::int64_t now) -> governance::StoreResult<std::string> {
-                 auto rotated = store.rotate_key(id, actor, now);
-                 if (!rotated) return rotated.error();
-                 return governance::key_json(rotated->record, nullptr, &rotated->key);
-               };
-             });
+             "keys rotate", true, std::nullopt,
+             operation([actor](gov::GovernanceStore& store, const std::string& id, const gov::Fields&,
+                               std::int64_t now) { return gov::rotate_key(store, id, actor, now); }));
 }
 
 void add_teams_command(CLI::App& app, int& exit_code) {
+  namespace gov = governance;
   CLI::App* teams = app.add_subcommand("teams", "Teams on the ledger database (prints JSON)");
   teams->require_subcommand(1);
   const std::string actor(kActor);
   subcommand(teams, exit_code, "create", "Create a team; --name is its id", "teams create", false,
-             std::pair{false, false}, [actor](const CommandOptions&, governance::Fields fields) -> StoreCommand {
-               return [actor, fields](governance::GovernanceStore& store,
-                                      std::int64_t now) -> governance::StoreResult<std::string> {
-                 if (!fields.name) return governance::StoreError{governance::FailureKind::invalid, "--name is required"};
-                 auto team = store.create_team(*fields.name, fields, actor, now);
-                 if (!team) return team.error();
-                 return team_with_usage(store, *team, now);
-               };
-             });
+             std::pair{false, false},
+             operation([actor](gov::GovernanceStore& store, const std::string&, const gov::Fields& fields,
+                               std::int64_t now) { return gov::create_team(store, fields, actor, now); }));
   subcommand(teams, exit_code, "list", "List every team", "teams list", false, std::nullopt,
-             [](const CommandOptions&, governance::Fields) -> StoreCommand {
-               return [](governance::GovernanceStore& store, std::int64_t) -> governance::StoreResult<std::string> {
-                 auto listed = store.list_teams();
-                 if (!listed) return listed.error();
-                 return json_array(*listed, [](const governance::TeamRecord& t) { return governance::team_json(t); });
-               };
-             });
+             operation([](gov::GovernanceStore& store, const std::string&, const gov::Fields&, std::int64_t) {
+               return gov::list_teams(store);
+             }));
   subcommand(teams, exit_code, "show", "One team with its usage in the current period", "teams show", true,
-             std::nullopt, [](const CommandOptions& options, governance::Fields) -> StoreCommand {
-               return [id = options.id](governance::GovernanceStore& store,
-                                        std::int64_t now) -> governance::StoreResult<std::string> {
-                 auto team = store.find_team(id);
-                 if (!team) return team.error();
-                 return team_with_usage(store, *team, now);
-               };
-             });
+             std::nullopt,
+             operation([](gov::GovernanceStore& store, const std::string& id, const gov::Fields&, std::int64_t now) {
+               return gov::show_team(store, id, now);
+             }));
   subcommand(teams, exit_code, "update", "Change a team's fields", "teams update", true, std::pair{false, true},
-             [actor](const CommandOptions& options, governance::Fields fields) -> StoreCommand {
-               return [actor, id = options.id, fields](governance::GovernanceStore& store,
-                                                       std::int64_t now) -> governance::StoreResult<std::string> {
-                 auto team = store.update_team(id, fields, actor, now);
-                 if (!team) return team.error();
-                 return team_with_usage(store, *team, now);
-               };
-             });
+             operation([actor](gov::GovernanceStore& store, const std::string& id, const gov::Fields& fields,
+                               std::int64_t now) { return gov::update_team(store, id, fields, actor, now); }));
 }
 
 }  // namespace turnout::cli

@@ -35,11 +35,19 @@ struct CreatedKey {
 std::string key_scope(std::string_view key_id);
 std::string team_scope(std::string_view team_id);
 
+// One budget row a hold touches, with the limit that applies to it (if any).
+struct ScopePlan {
+  std::string scope;
+  PeriodWindow period;
+  std::optional<std::int64_t> budget_pico;
+};
+
 struct HoldRequest {
   std::string hold_id;  // unique, hexadecimal
   const KeyRecord* key = nullptr;
   const TeamRecord* team = nullptr;  // the key's team, when it has one
   std::int64_t amount_pico = 0;
+  bool budgeted = true;  // false: no budget applies, only requests are counted (no hold row)
   std::int64_t now_ms = 0;
   std::int64_t expires_at_ms = 0;  // an unsettled hold past this is charged in full
 };
@@ -53,8 +61,21 @@ struct BudgetShortfall {
   PeriodWindow period;
 };
 
+// Requests in the current one-minute window of the scope whose rpm leaves the least room.
+struct RequestWindow {
+  std::string scope;
+  std::uint64_t limit = 0;
+  std::uint64_t used = 0;  // before this request
+  std::int64_t window_end_ms = 0;
+};
+
 struct HoldOutcome {
   std::optional<BudgetShortfall> refused;  // none: the hold is taken
+  // A scope's rpm is used up: nothing is held or counted. Checked before the budget.
+  std::optional<RequestWindow> rate_refused;
+  // The tightest rpm window as it stands after this request (or, refused, before it);
+  // none without an rpm.
+  std::optional<RequestWindow> requests;
   // The smallest remaining budget over the budgeted scopes, after this hold (or, refused,
   // as it stands); none without a budget.
   std::optional<std::int64_t> remaining_pico;
@@ -83,9 +104,10 @@ class GovernanceStore {
   // The scope's budget figures in the period that holds now_ms.
   StoreResult<ScopeUsage> usage(const std::string& scope, const Limits& limits, std::int64_t now_ms);
 
-  // Sweeps the expired holds of the request's scopes (charging them in full), then takes
-  // the hold against the key's and the team's budget rows, all or nothing, in one
-  // transaction, rows locked in (scope, period) order.
+  // Sweeps the expired holds of the request's scopes (charging them in full), then, in one
+  // transaction, counts the request against the key's and the team's rpm (a fixed
+  // one-minute window per scope) and takes the hold against their budget rows, all or
+  // nothing, rows locked in (table, scope, period) order.
   StoreResult<HoldOutcome> hold(const HoldRequest& request);
 
   // Charges every hold that expired before now_ms in full; returns how many.
@@ -100,6 +122,13 @@ class GovernanceStore {
   StoreResult<void> write_key(const KeyRecord& key, bool insert);
   StoreResult<void> write_team(const TeamRecord& team, bool insert);
   StoreResult<void> sweep(const std::vector<std::string>& scopes, std::int64_t now_ms);
+  // The tightest rpm window of the request's scopes, locked; rate_refused when one is full.
+  StoreResult<void> check_requests(const HoldRequest& request, HoldOutcome& outcome,
+                                   std::vector<std::string>& counted_scopes);
+  // Budget rows: created, locked, swept and checked (outcome.refused, remaining_pico).
+  StoreResult<void> hold_budgets(const HoldRequest& request, const std::vector<ScopePlan>& plans, HoldOutcome& outcome);
+  StoreResult<void> take_hold(const HoldRequest& request, const std::vector<ScopePlan>& plans);
+  StoreResult<void> count_requests(const std::vector<std::string>& scopes, std::int64_t window_start_ms);
 
   std::mutex mutex_;
   std::unique_ptr<SqlSession> session_;

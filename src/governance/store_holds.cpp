@@ -20,14 +20,50 @@ std::int64_t integer(const std::optional<std::string>& text) {
   return value;
 }
 
-// One budget row the hold touches, with the limit that applies to it (if any).
-struct ScopePlan {
-  std::string scope;
-  PeriodWindow period;
-  std::optional<std::int64_t> budget_pico;
-};
+constexpr std::int64_t kRateWindowMs = 60'000;  // rpm counts fixed one-minute windows
 
 }  // namespace
+
+StoreResult<void> GovernanceStore::check_requests(const HoldRequest& request, HoldOutcome& outcome,
+                                                  std::vector<std::string>& counted_scopes) {
+  const std::int64_t window_start = request.now_ms - request.now_ms % kRateWindowMs;
+  std::vector<std::pair<std::string, std::uint64_t>> limited;  // key before team: the lock order
+  if (request.key->limits.rpm) limited.emplace_back(key_scope(request.key->id), *request.key->limits.rpm);
+  if (request.team != nullptr && request.team->limits.rpm)
+    limited.emplace_back(team_scope(request.team->id), *request.team->limits.rpm);
+  const bool postgres = session_->engine() == Engine::postgresql;
+  for (const auto& [scope, limit] : limited) {
+    const std::array<SqlParam, 2> row{scope, std::to_string(window_start)};
+    auto created = session_->run(
+        "INSERT INTO gov_rates (scope, window_start_ms) VALUES ($1, $2) ON CONFLICT (scope, window_start_ms) DO NOTHING",
+        row);
+    if (!created) return database_error(created.error());
+    // Past windows of this scope are never read again: one row per limited scope remains.
+    auto pruned = session_->run("DELETE FROM gov_rates WHERE scope = $1 AND window_start_ms < $2", row);
+    if (!pruned) return database_error(pruned.error());
+    auto read = session_->run(std::string("SELECT requests FROM gov_rates WHERE scope = $1 AND window_start_ms = $2") +
+                                  (postgres ? " FOR UPDATE" : ""),
+                              row);
+    if (!read) return database_error(read.error());
+    const auto used = static_cast<std::uint64_t>(read->empty() ? 0 : integer(read->front()[0]));
+    RequestWindow window{scope, limit, used, window_start + kRateWindowMs};
+    if (used >= limit && !outcome.rate_refused) outcome.rate_refused = window;
+    const auto room = [](const RequestWindow& w) { return w.used >= w.limit ? 0 : w.limit - w.used; };
+    if (!outcome.requests || room(window) < room(*outcome.requests)) outcome.requests = window;
+    counted_scopes.push_back(scope);
+  }
+  return {};
+}
+
+StoreResult<void> GovernanceStore::count_requests(const std::vector<std::string>& scopes, std::int64_t window_start_ms) {
+  for (const std::string& scope : scopes) {
+    const std::array<SqlParam, 2> row{scope, std::to_string(window_start_ms)};
+    auto counted =
+        session_->run("UPDATE gov_rates SET requests = requests + 1 WHERE scope = $1 AND window_start_ms = $2", row);
+    if (!counted) return database_error(counted.error());
+  }
+  return {};
+}
 
 StoreResult<void> GovernanceStore::sweep(const std::vector<std::string>& scopes, std::int64_t now_ms) {
   // Expired holds of these scopes (any period): charged in full, then gone.
@@ -95,6 +131,10 @@ StoreResult<ScopeUsage> GovernanceStore::usage(const std::string& scope, const L
       usage.spent_pico = integer(rows->front()[0]);
       usage.held_pico = integer(rows->front()[1]);
     }
+    const std::array<SqlParam, 2> window{scope, std::to_string(now_ms - now_ms % kRateWindowMs)};
+    auto requests = session_->run("SELECT requests FROM gov_rates WHERE scope = $1 AND window_start_ms = $2", window);
+    if (!requests) return database_error(requests.error());
+    if (!requests->empty()) usage.requests_this_minute = static_cast<std::uint64_t>(integer(requests->front()[0]));
   }
   if (limits.budget_pico)
     usage.remaining_pico = std::max<std::int64_t>(0, *limits.budget_pico - usage.spent_pico - usage.held_pico);
@@ -110,8 +150,10 @@ StoreResult<HoldOutcome> GovernanceStore::hold(const HoldRequest& request) {
     plans.push_back(ScopePlan{std::move(scope), *period, limits.budget_pico});
     return {};
   };
-  if (auto planned = plan_scope(key_scope(request.key->id), request.key->limits); !planned) return planned.error();
-  if (request.team != nullptr) {
+  if (request.budgeted) {
+    if (auto planned = plan_scope(key_scope(request.key->id), request.key->limits); !planned) return planned.error();
+  }
+  if (request.budgeted && request.team != nullptr) {
     if (auto planned = plan_scope(team_scope(request.team->id), request.team->limits); !planned)
       return planned.error();
   }
@@ -120,6 +162,29 @@ StoreResult<HoldOutcome> GovernanceStore::hold(const HoldRequest& request) {
   std::lock_guard lock(mutex_);
   auto transaction = WriteTransaction::begin(*session_);
   if (!transaction) return database_error(transaction.error());
+  HoldOutcome outcome;
+  if (!plans.empty()) {
+    if (auto held = hold_budgets(request, plans, outcome); !held) return held.error();
+  }
+  std::vector<std::string> rate_scopes;
+  if (auto checked = check_requests(request, outcome, rate_scopes); !checked) return checked.error();
+  if (outcome.rate_refused && !outcome.refused && outcome.remaining_pico) {
+    *outcome.remaining_pico += request.amount_pico;  // it fit, so nothing was clamped: exact
+  }
+  if (!outcome.rate_refused && !outcome.refused) {
+    if (!plans.empty()) {
+      if (auto taken = take_hold(request, plans); !taken) return taken.error();
+    }
+    if (auto counted = count_requests(rate_scopes, request.now_ms - request.now_ms % kRateWindowMs); !counted)
+      return counted.error();
+  }
+  // A refusal commits too: the sweep above stands either way.
+  if (auto committed = transaction->commit(); !committed) return database_error(committed.error());
+  return outcome;
+}
+
+StoreResult<void> GovernanceStore::hold_budgets(const HoldRequest& request, const std::vector<ScopePlan>& plans,
+                                                HoldOutcome& outcome) {
   std::vector<std::string> scopes;
   for (const ScopePlan& plan : plans) {
     scopes.push_back(plan.scope);
@@ -149,7 +214,6 @@ StoreResult<HoldOutcome> GovernanceStore::hold(const HoldRequest& request) {
   std::map<std::string, std::pair<std::int64_t, std::int64_t>, std::less<>> used;  // spent, held
   for (const SqlRow& row : *rows) used[row[0].value_or("")] = {integer(row[1]), integer(row[2])};
 
-  HoldOutcome outcome;
   std::optional<std::int64_t> least_room;
   for (const ScopePlan& plan : plans) {
     if (!plan.budget_pico) continue;
@@ -163,30 +227,30 @@ StoreResult<HoldOutcome> GovernanceStore::hold(const HoldRequest& request) {
     // After this hold when it is taken; as it stands when it is not.
     outcome.remaining_pico = std::max<std::int64_t>(outcome.refused ? *least_room : *least_room - request.amount_pico, 0);
   }
-  if (!outcome.refused) {
-    const ScopePlan& key_plan = plans.front();
-    const ScopePlan* team_plan = plans.size() > 1 ? &plans[1] : nullptr;
-    const std::array<SqlParam, 8> hold_row{
-        request.hold_id, key_plan.scope, std::to_string(key_plan.period.start_ms),
-        team_plan ? SqlParam(team_plan->scope) : std::nullopt,
-        team_plan ? SqlParam(std::to_string(team_plan->period.start_ms)) : std::nullopt,
-        std::to_string(request.amount_pico), std::to_string(request.now_ms), std::to_string(request.expires_at_ms)};
-    auto inserted = session_->run(
-        "INSERT INTO gov_holds (id, key_scope, key_period_ms, team_scope, team_period_ms, amount_pico, created_at_ms, "
-        "expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        hold_row);
-    if (!inserted) return database_error(inserted.error());
-    for (const ScopePlan& plan : plans) {
-      const std::array<SqlParam, 3> update{std::to_string(request.amount_pico), plan.scope,
-                                           std::to_string(plan.period.start_ms)};
-      auto held = session_->run(
-          "UPDATE gov_budgets SET held_pico = held_pico + $1 WHERE scope = $2 AND period_start_ms = $3", update);
-      if (!held) return database_error(held.error());
-    }
+  return {};
+}
+
+StoreResult<void> GovernanceStore::take_hold(const HoldRequest& request, const std::vector<ScopePlan>& plans) {
+  const ScopePlan& key_plan = plans.front();
+  const ScopePlan* team_plan = plans.size() > 1 ? &plans[1] : nullptr;
+  const std::array<SqlParam, 8> hold_row{
+      request.hold_id, key_plan.scope, std::to_string(key_plan.period.start_ms),
+      team_plan ? SqlParam(team_plan->scope) : std::nullopt,
+      team_plan ? SqlParam(std::to_string(team_plan->period.start_ms)) : std::nullopt,
+      std::to_string(request.amount_pico), std::to_string(request.now_ms), std::to_string(request.expires_at_ms)};
+  auto inserted = session_->run(
+      "INSERT INTO gov_holds (id, key_scope, key_period_ms, team_scope, team_period_ms, amount_pico, created_at_ms, "
+      "expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+      hold_row);
+  if (!inserted) return database_error(inserted.error());
+  for (const ScopePlan& plan : plans) {
+    const std::array<SqlParam, 3> update{std::to_string(request.amount_pico), plan.scope,
+                                         std::to_string(plan.period.start_ms)};
+    auto held = session_->run(
+        "UPDATE gov_budgets SET held_pico = held_pico + $1 WHERE scope = $2 AND period_start_ms = $3", update);
+    if (!held) return database_error(held.error());
   }
-  // A refusal commits too: the sweep above stands either way.
-  if (auto committed = transaction->commit(); !committed) return database_error(committed.error());
-  return outcome;
+  return {};
 }
 
 }  // namespace turnout::governance

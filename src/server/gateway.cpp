@@ -33,8 +33,7 @@ std::string generate_request_id(std::mt19937_64& rng) {
   return fmt::format("req_{:016x}{:08x}", rng(), static_cast<std::uint32_t>(rng()));
 }
 
-HttpResponse method_not_allowed(const Exchange& ex, const RouteEntry& entry, unsigned version) {
-  const std::string_view allowed = http::to_string(entry.method);
+HttpResponse method_not_allowed(const Exchange& ex, const std::string& allowed, unsigned version) {
   HttpResponse r = error_response(
       ApiError{405, fmt::format("Method {} is not allowed on {}; use {}.", ex.method, ex.path, allowed),
                "invalid_request_error", "", "method_not_allowed"},
@@ -69,7 +68,30 @@ asio::awaitable<admit::Authenticated> Gateway::authenticate_virtual_key(std::str
 }
 
 Gateway::Gateway(std::shared_ptr<const ConfigSnapshot> initial, ledger::Ledger& ledger, GatewayOptions options)
-    : services_(std::move(initial), ledger, std::move(options)) {}
+    : services_(initial, ledger, std::move(options)),
+      admin_key_sha256_(initial->config.governance.admin_key.empty()
+                            ? std::string()
+                            : governance::sha256_hex(initial->config.governance.admin_key)) {}
+
+std::optional<HttpResponse> Gateway::refuse_admin(std::string_view token, unsigned version) {
+  if (admin_key_sha256_.empty()) {
+    services_.metrics.record_rejection("admin_api_disabled", 404);
+    return error_response(ApiError{404, "The admin API is off: set governance.admin_key (e.g. TURNOUT_ADMIN_KEY) to turn it on.",
+                                   "invalid_request_error", "", "admin_api_disabled"},
+                          version);
+  }
+  // Hashes compared in constant time: neither the key's bytes nor its length leak; a
+  // virtual or client key is simply not the admin key.
+  if (!token.empty() && governance::secret_matches(token, admin_key_sha256_)) return std::nullopt;
+  services_.metrics.record_rejection("unauthorized", 401);
+  HttpResponse res = error_response(
+      ApiError{401, "The admin API takes the admin credential as 'Authorization: Bearer <governance.admin_key>'; "
+                    "client and virtual keys are not accepted here.",
+               "invalid_request_error", "", "invalid_api_key"},
+      version);
+  res.set(http::field::www_authenticate, "Bearer");
+  return res;
+}
 
 Gateway::~Gateway() {
   if (services_.blocking_pool) services_.blocking_pool->join();
@@ -186,7 +208,8 @@ asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& reques
   const unsigned version = request.version();
 
   HttpResponse res;
-  const RouteEntry* entry = find_route(ex.path, request.method());
+  const RouteMatch route = find_route(ex.path, request.method());
+  const RouteEntry* entry = route.entry;
   std::optional<std::string> key_id;
   std::optional<admit::Refusal> key_refused;
   const std::string_view token = bearer_token(request);
@@ -217,14 +240,20 @@ asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& reques
                                   "invalid_request_error", "", "invalid_api_key"},
                          version);
     res.set(http::field::www_authenticate, "Bearer");
-  } else if (request.method() != entry->method) {
-    res = method_not_allowed(ex, *entry, version);
+  } else if (auto admin_refusal = entry->access == Access::admin ? refuse_admin(token, version) : std::nullopt) {
+    res = std::move(*admin_refusal);
+  } else if (!route.method_allowed) {
+    res = method_not_allowed(ex, route.allowed_methods, version);
   } else {
     // An open endpoint tells a caller without a valid key less (/health).
     if (entry->access == Access::open) key_id = client_keys.authenticate(request);
     ex.authenticated = key_id.has_value();
+    if (entry->access == Access::admin) {
+      ex.authenticated = true;
+      ex.key_id = "admin";
+    }
     if (key_id) ex.key_id = std::move(*key_id);
-    Call call{request, connection, ex, worker, *settings};
+    Call call{request, connection, ex, worker, *settings, route.path_id};
     auto answered = co_await entry->handler(services_, call);
     if (!answered) {
       log_access(services_.options, ex, ex.stream_status);  // streamed: the response is already written

@@ -39,7 +39,13 @@ class Gateway {
   boost::asio::awaitable<admit::Authenticated> authenticate_virtual_key(std::string_view token);
 
   Services services_;
+  // The admin API's refusal of `token`, or none when it is governance.admin_key.
+  std::optional<HttpResponse> refuse_admin(std::string_view token, unsigned version);
+
   std::mutex reload_mutex_;  // one reload at a time: each builds on the snapshot it replaces
+  // "" when governance.admin_key is empty: the admin API is off. governance.* is read at
+  // start-up only (a reload does not change it).
+  std::string admin_key_sha256_;
   std::vector<std::unique_ptr<WorkerState>> workers_;
 };
 

@@ -29,26 +29,57 @@ constexpr std::array kRoutes{
     RouteEntry{"/v1/responses/", http::verb::get, Access::client_key, &endpoints::responses_stored, Match::prefix},
     RouteEntry{"/v1/responses/", http::verb::delete_, Access::client_key, &endpoints::responses_stored, Match::prefix},
     RouteEntry{"/v1/responses/", http::verb::post, Access::client_key, &endpoints::responses_stored, Match::prefix},
+    RouteEntry{"/admin/v1/keys", http::verb::post, Access::admin, &endpoints::admin_create_key},
+    RouteEntry{"/admin/v1/keys", http::verb::get, Access::admin, &endpoints::admin_list_keys},
+    RouteEntry{"/admin/v1/keys/{id}", http::verb::get, Access::admin, &endpoints::admin_show_key},
+    RouteEntry{"/admin/v1/keys/{id}", http::verb::patch, Access::admin, &endpoints::admin_update_key},
+    RouteEntry{"/admin/v1/keys/{id}/revoke", http::verb::post, Access::admin, &endpoints::admin_revoke_key},
+    RouteEntry{"/admin/v1/keys/{id}/rotate", http::verb::post, Access::admin, &endpoints::admin_rotate_key},
+    RouteEntry{"/admin/v1/teams", http::verb::post, Access::admin, &endpoints::admin_create_team},
+    RouteEntry{"/admin/v1/teams", http::verb::get, Access::admin, &endpoints::admin_list_teams},
+    RouteEntry{"/admin/v1/teams/{id}", http::verb::get, Access::admin, &endpoints::admin_show_team},
+    RouteEntry{"/admin/v1/teams/{id}", http::verb::patch, Access::admin, &endpoints::admin_update_team},
 };
+
+// Whether `path` fits the exact `pattern`; a "{id}" segment takes one non-empty segment into `id`.
+bool exact_matches(std::string_view pattern, std::string_view path, std::string_view& id) {
+  constexpr std::string_view kParam = "{id}";
+  const std::size_t at = pattern.find(kParam);
+  if (at == std::string_view::npos) return pattern == path;
+  const std::string_view before = pattern.substr(0, at);
+  const std::string_view after = pattern.substr(at + kParam.size());
+  if (path.size() <= before.size() + after.size() || !path.starts_with(before) || !path.ends_with(after)) return false;
+  const std::string_view segment = path.substr(before.size(), path.size() - before.size() - after.size());
+  if (segment.find('/') != std::string_view::npos) return false;
+  id = segment;
+  return true;
+}
 
 }  // namespace
 
 std::span<const RouteEntry> route_table() { return kRoutes; }
 
-const RouteEntry* find_route(std::string_view path, http::verb method) {
-  for (const Match match : {Match::exact, Match::prefix}) {
-    const RouteEntry* first = nullptr;
+RouteMatch find_route(std::string_view path, http::verb method) {
+  for (const Match kind : {Match::exact, Match::prefix}) {
+    RouteMatch match;
     for (const RouteEntry& entry : kRoutes) {
-      if (entry.match != match) continue;
-      const bool matches = match == Match::exact ? entry.path == path
-                                                 : path.size() > entry.path.size() && path.starts_with(entry.path);
+      if (entry.match != kind) continue;
+      std::string_view id;
+      const bool matches = kind == Match::exact ? exact_matches(entry.path, path, id)
+                                                : path.size() > entry.path.size() && path.starts_with(entry.path);
       if (!matches) continue;
-      if (entry.method == method) return &entry;
-      if (first == nullptr) first = &entry;
+      if (!match.allowed_methods.empty()) match.allowed_methods += ", ";
+      match.allowed_methods += http::to_string(entry.method);
+      if (match.method_allowed) continue;
+      if (entry.method == method || match.entry == nullptr) {
+        match.entry = &entry;
+        match.path_id = id;
+        match.method_allowed = entry.method == method;
+      }
     }
-    if (first != nullptr) return first;
+    if (match.entry != nullptr) return match;
   }
-  return nullptr;
+  return {};
 }
 
 }  // namespace turnout::server

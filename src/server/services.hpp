@@ -110,6 +110,7 @@ struct Call {
   Exchange& exchange;
   WorkerState& worker;
   const ConfigSnapshot& settings;  // taken at dispatch; kept alive until the call has answered
+  std::string_view path_id{};      // what the route's "{id}" segment matched
 };
 
 double ms_between(Clock::time_point a, Clock::time_point b);

@@ -183,6 +183,40 @@ describe('virtual keys on /v1/*', () => {
   });
 });
 
+describe('requests per minute', () => {
+  it(`a key with rpm 5 admits exactly 5 of a burst of 16 spread over ${replicas} replicas`, async () => {
+    const { value: key } = await turnoutJson(['keys', 'create', '--name', 'rpm-five', '--rpm', '5']);
+    // The count is per fixed minute: keep the burst inside one.
+    const intoMinute = Date.now() % 60_000;
+    if (intoMinute > 55_000) await new Promise((resolve) => setTimeout(resolve, 60_500 - intoMinute));
+    const answers = await Promise.all(Array.from({ length: 16 }, (_, i) => chat(gateways[i % gateways.length], key.key, {})));
+    const admitted = answers.filter((a) => a.status === 200);
+    const limited = answers.filter((a) => a.status === 429);
+    assert.equal(admitted.length, 5, answers.map((a) => a.status).join(','));
+    assert.equal(limited.length, 11);
+    for (const ok of admitted) {
+      assert.equal(ok.headers.get('x-ratelimit-limit-requests'), '5');
+      assert.match(ok.headers.get('x-ratelimit-remaining-requests'), /^[0-4]$/);
+      assert.match(ok.headers.get('x-ratelimit-reset-requests'), /^(\d+ms|\d+(\.\d+)?s)$/);
+    }
+    assert.deepEqual(admitted.map((a) => a.headers.get('x-ratelimit-remaining-requests')).sort(), ['0', '1', '2', '3', '4']);
+    for (const refused of limited) {
+      assert.deepEqual(openAIErrorProblems(refused.json), []);
+      assert.equal(refused.json.error.code, 'rate_limit_exceeded');
+      assert.equal(refused.json.error.type, 'requests');
+      assert.match(refused.json.error.message, /Limit 5, Used 5, Requested 1/);
+      assert.ok(!refused.text.includes(key.key.split('-')[2]), 'the secret is not echoed');
+      const waitMs = Number(refused.headers.get('retry-after-ms'));
+      assert.ok(waitMs > 0 && waitMs <= 60_000, `retry-after-ms ${waitMs}`);
+      assert.equal(Number(refused.headers.get('retry-after')), Math.ceil(waitMs / 1000));
+      assert.equal(refused.headers.get('x-ratelimit-remaining-requests'), '0');
+    }
+    assert.equal((await ledgerLines(key.id)).length, 5, 'refused requests never reach the upstream or the ledger');
+    const { value: shown } = await turnoutJson(['keys', 'show', key.id]);
+    if (Date.now() % 60_000 > 1_000) assert.equal(shown.usage.requests_this_minute, 5);
+  });
+});
+
 describe('budgets', () => {
   it(`no overspend: ${concurrent} concurrent calls (a third streaming) over ${replicas} replicas stay within $0.010`, async () => {
     const { value: key } = await turnoutJson(['keys', 'create', '--name', 'capped', '--budget-usd', '0.010']);

@@ -219,6 +219,16 @@ std::span<const Migration> ledger_migrations() {
       // was a chat call) and whether its count is an estimate or partial (Responses).
       // IF NOT EXISTS: migration 3's backfill may have added them already.
       Migration{"call endpoint and count flags", kAddCallColumnsSql},
+      // Requests per scope and minute (rpm): one row per fixed one-minute window, counted
+      // in the hold's transaction so replicas share the count.
+      Migration{"governance request counts", R"sql(
+        CREATE TABLE gov_rates (
+          scope TEXT NOT NULL,
+          window_start_ms BIGINT NOT NULL,
+          requests BIGINT NOT NULL DEFAULT 0,
+          PRIMARY KEY (scope, window_start_ms)
+        );
+      )sql"},
   };
   return migrations;
 }

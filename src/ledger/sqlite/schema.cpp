@@ -211,6 +211,16 @@ std::span<const Migration> ledger_migrations() {
       // was a chat call) and whether its count is an estimate or partial (Responses).
       // Added by ensure_call_columns, which migration 3's backfill may have run already.
       Migration{"call endpoint and count flags", "", &ensure_call_columns},
+      // Requests per scope and minute (rpm): one row per fixed one-minute window, counted
+      // in the hold's transaction so replicas share the count.
+      Migration{"governance request counts", R"sql(
+        CREATE TABLE gov_rates (
+          scope TEXT NOT NULL,
+          window_start_ms INTEGER NOT NULL,
+          requests INTEGER NOT NULL DEFAULT 0,
+          PRIMARY KEY (scope, window_start_ms)
+        ) STRICT;
+      )sql"},
   };
   return migrations;
 }

@@ -27,5 +27,17 @@ boost::asio::awaitable<std::optional<HttpResponse>> livez(Services&, Call&);    
 boost::asio::awaitable<std::optional<HttpResponse>> models(Services&, Call&);            // models.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> metrics(Services&, Call&);           // metrics.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> limits(Services&, Call&);            // limits.cpp
+// admin_keys.cpp: /admin/v1/keys[/{id}[/revoke|/rotate]]
+boost::asio::awaitable<std::optional<HttpResponse>> admin_create_key(Services&, Call&);
+boost::asio::awaitable<std::optional<HttpResponse>> admin_list_keys(Services&, Call&);
+boost::asio::awaitable<std::optional<HttpResponse>> admin_show_key(Services&, Call&);
+boost::asio::awaitable<std::optional<HttpResponse>> admin_update_key(Services&, Call&);
+boost::asio::awaitable<std::optional<HttpResponse>> admin_revoke_key(Services&, Call&);
+boost::asio::awaitable<std::optional<HttpResponse>> admin_rotate_key(Services&, Call&);
+// admin_teams.cpp: /admin/v1/teams[/{id}]
+boost::asio::awaitable<std::optional<HttpResponse>> admin_create_team(Services&, Call&);
+boost::asio::awaitable<std::optional<HttpResponse>> admin_list_teams(Services&, Call&);
+boost::asio::awaitable<std::optional<HttpResponse>> admin_show_team(Services&, Call&);
+boost::asio::awaitable<std::optional<HttpResponse>> admin_update_team(Services&, Call&);
 
 }  // namespace turnout::server::endpoints

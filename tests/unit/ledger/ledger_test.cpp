@@ -265,6 +265,30 @@ TEST(LedgerMigrations, VersionOneDatabaseIsMigratedKeepingItsRecords) {
             "chat,0,0");
 }
 
+TEST(LedgerMigrations, GovernanceDatabaseGainsRequestCountsKeepingItsBudgets) {
+  const auto steps = sqlite::ledger_migrations();
+  const auto mine = std::find_if(steps.begin(), steps.end(), [](const sqlite::Migration& step) {
+    return std::string_view(step.description) == "governance request counts";
+  });
+  ASSERT_NE(mine, steps.end());
+  TempDir dir;
+  const fs::path file = dir.path() / "ledger.db";
+  {
+    auto db = sqlite::Database::open(file.string());
+    ASSERT_TRUE(db);
+    // The version before "governance request counts", with a budget row in it.
+    ASSERT_TRUE(sqlite::migrate(*db, std::span(steps).first(static_cast<std::size_t>(mine - steps.begin()))));
+    ASSERT_TRUE(db->exec("INSERT INTO gov_budgets (scope, period_start_ms, spent_pico) VALUES ('key:a', 0, 42)"));
+  }
+  ASSERT_TRUE(open_or_die(sqlite_url(file)));
+  auto db = sqlite::Database::open(file.string());
+  ASSERT_TRUE(db);
+  EXPECT_EQ(db->query_int("PRAGMA user_version").value(), static_cast<std::int64_t>(steps.size()));
+  EXPECT_EQ(db->query_int("SELECT spent_pico FROM gov_budgets WHERE scope = 'key:a'").value(), 42);
+  ASSERT_TRUE(db->exec("INSERT INTO gov_rates (scope, window_start_ms, requests) VALUES ('key:a', 60000, 1)"));
+  EXPECT_EQ(db->query_int("SELECT requests FROM gov_rates").value(), 1);
+}
+
 TEST(LedgerMigrations, NewerDatabaseIsRefused) {
   TempDir dir;
   const fs::path file = dir.path() / "ledger.db";
