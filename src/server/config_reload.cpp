@@ -28,6 +28,14 @@ std::vector<std::string> restart_only_differences(const config::Config& running,
   check("telemetry.otlp_endpoint", running.telemetry.otlp_endpoint, next.telemetry.otlp_endpoint);
   check("telemetry.sample_ratio", running.telemetry.sample_ratio, next.telemetry.sample_ratio);
   check("telemetry.service_name", running.telemetry.service_name, next.telemetry.service_name);
+  // The admission stage and the admin API are built once at start-up from these.
+  const config::GovernanceConfig& g = running.governance;
+  const config::GovernanceConfig& h = next.governance;
+  check("governance.admin_key", g.admin_key, h.admin_key);  // the name only: never the value
+  check("governance.on_insufficient", g.on_insufficient, h.on_insufficient);
+  check("governance.mode", g.mode, h.mode);
+  check("governance.allow_unpriced", g.allow_unpriced, h.allow_unpriced);
+  check("governance.key_cache_ttl_s", g.key_cache_ttl_s, h.key_cache_ttl_s);
   return keys;
 }
 
@@ -45,6 +53,7 @@ ReloadPlan plan_reload(const config::Config& running, config::Config next) {
   next.server.api_keys = std::move(api_keys);
   next.ledger = running.ledger;
   next.telemetry = running.telemetry;
+  next.governance = running.governance;
   plan.effective = std::move(next);
   return plan;
 }

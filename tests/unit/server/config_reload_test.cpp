@@ -56,6 +56,21 @@ TEST(PlanReload, ListenerAndLedgerChangesAreReportedAndKeptAsRunning) {
   EXPECT_EQ(plan.effective.ledger, running.ledger);
 }
 
+TEST(PlanReload, GovernanceChangesAreReportedAndKeptAsRunning) {
+  const auto running = defaults();
+  auto next = running;
+  next.governance.admin_key = "a-new-admin-key";
+  next.governance.allow_unpriced = !running.governance.allow_unpriced;
+  next.governance.key_cache_ttl_s = running.governance.key_cache_ttl_s + 5;
+  const ReloadPlan plan = plan_reload(running, next);
+  EXPECT_EQ(plan.restart_required, (std::vector<std::string>{"governance.admin_key", "governance.allow_unpriced",
+                                                             "governance.key_cache_ttl_s"}));
+  EXPECT_TRUE(plan.changed.empty());
+  EXPECT_EQ(plan.effective.governance.admin_key, running.governance.admin_key);
+  EXPECT_EQ(plan.effective.governance.allow_unpriced, running.governance.allow_unpriced);
+  EXPECT_EQ(plan.effective.governance.key_cache_ttl_s, running.governance.key_cache_ttl_s);
+}
+
 TEST(ConfigSnapshot, ABadBaseUrlIsRefusedWithItsKeyPath) {
   auto config = defaults();
   config.providers.begin()->second.base_url = "ftp://nowhere";
