@@ -88,8 +88,10 @@ TEST(MockEmbeddings, EqualInputsGiveEqualVectorsAndBase64CarriesTheSameFloats) {
 
 TEST(MockEmbeddings, UsageIsTheRealTokenizerCount) {
   // cl100k_base: "hello world" 2 tokens, "The quick brown fox" 4; a token array its length.
-  const auto call =
-      read_ok(json::parse(R"({"model":"text-embedding-3-small","input":["hello world","The quick brown fox"]})"));
+  // The call's views point into the parsed body, which must outlive it.
+  const json::value body =
+      json::parse(R"({"model":"text-embedding-3-small","input":["hello world","The quick brown fox"]})");
+  const auto call = read_ok(body);
   EXPECT_EQ(count_embedding_tokens(call), 6u);
   EXPECT_EQ(count_embedding_tokens(read_ok(json::parse(R"({"model":"text-embedding-ada-002","input":[[5,6,7]]})"))),
             3u);
