@@ -10,27 +10,7 @@ namespace {
 
 using simdjson::dom::element;
 
-// A non-negative integer field (max_tokens and friends).
 constexpr std::uint64_t kMaxChoices = 128;  // OpenAI's own bound on n
-
-bool read_token_limit(element root, std::string_view key, std::optional<std::uint64_t>& out,
-                      RequestError& error) {
-  auto field = root[key];
-  if (field.error()) return true;  // absent
-  element e = field.value_unsafe();
-  if (e.is_null()) return true;
-  if (e.is_uint64()) {
-    out = e.get_uint64().value_unsafe();
-    return true;
-  }
-  if (e.is_int64()) {
-    error = RequestError{fmt::format("Invalid '{}': integer below minimum value 0.", key), std::string(key),
-                         "integer_below_min_value"};
-    return false;
-  }
-  error = type_error(std::string(key), "an integer", e);
-  return false;
-}
 
 bool is_known_role(std::string_view role) {
   static constexpr std::array<std::string_view, 6> roles = {"system", "developer", "user",
@@ -55,34 +35,13 @@ std::variant<const ChatRequest*, RequestError> RequestParser::parse(std::string_
   tool_calls_.clear();
   tool_definitions_.clear();
 
-  auto parsed_body = parse_json_body(parser_, repaired_, top_level_keys_, body);
+  auto parsed_body = body_reader_.parse(body);
   if (auto* error = std::get_if<RequestError>(&parsed_body)) return std::move(*error);
   element root = std::get<element>(parsed_body);
 
   RequestError error;
-  if (auto model = root["model"]; !model.error()) {
-    element m = model.value_unsafe();
-    if (m.is_string()) {
-      request_.model = m.get_string().value_unsafe();
-      // The model name goes into response headers (x-turnout-model), log lines and
-      // metric labels: a control character there could split a header or a line.
-      if (std::any_of(request_.model->begin(), request_.model->end(),
-                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
-        return RequestError{"Invalid 'model': control characters are not allowed in a model name.", "model",
-                            "invalid_value"};
-      }
-    } else if (!m.is_null()) {
-      return type_error("model", "a string", m);
-    }
-  }
-  if (auto stream = root["stream"]; !stream.error()) {
-    element s = stream.value_unsafe();
-    if (s.is_bool()) {
-      request_.stream = s.get_bool().value_unsafe();
-    } else if (!s.is_null()) {
-      return type_error("stream", "a boolean", s);
-    }
-  }
+  if (auto bad = read_model_name(root, request_.model)) return std::move(*bad);
+  if (auto bad = read_bool(root, "stream", request_.stream)) return std::move(*bad);
   if (auto opts = root["stream_options"]; !opts.error() && !opts.value_unsafe().is_null()) {
     element o = opts.value_unsafe();
     if (!o.is_object()) return type_error("stream_options", "an object", o);
@@ -92,20 +51,20 @@ std::variant<const ChatRequest*, RequestError> RequestParser::parse(std::string_
     }
   }
   std::optional<std::uint64_t> max_tokens, max_completion_tokens;
-  if (!read_token_limit(root, "max_tokens", max_tokens, error)) return error;
-  if (!read_token_limit(root, "max_completion_tokens", max_completion_tokens, error)) return error;
+  if (auto bad = read_non_negative_integer(root, "max_tokens", max_tokens)) return std::move(*bad);
+  if (auto bad = read_non_negative_integer(root, "max_completion_tokens", max_completion_tokens))
+    return std::move(*bad);
   request_.requested_output_tokens = max_completion_tokens.value_or(max_tokens.value_or(0));
   // n choices: each may use the whole output allowance, so a budget hold multiplies by it.
   std::optional<std::uint64_t> choices;
-  if (!read_token_limit(root, "n", choices, error)) return error;
+  if (auto bad = read_non_negative_integer(root, "n", choices)) return std::move(*bad);
   if (choices && (*choices < 1 || *choices > kMaxChoices))
     return RequestError{fmt::format("Invalid 'n': expected an integer from 1 to {}.", kMaxChoices), "n",
                         "invalid_value"};
   request_.choices = choices.value_or(1);
 
   auto messages = root["messages"];
-  if (messages.error())
-    return RequestError{"Missing required parameter: 'messages'.", "messages", "missing_required_parameter"};
+  if (messages.error()) return missing_parameter("messages");
   if (!messages.value_unsafe().is_array()) return type_error("messages", "an array", messages.value_unsafe());
   if (!validate_messages(messages.value_unsafe().get_array().value_unsafe(), error)) return error;
 
@@ -142,8 +101,7 @@ bool RequestParser::validate_messages(simdjson::dom::array messages, RequestErro
 
     auto role = msg["role"];
     if (role.error()) {
-      error = RequestError{fmt::format("Missing required parameter: '{}.role'.", at), at + ".role",
-                           "missing_required_parameter"};
+      error = missing_parameter(at + ".role");
       return false;
     }
     if (!role.value_unsafe().is_string()) {
@@ -163,8 +121,7 @@ bool RequestParser::validate_messages(simdjson::dom::array messages, RequestErro
     const bool content_optional = view.role == "assistant";
     if (content.error() || content.value_unsafe().is_null()) {
       if (!content_optional) {
-        error = RequestError{fmt::format("Missing required parameter: '{}.content'.", at), at + ".content",
-                             "missing_required_parameter"};
+        error = missing_parameter(at + ".content");
         return false;
       }
     } else if (content.value_unsafe().is_string()) {
@@ -180,8 +137,7 @@ bool RequestParser::validate_messages(simdjson::dom::array messages, RequestErro
         }
         auto type = part["type"];
         if (type.error() || !type.value_unsafe().is_string()) {
-          error = RequestError{fmt::format("Missing required parameter: '{}.type'.", part_at), part_at + ".type",
-                               "missing_required_parameter"};
+          error = missing_parameter(part_at + ".type");
           return false;
         }
         const std::string_view type_str = type.value_unsafe().get_string().value_unsafe();
@@ -262,8 +218,7 @@ bool RequestParser::validate_messages(simdjson::dom::array messages, RequestErro
           cv.type = v.value_unsafe().get_string().value_unsafe();
         auto fn = call["function"];
         if (fn.error() || !fn.value_unsafe().is_object()) {
-          error = RequestError{fmt::format("Missing required parameter: '{}.function'.", call_at), call_at + ".function",
-                               "missing_required_parameter"};
+          error = missing_parameter(call_at + ".function");
           return false;
         }
         if (auto v = fn.value_unsafe()["name"]; !v.error() && v.value_unsafe().is_string())
@@ -306,8 +261,7 @@ bool RequestParser::validate_tools(element tools, RequestError& error) {
     element f = fn.value_unsafe();
     auto name = f["name"];
     if (name.error() || !name.value_unsafe().is_string()) {
-      error = RequestError{fmt::format("Missing required parameter: '{}.function.name'.", at), at + ".function.name",
-                           "missing_required_parameter"};
+      error = missing_parameter(at + ".function.name");
       return false;
     }
     tool_definitions_.add_function(name.value_unsafe().get_string().value_unsafe(), f);

@@ -44,14 +44,12 @@ class RequestParser {
   bool validate_messages(simdjson::dom::array messages, RequestError& error);
   bool validate_tools(simdjson::dom::element tools, RequestError& error);
 
-  simdjson::dom::parser parser_;
-  std::string repaired_;  // body copy with lone surrogate escapes replaced, when needed
+  JsonBodyReader body_reader_;
   ChatRequest request_;
   std::vector<tokenizer::MessageView> messages_;
   std::vector<tokenizer::ContentPartView> parts_;
   std::vector<tokenizer::ToolCallView> tool_calls_;
   ToolDefinitions tool_definitions_;
-  std::vector<std::string_view> top_level_keys_;  // scratch for the duplicate-key check
 };
 
 }  // namespace turnout::server

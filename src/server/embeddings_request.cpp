@@ -80,24 +80,20 @@ std::optional<RequestError> read_inputs(element input, std::vector<tokenizer::Em
 
 std::variant<const EmbeddingsRequest*, RequestError> EmbeddingsRequestParser::parse(std::string_view body) {
   request_ = EmbeddingsRequest{};
-  auto parsed_body = parse_json_body(parser_, repaired_, top_level_keys_, body);
+  auto parsed_body = body_reader_.parse(body);
   if (auto* error = std::get_if<RequestError>(&parsed_body)) return std::move(*error);
   const element root = std::get<element>(parsed_body);
 
-  auto model = root["model"];
-  if (model.error() || model.value_unsafe().is_null())
-    return RequestError{"Missing required parameter: 'model'.", "model", "missing_required_parameter"};
-  if (!model.value_unsafe().is_string()) return type_error("model", "a string", model.value_unsafe());
-  request_.model = model.value_unsafe().get_string().value_unsafe();
-  // The name reaches headers, log lines and metric labels (see RequestParser::parse).
-  if (request_.model.empty() || std::any_of(request_.model.begin(), request_.model.end(), [](char c) {
-        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-      }))
-    return RequestError{"Invalid 'model': expected a model name.", "model", "invalid_value"};
+  std::optional<std::string_view> model;
+  if (auto bad = read_model_name(root, model)) return std::move(*bad);
+  if (!model) return missing_parameter("model");
+  // No tier routing here: an empty name cannot name a model.
+  if (model->empty()) return RequestError{"Invalid 'model': expected a model name.", "model", "invalid_value"};
+  request_.model = *model;
 
   auto input = root["input"];
   if (input.error() || input.value_unsafe().is_null())
-    return RequestError{"Missing required parameter: 'input'.", "input", "missing_required_parameter"};
+    return missing_parameter("input");
   if (auto error = read_inputs(input.value_unsafe(), request_.inputs)) return std::move(*error);
 
   if (auto dimensions = root["dimensions"]; !dimensions.error() && !dimensions.value_unsafe().is_null()) {

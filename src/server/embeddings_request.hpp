@@ -38,9 +38,7 @@ class EmbeddingsRequestParser {
   std::variant<const EmbeddingsRequest*, RequestError> parse(std::string_view body);
 
  private:
-  simdjson::dom::parser parser_;
-  std::string repaired_;
-  std::vector<std::string_view> top_level_keys_;  // scratch for the duplicate-key check
+  JsonBodyReader body_reader_;
   EmbeddingsRequest request_;
 };
 

@@ -72,4 +72,45 @@ std::variant<simdjson::dom::element, RequestError> parse_json_body(simdjson::dom
   return root;
 }
 
+RequestError missing_parameter(std::string param) {
+  return RequestError{fmt::format("Missing required parameter: '{}'.", param), std::move(param),
+                      "missing_required_parameter"};
+}
+
+std::optional<RequestError> read_model_name(element root, std::optional<std::string_view>& out) {
+  auto field = root["model"];
+  if (field.error() || field.value_unsafe().is_null()) return std::nullopt;
+  const element model = field.value_unsafe();
+  if (!model.is_string()) return type_error("model", "a string", model);
+  const std::string_view name = model.get_string().value_unsafe();
+  if (std::any_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+    return RequestError{"Invalid 'model': control characters are not allowed in a model name.", "model",
+                        "invalid_value"};
+  out = name;
+  return std::nullopt;
+}
+
+std::optional<RequestError> read_bool(element root, std::string_view key, bool& out) {
+  auto field = root[key];
+  if (field.error() || field.value_unsafe().is_null()) return std::nullopt;
+  if (!field.value_unsafe().is_bool()) return type_error(std::string(key), "a boolean", field.value_unsafe());
+  out = field.value_unsafe().get_bool().value_unsafe();
+  return std::nullopt;
+}
+
+std::optional<RequestError> read_non_negative_integer(element root, std::string_view key,
+                                                      std::optional<std::uint64_t>& out) {
+  auto field = root[key];
+  if (field.error() || field.value_unsafe().is_null()) return std::nullopt;
+  const element value = field.value_unsafe();
+  if (value.is_uint64()) {
+    out = value.get_uint64().value_unsafe();
+    return std::nullopt;
+  }
+  if (value.is_int64())
+    return RequestError{fmt::format("Invalid '{}': integer below minimum value 0.", key), std::string(key),
+                        "integer_below_min_value"};
+  return type_error(std::string(key), "an integer", value);
+}
+
 }  // namespace turnout::server

@@ -3,6 +3,8 @@
 // as a JSON object, and the error a client gets for a bad one.
 #include <simdjson.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -30,5 +32,34 @@ std::variant<simdjson::dom::element, RequestError> parse_json_body(simdjson::dom
                                                                    std::string& repaired,
                                                                    std::vector<std::string_view>& key_scratch,
                                                                    std::string_view body);
+
+// The simdjson parser and the scratch behind one parsed body. Each endpoint's parser owns
+// one, reused for every request on its event-loop thread (no allocation once warm); the
+// element returned stays valid until the next parse.
+class JsonBodyReader {
+ public:
+  std::variant<simdjson::dom::element, RequestError> parse(std::string_view body) {
+    return parse_json_body(parser_, repaired_, top_level_keys_, body);
+  }
+
+ private:
+  simdjson::dom::parser parser_;
+  std::string repaired_;  // body copy with lone surrogate escapes replaced, when needed
+  std::vector<std::string_view> top_level_keys_;  // scratch for the duplicate-key check
+};
+
+// "Missing required parameter: '<param>'." (code missing_required_parameter).
+RequestError missing_parameter(std::string param);
+
+// The optional members every endpoint reads alike. Absent or null leaves `out` unchanged
+// and is not an error; a value of the wrong type is a 400 naming the member.
+//
+// `model`: a string without control characters (it reaches response headers, log lines
+// and metric labels, where one could split a header or a line).
+std::optional<RequestError> read_model_name(simdjson::dom::element root, std::optional<std::string_view>& out);
+std::optional<RequestError> read_bool(simdjson::dom::element root, std::string_view key, bool& out);
+// A non-negative integer (max_tokens and friends).
+std::optional<RequestError> read_non_negative_integer(simdjson::dom::element root, std::string_view key,
+                                                      std::optional<std::uint64_t>& out);
 
 }  // namespace turnout::server

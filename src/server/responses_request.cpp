@@ -10,10 +10,6 @@ namespace {
 
 using simdjson::dom::element;
 
-RequestError missing(const std::string& param) {
-  return RequestError{fmt::format("Missing required parameter: '{}'.", param), param, "missing_required_parameter"};
-}
-
 std::optional<std::string_view> string_member(element object, std::string_view key) {
   auto value = object[key];
   if (value.error() || !value.value_unsafe().is_string()) return std::nullopt;
@@ -42,30 +38,15 @@ std::variant<const ResponsesRequest*, RequestError> ResponsesRequestParser::pars
   tool_calls_.clear();
   tool_definitions_.clear();
 
-  auto parsed_body = parse_json_body(parser_, repaired_, top_level_keys_, body);
+  auto parsed_body = body_reader_.parse(body);
   if (auto* error = std::get_if<RequestError>(&parsed_body)) return std::move(*error);
   const element root = std::get<element>(parsed_body);
 
-  if (auto model = root["model"]; !model.error() && !model.value_unsafe().is_null()) {
-    if (!model.value_unsafe().is_string()) return type_error("model", "a string", model.value_unsafe());
-    request_.model = model.value_unsafe().get_string().value_unsafe();
-    if (std::any_of(request_.model->begin(), request_.model->end(),
-                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
-      return RequestError{"Invalid 'model': control characters are not allowed in a model name.", "model",
-                          "invalid_value"};
-  }
-  if (auto stream = root["stream"]; !stream.error() && !stream.value_unsafe().is_null()) {
-    if (!stream.value_unsafe().is_bool()) return type_error("stream", "a boolean", stream.value_unsafe());
-    request_.stream = stream.value_unsafe().get_bool().value_unsafe();
-  }
-  if (auto limit = root["max_output_tokens"]; !limit.error() && !limit.value_unsafe().is_null()) {
-    const element l = limit.value_unsafe();
-    if (!l.is_int64() && !l.is_uint64()) return type_error("max_output_tokens", "an integer", l);
-    if (!l.is_uint64())
-      return RequestError{"Invalid 'max_output_tokens': integer below minimum value 0.", "max_output_tokens",
-                          "integer_below_min_value"};
-    request_.requested_output_tokens = l.get_uint64().value_unsafe();
-  }
+  if (auto bad = read_model_name(root, request_.model)) return std::move(*bad);
+  if (auto bad = read_bool(root, "stream", request_.stream)) return std::move(*bad);
+  std::optional<std::uint64_t> max_output_tokens;
+  if (auto bad = read_non_negative_integer(root, "max_output_tokens", max_output_tokens)) return std::move(*bad);
+  request_.requested_output_tokens = max_output_tokens.value_or(0);
   if (auto previous = root["previous_response_id"]; !previous.error() && !previous.value_unsafe().is_null()) {
     if (!previous.value_unsafe().is_string())
       return type_error("previous_response_id", "a string", previous.value_unsafe());
@@ -91,7 +72,7 @@ std::variant<const ResponsesRequest*, RequestError> ResponsesRequestParser::pars
   }
   auto input = root["input"];
   if (input.error() || input.value_unsafe().is_null()) {
-    if (!request_.continuation) return missing("input");
+    if (!request_.continuation) return missing_parameter("input");
   } else if (!read_input(input.value_unsafe(), error)) {
     return error;
   }
@@ -142,7 +123,7 @@ bool ResponsesRequestParser::read_input(element input, RequestError& error) {
       const auto name = string_member(item, "name");
       const auto arguments = string_member(item, "arguments");
       if (!name || !arguments) {
-        error = missing(at + (name ? ".arguments" : ".name"));
+        error = missing_parameter(at + (name ? ".arguments" : ".name"));
         return false;
       }
       tokenizer::ToolCallView call;
@@ -158,7 +139,7 @@ bool ResponsesRequestParser::read_input(element input, RequestError& error) {
     } else if (type == "function_call_output") {
       auto output = item["output"];
       if (output.error()) {
-        error = missing(at + ".output");
+        error = missing_parameter(at + ".output");
         return false;
       }
       tokenizer::MessageView tool;
@@ -181,7 +162,7 @@ bool ResponsesRequestParser::read_input(element input, RequestError& error) {
 bool ResponsesRequestParser::read_message(element item, const std::string& at, RequestError& error) {
   const auto role = string_member(item, "role");
   if (!role) {
-    error = missing(at + ".role");
+    error = missing_parameter(at + ".role");
     return false;
   }
   if (!is_message_role(*role)) {
@@ -195,7 +176,7 @@ bool ResponsesRequestParser::read_message(element item, const std::string& at, R
   message.role = *role;
   auto content = item["content"];
   if (content.error() || content.value_unsafe().is_null()) {
-    error = missing(at + ".content");
+    error = missing_parameter(at + ".content");
     return false;
   }
   if (content.value_unsafe().is_string()) {
@@ -217,14 +198,14 @@ bool ResponsesRequestParser::read_message(element item, const std::string& at, R
     }
     const auto type = string_member(part, "type");
     if (!type) {
-      error = missing(part_at + ".type");
+      error = missing_parameter(part_at + ".type");
       return false;
     }
     tokenizer::ContentPartView view;
     if (*type == "input_text" || *type == "output_text") {
       const auto text = string_member(part, "text");
       if (!text) {
-        error = missing(part_at + ".text");
+        error = missing_parameter(part_at + ".text");
         return false;
       }
       view.kind = tokenizer::ContentPartView::Kind::text;
@@ -264,7 +245,7 @@ bool ResponsesRequestParser::read_tools(element tools, RequestError& error) {
     }
     const auto type = string_member(tool, "type");
     if (!type) {
-      error = missing(at + ".type");
+      error = missing_parameter(at + ".type");
       return false;
     }
     if (*type != "function") {
@@ -273,7 +254,7 @@ bool ResponsesRequestParser::read_tools(element tools, RequestError& error) {
     }
     const auto name = string_member(tool, "name");
     if (!name) {
-      error = missing(at + ".name");
+      error = missing_parameter(at + ".name");
       return false;
     }
     tool_definitions_.add_function(*name, tool);

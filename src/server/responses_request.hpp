@@ -45,9 +45,7 @@ class ResponsesRequestParser {
   struct Range {
     std::size_t begin, end;
   };
-  simdjson::dom::parser parser_;
-  std::string repaired_;
-  std::vector<std::string_view> top_level_keys_;  // scratch for the duplicate-key check
+  JsonBodyReader body_reader_;
   ResponsesRequest request_;
   std::vector<tokenizer::MessageView> messages_;
   std::vector<Range> part_ranges_, call_ranges_;  // per message
