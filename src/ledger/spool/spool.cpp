@@ -1,5 +1,7 @@
 #include "ledger/spool/spool.hpp"
 
+#include "ledger/sqlite/call_row.hpp"
+
 #include <sqlite3.h>
 
 #include <fcntl.h>
@@ -57,40 +59,13 @@ constexpr std::string_view kUpgradeFrom1Sql = R"sql(
   PRAGMA user_version = 2;
 )sql";
 
-constexpr std::string_view kColumns =
-    "record_key, id, timestamp, instance_id, client_key_id, requested_model, model, route, counted_prompt_tokens, "
-    "prompt_tokens, completion_tokens, cached_tokens, usage_reported, cost_pico, baseline_cost_pico, latency_ms, "
-    "ttft_ms, status, error_type, attempts, stream, endpoint, count_estimated, count_partial, hold_id";
-
-std::int64_t as_integer(std::uint64_t count) { return static_cast<std::int64_t>(count); }
+// The spool's columns: the ledger's, then the governance hold the record settles.
+std::string columns() { return fmt::format("{}, hold_id", sqlite::kCallRowColumns); }
+constexpr int kHoldIdColumn = sqlite::kCallRowColumnCount + 1;
 
 void bind_record(sqlite::Statement& insert, const KeyedRecord& keyed) {
-  const CallRecord& r = keyed.record;
-  insert.bind(1, std::string_view(keyed.key));
-  insert.bind(2, std::string_view(r.id));
-  insert.bind(3, r.timestamp);
-  insert.bind(4, std::string_view(r.instance_id));
-  insert.bind(5, std::string_view(r.client_key_id));
-  insert.bind(6, std::string_view(r.requested_model));
-  insert.bind(7, std::string_view(r.model));
-  insert.bind(8, std::string_view(r.route));
-  insert.bind(9, as_integer(r.counted_prompt_tokens));
-  insert.bind(10, as_integer(r.usage.prompt_tokens));
-  insert.bind(11, as_integer(r.usage.completion_tokens));
-  insert.bind(12, as_integer(r.usage.cached_tokens));
-  insert.bind(13, std::int64_t{r.usage_reported ? 1 : 0});
-  insert.bind(14, r.cost ? std::optional<std::int64_t>(r.cost->pico) : std::nullopt);
-  insert.bind(15, r.baseline_cost ? std::optional<std::int64_t>(r.baseline_cost->pico) : std::nullopt);
-  insert.bind(16, r.latency_ms);
-  insert.bind(17, r.ttft_ms);
-  insert.bind(18, std::int64_t{r.status});
-  insert.bind(19, std::string_view(r.error_type));
-  insert.bind(20, std::int64_t{r.attempts});
-  insert.bind(21, std::int64_t{r.stream ? 1 : 0});
-  insert.bind(22, std::string_view(r.endpoint));
-  insert.bind(23, std::int64_t{r.count_estimated ? 1 : 0});
-  insert.bind(24, std::int64_t{r.count_partial ? 1 : 0});
-  insert.bind(25, std::string_view(r.hold_id));
+  sqlite::bind_call_row(insert, keyed);
+  insert.bind(kHoldIdColumn, std::string_view(keyed.record.hold_id));
 }
 
 // Reads columns 1.. (column 0 is seq) back into a record.
@@ -185,10 +160,8 @@ Result<void> Spool::open(bool create) {
     }
   }
   if (!existed) sync_directory_of(path_);
-  auto insert = db->prepare(fmt::format("INSERT INTO spooled ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                                        "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) "
-                                        "ON CONFLICT (record_key) DO NOTHING",
-                                        kColumns));
+  auto insert = db->prepare(fmt::format("INSERT INTO spooled ({}) VALUES ({}) ON CONFLICT (record_key) DO NOTHING",
+                                        columns(), sqlite::numbered_parameters(kHoldIdColumn)));
   if (!insert) return make_error(fmt::format("ledger spool '{}': {}", path_, insert.error().message));
   db_.emplace(std::move(*db));
   insert_.emplace(std::move(*insert));
@@ -243,7 +216,7 @@ Result<void> Spool::store(std::span<const KeyedRecord> records) {
 Result<Spool::Batch> Spool::oldest(std::size_t limit) {
   Batch batch;
   if (!db_) return batch;
-  auto rows = db_->prepare(fmt::format("SELECT seq, {} FROM spooled ORDER BY seq LIMIT ?1", kColumns));
+  auto rows = db_->prepare(fmt::format("SELECT seq, {} FROM spooled ORDER BY seq LIMIT ?1", columns()));
   if (!rows) return make_error(fmt::format("ledger spool '{}': {}", path_, rows.error().message));
   rows->bind(1, static_cast<std::int64_t>(limit));
   for (;;) {

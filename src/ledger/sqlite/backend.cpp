@@ -2,6 +2,7 @@
 
 #include "ledger/installation_secret.hpp"
 #include "ledger/rollup.hpp"
+#include "ledger/sqlite/call_row.hpp"
 #include "ledger/sqlite/hold_settlement.hpp"
 #include "ledger/sqlite/rollups.hpp"
 #include "ledger/sqlite/schema.hpp"
@@ -23,15 +24,10 @@ constexpr int kBusyTimeoutMs = 5000;
 constexpr std::size_t kMaxIdleReaders = 4;
 
 // The key conflict is the only one to skip: it means this exact record is already stored.
-constexpr std::string_view kInsertSql = R"sql(
-  INSERT INTO calls (record_key, id, timestamp, instance_id, client_key_id, requested_model, model,
-                     route, counted_prompt_tokens, prompt_tokens, completion_tokens, cached_tokens,
-                     usage_reported, cost_pico, baseline_cost_pico, latency_ms, ttft_ms, status,
-                     error_type, attempts, stream, endpoint, count_estimated, count_partial)
-  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
-          ?23, ?24)
-  ON CONFLICT (record_key) DO NOTHING
-)sql";
+std::string insert_sql() {
+  return fmt::format("INSERT INTO calls ({}) VALUES ({}) ON CONFLICT (record_key) DO NOTHING", sqlite::kCallRowColumns,
+                     sqlite::numbered_parameters(sqlite::kCallRowColumnCount));
+}
 
 Result<sqlite::Database> open_connection(const std::string& path, sqlite::Database::OpenMode mode) {
   auto db = sqlite::Database::open(path, mode);
@@ -54,45 +50,6 @@ Result<void> configure_durability(sqlite::Database& db) {
     return make_error(fmt::format("cannot switch the ledger to WAL mode (journal mode is '{}')", *mode));
   }
   return db.exec("PRAGMA synchronous = NORMAL");
-}
-
-// Tokens are stored as SQLite's signed 64-bit integers; counts beyond 2^63 do not occur.
-std::int64_t as_integer(std::uint64_t count) { return static_cast<std::int64_t>(count); }
-
-void bind_record(sqlite::Statement& insert, const KeyedRecord& keyed) {
-  const CallRecord& r = keyed.record;
-  insert.bind(1, std::string_view(keyed.key));
-  insert.bind(2, std::string_view(r.id));
-  insert.bind(3, r.timestamp);
-  insert.bind(4, std::string_view(r.instance_id));
-  insert.bind(5, std::string_view(r.client_key_id));
-  insert.bind(6, std::string_view(r.requested_model));
-  insert.bind(7, std::string_view(r.model));
-  insert.bind(8, std::string_view(r.route));
-  insert.bind(9, as_integer(r.counted_prompt_tokens));
-  insert.bind(10, as_integer(r.usage.prompt_tokens));
-  insert.bind(11, as_integer(r.usage.completion_tokens));
-  insert.bind(12, as_integer(r.usage.cached_tokens));
-  insert.bind(13, std::int64_t{r.usage_reported ? 1 : 0});
-  if (r.cost) {
-    insert.bind(14, r.cost->pico);
-  } else {
-    insert.bind_null(14);
-  }
-  if (r.baseline_cost) {
-    insert.bind(15, r.baseline_cost->pico);
-  } else {
-    insert.bind_null(15);
-  }
-  insert.bind(16, r.latency_ms);
-  insert.bind(17, r.ttft_ms);
-  insert.bind(18, std::int64_t{r.status});
-  insert.bind(19, std::string_view(r.error_type));
-  insert.bind(20, std::int64_t{r.attempts});
-  insert.bind(21, std::int64_t{r.stream ? 1 : 0});
-  insert.bind(22, std::string_view(r.endpoint));
-  insert.bind(23, std::int64_t{r.count_estimated ? 1 : 0});
-  insert.bind(24, std::int64_t{r.count_partial ? 1 : 0});
 }
 
 }  // namespace
@@ -122,7 +79,7 @@ Result<void> SqliteBackend::open_writer() {
     return make_error(fmt::format("ledger database '{}': {}", path_, migrated.error().message));
   }
   auto connection = std::make_shared<Connection>(std::move(*db));
-  auto insert = connection->db.prepare(kInsertSql);
+  auto insert = connection->db.prepare(insert_sql());
   if (!insert) {
     return insert.error();
   }
@@ -179,7 +136,7 @@ Result<void> SqliteBackend::insert_all(std::span<const KeyedRecord> records) {
   Result<void> inserted;
   for (const KeyedRecord& keyed : records) {
     insert.reset();
-    bind_record(insert, keyed);
+    sqlite::bind_call_row(insert, keyed);
     if (auto stepped = insert.step(); !stepped) {
       inserted = stepped.error();
       break;
