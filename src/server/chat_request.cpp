@@ -20,20 +20,12 @@ bool is_known_role(std::string_view role) {
   return false;
 }
 
-tokenizer::ImageDetail parse_detail(std::string_view d) {
-  if (d == "low") return tokenizer::ImageDetail::low;
-  if (d == "high") return tokenizer::ImageDetail::high;
-  return tokenizer::ImageDetail::automatic;
-}
 
 }  // namespace
 
 std::variant<const ChatRequest*, RequestError> RequestParser::parse(std::string_view body) {
   request_ = ChatRequest{};
-  messages_.clear();
-  parts_.clear();
-  tool_calls_.clear();
-  tool_definitions_.clear();
+  prompt_.clear();
 
   auto parsed_body = body_reader_.parse(body);
   if (auto* error = std::get_if<RequestError>(&parsed_body)) return std::move(*error);
@@ -71,8 +63,8 @@ std::variant<const ChatRequest*, RequestError> RequestParser::parse(std::string_
   if (auto tools = root["tools"]; !tools.error() && !tools.value_unsafe().is_null()) {
     if (!validate_tools(tools.value_unsafe(), error)) return error;
   }
-  request_.prompt.messages = messages_;
-  request_.prompt.tools = tool_definitions_.views();
+  request_.prompt.messages = prompt_.messages;
+  request_.prompt.tools = prompt_.tool_definitions.views();
   return &request_;
 }
 
@@ -97,7 +89,7 @@ bool RequestParser::validate_messages(simdjson::dom::array messages, RequestErro
       return false;
     }
     tokenizer::MessageView view;
-    Ranges r{parts_.size(), parts_.size(), tool_calls_.size(), tool_calls_.size()};
+    Ranges r{prompt_.parts.size(), prompt_.parts.size(), prompt_.tool_calls.size(), prompt_.tool_calls.size()};
 
     auto role = msg["role"];
     if (role.error()) {
@@ -162,7 +154,7 @@ bool RequestParser::validate_messages(simdjson::dom::array messages, RequestErro
             ok = !url.error();
             if (ok) url_el = url.value_unsafe();
             if (auto detail = image.value_unsafe()["detail"]; !detail.error() && detail.value_unsafe().is_string())
-              pv.detail = parse_detail(detail.value_unsafe().get_string().value_unsafe());
+              pv.detail = image_detail(detail.value_unsafe().get_string().value_unsafe());
           } else {
             ok = false;
           }
@@ -177,9 +169,9 @@ bool RequestParser::validate_messages(simdjson::dom::array messages, RequestErro
           // Audio, files, refusals...: forwarded untouched, not counted as text.
           pv.kind = tokenizer::ContentPartView::Kind::other;
         }
-        parts_.push_back(pv);
+        prompt_.parts.push_back(pv);
       }
-      r.parts_end = parts_.size();
+      r.parts_end = prompt_.parts.size();
     } else {
       error = type_error(at + ".content", "a string or an array of content parts", content.value_unsafe());
       return false;
@@ -225,17 +217,17 @@ bool RequestParser::validate_messages(simdjson::dom::array messages, RequestErro
           cv.function_name = v.value_unsafe().get_string().value_unsafe();
         if (auto v = fn.value_unsafe()["arguments"]; !v.error() && v.value_unsafe().is_string())
           cv.arguments = v.value_unsafe().get_string().value_unsafe();
-        tool_calls_.push_back(cv);
+        prompt_.tool_calls.push_back(cv);
       }
-      r.calls_end = tool_calls_.size();
+      r.calls_end = prompt_.tool_calls.size();
     }
-    messages_.push_back(view);
+    prompt_.messages.push_back(view);
     ranges.push_back(r);
   }
-  for (std::size_t i = 0; i < messages_.size(); ++i) {
+  for (std::size_t i = 0; i < prompt_.messages.size(); ++i) {
     const Ranges& r = ranges[i];
-    messages_[i].parts = std::span(parts_).subspan(r.parts_begin, r.parts_end - r.parts_begin);
-    messages_[i].tool_calls = std::span(tool_calls_).subspan(r.calls_begin, r.calls_end - r.calls_begin);
+    prompt_.messages[i].parts = std::span(prompt_.parts).subspan(r.parts_begin, r.parts_end - r.parts_begin);
+    prompt_.messages[i].tool_calls = std::span(prompt_.tool_calls).subspan(r.calls_begin, r.calls_end - r.calls_begin);
   }
   return true;
 }
@@ -264,7 +256,7 @@ bool RequestParser::validate_tools(element tools, RequestError& error) {
       error = missing_parameter(at + ".function.name");
       return false;
     }
-    tool_definitions_.add_function(name.value_unsafe().get_string().value_unsafe(), f);
+    prompt_.tool_definitions.add_function(name.value_unsafe().get_string().value_unsafe(), f);
   }
   return true;
 }

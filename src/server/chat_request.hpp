@@ -4,6 +4,7 @@
 // buffers, so a ChatRequest lives no longer than the RequestParser that produced it.
 #include "common/json_text.hpp"
 #include "server/json_rewrite.hpp"
+#include "server/prompt_buffers.hpp"
 #include "server/request_json.hpp"
 #include "server/tool_definitions.hpp"
 #include "tokenizer/chat_count.hpp"
@@ -46,10 +47,7 @@ class RequestParser {
 
   JsonBodyReader body_reader_;
   ChatRequest request_;
-  std::vector<tokenizer::MessageView> messages_;
-  std::vector<tokenizer::ContentPartView> parts_;
-  std::vector<tokenizer::ToolCallView> tool_calls_;
-  ToolDefinitions tool_definitions_;
+  PromptBuffers prompt_;
 };
 
 }  // namespace turnout::server

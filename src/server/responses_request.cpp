@@ -21,22 +21,14 @@ bool is_message_role(std::string_view role) {
   return std::find(roles.begin(), roles.end(), role) != roles.end();
 }
 
-tokenizer::ImageDetail parse_detail(std::optional<std::string_view> detail) {
-  if (detail == "low") return tokenizer::ImageDetail::low;
-  if (detail == "high") return tokenizer::ImageDetail::high;
-  return tokenizer::ImageDetail::automatic;
-}
 
 }  // namespace
 
 std::variant<const ResponsesRequest*, RequestError> ResponsesRequestParser::parse(std::string_view body) {
   request_ = ResponsesRequest{};
-  messages_.clear();
+  prompt_.clear();
   part_ranges_.clear();
   call_ranges_.clear();
-  parts_.clear();
-  tool_calls_.clear();
-  tool_definitions_.clear();
 
   auto parsed_body = body_reader_.parse(body);
   if (auto* error = std::get_if<RequestError>(&parsed_body)) return std::move(*error);
@@ -66,9 +58,9 @@ std::variant<const ResponsesRequest*, RequestError> ResponsesRequestParser::pars
     tokenizer::MessageView system;
     system.role = "system";
     system.content = instructions.value_unsafe().get_string().value_unsafe();
-    messages_.push_back(system);
-    part_ranges_.push_back({parts_.size(), parts_.size()});
-    call_ranges_.push_back({tool_calls_.size(), tool_calls_.size()});
+    prompt_.messages.push_back(system);
+    part_ranges_.push_back({prompt_.parts.size(), prompt_.parts.size()});
+    call_ranges_.push_back({prompt_.tool_calls.size(), prompt_.tool_calls.size()});
   }
   auto input = root["input"];
   if (input.error() || input.value_unsafe().is_null()) {
@@ -80,14 +72,14 @@ std::variant<const ResponsesRequest*, RequestError> ResponsesRequestParser::pars
     if (!read_tools(tools.value_unsafe(), error)) return error;
   }
 
-  for (std::size_t i = 0; i < messages_.size(); ++i) {
-    messages_[i].parts = std::span<const tokenizer::ContentPartView>(parts_).subspan(
+  for (std::size_t i = 0; i < prompt_.messages.size(); ++i) {
+    prompt_.messages[i].parts = std::span<const tokenizer::ContentPartView>(prompt_.parts).subspan(
         part_ranges_[i].begin, part_ranges_[i].end - part_ranges_[i].begin);
-    messages_[i].tool_calls = std::span<const tokenizer::ToolCallView>(tool_calls_).subspan(
+    prompt_.messages[i].tool_calls = std::span<const tokenizer::ToolCallView>(prompt_.tool_calls).subspan(
         call_ranges_[i].begin, call_ranges_[i].end - call_ranges_[i].begin);
   }
-  request_.prompt.messages = messages_;
-  request_.prompt.tools = tool_definitions_.views();
+  request_.prompt.messages = prompt_.messages;
+  request_.prompt.tools = prompt_.tool_definitions.views();
   return &request_;
 }
 
@@ -96,9 +88,9 @@ bool ResponsesRequestParser::read_input(element input, RequestError& error) {
     tokenizer::MessageView user;
     user.role = "user";
     user.content = input.get_string().value_unsafe();
-    messages_.push_back(user);
-    part_ranges_.push_back({parts_.size(), parts_.size()});
-    call_ranges_.push_back({tool_calls_.size(), tool_calls_.size()});
+    prompt_.messages.push_back(user);
+    part_ranges_.push_back({prompt_.parts.size(), prompt_.parts.size()});
+    call_ranges_.push_back({prompt_.tool_calls.size(), prompt_.tool_calls.size()});
     return true;
   }
   if (!input.is_array()) {
@@ -114,8 +106,8 @@ bool ResponsesRequestParser::read_input(element input, RequestError& error) {
       return false;
     }
     const std::string_view type = string_member(item, "type").value_or("message");
-    const std::size_t parts_before = parts_.size();
-    const std::size_t calls_before = tool_calls_.size();
+    const std::size_t parts_before = prompt_.parts.size();
+    const std::size_t calls_before = prompt_.tool_calls.size();
     if (type == "message") {
       if (!read_message(item, at, error)) return false;
     } else if (type == "function_call") {
@@ -131,10 +123,10 @@ bool ResponsesRequestParser::read_input(element input, RequestError& error) {
       call.type = "function";
       call.function_name = *name;
       call.arguments = *arguments;
-      tool_calls_.push_back(call);
+      prompt_.tool_calls.push_back(call);
       tokenizer::MessageView assistant;
       assistant.role = "assistant";
-      messages_.push_back(assistant);
+      prompt_.messages.push_back(assistant);
       request_.count_estimated = true;  // OpenAI publishes no formula for tool calls
     } else if (type == "function_call_output") {
       auto output = item["output"];
@@ -146,15 +138,15 @@ bool ResponsesRequestParser::read_input(element input, RequestError& error) {
       tool.role = "tool";
       tool.tool_call_id = string_member(item, "call_id");
       if (output.value_unsafe().is_string()) tool.content = output.value_unsafe().get_string().value_unsafe();
-      messages_.push_back(tool);
+      prompt_.messages.push_back(tool);
       request_.count_estimated = true;
     } else {
       // Reasoning items, item references, built-in tool calls...: forwarded, not counted.
       request_.count_estimated = true;
       continue;
     }
-    part_ranges_.push_back({parts_before, parts_.size()});
-    call_ranges_.push_back({calls_before, tool_calls_.size()});
+    part_ranges_.push_back({parts_before, prompt_.parts.size()});
+    call_ranges_.push_back({calls_before, prompt_.tool_calls.size()});
   }
   return true;
 }
@@ -181,7 +173,7 @@ bool ResponsesRequestParser::read_message(element item, const std::string& at, R
   }
   if (content.value_unsafe().is_string()) {
     message.content = content.value_unsafe().get_string().value_unsafe();
-    messages_.push_back(message);
+    prompt_.messages.push_back(message);
     return true;
   }
   if (!content.value_unsafe().is_array()) {
@@ -213,7 +205,7 @@ bool ResponsesRequestParser::read_message(element item, const std::string& at, R
     } else if (*type == "input_image") {
       // A URL (or data: URL) is counted by the image formula; a file_id's size is unknown.
       view.kind = tokenizer::ContentPartView::Kind::image;
-      view.detail = parse_detail(string_member(part, "detail"));
+      view.detail = image_detail(string_member(part, "detail"));
       if (const auto url = string_member(part, "image_url")) {
         view.image_url = *url;
       } else {
@@ -224,9 +216,9 @@ bool ResponsesRequestParser::read_message(element item, const std::string& at, R
       view.kind = tokenizer::ContentPartView::Kind::other;
       request_.count_estimated = true;
     }
-    parts_.push_back(view);
+    prompt_.parts.push_back(view);
   }
-  messages_.push_back(message);
+  prompt_.messages.push_back(message);
   return true;
 }
 
@@ -257,7 +249,7 @@ bool ResponsesRequestParser::read_tools(element tools, RequestError& error) {
       error = missing_parameter(at + ".name");
       return false;
     }
-    tool_definitions_.add_function(*name, tool);
+    prompt_.tool_definitions.add_function(*name, tool);
   }
   return true;
 }

@@ -5,6 +5,7 @@
 // (tool messages), `tools[]` of type function as tool definitions. Views point into the
 // parser's buffers, so a ResponsesRequest lives no longer than its parser.
 #include "server/chat_request.hpp"
+#include "server/prompt_buffers.hpp"
 #include "server/tool_definitions.hpp"
 #include "tokenizer/chat_count.hpp"
 
@@ -47,11 +48,8 @@ class ResponsesRequestParser {
   };
   JsonBodyReader body_reader_;
   ResponsesRequest request_;
-  std::vector<tokenizer::MessageView> messages_;
   std::vector<Range> part_ranges_, call_ranges_;  // per message
-  std::vector<tokenizer::ContentPartView> parts_;
-  std::vector<tokenizer::ToolCallView> tool_calls_;
-  ToolDefinitions tool_definitions_;
+  PromptBuffers prompt_;
 };
 
 }  // namespace turnout::server
