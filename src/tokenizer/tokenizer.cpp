@@ -1,6 +1,7 @@
 #include "tokenizer/tokenizer.hpp"
 
 #include "tokenizer/bpe.hpp"
+#include "tokenizer/character_table.hpp"
 #include "tokenizer/embedded_vocabularies.hpp"
 #include "tokenizer/piece_cache.hpp"
 #include "tokenizer/pretokenizer.hpp"
@@ -68,7 +69,8 @@ template <class Scanner>
 class BpeEncoding final : public Encoding {
  public:
   BpeEncoding(EncodingId id, Vocabulary vocab, std::span<const SpecialToken> special_tokens)
-      : id_(id), vocab_(std::move(vocab)), merger_(vocab_), special_tokens_(special_tokens) {}
+      : id_(id), vocab_(std::move(vocab)), characters_(vocab_), merger_(vocab_, &characters_),
+        special_tokens_(special_tokens) {}
   BpeEncoding(const BpeEncoding&) = delete;
   BpeEncoding& operator=(const BpeEncoding&) = delete;
 
@@ -148,6 +150,7 @@ class BpeEncoding final : public Encoding {
 
   EncodingId id_;
   Vocabulary vocab_;
+  CharacterTable characters_;
   BytePairMerger merger_;
   std::span<const SpecialToken> special_tokens_;
 };
