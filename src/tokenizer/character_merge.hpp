@@ -31,7 +31,8 @@ class CharacterMerger {
 
   // Calls sink(token) for each token of `piece` (valid UTF-8, at least two bytes, not
   // itself a token) and returns true; or returns false, having called nothing, if the
-  // piece has more than kMaxCharacters characters.
+  // piece has more than kMaxCharacters characters or no non-ASCII character would go in
+  // whole.
   template <class Sink>
   bool merge_piece(const char* piece, std::size_t length, Sink& sink) const {
     const auto* bytes = reinterpret_cast<const unsigned char*>(piece);
@@ -62,15 +63,23 @@ class CharacterMerger {
     // A character next to a boundary where a ragged token may arise, or whose merge the
     // table does not describe, goes in as its bytes (parts complete from the start, merged
     // as the byte-level merge would); the others as one part each.
+    std::array<bool, kMaxCharacters> as_bytes;
+    bool ragged_before = false;
+    bool any_whole = false;
+    for (std::size_t c = 0; c < count; ++c) {
+      const bool ragged_after = c + 1 < count && CharacterTable::boundary_may_be_ragged(entries[c], entries[c + 1]);
+      as_bytes[c] = ragged_before || ragged_after || (entries[c] & kAsBytes) != 0;
+      any_whole |= !as_bytes[c] && starts[c + 1] - starts[c] > 1;
+      ragged_before = ragged_after;
+    }
+    // Nothing to gain: the byte-level merge's tables do it faster (emoji, ragged scripts).
+    if (!any_whole) return false;
+
     std::array<Part, kMaxParts> parts;
     std::size_t part_count = 0;
-    bool ragged_before = false;
     for (std::size_t c = 0; c < count; ++c) {
       const std::uint32_t entry = entries[c];
-      const bool ragged_after = c + 1 < count && CharacterTable::boundary_may_be_ragged(entry, entries[c + 1]);
-      const bool as_bytes = ragged_before || ragged_after || (entry & kAsBytes) != 0;
-      ragged_before = ragged_after;
-      if (as_bytes) {
+      if (as_bytes[c]) {
         for (std::uint32_t b = starts[c]; b < starts[c + 1]; ++b) parts[part_count++] = Part{b, vocab_->rank_of_byte(bytes[b]), kNoToken};
       } else if ((entry & CharacterTable::kSplit) != 0) {
         // It never joins a neighbour: what precedes it is merged on its own.
@@ -125,7 +134,10 @@ class CharacterMerger {
   void merge_run(const char* piece, Part* parts, std::size_t count, std::uint32_t end, Sink& sink) const {
     auto part_end = [&](std::size_t i) { return i + 1 < count ? parts[i + 1].start : end; };
     auto pair_rank = [&](std::size_t i) {
-      return i + 1 < count ? vocab_->rank_of(piece + parts[i].start, part_end(i + 1) - parts[i].start) : kNoToken;
+      if (i + 1 >= count) return kNoToken;
+      const std::uint32_t length = part_end(i + 1) - parts[i].start;
+      const auto* first = reinterpret_cast<const unsigned char*>(piece) + parts[i].start;
+      return length == 2 ? vocab_->rank_of_byte_pair(first[0], first[1]) : vocab_->rank_of(piece + parts[i].start, length);
     };
     for (std::size_t i = 0; i + 1 < count; ++i) parts[i].pair_rank = pair_rank(i);
     while (count > 1) {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <string_view>
-#include <unordered_set>
+#include <vector>
 
 namespace turnout::tokenizer {
 namespace {
@@ -17,13 +17,6 @@ unsigned sequence_length(unsigned char lead) {
   if (lead >= 0xe0 && lead < 0xf0) return 3;
   if (lead >= 0xf0 && lead < 0xf5) return 4;
   return 0;
-}
-
-// 1-3 bytes as one set key.
-std::uint32_t key_of(std::string_view bytes) {
-  std::uint32_t key = static_cast<std::uint32_t>(bytes.size()) << 24;
-  for (std::size_t i = 0; i < bytes.size(); ++i) key |= std::uint32_t{static_cast<unsigned char>(bytes[i])} << (8 * i);
-  return key;
 }
 
 struct UnitBytes {
@@ -83,7 +76,7 @@ AloneMerge merge_alone(const Vocabulary& vocab, const UnitBytes& unit) {
 
 // The parts of a token read as a piece of valid UTF-8: continuation bytes that end a
 // character it starts inside, whole characters, and the first bytes of a character it
-// ends inside. nullopt-like `valid = false` if no valid text contains the token.
+// ends inside; `valid` is false if no valid text contains the token.
 struct TokenParts {
   bool valid = false;
   std::string_view leading_part;         // the last bytes of a character
@@ -91,18 +84,21 @@ struct TokenParts {
   std::string_view trailing_part;        // the first bytes of a character
 };
 
-TokenParts parts_of(std::string_view token) {
-  TokenParts parts;
+// Fills `parts` (reused, so its vector keeps its memory) for `token`.
+void read_parts(std::string_view token, TokenParts& parts) {
+  parts.valid = false;
+  parts.trailing_part = {};
+  parts.whole.clear();
   std::size_t i = 0;
   while (i < token.size() && is_continuation(static_cast<unsigned char>(token[i]))) ++i;
-  if (i > 3) return parts;
+  if (i > 3) return;
   parts.leading_part = token.substr(0, i);
   while (i < token.size()) {
     const unsigned length = sequence_length(static_cast<unsigned char>(token[i]));
-    if (length == 0) return parts;
+    if (length == 0) return;
     std::size_t j = i + 1;
     while (j < token.size() && j < i + length) {
-      if (!is_continuation(static_cast<unsigned char>(token[j]))) return parts;
+      if (!is_continuation(static_cast<unsigned char>(token[j]))) return;
       ++j;
     }
     if (j - i < length) {
@@ -113,8 +109,32 @@ TokenParts parts_of(std::string_view token) {
     i = j;
   }
   parts.valid = true;
-  return parts;
 }
+
+bool is_ascii(std::string_view bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+// Sets of one- and two-byte parts of characters (the parts of BMP characters that can
+// be proper prefixes or suffixes), as bit masks by part.
+class PartSets {
+ public:
+  static constexpr std::uint8_t kTrailing = 1, kLoneTrailing = 2, kLeading = 4;
+  void add(std::string_view part, std::uint8_t set) {
+    if (part.size() == 1) one_byte_[static_cast<unsigned char>(part[0])] |= set;
+    if (part.size() == 2) two_bytes_[index(part)] |= set;
+  }
+  std::uint8_t sets_of(std::string_view part) const {
+    return part.size() == 1 ? one_byte_[static_cast<unsigned char>(part[0])] : two_bytes_[index(part)];
+  }
+
+ private:
+  static std::size_t index(std::string_view part) {
+    return (std::size_t{static_cast<unsigned char>(part[0])} << 8) | static_cast<unsigned char>(part[1]);
+  }
+  std::array<std::uint8_t, 256> one_byte_{};
+  std::vector<std::uint8_t> two_bytes_ = std::vector<std::uint8_t>(65536, 0);
+};
 
 }  // namespace
 
@@ -138,22 +158,26 @@ CharacterTable::CharacterTable(const Vocabulary& vocab) : entries_(0x10000, 0) {
     }
   }
 
-  // The ragged tokens across characters, and the boundary flags they set.
-  std::unordered_set<std::uint32_t> trailing_parts;        // kHasTrailingPartPrefix on characters so starting
-  std::unordered_set<std::uint32_t> lone_trailing_parts;   // after only a leading part: kAfterLeadingPart
-  std::unordered_set<std::uint32_t> leading_parts;         // kHasLeadingPartSuffix on characters so ending
+  // The ragged tokens across characters, and the boundary flags they set: trailing parts
+  // set kHasTrailingPartPrefix on the characters they start, lone trailing parts (after
+  // only a leading part) kAfterLeadingPart, leading parts kHasLeadingPartSuffix on the
+  // characters they end.
+  PartSets part_sets;
+  TokenParts parts;
   auto flag_whole = [&](std::string_view character, unsigned bit) {
     const char32_t code_point = decode(character);
     if (code_point < 0x10000) entries_[code_point] |= 1u << bit;
   };
   for (TokenId rank = 0; rank < vocab.size(); ++rank) {
-    const TokenParts parts = parts_of(vocab.bytes_of(rank));
+    const std::string_view token = vocab.bytes_of(rank);
+    if (is_ascii(token)) continue;  // most tokens: neither ragged nor holding a table character
+    read_parts(token, parts);
     if (!parts.valid) continue;
     // A character merged as one part must rank below every token that contains it
     // (see the header); one that does not is merged as bytes.
     for (const std::string_view character : parts.whole) {
       const char32_t code_point = decode(character);
-      if (code_point < 0x80 || code_point >= 0x10000 || character.size() == vocab.bytes_of(rank).size()) continue;
+      if (code_point < 0x80 || code_point >= 0x10000 || character.size() == token.size()) continue;
       std::uint32_t& entry = entries_[code_point];
       if ((entry & (kSplit | kUnsupported)) == 0 && rank < (entry & kTokenMask)) entry |= kUnsupported;
     }
@@ -162,15 +186,15 @@ CharacterTable::CharacterTable(const Vocabulary& vocab) : entries_(0x10000, 0) {
     const bool ragged = !parts.leading_part.empty() || !parts.trailing_part.empty();
     if (!ragged || characters < 2) continue;
     if (!parts.trailing_part.empty()) {
-      trailing_parts.insert(key_of(parts.trailing_part));
+      part_sets.add(parts.trailing_part, PartSets::kTrailing);
       if (!parts.whole.empty()) {
         flag_whole(parts.whole.back(), kBeforeTrailingPartBit);
       } else {
-        lone_trailing_parts.insert(key_of(parts.trailing_part));
+        part_sets.add(parts.trailing_part, PartSets::kLoneTrailing);
       }
     }
     if (!parts.leading_part.empty()) {
-      leading_parts.insert(key_of(parts.leading_part));
+      part_sets.add(parts.leading_part, PartSets::kLeading);
       if (!parts.whole.empty()) flag_whole(parts.whole.front(), kAfterLeadingPartBit);
     }
   }
@@ -178,10 +202,10 @@ CharacterTable::CharacterTable(const Vocabulary& vocab) : entries_(0x10000, 0) {
     const UnitBytes unit = encode_bmp(code_point);
     const std::string_view bytes = unit.view();
     for (std::size_t length = 1; length < bytes.size(); ++length) {
-      const std::uint32_t prefix = key_of(bytes.substr(0, length));
-      if (trailing_parts.contains(prefix)) entries_[code_point] |= 1u << kHasTrailingPartPrefixBit;
-      if (lone_trailing_parts.contains(prefix)) entries_[code_point] |= 1u << kAfterLeadingPartBit;
-      if (leading_parts.contains(key_of(bytes.substr(bytes.size() - length)))) {
+      const std::uint8_t prefix_sets = part_sets.sets_of(bytes.substr(0, length));
+      if ((prefix_sets & PartSets::kTrailing) != 0) entries_[code_point] |= 1u << kHasTrailingPartPrefixBit;
+      if ((prefix_sets & PartSets::kLoneTrailing) != 0) entries_[code_point] |= 1u << kAfterLeadingPartBit;
+      if ((part_sets.sets_of(bytes.substr(bytes.size() - length)) & PartSets::kLeading) != 0) {
         entries_[code_point] |= 1u << kHasLeadingPartSuffixBit;
       }
     }
