@@ -36,7 +36,7 @@ class CharacterMerger {
   template <class Sink>
   bool merge_piece(const char* piece, std::size_t length, Sink& sink) const {
     const auto* bytes = reinterpret_cast<const unsigned char*>(piece);
-    std::array<std::uint32_t, kMaxCharacters + 1> entries;
+    std::array<std::uint32_t, kMaxCharacters> entries;
     std::array<std::uint32_t, kMaxCharacters + 1> starts;
     std::size_t count = 0;
     for (std::size_t i = 0; i < length; ++count) {
@@ -58,17 +58,16 @@ class CharacterMerger {
       }
     }
     starts[count] = static_cast<std::uint32_t>(length);
-    entries[count] = 0;  // the end of the piece: no boundary after the last character
 
     // A character next to a boundary where a ragged token may arise, or whose merge the
-    // table does not describe, goes in as its bytes (parts complete from the start, merged
-    // as the byte-level merge would); the others as one part each.
+    // table does not describe, goes in as its bytes, as the byte-level merge has them; the
+    // others as one part each.
     std::array<bool, kMaxCharacters> as_bytes;
     bool ragged_before = false;
     bool any_whole = false;
     for (std::size_t c = 0; c < count; ++c) {
       const bool ragged_after = c + 1 < count && CharacterTable::boundary_may_be_ragged(entries[c], entries[c + 1]);
-      as_bytes[c] = ragged_before || ragged_after || (entries[c] & kAsBytes) != 0;
+      as_bytes[c] = ragged_before || ragged_after || (entries[c] & CharacterTable::kUnsupported) != 0;
       any_whole |= !as_bytes[c] && starts[c + 1] - starts[c] > 1;
       ragged_before = ragged_after;
     }
@@ -80,7 +79,9 @@ class CharacterMerger {
     for (std::size_t c = 0; c < count; ++c) {
       const std::uint32_t entry = entries[c];
       if (as_bytes[c]) {
-        for (std::uint32_t b = starts[c]; b < starts[c + 1]; ++b) parts[part_count++] = Part{b, vocab_->rank_of_byte(bytes[b]), kNoToken};
+        for (std::uint32_t b = starts[c]; b < starts[c + 1]; ++b) {
+          parts[part_count++] = Part{b, vocab_->rank_of_byte(bytes[b]), kNoToken};
+        }
       } else if ((entry & CharacterTable::kSplit) != 0) {
         // It never joins a neighbour: what precedes it is merged on its own.
         merge_run(piece, parts.data(), part_count, starts[c], sink);
@@ -126,7 +127,6 @@ class CharacterMerger {
   // neighbours where a ragged token may join them (every boundary flag set).
   static constexpr std::uint32_t kBeyondTable =
       CharacterTable::kUnsupported | (0xfu << CharacterTable::kBeforeTrailingPartBit);
-  static constexpr std::uint32_t kAsBytes = CharacterTable::kUnsupported;
 
   // Merges `count` parts (characters and bytes) ending at `end`: tiktoken's short-piece
   // scan (bpe.hpp, merge_short) over characters instead of bytes.
