@@ -14,7 +14,7 @@ build_packages=(
 )
 test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
-  postgresql sqlite3 clang libclang-rt-14-dev wrk curl procps haproxy
+  postgresql sqlite3 clang libclang-rt-14-dev wrk curl procps haproxy time
   chromium
 )
 
