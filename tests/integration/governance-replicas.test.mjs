@@ -1,0 +1,390 @@
+// Governance guarantees across replicas (issue 17; SPEC §8), through the real binary: four
+// `turnout serve` processes on one private PostgreSQL database, the mock as the provider.
+//   - crash safety: two replicas SIGKILLed mid-stream leave their holds; once the holds
+//     expire they are charged in full, so spent = ledger + expired holds, held = live holds;
+//   - a shared rpm of 60: 1,000 requests in one second over the replicas admit exactly 60;
+//   - the official `openai` SDK retries an rpm refusal after `retry-after-ms`, once;
+//   - a key revoked through the admin API on one replica is refused by the others within
+//     `key_cache_ttl_s` (1 s);
+//   - after all of it (keys created, rotated, revoked, the admin key used, refusals), no
+//     secret appears in any log line, the ledger export, any governance row, /metrics,
+//     /stats or an error body.
+// The crash scenario runs first and is checked last: its holds live for the call's
+// timeout (2 s) plus the gateway's one-minute margin, and the other tests fill that wait.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import OpenAI from 'openai';
+
+import {
+  REPO_ROOT, TEST_MODELS, UPSTREAM_KEY, baseConfig, makeTempDir, openAIErrorProblems, runTurnout, sleep,
+  startGateway, startMock, stopAll, writeConfig,
+} from './lib/harness.mjs';
+
+const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts/pg-test-cluster.sh');
+const NO_POSTGRES = 3;  // the script's status when the server binaries are missing
+const clusterDir = fs.mkdtempSync(path.join(os.tmpdir(), 'turnout-govrep-pg-'));
+const pgStarted = spawnSync(CLUSTER_SCRIPT, ['start', clusterDir], { encoding: 'utf8', timeout: 120_000 });
+const pgUrl = pgStarted.status === 0 ? pgStarted.stdout.trim().split('\n')[0] : null;
+const pgSkip = pgStarted.status === NO_POSTGRES ? 'PostgreSQL server binaries are not installed' : false;
+
+const REPLICAS = 4;
+const ADMIN_KEY = 'adm-replicas-test-93c5e07b1d2a48f6';
+const STATIC_KEY = 'sk-static-replicas-test-4e71a0';
+const CALL_TIMEOUT_S = 2;             // providers.openai.timeout_s: a hold lives this + 60 s
+const HOLD_MARGIN_MS = 60_000;        // src/server/admit_call.cpp kHoldMargin
+const KEY_CACHE_TTL_MS = 1_000;       // governance.key_cache_ttl_s: 1
+
+const PICO = 10n ** 12n;
+// USD per 1,000 tokens (a decimal string) as integer pico-dollars per token.
+function picoPerToken(per1k) {
+  const [whole, fraction = ''] = per1k.split('.');
+  return (BigInt(whole) * PICO + BigInt((fraction + '0'.repeat(12)).slice(0, 12))) / 1000n;
+}
+// A USD decimal as printed (ledger, CLI, headers) as integer pico-dollars.
+function usdToPico(text) {
+  const [whole, fraction = ''] = String(text).split('.');
+  assert.match(`${whole}.${fraction}`, /^\d+\.\d*$/, `not a plain decimal: ${text}`);
+  return BigInt(whole) * PICO + BigInt((fraction + '0'.repeat(12)).slice(0, 12));
+}
+// The first `"field":<decimal>` of a JSON text, read from its digits (never a double).
+function rawUsd(text, field) {
+  const found = new RegExp(`"${field}":"?(-?[0-9.]+)`).exec(text);
+  assert.ok(found, `no ${field} in ${text}`);
+  assert.ok(!found[1].startsWith('-'), `${field} is negative: ${found[1]}`);
+  return usdToPico(found[1]);
+}
+
+let dir;
+let mock;
+let configFile;
+let gateways = [];
+const everyGateway = [];       // killed ones too: their logs are searched for secrets
+const secrets = new Set();     // whole virtual keys shown, and their secret parts
+const errorBodies = [];        // every non-2xx body a client received
+
+function remember(answer) {
+  if (answer.status >= 300) errorBodies.push(answer.text);
+  return answer;
+}
+
+function noteKey(whole) {
+  secrets.add(whole);
+  secrets.add(whole.split('-')[2]);
+}
+
+async function turnoutJson(args) {
+  const run = await runTurnout([...args, '--config', configFile]);
+  assert.equal(run.code, 0, `turnout ${args.join(' ')}: ${run.stderr}`);
+  const value = JSON.parse(run.stdout);
+  if (value.key) noteKey(value.key);
+  return { value, raw: run.stdout };
+}
+
+async function admin(gateway, method, urlPath, json, key = ADMIN_KEY) {
+  const answer = remember(await gateway.request(method, urlPath, { json, headers: { authorization: `Bearer ${key}` } }));
+  if (answer.json?.key) noteKey(answer.json.key);
+  return answer;
+}
+
+const CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 100 };
+
+async function chat(gateway, key, body = {}) {
+  return remember(await gateway.request('POST', '/v1/chat/completions',
+    { json: { ...CHAT, ...body }, headers: { authorization: `Bearer ${key}` } }));
+}
+
+// A burst client: node:http with the body serialised once, so 1,000 requests leave within
+// a second even on a loaded machine (fetch's per-request set-up is several times slower).
+const burstAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+function burstPost(gateway, urlPath, body, key) {
+  return new Promise((resolve) => {
+    const request = http.request({
+      host: '127.0.0.1', port: gateway.port, path: urlPath, method: 'POST', agent: burstAgent,
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk) => { text += chunk; });
+      response.on('end', () => {
+        let json = null;
+        try { json = JSON.parse(text); } catch { /* not JSON */ }
+        remember({ status: response.statusCode, text });
+        resolve({ status: response.statusCode, headers: response.headers, text, json });
+      });
+    });
+    request.setTimeout(30_000, () => request.destroy(new Error('burst request timed out')));
+    request.on('error', (error) => resolve({ status: 0, headers: {}, text: String(error), json: null }));
+    request.end(body);
+  });
+}
+
+// The ledger export lines of one key, raw (costs stay exact).
+async function ledgerLines(keyId) {
+  const run = await runTurnout(['ledger', 'export', '--format', 'jsonl', '--config', configFile]);
+  assert.equal(run.code, 0, run.stderr);
+  return run.stdout.split('\n').filter((line) => line && JSON.parse(line).client_key_id === keyId);
+}
+
+const ledgerTotal = (lines) => lines.reduce((sum, line) => sum + rawUsd(line, 'cost_usd'), 0n);
+
+function psql(query) {
+  return execFileSync('psql', ['-X', '-A', '-t', '-F', '|', '-c', query, pgUrl]).toString().trim();
+}
+
+// A streamed chat call held open: resolves once its head and first bytes arrived, with
+// the response head and a promise of how the stream ended ('complete' or 'cut').
+async function openStream(gateway, key) {
+  const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ ...CHAT, stream: true, stream_options: { include_usage: true } }),
+  });
+  assert.equal(response.status, 200, await (response.status === 200 ? '' : response.text()));
+  const reader = response.body.getReader();
+  const first = await reader.read();
+  assert.ok(!first.done, 'the stream ended before its first bytes');
+  let text = Buffer.from(first.value).toString('utf8');
+  const ended = (async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return text.includes('data: [DONE]') ? 'complete' : 'cut';
+        text += Buffer.from(value).toString('utf8');
+      }
+    } catch {
+      return 'cut';
+    }
+  })();
+  return { headers: response.headers, ended };
+}
+
+// Returns once at least `needMs` ms are left in the current wall-clock minute (waiting
+// for the next minute to start if fewer are).
+async function atMinuteStartIfNeeded(needMs) {
+  const intoMinute = Date.now() % 60_000;
+  if (60_000 - intoMinute < needMs) await sleep(60_000 - intoMinute + 300);
+}
+
+describe(`governance across ${REPLICAS} replicas on PostgreSQL`, { skip: pgSkip }, () => {
+  before(async () => {
+    assert.equal(pgStarted.status, 0, `pg-test-cluster.sh start failed: ${pgStarted.stderr}`);
+    dir = makeTempDir('turnout-govrep-');
+    mock = await startMock();
+    const config = baseConfig({ upstreamUrl: mock.baseUrl, dir });
+    config.ledger.url = pgUrl;
+    config.server.api_keys = [STATIC_KEY];
+    config.providers.openai.timeout_s = CALL_TIMEOUT_S;
+    config.governance = { admin_key: ADMIN_KEY, key_cache_ttl_s: KEY_CACHE_TTL_MS / 1000 };
+    configFile = writeConfig(dir, config);
+    for (let i = 0; i < REPLICAS; i += 1) gateways.push(await startGateway({ configFile, dir }));
+    everyGateway.push(...gateways);
+  });
+  after(async () => {
+    burstAgent.destroy();
+    for (const gateway of gateways) await gateway.stop();
+  });
+
+  // Set by the first test, checked by the one before last.
+  const crash = { key: null, stranded: 0, holdPico: 0n, heldSince: 0 };
+
+  it('crash: two replicas SIGKILLed mid-stream leave exactly their holds, nothing settled twice', async () => {
+    const created = await admin(gateways[0], 'POST', '/admin/v1/keys',
+      { name: 'crash', budget_usd: '1', budget_period: 'lifetime' });
+    assert.equal(created.status, 201, created.text);
+    crash.key = created.json;
+    // 8 chunks 150 ms apart: each stream stays open ~1.2 s, well inside the 2 s timeout.
+    await mock.configure({ chunk_delay_ms: 150 });
+    try {
+      const perReplica = 3;
+      const streams = [];
+      for (let i = 0; i < perReplica * REPLICAS; i += 1) streams.push(openStream(gateways[i % REPLICAS], crash.key.key));
+      const opened = await Promise.all(streams);
+      crash.heldSince = Date.now();
+      const doomed = gateways.slice(2);
+      for (const gateway of doomed) await gateway.stop('SIGKILL');
+      const endings = await Promise.all(opened.map((s) => s.ended));
+      // Replicas 0 and 1 finished theirs; the killed ones' streams were cut.
+      endings.forEach((ending, i) => assert.equal(ending, i % REPLICAS < 2 ? 'complete' : 'cut', `stream ${i}`));
+      crash.stranded = endings.filter((e) => e === 'cut').length;
+      assert.equal(crash.stranded, perReplica * 2);
+
+      // The hold of one such call: input price × counted prompt + output price × max_tokens.
+      const prompt = BigInt(opened[0].headers.get('x-turnout-prompt-tokens'));
+      crash.holdPico = prompt * picoPerToken(TEST_MODELS['gpt-4o'].input)
+        + BigInt(CHAT.max_tokens) * picoPerToken(TEST_MODELS['gpt-4o'].output);
+
+      // Before expiry: the stranded holds are live and counted as held; spent is the ledger.
+      const lines = await ledgerLines(crash.key.id);
+      assert.equal(lines.length, perReplica * 2, 'only the surviving replicas recorded calls');
+      const live = psql(`SELECT COUNT(*), COALESCE(SUM(amount_pico), 0) FROM gov_holds WHERE key_scope = 'key:${crash.key.id}'`);
+      assert.equal(live, `${crash.stranded}|${BigInt(crash.stranded) * crash.holdPico}`);
+      const { raw } = await turnoutJson(['keys', 'show', crash.key.id]);
+      assert.equal(rawUsd(raw, 'held_usd'), BigInt(crash.stranded) * crash.holdPico, raw);
+      assert.equal(rawUsd(raw, 'spent_usd'), ledgerTotal(lines), raw);
+    } finally {
+      await mock.configure({ chunk_delay_ms: 0 });
+    }
+    // Two fresh replicas take the killed ones' places for the tests that follow.
+    gateways = gateways.slice(0, 2);
+    for (let i = 2; i < REPLICAS; i += 1) gateways.push(await startGateway({ configFile, dir }));
+    everyGateway.push(...gateways.slice(2));
+  });
+
+  it(`rpm 60: 1,000 requests within one second over ${REPLICAS} replicas admit exactly 60`, async () => {
+    const created = await admin(gateways[1], 'POST', '/admin/v1/keys', { name: 'rpm-sixty', rpm: 60 });
+    const key = created.json;
+    // rpm counts fixed wall-clock minutes: the whole burst must be answered inside one.
+    await atMinuteStartIfNeeded(40_000);
+    const minute = Math.floor(Date.now() / 60_000);
+    const sending = Date.now();
+    const body = JSON.stringify(CHAT);
+    const answers = [];
+    for (let i = 0; i < 1000; i += 1) answers.push(burstPost(gateways[i % REPLICAS], '/v1/chat/completions', body, key.key));
+    const sentWithinMs = Date.now() - sending;
+    const settled = await Promise.all(answers);
+    assert.equal(Math.floor(Date.now() / 60_000), minute, 'the burst straddled a minute boundary');
+    assert.ok(sentWithinMs < 1000, `sending took ${sentWithinMs} ms`);
+    const statuses = {};
+    for (const answer of settled) statuses[answer.status] = (statuses[answer.status] ?? 0) + 1;
+    assert.deepEqual(statuses, { 200: 60, 429: 940 });
+    for (const refused of settled.filter((a) => a.status === 429)) {
+      assert.equal(refused.json.error.code, 'rate_limit_exceeded');
+      assert.match(refused.json.error.message, /Limit 60, Used 60, Requested 1/);
+    }
+    const remaining = settled.filter((a) => a.status === 200)
+      .map((a) => Number(a.headers['x-ratelimit-remaining-requests'])).sort((a, b) => a - b);
+    assert.deepEqual(remaining, Array.from({ length: 60 }, (_, i) => i), 'each admission counted once, in order');
+    assert.equal((await ledgerLines(key.id)).length, 60, 'refused requests never reach the upstream or the ledger');
+  });
+
+  it('the official openai SDK waits retry-after-ms on an rpm refusal, then its one retry is admitted', async () => {
+    const created = await admin(gateways[2], 'POST', '/admin/v1/keys', { name: 'sdk-rpm', rpm: 1 });
+    const key = created.json;
+    const attempts = [];
+    const countingFetch = async (url, init) => {
+      const sentAt = Date.now();
+      const response = await fetch(url, init);
+      attempts.push({ sentAt, answeredAt: Date.now(), status: response.status,
+        retryAfterMs: Number(response.headers.get('retry-after-ms')) });
+      return response;
+    };
+    const client = new OpenAI({ apiKey: key.key, baseURL: gateways[2].baseUrl, maxRetries: 2, timeout: 20_000, fetch: countingFetch });
+    await client.chat.completions.create(CHAT);  // uses this minute's one request
+    // Refused for the rest of this minute: the SDK must wait what retry-after-ms says.
+    const completion = await client.chat.completions.create(CHAT);
+    assert.equal(completion.object, 'chat.completion');
+    assert.deepEqual(attempts.map((a) => a.status), [200, 429, 200], JSON.stringify(attempts));
+    const [, refused, retried] = attempts;
+    assert.ok(refused.retryAfterMs > 0 && refused.retryAfterMs <= 60_000, `retry-after-ms ${refused.retryAfterMs}`);
+    assert.ok(retried.sentAt - refused.answeredAt >= refused.retryAfterMs - 5,
+      `retried after ${retried.sentAt - refused.answeredAt} ms, told ${refused.retryAfterMs} ms`);
+    // The gateway saw exactly these three attempts on this key.
+    await sleep(100);
+    const seen = gateways[2].handle.logEntries().filter((e) => e.key_id === key.id);
+    assert.deepEqual(seen.map((e) => e.status), [200, 429, 200]);
+  });
+
+  it('a key revoked through the admin API on one replica is refused by the others within the 1 s TTL', async () => {
+    const created = await admin(gateways[0], 'POST', '/admin/v1/keys', { name: 'revoked-fast', budget_usd: '1' });
+    const key = created.json;
+    // Every replica has the key cached (verified) just before the revocation.
+    for (const gateway of gateways) assert.equal((await chat(gateway, key.key)).status, 200);
+    const revoked = await admin(gateways[0], 'POST', `/admin/v1/keys/${key.id}/revoke`);
+    assert.equal(revoked.status, 200, revoked.text);
+    const revokedAt = Date.now();
+    assert.equal((await chat(gateways[0], key.key)).status, 401, 'the revoking replica refuses at once');
+    const refusedAfter = await Promise.all(gateways.slice(1).map(async (gateway) => {
+      for (;;) {
+        const answer = await chat(gateway, key.key);
+        if (answer.status === 401) {
+          assert.equal(answer.json.error.code, 'invalid_api_key');
+          assert.match(answer.json.error.message, /revoked/);
+          return Date.now() - revokedAt;
+        }
+        assert.equal(answer.status, 200, answer.text);
+        if (Date.now() - revokedAt > 5 * KEY_CACHE_TTL_MS) return Infinity;
+        await sleep(25);
+      }
+    }));
+    for (const ms of refusedAfter) assert.ok(ms <= KEY_CACHE_TTL_MS + 250, `refused only after ${ms} ms`);
+  });
+
+  it('rotation through the admin API: the old secret stops, the new one works on every replica', async () => {
+    const created = await admin(gateways[1], 'POST', '/admin/v1/keys', { name: 'rotated' });
+    const oldKey = created.json.key;
+    const rotated = await admin(gateways[1], 'POST', `/admin/v1/keys/${created.json.id}/rotate`);
+    assert.equal(rotated.status, 200, rotated.text);
+    assert.notEqual(rotated.json.key, oldKey);
+    await sleep(KEY_CACHE_TTL_MS + 100);
+    for (const gateway of gateways) {
+      const old = await chat(gateway, oldKey);
+      assert.equal(old.status, 401, old.text);
+      assert.deepEqual(openAIErrorProblems(old.json), []);
+      assert.equal((await chat(gateway, rotated.json.key)).status, 200);
+    }
+    // Wrong credentials on the admin API, and a wrong secret on /v1: refused, not echoed.
+    for (const wrong of [`${ADMIN_KEY}x`, rotated.json.key, STATIC_KEY]) {
+      assert.equal((await admin(gateways[3], 'GET', '/admin/v1/keys', undefined, wrong)).status, 401);
+    }
+  });
+
+  it('crash: after expiry the stranded holds are charged in full — spent = ledger + expired, held = live', async () => {
+    const expiresAt = crash.heldSince + CALL_TIMEOUT_S * 1000 + HOLD_MARGIN_MS;
+    await sleep(Math.max(0, expiresAt - Date.now() + 1_000));
+    // The next call on the key sweeps its expired holds (a periodic sweeper may have already).
+    assert.equal((await chat(gateways[3], crash.key.key)).status, 200);
+    const lines = await ledgerLines(crash.key.id);
+    const expired = BigInt(crash.stranded) * crash.holdPico;
+    const { raw } = await turnoutJson(['keys', 'show', crash.key.id]);
+    assert.equal(rawUsd(raw, 'held_usd'), 0n, raw);
+    assert.equal(rawUsd(raw, 'spent_usd'), ledgerTotal(lines) + expired, raw);
+    assert.equal(rawUsd(raw, 'remaining_usd'), PICO - ledgerTotal(lines) - expired, raw);
+    assert.equal(psql(`SELECT COUNT(*) FROM gov_holds WHERE key_scope = 'key:${crash.key.id}'`), '0');
+    const row = psql(`SELECT spent_pico, held_pico, expired_pico FROM gov_budgets WHERE scope = 'key:${crash.key.id}'`);
+    assert.equal(row, `${ledgerTotal(lines) + expired}|0|${expired}`);
+    const admin0 = await admin(gateways[0], 'GET', `/admin/v1/keys/${crash.key.id}`);
+    assert.equal(rawUsd(admin0.text, 'spent_usd'), ledgerTotal(lines) + expired);
+    assert.ok(psql('SELECT COUNT(*) FROM gov_budgets WHERE spent_pico < 0 OR held_pico < 0 OR expired_pico < 0') === '0');
+  });
+
+  it('no secret in any log line, ledger row, governance row, /metrics, /stats or error body', async () => {
+    assert.ok(secrets.size >= 10, `only ${secrets.size} secrets seen`);
+    const exports = await Promise.all(['jsonl', 'csv'].map((format) =>
+      runTurnout(['ledger', 'export', '--format', format, '--config', configFile])));
+    const tables = ['gov_keys', 'gov_teams', 'gov_audit', 'gov_budgets', 'gov_holds', 'gov_rates'];
+    const governance = tables.map((table) => psql(`SELECT * FROM ${table}`)).join('\n');
+    assert.ok(/key\.create/.test(governance) && /key\.rotate/.test(governance) && /key\.revoke/.test(governance),
+      'the admin writes are audited');
+    const served = [];
+    for (const gateway of gateways) {
+      for (const urlPath of ['/metrics', '/stats']) {
+        const answer = await gateway.request('GET', urlPath, { headers: { authorization: `Bearer ${STATIC_KEY}` } });
+        assert.equal(answer.status, 200, `${urlPath}: ${answer.text}`);
+        served.push(answer.text);
+      }
+    }
+    assert.ok(errorBodies.length > 900, 'the refusals above were collected');
+    const haystacks = {
+      logs: everyGateway.map((g) => `${g.handle.stdoutLines.join('\n')}\n${g.handle.stderr}`).join('\n'),
+      ledger: exports.map((run) => run.stdout).join('\n'),
+      governance,
+      'metrics and stats': served.join('\n'),
+      'error bodies': errorBodies.join('\n'),
+    };
+    const forbidden = [...secrets, ADMIN_KEY, STATIC_KEY, UPSTREAM_KEY];
+    for (const [where, text] of Object.entries(haystacks)) {
+      assert.ok(text.length > 0, `${where} is empty`);
+      for (const secret of forbidden) assert.ok(!text.includes(secret), `a secret appears in the ${where}`);
+    }
+  });
+});
+
+after(async () => {
+  await stopAll();
+  spawnSync(CLUSTER_SCRIPT, ['stop', clusterDir], { encoding: 'utf8', timeout: 120_000 });
+});
