@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 
-import { REPO_ROOT, baseConfig, makeTempDir, openAIErrorProblems, runTurnout, startGateway, startMock, stopAll, writeConfig } from './lib/harness.mjs';
+import { REPO_ROOT, TEST_MODELS, baseConfig, makeTempDir, openAIErrorProblems, runTurnout, startGateway, startMock, stopAll, writeConfig } from './lib/harness.mjs';
 
 const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts/pg-test-cluster.sh');
 const NO_POSTGRES = 3;  // the script's status when the server binaries are missing
@@ -236,14 +236,35 @@ describe('budgets', () => {
       assert.ok(r.json.error.message.includes(key.id));
     }
     for (const a of admitted) assert.ok(a.headers.get('x-turnout-budget-remaining-usd') !== null);
+    // The burst's refusals came while its admitted calls were still held; now that they
+    // are settled, spend what is left, one call at a time, until a call no longer fits.
+    let drained = 0;
+    for (;;) {
+      const next = await chat(gateways[drained % replicas], key.key, {});
+      if (next.status === 429) {
+        assert.equal(next.json.error.code, 'insufficient_quota', next.text);
+        break;
+      }
+      assert.equal(next.status, 200, next.text);
+      drained += 1;
+      assert.ok(drained < 200, 'the budget never ran out');
+    }
     const lines = await ledgerLines(key.id);
-    assert.equal(lines.length, admitted.length);
+    assert.equal(lines.length, admitted.length + drained);
     const total = lines.reduce((sum, line) => sum + usdToPico(line.match(/"cost_usd":([0-9.]+)/)[1]), 0n);
-    assert.ok(total <= usdToPico('0.010'), `ledger total ${total} pico exceeds the cap`);
-    // Settled exactly: spent is the ledger's total, nothing is left held.
-    const { value: shown } = await turnoutJson(['keys', 'show', key.id]);
-    assert.equal(usdToPico(shown.usage.spent_usd), total);
-    assert.equal(shown.usage.held_usd, 0);
+    const cap = usdToPico('0.010');
+    assert.ok(total <= cap, `ledger total ${total} pico exceeds the cap`);
+    // With nothing held, the last refusal means what is left is less than one request's
+    // maximum: input price × prompt tokens + output price × max_tokens.
+    const perToken = (per1k) => usdToPico(per1k) / 1000n;
+    const prompt = BigInt(JSON.parse(lines[0]).counted_prompt_tokens);
+    const maxRequest = prompt * perToken(TEST_MODELS['gpt-4o'].input) + 100n * perToken(TEST_MODELS['gpt-4o'].output);
+    assert.ok(cap - total < maxRequest, `ledger total ${total} pico is more than one request (${maxRequest}) below the cap`);
+    // Settled exactly: spent is the ledger's total (read from the printed digits, never a
+    // double), nothing is left held.
+    const { raw } = await turnoutJson(['keys', 'show', key.id]);
+    assert.equal(usdToPico(raw.match(/"spent_usd":([0-9.]+)/)[1]), total, raw);
+    assert.match(raw, /"held_usd":0[,}]/);
   });
 
   it('Responses and embeddings calls are held and settled under the same budget', async () => {
