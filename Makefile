@@ -6,7 +6,7 @@ FUZZ_BUILD  ?= build-fuzz
 JOBS        ?= $(shell nproc)
 CONFIG      ?= examples/turnout.yaml
 
-.PHONY: all deps deps-test build run test test-unit test-asan fuzz bench bench-fleet clean
+.PHONY: all deps deps-test build run test test-unit test-asan fuzz bench bench-fleet bench-admission clean
 
 all: build
 
@@ -34,6 +34,10 @@ bench: deps-test
 # Only the fleet part of `make bench` (1, 2 and 3 replicas behind HAProxy on one PostgreSQL).
 bench-fleet: deps-test
 	scripts/bench-fleet.sh
+
+# Only the admission part of `make bench` (governance on/off, 4 replicas on one PostgreSQL).
+bench-admission: deps-test
+	scripts/bench-admission.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-test build-bench

@@ -141,3 +141,8 @@ node scripts/bench-streams.mjs ttfb "$stream_mock_port" "$stream_gw_port" "$TTFB
 # A fleet: 1, 2 and 3 replicas on one PostgreSQL behind HAProxy (scripts/bench-fleet.sh).
 echo "== fleet (HAProxy, PostgreSQL ledger)"
 TURNOUT_BENCH_BIN="$bin" scripts/bench-fleet.sh
+
+# Governance: what admission (budget hold + rpm count) adds, 4 replicas on one PostgreSQL
+# (scripts/bench-admission.sh).
+echo "== admission (governance on/off, 4 replicas, PostgreSQL)"
+TURNOUT_BENCH_BIN="$bin" scripts/bench-admission.sh
