@@ -1,6 +1,7 @@
 // Governance guarantees across replicas (issue 17; SPEC §8), through the real binary: four
-// `turnout serve` processes on one private PostgreSQL database, the mock as the provider.
-//   - crash safety: two replicas SIGKILLed mid-stream leave their holds; once the holds
+// `turnout serve` processes on one private PostgreSQL database (then two on one SQLite
+// file), the mock as the provider.
+//   - crash safety: half the replicas SIGKILLed mid-stream leave their holds; once the holds
 //     expire they are charged in full, so spent = ledger + expired holds, held = live holds;
 //   - a shared rpm of 60: 1,000 requests in one second over the replicas admit exactly 60;
 //   - the official `openai` SDK retries an rpm refusal after `retry-after-ms`, once;
@@ -32,7 +33,6 @@ const pgStarted = spawnSync(CLUSTER_SCRIPT, ['start', clusterDir], { encoding: '
 const pgUrl = pgStarted.status === 0 ? pgStarted.stdout.trim().split('\n')[0] : null;
 const pgSkip = pgStarted.status === NO_POSTGRES ? 'PostgreSQL server binaries are not installed' : false;
 
-const REPLICAS = 4;
 const ADMIN_KEY = 'adm-replicas-test-93c5e07b1d2a48f6';
 const STATIC_KEY = 'sk-static-replicas-test-4e71a0';
 const CALL_TIMEOUT_S = 4;             // providers.openai.timeout_s: a hold lives this + 60 s
@@ -132,7 +132,11 @@ async function ledgerLines(keyId) {
 
 const ledgerTotal = (lines) => lines.reduce((sum, line) => sum + rawUsd(line, 'cost_usd'), 0n);
 
-function psql(query) {
+let engine;
+let replicas;
+// One query on the ledger database, its rows as `a|b` lines.
+function sql(query) {
+  if (engine === 'sqlite') return execFileSync('sqlite3', ['-separator', '|', path.join(dir, 'ledger.db'), query]).toString().trim();
   return execFileSync('psql', ['-X', '-A', '-t', '-F', '|', '-c', query, pgUrl]).toString().trim();
 }
 
@@ -170,29 +174,39 @@ async function atMinuteStartIfNeeded(needMs) {
   if (60_000 - intoMinute < needMs) await sleep(60_000 - intoMinute + 300);
 }
 
-describe(`governance across ${REPLICAS} replicas on PostgreSQL`, { skip: pgSkip }, () => {
+// PostgreSQL: four gateways on one database. SQLite: two on one file (the SDK's retry does
+// not depend on the engine and its minute-long wait runs once, on PostgreSQL).
+for (const [engineName, replicaCount, skip] of [['postgresql', 4, pgSkip], ['sqlite', 2, false]]) {
+describe(`governance across ${replicaCount} replicas on ${engineName}`, { skip }, () => {
   before(async () => {
-    assert.equal(pgStarted.status, 0, `pg-test-cluster.sh start failed: ${pgStarted.stderr}`);
+    engine = engineName;
+    replicas = replicaCount;
+    gateways = [];
+    everyGateway.length = 0;
+    secrets.clear();
+    errorBodies.length = 0;
     dir = makeTempDir('turnout-govrep-');
-    mock = await startMock();
+    mock ??= await startMock();
     const config = baseConfig({ upstreamUrl: mock.baseUrl, dir });
-    config.ledger.url = pgUrl;
+    if (engine === 'postgresql') {
+      assert.equal(pgStarted.status, 0, `pg-test-cluster.sh start failed: ${pgStarted.stderr}`);
+      config.ledger.url = pgUrl;
+    }
     config.server.api_keys = [STATIC_KEY];
     config.providers.openai.timeout_s = CALL_TIMEOUT_S;
     config.governance = { admin_key: ADMIN_KEY, key_cache_ttl_s: KEY_CACHE_TTL_MS / 1000 };
     configFile = writeConfig(dir, config);
-    for (let i = 0; i < REPLICAS; i += 1) gateways.push(await startGateway({ configFile, dir }));
+    for (let i = 0; i < replicas; i += 1) gateways.push(await startGateway({ configFile, dir }));
     everyGateway.push(...gateways);
   });
   after(async () => {
-    burstAgent.destroy();
     for (const gateway of gateways) await gateway.stop();
   });
 
   // Set by the first test, checked by the one before last.
   const crash = { key: null, stranded: 0, holdPico: 0n, heldSince: 0 };
 
-  it('crash: two replicas SIGKILLed mid-stream leave exactly their holds, nothing settled twice', async () => {
+  it('crash: half the replicas SIGKILLed mid-stream leave exactly their holds, nothing settled twice', async () => {
     const created = await admin(gateways[0], 'POST', '/admin/v1/keys',
       { name: 'crash', budget_usd: '1', budget_period: 'lifetime' });
     assert.equal(created.status, 201, created.text);
@@ -203,21 +217,22 @@ describe(`governance across ${REPLICAS} replicas on PostgreSQL`, { skip: pgSkip 
     try {
       const perReplica = 3;
       const streams = [];
-      for (let i = 0; i < perReplica * REPLICAS; i += 1) streams.push(openStream(gateways[i % REPLICAS], crash.key.key));
+      for (let i = 0; i < perReplica * replicas; i += 1) streams.push(openStream(gateways[i % replicas], crash.key.key));
       const opened = await Promise.all(streams);
       crash.heldSince = Date.now();
-      const doomed = gateways.slice(2);
+      const survivors = replicas / 2;
+      const doomed = gateways.slice(survivors);
       for (const gateway of doomed) await gateway.stop('SIGKILL');
       const endings = await Promise.all(opened.map((s) => s.ended));
       // Two fresh replicas take the killed ones' places for the tests that follow (first,
       // so that a failure below does not take the later tests down with it).
-      gateways = gateways.slice(0, 2);
-      for (let i = 2; i < REPLICAS; i += 1) gateways.push(await startGateway({ configFile, dir }));
-      everyGateway.push(...gateways.slice(2));
+      gateways = gateways.slice(0, survivors);
+      for (let i = survivors; i < replicas; i += 1) gateways.push(await startGateway({ configFile, dir }));
+      everyGateway.push(...gateways.slice(survivors));
       // Replicas 0 and 1 finished theirs; the killed ones' streams were cut.
-      endings.forEach((ending, i) => assert.equal(ending, i % REPLICAS < 2 ? 'complete' : 'cut', `stream ${i}`));
+      endings.forEach((ending, i) => assert.equal(ending, i % replicas < survivors ? 'complete' : 'cut', `stream ${i}`));
       crash.stranded = endings.filter((e) => e === 'cut').length;
-      assert.equal(crash.stranded, perReplica * 2);
+      assert.equal(crash.stranded, perReplica * (replicas - survivors));
 
       // The hold of one such call: input price × counted prompt + output price × max_tokens.
       const prompt = BigInt(opened[0].headers.get('x-turnout-prompt-tokens'));
@@ -226,8 +241,8 @@ describe(`governance across ${REPLICAS} replicas on PostgreSQL`, { skip: pgSkip 
 
       // Before expiry: the stranded holds are live and counted as held; spent is the ledger.
       const lines = await ledgerLines(crash.key.id);
-      assert.equal(lines.length, perReplica * 2, 'only the surviving replicas recorded calls');
-      const live = psql(`SELECT COUNT(*), COALESCE(SUM(amount_pico), 0) FROM gov_holds WHERE key_scope = 'key:${crash.key.id}'`);
+      assert.equal(lines.length, perReplica * survivors, 'only the surviving replicas recorded calls');
+      const live = sql(`SELECT COUNT(*), COALESCE(SUM(amount_pico), 0) FROM gov_holds WHERE key_scope = 'key:${crash.key.id}'`);
       assert.equal(live, `${crash.stranded}|${BigInt(crash.stranded) * crash.holdPico}`);
       const { raw } = await turnoutJson(['keys', 'show', crash.key.id]);
       assert.equal(rawUsd(raw, 'held_usd'), BigInt(crash.stranded) * crash.holdPico, raw);
@@ -237,7 +252,7 @@ describe(`governance across ${REPLICAS} replicas on PostgreSQL`, { skip: pgSkip 
     }
   });
 
-  it(`rpm 60: 1,000 requests within one second over ${REPLICAS} replicas admit exactly 60`, async () => {
+  it(`rpm 60: 1,000 requests within one second over ${replicaCount} replicas admit exactly 60`, async () => {
     const created = await admin(gateways[1], 'POST', '/admin/v1/keys', { name: 'rpm-sixty', rpm: 60 });
     const key = created.json;
     // rpm counts fixed wall-clock minutes: the whole burst must be answered inside one.
@@ -246,7 +261,7 @@ describe(`governance across ${REPLICAS} replicas on PostgreSQL`, { skip: pgSkip 
     const sending = Date.now();
     const body = JSON.stringify(CHAT);
     const answers = [];
-    for (let i = 0; i < 1000; i += 1) answers.push(burstPost(gateways[i % REPLICAS], '/v1/chat/completions', body, key.key));
+    for (let i = 0; i < 1000; i += 1) answers.push(burstPost(gateways[i % replicas], '/v1/chat/completions', body, key.key));
     const sentWithinMs = Date.now() - sending;
     const settled = await Promise.all(answers);
     assert.equal(Math.floor(Date.now() / 60_000), minute, 'the burst straddled a minute boundary');
@@ -264,8 +279,9 @@ describe(`governance across ${REPLICAS} replicas on PostgreSQL`, { skip: pgSkip 
     assert.equal((await ledgerLines(key.id)).length, 60, 'refused requests never reach the upstream or the ledger');
   });
 
-  it('the official openai SDK waits retry-after-ms on an rpm refusal, then its one retry is admitted', async () => {
-    const created = await admin(gateways[2], 'POST', '/admin/v1/keys', { name: 'sdk-rpm', rpm: 1 });
+  it('the official openai SDK waits retry-after-ms on an rpm refusal, then its one retry is admitted',
+    { skip: engineName === 'sqlite' ? 'engine-independent: runs on PostgreSQL' : false }, async () => {
+    const created = await admin(gateways.at(-1), 'POST', '/admin/v1/keys', { name: 'sdk-rpm', rpm: 1 });
     const key = created.json;
     const attempts = [];
     const countingFetch = async (url, init) => {
@@ -275,7 +291,7 @@ describe(`governance across ${REPLICAS} replicas on PostgreSQL`, { skip: pgSkip 
         retryAfterMs: Number(response.headers.get('retry-after-ms')) });
       return response;
     };
-    const client = new OpenAI({ apiKey: key.key, baseURL: gateways[2].baseUrl, maxRetries: 2, timeout: 20_000, fetch: countingFetch });
+    const client = new OpenAI({ apiKey: key.key, baseURL: gateways.at(-1).baseUrl, maxRetries: 2, timeout: 20_000, fetch: countingFetch });
     await client.chat.completions.create(CHAT);  // uses this minute's one request
     // Refused for the rest of this minute: the SDK must wait what retry-after-ms says.
     const completion = await client.chat.completions.create(CHAT);
@@ -287,7 +303,7 @@ describe(`governance across ${REPLICAS} replicas on PostgreSQL`, { skip: pgSkip 
       `retried after ${retried.sentAt - refused.answeredAt} ms, told ${refused.retryAfterMs} ms`);
     // The gateway saw exactly these three attempts on this key.
     await sleep(100);
-    const seen = gateways[2].handle.logEntries().filter((e) => e.key_id === key.id);
+    const seen = gateways.at(-1).handle.logEntries().filter((e) => e.key_id === key.id);
     assert.deepEqual(seen.map((e) => e.status), [200, 429, 200]);
   });
 
@@ -333,7 +349,7 @@ describe(`governance across ${REPLICAS} replicas on PostgreSQL`, { skip: pgSkip 
     }
     // Wrong credentials on the admin API, and a wrong secret on /v1: refused, not echoed.
     for (const wrong of [`${ADMIN_KEY}x`, rotated.json.key, STATIC_KEY]) {
-      assert.equal((await admin(gateways[3], 'GET', '/admin/v1/keys', undefined, wrong)).status, 401);
+      assert.equal((await admin(gateways.at(-1), 'GET', '/admin/v1/keys', undefined, wrong)).status, 401);
     }
   });
 
@@ -341,19 +357,19 @@ describe(`governance across ${REPLICAS} replicas on PostgreSQL`, { skip: pgSkip 
     const expiresAt = crash.heldSince + CALL_TIMEOUT_S * 1000 + HOLD_MARGIN_MS;
     await sleep(Math.max(0, expiresAt - Date.now() + 1_000));
     // The next call on the key sweeps its expired holds (a periodic sweeper may have already).
-    assert.equal((await chat(gateways[3], crash.key.key)).status, 200);
+    assert.equal((await chat(gateways.at(-1), crash.key.key)).status, 200);
     const lines = await ledgerLines(crash.key.id);
     const expired = BigInt(crash.stranded) * crash.holdPico;
     const { raw } = await turnoutJson(['keys', 'show', crash.key.id]);
     assert.equal(rawUsd(raw, 'held_usd'), 0n, raw);
     assert.equal(rawUsd(raw, 'spent_usd'), ledgerTotal(lines) + expired, raw);
     assert.equal(rawUsd(raw, 'remaining_usd'), PICO - ledgerTotal(lines) - expired, raw);
-    assert.equal(psql(`SELECT COUNT(*) FROM gov_holds WHERE key_scope = 'key:${crash.key.id}'`), '0');
-    const row = psql(`SELECT spent_pico, held_pico, expired_pico FROM gov_budgets WHERE scope = 'key:${crash.key.id}'`);
+    assert.equal(sql(`SELECT COUNT(*) FROM gov_holds WHERE key_scope = 'key:${crash.key.id}'`), '0');
+    const row = sql(`SELECT spent_pico, held_pico, expired_pico FROM gov_budgets WHERE scope = 'key:${crash.key.id}'`);
     assert.equal(row, `${ledgerTotal(lines) + expired}|0|${expired}`);
     const admin0 = await admin(gateways[0], 'GET', `/admin/v1/keys/${crash.key.id}`);
     assert.equal(rawUsd(admin0.text, 'spent_usd'), ledgerTotal(lines) + expired);
-    assert.ok(psql('SELECT COUNT(*) FROM gov_budgets WHERE spent_pico < 0 OR held_pico < 0 OR expired_pico < 0') === '0');
+    assert.ok(sql('SELECT COUNT(*) FROM gov_budgets WHERE spent_pico < 0 OR held_pico < 0 OR expired_pico < 0') === '0');
   });
 
   it('no secret in any log line, ledger row, governance row, /metrics, /stats or error body', async () => {
@@ -361,7 +377,7 @@ describe(`governance across ${REPLICAS} replicas on PostgreSQL`, { skip: pgSkip 
     const exports = await Promise.all(['jsonl', 'csv'].map((format) =>
       runTurnout(['ledger', 'export', '--format', format, '--config', configFile])));
     const tables = ['gov_keys', 'gov_teams', 'gov_audit', 'gov_budgets', 'gov_holds', 'gov_rates'];
-    const governance = tables.map((table) => psql(`SELECT * FROM ${table}`)).join('\n');
+    const governance = tables.map((table) => sql(`SELECT * FROM ${table}`)).join('\n');
     assert.ok(/key\.create/.test(governance) && /key\.rotate/.test(governance) && /key\.revoke/.test(governance),
       'the admin writes are audited');
     const served = [];
@@ -387,8 +403,10 @@ describe(`governance across ${REPLICAS} replicas on PostgreSQL`, { skip: pgSkip 
     }
   });
 });
+}
 
 after(async () => {
+  burstAgent.destroy();
   await stopAll();
   spawnSync(CLUSTER_SCRIPT, ['stop', clusterDir], { encoding: 'utf8', timeout: 120_000 });
 });
