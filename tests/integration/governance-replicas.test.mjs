@@ -7,6 +7,8 @@
 //   - the official `openai` SDK retries an rpm refusal after `retry-after-ms`, once;
 //   - a key revoked through the admin API on one replica is refused by the others within
 //     `key_cache_ttl_s` (1 s);
+//   - PostgreSQL away: limited keys fail closed (503 governance_unavailable), unlimited
+//     keys keep flowing, and every replica admits again once the database is back;
 //   - after all of it (keys created, rotated, revoked, the admin key used, refusals), no
 //     secret appears in any log line, the ledger export, any governance row, /metrics,
 //     /stats or an error body.
@@ -32,6 +34,10 @@ const clusterDir = fs.mkdtempSync(path.join(os.tmpdir(), 'turnout-govrep-pg-'));
 const pgStarted = spawnSync(CLUSTER_SCRIPT, ['start', clusterDir], { encoding: 'utf8', timeout: 120_000 });
 const pgUrl = pgStarted.status === 0 ? pgStarted.stdout.trim().split('\n')[0] : null;
 const pgSkip = pgStarted.status === NO_POSTGRES ? 'PostgreSQL server binaries are not installed' : false;
+function cluster(command) {
+  const run = spawnSync(CLUSTER_SCRIPT, [command, clusterDir], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(run.status, 0, `pg-test-cluster.sh ${command}: ${run.stderr}`);
+}
 
 const ADMIN_KEY = 'adm-replicas-test-93c5e07b1d2a48f6';
 const STATIC_KEY = 'sk-static-replicas-test-4e71a0';
@@ -66,6 +72,7 @@ let gateways = [];
 const everyGateway = [];       // killed ones too: their logs are searched for secrets
 const secrets = new Set();     // whole virtual keys shown, and their secret parts
 const errorBodies = [];        // every non-2xx body a client received
+const retired = [];            // whole keys that no longer work (rotated away)
 
 function remember(answer) {
   if (answer.status >= 300) errorBodies.push(answer.text);
@@ -185,6 +192,7 @@ describe(`governance across ${replicaCount} replicas on ${engineName}`, { skip }
     everyGateway.length = 0;
     secrets.clear();
     errorBodies.length = 0;
+    retired.length = 0;
     dir = makeTempDir('turnout-govrep-');
     mock ??= await startMock();
     const config = baseConfig({ upstreamUrl: mock.baseUrl, dir });
@@ -335,6 +343,7 @@ describe(`governance across ${replicaCount} replicas on ${engineName}`, { skip }
   it('rotation through the admin API: the old secret stops, the new one works on every replica', async () => {
     const created = await admin(gateways[1], 'POST', '/admin/v1/keys', { name: 'rotated' });
     const oldKey = created.json.key;
+    retired.push(oldKey);
     // Every replica has the old secret cached (verified) just before the rotation.
     for (const gateway of gateways) assert.equal((await chat(gateway, oldKey)).status, 200);
     const rotated = await admin(gateways[1], 'POST', `/admin/v1/keys/${created.json.id}/rotate`);
@@ -372,8 +381,55 @@ describe(`governance across ${replicaCount} replicas on ${engineName}`, { skip }
     assert.ok(sql('SELECT COUNT(*) FROM gov_budgets WHERE spent_pico < 0 OR held_pico < 0 OR expired_pico < 0') === '0');
   });
 
+  it('PostgreSQL away: limited keys fail closed (503 governance_unavailable), unlimited keys keep flowing, and both recover',
+    { skip: engineName === 'sqlite' ? 'PostgreSQL only: a SQLite file cannot go away' : false }, async () => {
+    const { value: limited } = await turnoutJson(['keys', 'create', '--name', 'limited-outage', '--budget-usd', '1']);
+    const { value: open } = await turnoutJson(['keys', 'create', '--name', 'open-outage']);
+    for (const gateway of gateways) {
+      assert.equal((await chat(gateway, limited.key)).status, 200);
+      assert.equal((await chat(gateway, open.key)).status, 200);
+    }
+    const upstreamBefore = (await mock.chatRequests()).length;
+    cluster('halt');
+    try {
+      // Past the key cache TTL too: a stale entry still says which key is limited.
+      for (const waitMs of [0, KEY_CACHE_TTL_MS + 200]) {
+        await sleep(waitMs);
+        for (const gateway of gateways) {
+          const refused = await chat(gateway, limited.key);
+          assert.equal(refused.status, 503, refused.text);
+          assert.deepEqual(openAIErrorProblems(refused.json), []);
+          assert.equal(refused.json.error.code, 'governance_unavailable');
+          assert.ok(refused.json.error.message.includes(limited.id));
+          const served = await chat(gateway, open.key);
+          assert.equal(served.status, 200, `an unlimited key while the database is away: ${served.text}`);
+        }
+      }
+      assert.equal((await mock.chatRequests()).length - upstreamBefore, 2 * gateways.length,
+        'only the unlimited key reached the upstream');
+    } finally {
+      cluster('resume');
+    }
+    // Back: every replica admits the limited key again (its governance connection reconnects).
+    for (const gateway of gateways) {
+      let answer;
+      for (let attempt = 0; attempt < 50; attempt += 1) {
+        answer = await chat(gateway, limited.key);
+        if (answer.status === 200) break;
+        await sleep(200);
+      }
+      assert.equal(answer.status, 200, `after the database came back: ${answer.text}`);
+    }
+  });
+
   it('no secret in any log line, ledger row, governance row, /metrics, /stats or error body', async () => {
     assert.ok(secrets.size >= 10, `only ${secrets.size} secrets seen`);
+    // Refusals that carry a presented secret: a retired key and a forged one, on every replica.
+    const forged = `tk-${crash.key.id}-${'5a'.repeat(32)}`;
+    noteKey(forged);
+    for (const gateway of gateways) {
+      for (const key of [...retired, forged]) assert.equal((await chat(gateway, key)).status, 401);
+    }
     const exports = await Promise.all(['jsonl', 'csv'].map((format) =>
       runTurnout(['ledger', 'export', '--format', format, '--config', configFile])));
     const tables = ['gov_keys', 'gov_teams', 'gov_audit', 'gov_budgets', 'gov_holds', 'gov_rates'];
