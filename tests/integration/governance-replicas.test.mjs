@@ -337,7 +337,9 @@ describe(`governance across ${replicaCount} replicas on ${engineName}`, { skip }
         await sleep(25);
       }
     }));
-    for (const ms of refusedAfter) assert.ok(ms <= KEY_CACHE_TTL_MS + 250, `refused only after ${ms} ms`);
+    // The TTL plus one request's time on a loaded (or sanitizer) build; a cache that
+    // outlived its TTL shows up as seconds.
+    for (const ms of refusedAfter) assert.ok(ms <= KEY_CACHE_TTL_MS + 500, `refused only after ${ms} ms`);
   });
 
   it('rotation through the admin API: the old secret stops, the new one works on every replica', async () => {
