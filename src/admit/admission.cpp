@@ -23,6 +23,7 @@ Refusal budget_refusal(const KeyGrant& grant, const governance::BudgetShortfall&
   refusal.status = 429;
   refusal.type = "insufficient_quota";
   refusal.code = "insufficient_quota";
+  refusal.reason = "budget";
   const bool team = shortfall.scope.starts_with("team:");
   refusal.message = fmt::format(
       "Budget exceeded for {} '{}' (key {}): limit ${}, used ${}, this request may cost up to ${}.",
@@ -46,6 +47,7 @@ Refusal cost_refusal(const HoldAmountError& error) {
   switch (error.problem) {
     case HoldProblem::unpriced:
       refusal.code = "model_unpriced";
+      refusal.reason = "model_unpriced";
       refusal.param = "model";
       refusal.message = fmt::format(
           "The model '{}' has no price, so a budget cannot be held for it (governance.allow_unpriced is off).",
@@ -53,6 +55,7 @@ Refusal cost_refusal(const HoldAmountError& error) {
       break;
     case HoldProblem::unbounded_output:
       refusal.code = "invalid_value";
+      refusal.reason = "unbounded_output";
       refusal.param = "max_completion_tokens";
       refusal.message = fmt::format(
           "The model '{}' has no known output limit or context window: set max_completion_tokens so the budget "
@@ -61,6 +64,7 @@ Refusal cost_refusal(const HoldAmountError& error) {
       break;
     case HoldProblem::too_large:
       refusal.code = "invalid_value";
+      refusal.reason = "unbounded_output";
       refusal.param = "max_completion_tokens";
       refusal.message = "The request's maximum cost is too large to hold against a budget.";
       break;
@@ -80,6 +84,7 @@ Refusal invalid_key_refusal(std::string_view public_id, std::string_view why) {
   refusal.status = 401;
   refusal.type = "invalid_request_error";
   refusal.code = "invalid_api_key";
+  refusal.reason = "invalid_api_key";
   refusal.message = public_id.empty() ? fmt::format("Incorrect API key: {}.", why)
                                       : fmt::format("The API key {} {}.", public_id, why);
   refusal.headers.emplace_back("www-authenticate", "Bearer");
@@ -91,6 +96,7 @@ Refusal governance_unavailable(std::string_view public_id) {
   refusal.status = 503;
   refusal.type = "server_error";
   refusal.code = "governance_unavailable";
+  refusal.reason = "governance_unavailable";
   refusal.message = fmt::format(
       "The limits of key {} cannot be checked right now (the ledger database is unreachable); retry shortly.",
       public_id);
@@ -173,31 +179,79 @@ std::optional<Authenticated> Admission::authenticate(std::string_view token, boo
   return Authenticated{entry.grant, std::nullopt};
 }
 
+void RefusalCounter::add(const KeyGrant& grant, std::string_view reason) {
+  auto label_set = std::make_tuple(grant.key.id, grant.key.team_id.value_or(""), std::string(reason));
+  std::lock_guard lock(mutex_);
+  if (auto found = counts_.find(label_set); found != counts_.end()) {
+    ++found->second;
+    return;
+  }
+  if (counts_.size() >= max_label_sets_) label_set = std::make_tuple("other", "", std::string(reason));
+  ++counts_[label_set];
+}
+
+std::vector<RefusalCount> RefusalCounter::snapshot() const {
+  std::lock_guard lock(mutex_);
+  std::vector<RefusalCount> out;
+  out.reserve(counts_.size());
+  for (const auto& [labels, count] : counts_)
+    out.push_back(RefusalCount{std::get<0>(labels), std::get<1>(labels), std::get<2>(labels), count});
+  return out;
+}
+
+void Admission::forget_team(const std::string& team_id) {
+  std::lock_guard lock(cache_mutex_);
+  std::erase_if(cache_, [&](const auto& entry) {
+    const auto& grant = entry.second.grant;
+    return grant && grant->key.team_id == team_id;
+  });
+}
+
 std::variant<Admitted, Refusal> Admission::admit(const KeyGrant& grant, const CallCost& cost,
                                                  std::chrono::milliseconds hold_ttl) {
+  auto decided = decide(grant, cost, hold_ttl);
+  if (const auto* refusal = std::get_if<Refusal>(&decided)) refusals_.add(grant, refusal->reason);
+  return decided;
+}
+
+std::variant<Admitted, Refusal> Admission::decide(const KeyGrant& grant, const CallCost& cost,
+                                                  std::chrono::milliseconds hold_ttl) {
   const std::string& model = cost.candidates.front().model;
   if (!allows(grant.key.models, model) || (grant.team && !allows(grant.team->models, model))) {
     Refusal refusal;
     refusal.status = 403;
     refusal.type = "invalid_request_error";
     refusal.code = "model_not_allowed";
+    refusal.reason = "model_not_allowed";
     refusal.param = "model";
     refusal.message = fmt::format("The API key {} is not allowed to use the model '{}'.", grant.key.id, model);
     return refusal;
   }
   Admitted admitted;
-  const bool budgeted = grant.key.limits.budget_pico || (grant.team && grant.team->limits.budget_pico);
-  const bool rated = grant.key.limits.rpm || (grant.team && grant.team->limits.rpm);
-  if (!budgeted && !rated) return admitted;
+  const auto either = [&](auto limit) {
+    return bool(grant.key.limits.*limit) || (grant.team && bool(grant.team->limits.*limit));
+  };
+  const bool budgeted = either(&governance::Limits::budget_pico);
+  const bool token_limited = either(&governance::Limits::tpm);
+  const bool slotted = either(&governance::Limits::max_parallel);
+  if (!budgeted && !token_limited && !slotted && !either(&governance::Limits::rpm)) return admitted;
   governance::HoldRequest request;
-  request.budgeted = budgeted;
+  // A hold row carries the budget reservation, the reserved tokens and the call's slot.
+  request.budgeted = budgeted || token_limited || slotted;
   if (budgeted) {
     auto amount = hold_amount(cost, settings_.allow_unpriced);
     if (!amount) return cost_refusal(amount.error());
+    request.amount_pico = *amount;
+  }
+  if (auto tokens = reserved_tokens(cost)) {
+    request.tokens = *tokens;
+  } else if (token_limited) {
+    return cost_refusal(tokens.error());
+  }
+  if (request.budgeted) {
     auto hold_id = governance::random_hex(16);
     if (!hold_id) return governance_unavailable(grant.key.id);
     request.hold_id = *hold_id;
-    request.amount_pico = *amount;
   }
   request.key = &grant.key;
   request.team = grant.team ? &*grant.team : nullptr;
@@ -210,11 +264,17 @@ std::variant<Admitted, Refusal> Admission::admit(const KeyGrant& grant, const Ca
     budget_headers.emplace_back("x-turnout-budget-remaining-usd", pricing::format_usd_pico(*outcome->remaining_pico));
   if (outcome->rate_refused) {
     Refusal refusal = rate_refusal(grant, *outcome->rate_refused, request.now_ms);
+    for (const auto& window : {outcome->requests, outcome->tokens}) {
+      if (!window || window->kind == outcome->rate_refused->kind) continue;  // rate_refusal has those
+      auto rate = request_limit_headers(*window, false, request.now_ms);
+      refusal.headers.insert(refusal.headers.end(), rate.begin(), rate.end());
+    }
     refusal.headers.insert(refusal.headers.end(), budget_headers.begin(), budget_headers.end());
     return refusal;
   }
-  if (outcome->requests) {
-    auto rate = request_limit_headers(*outcome->requests, !outcome->refused, request.now_ms);
+  for (const auto& window : {outcome->requests, outcome->tokens}) {
+    if (!window) continue;
+    auto rate = request_limit_headers(*window, !outcome->refused, request.now_ms);
     budget_headers.insert(budget_headers.end(), rate.begin(), rate.end());
   }
   if (outcome->refused) {

@@ -4,8 +4,11 @@
 //                        too: no database round trip on a hit); unknown, revoked or
 //                        expired: 401 invalid_api_key
 //   admit(grant, cost)   model allow-lists (403 model_not_allowed), then one transaction
-//                        that holds the call's worst-case cost against the key's and its
-//                        team's budgets (429 insufficient_quota when it does not fit)
+//                        that counts the call against rpm, reserves its most tokens
+//                        against tpm, takes a slot under max_parallel (429
+//                        rate_limit_exceeded when one is full) and holds its worst-case
+//                        cost against the key's and its team's budgets (429
+//                        insufficient_quota when it does not fit)
 // Both block on the database on a miss or a hold: call them off the event loop. The hold
 // is settled by the ledger writer with the call's record (ledger/hold_settlement.hpp).
 #include "admit/hold_amount.hpp"
@@ -14,10 +17,13 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <variant>
@@ -45,6 +51,9 @@ using Header = std::pair<std::string, std::string>;
 // names the key's public id, never its secret.
 struct Refusal {
   unsigned status = 400;
+  // What refused, for metrics: budget, rpm, tpm, max_parallel, model_not_allowed,
+  // model_unpriced, unbounded_output, governance_unavailable, invalid_api_key.
+  std::string reason;
   std::string type;
   std::string code;
   std::string param;
@@ -60,6 +69,28 @@ struct Authenticated {
 struct Admitted {
   std::string hold_id;  // "" when no budget applies (nothing to settle)
   std::vector<Header> headers;  // for every response to this call
+};
+
+// Refusals of calls on known keys, by key, its team and reason, for /metrics and /stats.
+// Label sets are capped: past the cap, new ones count under key "other" (keys are made by
+// an admin, but nothing else bounds how many there are).
+struct RefusalCount {
+  std::string key_id;
+  std::string team_id;  // "" for a key without a team
+  std::string reason;
+  std::uint64_t count = 0;
+};
+
+class RefusalCounter {
+ public:
+  explicit RefusalCounter(std::size_t max_label_sets = 1000) : max_label_sets_(max_label_sets) {}
+  void add(const KeyGrant& grant, std::string_view reason);
+  std::vector<RefusalCount> snapshot() const;
+
+ private:
+  const std::size_t max_label_sets_;
+  mutable std::mutex mutex_;
+  std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> counts_;
 };
 
 // The wall clock in unix ms; tests inject their own.
@@ -80,6 +111,10 @@ class Admission {
 
   // Drops a key from the cache (revocation through this replica's admin API).
   void forget(const std::string& public_id);
+  // Drops every cached key of the team (its limits or expiry changed).
+  void forget_team(const std::string& team_id);
+
+  const RefusalCounter& refusals() const { return refusals_; }
 
  private:
   struct CacheEntry {
@@ -91,8 +126,12 @@ class Admission {
   // entry when the database cannot be read (stale_fallback).
   Lookup lookup(const std::string& public_id, bool cache_only, CacheEntry& entry);
 
+  std::variant<Admitted, Refusal> decide(const KeyGrant& grant, const CallCost& cost,
+                                         std::chrono::milliseconds hold_ttl);
+
   governance::GovernanceStore& store_;
   const AdmitSettings settings_;
+  RefusalCounter refusals_;
   const NowMs now_;
   std::mutex cache_mutex_;
   std::unordered_map<std::string, CacheEntry> cache_;

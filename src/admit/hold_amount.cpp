@@ -39,4 +39,18 @@ Result<std::int64_t, HoldAmountError> hold_amount(const CallCost& cost, bool all
   return largest;
 }
 
+Result<std::uint64_t, HoldAmountError> reserved_tokens(const CallCost& cost) {
+  std::uint64_t largest = 0;
+  for (const CandidateCost& candidate : cost.candidates) {
+    const auto output = max_output_tokens(candidate, cost.requested_output_tokens);
+    if (!output) return HoldAmountError{HoldProblem::unbounded_output, candidate.model};
+    std::uint64_t total = 0;
+    if (__builtin_mul_overflow(*output, std::max<std::uint64_t>(cost.choices, 1), &total) ||
+        __builtin_add_overflow(total, candidate.prompt_tokens, &total) || total > INT64_MAX)
+      return HoldAmountError{HoldProblem::too_large, candidate.model};
+    largest = std::max(largest, total);
+  }
+  return largest;
+}
+
 }  // namespace turnout::admit

@@ -46,4 +46,9 @@ std::optional<std::uint64_t> max_output_tokens(const CandidateCost& candidate, s
 // The hold for the call; an unpriced candidate counts as 0 only when `allow_unpriced`.
 Result<std::int64_t, HoldAmountError> hold_amount(const CallCost& cost, bool allow_unpriced);
 
+// The tokens the call may use at most, reserved against a tokens-per-minute limit: for the
+// candidate that may use the most, its exact prompt count + its maximum output × n.
+// unbounded_output when a candidate has no bound on its output.
+Result<std::uint64_t, HoldAmountError> reserved_tokens(const CallCost& cost);
+
 }  // namespace turnout::admit

@@ -23,11 +23,13 @@ std::string openai_duration(std::int64_t ms) {
 }
 
 std::vector<Header> request_limit_headers(const governance::RequestWindow& window, bool admitted, std::int64_t now_ms) {
-  const std::uint64_t used = window.used + (admitted ? 1 : 0);
+  if (window.kind == governance::RateKind::parallel) return {};  // OpenAI has no header for it
+  const std::string_view unit = window.kind == governance::RateKind::tokens ? "tokens" : "requests";
+  const std::uint64_t used = window.used + (admitted ? window.requested : 0);
   return {
-      {"x-ratelimit-limit-requests", std::to_string(window.limit)},
-      {"x-ratelimit-remaining-requests", std::to_string(used >= window.limit ? 0 : window.limit - used)},
-      {"x-ratelimit-reset-requests", openai_duration(window.window_end_ms - now_ms)},
+      {fmt::format("x-ratelimit-limit-{}", unit), std::to_string(window.limit)},
+      {fmt::format("x-ratelimit-remaining-{}", unit), std::to_string(used >= window.limit ? 0 : window.limit - used)},
+      {fmt::format("x-ratelimit-reset-{}", unit), openai_duration(window.window_end_ms - now_ms)},
   };
 }
 
@@ -36,13 +38,20 @@ Refusal rate_refusal(const KeyGrant& grant, const governance::RequestWindow& win
   const bool team = window.scope.starts_with("team:");
   Refusal refusal;
   refusal.status = 429;
-  refusal.type = "requests";
+  refusal.type = window.kind == governance::RateKind::tokens ? "tokens" : "requests";
   refusal.code = "rate_limit_exceeded";
+  refusal.reason = window.kind == governance::RateKind::tokens     ? "tpm"
+                   : window.kind == governance::RateKind::parallel ? "max_parallel"
+                                                                   : "rpm";
+  const std::string_view what = window.kind == governance::RateKind::tokens     ? "tokens per minute"
+                                : window.kind == governance::RateKind::parallel ? "concurrent requests"
+                                                                                : "requests per minute";
   refusal.message = fmt::format(
-      "Rate limit reached for requests per minute on {} '{}' (key {}): Limit {}, Used {}, Requested 1. "
-      "Please try again in {}.",
+      "Rate limit reached for {} on {} '{}' (key {}): Limit {}, Used {}, Requested {}. Please try again in {}.", what,
       team ? "team" : "key", team ? window.scope.substr(5) : grant.key.id, grant.key.id, window.limit, window.used,
-      openai_duration(wait_ms));
+      window.requested, openai_duration(wait_ms));
+  if (window.kind == governance::RateKind::tokens && window.requested > window.limit)
+    refusal.message += " This request alone needs more tokens than the limit: lower max_completion_tokens.";
   refusal.headers = request_limit_headers(window, false, now_ms);
   refusal.headers.emplace_back("retry-after", std::to_string((wait_ms + 999) / 1000));
   refusal.headers.emplace_back("retry-after-ms", std::to_string(wait_ms));

@@ -3,6 +3,7 @@
 #include "cli/commands.hpp"
 
 #include "admit/admission.hpp"
+#include "admit/hold_sweeper.hpp"
 #include "config/config.hpp"
 #include "governance/store.hpp"
 #include "ledger/ledger.hpp"
@@ -31,6 +32,9 @@ using listener::HttpServer;
 using listener::HttpServerOptions;
 using listener::RejectionResponses;
 namespace {
+
+// How often each replica charges expired holds (docs/REFERENCE.md §8.4).
+constexpr std::chrono::seconds kHoldSweepInterval{5};
 
 std::string make_instance_id() {
   char host[256] = {0};
@@ -98,6 +102,8 @@ int run_serve(const ServeOptions& opts) {
   // in-memory ledger has no second connection, so virtual keys are then refused.
   std::unique_ptr<governance::GovernanceStore> governance_store;
   std::unique_ptr<admit::Admission> admission;
+  std::unique_ptr<governance::GovernanceStore> hold_sweeper_store;
+  std::unique_ptr<admit::HoldSweeper> hold_sweeper;  // declared after its store: stopped first
   if (config.ledger.url != "sqlite::memory:") {
     auto store = governance::GovernanceStore::open(config.ledger.url);
     if (!store) {
@@ -110,6 +116,18 @@ int run_serve(const ServeOptions& opts) {
     admit_settings.key_cache_ttl =
         std::chrono::milliseconds(static_cast<long long>(config.governance.key_cache_ttl_s * 1000));
     admission = std::make_unique<admit::Admission>(*governance_store, admit_settings);
+    // Its own connection, so a sweep never waits on (or delays) an admission.
+    auto sweeper_store = governance::GovernanceStore::open(config.ledger.url);
+    if (!sweeper_store) {
+      std::cerr << "turnout: ledger error (ledger.url, governance): " << sweeper_store.error().message << "\n";
+      return kExitUsage;
+    }
+    hold_sweeper_store = std::move(*sweeper_store);
+    hold_sweeper = std::make_unique<admit::HoldSweeper>(*hold_sweeper_store, kHoldSweepInterval,
+                                                        [access_log](std::uint64_t charged) {
+                                                          access_log->info(R"({{"event":"holds_expired","charged":{}}})",
+                                                                           charged);
+                                                        });
   }
   // Build both vocabularies now, so the first request does not pay for it.
   tokenizer::Encoding::preload_all();

@@ -80,6 +80,7 @@ std::string usage_json(const ScopeUsage& usage) {
   usd_field(out, "held_usd", usage.held_pico);
   usd_field(out, "remaining_usd", usage.remaining_pico);
   number_field(out, "requests_this_minute", std::optional(usage.requests_this_minute));
+  number_field(out, "tokens_this_minute", std::optional(usage.tokens_this_minute));
   out += '}';
   return out;
 }

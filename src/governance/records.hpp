@@ -81,6 +81,7 @@ struct ScopeUsage {
   std::int64_t held_pico = 0;
   std::optional<std::int64_t> remaining_pico;  // none without a budget; never below 0
   std::uint64_t requests_this_minute = 0;       // admitted in the current one-minute window
+  std::uint64_t tokens_this_minute = 0;         // reserved (settled: used) in that window
 };
 
 }  // namespace turnout::governance

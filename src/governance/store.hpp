@@ -7,6 +7,7 @@
 #include "governance/sql_session.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -47,7 +48,9 @@ struct HoldRequest {
   const KeyRecord* key = nullptr;
   const TeamRecord* team = nullptr;  // the key's team, when it has one
   std::int64_t amount_pico = 0;
-  bool budgeted = true;  // false: no budget applies, only requests are counted (no hold row)
+  // false: no budget, tpm or max_parallel applies, only requests are counted (no hold row)
+  bool budgeted = true;
+  std::uint64_t tokens = 0;  // reserved against tpm: exact prompt count + maximum output × n
   std::int64_t now_ms = 0;
   std::int64_t expires_at_ms = 0;  // an unsettled hold past this is charged in full
 };
@@ -61,24 +64,46 @@ struct BudgetShortfall {
   PeriodWindow period;
 };
 
-// Requests in the current one-minute window of the scope whose rpm leaves the least room.
+// Which rate limit a window measures.
+enum class RateKind { requests, tokens, parallel };
+
+// One scope's use of one rate limit: requests or tokens in the current one-minute window
+// (the scope whose limit leaves the least room), or its calls in flight (parallel).
 struct RequestWindow {
   std::string scope;
   std::uint64_t limit = 0;
   std::uint64_t used = 0;  // before this request
   std::int64_t window_end_ms = 0;
+  RateKind kind = RateKind::requests;
+  std::uint64_t requested = 1;  // what this request counts against the limit
 };
 
 struct HoldOutcome {
   std::optional<BudgetShortfall> refused;  // none: the hold is taken
-  // A scope's rpm is used up: nothing is held or counted. Checked before the budget.
+  // A scope's rpm, tpm or max_parallel has no room: nothing is held or counted. Checked
+  // in that order, key before team, and before the budget.
   std::optional<RequestWindow> rate_refused;
-  // The tightest rpm window as it stands after this request (or, refused, before it);
-  // none without an rpm.
+  // The tightest rpm window as it stands before this request; none without an rpm.
   std::optional<RequestWindow> requests;
+  // The tightest tpm window as it stands before this request; none without a tpm.
+  std::optional<RequestWindow> tokens;
   // The smallest remaining budget over the budgeted scopes, after this hold (or, refused,
   // as it stands); none without a budget.
   std::optional<std::int64_t> remaining_pico;
+};
+
+// What one scope's holds have done, over all its periods, as the database has it (so the
+// same on every replica): live holds, what they hold, holds charged in full by expiry,
+// and calls whose actual cost exceeded their hold (overrun; possible only when usage
+// outgrows the count, e.g. an upstream's own prompt accounting).
+struct ScopeActivity {
+  std::string scope;  // "key:<public id>" or "team:<id>"
+  std::uint64_t live_holds = 0;
+  std::int64_t held_pico = 0;
+  std::uint64_t expired_holds = 0;
+  std::int64_t expired_pico = 0;
+  std::uint64_t overruns = 0;
+  std::int64_t overrun_pico = 0;
 };
 
 class GovernanceStore {
@@ -105,13 +130,18 @@ class GovernanceStore {
   StoreResult<ScopeUsage> usage(const std::string& scope, const Limits& limits, std::int64_t now_ms);
 
   // Sweeps the expired holds of the request's scopes (charging them in full), then, in one
-  // transaction, counts the request against the key's and the team's rpm (a fixed
-  // one-minute window per scope) and takes the hold against their budget rows, all or
+  // transaction, counts the request and its reserved tokens against the key's and the
+  // team's rpm and tpm (a fixed one-minute window per scope), checks their max_parallel
+  // against their live holds, and takes the hold against their budget rows, all or
   // nothing, rows locked in (table, scope, period) order.
   StoreResult<HoldOutcome> hold(const HoldRequest& request);
 
   // Charges every hold that expired before now_ms in full; returns how many.
   StoreResult<std::uint64_t> sweep_expired(std::int64_t now_ms);
+
+  // The scopes with any hold activity, busiest first, at most `max_scopes` of them (a
+  // bound on /metrics label sets whatever the number of keys).
+  StoreResult<std::vector<ScopeActivity>> activity(std::size_t max_scopes);
 
  private:
   StoreResult<std::optional<TeamRecord>> load_team(const std::string& id);
@@ -120,6 +150,15 @@ class GovernanceStore {
                           const std::optional<std::string>& before, const std::optional<std::string>& after,
                           std::int64_t now_ms);
   StoreResult<void> write_key(const KeyRecord& key, bool insert);
+  // One admin write on an existing key or team: under the lock, in one transaction, load
+  // it (404 when absent), apply `change` (an error refuses the write), check a new team
+  // exists, stamp updated_at, write it and its audit row (`audit_records`: with the record
+  // before and after), commit.
+  StoreResult<KeyRecord> modify_key(const std::string& id, std::string_view action, const std::string& actor,
+                                    std::int64_t now_ms, const std::function<StoreResult<void>(KeyRecord&)>& change,
+                                    bool audit_records = true);
+  StoreResult<TeamRecord> modify_team(const std::string& id, std::string_view action, const std::string& actor,
+                                      std::int64_t now_ms, const std::function<StoreResult<void>(TeamRecord&)>& change);
   StoreResult<void> write_team(const TeamRecord& team, bool insert);
   StoreResult<void> sweep(const std::vector<std::string>& scopes, std::int64_t now_ms);
   // The tightest rpm window of the request's scopes, locked; rate_refused when one is full.
@@ -127,8 +166,11 @@ class GovernanceStore {
                                    std::vector<std::string>& counted_scopes);
   // Budget rows: created, locked, swept and checked (outcome.refused, remaining_pico).
   StoreResult<void> hold_budgets(const HoldRequest& request, const std::vector<ScopePlan>& plans, HoldOutcome& outcome);
-  StoreResult<void> take_hold(const HoldRequest& request, const std::vector<ScopePlan>& plans);
-  StoreResult<void> count_requests(const std::vector<std::string>& scopes, std::int64_t window_start_ms);
+  // `rate_window_ms`: the window the hold's tokens were reserved in (none: none reserved).
+  StoreResult<void> take_hold(const HoldRequest& request, const std::vector<ScopePlan>& plans,
+                              std::optional<std::int64_t> rate_window_ms);
+  StoreResult<void> count_requests(const std::vector<std::string>& scopes, std::int64_t window_start_ms,
+                                   std::uint64_t tokens);
 
   std::mutex mutex_;
   std::unique_ptr<SqlSession> session_;

@@ -27,12 +27,25 @@ constexpr std::int64_t kRateWindowMs = 60'000;  // rpm counts fixed one-minute w
 StoreResult<void> GovernanceStore::check_requests(const HoldRequest& request, HoldOutcome& outcome,
                                                   std::vector<std::string>& counted_scopes) {
   const std::int64_t window_start = request.now_ms - request.now_ms % kRateWindowMs;
-  std::vector<std::pair<std::string, std::uint64_t>> limited;  // key before team: the lock order
-  if (request.key->limits.rpm) limited.emplace_back(key_scope(request.key->id), *request.key->limits.rpm);
-  if (request.team != nullptr && request.team->limits.rpm)
-    limited.emplace_back(team_scope(request.team->id), *request.team->limits.rpm);
+  struct RatedScope {
+    std::string scope;
+    const Limits* limits;
+    const char* holds_column;  // where this scope's live holds name it
+  };
+  std::vector<RatedScope> rated;  // key before team: the lock order
+  const auto rate_limited = [](const Limits& limits) { return limits.rpm || limits.tpm || limits.max_parallel; };
+  if (rate_limited(request.key->limits))
+    rated.push_back({key_scope(request.key->id), &request.key->limits, "key_scope"});
+  if (request.team != nullptr && rate_limited(request.team->limits))
+    rated.push_back({team_scope(request.team->id), &request.team->limits, "team_scope"});
   const bool postgres = session_->engine() == Engine::postgresql;
-  for (const auto& [scope, limit] : limited) {
+  const auto room = [](const RequestWindow& w) { return w.used >= w.limit ? 0 : w.limit - w.used; };
+  const auto tightest = [&](std::optional<RequestWindow>& current, const RequestWindow& window) {
+    if (!current || room(window) < room(*current)) current = window;
+  };
+  // The first full limit of each kind, key before team; rpm, then tpm, then slots win.
+  std::array<std::optional<RequestWindow>, 3> full;
+  for (const auto& [scope, limits, holds_column] : rated) {
     const std::array<SqlParam, 2> row{scope, std::to_string(window_start)};
     auto created = session_->run(
         "INSERT INTO gov_rates (scope, window_start_ms) VALUES ($1, $2) ON CONFLICT (scope, window_start_ms) DO NOTHING",
@@ -41,25 +54,58 @@ StoreResult<void> GovernanceStore::check_requests(const HoldRequest& request, Ho
     // Past windows of this scope are never read again: one row per limited scope remains.
     auto pruned = session_->run("DELETE FROM gov_rates WHERE scope = $1 AND window_start_ms < $2", row);
     if (!pruned) return database_error(pruned.error());
-    auto read = session_->run(std::string("SELECT requests FROM gov_rates WHERE scope = $1 AND window_start_ms = $2") +
-                                  (postgres ? " FOR UPDATE" : ""),
-                              row);
+    // Locked (PostgreSQL): admissions on this scope queue here, so counts and slots are exact.
+    auto read = session_->run(
+        std::string("SELECT requests, tokens FROM gov_rates WHERE scope = $1 AND window_start_ms = $2") +
+            (postgres ? " FOR UPDATE" : ""),
+        row);
     if (!read) return database_error(read.error());
-    const auto used = static_cast<std::uint64_t>(read->empty() ? 0 : integer(read->front()[0]));
-    RequestWindow window{scope, limit, used, window_start + kRateWindowMs};
-    if (used >= limit && !outcome.rate_refused) outcome.rate_refused = window;
-    const auto room = [](const RequestWindow& w) { return w.used >= w.limit ? 0 : w.limit - w.used; };
-    if (!outcome.requests || room(window) < room(*outcome.requests)) outcome.requests = window;
+    const auto count = [&](std::size_t column) {
+      return static_cast<std::uint64_t>(std::max<std::int64_t>(read->empty() ? 0 : integer(read->front()[column]), 0));
+    };
+    const std::int64_t window_end = window_start + kRateWindowMs;
+    const auto check = [&](const RequestWindow& window, bool fits) {
+      const auto slot = static_cast<std::size_t>(window.kind);
+      if (!fits && !full[slot]) full[slot] = window;
+    };
+    if (limits->rpm) {
+      const RequestWindow window{scope, *limits->rpm, count(0), window_end, RateKind::requests, 1};
+      check(window, window.used < window.limit);
+      tightest(outcome.requests, window);
+    }
+    if (limits->tpm) {
+      const RequestWindow window{scope, *limits->tpm, count(1), window_end, RateKind::tokens, request.tokens};
+      check(window, request.tokens <= room(window));
+      tightest(outcome.tokens, window);
+    }
+    if (limits->max_parallel) {
+      auto live = session_->run(
+          fmt::format("SELECT COUNT(*) FROM gov_holds WHERE {} = $1 AND expires_at_ms > $2", holds_column),
+          std::array<SqlParam, 2>{scope, std::to_string(request.now_ms)});
+      if (!live) return database_error(live.error());
+      const auto in_flight = static_cast<std::uint64_t>(live->empty() ? 0 : integer(live->front()[0]));
+      // A slot frees when a call settles, not at a window's end: retry shortly.
+      check(RequestWindow{scope, *limits->max_parallel, in_flight, request.now_ms + 1000, RateKind::parallel, 1},
+            in_flight < *limits->max_parallel);
+    }
     counted_scopes.push_back(scope);
+  }
+  for (auto& refused : full) {
+    if (refused) {
+      outcome.rate_refused = std::move(refused);
+      break;
+    }
   }
   return {};
 }
 
-StoreResult<void> GovernanceStore::count_requests(const std::vector<std::string>& scopes, std::int64_t window_start_ms) {
+StoreResult<void> GovernanceStore::count_requests(const std::vector<std::string>& scopes, std::int64_t window_start_ms,
+                                                  std::uint64_t tokens) {
   for (const std::string& scope : scopes) {
-    const std::array<SqlParam, 2> row{scope, std::to_string(window_start_ms)};
-    auto counted =
-        session_->run("UPDATE gov_rates SET requests = requests + 1 WHERE scope = $1 AND window_start_ms = $2", row);
+    const std::array<SqlParam, 3> row{scope, std::to_string(window_start_ms), std::to_string(tokens)};
+    auto counted = session_->run(
+        "UPDATE gov_rates SET requests = requests + 1, tokens = tokens + $3 WHERE scope = $1 AND window_start_ms = $2",
+        row);
     if (!counted) return database_error(counted.error());
   }
   return {};
@@ -92,12 +138,13 @@ StoreResult<void> GovernanceStore::sweep(const std::vector<std::string>& scopes,
     ledger::add_settlement(deltas, hold, hold.amount_pico, true);
   }
   for (const auto& [budget, delta] : deltas) {
-    const std::array<SqlParam, 5> update{std::to_string(delta.spent_pico), std::to_string(delta.held_pico),
+    const std::array<SqlParam, 6> update{std::to_string(delta.spent_pico),   std::to_string(delta.held_pico),
                                          std::to_string(delta.expired_pico), budget.first,
-                                         std::to_string(budget.second)};
+                                         std::to_string(budget.second),      std::to_string(delta.expired_holds)};
     auto done = session_->run(
         "UPDATE gov_budgets SET spent_pico = spent_pico + $1, held_pico = held_pico + $2, "
-        "expired_pico = expired_pico + $3 WHERE scope = $4 AND period_start_ms = $5",
+        "expired_pico = expired_pico + $3, expired_holds = expired_holds + $6 "
+        "WHERE scope = $4 AND period_start_ms = $5",
         update);
     if (!done) return database_error(done.error());
   }
@@ -132,9 +179,13 @@ StoreResult<ScopeUsage> GovernanceStore::usage(const std::string& scope, const L
       usage.held_pico = integer(rows->front()[1]);
     }
     const std::array<SqlParam, 2> window{scope, std::to_string(now_ms - now_ms % kRateWindowMs)};
-    auto requests = session_->run("SELECT requests FROM gov_rates WHERE scope = $1 AND window_start_ms = $2", window);
+    auto requests =
+        session_->run("SELECT requests, tokens FROM gov_rates WHERE scope = $1 AND window_start_ms = $2", window);
     if (!requests) return database_error(requests.error());
-    if (!requests->empty()) usage.requests_this_minute = static_cast<std::uint64_t>(integer(requests->front()[0]));
+    if (!requests->empty()) {
+      usage.requests_this_minute = static_cast<std::uint64_t>(integer(requests->front()[0]));
+      usage.tokens_this_minute = static_cast<std::uint64_t>(std::max<std::int64_t>(integer(requests->front()[1]), 0));
+    }
   }
   if (limits.budget_pico)
     usage.remaining_pico = std::max<std::int64_t>(0, *limits.budget_pico - usage.spent_pico - usage.held_pico);
@@ -172,10 +223,14 @@ StoreResult<HoldOutcome> GovernanceStore::hold(const HoldRequest& request) {
     *outcome.remaining_pico += request.amount_pico;  // it fit, so nothing was clamped: exact
   }
   if (!outcome.rate_refused && !outcome.refused) {
+    const std::int64_t window_start = request.now_ms - request.now_ms % kRateWindowMs;
+    // Tokens are reserved only with a hold row, the thing that settles them to the actual use.
+    const bool reserves_tokens = !plans.empty() && !rate_scopes.empty();
     if (!plans.empty()) {
-      if (auto taken = take_hold(request, plans); !taken) return taken.error();
+      if (auto taken = take_hold(request, plans, reserves_tokens ? std::optional(window_start) : std::nullopt); !taken)
+        return taken.error();
     }
-    if (auto counted = count_requests(rate_scopes, request.now_ms - request.now_ms % kRateWindowMs); !counted)
+    if (auto counted = count_requests(rate_scopes, window_start, reserves_tokens ? request.tokens : 0); !counted)
       return counted.error();
   }
   // A refusal commits too: the sweep above stands either way.
@@ -230,17 +285,20 @@ StoreResult<void> GovernanceStore::hold_budgets(const HoldRequest& request, cons
   return {};
 }
 
-StoreResult<void> GovernanceStore::take_hold(const HoldRequest& request, const std::vector<ScopePlan>& plans) {
+StoreResult<void> GovernanceStore::take_hold(const HoldRequest& request, const std::vector<ScopePlan>& plans,
+                                             std::optional<std::int64_t> rate_window_ms) {
   const ScopePlan& key_plan = plans.front();
   const ScopePlan* team_plan = plans.size() > 1 ? &plans[1] : nullptr;
-  const std::array<SqlParam, 8> hold_row{
+  const std::array<SqlParam, 10> hold_row{
       request.hold_id, key_plan.scope, std::to_string(key_plan.period.start_ms),
       team_plan ? SqlParam(team_plan->scope) : std::nullopt,
       team_plan ? SqlParam(std::to_string(team_plan->period.start_ms)) : std::nullopt,
-      std::to_string(request.amount_pico), std::to_string(request.now_ms), std::to_string(request.expires_at_ms)};
+      std::to_string(request.amount_pico), std::to_string(request.now_ms), std::to_string(request.expires_at_ms),
+      std::to_string(rate_window_ms ? request.tokens : 0),
+      rate_window_ms ? SqlParam(std::to_string(*rate_window_ms)) : std::nullopt};
   auto inserted = session_->run(
       "INSERT INTO gov_holds (id, key_scope, key_period_ms, team_scope, team_period_ms, amount_pico, created_at_ms, "
-      "expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+      "expires_at_ms, tokens, rate_window_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
       hold_row);
   if (!inserted) return database_error(inserted.error());
   for (const ScopePlan& plan : plans) {

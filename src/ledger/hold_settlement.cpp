@@ -1,5 +1,9 @@
 #include "ledger/hold_settlement.hpp"
 
+#include "ledger/ledger.hpp"
+
+#include <algorithm>
+
 namespace turnout::ledger {
 namespace {
 
@@ -8,7 +12,13 @@ void add_to(BudgetDeltas& deltas, const std::string& scope, std::int64_t period_
   BudgetDelta& delta = deltas[{scope, period_ms}];
   delta.held_pico -= amount_pico;
   delta.spent_pico += charged_pico;
-  if (expired) delta.expired_pico += charged_pico;
+  if (expired) {
+    delta.expired_pico += charged_pico;
+    delta.expired_holds += 1;
+  } else if (amount_pico > 0 && charged_pico > amount_pico) {  // 0: no budget was held
+    delta.overruns += 1;
+    delta.overrun_pico += charged_pico - amount_pico;
+  }
 }
 
 }  // namespace
@@ -18,6 +28,19 @@ void add_settlement(BudgetDeltas& deltas, const SettledHold& hold, std::int64_t 
   if (hold.team_scope && hold.team_period_ms) {
     add_to(deltas, *hold.team_scope, *hold.team_period_ms, hold.amount_pico, charged_pico, expired);
   }
+}
+
+std::int64_t call_tokens(const CallRecord& record) {
+  const std::uint64_t total = record.usage.prompt_tokens + record.usage.completion_tokens;
+  return static_cast<std::int64_t>(std::min<std::uint64_t>(total, INT64_MAX));
+}
+
+void add_token_settlement(TokenDeltas& deltas, const SettledHold& hold, std::int64_t actual_tokens) {
+  if (!hold.rate_window_ms) return;
+  const std::int64_t delta = actual_tokens - hold.tokens;
+  if (delta == 0) return;
+  deltas[{hold.key_scope, *hold.rate_window_ms}] += delta;
+  if (hold.team_scope) deltas[{*hold.team_scope, *hold.rate_window_ms}] += delta;
 }
 
 }  // namespace turnout::ledger

@@ -22,12 +22,17 @@ struct SettledHold {
   std::optional<std::string> team_scope;
   std::optional<std::int64_t> team_period_ms;
   std::int64_t amount_pico = 0;
+  std::int64_t tokens = 0;                     // reserved against tpm in rate_window_ms
+  std::optional<std::int64_t> rate_window_ms;  // none: no tokens reserved
 };
 
 struct BudgetDelta {
   std::int64_t spent_pico = 0;    // added to spent_pico
   std::int64_t held_pico = 0;     // added to held_pico (negative: released)
   std::int64_t expired_pico = 0;  // added to expired_pico (charged by expiry)
+  std::int64_t expired_holds = 0;  // holds charged by expiry
+  std::int64_t overruns = 0;       // calls whose actual cost exceeded their hold
+  std::int64_t overrun_pico = 0;   // by how much, summed
 };
 
 // Changes per budget row, keyed (scope, period start) and so applied in one fixed order
@@ -37,5 +42,23 @@ using BudgetDeltas = std::map<std::pair<std::string, std::int64_t>, BudgetDelta>
 // `charged_pico`: the call's actual cost (0 when it has none), or for an expired hold
 // its whole amount (`expired` true).
 void add_settlement(BudgetDeltas& deltas, const SettledHold& hold, std::int64_t charged_pico, bool expired);
+
+// Token changes per rate window row (gov_rates), keyed (scope, window start): settling
+// gives back what the hold reserved beyond the call's actual tokens (or adds an overrun).
+// An expired hold keeps its whole reservation, like its whole amount. A window already
+// pruned (a later minute began) matches no row, which is right: it no longer limits.
+using TokenDeltas = std::map<std::pair<std::string, std::int64_t>, std::int64_t>;
+
+void add_token_settlement(TokenDeltas& deltas, const SettledHold& hold, std::int64_t actual_tokens);
+
+struct CallRecord;
+// What a call's record settles its reserved tokens to: prompt + completion tokens.
+std::int64_t call_tokens(const CallRecord& record);
+
+// The statement that applies one TokenDeltas entry: $1 delta, $2 scope, $3 window start.
+// Never below 0, whatever a clock-skewed replica reserved.
+inline constexpr const char* kApplyTokenDeltaSql =
+    "UPDATE gov_rates SET tokens = CASE WHEN tokens + $1 < 0 THEN 0 ELSE tokens + $1 END "
+    "WHERE scope = $2 AND window_start_ms = $3";
 
 }  // namespace turnout::ledger

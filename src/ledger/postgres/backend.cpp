@@ -180,7 +180,8 @@ Result<void> PostgresBackend::insert_all(pg::Connection& connection, std::span<c
         return added.error();
       }
       if (!keyed.record.hold_id.empty()) {
-        charges.push_back({keyed.record.hold_id, keyed.record.cost ? keyed.record.cost->pico : 0});
+        charges.push_back({keyed.record.hold_id, keyed.record.cost ? keyed.record.cost->pico : 0,
+                           call_tokens(keyed.record)});
       }
     }
   }

@@ -15,11 +15,12 @@ constexpr const char* kLockBudgetsSql = R"sql(
 
 constexpr const char* kDeleteHoldsSql =
     "DELETE FROM gov_holds WHERE id = ANY($1::text[]) "
-    "RETURNING id, key_scope, key_period_ms, team_scope, team_period_ms, amount_pico";
+    "RETURNING id, key_scope, key_period_ms, team_scope, team_period_ms, amount_pico, tokens, rate_window_ms";
 
 constexpr const char* kApplyDeltaSql =
     "UPDATE gov_budgets SET spent_pico = spent_pico + $1, held_pico = held_pico + $2, "
-    "expired_pico = expired_pico + $3 WHERE scope = $4 AND period_start_ms = $5";
+    "expired_pico = expired_pico + $3, expired_holds = expired_holds + $6, overruns = overruns + $7, "
+    "overrun_pico = overrun_pico + $8 WHERE scope = $4 AND period_start_ms = $5";
 
 std::string array_literal(const std::vector<HoldCharge>& charges) {
   std::string out = "{";
@@ -39,9 +40,10 @@ turnout::Result<void> settle_holds(Connection& connection, const std::vector<Hol
   if (auto locked = connection.query(kLockBudgetsSql, ids); !locked) return locked.error();
   auto deleted = connection.query(kDeleteHoldsSql, ids);
   if (!deleted) return deleted.error();
-  std::unordered_map<std::string_view, std::int64_t> charged;
-  for (const HoldCharge& charge : charges) charged.emplace(charge.hold_id, charge.charged_pico);
+  std::unordered_map<std::string_view, const HoldCharge*> charged;
+  for (const HoldCharge& charge : charges) charged.emplace(charge.hold_id, &charge);
   BudgetDeltas deltas;
+  TokenDeltas tokens;
   for (int row = 0; row < deleted->rows(); ++row) {
     SettledHold hold;
     hold.key_scope = std::string(deleted->text(row, 1));
@@ -57,15 +59,29 @@ turnout::Result<void> settle_holds(Connection& connection, const std::vector<Hol
       if (!team_period) return team_period.error();
       hold.team_period_ms = *team_period;
     }
+    auto reserved = deleted->integer(row, 6);
+    if (!reserved) return reserved.error();
+    hold.tokens = *reserved;
+    if (!deleted->is_null(row, 7)) {
+      auto window = deleted->integer(row, 7);
+      if (!window) return window.error();
+      hold.rate_window_ms = *window;
+    }
     const auto found = charged.find(deleted->text(row, 0));
-    const std::int64_t cost = found == charged.end() ? 0 : found->second;
+    const std::int64_t cost = found == charged.end() ? 0 : found->second->charged_pico;
     add_settlement(deltas, hold, expired ? hold.amount_pico : cost, expired);
+    if (!expired) add_token_settlement(tokens, hold, found == charged.end() ? 0 : found->second->tokens);
   }
   for (const auto& [budget, delta] : deltas) {
-    const std::array<Param, 5> params{std::to_string(delta.spent_pico), std::to_string(delta.held_pico),
+    const std::array<Param, 8> params{std::to_string(delta.spent_pico),   std::to_string(delta.held_pico),
                                       std::to_string(delta.expired_pico), budget.first,
-                                      std::to_string(budget.second)};
+                                      std::to_string(budget.second),      std::to_string(delta.expired_holds),
+                                      std::to_string(delta.overruns),     std::to_string(delta.overrun_pico)};
     if (auto applied = connection.query(kApplyDeltaSql, params); !applied) return applied.error();
+  }
+  for (const auto& [window, delta] : tokens) {
+    const std::array<Param, 3> params{std::to_string(delta), window.first, std::to_string(window.second)};
+    if (auto applied = connection.query(kApplyTokenDeltaSql, params); !applied) return applied.error();
   }
   return {};
 }

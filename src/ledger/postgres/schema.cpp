@@ -229,6 +229,20 @@ std::span<const Migration> ledger_migrations() {
           PRIMARY KEY (scope, window_start_ms)
         );
       )sql"},
+      // Tokens per minute and concurrent requests: a window counts the tokens its calls
+      // reserved (prompt + maximum output, settled to the actual usage), and a hold row
+      // records what it reserved and in which window, so settling can give back the rest.
+      // Every call on a key with tpm or max_parallel holds a row: the live rows are its slots.
+      // Budget rows count holds charged by expiry and calls that cost more than their hold
+      // (/metrics, /stats).
+      Migration{"governance token counts, slots and hold outcomes", R"sql(
+        ALTER TABLE gov_budgets ADD COLUMN expired_holds BIGINT NOT NULL DEFAULT 0;
+        ALTER TABLE gov_budgets ADD COLUMN overruns BIGINT NOT NULL DEFAULT 0;
+        ALTER TABLE gov_budgets ADD COLUMN overrun_pico BIGINT NOT NULL DEFAULT 0;
+        ALTER TABLE gov_rates ADD COLUMN tokens BIGINT NOT NULL DEFAULT 0;
+        ALTER TABLE gov_holds ADD COLUMN tokens BIGINT NOT NULL DEFAULT 0;
+        ALTER TABLE gov_holds ADD COLUMN rate_window_ms BIGINT;
+      )sql"},
   };
   return migrations;
 }

@@ -147,7 +147,8 @@ Result<void> SqliteBackend::insert_all(std::span<const KeyedRecord> records) {
         break;
       }
       if (!keyed.record.hold_id.empty()) {
-        charges.push_back({keyed.record.hold_id, keyed.record.cost ? keyed.record.cost->pico : 0});
+        charges.push_back({keyed.record.hold_id, keyed.record.cost ? keyed.record.cost->pico : 0,
+                           call_tokens(keyed.record)});
       }
     }
   }

@@ -1,4 +1,6 @@
-// GET /metrics: Prometheus text exposition (docs/REFERENCE.md §2.8).
+// GET /metrics: Prometheus text exposition (docs/REFERENCE.md §2.8; governance §8.9).
+#include "admit/governance_report.hpp"
+#include "server/endpoints/blocking.hpp"
 #include "server/endpoints/endpoint.hpp"
 
 namespace turnout::server::endpoints {
@@ -9,6 +11,14 @@ boost::asio::awaitable<std::optional<HttpResponse>> metrics(Services& services, 
   res.body() = services.metrics.render();
   append_cooldown_metrics(res.body(), call.settings.cooldowns->snapshot(Clock::now()));
   if (services.tracer) append_trace_export_metrics(res.body(), services.tracer->counters());
+  if (services.options.governance_store != nullptr && services.options.admission != nullptr) {
+    governance::GovernanceStore* store = services.options.governance_store;
+    auto activity = co_await on_blocking_pool<governance::StoreResult<std::vector<governance::ScopeActivity>>>(
+        services, [store] { return store->activity(admit::kReportedScopes); });
+    // The database away: the in-process refusals still show; the database figures do not.
+    admit::append_governance_metrics(res.body(), activity ? *activity : std::vector<governance::ScopeActivity>{},
+                                     services.options.admission->refusals().snapshot());
+  }
   co_return res;
 }
 

@@ -1,5 +1,6 @@
 // GET /stats[?since=&until=&recent=N]: spend, savings and latency from the ledger's
 // roll-ups (docs/REFERENCE.md §5). The query runs on the blocking pool, off the event loop.
+#include "admit/governance_report.hpp"
 #include "common/time_text.hpp"
 #include "server/endpoints/blocking.hpp"
 #include "server/endpoints/endpoint.hpp"
@@ -56,7 +57,19 @@ asio::awaitable<std::optional<HttpResponse>> stats(Services& services, Call& cal
     co_return error_response(ApiError{503, "The ledger could not be read: " + report.error().message, "server_error", "",
                                       "ledger_unavailable"},
                              version);
-  co_return json_response(http::status::ok, version, ledger::render_stats_json(*report));
+  std::string body = ledger::render_stats_json(*report);
+  if (services.options.governance_store != nullptr && services.options.admission != nullptr &&
+      body.ends_with('}')) {
+    governance::GovernanceStore* store = services.options.governance_store;
+    auto activity = co_await on_blocking_pool<governance::StoreResult<std::vector<governance::ScopeActivity>>>(
+        services, [store] { return store->activity(admit::kReportedScopes); });
+    if (activity) {
+      body.pop_back();
+      body += ",\"governance\":" +
+              admit::governance_stats_json(*activity, services.options.admission->refusals().snapshot()) + "}";
+    }
+  }
+  co_return json_response(http::status::ok, version, body);
 }
 
 }  // namespace turnout::server::endpoints

@@ -2,10 +2,12 @@
 // from the cache (revocation seen after the TTL), allow-lists, expiry, the hold amount
 // (exact prompt count, maximum output, n, dearest fallback) and the refusals clients read.
 #include "admit/admission.hpp"
+#include "admit/hold_sweeper.hpp"
 #include "admit/hold_amount.hpp"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <thread>
 
@@ -192,6 +194,109 @@ TEST_F(AdmissionTest, BudgetRefusalTellsSdksNotToRetryAndWhenItResets) {
   ASSERT_TRUE(std::holds_alternative<Admitted>(admitted));
   EXPECT_FALSE(std::get<Admitted>(admitted).hold_id.empty());
   EXPECT_EQ(std::get<Admitted>(admitted).headers.at(0).second, "0.005");
+}
+
+TEST_F(AdmissionTest, TokensPerMinuteReserveTheMostACallCanUseAndSayWhatIsLeft) {
+  start(std::chrono::seconds(60));
+  Fields fields;
+  fields.tpm.value = 50;
+  const CreatedKey key = create(fields);
+  const auto grant = admission_->authenticate(key.key, false)->grant;
+  const auto header = [](const std::vector<Header>& headers, std::string_view name) -> std::string {
+    for (const auto& [n, v] : headers)
+      if (n == name) return v;
+    return "";
+  };
+  // 10 prompt tokens + at most 10 out: 20 reserved.
+  auto first = admission_->admit(*grant, one_model("m", 1), std::chrono::seconds(60));
+  ASSERT_TRUE(std::holds_alternative<Admitted>(first));
+  const Admitted& admitted = std::get<Admitted>(first);
+  EXPECT_FALSE(admitted.hold_id.empty());  // the reservation is settled with the record
+  EXPECT_EQ(header(admitted.headers, "x-ratelimit-limit-tokens"), "50");
+  EXPECT_EQ(header(admitted.headers, "x-ratelimit-remaining-tokens"), "30");
+  EXPECT_EQ(header(admitted.headers, "x-ratelimit-reset-tokens"), "1m0s");  // a new minute starts
+  ASSERT_TRUE(std::holds_alternative<Admitted>(admission_->admit(*grant, one_model("m", 1), std::chrono::seconds(60))));
+  auto refused = admission_->admit(*grant, one_model("m", 1), std::chrono::seconds(60));
+  ASSERT_TRUE(std::holds_alternative<Refusal>(refused));
+  const Refusal& r = std::get<Refusal>(refused);
+  EXPECT_EQ(r.status, 429U);
+  EXPECT_EQ(r.code, "rate_limit_exceeded");
+  EXPECT_EQ(r.type, "tokens");
+  EXPECT_NE(r.message.find("Limit 50, Used 40, Requested 20"), std::string::npos) << r.message;
+  EXPECT_EQ(header(r.headers, "retry-after"), "60");
+  EXPECT_EQ(header(r.headers, "retry-after-ms"), "60000");
+  EXPECT_EQ(header(r.headers, "x-ratelimit-remaining-tokens"), "10");
+}
+
+TEST_F(AdmissionTest, ConcurrentRequestsBeyondMaxParallelAreRefused) {
+  start(std::chrono::seconds(60));
+  Fields fields;
+  fields.max_parallel.value = 1;
+  const CreatedKey key = create(fields);
+  const auto grant = admission_->authenticate(key.key, false)->grant;
+  auto first = admission_->admit(*grant, one_model("m", 1), std::chrono::seconds(60));
+  ASSERT_TRUE(std::holds_alternative<Admitted>(first));
+  EXPECT_FALSE(std::get<Admitted>(first).hold_id.empty());  // the slot is the hold row
+  auto refused = admission_->admit(*grant, one_model("m", 1), std::chrono::seconds(60));
+  ASSERT_TRUE(std::holds_alternative<Refusal>(refused));
+  EXPECT_EQ(std::get<Refusal>(refused).code, "rate_limit_exceeded");
+  EXPECT_NE(std::get<Refusal>(refused).message.find("concurrent requests"), std::string::npos);
+  EXPECT_NE(std::get<Refusal>(refused).message.find("Limit 1, Used 1, Requested 1"), std::string::npos);
+}
+
+TEST_F(AdmissionTest, TheSweeperChargesAnExpiredHoldWithNoCallOnItsKey) {
+  start(std::chrono::seconds(60));
+  Fields fields;
+  fields.budget_pico.value = kCent;
+  const CreatedKey key = create(fields);
+  const auto grant = admission_->authenticate(key.key, false)->grant;
+  // 10 + 10 tokens at 100 pico: a hold of 2000 pico that no record will ever settle.
+  ASSERT_TRUE(std::holds_alternative<Admitted>(admission_->admit(*grant, one_model("m", 100), std::chrono::seconds(1))));
+  std::atomic<std::int64_t> clock{now_ms_};
+  std::atomic<std::uint64_t> logged{0};
+  HoldSweeper sweeper(*store_, std::chrono::milliseconds(10), [&](std::uint64_t n) { logged += n; },
+                      [&] { return clock.load(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(sweeper.swept(), 0u);  // not yet expired
+  clock += 1000;
+  for (int i = 0; i < 200 && sweeper.swept() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(sweeper.swept(), 1u);
+  EXPECT_EQ(logged.load(), 1u);
+  auto usage = store_->usage(governance::key_scope(key.record.id), key.record.limits, now_ms_);
+  ASSERT_TRUE(usage);
+  EXPECT_EQ(usage->spent_pico, 2000);
+  EXPECT_EQ(usage->held_pico, 0);
+}
+
+TEST_F(AdmissionTest, RefusalsAreCountedByKeyTeamAndReasonWithBoundedLabels) {
+  start(std::chrono::seconds(60));
+  Fields fields;
+  fields.models.value = std::vector<std::string>{"allowed"};
+  fields.max_parallel.value = 1;
+  const CreatedKey key = create(fields);
+  const auto grant = admission_->authenticate(key.key, false)->grant;
+  EXPECT_TRUE(std::holds_alternative<Refusal>(admission_->admit(*grant, one_model("other", 1), std::chrono::seconds(60))));
+  EXPECT_TRUE(std::holds_alternative<Admitted>(admission_->admit(*grant, one_model("allowed", 1), std::chrono::seconds(60))));
+  EXPECT_TRUE(std::holds_alternative<Refusal>(admission_->admit(*grant, one_model("allowed", 1), std::chrono::seconds(60))));
+  EXPECT_TRUE(std::holds_alternative<Refusal>(admission_->admit(*grant, one_model("allowed", 1), std::chrono::seconds(60))));
+  const auto counts = admission_->refusals().snapshot();
+  ASSERT_EQ(counts.size(), 2u);
+  EXPECT_EQ(counts[0].key_id, key.record.id);
+  EXPECT_EQ(counts[0].reason, "max_parallel");
+  EXPECT_EQ(counts[0].count, 2u);
+  EXPECT_EQ(counts[1].reason, "model_not_allowed");
+  EXPECT_EQ(counts[1].count, 1u);
+
+  RefusalCounter capped(2);
+  KeyGrant other;
+  for (const char* id : {"a", "b", "c", "d"}) {
+    other.key.id = id;
+    capped.add(other, "rpm");
+  }
+  const auto bounded = capped.snapshot();
+  ASSERT_EQ(bounded.size(), 3u);  // a, b, then everything else as "other"
+  EXPECT_EQ(bounded.back().key_id, "other");
+  EXPECT_EQ(bounded.back().count, 2u);
 }
 
 }  // namespace

@@ -2,9 +2,11 @@
 // under concurrency, draining on close, /stats figures checked against a brute-force
 // computation over the same records, the JSON body, and recovery from an unwritable
 // database.
+#include "ledger/backend.hpp"
 #include "ledger/ledger.hpp"
 #include "ledger/ledger_url.hpp"
 #include "ledger/rollup.hpp"
+#include "ledger/sqlite/backend.hpp"
 #include "ledger/sqlite/db.hpp"
 #include "ledger/sqlite/schema.hpp"
 #include "ledger_reference.hpp"
@@ -287,6 +289,52 @@ TEST(LedgerMigrations, GovernanceDatabaseGainsRequestCountsKeepingItsBudgets) {
   EXPECT_EQ(db->query_int("SELECT spent_pico FROM gov_budgets WHERE scope = 'key:a'").value(), 42);
   ASSERT_TRUE(db->exec("INSERT INTO gov_rates (scope, window_start_ms, requests) VALUES ('key:a', 60000, 1)"));
   EXPECT_EQ(db->query_int("SELECT requests FROM gov_rates").value(), 1);
+}
+
+TEST(LedgerMigrations, HoldsTakenBeforeTokenCountsStillSettleAfterTheUpgrade) {
+  const auto steps = sqlite::ledger_migrations();
+  const auto mine = std::find_if(steps.begin(), steps.end(), [](const sqlite::Migration& step) {
+    return std::string_view(step.description) == "governance token counts, slots and hold outcomes";
+  });
+  ASSERT_NE(mine, steps.end());
+  TempDir dir;
+  const fs::path file = dir.path() / "ledger.db";
+  {
+    auto db = sqlite::Database::open(file.string());
+    ASSERT_TRUE(db);
+    // The version before, with a budget row, a live hold of 30 on it and a rate window.
+    ASSERT_TRUE(sqlite::migrate(*db, std::span(steps).first(static_cast<std::size_t>(mine - steps.begin()))));
+    ASSERT_TRUE(db->exec(
+        "INSERT INTO gov_budgets (scope, period_start_ms, spent_pico, held_pico) VALUES ('key:a', 0, 42, 30);"
+        "INSERT INTO gov_holds (id, key_scope, key_period_ms, amount_pico, created_at_ms, expires_at_ms) "
+        "VALUES ('ab', 'key:a', 0, 30, 1, 9000000000000);"
+        "INSERT INTO gov_rates (scope, window_start_ms, requests) VALUES ('key:a', 60000, 3)"));
+  }
+  ASSERT_TRUE(open_or_die(sqlite_url(file)));
+  {
+    auto db = sqlite::Database::open(file.string());
+    ASSERT_TRUE(db);
+    EXPECT_EQ(db->query_int("PRAGMA user_version").value(), static_cast<std::int64_t>(steps.size()));
+    EXPECT_EQ(db->query_text("SELECT tokens || ',' || (rate_window_ms IS NULL) FROM gov_holds").value(), "0,1");
+    EXPECT_EQ(db->query_text("SELECT requests || ',' || tokens FROM gov_rates").value(), "3,0");
+  }
+  // The old hold settles as before: 50 charged, an overrun of 20 counted; no window to touch.
+  auto backend = ledger::SqliteBackend::open(file.string());
+  ASSERT_TRUE(backend);
+  ledger::KeyedRecord keyed;
+  keyed.key = "k-upgrade";
+  keyed.record.id = "req";
+  keyed.record.hold_id = "ab";
+  keyed.record.cost = Money{50};
+  keyed.record.usage.prompt_tokens = 7;
+  ASSERT_TRUE((*backend)->write_batch(std::span(&keyed, 1)));
+  auto db = sqlite::Database::open(file.string());
+  ASSERT_TRUE(db);
+  EXPECT_EQ(db->query_text("SELECT spent_pico || ',' || held_pico || ',' || overruns || ',' || overrun_pico "
+                           "FROM gov_budgets").value(),
+            "92,0,1,20");
+  EXPECT_EQ(db->query_int("SELECT COUNT(*) FROM gov_holds").value(), 0);
+  EXPECT_EQ(db->query_text("SELECT requests || ',' || tokens FROM gov_rates").value(), "3,0");
 }
 
 TEST(LedgerMigrations, NewerDatabaseIsRefused) {

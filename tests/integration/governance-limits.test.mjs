@@ -1,0 +1,173 @@
+// Tokens per minute and concurrent requests through the real binary (issue 17, item 5;
+// SPEC §8), on SQLite (two gateways on one file) and on PostgreSQL (two gateways on one
+// database): tokens reserved from the exact prompt count + max_tokens and settled to the
+// actual use, the -tokens headers, the 429 with "Limit L, Used U, Requested R"; slots
+// that admit exactly max_parallel slow streams and that a client disconnecting frees.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { REPO_ROOT, baseConfig, makeTempDir, openAIErrorProblems, runTurnout, sleep, startGateway, startMock, stopAll, writeConfig } from './lib/harness.mjs';
+
+const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts/pg-test-cluster.sh');
+const NO_POSTGRES = 3;  // the script's status when the server binaries are missing
+const clusterDir = fs.mkdtempSync(path.join(os.tmpdir(), 'turnout-govlim-pg-'));
+const pgStarted = spawnSync(CLUSTER_SCRIPT, ['start', clusterDir], { encoding: 'utf8', timeout: 120_000 });
+const pgUrl = pgStarted.status === 0 ? pgStarted.stdout.trim().split('\n')[0] : null;
+const pgSkip = pgStarted.status === NO_POSTGRES ? 'PostgreSQL server binaries are not installed' : false;
+
+let mock;
+let configFile;
+let gateways = [];
+
+after(async () => {
+  await stopAll();
+  spawnSync(CLUSTER_SCRIPT, ['stop', clusterDir], { encoding: 'utf8', timeout: 120_000 });
+});
+
+async function createKey(args) {
+  const run = await runTurnout(['keys', 'create', '--name', 'limited', ...args, '--config', configFile]);
+  assert.equal(run.code, 0, run.stderr);
+  return JSON.parse(run.stdout);
+}
+
+async function showKey(id) {
+  const run = await runTurnout(['keys', 'show', id, '--config', configFile]);
+  assert.equal(run.code, 0, run.stderr);
+  return JSON.parse(run.stdout);
+}
+
+function chat(gateway, key, body = {}) {
+  return gateway.request('POST', '/v1/chat/completions', {
+    json: { model: 'gpt-4o', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 100, ...body },
+    headers: { authorization: `Bearer ${key}` },
+  });
+}
+
+// A streaming call whose body is read by the caller: resolves once the headers are in.
+async function openStream(gateway, key) {
+  const controller = new AbortController();
+  const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+    method: 'POST',
+    signal: controller.signal,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 100, stream: true }),
+  });
+  return { response, controller };
+}
+
+// Keeps a burst inside one fixed minute window.
+async function awayFromMinuteEnd() {
+  const intoMinute = Date.now() % 60_000;
+  if (intoMinute > 50_000) await sleep(60_500 - intoMinute);
+}
+
+for (const [name, skip] of [['sqlite', false], ['postgresql', pgSkip]]) {
+describe(`tpm and max_parallel on ${name} (2 replicas)`, { skip }, () => {
+  before(async () => {
+    gateways = [];
+    const dir = makeTempDir('turnout-govlim-');
+    mock ??= await startMock();
+    const config = baseConfig({ upstreamUrl: mock.baseUrl, dir });
+    if (name === 'postgresql') {
+      assert.equal(pgStarted.status, 0, `pg-test-cluster.sh start failed: ${pgStarted.stderr}`);
+      config.ledger.url = pgUrl;
+    }
+    config.governance = { key_cache_ttl_s: 0.3 };
+    configFile = writeConfig(dir, config);
+    for (let i = 0; i < 2; i += 1) gateways.push(await startGateway({ configFile, dir }));
+  });
+  after(async () => {
+    for (const gateway of gateways) await gateway.stop();
+    await mock.reset();
+  });
+
+  it('tpm: reserves prompt + max_tokens, refuses what does not fit, settles to the actual use', async () => {
+    const key = await createKey(['--tpm', '300']);
+    await awayFromMinuteEnd();
+    // Slow answers: every call of the burst is still running while the others are admitted.
+    await mock.configure({ latency_ms: 800 });
+    const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => chat(gateways[i % 2], key.key)));
+    await mock.reset();
+    const admitted = answers.filter((a) => a.status === 200);
+    const refused = answers.filter((a) => a.status === 429);
+    // Each call reserves its exact prompt count (about 10) + 100: two fit in 300, not three.
+    assert.equal(admitted.length, 2, answers.map((a) => `${a.status} ${a.text.slice(0, 200)}`).join('\n'));
+    assert.equal(refused.length, 4);
+    const remaining = admitted.map((a) => Number(a.headers.get('x-ratelimit-remaining-tokens'))).sort((x, y) => y - x);
+    const reserved = 300 - remaining[0];
+    assert.ok(reserved > 100 && reserved < 120, `reserved ${reserved}`);
+    assert.deepEqual(remaining, [300 - reserved, 300 - 2 * reserved]);
+    for (const a of admitted) {
+      assert.equal(a.headers.get('x-ratelimit-limit-tokens'), '300');
+      assert.match(a.headers.get('x-ratelimit-reset-tokens'), /^(\d+ms|\d+(\.\d+)?s)$/);
+    }
+    for (const r of refused) {
+      assert.deepEqual(openAIErrorProblems(r.json), []);
+      assert.equal(r.json.error.code, 'rate_limit_exceeded');
+      assert.equal(r.json.error.type, 'tokens');
+      assert.ok(r.json.error.message.includes(`Limit 300, Used ${2 * reserved}, Requested ${reserved}`), r.json.error.message);
+      assert.ok(!r.text.includes(key.key.split('-')[2]), 'the secret is not echoed');
+      const waitMs = Number(r.headers.get('retry-after-ms'));
+      assert.ok(waitMs > 0 && waitMs <= 60_000, `retry-after-ms ${waitMs}`);
+      assert.equal(Number(r.headers.get('retry-after')), Math.ceil(waitMs / 1000));
+      assert.equal(r.headers.get('x-ratelimit-remaining-tokens'), String(300 - 2 * reserved));
+    }
+    // The two calls are recorded and settled to what they used (far below 100 out each):
+    // what they did not use is free again within the same minute.
+    const used = admitted.reduce((sum, a) => sum + a.json.usage.prompt_tokens + a.json.usage.completion_tokens, 0);
+    assert.ok(used < reserved, `used ${used}`);
+    let shown;
+    for (let i = 0; i < 50; i += 1) {
+      shown = await showKey(key.id);
+      if (shown.usage.tokens_this_minute === used) break;
+      await sleep(100);
+    }
+    assert.equal(shown.usage.tokens_this_minute, used);
+    assert.equal((await chat(gateways[1], key.key)).status, 200, 'settled tokens make room again');
+  });
+
+  it('max_parallel: exactly the limit of slow streams is admitted; a client that disconnects frees its slot', async () => {
+    const key = await createKey(['--max-parallel', '2']);
+    await mock.configure({ chunks: 20, chunk_delay_ms: 150 });  // each stream lasts ~3 s
+    try {
+      const opened = await Promise.all(Array.from({ length: 5 }, (_, i) => openStream(gateways[i % 2], key.key)));
+      const streaming = opened.filter((o) => o.response.status === 200);
+      const refused = opened.filter((o) => o.response.status === 429);
+      assert.equal(streaming.length, 2, opened.map((o) => o.response.status).join(','));
+      assert.equal(refused.length, 3);
+      for (const r of refused) {
+        const body = await r.response.json();
+        assert.equal(body.error.code, 'rate_limit_exceeded');
+        assert.match(body.error.message, /concurrent requests.*Limit 2, Used 2, Requested 1/);
+        assert.equal(r.response.headers.get('retry-after-ms'), '1000');
+      }
+      // A third call is refused while both streams run...
+      assert.equal((await chat(gateways[0], key.key)).status, 429);
+      // ...until one client goes away mid-stream: its call is recorded (499) and its slot freed.
+      const [gone, kept] = streaming;
+      const reader = gone.response.body.getReader();
+      await reader.read();
+      gone.controller.abort();
+      let freed = null;
+      for (let i = 0; i < 40 && !freed; i += 1) {
+        await sleep(100);
+        const attempt = await chat(gateways[1], key.key, { max_tokens: 5 });
+        if (attempt.status === 200) freed = attempt;
+        else assert.equal(attempt.status, 429, attempt.text);
+      }
+      assert.ok(freed, 'the disconnected stream released its slot');
+      await kept.response.text();  // the other stream runs to its end
+    } finally {
+      await mock.reset();
+    }
+    // Nothing stays taken: every slot settled with its record, so two calls fit at once again.
+    await sleep(300);
+    const both = await Promise.all([chat(gateways[0], key.key), chat(gateways[1], key.key)]);
+    assert.deepEqual(both.map((a) => a.status), [200, 200]);
+  });
+});
+}
