@@ -228,9 +228,9 @@ StoreResult<TeamRecord> GovernanceStore::create_team(const std::string& id, cons
   return team;
 }
 
-StoreResult<TeamRecord> GovernanceStore::update_team(const std::string& id, const Fields& fields,
-                                                     const std::string& actor, std::int64_t now_ms) {
-  if (fields.team.given()) return invalid("'team' is a field of keys, not of teams");
+StoreResult<TeamRecord> GovernanceStore::modify_team(const std::string& id, std::string_view action,
+                                                     const std::string& actor, std::int64_t now_ms,
+                                                     const std::function<StoreResult<void>(TeamRecord&)>& change) {
   std::lock_guard lock(mutex_);
   auto transaction = WriteTransaction::begin(*session_);
   if (!transaction) return database_error(transaction.error());
@@ -238,14 +238,21 @@ StoreResult<TeamRecord> GovernanceStore::update_team(const std::string& id, cons
   if (!existing) return existing.error();
   if (!*existing) return StoreError{FailureKind::not_found, fmt::format("no team '{}'", id.substr(0, 64))};
   TeamRecord team = **existing;
-  if (auto applied = apply_common(fields, team.name, team.models, team.expires_at_ms, team.limits); !applied)
-    return applied.error();
+  if (auto changed = change(team); !changed) return changed.error();
   team.updated_at_ms = now_ms;
   if (auto written = write_team(team, false); !written) return written.error();
-  if (auto audited = audit(actor, "team.update", id, team_json(**existing), team_json(team), now_ms); !audited)
+  if (auto audited = audit(actor, action, id, team_json(**existing), team_json(team), now_ms); !audited)
     return audited.error();
   if (auto committed = transaction->commit(); !committed) return database_error(committed.error());
   return team;
+}
+
+StoreResult<TeamRecord> GovernanceStore::update_team(const std::string& id, const Fields& fields,
+                                                     const std::string& actor, std::int64_t now_ms) {
+  if (fields.team.given()) return invalid("'team' is a field of keys, not of teams");
+  return modify_team(id, "team.update", actor, now_ms, [&](TeamRecord& team) {
+    return apply_common(fields, team.name, team.models, team.expires_at_ms, team.limits);
+  });
 }
 
 StoreResult<std::vector<TeamRecord>> GovernanceStore::list_teams() {
@@ -292,8 +299,10 @@ StoreResult<CreatedKey> GovernanceStore::create_key(const Fields& fields, const 
   return CreatedKey{std::move(key), std::move(made->key)};
 }
 
-StoreResult<KeyRecord> GovernanceStore::update_key(const std::string& id, const Fields& fields,
-                                                   const std::string& actor, std::int64_t now_ms) {
+StoreResult<KeyRecord> GovernanceStore::modify_key(const std::string& id, std::string_view action,
+                                                   const std::string& actor, std::int64_t now_ms,
+                                                   const std::function<StoreResult<void>(KeyRecord&)>& change,
+                                                   bool audit_records) {
   std::lock_guard lock(mutex_);
   auto transaction = WriteTransaction::begin(*session_);
   if (!transaction) return database_error(transaction.error());
@@ -301,60 +310,56 @@ StoreResult<KeyRecord> GovernanceStore::update_key(const std::string& id, const 
   if (!existing) return existing.error();
   if (!*existing) return StoreError{FailureKind::not_found, fmt::format("no key '{}'", id.substr(0, 64))};
   KeyRecord key = **existing;
-  if (auto applied = apply_common(fields, key.name, key.models, key.expires_at_ms, key.limits); !applied)
-    return applied.error();
-  fields.team.apply(key.team_id);
-  if (fields.team.value) {
+  if (auto changed = change(key); !changed) return changed.error();
+  if (key.team_id && key.team_id != (*existing)->team_id) {
     auto team = load_team(*key.team_id);
     if (!team) return team.error();
     if (!*team) return invalid(fmt::format("'team': no team '{}'", key.team_id->substr(0, 64)));
   }
   key.updated_at_ms = now_ms;
   if (auto written = write_key(key, false); !written) return written.error();
-  if (auto audited = audit(actor, "key.update", id, key_json(**existing), key_json(key), now_ms); !audited)
+  const auto record = [&](const KeyRecord& k) { return audit_records ? std::optional(key_json(k)) : std::nullopt; };
+  if (auto audited = audit(actor, action, id, record(**existing), record(key), now_ms); !audited)
     return audited.error();
   if (auto committed = transaction->commit(); !committed) return database_error(committed.error());
   return key;
+}
+
+StoreResult<KeyRecord> GovernanceStore::update_key(const std::string& id, const Fields& fields,
+                                                   const std::string& actor, std::int64_t now_ms) {
+  return modify_key(id, "key.update", actor, now_ms, [&](KeyRecord& key) -> StoreResult<void> {
+    if (auto applied = apply_common(fields, key.name, key.models, key.expires_at_ms, key.limits); !applied)
+      return applied.error();
+    fields.team.apply(key.team_id);
+    return {};
+  });
 }
 
 StoreResult<KeyRecord> GovernanceStore::revoke_key(const std::string& id, const std::string& actor,
                                                    std::int64_t now_ms) {
-  std::lock_guard lock(mutex_);
-  auto transaction = WriteTransaction::begin(*session_);
-  if (!transaction) return database_error(transaction.error());
-  auto existing = load_key(id);
-  if (!existing) return existing.error();
-  if (!*existing) return StoreError{FailureKind::not_found, fmt::format("no key '{}'", id.substr(0, 64))};
-  KeyRecord key = **existing;
-  if (!key.revoked_at_ms) key.revoked_at_ms = now_ms;
-  key.updated_at_ms = now_ms;
-  if (auto written = write_key(key, false); !written) return written.error();
-  if (auto audited = audit(actor, "key.revoke", id, key_json(**existing), key_json(key), now_ms); !audited)
-    return audited.error();
-  if (auto committed = transaction->commit(); !committed) return database_error(committed.error());
-  return key;
+  return modify_key(id, "key.revoke", actor, now_ms, [&](KeyRecord& key) -> StoreResult<void> {
+    if (!key.revoked_at_ms) key.revoked_at_ms = now_ms;
+    return {};
+  });
 }
 
 StoreResult<CreatedKey> GovernanceStore::rotate_key(const std::string& id, const std::string& actor,
                                                     std::int64_t now_ms) {
-  std::lock_guard lock(mutex_);
-  auto transaction = WriteTransaction::begin(*session_);
-  if (!transaction) return database_error(transaction.error());
-  auto existing = load_key(id);
-  if (!existing) return existing.error();
-  if (!*existing) return StoreError{FailureKind::not_found, fmt::format("no key '{}'", id.substr(0, 64))};
-  if ((*existing)->revoked_at_ms) return invalid(fmt::format("key '{}' is revoked; create a new one", id));
-  auto made = generate_virtual_key(id);
-  if (!made) return database_error(made.error());
-  KeyRecord key = **existing;
-  key.secret_sha256 = made->secret_sha256;
-  key.updated_at_ms = now_ms;
-  if (auto written = write_key(key, false); !written) return written.error();
+  std::string whole_key;
   // The audit row says a rotation happened; neither secret nor hash goes into it.
-  if (auto audited = audit(actor, "key.rotate", id, std::nullopt, std::nullopt, now_ms); !audited)
-    return audited.error();
-  if (auto committed = transaction->commit(); !committed) return database_error(committed.error());
-  return CreatedKey{std::move(key), std::move(made->key)};
+  auto rotated = modify_key(
+      id, "key.rotate", actor, now_ms,
+      [&](KeyRecord& key) -> StoreResult<void> {
+        if (key.revoked_at_ms) return invalid(fmt::format("key '{}' is revoked; create a new one", id));
+        auto made = generate_virtual_key(id);
+        if (!made) return database_error(made.error());
+        key.secret_sha256 = made->secret_sha256;
+        whole_key = std::move(made->key);
+        return {};
+      },
+      false);
+  if (!rotated) return rotated.error();
+  return CreatedKey{std::move(*rotated), std::move(whole_key)};
 }
 
 StoreResult<std::vector<KeyRecord>> GovernanceStore::list_keys() {
