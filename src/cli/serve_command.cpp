@@ -4,6 +4,7 @@
 
 #include "admit/admission.hpp"
 #include "admit/hold_sweeper.hpp"
+#include "governance/change_listener.hpp"
 #include "config/config.hpp"
 #include "governance/store.hpp"
 #include "ledger/ledger.hpp"
@@ -104,6 +105,7 @@ int run_serve(const ServeOptions& opts) {
   std::unique_ptr<admit::Admission> admission;
   std::unique_ptr<governance::GovernanceStore> hold_sweeper_store;
   std::unique_ptr<admit::HoldSweeper> hold_sweeper;  // declared after its store: stopped first
+  std::unique_ptr<governance::ChangeListener> change_listener;  // stopped before the cache it evicts from
   if (config.ledger.url != "sqlite::memory:") {
     auto store = governance::GovernanceStore::open(config.ledger.url);
     if (!store) {
@@ -128,6 +130,17 @@ int run_serve(const ServeOptions& opts) {
                                                           access_log->info(R"({{"event":"holds_expired","charged":{}}})",
                                                                            charged);
                                                         });
+    // PostgreSQL: an admin write on any replica (or the CLI) evicts the key here at once.
+    admit::Admission* cache = admission.get();
+    auto listener = governance::ChangeListener::start(config.ledger.url, [cache](std::string_view scope) {
+      if (scope.starts_with("key:")) cache->forget(std::string(scope.substr(4)));
+      if (scope.starts_with("team:")) cache->forget_team(std::string(scope.substr(5)));
+    });
+    if (!listener) {
+      std::cerr << "turnout: ledger error (ledger.url, governance): " << listener.error().message << "\n";
+      return kExitUsage;
+    }
+    change_listener = std::move(*listener);
   }
   // Build both vocabularies now, so the first request does not pay for it.
   tokenizer::Encoding::preload_all();

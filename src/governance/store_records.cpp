@@ -1,6 +1,7 @@
 // Teams, keys and the audit trail (store.hpp).
 #include "governance/record_json.hpp"
 #include "governance/store.hpp"
+#include "governance/change_listener.hpp"
 #include "governance/virtual_key.hpp"
 
 #include <boost/json.hpp>
@@ -134,6 +135,15 @@ bool valid_team_id(std::string_view id) {
   });
 }
 
+// Inside the write's transaction: PostgreSQL delivers it at commit, to every replica's
+// ChangeListener (change_listener.hpp), which drops the scope from its key cache.
+StoreResult<void> notify_change(SqlSession& session, const std::string& scope) {
+  if (session.engine() != Engine::postgresql) return {};
+  auto sent = session.run("SELECT pg_notify($1, $2)", std::array<SqlParam, 2>{std::string(kChangeChannel), scope});
+  if (!sent) return database_error(sent.error());
+  return {};
+}
+
 }  // namespace
 
 std::string key_scope(std::string_view key_id) { return fmt::format("key:{}", key_id); }
@@ -243,6 +253,7 @@ StoreResult<TeamRecord> GovernanceStore::modify_team(const std::string& id, std:
   if (auto written = write_team(team, false); !written) return written.error();
   if (auto audited = audit(actor, action, id, team_json(**existing), team_json(team), now_ms); !audited)
     return audited.error();
+  if (auto notified = notify_change(*session_, team_scope(id)); !notified) return notified.error();
   if (auto committed = transaction->commit(); !committed) return database_error(committed.error());
   return team;
 }
@@ -321,6 +332,7 @@ StoreResult<KeyRecord> GovernanceStore::modify_key(const std::string& id, std::s
   const auto record = [&](const KeyRecord& k) { return audit_records ? std::optional(key_json(k)) : std::nullopt; };
   if (auto audited = audit(actor, action, id, record(**existing), record(key), now_ms); !audited)
     return audited.error();
+  if (auto notified = notify_change(*session_, key_scope(id)); !notified) return notified.error();
   if (auto committed = transaction->commit(); !committed) return database_error(committed.error());
   return key;
 }

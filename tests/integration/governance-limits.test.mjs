@@ -171,3 +171,65 @@ describe(`tpm and max_parallel on ${name} (2 replicas)`, { skip }, () => {
   });
 });
 }
+
+describe('revocation reaches every replica through LISTEN/NOTIFY (postgresql)', { skip: pgSkip }, () => {
+  const adminKey = 'admin-notify-test-0123456789abcdef';
+  let pair = [];
+  before(async () => {
+    assert.equal(pgStarted.status, 0, `pg-test-cluster.sh start failed: ${pgStarted.stderr}`);
+    const dir = makeTempDir('turnout-govnotify-');
+    mock ??= await startMock();
+    const config = baseConfig({ upstreamUrl: mock.baseUrl, dir });
+    config.ledger.url = pgUrl;
+    // A cache TTL of a minute: only NOTIFY can explain a refusal within 100 ms.
+    config.governance = { key_cache_ttl_s: 60, admin_key: adminKey };
+    const file = writeConfig(dir, config);
+    for (let i = 0; i < 2; i += 1) pair.push(await startGateway({ configFile: file, dir }));
+  });
+  after(async () => {
+    for (const gateway of pair) await gateway.stop();
+  });
+
+  const admin = (gateway, method, urlPath, json) =>
+    gateway.request(method, urlPath, { json, headers: { authorization: `Bearer ${adminKey}` } });
+  const models = (gateway, key) => gateway.request('GET', '/v1/models', { headers: { authorization: `Bearer ${key}` } });
+
+  // Polls `gateway` until the key is refused; the milliseconds it took.
+  async function refusedWithin(gateway, key, limitMs) {
+    const start = performance.now();
+    for (;;) {
+      const answer = await models(gateway, key);
+      if (answer.status === 401) return performance.now() - start;
+      assert.equal(answer.status, 200, answer.text);
+      if (performance.now() - start > limitMs) return performance.now() - start;
+      await sleep(5);
+    }
+  }
+
+  it('a key revoked on one replica is refused by the other within 100 ms', async () => {
+    const created = await admin(pair[0], 'POST', '/admin/v1/keys', { name: 'notify-me' });
+    assert.equal(created.status, 201, created.text);
+    const { id, key } = created.json;
+    for (const gateway of pair) assert.equal((await models(gateway, key)).status, 200);  // cached on both
+    const revoked = await admin(pair[0], 'POST', `/admin/v1/keys/${id}/revoke`);
+    assert.equal(revoked.status, 200, revoked.text);
+    const tookMs = await refusedWithin(pair[1], key, 100);
+    assert.ok(tookMs <= 100, `refused by the other replica only after ${tookMs.toFixed(1)} ms`);
+  });
+
+  it('the CLI on the database notifies too, and a team update evicts its keys', async () => {
+    const team = await admin(pair[0], 'POST', '/admin/v1/teams', { name: 'notify-team' });
+    assert.equal(team.status, 201, team.text);
+    const created = await admin(pair[0], 'POST', '/admin/v1/keys', { name: 'member', team: 'notify-team' });
+    assert.equal(created.status, 201, created.text);
+    const { key } = created.json;
+    for (const gateway of pair) assert.equal((await models(gateway, key)).status, 200);
+    // The team expires: both replicas must reload the key's team at once.
+    const run = await runTurnout(['teams', 'update', 'notify-team', '--expires', '2020-01-01T00:00:00Z', '--config', pair[0].configFile]);
+    assert.equal(run.code, 0, run.stderr);
+    for (const gateway of pair) {
+      const tookMs = await refusedWithin(gateway, key, 100);
+      assert.ok(tookMs <= 100, `a team change reached a replica only after ${tookMs.toFixed(1)} ms`);
+    }
+  });
+});

@@ -38,10 +38,14 @@ asio::awaitable<std::optional<HttpResponse>> admin_update_team(Services& service
   const std::string id(call.path_id);
   const std::string* team_id = &id;
   const gov::Fields* given = &fields;
-  co_return co_await run_admin(services, call, http::status::ok,
-                               [team_id, given](gov::GovernanceStore& store, std::int64_t now) {
-                                 return gov::update_team(store, *team_id, *given, std::string(kAdminActor), now);
-                               });
+  auto res = co_await run_admin(services, call, http::status::ok,
+                                [team_id, given](gov::GovernanceStore& store, std::int64_t now) {
+                                  return gov::update_team(store, *team_id, *given, std::string(kAdminActor), now);
+                                });
+  // The team's keys leave this replica's cache at once: its new limits hold from the next call.
+  if (res && res->result() == http::status::ok && services.options.admission != nullptr)
+    services.options.admission->forget_team(id);
+  co_return res;
 }
 
 }  // namespace turnout::server::endpoints
