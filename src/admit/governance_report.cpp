@@ -81,4 +81,11 @@ std::string governance_stats_json(const std::vector<governance::ScopeActivity>& 
   return out;
 }
 
+void append_governance_stats(std::string& stats_json, const std::vector<governance::ScopeActivity>& activity,
+                             const std::vector<RefusalCount>& refusals) {
+  if (!stats_json.ends_with('}')) return;
+  stats_json.pop_back();
+  stats_json += ",\"governance\":" + governance_stats_json(activity, refusals) + "}";
+}
+
 }  // namespace turnout::admit

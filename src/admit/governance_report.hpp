@@ -22,4 +22,9 @@ void append_governance_metrics(std::string& out, const std::vector<governance::S
 std::string governance_stats_json(const std::vector<governance::ScopeActivity>& activity,
                                   const std::vector<RefusalCount>& refusals);
 
+// Adds that as "governance" to the /stats JSON object `stats_json` (`/stats` and `turnout
+// stats` print the same; the CLI has no refusals of its own).
+void append_governance_stats(std::string& stats_json, const std::vector<governance::ScopeActivity>& activity,
+                             const std::vector<RefusalCount>& refusals);
+
 }  // namespace turnout::admit

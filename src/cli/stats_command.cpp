@@ -1,6 +1,9 @@
 // `turnout stats` (docs/REFERENCE.md §1.4): the /stats JSON read straight from the ledger.
 #include "cli/cli_support.hpp"
 #include "cli/commands.hpp"
+
+#include "admit/governance_report.hpp"
+#include "governance/store.hpp"
 #include "config/config.hpp"
 #include "ledger/ledger.hpp"
 
@@ -28,7 +31,22 @@ int run_stats(const std::string& config_file) {
     std::cerr << "turnout: cannot read the ledger: " << report.error().message << "\n";
     return kExitFailure;
   }
-  std::cout << ledger::render_stats_json(*report) << "\n";
+  std::string body = ledger::render_stats_json(*report);
+  // The governance section of /stats (docs/REFERENCE.md §8.9): the database's figures.
+  if (config->ledger.url != "sqlite::memory:") {
+    auto store = governance::GovernanceStore::open(config->ledger.url);
+    if (!store) {
+      std::cerr << "turnout: cannot read the ledger: " << store.error().message << "\n";
+      return kExitFailure;
+    }
+    auto activity = (*store)->activity(admit::kReportedScopes);
+    if (!activity) {
+      std::cerr << "turnout: cannot read the ledger: " << activity.error().message << "\n";
+      return kExitFailure;
+    }
+    admit::append_governance_stats(body, *activity, {});
+  }
+  std::cout << body << "\n";
   (*ledger)->close();
   return kExitOk;
 }

@@ -147,6 +147,23 @@ describe(`tpm and max_parallel on ${name} (2 replicas)`, { skip }, () => {
       }
       // A third call is refused while both streams run...
       assert.equal((await chat(gateways[0], key.key)).status, 429);
+      // /metrics and /stats show the key's live holds (database-wide) and refusals (per replica).
+      const sample = (text, name, labels) => {
+        const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
+        return line === undefined ? undefined : Number(line.split(' ').pop());
+      };
+      let refusedCount = 0;
+      for (const gateway of gateways) {
+        const metrics = await gateway.request('GET', '/metrics');
+        assert.equal(metrics.status, 200);
+        assert.ok(!metrics.text.includes(key.key.split('-')[2]), 'no secret in /metrics');
+        assert.equal(sample(metrics.text, 'turnout_governance_live_holds', `scope="key",id="${key.id}"`), 2);
+        refusedCount += sample(metrics.text, 'turnout_governance_refusals_total', `key="${key.id}",team="",reason="max_parallel"`) ?? 0;
+        const stats = await gateway.stats();
+        const scope = stats.governance.scopes.find((s) => s.scope === 'key' && s.id === key.id);
+        assert.equal(scope.live_holds, 2);
+      }
+      assert.equal(refusedCount, 4);
       // ...until one client goes away mid-stream: its call is recorded (499) and its slot freed.
       const [gone, kept] = streaming;
       const reader = gone.response.body.getReader();

@@ -43,6 +43,13 @@ const FAMILIES = {
   turnout_config_reloads_total: { type: 'COUNTER', labels: ['result'] },
   turnout_config_last_reload_timestamp_seconds: { type: 'GAUGE', labels: ['result'] },
   turnout_config_last_reload_successful: { type: 'GAUGE', labels: [] },
+  turnout_governance_live_holds: { type: 'GAUGE', labels: ['scope', 'id'] },
+  turnout_governance_held_usd: { type: 'GAUGE', labels: ['scope', 'id'] },
+  turnout_governance_expired_holds_total: { type: 'COUNTER', labels: ['scope', 'id'] },
+  turnout_governance_expired_usd_total: { type: 'COUNTER', labels: ['scope', 'id'] },
+  turnout_governance_overruns_total: { type: 'COUNTER', labels: ['scope', 'id'] },
+  turnout_governance_overrun_usd_total: { type: 'COUNTER', labels: ['scope', 'id'] },
+  turnout_governance_refusals_total: { type: 'COUNTER', labels: ['key', 'team', 'reason'] },
 };
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;

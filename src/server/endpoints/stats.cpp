@@ -58,16 +58,11 @@ asio::awaitable<std::optional<HttpResponse>> stats(Services& services, Call& cal
                                       "ledger_unavailable"},
                              version);
   std::string body = ledger::render_stats_json(*report);
-  if (services.options.governance_store != nullptr && services.options.admission != nullptr &&
-      body.ends_with('}')) {
+  if (services.options.governance_store != nullptr && services.options.admission != nullptr) {
     governance::GovernanceStore* store = services.options.governance_store;
     auto activity = co_await on_blocking_pool<governance::StoreResult<std::vector<governance::ScopeActivity>>>(
         services, [store] { return store->activity(admit::kReportedScopes); });
-    if (activity) {
-      body.pop_back();
-      body += ",\"governance\":" +
-              admit::governance_stats_json(*activity, services.options.admission->refusals().snapshot()) + "}";
-    }
+    if (activity) admit::append_governance_stats(body, *activity, services.options.admission->refusals().snapshot());
   }
   co_return json_response(http::status::ok, version, body);
 }
