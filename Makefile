@@ -29,6 +29,7 @@ test: deps-test
 	scripts/test.sh
 
 bench: deps-test
+	@scripts/install-deps.sh --bench
 	scripts/bench.sh
 
 # Only the fleet part of `make bench` (1, 2 and 3 replicas behind HAProxy on one PostgreSQL).

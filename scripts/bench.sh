@@ -15,6 +15,11 @@ if [[ -z "${TURNOUT_BENCH_BIN:-}" ]]; then
 fi
 bin=${TURNOUT_BENCH_BIN:-build-bench/src/cli/turnout}
 bench_dir=${TURNOUT_BENCH_DIR:-build-bench/bench}
+
+# The nginx anchor: Turnout against a plain nginx reverse proxy on the same mock, four loads,
+# interleaved rounds (scripts/bench-nginx.sh; TURNOUT_BENCH_BIN_B adds a second build, A/B).
+echo "== nginx anchor"
+scripts/bench-nginx.sh "$bin" ${TURNOUT_BENCH_BIN_B:-}
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }

@@ -3,6 +3,8 @@
 #   scripts/install-deps.sh          build and run dependencies
 #   scripts/install-deps.sh --test   plus test/bench tools (GoogleTest, PostgreSQL, node, clang, wrk,
 #                                    HAProxy for the fleet test)
+#   scripts/install-deps.sh --bench  plus the --test tools and the benchmark's anchors (nginx as a
+#                                    plain reverse proxy, linux-perf for the flame summaries)
 set -euo pipefail
 
 build_packages=(
@@ -17,10 +19,13 @@ test_packages=(
   postgresql sqlite3 clang libclang-rt-14-dev wrk curl procps haproxy time
   chromium
 )
+# Only `make bench`: the tests never start nginx or perf.
+bench_packages=(nginx linux-perf)
 
 wanted=("${build_packages[@]}")
-if [[ "${1:-}" == "--test" ]]; then
+if [[ "${1:-}" == "--test" || "${1:-}" == "--bench" ]]; then
   wanted+=("${test_packages[@]}")
+  [[ "${1:-}" == "--bench" ]] && wanted+=("${bench_packages[@]}")
   # Node.js runs the integration and SDK tests; Debian's nodejs (18) is enough.
   command -v node >/dev/null 2>&1 || wanted+=(nodejs)
   command -v npm >/dev/null 2>&1 || wanted+=(npm)
