@@ -197,10 +197,11 @@ int run_serve(const ServeOptions& opts) {
   // Returns once every call has finished, or was cancelled at the end of the grace and
   // has answered and appended its record (bounded by cancel_wait).
   server->run();
-  // Then, in this order: every appended record is committed (or spooled); the upstream
+  // Then, in this order: every record is handed to the ledger and committed (or spooled); the upstream
   // connections idle in the pools are closed; whatever a handler left suspended is
   // destroyed with the event loops, while the gateway it refers to is still alive; the
   // gateway goes last.
+  gateway->hand_over_held_records();
   (*ledger)->close();
   gateway->close_idle_connections();
   signals.reset();

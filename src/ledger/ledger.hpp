@@ -161,6 +161,10 @@ class Ledger {
   // on the writer thread, so it must only hand off (post to an io_context), never block.
   using DurableCallback = std::function<void(Result<void>)>;
   virtual void append(CallRecord record, DurableCallback on_durable) = 0;
+  // The same for several records with one callback: one hand-off to the writer (one
+  // wake-up) for the lot, and one report back. The records are written in the same
+  // transaction (never split across two), so the one outcome is true of each of them.
+  virtual void append_batch(std::vector<CallRecord> records, DurableCallback on_durable) = 0;
 
   // Aggregates over the ledger; thread-safe, blocking (call off the event loop).
   virtual Result<StatsReport> stats(const StatsQuery& query) = 0;

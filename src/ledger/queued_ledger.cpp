@@ -75,11 +75,28 @@ QueuedLedger::QueuedLedger(std::unique_ptr<Backend> backend, const LedgerOptions
 QueuedLedger::~QueuedLedger() { close(); }
 
 void QueuedLedger::append(CallRecord record, DurableCallback on_durable) {
+  std::vector<CallRecord> one;
+  one.push_back(std::move(record));
+  append_batch(std::move(one), std::move(on_durable));
+}
+
+void QueuedLedger::append_batch(std::vector<CallRecord> records, DurableCallback on_durable) {
+  if (records.empty()) {
+    notify(on_durable, Result<void>());
+    return;
+  }
   {
     std::lock_guard lock(mutex_);
     if (!closing_) {
-      queue_.push_back(Pending{std::move(record), std::move(on_durable)});
-      queued_.notify_one();
+      // The writer sleeps only on an empty queue: a batch added to a non-empty one is
+      // taken by a round already due, without a wake-up of its own.
+      const bool writer_may_sleep = queue_.empty();
+      const std::size_t last = records.size() - 1;
+      for (std::size_t i = 0; i <= last; ++i) {
+        queue_.push_back(Pending{std::move(records[i]), i == last ? std::move(on_durable) : DurableCallback(),
+                                 i == last});
+      }
+      if (writer_may_sleep) queued_.notify_one();
       return;
     }
   }
@@ -165,14 +182,15 @@ bool QueuedLedger::take_queued(WriterState& state) {
     wake_at = std::min(wake_at, state.next_drain);
   }
   queued_.wait_until(lock, wake_at, has_work);
-  const std::size_t count = std::min(queue_.size(), std::max<std::size_t>(options_.max_batch, 1));
+  std::size_t count = std::min(queue_.size(), std::max<std::size_t>(options_.max_batch, 1));
+  while (count < queue_.size() && !queue_[count - 1].ends_batch) ++count;
   state.unwritten.reserve(state.unwritten.size() + count);
   state.callbacks.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
     Pending& pending = queue_[i];
     state.unwritten.push_back(
         KeyedRecord{fmt::format("{}-{:016x}", key_prefix_, ++state.next_key), std::move(pending.record)});
-    state.callbacks.push_back(std::move(pending.on_durable));
+    if (pending.ends_batch) state.callbacks.push_back(std::move(pending.on_durable));
   }
   queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
   return closing_ && queue_.empty();

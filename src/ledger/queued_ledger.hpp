@@ -31,6 +31,7 @@ class QueuedLedger final : public Ledger {
   QueuedLedger& operator=(const QueuedLedger&) = delete;
 
   void append(CallRecord record, DurableCallback on_durable) override;
+  void append_batch(std::vector<CallRecord> records, DurableCallback on_durable) override;
   Result<StatsReport> stats(const StatsQuery& query) override;
   Result<SeriesReport> series(const SeriesQuery& query) override;
   LedgerHealth health() const override;
@@ -43,13 +44,14 @@ class QueuedLedger final : public Ledger {
 
   struct Pending {
     CallRecord record;
-    DurableCallback on_durable;
+    DurableCallback on_durable;  // set on the last record of an append_batch only
+    bool ends_batch = true;      // a round never stops before a batch's last record
   };
 
   // What the writer thread owns between rounds.
   struct WriterState {
     std::vector<KeyedRecord> unwritten;  // backlog of records in neither store, then this round's
-    std::vector<DurableCallback> callbacks;  // for this round's records only
+    std::vector<DurableCallback> callbacks;  // for this round's batches only
     std::uint64_t next_key = 0;
     std::uint64_t dropped = 0;  // records given up because the backlog was full
     std::chrono::steady_clock::time_point next_prune;  // retention: when to look again
@@ -63,7 +65,8 @@ class QueuedLedger final : public Ledger {
   };
 
   void run_writer();
-  // Moves up to max_batch queued records into `state`; true when the ledger is closing
+  // Moves up to max_batch queued records (more to finish an append_batch) into `state`;
+  // true when the ledger is closing
   // and nothing is left in the queue (the writer's last round).
   bool take_queued(WriterState& state);
   void write_round(WriterState& state);

@@ -118,7 +118,7 @@ Result<std::unique_ptr<Gateway>> Gateway::create(config::Config config, ledger::
   std::shared_ptr<const upstream::ProxyConfig> shared_proxy;
   if (*proxy) shared_proxy = std::make_shared<const upstream::ProxyConfig>(std::move(**proxy));
   auto tls = upstream::make_client_tls_context();
-  for (auto& ex : executors) gw->workers_.push_back(std::make_unique<WorkerState>(ex, tls, shared_proxy));
+  for (auto& ex : executors) gw->workers_.push_back(std::make_unique<WorkerState>(ex, tls, shared_proxy, ledger));
   gw->services_.blocking_pool = std::make_unique<asio::thread_pool>(2);
   return gw;
 }
@@ -146,6 +146,10 @@ listener::RejectionResponses Gateway::rejections() {
                           version);
   };
   return r;
+}
+
+void Gateway::hand_over_held_records() {
+  for (auto& worker : workers_) worker->ledger_outbox.hand_over_held();
 }
 
 void Gateway::close_idle_connections() {

@@ -29,6 +29,11 @@ class Gateway {
   // Logs one line either way and counts it in /metrics. Safe from any thread.
   void reload(Result<config::Config> loaded);
 
+  // Once the event loops have stopped, before the ledger closes: gives the ledger writer
+  // any record still waiting in a thread's outbox (ledger_outbox.hpp) for a turn of its
+  // loop that did not come.
+  void hand_over_held_records();
+
   // Once the event loops have stopped: closes the upstream connections idle in each
   // thread's pool, so that none outlives the loop it belongs to.
   void close_idle_connections();

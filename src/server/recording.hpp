@@ -11,8 +11,10 @@
 namespace turnout::server {
 
 // True once the record is durable; false (after logging the ledger error against the
-// request id) when it is not. Never throws.
-boost::asio::awaitable<bool> record_durably(Services& services, Exchange& exchange, ledger::CallRecord record);
+// request id) when it is not. Never throws. The record goes through the thread's
+// LedgerOutbox (one hand-off per turn of the loop).
+boost::asio::awaitable<bool> record_durably(Services& services, WorkerState& worker, Exchange& exchange,
+                                            ledger::CallRecord record);
 
 // What the client gets instead of an answer whose record is not durable: 503
 // `ledger_unavailable`.

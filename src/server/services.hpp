@@ -16,6 +16,7 @@
 #include "server/chat_request.hpp"
 #include "server/embeddings_request.hpp"
 #include "server/responses_request.hpp"
+#include "server/ledger_outbox.hpp"
 #include "server/metrics.hpp"
 #include "tracing/call_trace.hpp"
 #include "tracing/exporter.hpp"
@@ -54,9 +55,12 @@ struct GatewayOptions {
 
 struct WorkerState {
   WorkerState(boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> tls,
-              std::shared_ptr<const upstream::ProxyConfig> proxy)
-      : client(std::move(executor), std::move(tls), std::move(proxy)), rng(std::random_device{}()) {}
+              std::shared_ptr<const upstream::ProxyConfig> proxy, ledger::Ledger& ledger)
+      : client(executor, std::move(tls), std::move(proxy)),
+        ledger_outbox(std::move(executor), ledger),
+        rng(std::random_device{}()) {}
   upstream::Client client;
+  LedgerOutbox ledger_outbox;  // this thread's records on their way to the ledger writer
   RequestParser request_parser;
   EmbeddingsRequestParser embeddings_parser;
   ResponsesRequestParser responses_parser;

@@ -15,6 +15,9 @@ Error error_from(sqlite3* db, std::string_view what, int code) {
 
 void Database::Closer::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
 
+Database::Database(sqlite3* db)
+    : db_(db), cache_(std::make_unique<std::unordered_map<std::string, Statement, SqlHash, std::equal_to<>>>()) {}
+
 void Statement::Finalizer::operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
 
 Result<Database> Database::open(const std::string& path, OpenMode mode) {
@@ -55,6 +58,31 @@ Result<Statement> Database::prepare(std::string_view sql) {
     return error("sqlite prepare", code);
   }
   return Statement(raw, db_.get());
+}
+
+Result<Statement*> Database::cached(std::string_view sql) {
+  if (auto found = cache_->find(sql); found != cache_->end()) {
+    found->second.reset();
+    return &found->second;
+  }
+  auto prepared = prepare(sql);
+  if (!prepared) {
+    return prepared.error();
+  }
+  return &cache_->emplace(std::string(sql), std::move(*prepared)).first->second;
+}
+
+Result<void> Database::run_cached(std::string_view sql) {
+  auto statement = cached(sql);
+  if (!statement) {
+    return statement.error();
+  }
+  auto stepped = (*statement)->step();
+  (*statement)->reset();  // a finished statement holds no lock or read snapshot
+  if (!stepped) {
+    return stepped.error();
+  }
+  return {};
 }
 
 Result<std::int64_t> Database::query_int(std::string_view sql) {
@@ -144,7 +172,7 @@ std::optional<double> Statement::column_optional_double(int column) const {
 }
 
 Result<Transaction> Transaction::begin(Database& db, std::string_view begin_sql) {
-  if (auto begun = db.exec(begin_sql); !begun) {
+  if (auto begun = db.run_cached(begin_sql); !begun) {
     return begun.error();
   }
   return Transaction(&db);
@@ -153,12 +181,12 @@ Result<Transaction> Transaction::begin(Database& db, std::string_view begin_sql)
 Transaction::~Transaction() {
   if (db_ != nullptr) {
     // Best effort: if ROLLBACK fails too, SQLite has already rolled back on its own.
-    (void)db_->exec("ROLLBACK");
+    (void)db_->run_cached("ROLLBACK");
   }
 }
 
 Result<void> Transaction::commit() {
-  auto committed = db_->exec("COMMIT");
+  auto committed = db_->run_cached("COMMIT");
   if (committed) {
     db_ = nullptr;
   }

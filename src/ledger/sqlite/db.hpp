@@ -5,10 +5,12 @@
 #include "common/result.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 
 struct sqlite3;
@@ -28,6 +30,13 @@ class Database {
 
   Result<void> exec(std::string_view sql);
   Result<Statement> prepare(std::string_view sql);
+  // The statement for `sql`, prepared on first use and kept for the connection's life:
+  // the ledger's write path runs the same few statements on every batch, and parsing
+  // their SQL each time was most of SQLite's share of a call (docs/BENCHMARKS.md).
+  // Reset, its bindings kept; valid until the Database is destroyed.
+  Result<Statement*> cached(std::string_view sql);
+  // Runs a cached statement that returns no rows ("BEGIN IMMEDIATE", "COMMIT").
+  Result<void> run_cached(std::string_view sql);
 
   // The single value of a one-row query such as "PRAGMA user_version".
   Result<std::int64_t> query_int(std::string_view sql);
@@ -42,8 +51,14 @@ class Database {
   struct Closer {
     void operator()(sqlite3* db) const;
   };
-  explicit Database(sqlite3* db) : db_(db) {}
+  struct SqlHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view sql) const { return std::hash<std::string_view>{}(sql); }
+  };
+  explicit Database(sqlite3* db);
   std::unique_ptr<sqlite3, Closer> db_;
+  // Declared after db_, so the statements are finalized before the connection closes.
+  std::unique_ptr<std::unordered_map<std::string, Statement, SqlHash, std::equal_to<>>> cache_;
 };
 
 class Statement {
@@ -90,7 +105,8 @@ class Statement {
 // so an early error return never leaves a transaction open on the connection.
 class Transaction {
  public:
-  // `begin_sql`: "BEGIN", "BEGIN IMMEDIATE", ...
+  // `begin_sql`: "BEGIN", "BEGIN IMMEDIATE", ... (BEGIN, COMMIT and ROLLBACK run as cached
+  // statements: a transaction per write batch should not parse SQL text).
   static Result<Transaction> begin(Database& db, std::string_view begin_sql = "BEGIN");
   Transaction(Transaction&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
   Transaction& operator=(Transaction&&) = delete;

@@ -68,33 +68,35 @@ void bind_histogram_key(Statement& statement, const HistogramKey& key) {
 }
 
 Result<void> write_histograms(Database& db, const RollupBuilder& rollups) {
-  auto read = db.prepare(kReadHistogramSql);
-  if (!read) {
-    return read.error();
+  auto read_statement = db.cached(kReadHistogramSql);
+  if (!read_statement) {
+    return read_statement.error();
   }
-  auto write = db.prepare(kWriteHistogramSql);
-  if (!write) {
-    return write.error();
+  Statement& read = **read_statement;
+  auto write_statement = db.cached(kWriteHistogramSql);
+  if (!write_statement) {
+    return write_statement.error();
   }
+  Statement& write = **write_statement;
   for (const auto& [key, added] : rollups.latencies()) {
     LatencyCells cells = added;
-    bind_histogram_key(*read, key);
-    auto found = read->step();
+    bind_histogram_key(read, key);
+    auto found = read.step();
     if (found && *found) {
-      auto decoded = decode_latency_cells(read->column_text(0), cells);
+      auto decoded = decode_latency_cells(read.column_text(0), cells);
       if (!decoded) {
-        read->reset();
+        read.reset();
         return decoded.error();
       }
     }
-    read->reset();
+    read.reset();
     if (!found) {
       return found.error();
     }
     const std::string text = encode_latency_cells(cells);
-    bind_histogram_key(*write, key);
-    write->bind(5, std::string_view(text));
-    if (auto done = run(*write); !done) {
+    bind_histogram_key(write, key);
+    write.bind(5, std::string_view(text));
+    if (auto done = run(write); !done) {
       return done.error();
     }
   }
@@ -104,44 +106,46 @@ Result<void> write_histograms(Database& db, const RollupBuilder& rollups) {
 }  // namespace
 
 Result<void> write_rollups(Database& db, const RollupBuilder& rollups) {
-  auto totals = db.prepare(kUpsertTotalsSql);
-  if (!totals) {
-    return totals.error();
+  auto totals_statement = db.cached(kUpsertTotalsSql);
+  if (!totals_statement) {
+    return totals_statement.error();
   }
+  Statement& totals = **totals_statement;
   for (const auto& [key, row] : rollups.totals()) {
-    totals->bind(1, key.width);
-    totals->bind(2, key.bucket);
-    totals->bind(3, std::string_view(key.instance_id));
-    totals->bind(4, std::string_view(key.model));
-    totals->bind(5, std::string_view(key.route));
-    totals->bind(6, row.calls);
-    totals->bind(7, row.errors);
-    totals->bind(8, row.prompt_tokens);
-    totals->bind(9, row.completion_tokens);
-    totals->bind(10, row.priced_calls);
-    totals->bind(11, row.priced_cost);
-    totals->bind(12, row.latency_sum);
-    totals->bind(13, row.baseline_cost);
-    totals->bind(14, row.savings);
-    if (auto done = run(*totals); !done) {
+    totals.bind(1, key.width);
+    totals.bind(2, key.bucket);
+    totals.bind(3, std::string_view(key.instance_id));
+    totals.bind(4, std::string_view(key.model));
+    totals.bind(5, std::string_view(key.route));
+    totals.bind(6, row.calls);
+    totals.bind(7, row.errors);
+    totals.bind(8, row.prompt_tokens);
+    totals.bind(9, row.completion_tokens);
+    totals.bind(10, row.priced_calls);
+    totals.bind(11, row.priced_cost);
+    totals.bind(12, row.latency_sum);
+    totals.bind(13, row.baseline_cost);
+    totals.bind(14, row.savings);
+    if (auto done = run(totals); !done) {
       return done.error();
     }
   }
-  auto key_totals = db.prepare(kUpsertKeyTotalsSql);
-  if (!key_totals) {
-    return key_totals.error();
+  auto key_totals_statement = db.cached(kUpsertKeyTotalsSql);
+  if (!key_totals_statement) {
+    return key_totals_statement.error();
   }
+  Statement& key_totals = **key_totals_statement;
   for (const auto& [key, row] : rollups.key_totals()) {
-    key_totals->bind(1, key.width);
-    key_totals->bind(2, key.bucket);
-    key_totals->bind(3, std::string_view(key.instance_id));
-    key_totals->bind(4, std::string_view(key.client_key_id));
-    key_totals->bind(5, row.calls);
-    key_totals->bind(6, row.prompt_tokens);
-    key_totals->bind(7, row.completion_tokens);
-    key_totals->bind(8, row.priced_calls);
-    key_totals->bind(9, row.priced_cost);
-    if (auto done = run(*key_totals); !done) {
+    key_totals.bind(1, key.width);
+    key_totals.bind(2, key.bucket);
+    key_totals.bind(3, std::string_view(key.instance_id));
+    key_totals.bind(4, std::string_view(key.client_key_id));
+    key_totals.bind(5, row.calls);
+    key_totals.bind(6, row.prompt_tokens);
+    key_totals.bind(7, row.completion_tokens);
+    key_totals.bind(8, row.priced_calls);
+    key_totals.bind(9, row.priced_cost);
+    if (auto done = run(key_totals); !done) {
       return done.error();
     }
   }
@@ -150,13 +154,14 @@ Result<void> write_rollups(Database& db, const RollupBuilder& rollups) {
 
 Result<void> prune_second_rollups(Database& db, double cutoff) {
   for (std::string_view table : {"rollups", "key_rollups", "latency_histograms"}) {
-    auto remove = db.prepare(fmt::format("DELETE FROM {} WHERE width = ?1 AND bucket < ?2", table));
-    if (!remove) {
-      return remove.error();
+    auto remove_statement = db.cached(fmt::format("DELETE FROM {} WHERE width = ?1 AND bucket < ?2", table));
+    if (!remove_statement) {
+      return remove_statement.error();
     }
-    remove->bind(1, kSecondWidth);
-    remove->bind(2, cutoff);
-    if (auto done = run(*remove); !done) {
+    Statement& remove = **remove_statement;
+    remove.bind(1, kSecondWidth);
+    remove.bind(2, cutoff);
+    if (auto done = run(remove); !done) {
       return done.error();
     }
   }

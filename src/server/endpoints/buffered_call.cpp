@@ -126,7 +126,7 @@ asio::awaitable<HttpResponse> finish_buffered(Services& services, Call& call, co
   ex.completion_tokens = rec.usage.completion_tokens;
   ex.cost = rec.cost;
   ex.error_type = rec.error_type;
-  if (!co_await record_durably(services, ex, rec)) {
+  if (!co_await record_durably(services, call.worker, ex, rec)) {
     // The record is only in memory: the answer must not be acknowledged.
     res = error_response(not_recorded_error(), call.request.version());
     ex.error_type = "ledger_unavailable";

@@ -156,7 +156,7 @@ asio::awaitable<void> relay_stream(Services& services, Call& call, const CallPla
   ex.completion_tokens = rec.usage.completion_tokens;
   ex.cost = rec.cost;
   ex.error_type = rec.error_type;
-  if (!co_await record_durably(services, ex, rec)) {
+  if (!co_await record_durably(services, call.worker, ex, rec)) {
     // The record is only in memory: the stream must not end as complete.
     dialect.fail(not_recorded_error());
     ex.error_type = "ledger_unavailable";
