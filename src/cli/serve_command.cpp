@@ -8,6 +8,7 @@
 #include "config/config.hpp"
 #include "governance/store.hpp"
 #include "ledger/ledger.hpp"
+#include "server/batched_log_sink.hpp"
 #include "server/gateway.hpp"
 #include "listener/http_server.hpp"
 #include "tokenizer/tokenizer.hpp"
@@ -15,8 +16,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <fmt/format.h>
-#include <spdlog/async.h>
-#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/logger.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -82,13 +82,10 @@ int run_serve(const ServeOptions& opts) {
   }
   config::Config config = std::move(*loaded);
 
-  // Access log: one JSON line per request on stdout, written by spdlog's background thread.
-  spdlog::init_thread_pool(8192, 1);
-  auto access_log = std::make_shared<spdlog::async_logger>(
-      "access", std::make_shared<spdlog::sinks::stdout_sink_mt>(), spdlog::thread_pool(),
-      spdlog::async_overflow_policy::block);
+  // Access log: one JSON line per request on stdout, written in batches by the sink's
+  // background thread (server/batched_log_sink.hpp), off the event loops.
+  auto access_log = std::make_shared<spdlog::logger>("access", std::make_shared<BatchedLogSink>(STDOUT_FILENO));
   access_log->set_pattern("%v");
-  access_log->flush_on(spdlog::level::trace);
 
   ledger::LedgerOptions ledger_options;
   ledger_options.retention = std::chrono::days(config.ledger.retention_days);
