@@ -1,6 +1,7 @@
 #include "server/json_rewrite.hpp"
 
 #include <cstdint>
+#include <cstring>
 #include <unordered_set>
 
 namespace turnout::server {
@@ -14,12 +15,17 @@ std::size_t skip_ws(std::string_view s, std::size_t i) {
 }
 
 std::size_t skip_string(std::string_view s, std::size_t i) {  // i at the opening quote
-  for (++i; i < s.size(); ++i) {
-    if (s[i] == '\\') {
-      ++i;
-    } else if (s[i] == '"') {
-      return i + 1;
-    }
+  // memchr finds the next quote many bytes at a time (a long prompt is one string, and
+  // this runs on every forwarded body); that quote ends the string unless an odd run of
+  // backslashes right before it escapes it.
+  for (++i; i < s.size();) {
+    const void* found = std::memchr(s.data() + i, '"', s.size() - i);
+    if (found == nullptr) return s.size();
+    const auto quote = static_cast<std::size_t>(static_cast<const char*>(found) - s.data());
+    std::size_t backslashes = 0;
+    while (quote - backslashes > i && s[quote - backslashes - 1] == '\\') ++backslashes;
+    if (backslashes % 2 == 0) return quote + 1;
+    i = quote + 1;
   }
   return s.size();
 }

@@ -114,6 +114,20 @@ TEST(ChatRequest, RewriteKeepsOtherMembersByteForByte) {
   EXPECT_FALSE(parser.parse(out).error());
 }
 
+// Strings are skipped by looking for the next quote (issue 16): a quote after an odd run
+// of backslashes is inside the string, after an even run it ends it.
+TEST(ChatRequest, RewriteSkipsEscapedQuotesAndBackslashRuns) {
+  const std::string messages =
+      R"("messages":[{"role":"user","content":"a \"b\" c\\\\\" d\\\\ \\\\\\\"e\" ,\"model\":\"no\"}"}])";
+  const std::string body = "{" + messages + R"(,"k":"\\","model":"auto","s":"\\\\","t":"x\"}"})";
+  const std::string out = ts::rewrite_top_level(body, {"model"}, R"("model":"m")");
+  EXPECT_EQ(out, "{" + messages + R"(,"k":"\\","s":"\\\\","t":"x\"}","model":"m"})");
+  simdjson::dom::parser parser;
+  EXPECT_FALSE(parser.parse(out).error()) << out;
+  // A string left open runs to the end of the text.
+  EXPECT_EQ(ts::rewrite_top_level(R"({"a":"x\"})", {"model"}, ""), R"({"a":"x\"}})");
+}
+
 TEST(ChatRequest, JsonStringEscaping) {
   std::string out;
   ts::append_json_string(out, std::string("a\"b\\c\n\x01", 7));
