@@ -220,12 +220,16 @@ describe('requests per minute', () => {
 describe('budgets', () => {
   it(`no overspend: ${concurrent} concurrent calls (a third streaming) over ${replicas} replicas stay within $0.010`, async () => {
     const { value: key } = await turnoutJson(['keys', 'create', '--name', 'capped', '--budget-usd', '0.010']);
+    // All the calls must be in flight together: each settles to ~$0.00008, so calls that
+    // finish one after another fit the cap and would all (rightly) be admitted. A slow
+    // upstream keeps every admitted call's ~$0.001 hold outstanding while the rest arrive.
+    await mock.configure({ latency_ms: 1500 });
     const calls = [];
     for (let i = 0; i < concurrent; i += 1) {
       const stream = i % 3 === 0;
       calls.push(chat(gateways[i % replicas], key.key, stream ? { stream: true, stream_options: { include_usage: true } } : {}));
     }
-    const answers = await Promise.all(calls);
+    const answers = await Promise.all(calls).finally(() => mock.configure({ latency_ms: 0 }));
     const admitted = answers.filter((a) => a.status === 200);
     const refused = answers.filter((a) => a.status === 429);
     assert.equal(admitted.length + refused.length, concurrent, answers.map((a) => a.status).join(','));
