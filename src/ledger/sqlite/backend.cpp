@@ -49,14 +49,7 @@ Result<void> configure_durability(sqlite::Database& db) {
   if (*mode != "wal") {
     return make_error(fmt::format("cannot switch the ledger to WAL mode (journal mode is '{}')", *mode));
   }
-  if (auto synchronous = db.exec("PRAGMA synchronous = NORMAL"); !synchronous) {
-    return synchronous;
-  }
-  // Checkpoint every 8,192 WAL pages (32 MB) instead of SQLite's 1,000: the write path
-  // dirties the same few hot pages (index tails, current roll-up rows) on every commit, so
-  // a checkpoint copies about the same pages however long the WAL, and a tenth as many
-  // checkpoints (each with an fdatasync) took ~4% of a call's CPU off (issue 16).
-  return db.exec("PRAGMA wal_autocheckpoint = 8192");
+  return db.exec("PRAGMA synchronous = NORMAL");
 }
 
 }  // namespace
