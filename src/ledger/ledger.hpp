@@ -84,6 +84,15 @@ struct KeyStats {
   std::uint64_t unpriced_calls = 0;
 };
 
+// Per endpoint the calls came in on (chat, embeddings, responses).
+struct EndpointStats {
+  std::uint64_t calls = 0, errors = 0, prompt_tokens = 0, completion_tokens = 0;
+  std::optional<pricing::Money> cost;  // priced_cost; nullopt when every call was unpriced
+  pricing::Money priced_cost;
+  std::uint64_t unpriced_calls = 0;
+  double avg_latency_ms = 0;
+};
+
 struct RecentCall {
   std::string id;
   double timestamp = 0;
@@ -108,6 +117,7 @@ struct StatsReport {
   std::map<std::string, ModelStats> models;
   std::map<std::string, std::uint64_t> routes;
   std::map<std::string, KeyStats> keys;  // by client key id
+  std::map<std::string, EndpointStats> endpoints;  // /stats only; a /stats/series bucket leaves it empty
   // Sum of baseline costs over the calls that have one (a call without a baseline price
   // contributes nothing).
   pricing::Money baseline_cost;

@@ -84,8 +84,11 @@ Result<void> RollupBuilder::add(const CallRecord& record) {
     const auto existing_key =
         key_totals_.find(KeyRollupKey{width, keys[level].bucket, record.instance_id, record.client_key_id});
     std::int64_t key_cost = existing_key == key_totals_.end() ? 0 : existing_key->second.priced_cost;
+    const auto existing_endpoint =
+        endpoint_totals_.find(EndpointRollupKey{width, keys[level].bucket, record.instance_id, record.endpoint});
+    std::int64_t endpoint_cost = existing_endpoint == endpoint_totals_.end() ? 0 : existing_endpoint->second.priced_cost;
     if (!add_money(probe.priced_cost, cost) || !add_money(probe.baseline_cost, baseline) ||
-        !add_money(probe.savings, saving) || !add_money(key_cost, cost)) {
+        !add_money(probe.savings, saving) || !add_money(key_cost, cost) || !add_money(endpoint_cost, cost)) {
       return make_error("ledger roll-up cost sums exceed the range of a 64-bit pico-dollar amount");
     }
   }
@@ -113,6 +116,19 @@ Result<void> RollupBuilder::add(const CallRecord& record) {
 
     merge_latency_cell(latencies_[HistogramKey{width, bucket, record.instance_id, record.model}], latency_cell,
                        LatencyCell{1, record.latency_ms, record.latency_ms});
+
+    if (!by_endpoint_) {
+      continue;
+    }
+    EndpointRollupTotals& by_endpoint =
+        endpoint_totals_[EndpointRollupKey{width, bucket, record.instance_id, record.endpoint}];
+    by_endpoint.calls += 1;
+    by_endpoint.errors += is_error(record) ? 1 : 0;
+    by_endpoint.prompt_tokens += static_cast<std::int64_t>(record.usage.prompt_tokens);
+    by_endpoint.completion_tokens += static_cast<std::int64_t>(record.usage.completion_tokens);
+    by_endpoint.priced_calls += record.cost ? 1 : 0;
+    by_endpoint.priced_cost += cost;
+    by_endpoint.latency_sum += record.latency_ms;
   }
   return {};
 }
@@ -120,6 +136,7 @@ Result<void> RollupBuilder::add(const CallRecord& record) {
 void RollupBuilder::clear() {
   totals_.clear();
   key_totals_.clear();
+  endpoint_totals_.clear();
   latencies_.clear();
 }
 

@@ -2,7 +2,8 @@
 // Time-bucketed roll-ups: what makes /stats cost independent of the ledger's size.
 // Every record is also added, in the same transaction, for each bucket width (week, day,
 // six hours, hour, minute, and for the last day second) to one totals row keyed by
-// (instance, model, route), one per-key row keyed by (instance, client key) and one latency
+// (instance, model, route), one per-key row keyed by (instance, client key), one per-endpoint
+// row keyed by (instance, endpoint) and one latency
 // histogram row keyed by (instance, model) that holds all of its cells. The six-hour width
 // is there for /stats/series: the dashboard's 7-day chart has 6-hour steps, read as 28 rows
 // per group instead of 168 hour rows. A
@@ -75,6 +76,20 @@ struct KeyRollupTotals {
   std::int64_t priced_cost = 0;  // pico-dollars
 };
 
+// One endpoint's row (chat, embeddings, responses): /stats's `endpoints` breakdown.
+struct EndpointRollupKey {
+  std::int64_t width = 0;
+  std::int64_t bucket = 0;
+  std::string instance_id, endpoint;
+  auto operator<=>(const EndpointRollupKey&) const = default;
+};
+
+struct EndpointRollupTotals {
+  std::int64_t calls = 0, errors = 0, prompt_tokens = 0, completion_tokens = 0, priced_calls = 0;
+  std::int64_t priced_cost = 0;  // pico-dollars
+  double latency_sum = 0;        // ms
+};
+
 struct HistogramKey {
   std::int64_t width = 0;
   std::int64_t bucket = 0;
@@ -90,14 +105,18 @@ inline bool is_error(const CallRecord& record) { return !record.error_type.empty
 // configured with one instance id) lock them in the same order and cannot deadlock.
 class RollupBuilder {
  public:
-  // Records older than `seconds_since` (unix seconds) get no second-level rows.
-  explicit RollupBuilder(double seconds_since) : seconds_since_(seconds_since) {}
+  // Records older than `seconds_since` (unix seconds) get no second-level rows. The
+  // backfill of a ledger older than the endpoint roll-ups passes `by_endpoint` false: that
+  // table does not exist yet, and its own migration builds it from the totals.
+  explicit RollupBuilder(double seconds_since, bool by_endpoint = true)
+      : seconds_since_(seconds_since), by_endpoint_(by_endpoint) {}
 
   // Fails when a money sum leaves the 64-bit pico-dollar range (then nothing is added).
   Result<void> add(const CallRecord& record);
 
   const std::map<RollupKey, RollupTotals>& totals() const { return totals_; }
   const std::map<KeyRollupKey, KeyRollupTotals>& key_totals() const { return key_totals_; }
+  const std::map<EndpointRollupKey, EndpointRollupTotals>& endpoint_totals() const { return endpoint_totals_; }
   // The cells each histogram row gains.
   const std::map<HistogramKey, LatencyCells>& latencies() const { return latencies_; }
   bool empty() const { return totals_.empty(); }
@@ -105,8 +124,10 @@ class RollupBuilder {
 
  private:
   double seconds_since_;
+  bool by_endpoint_;
   std::map<RollupKey, RollupTotals> totals_;
   std::map<KeyRollupKey, KeyRollupTotals> key_totals_;
+  std::map<EndpointRollupKey, EndpointRollupTotals> endpoint_totals_;
   std::map<HistogramKey, LatencyCells> latencies_;
 };
 

@@ -67,6 +67,23 @@ Result<void> StatsAccumulator::add(KeyTotals group) {
   return {};
 }
 
+Result<void> StatsAccumulator::add(EndpointTotals group) {
+  if (group.calls == 0) {
+    return {};
+  }
+  EndpointStats& endpoint = report_.endpoints[group.endpoint];
+  if (!add_exact(endpoint.priced_cost, group.priced_cost)) {
+    return make_error("ledger cost sums exceed the range of a 64-bit pico-dollar amount");
+  }
+  endpoint.calls += group.calls;
+  endpoint.errors += group.errors;
+  endpoint.prompt_tokens += group.prompt_tokens;
+  endpoint.completion_tokens += group.completion_tokens;
+  endpoint.unpriced_calls += group.calls - group.priced_calls;
+  endpoint_latency_sums_[std::move(group.endpoint)] += group.latency_sum;
+  return {};
+}
+
 void StatsAccumulator::add_latencies(const std::string& model, int bucket, const LatencyCell& cell) {
   latencies_[model].add(bucket, cell);
 }
@@ -96,6 +113,12 @@ StatsReport StatsAccumulator::finish() && {
     if (key.unpriced_calls < key.calls) {
       key.cost = key.priced_cost;
     }
+  }
+  for (auto& [name, endpoint] : report_.endpoints) {
+    if (endpoint.unpriced_calls < endpoint.calls) {
+      endpoint.cost = endpoint.priced_cost;
+    }
+    endpoint.avg_latency_ms = endpoint_latency_sums_[name] / static_cast<double>(endpoint.calls);
   }
   report_.avg_latency_ms =
       report_.total_calls > 0 ? total_latency / static_cast<double>(report_.total_calls) : 0;

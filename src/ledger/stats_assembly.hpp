@@ -40,12 +40,25 @@ struct KeyTotals {
   pricing::Money priced_cost;
 };
 
+// One endpoint's group of one segment.
+struct EndpointTotals {
+  std::string endpoint;
+  std::uint64_t calls = 0;
+  std::uint64_t errors = 0;
+  std::uint64_t prompt_tokens = 0;
+  std::uint64_t completion_tokens = 0;
+  std::uint64_t priced_calls = 0;
+  pricing::Money priced_cost;
+  double latency_sum = 0;
+};
+
 class StatsAccumulator {
  public:
   // Fails when a money sum leaves the range of 64-bit pico-dollars: sums are exact or
   // an error, never wrapped. A group without calls is ignored.
   Result<void> add(GroupTotals group);
   Result<void> add(KeyTotals group);
+  Result<void> add(EndpointTotals group);
   // Latency histogram cells of one model (from roll-ups or from raw rows).
   void add_latencies(const std::string& model, int bucket, const LatencyCell& cell);
   // The cells of a stored histogram row (latency_histogram.hpp); an error when malformed.
@@ -57,6 +70,7 @@ class StatsAccumulator {
  private:
   StatsReport report_;
   std::map<std::string, double> latency_sums_;
+  std::map<std::string, double> endpoint_latency_sums_;
   std::map<std::string, LatencyHistogram> latencies_;
 };
 
@@ -70,16 +84,20 @@ struct StatsWindow {
 StatsWindow window_of(const StatsQuery& query);
 
 // The figures of a window: each segment of plan_stats_segments is read by a backend's
-// (model, route) groups, key groups and latency cells, in that order, into one accumulator.
-template <class ReadGroups, class ReadKeys, class ReadLatencies>
+// (model, route) groups, key groups, endpoint groups and latency cells, in that order, into
+// one accumulator.
+template <class ReadGroups, class ReadKeys, class ReadEndpoints, class ReadLatencies>
 Result<StatsReport> collect_stats(StatsWindow window, ReadGroups read_groups, ReadKeys read_keys,
-                                  ReadLatencies read_latencies) {
+                                  ReadEndpoints read_endpoints, ReadLatencies read_latencies) {
   StatsAccumulator totals;
   for (const StatsSegment& segment : plan_stats_segments(window.since, window.until, window.seconds_since)) {
     if (auto read = read_groups(segment, totals); !read) {
       return read.error();
     }
     if (auto read = read_keys(segment, totals); !read) {
+      return read.error();
+    }
+    if (auto read = read_endpoints(segment, totals); !read) {
       return read.error();
     }
     if (auto read = read_latencies(segment, totals); !read) {

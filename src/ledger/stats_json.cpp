@@ -178,6 +178,27 @@ void write_key(JsonWriter& json, const KeyStats& key) {
   json.end_object();
 }
 
+void write_endpoint(JsonWriter& json, const EndpointStats& endpoint) {
+  json.begin_object();
+  json.key("calls");
+  json.number(endpoint.calls);
+  json.key("errors");
+  json.number(endpoint.errors);
+  json.key("prompt_tokens");
+  json.number(endpoint.prompt_tokens);
+  json.key("completion_tokens");
+  json.number(endpoint.completion_tokens);
+  json.key("tokens");
+  json.number(endpoint.prompt_tokens + endpoint.completion_tokens);
+  json.key("cost_usd");
+  json.money(endpoint.cost);
+  json.key("unpriced_calls");
+  json.number(endpoint.unpriced_calls);
+  json.key("avg_latency_ms");
+  json.real(endpoint.avg_latency_ms, kLatencyDecimals);
+  json.end_object();
+}
+
 // The figures of a window, as members of an open object: /stats's (with `recent`, in
 // its documented order; the fields added later come last) and each /stats/series bucket's.
 void write_window_figures(JsonWriter& json, const StatsReport& report, bool with_recent) {
@@ -232,6 +253,15 @@ void write_window_figures(JsonWriter& json, const StatsReport& report, bool with
   json.number(prompt_tokens);
   json.key("completion_tokens");
   json.number(completion_tokens);
+  if (with_recent) {  // /stats; a /stats/series bucket has no endpoint breakdown
+    json.key("endpoints");
+    json.begin_object();
+    for (const auto& [name, endpoint] : report.endpoints) {
+      json.key(name);
+      write_endpoint(json, endpoint);
+    }
+    json.end_object();
+  }
 }
 
 }  // namespace

@@ -23,6 +23,10 @@ constexpr std::string_view kStagingSql = R"sql(
     width BIGINT, bucket BIGINT, instance_id TEXT, client_key_id TEXT, calls BIGINT, prompt_tokens BIGINT,
     completion_tokens BIGINT, priced_calls BIGINT, priced_cost_pico BIGINT
   ) ON COMMIT DELETE ROWS;
+  CREATE TEMPORARY TABLE IF NOT EXISTS incoming_endpoint_rollups (
+    width BIGINT, bucket BIGINT, instance_id TEXT, endpoint TEXT, calls BIGINT, errors BIGINT, prompt_tokens BIGINT,
+    completion_tokens BIGINT, priced_calls BIGINT, priced_cost_pico BIGINT, latency_sum DOUBLE PRECISION
+  ) ON COMMIT DELETE ROWS;
   CREATE TEMPORARY TABLE IF NOT EXISTS incoming_histograms (
     width BIGINT, bucket BIGINT, instance_id TEXT, model TEXT
   ) ON COMMIT DELETE ROWS;
@@ -33,6 +37,7 @@ constexpr std::string_view kStagingSql = R"sql(
 
 const std::string kCopyTotalsSql = "COPY incoming_rollups FROM STDIN";
 const std::string kCopyKeyTotalsSql = "COPY incoming_key_rollups FROM STDIN";
+const std::string kCopyEndpointTotalsSql = "COPY incoming_endpoint_rollups FROM STDIN";
 const std::string kCopyHistogramKeysSql = "COPY incoming_histograms FROM STDIN";
 const std::string kCopyMergedHistogramsSql = "COPY merged_histograms FROM STDIN";
 
@@ -63,6 +68,19 @@ const std::string kMergeKeyTotalsSql = R"sql(
     priced_cost_pico = key_rollups.priced_cost_pico + excluded.priced_cost_pico
 )sql";
 
+const std::string kMergeEndpointTotalsSql = R"sql(
+  INSERT INTO endpoint_rollups SELECT * FROM incoming_endpoint_rollups
+  ORDER BY width, bucket, instance_id, endpoint
+  ON CONFLICT (width, bucket, instance_id, endpoint) DO UPDATE SET
+    calls = endpoint_rollups.calls + excluded.calls,
+    errors = endpoint_rollups.errors + excluded.errors,
+    prompt_tokens = endpoint_rollups.prompt_tokens + excluded.prompt_tokens,
+    completion_tokens = endpoint_rollups.completion_tokens + excluded.completion_tokens,
+    priced_calls = endpoint_rollups.priced_calls + excluded.priced_calls,
+    priced_cost_pico = endpoint_rollups.priced_cost_pico + excluded.priced_cost_pico,
+    latency_sum = endpoint_rollups.latency_sum + excluded.latency_sum
+)sql";
+
 // A histogram row holds all its cells as one text value (latency_histogram.hpp), so it is
 // read, merged here and written back: first every row the batch touches is made to exist,
 // then locked (both in key order, as above), then updated. Rows are keyed by instance, so
@@ -88,8 +106,8 @@ const std::string kUpdateHistogramsSql = R"sql(
 // The staging tables empty themselves at commit; a backfill merges several chunks in one
 // transaction, so it empties them after each merge.
 constexpr std::string_view kClearStagingSql =
-    "DELETE FROM incoming_rollups; DELETE FROM incoming_key_rollups; DELETE FROM incoming_histograms; "
-    "DELETE FROM merged_histograms";
+    "DELETE FROM incoming_rollups; DELETE FROM incoming_key_rollups; DELETE FROM incoming_endpoint_rollups; "
+    "DELETE FROM incoming_histograms; DELETE FROM merged_histograms";
 
 // Records per backfill chunk: the roll-up deltas are merged and the builder emptied after
 // each, so memory stays bounded on a ledger of any size.
@@ -131,6 +149,26 @@ std::string key_totals_copy_data(const RollupBuilder& rollups) {
     copy.integer(row.completion_tokens);
     copy.integer(row.priced_calls);
     copy.integer(row.priced_cost);
+    copy.end_row();
+  }
+  return out;
+}
+
+std::string endpoint_totals_copy_data(const RollupBuilder& rollups) {
+  std::string out;
+  for (const auto& [key, row] : rollups.endpoint_totals()) {
+    CopyRowWriter copy(out);
+    copy.integer(key.width);
+    copy.integer(key.bucket);
+    copy.text(key.instance_id);
+    copy.text(key.endpoint);
+    copy.integer(row.calls);
+    copy.integer(row.errors);
+    copy.integer(row.prompt_tokens);
+    copy.integer(row.completion_tokens);
+    copy.integer(row.priced_calls);
+    copy.integer(row.priced_cost);
+    copy.real(row.latency_sum);
     copy.end_row();
   }
   return out;
@@ -227,6 +265,15 @@ turnout::Result<void> write_rollups(Connection& connection, const RollupBuilder&
   if (auto merged = connection.query(kMergeKeyTotalsSql); !merged) {
     return merged.error();
   }
+  // A backfill from before the endpoint table has no endpoint rows (RollupBuilder's by_endpoint).
+  if (!rollups.endpoint_totals().empty()) {
+    if (auto copied = connection.copy_in(kCopyEndpointTotalsSql, endpoint_totals_copy_data(rollups)); !copied) {
+      return copied.error();
+    }
+    if (auto merged = connection.query(kMergeEndpointTotalsSql); !merged) {
+      return merged.error();
+    }
+  }
   if (auto written = write_histograms(connection, rollups); !written) {
     return written.error();
   }
@@ -236,7 +283,7 @@ turnout::Result<void> write_rollups(Connection& connection, const RollupBuilder&
 turnout::Result<void> prune_second_rollups(Connection& connection, double cutoff) {
   const std::array<Param, 2> params{std::to_string(kSecondWidth),
                                     std::to_string(static_cast<std::int64_t>(std::floor(cutoff)))};
-  for (std::string_view table : {"rollups", "key_rollups", "latency_histograms"}) {
+  for (std::string_view table : {"rollups", "key_rollups", "endpoint_rollups", "latency_histograms"}) {
     if (auto done = connection.query(fmt::format("DELETE FROM {} WHERE width = $1 AND bucket < $2", table), params);
         !done) {
       return done.error();
@@ -249,7 +296,7 @@ turnout::Result<void> backfill_rollups(Connection& connection) {
   if (auto ready = connection.exec(kAddCallColumnsSql); !ready) {
     return ready.error();
   }
-  RollupBuilder rollups(unix_now() - kSecondRollupLifetime);
+  RollupBuilder rollups(unix_now() - kSecondRollupLifetime, /*by_endpoint=*/false);
   std::size_t pending = 0;
   auto scanned = scan_records(connection, RecordWindow{}, [&](const CallRecord& record) -> turnout::Result<void> {
     if (auto added = rollups.add(record); !added) {

@@ -243,6 +243,57 @@ std::span<const Migration> ledger_migrations() {
         ALTER TABLE gov_holds ADD COLUMN tokens BIGINT NOT NULL DEFAULT 0;
         ALTER TABLE gov_holds ADD COLUMN rate_window_ms BIGINT;
       )sql"},
+      // /stats's breakdown by endpoint (chat, embeddings, responses), built as in SQLite:
+      // every call of the totals roll-ups taken as chat (raw records may have been pruned),
+      // then the non-chat calls still in `calls` moved to their endpoint; second rows only
+      // for records within a day, as the writer does.
+      Migration{"endpoint roll-ups", R"sql(
+        CREATE TABLE endpoint_rollups (
+          width BIGINT NOT NULL,
+          bucket BIGINT NOT NULL,
+          instance_id TEXT NOT NULL,
+          endpoint TEXT NOT NULL,
+          calls BIGINT NOT NULL,
+          errors BIGINT NOT NULL,
+          prompt_tokens BIGINT NOT NULL,
+          completion_tokens BIGINT NOT NULL,
+          priced_calls BIGINT NOT NULL,
+          priced_cost_pico BIGINT NOT NULL,
+          latency_sum DOUBLE PRECISION NOT NULL,
+          PRIMARY KEY (width, bucket, instance_id, endpoint)
+        );
+        INSERT INTO endpoint_rollups (width, bucket, instance_id, endpoint, calls, errors, prompt_tokens,
+                                      completion_tokens, priced_calls, priced_cost_pico, latency_sum)
+          SELECT width, bucket, instance_id, 'chat', SUM(calls), SUM(errors), SUM(prompt_tokens),
+                 SUM(completion_tokens), SUM(priced_calls), SUM(priced_cost_pico), SUM(latency_sum)
+          FROM rollups GROUP BY width, bucket, instance_id;
+        WITH widths (w) AS (VALUES (604800::BIGINT), (86400), (21600), (3600), (60), (1))
+        INSERT INTO endpoint_rollups (width, bucket, instance_id, endpoint, calls, errors, prompt_tokens,
+                                      completion_tokens, priced_calls, priced_cost_pico, latency_sum)
+          SELECT w, floor(timestamp)::BIGINT / w * w AS start, instance_id, endpoint, COUNT(*),
+                 COUNT(*) FILTER (WHERE error_type <> '' OR status >= 400), COALESCE(SUM(prompt_tokens), 0),
+                 COALESCE(SUM(completion_tokens), 0), COUNT(cost_pico), COALESCE(SUM(cost_pico), 0),
+                 COALESCE(SUM(latency_ms), 0)
+          FROM calls JOIN widths ON w > 1 OR timestamp >= extract(epoch FROM now()) - 86400
+          WHERE endpoint <> 'chat'
+          GROUP BY w, start, instance_id, endpoint;
+        UPDATE endpoint_rollups SET
+            calls = endpoint_rollups.calls - moved.calls,
+            errors = endpoint_rollups.errors - moved.errors,
+            prompt_tokens = endpoint_rollups.prompt_tokens - moved.prompt_tokens,
+            completion_tokens = endpoint_rollups.completion_tokens - moved.completion_tokens,
+            priced_calls = endpoint_rollups.priced_calls - moved.priced_calls,
+            priced_cost_pico = endpoint_rollups.priced_cost_pico - moved.priced_cost_pico,
+            latency_sum = endpoint_rollups.latency_sum - moved.latency_sum
+          FROM (SELECT width, bucket, instance_id, SUM(calls) AS calls, SUM(errors) AS errors,
+                       SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens,
+                       SUM(priced_calls) AS priced_calls, SUM(priced_cost_pico) AS priced_cost_pico,
+                       SUM(latency_sum) AS latency_sum
+                FROM endpoint_rollups WHERE endpoint <> 'chat' GROUP BY width, bucket, instance_id) AS moved
+          WHERE endpoint_rollups.endpoint = 'chat' AND endpoint_rollups.width = moved.width
+            AND endpoint_rollups.bucket = moved.bucket AND endpoint_rollups.instance_id = moved.instance_id;
+        DELETE FROM endpoint_rollups WHERE calls <= 0;
+      )sql"},
   };
   return migrations;
 }

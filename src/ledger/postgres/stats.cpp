@@ -56,6 +56,21 @@ const std::string kRollupKeysSql = R"sql(
   GROUP BY client_key_id
 )sql";
 
+const std::string kRawEndpointsSql = R"sql(
+  SELECT endpoint, COUNT(*), COUNT(*) FILTER (WHERE error_type <> '' OR status >= 400),
+         COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), COUNT(cost_pico),
+         COALESCE(SUM(cost_pico), 0), COALESCE(SUM(latency_ms), 0)
+  FROM calls WHERE timestamp >= $1 AND timestamp < $2
+  GROUP BY endpoint
+)sql";
+
+const std::string kRollupEndpointsSql = R"sql(
+  SELECT endpoint, SUM(calls), SUM(errors), SUM(prompt_tokens), SUM(completion_tokens), SUM(priced_calls),
+         SUM(priced_cost_pico), SUM(latency_sum)
+  FROM endpoint_rollups WHERE width = $3 AND bucket >= $1 AND bucket < $2
+  GROUP BY endpoint
+)sql";
+
 const std::string kRawLatenciesSql = R"sql(
   SELECT model, latency_ms FROM calls WHERE timestamp >= $1 AND timestamp < $2
 )sql";
@@ -127,6 +142,32 @@ turnout::Result<void> add_keys(Connection& connection, const StatsSegment& segme
   for (int row = 0; row < rows->rows(); ++row) {
     RowReader read(*rows, row);
     KeyTotals group = read_key(read);
+    if (read.error()) {
+      return *read.error();
+    }
+    if (auto added = totals.add(std::move(group)); !added) {
+      return added.error();
+    }
+  }
+  return {};
+}
+
+turnout::Result<void> add_endpoints(Connection& connection, const StatsSegment& segment, StatsAccumulator& totals) {
+  auto rows = query_segment(connection, kRawEndpointsSql, kRollupEndpointsSql, segment);
+  if (!rows) {
+    return rows.error();
+  }
+  for (int row = 0; row < rows->rows(); ++row) {
+    RowReader read(*rows, row);
+    EndpointTotals group;
+    group.endpoint = read.text();
+    group.calls = as_count(read.integer());
+    group.errors = as_count(read.integer());
+    group.prompt_tokens = as_count(read.integer());
+    group.completion_tokens = as_count(read.integer());
+    group.priced_calls = as_count(read.integer());
+    group.priced_cost = pricing::Money{read.integer()};
+    group.latency_sum = read.real();
     if (read.error()) {
       return *read.error();
     }
@@ -236,6 +277,7 @@ turnout::Result<StatsReport> query_stats(Connection& connection, const StatsQuer
   const StatsWindow window = window_of(query);
   auto report = collect_stats(window, std::bind_front(add_groups, std::ref(connection)),
                               std::bind_front(add_keys, std::ref(connection)),
+                              std::bind_front(add_endpoints, std::ref(connection)),
                               std::bind_front(add_latencies, std::ref(connection)));
   if (!report) {
     return report.error();

@@ -38,6 +38,20 @@ constexpr std::string_view kUpsertKeyTotalsSql = R"sql(
     priced_cost_pico = priced_cost_pico + excluded.priced_cost_pico
 )sql";
 
+constexpr std::string_view kUpsertEndpointTotalsSql = R"sql(
+  INSERT INTO endpoint_rollups (width, bucket, instance_id, endpoint, calls, errors, prompt_tokens,
+                                completion_tokens, priced_calls, priced_cost_pico, latency_sum)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+  ON CONFLICT (width, bucket, instance_id, endpoint) DO UPDATE SET
+    calls = calls + excluded.calls,
+    errors = errors + excluded.errors,
+    prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+    completion_tokens = completion_tokens + excluded.completion_tokens,
+    priced_calls = priced_calls + excluded.priced_calls,
+    priced_cost_pico = priced_cost_pico + excluded.priced_cost_pico,
+    latency_sum = latency_sum + excluded.latency_sum
+)sql";
+
 // A histogram row is read, merged in memory and written back (the writer holds the
 // write lock, so nothing changes in between): its cells are one text value.
 constexpr std::string_view kReadHistogramSql = R"sql(
@@ -103,6 +117,34 @@ Result<void> write_histograms(Database& db, const RollupBuilder& rollups) {
   return {};
 }
 
+Result<void> write_endpoint_totals(Database& db, const RollupBuilder& rollups) {
+  if (rollups.endpoint_totals().empty()) {
+    return {};  // a backfill from before the endpoint table (RollupBuilder's by_endpoint)
+  }
+  auto upsert_statement = db.cached(kUpsertEndpointTotalsSql);
+  if (!upsert_statement) {
+    return upsert_statement.error();
+  }
+  Statement& upsert = **upsert_statement;
+  for (const auto& [key, row] : rollups.endpoint_totals()) {
+    upsert.bind(1, key.width);
+    upsert.bind(2, key.bucket);
+    upsert.bind(3, std::string_view(key.instance_id));
+    upsert.bind(4, std::string_view(key.endpoint));
+    upsert.bind(5, row.calls);
+    upsert.bind(6, row.errors);
+    upsert.bind(7, row.prompt_tokens);
+    upsert.bind(8, row.completion_tokens);
+    upsert.bind(9, row.priced_calls);
+    upsert.bind(10, row.priced_cost);
+    upsert.bind(11, row.latency_sum);
+    if (auto done = run(upsert); !done) {
+      return done.error();
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<void> write_rollups(Database& db, const RollupBuilder& rollups) {
@@ -149,11 +191,14 @@ Result<void> write_rollups(Database& db, const RollupBuilder& rollups) {
       return done.error();
     }
   }
+  if (auto written = write_endpoint_totals(db, rollups); !written) {
+    return written.error();
+  }
   return write_histograms(db, rollups);
 }
 
 Result<void> prune_second_rollups(Database& db, double cutoff) {
-  for (std::string_view table : {"rollups", "key_rollups", "latency_histograms"}) {
+  for (std::string_view table : {"rollups", "key_rollups", "endpoint_rollups", "latency_histograms"}) {
     auto remove_statement = db.cached(fmt::format("DELETE FROM {} WHERE width = ?1 AND bucket < ?2", table));
     if (!remove_statement) {
       return remove_statement.error();
@@ -172,7 +217,7 @@ Result<void> backfill_rollups(Database& db) {
   if (auto ready = ensure_call_columns(db); !ready) {
     return ready.error();
   }
-  RollupBuilder rollups(unix_now() - kSecondRollupLifetime);
+  RollupBuilder rollups(unix_now() - kSecondRollupLifetime, /*by_endpoint=*/false);
   std::size_t pending = 0;
   auto scanned = scan_records(db, RecordWindow{}, [&](const CallRecord& record) -> Result<void> {
     if (auto added = rollups.add(record); !added) {

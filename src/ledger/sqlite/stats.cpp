@@ -52,6 +52,20 @@ constexpr std::string_view kRollupKeysSql = R"sql(
   GROUP BY client_key_id
 )sql";
 
+constexpr std::string_view kRawEndpointsSql = R"sql(
+  SELECT endpoint, COUNT(*), SUM(error_type <> '' OR status >= 400), SUM(prompt_tokens), SUM(completion_tokens),
+         COUNT(cost_pico), SUM(cost_pico), TOTAL(latency_ms)
+  FROM calls WHERE timestamp >= ?1 AND timestamp < ?2
+  GROUP BY endpoint
+)sql";
+
+constexpr std::string_view kRollupEndpointsSql = R"sql(
+  SELECT endpoint, SUM(calls), SUM(errors), SUM(prompt_tokens), SUM(completion_tokens), SUM(priced_calls),
+         SUM(priced_cost_pico), TOTAL(latency_sum)
+  FROM endpoint_rollups WHERE width = ?3 AND bucket >= ?1 AND bucket < ?2
+  GROUP BY endpoint
+)sql";
+
 constexpr std::string_view kRawLatenciesSql = R"sql(
   SELECT model, latency_ms FROM calls WHERE timestamp >= ?1 AND timestamp < ?2
 )sql";
@@ -169,6 +183,28 @@ Result<void> add_keys(sqlite::Database& db, const StatsSegment& segment, StatsAc
     return rows.error();
   }
   return for_each_row(*rows, [&](sqlite::Statement& row) { return totals.add(read_key(row)); });
+}
+
+// Columns 0-7 of an endpoints row.
+EndpointTotals read_endpoint(sqlite::Statement& row) {
+  EndpointTotals group;
+  group.endpoint = row.column_text(0);
+  group.calls = as_count(row.column_int(1));
+  group.errors = as_count(row.column_int(2));
+  group.prompt_tokens = as_count(row.column_int(3));
+  group.completion_tokens = as_count(row.column_int(4));
+  group.priced_calls = as_count(row.column_int(5));
+  group.priced_cost = pricing::Money{row.column_int(6)};
+  group.latency_sum = row.column_double(7);
+  return group;
+}
+
+Result<void> add_endpoints(sqlite::Database& db, const StatsSegment& segment, StatsAccumulator& totals) {
+  auto rows = prepare_segment(db, kRawEndpointsSql, kRollupEndpointsSql, segment);
+  if (!rows) {
+    return rows.error();
+  }
+  return for_each_row(*rows, [&](sqlite::Statement& row) { return totals.add(read_endpoint(row)); });
 }
 
 // Columns 0-1 of a roll-up latency row (model, cells) into `totals`.
@@ -300,7 +336,7 @@ Result<StatsReport> query_sqlite_stats(sqlite::Database& db, const StatsQuery& q
   }
   const StatsWindow window = window_of(query);
   auto report = collect_stats(window, std::bind_front(add_groups, std::ref(db)), std::bind_front(add_keys, std::ref(db)),
-                              std::bind_front(add_latencies, std::ref(db)));
+                              std::bind_front(add_endpoints, std::ref(db)), std::bind_front(add_latencies, std::ref(db)));
   if (!report) {
     return report.error();
   }

@@ -388,6 +388,7 @@ TEST_F(PostgresLedgerTest, SeriesOfTwoInstancesMatchesBruteForce) {
 TEST_F(PostgresLedgerTest, UpgradedVersion4LedgerAnswersLikeOneWrittenToday) {
   auto records = random_records(2000, 6060, 3 * 86'400 * 4);
   for (std::size_t i = 0; i < records.size(); i += 3) records[i].instance_id = "instance-b";
+  for (CallRecord& r : records) r.endpoint = kChatEndpoint;  // version 4 knew only chat calls
   const std::string fresh_schema = schema_ + "_fresh";
   ASSERT_TRUE(PgTestCluster::create_schema(fresh_schema));
   auto fresh = open_or_die(PgTestCluster::url_for(fresh_schema));
@@ -427,6 +428,54 @@ TEST_F(PostgresLedgerTest, UpgradedVersion4LedgerAnswersLikeOneWrittenToday) {
   auto actual = upgraded->stats(whole);
   ASSERT_TRUE(expected && actual);
   EXPECT_EQ(render_stats_json(*expected), render_stats_json(*actual));
+}
+
+// As in SQLite (ledger_endpoints_test.cpp): a ledger of the version before "endpoint
+// roll-ups", with the records and roll-ups of one written today and its older raw chat
+// records pruned, answers /stats's endpoint breakdown after the upgrade exactly as that one.
+TEST_F(PostgresLedgerTest, UpgradedLedgerGetsTheEndpointBreakdown) {
+  auto records = random_records(2000, 8080, 3 * 86'400 * 4);
+  auto recent = random_records(300, 9090, 3'600 * 4);
+  const double now = std::floor(unix_now());
+  for (CallRecord& r : recent) {
+    r.id += "-recent";
+    r.timestamp += now - 3'600 - 1'700'000'000;
+  }
+  records.insert(records.end(), recent.begin(), recent.end());
+  const std::string fresh_schema = schema_ + "_fresh";
+  ASSERT_TRUE(PgTestCluster::create_schema(fresh_schema));
+  auto fresh = open_or_die(PgTestCluster::url_for(fresh_schema));
+  ASSERT_TRUE(fresh);
+  append_all(*fresh, records);
+  {
+    auto admin = admin_connection();
+    ASSERT_TRUE(admin);
+    const auto migrations = pg::ledger_migrations();
+    const auto step = static_cast<std::size_t>(
+        std::find_if(migrations.begin(), migrations.end(),
+                     [](const pg::Migration& m) { return m.description == "endpoint roll-ups"; }) -
+        migrations.begin());
+    ASSERT_LT(step, migrations.size());
+    ASSERT_TRUE(pg::migrate(*admin, migrations.first(step)));
+    auto copied = admin->exec(
+        "BEGIN; INSERT INTO calls OVERRIDING SYSTEM VALUE SELECT * FROM " + fresh_schema + ".calls; "
+        "INSERT INTO rollups SELECT * FROM " + fresh_schema + ".rollups; "
+        "INSERT INTO key_rollups SELECT * FROM " + fresh_schema + ".key_rollups; "
+        "INSERT INTO latency_histograms SELECT * FROM " + fresh_schema + ".latency_histograms; "
+        "DELETE FROM calls WHERE endpoint = 'chat' AND timestamp < 1700100000; COMMIT;");
+    ASSERT_TRUE(copied) << copied.error().message;
+  }
+  auto upgraded = open_or_die(url());
+  ASSERT_TRUE(upgraded);
+  EXPECT_EQ(scalar("SELECT COUNT(DISTINCT endpoint) FROM endpoint_rollups"), 3);
+  const double day = 1'700'006'400;
+  for (const StatsQuery& query : {StatsQuery{std::nullopt, std::nullopt, 0}, StatsQuery{day, day + 86'400, 0},
+                                  StatsQuery{now - 1'800, now - 60, 0}}) {
+    auto expected = fresh->stats(query);
+    auto actual = upgraded->stats(query);
+    ASSERT_TRUE(expected && actual);
+    EXPECT_EQ(render_stats_json(*expected), render_stats_json(*actual));
+  }
 }
 
 TEST_F(PostgresLedgerTest, PercentilesUseNearestRank) {

@@ -151,6 +151,18 @@ inline StatsReport brute_force_stats(const std::vector<CallRecord>& records, con
     ++report.routes[r.route];
     ModelStats& model = report.models[r.model];
     ++model.calls;
+    EndpointStats& endpoint = report.endpoints[r.endpoint];
+    ++endpoint.calls;
+    endpoint.prompt_tokens += r.usage.prompt_tokens;
+    endpoint.completion_tokens += r.usage.completion_tokens;
+    endpoint.avg_latency_ms += r.latency_ms;  // a sum until the end
+    if (reference_is_error(r)) ++endpoint.errors;
+    if (r.cost) {
+      endpoint.priced_cost += *r.cost;
+      endpoint.cost = endpoint.priced_cost;
+    } else {
+      ++endpoint.unpriced_calls;
+    }
     KeyStats& key = report.keys[r.client_key_id];
     ++key.calls;
     key.prompt_tokens += r.usage.prompt_tokens;
@@ -186,6 +198,7 @@ inline StatsReport brute_force_stats(const std::vector<CallRecord>& records, con
   report.latency_ms.p50 = reference_percentile(all_latencies, 50);
   report.latency_ms.p95 = reference_percentile(all_latencies, 95);
   report.latency_ms.p99 = reference_percentile(all_latencies, 99);
+  for (auto& [name, endpoint] : report.endpoints) endpoint.avg_latency_ms /= static_cast<double>(endpoint.calls);
   for (auto& [name, model] : report.models) {
     model.latency_ms.avg /= static_cast<double>(model.calls);
     model.latency_ms.p50 = reference_percentile(latencies[name], 50);
@@ -216,7 +229,8 @@ inline void expect_same_percentile(double exact, double reported, const std::str
   EXPECT_NEAR(exact, reported, 0.045 * exact) << what;
 }
 
-inline void expect_same_stats(const StatsReport& expected, const StatsReport& actual) {
+// `by_endpoint`: /stats has the endpoint breakdown; a /stats/series bucket does not.
+inline void expect_same_stats(const StatsReport& expected, const StatsReport& actual, bool by_endpoint = true) {
   EXPECT_EQ(expected.total_calls, actual.total_calls);
   EXPECT_EQ(expected.total_cost, actual.total_cost);
   expect_near_relative(expected.avg_latency_ms, actual.avg_latency_ms, "avg_latency_ms");
@@ -257,6 +271,22 @@ inline void expect_same_stats(const StatsReport& expected, const StatsReport& ac
     EXPECT_EQ(want.cost, got.cost) << id;
     EXPECT_EQ(want.unpriced_calls, got.unpriced_calls) << id;
   }
+  if (by_endpoint) {
+    ASSERT_EQ(expected.endpoints.size(), actual.endpoints.size());
+    for (const auto& [name, want] : expected.endpoints) {
+      ASSERT_TRUE(actual.endpoints.contains(name)) << name;
+      const EndpointStats& got = actual.endpoints.at(name);
+      EXPECT_EQ(want.calls, got.calls) << name;
+      EXPECT_EQ(want.errors, got.errors) << name;
+      EXPECT_EQ(want.prompt_tokens, got.prompt_tokens) << name;
+      EXPECT_EQ(want.completion_tokens, got.completion_tokens) << name;
+      EXPECT_EQ(want.cost, got.cost) << name;
+      EXPECT_EQ(want.unpriced_calls, got.unpriced_calls) << name;
+      expect_near_relative(want.avg_latency_ms, got.avg_latency_ms, name + " avg latency");
+    }
+  } else {
+    EXPECT_TRUE(actual.endpoints.empty());
+  }
   ASSERT_EQ(expected.recent_calls.size(), actual.recent_calls.size());
   for (std::size_t i = 0; i < expected.recent_calls.size(); ++i) {
     const RecentCall& want = expected.recent_calls[i];
@@ -292,7 +322,7 @@ inline void expect_series_matches_brute_force(const std::vector<CallRecord>& rec
     const double start = static_cast<double>(query.since + static_cast<std::int64_t>(i) * query.step);
     SCOPED_TRACE(::testing::Message() << "bucket " << i << " at " << std::fixed << start);
     const StatsReport expected = brute_force_stats(records, StatsQuery{start, start + static_cast<double>(query.step), 0});
-    expect_same_stats(expected, series->buckets[i]);
+    expect_same_stats(expected, series->buckets[i], /*by_endpoint=*/false);
     calls += series->buckets[i].total_calls;
   }
   const auto whole = brute_force_stats(records, StatsQuery{static_cast<double>(query.since),
@@ -310,6 +340,7 @@ inline std::vector<CallRecord> random_records(std::size_t count, std::uint32_t s
   const std::vector<std::string> routes{"simple", "medium", "complex", "explicit", "fallback:gpt-4o"};
   const std::vector<int> statuses{200, 200, 200, 200, 400, 429, 499, 500, 502};
   const std::vector<std::string> keys{"", "key_0a1b2c3d4e5f", "key_ffeeddccbbaa"};
+  const std::vector<std::string> endpoints{"chat", "chat", "embeddings", "responses"};
   std::vector<CallRecord> records;
   for (std::size_t i = 0; i < count; ++i) {
     CallRecord r = sample_record("rand-" + std::to_string(i), 1'700'000'000 + static_cast<double>(pick(spread_quarters)) * 0.25,
@@ -323,6 +354,7 @@ inline std::vector<CallRecord> random_records(std::size_t count, std::uint32_t s
     r.cost = r.model == "mystery-model" || pick(20) == 0 ? std::nullopt
                                                          : std::optional(Money{static_cast<std::int64_t>(rng())});
     r.baseline_cost = pick(8) == 0 ? std::nullopt : std::optional(Money{static_cast<std::int64_t>(rng()) * 3});
+    r.endpoint = endpoints[pick(endpoints.size())];
     records.push_back(std::move(r));
   }
   return records;

@@ -147,6 +147,7 @@ std::size_t series_rollups_step() {
 TEST(LedgerSeries, UpgradedVersion4LedgerAnswersLikeOneWrittenToday) {
   TempDir dir;
   auto records = three_days_of_records();
+  for (CallRecord& r : records) r.endpoint = kChatEndpoint;  // version 4 knew only chat calls
   auto fresh = open_or_die(sqlite_url(dir.path() / "fresh.db"));
   ASSERT_TRUE(fresh);
   append_all(*fresh, records);

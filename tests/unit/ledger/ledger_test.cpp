@@ -771,7 +771,8 @@ TEST(LedgerStatsJson, HasSpecShapeAndExactValues) {
   EXPECT_EQ(keys_of(body),
             (std::vector<std::string>{"total_calls", "total_cost_usd", "avg_latency_ms", "model_distribution",
                                       "recent_calls", "errors", "models", "routes", "baseline_cost_usd", "savings_usd",
-                                      "unpriced_calls", "keys", "latency_ms", "prompt_tokens", "completion_tokens"}));
+                                      "unpriced_calls", "keys", "latency_ms", "prompt_tokens", "completion_tokens",
+                                      "endpoints"}));
   EXPECT_EQ(body.at("total_calls").to_number<std::uint64_t>(), expected.total_calls);
   EXPECT_EQ(body.at("errors").to_number<std::uint64_t>(), expected.errors);
   EXPECT_EQ(body.at("unpriced_calls").to_number<std::uint64_t>(), expected.unpriced_calls);
@@ -833,6 +834,23 @@ TEST(LedgerStatsJson, HasSpecShapeAndExactValues) {
     EXPECT_EQ(got.at("tokens").to_number<std::uint64_t>(), want.prompt_tokens + want.completion_tokens) << id;
     ASSERT_TRUE(want.cost) << id;
     EXPECT_NE(text.find("\"cost_usd\":" + pricing::format_usd(*want.cost) + "}"), std::string::npos) << id;
+  }
+
+  // Per endpoint (chat, embeddings, responses): calls, errors, tokens, exact cost, latency.
+  const json::object& endpoints = body.at("endpoints").as_object();
+  ASSERT_EQ(endpoints.size(), expected.endpoints.size());
+  for (const auto& [name, want] : expected.endpoints) {
+    const json::object& got = endpoints.at(name).as_object();
+    EXPECT_EQ(keys_of(got), (std::vector<std::string>{"calls", "errors", "prompt_tokens", "completion_tokens", "tokens",
+                                                      "cost_usd", "unpriced_calls", "avg_latency_ms"}));
+    EXPECT_EQ(got.at("calls").to_number<std::uint64_t>(), want.calls) << name;
+    EXPECT_EQ(got.at("errors").to_number<std::uint64_t>(), want.errors) << name;
+    EXPECT_EQ(got.at("tokens").to_number<std::uint64_t>(), want.prompt_tokens + want.completion_tokens) << name;
+    EXPECT_EQ(got.at("unpriced_calls").to_number<std::uint64_t>(), want.unpriced_calls) << name;
+    ASSERT_TRUE(want.cost) << name;
+    EXPECT_NE(text.find("\"cost_usd\":" + pricing::format_usd(*want.cost) + ",\"unpriced_calls\""), std::string::npos)
+        << name;
+    EXPECT_NEAR(got.at("avg_latency_ms").to_number<double>(), want.avg_latency_ms, 5e-4) << name;
   }
 
   const json::array& recent = body.at("recent_calls").as_array();
