@@ -1,6 +1,7 @@
 #include "server/attempts.hpp"
 
 #include "common/json_text.hpp"
+#include "server/call_tracing.hpp"
 #include "server/sse.hpp"
 #include "server/upstream_errors.hpp"
 
@@ -49,14 +50,28 @@ void record_attempt_outcome(Services& services, const ConfigSnapshot& settings, 
   }
 }
 
+// W3C Trace Context upstream: the attempt's traceparent, and the client's tracestate with
+// it when the trace continues the client's (a new trace starts with no vendor state). A
+// tracestate over the W3C's 512-character limit is dropped, as the spec allows.
+void add_trace_headers(upstream::Request& request, const tracing::CallTrace& trace, std::size_t span,
+                       const HttpRequest& incoming) {
+  request.headers.emplace_back("traceparent", trace.traceparent(span));
+  const std::string_view tracestate = incoming["tracestate"];
+  constexpr std::size_t kMaxTracestate = 512;
+  if (trace.continues_client() && !tracestate.empty() && tracestate.size() <= kMaxTracestate)
+    request.headers.emplace_back("tracestate", std::string(tracestate));
+}
+
 // The attempt's client span (GenAI semantic conventions): what was asked of whom.
-std::size_t start_attempt_span(tracing::CallTrace& trace, const routing::Candidate& candidate,
-                               const config::ProviderConfig& provider, const upstream::Endpoint& endpoint,
-                               unsigned attempt, bool is_fallback) {
-  const std::size_t span = trace.start("chat " + candidate.upstream_name, tracing::SpanKind::client);
+std::size_t start_attempt_span(tracing::CallTrace& trace, std::string_view operation,
+                               const routing::Candidate& candidate, const config::ProviderConfig& provider,
+                               const upstream::Endpoint& endpoint, unsigned attempt, bool is_fallback) {
+  const std::string_view operation_name = gen_ai_operation_name(operation);
+  const std::size_t span =
+      trace.start(std::string(operation_name) + " " + candidate.upstream_name, tracing::SpanKind::client);
   if (span == tracing::CallTrace::kNone) return span;
   const std::string system = provider.type == config::ProviderType::azure ? "azure.ai.openai" : "openai";
-  trace.set(span, "gen_ai.operation.name", std::string("chat"));
+  trace.set(span, "gen_ai.operation.name", std::string(operation_name));
   trace.set(span, "gen_ai.system", system);
   trace.set(span, "gen_ai.provider.name", system);
   trace.set(span, "gen_ai.request.model", candidate.upstream_name);
@@ -205,8 +220,9 @@ asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const 
       out.route = is_fallback ? "fallback:" + primary.model : candidate.route;
       auto request = upstream::make_provider_request(*provider, endpoint->second, plan.operation,
                                                      candidate.upstream_name, forwarded, ex.request_id);
-      const std::size_t span = start_attempt_span(ex.trace, candidate, *provider, endpoint->second, attempt, is_fallback);
-      if (ex.trace.active()) request.headers.emplace_back("traceparent", ex.trace.traceparent(span));
+      const std::size_t span =
+          start_attempt_span(ex.trace, plan.operation, candidate, *provider, endpoint->second, attempt, is_fallback);
+      if (ex.trace.active()) add_trace_headers(request, ex.trace, span, call.request);
       out.attempt_span = span;
       const auto sent = Clock::now();
       // (No co_await inside ?: — GCC 12 miscompiles temporaries there.)

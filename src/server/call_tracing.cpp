@@ -4,7 +4,28 @@
 
 namespace turnout::server {
 
-void begin_call_trace(const Services& services, Call& call) {
+std::string_view gen_ai_operation_name(std::string_view operation) {
+  return operation == kEmbeddingsOperation ? "embeddings" : "chat";
+}
+
+boost::asio::awaitable<std::optional<HttpResponse>> serve_traced(Services& services, Call& call,
+                                                                 std::string_view operation, CallHandler serve) {
+  if (!services.tracer) co_return co_await serve(services, call);  // tracing off: this branch only
+  begin_call_trace(services, call, operation);
+  auto answered = co_await serve(services, call);
+  finish_call_trace(services, call, answered ? answered->result_int() : call.exchange.stream_status);
+  co_return answered;
+}
+
+void trace_plan(tracing::CallTrace& trace, const CallPlan& plan, std::size_t route_span) {
+  if (!trace.sampled()) return;
+  trace.set(0, "gen_ai.request.model", plan.requested_model.empty() ? std::string("auto") : plan.requested_model);
+  trace.set(route_span, "turnout.route", plan.decision.primary.route);
+  trace.set(route_span, "turnout.model", plan.decision.primary.model);
+  trace.set(route_span, "turnout.prompt_tokens", static_cast<std::int64_t>(plan.decision.routing_prompt_tokens));
+}
+
+void begin_call_trace(const Services& services, Call& call, std::string_view operation) {
   const Exchange& ex = call.exchange;
   const auto parent = tracing::parse_traceparent(call.request["traceparent"]);
   // The root began when the request arrived: ex.start, on the steady clock, mapped to now.
@@ -14,7 +35,7 @@ void begin_call_trace(const Services& services, Call& call) {
   tracing::CallTrace& trace = call.exchange.trace;
   trace.set(0, "http.request.method", std::string(ex.method));
   trace.set(0, "url.path", std::string(ex.path));
-  trace.set(0, "gen_ai.operation.name", std::string("chat"));
+  trace.set(0, "gen_ai.operation.name", std::string(gen_ai_operation_name(operation)));
   trace.set(0, "turnout.request_id", ex.request_id);
 }
 

@@ -11,7 +11,8 @@
 namespace turnout::server {
 
 std::variant<CallPlan, ApiError> plan_embeddings_call(const config::Config& config, EmbeddingsRequestParser& parser,
-                                                      std::string_view body) {
+                                                      std::string_view body, tracing::CallTrace* trace,
+                                                      std::size_t parent_span) {
   auto parsed = parser.parse(body);
   if (auto* error = std::get_if<RequestError>(&parsed))
     return ApiError{400, std::move(error->message), "invalid_request_error", std::move(error->param),
@@ -30,7 +31,15 @@ std::variant<CallPlan, ApiError> plan_embeddings_call(const config::Config& conf
   std::array<std::optional<tokenizer::EmbeddingCount>, 2> counted;
   auto count = [&](tokenizer::EncodingId id) -> const tokenizer::EmbeddingCount& {
     auto& slot = counted[static_cast<std::size_t>(id)];
-    if (!slot) slot = tokenizer::count_embedding_inputs(tokenizer::Encoding::get(id), request.inputs);
+    if (slot) return *slot;
+    const std::size_t span =
+        trace ? trace->start("count", tracing::SpanKind::internal, parent_span) : tracing::CallTrace::kNone;
+    slot = tokenizer::count_embedding_inputs(tokenizer::Encoding::get(id), request.inputs);
+    if (span != tracing::CallTrace::kNone) {
+      trace->set(span, "turnout.encoding", std::string(tokenizer::encoding_name(id)));
+      trace->set(span, "turnout.prompt_tokens", static_cast<std::int64_t>(slot->total));
+      trace->end(span);
+    }
     return *slot;
   };
   routing::RouteInput input;

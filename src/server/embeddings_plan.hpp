@@ -19,7 +19,9 @@ inline constexpr std::uint64_t kMaxEmbeddingRequestTokens = 300'000;
 
 // The plan's candidates carry the total count of the inputs (what is billed); the
 // context check is made per input, as the models' limit (8,191 tokens) applies to each.
+// With `trace`, each count is a span under `parent_span`.
 std::variant<CallPlan, ApiError> plan_embeddings_call(const config::Config& config, EmbeddingsRequestParser& parser,
-                                                      std::string_view body);
+                                                      std::string_view body, tracing::CallTrace* trace = nullptr,
+                                                      std::size_t parent_span = tracing::CallTrace::kNone);
 
 }  // namespace turnout::server

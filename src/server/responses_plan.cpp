@@ -7,14 +7,16 @@
 namespace turnout::server {
 
 std::variant<CallPlan, ApiError> plan_responses_call(const config::Config& config, ResponsesRequestParser& parser,
-                                                     std::string_view body) {
+                                                     std::string_view body, tracing::CallTrace* trace,
+                                                     std::size_t parent_span) {
   auto parsed = parser.parse(body);
   if (auto* error = std::get_if<RequestError>(&parsed))
     return ApiError{400, std::move(error->message), "invalid_request_error", std::move(error->param),
                     std::move(error->code)};
   const ResponsesRequest& request = *std::get<const ResponsesRequest*>(parsed);
   auto planned = plan_prompt(config, PromptToRoute{request.model, request.requested_output_tokens, request.prompt,
-                                                   "input", "max_output_tokens"});
+                                                   "input", "max_output_tokens"},
+                              trace, parent_span);
   auto* plan = std::get_if<CallPlan>(&planned);
   if (plan == nullptr) return planned;
   plan->operation = kResponsesOperation;

@@ -19,8 +19,10 @@
 
 namespace turnout::server {
 
+// With `trace`, each count is a span under `parent_span`.
 std::variant<CallPlan, ApiError> plan_responses_call(const config::Config& config, ResponsesRequestParser& parser,
-                                                     std::string_view body);
+                                                     std::string_view body, tracing::CallTrace* trace = nullptr,
+                                                     std::size_t parent_span = tracing::CallTrace::kNone);
 
 // The POST /v1/responses/input_tokens body: {"object":"response.input_tokens",
 // "input_tokens", "count_estimated", "count_partial", "model"}.

@@ -13,6 +13,7 @@ void CallTrace::begin(const std::optional<ParentContext>& parent, double ratio, 
                       std::string root_name, std::int64_t started_unix_ns) {
   active_ = true;
   rng_ = &rng;
+  continues_client_ = parent.has_value();
   trace_id_ = parent ? parent->trace_id : random_trace_id(rng);
   // Parent-based: a client's decision is kept, so its trace is whole or absent; a ratio
   // of 0 turns sampling off altogether.
@@ -70,6 +71,7 @@ Trace CallTrace::take() {
   trace.spans = std::exchange(spans_, {});
   active_ = false;
   sampled_ = false;
+  continues_client_ = false;
   return trace;
 }
 

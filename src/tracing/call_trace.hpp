@@ -56,6 +56,8 @@ class CallTrace {
 
   bool active() const { return active_; }    // begin() was called (tracing is on)
   bool sampled() const { return sampled_; }  // spans are being recorded
+  // The trace continues the client's traceparent (so its tracestate goes along upstream).
+  bool continues_client() const { return continues_client_; }
 
   // A span under `parent` (the root by default); kNone when not sampled. Every other
   // member accepts kNone and then does nothing.
@@ -73,6 +75,7 @@ class CallTrace {
  private:
   bool active_ = false;
   bool sampled_ = false;
+  bool continues_client_ = false;
   TraceId trace_id_{};
   SpanId root_span_id_{};
   std::vector<Span> spans_;

@@ -146,6 +146,122 @@ describe('traces over OTLP/HTTP', () => {
     assert.ok(!exported.includes('sk-upstream'), 'no key in the spans');
   });
 
+  // The spans of the trace `traceId` once its root has arrived.
+  async function traceOf(traceId) {
+    return (await waitForSpans(receiver, (all) => all.some((s) => s.traceId === traceId && s.kind === 2), `trace ${traceId}`))
+      .filter((s) => s.traceId === traceId);
+  }
+
+  it('the client tracestate goes upstream with traceparent', async () => {
+    await mock.reset();
+    const traceId = 'aa'.repeat(16);
+    const tracestate = 'vendor1=opaque-value,rojo=00f067aa0ba902b7';
+    const response = await gateway.chat({ model: 'auto', messages: prompt },
+      { traceparent: `00-${traceId}-${CLIENT_SPAN}-01`, tracestate });
+    assert.equal(response.status, 200, response.text);
+    const [upstream] = await mock.chatRequests();
+    assert.match(upstream.headers.traceparent, new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    assert.equal(upstream.headers.tracestate, tracestate);
+    // A new trace (no valid traceparent) carries no vendor state of another trace.
+    await mock.reset();
+    assert.equal((await gateway.chat({ model: 'auto', messages: prompt }, { traceparent: 'junk', tracestate })).status, 200);
+    const [fresh] = await mock.chatRequests();
+    assert.equal(fresh.headers.tracestate, undefined);
+  });
+
+  it('a Responses call has the chat call\'s span tree and GenAI attributes', async () => {
+    await mock.reset();
+    const traceId = 'bb'.repeat(16);
+    const tracestate = 'vendor1=responses';
+    const response = await gateway.request('POST', '/v1/responses', {
+      json: { model: 'auto', input: `${SECRET_WORDS} hello there` },
+      headers: { traceparent: `00-${traceId}-${CLIENT_SPAN}-01`, tracestate },
+    });
+    assert.equal(response.status, 200, response.text);
+    const upstream = (await mock.requests()).filter((r) => r.target.endsWith('/responses'));
+    const spans = await traceOf(traceId);
+    const byName = (name) => spans.filter((s) => s.name === name);
+    const [root] = byName('POST /v1/responses');
+    assert.ok(root, `root span among ${spans.map((s) => s.name)}`);
+    assert.equal(root.parentSpanId, CLIENT_SPAN);
+    const rootAttrs = attrs(root);
+    assert.equal(rootAttrs['gen_ai.operation.name'], 'chat');
+    assert.equal(rootAttrs['gen_ai.request.model'], 'auto');
+    assert.equal(rootAttrs['gen_ai.response.model'], 'gpt-3.5-turbo');
+    assert.equal(rootAttrs['gen_ai.usage.input_tokens'], String(response.json.usage.input_tokens));
+    assert.equal(rootAttrs['gen_ai.usage.output_tokens'], String(response.json.usage.output_tokens));
+    assert.equal(Number(rootAttrs['turnout.cost_usd']), Number(response.headers.get('x-turnout-cost-usd')));
+    const [route] = byName('route');
+    assert.equal(route.parentSpanId, root.spanId);
+    assert.equal(attrs(route)['turnout.route'], 'simple');
+    const [count] = byName('count');
+    assert.equal(count.parentSpanId, route.spanId);
+    assert.equal(attrs(count)['turnout.prompt_tokens'], response.headers.get('x-turnout-prompt-tokens'));
+    const [attempt] = byName('chat gpt-3.5-turbo');
+    assert.equal(attempt.kind, 3);
+    assert.equal(attrs(attempt)['gen_ai.operation.name'], 'chat');
+    assert.equal(attrs(attempt)['http.response.status_code'], '200');
+    assert.equal(byName('ledger commit').length, 1);
+    assert.equal(upstream.length, 1);
+    assert.equal(upstream[0].headers.traceparent, `00-${traceId}-${attempt.spanId}-01`);
+    assert.equal(upstream[0].headers.tracestate, tracestate);
+    assert.ok(!receiver.received.map((r) => r.text).join('').includes(SECRET_WORDS), 'no prompt text in the spans');
+  });
+
+  it('a streamed Responses call: the served attempt\'s span lasts the stream, the root has the usage', async () => {
+    await mock.reset();
+    const traceId = 'cc'.repeat(16);
+    const response = await gateway.request('POST', '/v1/responses', {
+      json: { model: 'auto', input: 'stream me a few words', stream: true },
+      headers: { traceparent: `00-${traceId}-${CLIENT_SPAN}-01` },
+    });
+    assert.equal(response.status, 200, response.text);
+    const completed = response.text.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)))
+      .find((event) => event.type === 'response.completed');
+    assert.ok(completed, 'the stream completes');
+    const spans = await traceOf(traceId);
+    const root = spans.find((s) => s.kind === 2);
+    assert.equal(root.name, 'POST /v1/responses');
+    assert.equal(attrs(root)['gen_ai.usage.output_tokens'], String(completed.response.usage.output_tokens));
+    const attempt = spans.find((s) => s.kind === 3);
+    assert.equal(attempt.parentSpanId, root.spanId);
+    assert.equal(attrs(attempt)['http.response.status_code'], '200');
+    assert.ok(spans.some((s) => s.name === 'ledger commit'));
+  });
+
+  it('an embeddings call is traced with gen_ai.operation.name "embeddings"', async () => {
+    await mock.reset();
+    const traceId = 'dd'.repeat(16);
+    const response = await gateway.request('POST', '/v1/embeddings', {
+      json: { model: 'text-embedding-3-small', input: [`${SECRET_WORDS} one`, 'two'] },
+      headers: { traceparent: `00-${traceId}-${CLIENT_SPAN}-01`, tracestate: 'vendor1=embed' },
+    });
+    assert.equal(response.status, 200, response.text);
+    const upstream = (await mock.requests()).filter((r) => r.target.endsWith('/embeddings'));
+    const spans = await traceOf(traceId);
+    const byName = (name) => spans.filter((s) => s.name === name);
+    const [root] = byName('POST /v1/embeddings');
+    assert.ok(root, `root span among ${spans.map((s) => s.name)}`);
+    assert.equal(attrs(root)['gen_ai.operation.name'], 'embeddings');
+    assert.equal(attrs(root)['gen_ai.request.model'], 'text-embedding-3-small');
+    assert.equal(attrs(root)['gen_ai.response.model'], 'text-embedding-3-small');
+    assert.equal(attrs(root)['gen_ai.usage.input_tokens'], String(response.json.usage.prompt_tokens));
+    assert.equal(attrs(root)['gen_ai.usage.output_tokens'], '0');
+    const [route] = byName('route');
+    assert.equal(route.parentSpanId, root.spanId);
+    const [count] = byName('count');
+    assert.equal(count.parentSpanId, route.spanId);
+    assert.equal(attrs(count)['turnout.encoding'], 'cl100k_base');
+    assert.equal(attrs(count)['turnout.prompt_tokens'], String(response.json.usage.prompt_tokens));
+    const [attempt] = byName('embeddings text-embedding-3-small');
+    assert.ok(attempt, `attempt span among ${spans.map((s) => s.name)}`);
+    assert.equal(attempt.kind, 3);
+    assert.equal(attrs(attempt)['gen_ai.operation.name'], 'embeddings');
+    assert.equal(byName('ledger commit').length, 1);
+    assert.equal(upstream[0].headers.traceparent, `00-${traceId}-${attempt.spanId}-01`);
+    assert.equal(upstream[0].headers.tracestate, 'vendor1=embed');
+  });
+
   it('a call without traceparent starts a new trace; a malformed one is ignored', async () => {
     await mock.reset();
     const before = spansOf(receiver.received).length;

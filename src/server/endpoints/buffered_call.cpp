@@ -72,6 +72,16 @@ HttpResponse answer(Call& call, CallOutcome& outcome, ledger::CallRecord& rec,
 InflightCall::InflightCall(Services& services) : services_(services) { ++services_.metrics.inflight(); }
 InflightCall::~InflightCall() { --services_.metrics.inflight(); }
 
+std::optional<HttpResponse> refuse_unplanned(Services& services, Call& call,
+                                             const std::variant<CallPlan, ApiError>& planned, std::size_t route_span) {
+  const auto* error = std::get_if<ApiError>(&planned);
+  if (error == nullptr) return std::nullopt;
+  services.metrics.record_rejection(error->code.empty() ? "invalid_request" : error->code, error->status);
+  call.exchange.error_type = error->code;
+  call.exchange.trace.fail(route_span, error->code);
+  return error_response(*error, call.request.version());
+}
+
 asio::awaitable<std::optional<HttpResponse>> admit_before_upstream(Services& services, Call& call,
                                                                    const CallPlan& plan) {
   const unsigned version = call.request.version();

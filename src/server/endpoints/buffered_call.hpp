@@ -16,6 +16,7 @@
 #include <functional>
 #include <optional>
 #include <string_view>
+#include <variant>
 
 namespace turnout::server::endpoints {
 
@@ -29,6 +30,13 @@ struct ForwardedCall {
   std::string_view answer_kind;  // for the malformed-answer message, e.g. "embeddings list"
   MeterAnswer meter;
 };
+
+// The opening every forwarded endpoint shares: nullopt when the call was planned, else the
+// answer to its error (counted in /metrics as a rejection, its code kept for the access
+// log, and `route_span` failed with it).
+std::optional<HttpResponse> refuse_unplanned(Services& services, Call& call,
+                                             const std::variant<CallPlan, ApiError>& planned,
+                                             std::size_t route_span = tracing::CallTrace::kNone);
 
 // The last step before the upstream: the refusal of a call that must not reach it now
 // (503 ledger_unavailable while the ledger cannot record, 503 shutdown once the shutdown

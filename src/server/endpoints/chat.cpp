@@ -55,19 +55,9 @@ asio::awaitable<std::optional<HttpResponse>> serve_chat(Services& services, Call
   const std::size_t route_span = ex.trace.start("route", tracing::SpanKind::internal);
   auto planned = plan_call(call.settings.config, call.worker.request_parser, call.request.body(), &ex.trace, route_span);
   ex.trace.end(route_span);
-  if (auto* error = std::get_if<ApiError>(&planned)) {
-    services.metrics.record_rejection(error->code.empty() ? "invalid_request" : error->code, error->status);
-    ex.error_type = error->code;
-    ex.trace.fail(route_span, error->code);
-    co_return error_response(*error, call.request.version());
-  }
+  if (auto refused = refuse_unplanned(services, call, planned, route_span)) co_return std::move(*refused);
   CallPlan plan = std::move(std::get<CallPlan>(planned));
-  if (ex.trace.sampled()) {
-    ex.trace.set(0, "gen_ai.request.model", plan.requested_model.empty() ? std::string("auto") : plan.requested_model);
-    ex.trace.set(route_span, "turnout.route", plan.decision.primary.route);
-    ex.trace.set(route_span, "turnout.model", plan.decision.primary.model);
-    ex.trace.set(route_span, "turnout.prompt_tokens", static_cast<std::int64_t>(plan.decision.routing_prompt_tokens));
-  }
+  trace_plan(ex.trace, plan, route_span);
   if (auto refused = co_await admit_before_upstream(services, call, plan)) co_return std::move(*refused);
 
   CallOutcome outcome = co_await run_attempts(services, call, plan, call.request.body());
@@ -86,11 +76,7 @@ asio::awaitable<std::optional<HttpResponse>> serve_chat(Services& services, Call
 }  // namespace
 
 asio::awaitable<std::optional<HttpResponse>> chat_completions(Services& services, Call& call) {
-  if (!services.tracer) co_return co_await serve_chat(services, call);  // tracing off: this branch only
-  begin_call_trace(services, call);
-  auto answered = co_await serve_chat(services, call);
-  finish_call_trace(services, call, answered ? answered->result_int() : call.exchange.stream_status);
-  co_return answered;
+  return serve_traced(services, call, kChatOperation, &serve_chat);
 }
 
 }  // namespace turnout::server::endpoints

@@ -2,29 +2,38 @@
 // fallbacks, cooldown) -> meter (input tokens only) -> ledger (endpoint "embeddings") ->
 // response (docs/REFERENCE.md §2.14).
 #include "metering/embeddings_usage.hpp"
+#include "server/call_tracing.hpp"
 #include "server/embeddings_plan.hpp"
 #include "server/endpoints/buffered_call.hpp"
 #include "server/endpoints/endpoint.hpp"
 
 namespace turnout::server::endpoints {
+namespace {
 
-boost::asio::awaitable<std::optional<HttpResponse>> embeddings(Services& services, Call& call) {
+boost::asio::awaitable<std::optional<HttpResponse>> serve_embeddings(Services& services, Call& call) {
   Exchange& ex = call.exchange;
   ex.is_chat = true;  // a forwarded call: the access log carries its cost and attempts
   InflightCall inflight(services);
   const double arrived_unix = unix_now();
-  auto planned = plan_embeddings_call(call.settings.config, call.worker.embeddings_parser, call.request.body());
-  if (auto* error = std::get_if<ApiError>(&planned)) {
-    services.metrics.record_rejection(error->code.empty() ? "invalid_request" : error->code, error->status);
-    ex.error_type = error->code;
-    co_return error_response(*error, call.request.version());
-  }
+  const std::size_t route_span = ex.trace.start("route", tracing::SpanKind::internal);
+  auto planned = plan_embeddings_call(call.settings.config, call.worker.embeddings_parser, call.request.body(),
+                                      &ex.trace, route_span);
+  ex.trace.end(route_span);
+  if (auto refused = refuse_unplanned(services, call, planned, route_span)) co_return std::move(*refused);
+  const CallPlan& plan = std::get<CallPlan>(planned);
+  trace_plan(ex.trace, plan, route_span);
   static const ForwardedCall kEmbeddings{
       ledger::kEmbeddingsEndpoint, "embeddings list",
       [](simdjson::dom::element root, const routing::Candidate& served) {
         return metering::meter_embeddings(root, served.prompt_tokens);
       }};
-  co_return co_await forward_buffered(services, call, std::get<CallPlan>(planned), arrived_unix, kEmbeddings);
+  co_return co_await forward_buffered(services, call, plan, arrived_unix, kEmbeddings);
+}
+
+}  // namespace
+
+boost::asio::awaitable<std::optional<HttpResponse>> embeddings(Services& services, Call& call) {
+  return serve_traced(services, call, kEmbeddingsOperation, &serve_embeddings);
 }
 
 }  // namespace turnout::server::endpoints

@@ -92,6 +92,21 @@ TEST(CallTrace, UnsampledRecordsNothingButStillPropagates) {
   EXPECT_FALSE(off.sampled());
 }
 
+// Whether the client's tracestate may go upstream: only while its trace is continued.
+TEST(CallTrace, ContinuesTheClientOnlyWithAValidTraceparent) {
+  std::mt19937_64 rng(1);
+  CallTrace trace;
+  trace.begin(parse_traceparent(kValid), 1, rng, "root", 0);
+  EXPECT_TRUE(trace.continues_client());
+  trace.take();
+  EXPECT_FALSE(trace.continues_client());
+  trace.begin(parse_traceparent("00-zz-not-a-trace"), 1, rng, "root", 0);
+  EXPECT_FALSE(trace.continues_client());
+  trace.take();
+  trace.begin(parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"), 1, rng, "root", 0);
+  EXPECT_TRUE(trace.continues_client()) << "an unsampled client trace is still the client's";
+}
+
 TEST(OtlpJson, EncodesTheExportRequestShape) {
   Trace trace;
   trace.trace_id = parse_traceparent(kValid)->trace_id;
