@@ -5,7 +5,7 @@
 #include "governance/virtual_key.hpp"
 #include "server/access_log.hpp"
 #include "server/admit_call.hpp"
-#include "server/config_reload.hpp"
+#include "server/reload.hpp"
 #include "server/endpoints/blocking.hpp"
 #include "server/openai_error.hpp"
 #include "server/route_table.hpp"
@@ -156,47 +156,7 @@ void Gateway::close_idle_connections() {
   for (auto& worker : workers_) worker->client.close_idle();
 }
 
-void Gateway::reload(Result<config::Config> loaded) {
-  std::lock_guard lock(reload_mutex_);
-  std::uint64_t generation = 0;
-  const std::shared_ptr<const ConfigSnapshot> running = services_.settings.load(generation);
-  std::string line = R"({"event":"config_reload","result":)";
-  auto refuse = [&](const std::string& why) {
-    services_.metrics.record_config_reload(false, unix_now());
-    line += R"("failure","error":)";
-    append_json_string(line, why + " (the running config stays in effect)");
-    line.push_back('}');
-    if (services_.options.access_log) services_.options.access_log->error(line);
-  };
-  if (!loaded) return refuse(loaded.error().message);
-  ReloadPlan plan = plan_reload(running->config, std::move(*loaded));
-  auto next = build_snapshot(std::move(plan.effective), services_.ledger.installation_secret(), running.get());
-  if (!next) return refuse(next.error().message);
-  const std::string source = (*next)->config.source;
-  services_.settings.publish(std::move(*next));
-  services_.metrics.record_config_reload(true, unix_now());
-  auto append_list = [&line](const std::vector<std::string>& items) {
-    line.push_back('[');
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      if (i) line.push_back(',');
-      append_json_string(line, items[i]);
-    }
-    line.push_back(']');
-  };
-  line += R"("success","config":)";
-  append_json_string(line, source);
-  line += R"(,"changed":)";
-  append_list(plan.changed);
-  line += R"(,"restart_required":)";
-  append_list(plan.restart_required);
-  line.push_back('}');
-  if (!services_.options.access_log) return;
-  if (plan.restart_required.empty()) {
-    services_.options.access_log->info(line);
-  } else {
-    services_.options.access_log->warn(line);
-  }
-}
+void Gateway::reload(Result<config::Config> loaded) { apply_reload(services_, std::move(loaded)); }
 
 asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& request, Connection& connection) {
   Exchange ex;

@@ -23,10 +23,7 @@ class Gateway {
   // Answers for requests the listener refuses before a handler runs (OpenAI error shape).
   listener::RejectionResponses rejections();
 
-  // Applies a re-read config (SIGHUP; docs/REFERENCE.md §3.4): a valid one becomes the
-  // snapshot of every call dispatched from now on, while calls in flight finish on theirs;
-  // an error (or a config that cannot be built) is refused and the running one stays.
-  // Logs one line either way and counts it in /metrics. Safe from any thread.
+  // Applies a re-read config (SIGHUP): apply_reload (reload.hpp), as POST /admin/v1/reload does.
   void reload(Result<config::Config> loaded);
 
   // Once the event loops have stopped, before the ledger closes: gives the ledger writer
@@ -47,7 +44,6 @@ class Gateway {
   // The admin API's refusal of `token`, or none when it is governance.admin_key.
   std::optional<HttpResponse> refuse_admin(std::string_view token, unsigned version);
 
-  std::mutex reload_mutex_;  // one reload at a time: each builds on the snapshot it replaces
   // "" when governance.admin_key is empty: the admin API is off. governance.* is read at
   // start-up only (a reload does not change it).
   std::string admin_key_sha256_;

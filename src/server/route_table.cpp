@@ -39,6 +39,7 @@ constexpr std::array kRoutes{
     RouteEntry{"/admin/v1/teams", http::verb::get, Access::admin, &endpoints::admin_list_teams},
     RouteEntry{"/admin/v1/teams/{id}", http::verb::get, Access::admin, &endpoints::admin_show_team},
     RouteEntry{"/admin/v1/teams/{id}", http::verb::patch, Access::admin, &endpoints::admin_update_team},
+    RouteEntry{"/admin/v1/reload", http::verb::post, Access::admin, &endpoints::admin_reload},
 };
 
 // Whether `path` fits the exact `pattern`; a "{id}" segment takes one non-empty segment into `id`.

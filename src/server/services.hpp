@@ -27,8 +27,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -51,6 +53,9 @@ struct GatewayOptions {
   // Governance (virtual keys, budgets); null when the ledger cannot host it (sqlite::memory:).
   admit::Admission* admission = nullptr;
   governance::GovernanceStore* governance_store = nullptr;
+  // Re-reads the config as start-up read it (file, environment, command-line overrides),
+  // for POST /admin/v1/reload; null where there is no file to re-read.
+  std::function<Result<config::Config>()> load_config;
 };
 
 struct WorkerState {
@@ -106,6 +111,7 @@ struct Services {
   double trace_sample_ratio = 1.0;
   std::unique_ptr<boost::asio::thread_pool> blocking_pool;  // ledger reads (/stats)
   const Clock::time_point started = Clock::now();
+  std::mutex reload_mutex;  // one reload at a time (reload.hpp)
 };
 
 struct Call {

@@ -221,3 +221,82 @@ describe('SIGHUP reload of gateway keys and providers', () => {
     await mock.reset();
   });
 });
+
+// POST /admin/v1/reload: the same reload as SIGHUP, behind governance.admin_key, answering
+// what it did. The gateway's governance store needs no PostgreSQL: the SQLite ledger hosts it.
+describe('POST /admin/v1/reload', () => {
+  const ADMIN_KEY = 'adm-reload-test-61c9e2a07f3b';
+  let gateway;
+  let config;
+  const reload = (key = ADMIN_KEY) =>
+    gateway.request('POST', '/admin/v1/reload', { headers: key === null ? {} : { authorization: `Bearer ${key}` } });
+
+  before(async () => {
+    await mock.reset();
+    gateway = await startGateway({ upstreamUrl: mock.baseUrl, configure: (c) => { c.governance = { admin_key: ADMIN_KEY }; } });
+    config = baseConfig({ upstreamUrl: mock.baseUrl, dir: gateway.dir });
+    config.governance = { admin_key: ADMIN_KEY };
+  });
+
+  it('needs the admin key: nothing else reloads', async () => {
+    config.routing.tiers[0] = { name: 'small', below: 1000, model: 'gpt-4o-mini' };
+    writeConfig(gateway.dir, config);
+    for (const key of [null, 'adm-wrong', `${ADMIN_KEY}x`, ADMIN_KEY.slice(0, -1)]) {
+      const refused = await reload(key);
+      assert.equal(refused.status, 401, `${key}: ${refused.text}`);
+      assert.equal(refused.json.error.code, 'invalid_api_key');
+    }
+    const response = await gateway.chat({ model: 'auto', messages: prompt });
+    assert.equal(response.headers.get('x-turnout-route'), 'simple', 'no refused request reloaded the config');
+    assert.equal(await metricValue(gateway, 'turnout_config_reloads_total{result="success"}') ?? 0, 0);
+  });
+
+  it('applies a valid config: what changed and what needs a restart, then calls use it', async () => {
+    config.server.host = '127.0.0.2';  // start-up only
+    writeConfig(gateway.dir, config);
+    const answer = await reload();
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(answer.json.status, 'applied');
+    assert.equal(answer.json.config, gateway.configFile);
+    assert.deepEqual(answer.json.changed, ['routing']);
+    assert.deepEqual(answer.json.restart_required, ['server.host']);
+    const line = await reloadLine(gateway, 1);
+    assert.equal(line.result, 'success', 'logged like a SIGHUP reload');
+    const response = await gateway.chat({ model: 'auto', messages: prompt });
+    assert.equal(response.status, 200, response.text);
+    assert.equal(response.headers.get('x-turnout-route'), 'small');
+    assert.equal(response.headers.get('x-turnout-model'), 'gpt-4o-mini');
+    assert.equal(await metricValue(gateway, 'turnout_config_reloads_total{result="success"}'), 1);
+    assert.ok(!JSON.stringify(gateway.handle.stdoutLines).includes(ADMIN_KEY), 'the admin key is never logged');
+  });
+
+  it('refuses an invalid config with 422 naming the key path; the running config keeps serving', async () => {
+    const broken = structuredClone(config);
+    broken.routing.tiers[1].below = -5;
+    writeConfig(gateway.dir, broken);
+    const refused = await reload();
+    assert.equal(refused.status, 422, refused.text);
+    assert.deepEqual(Object.keys(refused.json.error).sort(), ['code', 'message', 'param', 'type']);
+    assert.equal(refused.json.error.code, 'invalid_config');
+    assert.equal(refused.json.error.param, 'routing.tiers[1].below');
+    assert.match(refused.json.error.message, /running one stays in effect/);
+    assert.equal((await reloadLine(gateway, 2)).result, 'failure');
+
+    writeConfig(gateway.dir, 'routing: [unclosed');
+    const unparsable = await reload();
+    assert.equal(unparsable.status, 422, unparsable.text);
+    assert.equal(unparsable.json.error.code, 'invalid_config');
+
+    const response = await gateway.chat({ model: 'auto', messages: prompt });
+    assert.equal(response.status, 200, response.text);
+    assert.equal(response.headers.get('x-turnout-route'), 'small', 'the last good config still routes');
+    assert.equal(await metricValue(gateway, 'turnout_config_reloads_total{result="failure"}'), 2);
+  });
+
+  it('is 404 without governance.admin_key (the admin API is off)', async () => {
+    const off = await startGateway({ upstreamUrl: mock.baseUrl });
+    const answer = await off.request('POST', '/admin/v1/reload', { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    assert.equal(answer.status, 404, answer.text);
+    await off.stop();
+  });
+});

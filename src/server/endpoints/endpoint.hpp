@@ -27,6 +27,8 @@ boost::asio::awaitable<std::optional<HttpResponse>> livez(Services&, Call&);    
 boost::asio::awaitable<std::optional<HttpResponse>> models(Services&, Call&);            // models.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> metrics(Services&, Call&);           // metrics.cpp
 boost::asio::awaitable<std::optional<HttpResponse>> limits(Services&, Call&);            // limits.cpp
+// admin_reload.cpp: POST /admin/v1/reload
+boost::asio::awaitable<std::optional<HttpResponse>> admin_reload(Services&, Call&);
 // admin_keys.cpp: /admin/v1/keys[/{id}[/revoke|/rotate]]
 boost::asio::awaitable<std::optional<HttpResponse>> admin_create_key(Services&, Call&);
 boost::asio::awaitable<std::optional<HttpResponse>> admin_list_keys(Services&, Call&);

@@ -2,6 +2,7 @@
 // published and taken (build_snapshot, SnapshotSlot, SnapshotCache).
 #include "server/config_reload.hpp"
 #include "server/config_snapshot.hpp"
+#include "server/reload.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,6 +16,20 @@ config::Config defaults() {
   auto config = config::default_config([](std::string_view) -> std::optional<std::string> { return std::nullopt; });
   EXPECT_TRUE(config) << config.error().message;
   return *config;
+}
+
+// POST /admin/v1/reload names the key path of a refused config in `param`.
+TEST(ConfigErrorKeyPath, IsTheKeyPathAfterTheFilePosition) {
+  EXPECT_EQ(config_error_key_path("/etc/turnout.yaml:7:5: routing.tiers[1].below: must be 1-100000000"),
+            "routing.tiers[1].below");
+  EXPECT_EQ(config_error_key_path("turnout.yaml: routing.embedding_aliases.auto: `x` is not ..."),
+            "routing.embedding_aliases.auto");
+  auto refused = config::parse_config("routing: {tiers: [{name: a, below: -5, model: gpt-4o}]}\n", "t.yaml",
+                                      [](std::string_view) -> std::optional<std::string> { return std::nullopt; });
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(config_error_key_path(refused.error().message), "routing.tiers[0].below") << refused.error().message;
+  EXPECT_EQ(config_error_key_path("config file /x.yaml does not exist"), "");
+  EXPECT_EQ(config_error_key_path("t.yaml:1:10: YAML error: end of map not found"), "");
 }
 
 TEST(PlanReload, AnUnchangedConfigChangesNothing) {
