@@ -183,6 +183,23 @@ void check_references(DocumentReader& reader, Config& config) {
       }
     }
   }
+  for (const auto& [alias, model] : routing.embedding_aliases) {
+    const std::string path = child_path("routing.embedding_aliases", alias);
+    const ModelConfig* configured = config.find_model(model);
+    const pricing::BuiltinModel* builtin =
+        pricing::builtin_model(configured && !configured->upstream_name.empty() ? std::string_view(configured->upstream_name)
+                                                                                : std::string_view(model));
+    const bool builtin_embedding = builtin && builtin->kind == pricing::ModelKind::embedding;
+    if (config.find_model(alias)) {
+      reader.fail(path, "the alias " + reader.quoted(path, alias) +
+                            " is also a configured model: a request for it would be ambiguous");
+    } else if (!config.find_model(model) && !(routing.allow_unknown_models && builtin_embedding)) {
+      reader.fail(path, reader.quoted(path, model) +
+                            " is neither a configured model (see `models`) nor a built-in embedding model");
+    } else if (builtin && builtin->kind != pricing::ModelKind::embedding) {
+      reader.fail(path, reader.quoted(path, model) + " is a chat model: an embedding alias needs an embedding model");
+    }
+  }
   std::set<std::string_view> aliases;
   for (std::size_t i = 0; i < routing.aliases.size(); ++i) {
     const std::string path = index_path("routing.aliases", i);

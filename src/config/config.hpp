@@ -97,6 +97,9 @@ struct CooldownConfig {
 
 struct RoutingConfig {
   std::vector<std::string> aliases{"auto"};
+  // POST /v1/embeddings: a model name a client may send (e.g. "auto") -> the configured
+  // embedding model it stands for. Chat aliases never route embeddings.
+  std::map<std::string, std::string, std::less<>> embedding_aliases;
   tokenizer::EncodingId encoding = tokenizer::EncodingId::cl100k_base;
   std::vector<Tier> tiers;
   std::string baseline_model = "gpt-4o";

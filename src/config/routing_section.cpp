@@ -86,6 +86,21 @@ void read_fallbacks(DocumentReader& reader, const YAML::Node& node, RoutingConfi
   }
 }
 
+// Replaced whole by a file that sets it, like `fallbacks`; the models are checked once
+// every section is read (check_references).
+void read_embedding_aliases(DocumentReader& reader, const YAML::Node& node, RoutingConfig& routing) {
+  constexpr std::string_view path = "routing.embedding_aliases";
+  routing.embedding_aliases.clear();
+  if (!reader.expect_map(node, path) || node.IsNull()) return;
+  for (const auto& entry : node) {
+    const auto alias = reader.key_text(entry.first, path);
+    if (!alias) continue;
+    if (auto model = reader.non_empty_string(entry.second, child_path(path, *alias))) {
+      routing.embedding_aliases.insert_or_assign(*alias, std::move(*model));
+    }
+  }
+}
+
 std::optional<tokenizer::EncodingId> read_encoding(DocumentReader& reader, const YAML::Node& node, std::string_view path) {
   const auto name = reader.choice(node, path, {"cl100k_base", "o200k_base"});
   if (!name) return std::nullopt;
@@ -114,9 +129,11 @@ void read_cooldown(DocumentReader& reader, const YAML::Node& node, CooldownConfi
 void read_routing(DocumentReader& reader, const YAML::Node& node, RoutingConfig& routing) {
   if (!reader.expect_map(node, "routing")) return;
   reader.reject_unknown_keys(node, "routing",
-                             {"aliases", "encoding", "tiers", "baseline_model", "allow_unknown_models", "fallbacks",
-                              "retries", "default_image_tokens", "retry_backoff_ms", "max_retry_wait_s", "cooldown"});
+                             {"aliases", "embedding_aliases", "encoding", "tiers", "baseline_model",
+                              "allow_unknown_models", "fallbacks", "retries", "default_image_tokens", "retry_backoff_ms",
+                              "max_retry_wait_s", "cooldown"});
   if (const auto n = node["aliases"]) routing.aliases = read_string_list(reader, n, "routing.aliases");
+  if (const auto n = node["embedding_aliases"]) read_embedding_aliases(reader, n, routing);
   if (const auto n = node["encoding"]) assign(routing.encoding, read_encoding(reader, n, "routing.encoding"));
   if (const auto n = node["tiers"]) read_tiers(reader, n, routing);
   if (const auto n = node["baseline_model"]) assign(routing.baseline_model, reader.non_empty_string(n, "routing.baseline_model"));

@@ -19,11 +19,14 @@ std::variant<CallPlan, ApiError> plan_embeddings_call(const config::Config& conf
                     std::move(error->code)};
   const EmbeddingsRequest& request = *std::get<const EmbeddingsRequest*>(parsed);
 
+  // An embedding alias names its model; a chat alias (tiers of chat models) is refused.
+  const auto alias = config.routing.embedding_aliases.find(request.model);
+  const bool aliased = alias != config.routing.embedding_aliases.end();
   const auto& aliases = config.routing.aliases;
-  if (std::find(aliases.begin(), aliases.end(), request.model) != aliases.end())
+  if (!aliased && std::find(aliases.begin(), aliases.end(), request.model) != aliases.end())
     return ApiError{400,
                     fmt::format("Invalid 'model': `{}` routes chat calls; embeddings need an embedding model by "
-                                "name (e.g. text-embedding-3-small).",
+                                "name (e.g. text-embedding-3-small), or an alias in routing.embedding_aliases.",
                                 request.model),
                     "invalid_request_error", "model", "invalid_value"};
 
@@ -43,7 +46,7 @@ std::variant<CallPlan, ApiError> plan_embeddings_call(const config::Config& conf
     return *slot;
   };
   routing::RouteInput input;
-  input.requested_model = request.model;
+  input.requested_model = aliased ? std::string_view(alias->second) : request.model;
   // The router checks its count against the context window: for embeddings that is the
   // per-input limit, so it is given the longest input; the totals are set below.
   input.count_prompt = [&](tokenizer::EncodingId id) { return count(id).largest; };
@@ -64,6 +67,7 @@ std::variant<CallPlan, ApiError> plan_embeddings_call(const config::Config& conf
   plan.requested_model = std::string(request.model);
   plan.operation = kEmbeddingsOperation;
   plan.decision = std::move(*decision);
+  if (aliased) plan.decision.primary.route = "alias:" + alias->first;
   plan.decision.primary.prompt_tokens = count(plan.decision.primary.encoding).total;
   for (routing::Candidate& fallback : plan.decision.fallbacks) fallback.prompt_tokens = count(fallback.encoding).total;
   plan.decision.routing_prompt_tokens = count(plan.decision.routing_encoding).total;

@@ -576,6 +576,33 @@ TEST(ConfigErrors, FallbacksMustNameConfiguredModels) {
                   "routing.fallbacks.gpt-4o[1]: `gpt-4o-mini` is listed twice");
 }
 
+TEST(ConfigRouting, EmbeddingAliasesNameAnEmbeddingModel) {
+  EXPECT_TRUE(parse_ok("routing: {}\n").routing.embedding_aliases.empty());  // none by default
+  const Config config = parse_ok(
+      "models:\n"
+      "  gpt-4o: {provider: openai}\n"
+      "  gpt-3.5-turbo: {provider: openai}\n"
+      "  gpt-4o-mini: {provider: openai}\n"
+      "  my-embedder: {provider: openai, upstream_name: text-embedding-3-large}\n"
+      "routing:\n"
+      "  embedding_aliases: {auto: text-embedding-3-small, big: my-embedder}\n");
+  EXPECT_EQ(config.routing.embedding_aliases,
+            (std::map<std::string, std::string, std::less<>>{{"auto", "text-embedding-3-small"}, {"big", "my-embedder"}}));
+}
+
+TEST(ConfigErrors, EmbeddingAliasesAreCheckedAtLoad) {
+  EXPECT_CONTAINS(parse_error("routing: {embedding_aliases: {auto: gpt-4o}}\n"),
+                  "routing.embedding_aliases.auto: `gpt-4o` is a chat model: an embedding alias needs an embedding model");
+  EXPECT_CONTAINS(parse_error("routing: {embedding_aliases: {auto: no-such-embedder}}\n"),
+                  "routing.embedding_aliases.auto: `no-such-embedder` is neither a configured model");
+  EXPECT_CONTAINS(parse_error("routing: {allow_unknown_models: false, embedding_aliases: {e: text-embedding-3-small}}\n"),
+                  "routing.embedding_aliases.e: `text-embedding-3-small` is neither a configured model");
+  EXPECT_CONTAINS(parse_error("routing: {embedding_aliases: {gpt-4o: text-embedding-3-small}}\n"),
+                  "routing.embedding_aliases.gpt-4o: the alias `gpt-4o` is also a configured model");
+  EXPECT_CONTAINS(parse_error("routing: {embedding_aliases: {auto: ''}}\n"), "routing.embedding_aliases.auto");
+  EXPECT_CONTAINS(parse_error("routing: {embedding_aliases: [auto]}\n"), "routing.embedding_aliases");
+}
+
 TEST(ConfigErrors, BaselineMustBeAConfiguredPricedModel) {
   EXPECT_CONTAINS(parse_error("routing: {baseline_model: gpt-5}\n"),
                   "routing.baseline_model: `gpt-5` is not a configured model");
