@@ -10,7 +10,7 @@ import { createOpenAI } from '@ai-sdk/openai';
 import { embed, embedMany } from 'ai';
 import OpenAI from 'openai';
 
-import { runTurnout, startGateway, startMock, stopAll } from './lib/harness.mjs';
+import { exportedRecords as exportedRecordsOf, startForwardingSuite, stopAll } from './lib/harness.mjs';
 import { countTokens, femtoToDecimal, tokenCost } from './lib/reference.mjs';
 
 // OpenAI's prices per 1,000 input tokens (the gateway's built-in table).
@@ -25,31 +25,20 @@ let gateway;
 let client;
 
 before(async () => {
-  mock = await startMock();
-  gateway = await startGateway({
-    upstreamUrl: mock.baseUrl,
+  ({ mock, gateway } = await startForwardingSuite({
     configure: (config) => {
-      config.routing.retries = 1;
-      config.routing.retry_backoff_ms = 10;
       config.models['text-embedding-3-small'] = { provider: 'openai' };
       config.models['text-embedding-ada-002'] = { provider: 'openai' };
       config.routing.fallbacks = { 'text-embedding-3-small': ['text-embedding-ada-002'] };
+      config.routing.embedding_aliases = { embed: 'text-embedding-3-large' };
     },
-  });
+  }));
   client = new OpenAI({ apiKey: 'unused-no-gateway-keys', baseURL: gateway.baseUrl, maxRetries: 0, timeout: 20_000 });
 });
 after(stopAll);
 
-async function embeddingCalls() {
-  return (await mock.requests()).filter((request) => request.target.endsWith('/embeddings'));
-}
-
-async function exportedRecords() {
-  const exported = await runTurnout(['ledger', 'export', '--config', gateway.configFile, '--format', 'jsonl'],
-    { cwd: gateway.dir });
-  assert.equal(exported.code, 0, exported.stderr);
-  return exported.stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
-}
+const embeddingCalls = () => mock.requestsTo('/v1/embeddings');
+const exportedRecords = () => exportedRecordsOf(gateway);
 
 function decodeFloat32(base64) {
   const bytes = Buffer.from(base64, 'base64');
@@ -86,6 +75,25 @@ describe('embeddings through the openai SDK', () => {
     assert.equal(record.completion_tokens, 0);
     assert.equal(record.counted_prompt_tokens, tokens);
     assert.equal(String(record.cost_usd), String(Number(expectedCost)));
+  });
+
+  it('an alias of routing.embedding_aliases sends the call to the model it names', async () => {
+    await mock.reset();
+    const text = 'aliased embeddings';
+    const { data: result, response } = await client.embeddings
+      .create({ model: 'embed', input: text, encoding_format: 'float' }, { headers: { 'x-request-id': 'emb-alias' } })
+      .withResponse();
+    assert.equal(result.data[0].embedding.length, 3072, 'text-embedding-3-large answered');
+    assert.equal(response.headers.get('x-turnout-model'), 'text-embedding-3-large');
+    assert.equal(response.headers.get('x-turnout-route'), 'alias:embed');
+    const tokens = countTokens(text);
+    assert.equal(response.headers.get('x-turnout-cost-usd'), femtoToDecimal(tokenCost(tokens, PRICE_PER_1K['text-embedding-3-large'])));
+    const [upstream] = await embeddingCalls();
+    assert.equal(JSON.parse(upstream.body).model, 'text-embedding-3-large');
+    const record = (await exportedRecords()).find((r) => r.id === 'emb-alias');
+    assert.equal(record.requested_model, 'embed');
+    assert.equal(record.model, 'text-embedding-3-large');
+    assert.equal(record.route, 'alias:embed');
   });
 
   it('a batch of strings: one vector per input, in order, usage the sum', async () => {
@@ -193,6 +201,20 @@ describe('embeddings in /metrics', () => {
     const cost = /^turnout_endpoint_cost_usd_total\{endpoint="embeddings"\} ([0-9.]+)$/m.exec(metrics.text);
     assert.ok(cost && Number(cost[1]) > 0, metrics.text);
     assert.ok(!/endpoint="chat"/.test(metrics.text), 'no chat call was made');
+  });
+});
+
+describe('embeddings in /stats', () => {
+  it('the endpoints breakdown has them apart, adding up to the totals', async () => {
+    const stats = await gateway.stats();
+    const embeddings = stats.endpoints.embeddings;
+    assert.ok(embeddings, JSON.stringify(stats.endpoints));
+    assert.deepEqual(Object.keys(stats.endpoints), ['embeddings'], 'no chat or Responses call was made');
+    assert.equal(embeddings.calls, stats.total_calls);
+    assert.equal(embeddings.errors, stats.errors);
+    assert.equal(embeddings.prompt_tokens, stats.prompt_tokens);
+    assert.equal(embeddings.completion_tokens, 0);
+    assert.equal(embeddings.cost_usd, stats.total_cost_usd);
   });
 });
 

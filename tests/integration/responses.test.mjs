@@ -14,7 +14,7 @@ import { createOpenAI } from '@ai-sdk/openai';
 import { generateText, streamText } from 'ai';
 import OpenAI from 'openai';
 
-import { TEST_MODELS, runTurnout, sleep, startGateway, startMock, stopAll } from './lib/harness.mjs';
+import { TEST_MODELS, recordOf as recordOfCall, sleep, startForwardingSuite, stopAll } from './lib/harness.mjs';
 import { femtoToDecimal, usageCost } from './lib/reference.mjs';
 
 let mock;
@@ -22,37 +22,13 @@ let gateway;
 let client;
 
 before(async () => {
-  mock = await startMock();
-  gateway = await startGateway({
-    upstreamUrl: mock.baseUrl,
-    configure: (config) => {
-      config.routing.retries = 1;
-      config.routing.retry_backoff_ms = 10;
-    },
-  });
+  ({ mock, gateway } = await startForwardingSuite());
   client = new OpenAI({ apiKey: 'unused-no-gateway-keys', baseURL: gateway.baseUrl, maxRetries: 0, timeout: 20_000 });
 });
 after(stopAll);
 
-async function responseCalls() {
-  return (await mock.requests()).filter((request) => request.target.startsWith('/v1/responses'));
-}
-
-async function exportedRecords() {
-  const exported = await runTurnout(['ledger', 'export', '--config', gateway.configFile, '--format', 'jsonl'],
-    { cwd: gateway.dir });
-  assert.equal(exported.code, 0, exported.stderr);
-  return exported.stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
-}
-
-async function recordOf(id) {
-  for (let i = 0; i < 50; ++i) {
-    const record = (await exportedRecords()).find((r) => r.id === id);
-    if (record) return record;
-    await sleep(20);
-  }
-  assert.fail(`no ledger record for ${id}`);
-}
+const responseCalls = () => mock.requestsTo('/v1/responses');
+const recordOf = (id) => recordOfCall(gateway, id);
 
 // Exact cost of a Responses usage at the test prices of `model`.
 function responsesCost(usage, model) {

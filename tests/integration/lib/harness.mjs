@@ -413,6 +413,11 @@ export class Mock {
 
   clearRequests() { return this.control('DELETE', '/_mock/requests'); }
 
+  // The recorded calls whose target starts with `pathPrefix` (e.g. '/v1/embeddings').
+  async requestsTo(pathPrefix) {
+    return (await this.requests()).filter((request) => request.target.startsWith(pathPrefix));
+  }
+
   // Calls the mock directly (not through the gateway).
   chat(body) { return httpRequest(this.baseUrl, 'POST', '/chat/completions', { json: body, headers: { authorization: `Bearer ${UPSTREAM_KEY}` } }); }
 
@@ -521,6 +526,39 @@ export async function startGateway({ upstreamUrl, dir, configure, config, config
   const handle = startProcess(['serve', ...configArgs, '--port', '0', ...args], { name: 'turnout serve', cwd: workDir, env });
   const listening = await handle.waitListening();
   return new Gateway(handle, listening.port, file, workDir);
+}
+
+// A forwarding endpoint's suite (embeddings, Responses): a mock and a gateway on it with
+// one retry after a 10 ms backoff; `configure(config)` edits the rest.
+export async function startForwardingSuite({ configure } = {}) {
+  const mock = await startMock();
+  const gateway = await startGateway({
+    upstreamUrl: mock.baseUrl,
+    configure: (config) => {
+      config.routing.retries = 1;
+      config.routing.retry_backoff_ms = 10;
+      configure?.(config);
+    },
+  });
+  return { mock, gateway };
+}
+
+// The gateway's ledger records (`turnout ledger export --format jsonl`), in write order.
+export async function exportedRecords(gateway) {
+  const exported = await runTurnout(['ledger', 'export', '--config', gateway.configFile, '--format', 'jsonl'],
+    { cwd: gateway.dir });
+  if (exported.code !== 0) throw new Error(`turnout ledger export failed (${exported.code}): ${exported.stderr}`);
+  return exported.stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+}
+
+// The ledger record of request `id`, waiting (bounded) for the writer to store it.
+export async function recordOf(gateway, id) {
+  for (let i = 0; i < 50; ++i) {
+    const record = (await exportedRecords(gateway)).find((r) => r.id === id);
+    if (record) return record;
+    await sleep(20);
+  }
+  throw new Error(`no ledger record for ${id}`);
 }
 
 // ---------------------------------------------------------------------------------------
