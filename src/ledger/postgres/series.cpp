@@ -43,15 +43,18 @@ turnout::Result<QueryResult> query_series_rows(Connection& connection, const std
   return connection.query(sql, params);
 }
 
-// Series readers: each row goes to the series bucket it was summed for.
-turnout::Result<void> add_series_groups(Connection& connection, const StatsSegment& segment, SeriesAccumulator& series) {
-  auto rows = query_series_rows(connection, kSeriesGroupsSql, segment, series);
+// Series readers: each row goes to the series bucket it was summed for. A groups or keys
+// row is decoded by `read_row` (read_group, read_key), its bucket start coming last.
+template <class ReadRow>
+turnout::Result<void> add_series_rows(Connection& connection, const std::string& sql, const StatsSegment& segment,
+                                      SeriesAccumulator& series, ReadRow read_row) {
+  auto rows = query_series_rows(connection, sql, segment, series);
   if (!rows) {
     return rows.error();
   }
   for (int row = 0; row < rows->rows(); ++row) {
     RowReader read(*rows, row);
-    GroupTotals group = read_group(read);
+    auto group = read_row(read);
     const std::int64_t bucket = read.integer();
     if (read.error()) {
       return *read.error();
@@ -65,25 +68,12 @@ turnout::Result<void> add_series_groups(Connection& connection, const StatsSegme
   return {};
 }
 
+turnout::Result<void> add_series_groups(Connection& connection, const StatsSegment& segment, SeriesAccumulator& series) {
+  return add_series_rows(connection, kSeriesGroupsSql, segment, series, read_group);
+}
+
 turnout::Result<void> add_series_keys(Connection& connection, const StatsSegment& segment, SeriesAccumulator& series) {
-  auto rows = query_series_rows(connection, kSeriesKeysSql, segment, series);
-  if (!rows) {
-    return rows.error();
-  }
-  for (int row = 0; row < rows->rows(); ++row) {
-    RowReader read(*rows, row);
-    KeyTotals group = read_key(read);
-    const std::int64_t bucket = read.integer();
-    if (read.error()) {
-      return *read.error();
-    }
-    if (StatsAccumulator* totals = series.bucket_of(bucket)) {
-      if (auto added = totals->add(std::move(group)); !added) {
-        return added.error();
-      }
-    }
-  }
-  return {};
+  return add_series_rows(connection, kSeriesKeysSql, segment, series, read_key);
 }
 
 turnout::Result<void> add_series_latencies(Connection& connection, const StatsSegment& segment,
