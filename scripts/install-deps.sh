@@ -16,7 +16,7 @@ build_packages=(
 )
 test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
-  postgresql sqlite3 clang libclang-rt-14-dev wrk curl procps haproxy time
+  postgresql sqlite3 clang libclang-rt-14-dev wrk curl procps haproxy time libfaketime
   chromium
 )
 # Only `make bench`: the tests never start nginx or perf.
