@@ -33,6 +33,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace turnout::ledger {
@@ -96,6 +97,32 @@ struct HistogramKey {
   std::string instance_id, model;
   auto operator<=>(const HistogramKey&) const = default;
 };
+
+// Each roll-up row's columns in its table's order, key first, for the writers of both
+// engines (SQLite binds them, PostgreSQL copies them): one list per table, so a column
+// cannot be added to one writer and forgotten in the other. `column` is called with
+// std::int64_t, double or std::string_view.
+template <class Column>
+void visit_columns(const RollupKey& key, const RollupTotals& row, Column&& column) {
+  column(key.width); column(key.bucket); column(std::string_view(key.instance_id)); column(std::string_view(key.model));
+  column(std::string_view(key.route)); column(row.calls); column(row.errors); column(row.prompt_tokens);
+  column(row.completion_tokens); column(row.priced_calls); column(row.priced_cost); column(row.latency_sum);
+  column(row.baseline_cost); column(row.savings);
+}
+
+template <class Column>
+void visit_columns(const KeyRollupKey& key, const KeyRollupTotals& row, Column&& column) {
+  column(key.width); column(key.bucket); column(std::string_view(key.instance_id));
+  column(std::string_view(key.client_key_id)); column(row.calls); column(row.prompt_tokens);
+  column(row.completion_tokens); column(row.priced_calls); column(row.priced_cost);
+}
+
+template <class Column>
+void visit_columns(const EndpointRollupKey& key, const EndpointRollupTotals& row, Column&& column) {
+  column(key.width); column(key.bucket); column(std::string_view(key.instance_id)); column(std::string_view(key.endpoint));
+  column(row.calls); column(row.errors); column(row.prompt_tokens); column(row.completion_tokens);
+  column(row.priced_calls); column(row.priced_cost); column(row.latency_sum);
+}
 
 // Whether a record counts as an error in /stats (docs/REFERENCE.md §5).
 inline bool is_error(const CallRecord& record) { return !record.error_type.empty() || record.status >= 400; }

@@ -8,8 +8,10 @@
 
 #include <array>
 #include <cmath>
+#include <map>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace turnout::ledger::pg {
 namespace {
@@ -113,62 +115,21 @@ constexpr std::string_view kClearStagingSql =
 // each, so memory stays bounded on a ledger of any size.
 constexpr std::size_t kBackfillChunk = 50'000;
 
-std::string totals_copy_data(const RollupBuilder& rollups) {
+// The rows as COPY text data, in key order.
+template <class Key, class Totals>
+std::string rows_copy_data(const std::map<Key, Totals>& rows) {
   std::string out;
-  for (const auto& [key, row] : rollups.totals()) {
+  for (const auto& [key, row] : rows) {
     CopyRowWriter copy(out);
-    copy.integer(key.width);
-    copy.integer(key.bucket);
-    copy.text(key.instance_id);
-    copy.text(key.model);
-    copy.text(key.route);
-    copy.integer(row.calls);
-    copy.integer(row.errors);
-    copy.integer(row.prompt_tokens);
-    copy.integer(row.completion_tokens);
-    copy.integer(row.priced_calls);
-    copy.integer(row.priced_cost);
-    copy.real(row.latency_sum);
-    copy.integer(row.baseline_cost);
-    copy.integer(row.savings);
-    copy.end_row();
-  }
-  return out;
-}
-
-std::string key_totals_copy_data(const RollupBuilder& rollups) {
-  std::string out;
-  for (const auto& [key, row] : rollups.key_totals()) {
-    CopyRowWriter copy(out);
-    copy.integer(key.width);
-    copy.integer(key.bucket);
-    copy.text(key.instance_id);
-    copy.text(key.client_key_id);
-    copy.integer(row.calls);
-    copy.integer(row.prompt_tokens);
-    copy.integer(row.completion_tokens);
-    copy.integer(row.priced_calls);
-    copy.integer(row.priced_cost);
-    copy.end_row();
-  }
-  return out;
-}
-
-std::string endpoint_totals_copy_data(const RollupBuilder& rollups) {
-  std::string out;
-  for (const auto& [key, row] : rollups.endpoint_totals()) {
-    CopyRowWriter copy(out);
-    copy.integer(key.width);
-    copy.integer(key.bucket);
-    copy.text(key.instance_id);
-    copy.text(key.endpoint);
-    copy.integer(row.calls);
-    copy.integer(row.errors);
-    copy.integer(row.prompt_tokens);
-    copy.integer(row.completion_tokens);
-    copy.integer(row.priced_calls);
-    copy.integer(row.priced_cost);
-    copy.real(row.latency_sum);
+    visit_columns(key, row, [&](auto value) {
+      if constexpr (std::is_same_v<decltype(value), std::string_view>) {
+        copy.text(value);
+      } else if constexpr (std::is_same_v<decltype(value), double>) {
+        copy.real(value);
+      } else {
+        copy.integer(value);
+      }
+    });
     copy.end_row();
   }
   return out;
@@ -253,10 +214,10 @@ turnout::Result<void> write_rollups(Connection& connection, const RollupBuilder&
   if (auto staged = connection.exec(kStagingSql); !staged) {
     return staged.error();
   }
-  if (auto copied = connection.copy_in(kCopyTotalsSql, totals_copy_data(rollups)); !copied) {
+  if (auto copied = connection.copy_in(kCopyTotalsSql, rows_copy_data(rollups.totals())); !copied) {
     return copied.error();
   }
-  if (auto copied = connection.copy_in(kCopyKeyTotalsSql, key_totals_copy_data(rollups)); !copied) {
+  if (auto copied = connection.copy_in(kCopyKeyTotalsSql, rows_copy_data(rollups.key_totals())); !copied) {
     return copied.error();
   }
   if (auto merged = connection.query(kMergeTotalsSql); !merged) {
@@ -267,7 +228,7 @@ turnout::Result<void> write_rollups(Connection& connection, const RollupBuilder&
   }
   // A backfill from before the endpoint table has no endpoint rows (RollupBuilder's by_endpoint).
   if (!rollups.endpoint_totals().empty()) {
-    if (auto copied = connection.copy_in(kCopyEndpointTotalsSql, endpoint_totals_copy_data(rollups)); !copied) {
+    if (auto copied = connection.copy_in(kCopyEndpointTotalsSql, rows_copy_data(rollups.endpoint_totals())); !copied) {
       return copied.error();
     }
     if (auto merged = connection.query(kMergeEndpointTotalsSql); !merged) {

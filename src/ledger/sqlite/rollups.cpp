@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <map>
 #include <string_view>
 
 namespace turnout::ledger::sqlite {
@@ -117,27 +118,21 @@ Result<void> write_histograms(Database& db, const RollupBuilder& rollups) {
   return {};
 }
 
-Result<void> write_endpoint_totals(Database& db, const RollupBuilder& rollups) {
-  if (rollups.endpoint_totals().empty()) {
-    return {};  // a backfill from before the endpoint table (RollupBuilder's by_endpoint)
+// Adds each row's deltas to its stored row (created if missing), in key order. No rows:
+// nothing is prepared, so a backfill may run before a later migration creates the table.
+template <class Key, class Totals>
+Result<void> upsert_rows(Database& db, std::string_view sql, const std::map<Key, Totals>& rows) {
+  if (rows.empty()) {
+    return {};
   }
-  auto upsert_statement = db.cached(kUpsertEndpointTotalsSql);
+  auto upsert_statement = db.cached(sql);
   if (!upsert_statement) {
     return upsert_statement.error();
   }
   Statement& upsert = **upsert_statement;
-  for (const auto& [key, row] : rollups.endpoint_totals()) {
-    upsert.bind(1, key.width);
-    upsert.bind(2, key.bucket);
-    upsert.bind(3, std::string_view(key.instance_id));
-    upsert.bind(4, std::string_view(key.endpoint));
-    upsert.bind(5, row.calls);
-    upsert.bind(6, row.errors);
-    upsert.bind(7, row.prompt_tokens);
-    upsert.bind(8, row.completion_tokens);
-    upsert.bind(9, row.priced_calls);
-    upsert.bind(10, row.priced_cost);
-    upsert.bind(11, row.latency_sum);
+  for (const auto& [key, row] : rows) {
+    int index = 0;
+    visit_columns(key, row, [&](auto value) { upsert.bind(++index, value); });
     if (auto done = run(upsert); !done) {
       return done.error();
     }
@@ -148,50 +143,14 @@ Result<void> write_endpoint_totals(Database& db, const RollupBuilder& rollups) {
 }  // namespace
 
 Result<void> write_rollups(Database& db, const RollupBuilder& rollups) {
-  auto totals_statement = db.cached(kUpsertTotalsSql);
-  if (!totals_statement) {
-    return totals_statement.error();
+  if (auto written = upsert_rows(db, kUpsertTotalsSql, rollups.totals()); !written) {
+    return written.error();
   }
-  Statement& totals = **totals_statement;
-  for (const auto& [key, row] : rollups.totals()) {
-    totals.bind(1, key.width);
-    totals.bind(2, key.bucket);
-    totals.bind(3, std::string_view(key.instance_id));
-    totals.bind(4, std::string_view(key.model));
-    totals.bind(5, std::string_view(key.route));
-    totals.bind(6, row.calls);
-    totals.bind(7, row.errors);
-    totals.bind(8, row.prompt_tokens);
-    totals.bind(9, row.completion_tokens);
-    totals.bind(10, row.priced_calls);
-    totals.bind(11, row.priced_cost);
-    totals.bind(12, row.latency_sum);
-    totals.bind(13, row.baseline_cost);
-    totals.bind(14, row.savings);
-    if (auto done = run(totals); !done) {
-      return done.error();
-    }
+  if (auto written = upsert_rows(db, kUpsertKeyTotalsSql, rollups.key_totals()); !written) {
+    return written.error();
   }
-  auto key_totals_statement = db.cached(kUpsertKeyTotalsSql);
-  if (!key_totals_statement) {
-    return key_totals_statement.error();
-  }
-  Statement& key_totals = **key_totals_statement;
-  for (const auto& [key, row] : rollups.key_totals()) {
-    key_totals.bind(1, key.width);
-    key_totals.bind(2, key.bucket);
-    key_totals.bind(3, std::string_view(key.instance_id));
-    key_totals.bind(4, std::string_view(key.client_key_id));
-    key_totals.bind(5, row.calls);
-    key_totals.bind(6, row.prompt_tokens);
-    key_totals.bind(7, row.completion_tokens);
-    key_totals.bind(8, row.priced_calls);
-    key_totals.bind(9, row.priced_cost);
-    if (auto done = run(key_totals); !done) {
-      return done.error();
-    }
-  }
-  if (auto written = write_endpoint_totals(db, rollups); !written) {
+  // A backfill from before the endpoint table has no endpoint rows (RollupBuilder's by_endpoint).
+  if (auto written = upsert_rows(db, kUpsertEndpointTotalsSql, rollups.endpoint_totals()); !written) {
     return written.error();
   }
   return write_histograms(db, rollups);
