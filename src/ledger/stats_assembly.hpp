@@ -52,6 +52,54 @@ struct EndpointTotals {
   double latency_sum = 0;
 };
 
+// A summed count read back from SQL: a negative value (never written) reads as 0.
+inline std::uint64_t as_count(std::int64_t value) { return static_cast<std::uint64_t>(std::max<std::int64_t>(value, 0)); }
+
+// Both engines' stats queries select a group's columns in the order read here; `read`
+// hands out the next column of the row (text(), integer(), real()), whatever the engine.
+template <class Columns>
+GroupTotals read_group(Columns&& read) {
+  GroupTotals group;
+  group.model = read.text();
+  group.route = read.text();
+  group.calls = as_count(read.integer());
+  group.errors = as_count(read.integer());
+  group.prompt_tokens = as_count(read.integer());
+  group.completion_tokens = as_count(read.integer());
+  group.priced_calls = as_count(read.integer());
+  group.priced_cost = pricing::Money{read.integer()};  // SUM of no values is NULL: 0
+  group.latency_sum = read.real();
+  group.baseline_cost = pricing::Money{read.integer()};
+  group.savings = pricing::Money{read.integer()};
+  return group;
+}
+
+template <class Columns>
+KeyTotals read_key(Columns&& read) {
+  KeyTotals group;
+  group.client_key_id = read.text();
+  group.calls = as_count(read.integer());
+  group.prompt_tokens = as_count(read.integer());
+  group.completion_tokens = as_count(read.integer());
+  group.priced_calls = as_count(read.integer());
+  group.priced_cost = pricing::Money{read.integer()};
+  return group;
+}
+
+template <class Columns>
+EndpointTotals read_endpoint(Columns&& read) {
+  EndpointTotals group;
+  group.endpoint = read.text();
+  group.calls = as_count(read.integer());
+  group.errors = as_count(read.integer());
+  group.prompt_tokens = as_count(read.integer());
+  group.completion_tokens = as_count(read.integer());
+  group.priced_calls = as_count(read.integer());
+  group.priced_cost = pricing::Money{read.integer()};
+  group.latency_sum = read.real();
+  return group;
+}
+
 class StatsAccumulator {
  public:
   // Fails when a money sum leaves the range of 64-bit pico-dollars: sums are exact or

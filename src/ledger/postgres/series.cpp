@@ -69,11 +69,11 @@ turnout::Result<void> add_series_rows(Connection& connection, const std::string&
 }
 
 turnout::Result<void> add_series_groups(Connection& connection, const StatsSegment& segment, SeriesAccumulator& series) {
-  return add_series_rows(connection, kSeriesGroupsSql, segment, series, read_group);
+  return add_series_rows(connection, kSeriesGroupsSql, segment, series, read_group<RowReader&>);
 }
 
 turnout::Result<void> add_series_keys(Connection& connection, const StatsSegment& segment, SeriesAccumulator& series) {
-  return add_series_rows(connection, kSeriesKeysSql, segment, series, read_key);
+  return add_series_rows(connection, kSeriesKeysSql, segment, series, read_key<RowReader&>);
 }
 
 turnout::Result<void> add_series_latencies(Connection& connection, const StatsSegment& segment,

@@ -116,14 +116,17 @@ turnout::Result<QueryResult> query_segment(Connection& connection, const std::st
   return connection.query(rollup_sql, params);
 }
 
-turnout::Result<void> add_groups(Connection& connection, const StatsSegment& segment, StatsAccumulator& totals) {
-  auto rows = query_segment(connection, kRawGroupsSql, kRollupGroupsSql, segment);
+// Each row of the segment, decoded by `read_row`, added to `totals`.
+template <class ReadRow>
+turnout::Result<void> add_rows(Connection& connection, const std::string& raw_sql, const std::string& rollup_sql,
+                               const StatsSegment& segment, StatsAccumulator& totals, ReadRow read_row) {
+  auto rows = query_segment(connection, raw_sql, rollup_sql, segment);
   if (!rows) {
     return rows.error();
   }
   for (int row = 0; row < rows->rows(); ++row) {
     RowReader read(*rows, row);
-    GroupTotals group = read_group(read);
+    auto group = read_row(read);
     if (read.error()) {
       return *read.error();
     }
@@ -132,50 +135,18 @@ turnout::Result<void> add_groups(Connection& connection, const StatsSegment& seg
     }
   }
   return {};
+}
+
+turnout::Result<void> add_groups(Connection& connection, const StatsSegment& segment, StatsAccumulator& totals) {
+  return add_rows(connection, kRawGroupsSql, kRollupGroupsSql, segment, totals, read_group<RowReader&>);
 }
 
 turnout::Result<void> add_keys(Connection& connection, const StatsSegment& segment, StatsAccumulator& totals) {
-  auto rows = query_segment(connection, kRawKeysSql, kRollupKeysSql, segment);
-  if (!rows) {
-    return rows.error();
-  }
-  for (int row = 0; row < rows->rows(); ++row) {
-    RowReader read(*rows, row);
-    KeyTotals group = read_key(read);
-    if (read.error()) {
-      return *read.error();
-    }
-    if (auto added = totals.add(std::move(group)); !added) {
-      return added.error();
-    }
-  }
-  return {};
+  return add_rows(connection, kRawKeysSql, kRollupKeysSql, segment, totals, read_key<RowReader&>);
 }
 
 turnout::Result<void> add_endpoints(Connection& connection, const StatsSegment& segment, StatsAccumulator& totals) {
-  auto rows = query_segment(connection, kRawEndpointsSql, kRollupEndpointsSql, segment);
-  if (!rows) {
-    return rows.error();
-  }
-  for (int row = 0; row < rows->rows(); ++row) {
-    RowReader read(*rows, row);
-    EndpointTotals group;
-    group.endpoint = read.text();
-    group.calls = as_count(read.integer());
-    group.errors = as_count(read.integer());
-    group.prompt_tokens = as_count(read.integer());
-    group.completion_tokens = as_count(read.integer());
-    group.priced_calls = as_count(read.integer());
-    group.priced_cost = pricing::Money{read.integer()};
-    group.latency_sum = read.real();
-    if (read.error()) {
-      return *read.error();
-    }
-    if (auto added = totals.add(std::move(group)); !added) {
-      return added.error();
-    }
-  }
-  return {};
+  return add_rows(connection, kRawEndpointsSql, kRollupEndpointsSql, segment, totals, read_endpoint<RowReader&>);
 }
 
 turnout::Result<void> add_latencies(Connection& connection, const StatsSegment& segment, StatsAccumulator& totals) {
@@ -239,35 +210,6 @@ turnout::Result<void> add_recent_calls(Connection& connection, double since, dou
 }
 
 }  // namespace
-
-// Columns 0-10 of a groups row.
-GroupTotals read_group(RowReader& read) {
-  GroupTotals group;
-  group.model = read.text();
-  group.route = read.text();
-  group.calls = as_count(read.integer());
-  group.errors = as_count(read.integer());
-  group.prompt_tokens = as_count(read.integer());
-  group.completion_tokens = as_count(read.integer());
-  group.priced_calls = as_count(read.integer());
-  group.priced_cost = pricing::Money{read.integer()};
-  group.latency_sum = read.real();
-  group.baseline_cost = pricing::Money{read.integer()};
-  group.savings = pricing::Money{read.integer()};
-  return group;
-}
-
-// Columns 0-5 of a keys row.
-KeyTotals read_key(RowReader& read) {
-  KeyTotals group;
-  group.client_key_id = read.text();
-  group.calls = as_count(read.integer());
-  group.prompt_tokens = as_count(read.integer());
-  group.completion_tokens = as_count(read.integer());
-  group.priced_calls = as_count(read.integer());
-  group.priced_cost = pricing::Money{read.integer()};
-  return group;
-}
 
 turnout::Result<StatsReport> query_stats(Connection& connection, const StatsQuery& query) {
   auto snapshot = Transaction::begin(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");

@@ -12,9 +12,6 @@
 
 namespace turnout::ledger::pg {
 
-inline std::uint64_t as_count(std::int64_t value) { return static_cast<std::uint64_t>(std::max<std::int64_t>(value, 0)); }
-
-
 // Reads columns in order, keeping the first error, so row decoding stays flat.
 class RowReader {
  public:
@@ -56,9 +53,7 @@ inline turnout::Result<void> add_histogram(RowReader& read, StatsAccumulator& to
   return totals.add_latency_cells(model, read.text());
 }
 
-// Columns 0-10 of a groups row: model, route, then the sums.
-GroupTotals read_group(RowReader& read);
-// Columns 0-5 of a keys row: client key id, then the sums.
-KeyTotals read_key(RowReader& read);
+// The groups, keys and endpoints rows are decoded by read_group, read_key and
+// read_endpoint (stats_assembly.hpp) through a RowReader.
 
 }  // namespace turnout::ledger::pg

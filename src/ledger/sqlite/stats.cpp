@@ -107,7 +107,6 @@ constexpr std::string_view kRecentSql = R"sql(
   ORDER BY timestamp DESC, seq DESC LIMIT ?3
 )sql";
 
-std::uint64_t as_count(std::int64_t value) { return static_cast<std::uint64_t>(std::max<std::int64_t>(value, 0)); }
 
 Result<sqlite::Statement> prepare_segment(sqlite::Database& db, std::string_view raw_sql,
                                           std::string_view rollup_sql, const StatsSegment& segment) {
@@ -121,6 +120,20 @@ Result<sqlite::Statement> prepare_segment(sqlite::Database& db, std::string_view
   }
   return statement;
 }
+
+// The columns of the current row in order, for read_group, read_key and read_endpoint
+// (stats_assembly.hpp).
+class ColumnCursor {
+ public:
+  explicit ColumnCursor(const sqlite::Statement& row) : row_(row) {}
+  std::string text() { return row_.column_text(next_++); }
+  std::int64_t integer() { return row_.column_int(next_++); }
+  double real() { return row_.column_double(next_++); }
+
+ private:
+  const sqlite::Statement& row_;
+  int next_ = 0;
+};
 
 // Steps `rows` to the end, handing each row to `read`.
 template <class ReadRow>
@@ -139,42 +152,13 @@ Result<void> for_each_row(sqlite::Statement& rows, ReadRow read) {
   }
 }
 
-// Columns 0-10 of a groups row.
-GroupTotals read_group(sqlite::Statement& row) {
-  GroupTotals group;
-    group.model = row.column_text(0);
-    group.route = row.column_text(1);
-    group.calls = as_count(row.column_int(2));
-    group.errors = as_count(row.column_int(3));
-    group.prompt_tokens = as_count(row.column_int(4));
-    group.completion_tokens = as_count(row.column_int(5));
-    group.priced_calls = as_count(row.column_int(6));
-    group.priced_cost = pricing::Money{row.column_int(7)};  // SUM of no values is NULL: 0
-    group.latency_sum = row.column_double(8);
-    group.baseline_cost = pricing::Money{row.column_int(9)};
-  group.savings = pricing::Money{row.column_int(10)};
-  return group;
-}
-
 // SQLite's SUM errors on overflow within a group; StatsAccumulator checks the sums across groups.
 Result<void> add_groups(sqlite::Database& db, const StatsSegment& segment, StatsAccumulator& totals) {
   auto rows = prepare_segment(db, kRawGroupsSql, kRollupGroupsSql, segment);
   if (!rows) {
     return rows.error();
   }
-  return for_each_row(*rows, [&](sqlite::Statement& row) { return totals.add(read_group(row)); });
-}
-
-// Columns 0-5 of a keys row.
-KeyTotals read_key(sqlite::Statement& row) {
-  KeyTotals group;
-    group.client_key_id = row.column_text(0);
-    group.calls = as_count(row.column_int(1));
-    group.prompt_tokens = as_count(row.column_int(2));
-    group.completion_tokens = as_count(row.column_int(3));
-    group.priced_calls = as_count(row.column_int(4));
-  group.priced_cost = pricing::Money{row.column_int(5)};
-  return group;
+  return for_each_row(*rows, [&](sqlite::Statement& row) { return totals.add(read_group(ColumnCursor(row))); });
 }
 
 Result<void> add_keys(sqlite::Database& db, const StatsSegment& segment, StatsAccumulator& totals) {
@@ -182,21 +166,7 @@ Result<void> add_keys(sqlite::Database& db, const StatsSegment& segment, StatsAc
   if (!rows) {
     return rows.error();
   }
-  return for_each_row(*rows, [&](sqlite::Statement& row) { return totals.add(read_key(row)); });
-}
-
-// Columns 0-7 of an endpoints row.
-EndpointTotals read_endpoint(sqlite::Statement& row) {
-  EndpointTotals group;
-  group.endpoint = row.column_text(0);
-  group.calls = as_count(row.column_int(1));
-  group.errors = as_count(row.column_int(2));
-  group.prompt_tokens = as_count(row.column_int(3));
-  group.completion_tokens = as_count(row.column_int(4));
-  group.priced_calls = as_count(row.column_int(5));
-  group.priced_cost = pricing::Money{row.column_int(6)};
-  group.latency_sum = row.column_double(7);
-  return group;
+  return for_each_row(*rows, [&](sqlite::Statement& row) { return totals.add(read_key(ColumnCursor(row))); });
 }
 
 Result<void> add_endpoints(sqlite::Database& db, const StatsSegment& segment, StatsAccumulator& totals) {
@@ -204,7 +174,7 @@ Result<void> add_endpoints(sqlite::Database& db, const StatsSegment& segment, St
   if (!rows) {
     return rows.error();
   }
-  return for_each_row(*rows, [&](sqlite::Statement& row) { return totals.add(read_endpoint(row)); });
+  return for_each_row(*rows, [&](sqlite::Statement& row) { return totals.add(read_endpoint(ColumnCursor(row))); });
 }
 
 // Columns 0-1 of a roll-up latency row (model, cells) into `totals`.
@@ -283,7 +253,7 @@ Result<void> add_series_groups(sqlite::Database& db, const StatsSegment& segment
   }
   return for_each_row(*rows, [&](sqlite::Statement& row) -> Result<void> {
     StatsAccumulator* bucket = series.bucket_of(row.column_int(11));
-    return bucket ? bucket->add(read_group(row)) : Result<void>{};
+    return bucket ? bucket->add(read_group(ColumnCursor(row))) : Result<void>{};
   });
 }
 
@@ -294,7 +264,7 @@ Result<void> add_series_keys(sqlite::Database& db, const StatsSegment& segment, 
   }
   return for_each_row(*rows, [&](sqlite::Statement& row) -> Result<void> {
     StatsAccumulator* bucket = series.bucket_of(row.column_int(6));
-    return bucket ? bucket->add(read_key(row)) : Result<void>{};
+    return bucket ? bucket->add(read_key(ColumnCursor(row))) : Result<void>{};
   });
 }
 
