@@ -2,6 +2,7 @@
 
 #include "tokenizer/bpe.hpp"
 #include "tokenizer/character_table.hpp"
+#include "tokenizer/digit_groups.hpp"
 #include "tokenizer/embedded_vocabularies.hpp"
 #include "tokenizer/piece_cache.hpp"
 #include "tokenizer/pretokenizer.hpp"
@@ -69,8 +70,8 @@ template <class Scanner>
 class BpeEncoding final : public Encoding {
  public:
   BpeEncoding(EncodingId id, Vocabulary vocab, std::span<const SpecialToken> special_tokens)
-      : id_(id), vocab_(std::move(vocab)), characters_(vocab_), merger_(vocab_, &characters_),
-        special_tokens_(special_tokens) {}
+      : id_(id), vocab_(std::move(vocab)), characters_(vocab_), digit_groups_(vocab_),
+        merger_(vocab_, &characters_), special_tokens_(special_tokens) {}
   BpeEncoding(const BpeEncoding&) = delete;
   BpeEncoding& operator=(const BpeEncoding&) = delete;
 
@@ -127,6 +128,10 @@ class BpeEncoding final : public Encoding {
         merger_.merge_piece(piece, length, sink, scratch);
         continue;
       }
+      if (const TokenId digits = digit_groups_.token_of(piece, length); digits != kNoToken) {
+        sink(digits);
+        continue;
+      }
       const std::uint64_t hash = hash_token_bytes(piece, length);
       if (const std::span<const TokenId> cached = cache.find(piece, length, hash); !cached.empty()) {
         for (const TokenId token : cached) sink(token);
@@ -151,6 +156,7 @@ class BpeEncoding final : public Encoding {
   EncodingId id_;
   Vocabulary vocab_;
   CharacterTable characters_;
+  DigitGroupTable digit_groups_;
   BytePairMerger merger_;
   std::span<const SpecialToken> special_tokens_;
 };
