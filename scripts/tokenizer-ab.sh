@@ -65,7 +65,7 @@ common=()
 echo "building A=$rev_a B=$rev_b ..." >&2
 ${CXX:-g++} -std=c++20 -O2 -DNDEBUG -I"$work/a" -I"$work/b" -I"$repo/src" \
   "$repo/bench/tokenizer_ab.cpp" "$work"/a/tokenizer_a/*.cpp "$work"/b/tokenizer_b/*.cpp "${common[@]}" \
-  "$work/vocabularies.S" -pthread -o "$work/tokenizer_ab"
+  "$work/vocabularies.S" -lsimdjson -pthread -o "$work/tokenizer_ab"
 
 pin=()
 command -v taskset > /dev/null && pin=(taskset -c "${AB_CPU:-$(($(nproc) - 1))}")

@@ -1,5 +1,7 @@
 #include "common/utf8.hpp"
 
+#include <simdjson.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -28,6 +30,8 @@ std::size_t valid_utf8_prefix(std::string_view text) {
   }
   return text.size();
 }
+
+bool is_valid_utf8(std::string_view text) { return simdjson::validate_utf8(text.data(), text.size()); }
 
 void append_utf8_repaired(std::string& out, std::string_view text) {
   // Written through a pointer into room made a block at a time, not appended a run at a

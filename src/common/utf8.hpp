@@ -51,7 +51,9 @@ inline Utf8Sequence next_utf8_sequence(std::string_view text, std::size_t i) {
 // Length of the longest valid UTF-8 prefix of `text` (ASCII is skipped 8 bytes at a time).
 std::size_t valid_utf8_prefix(std::string_view text);
 
-inline bool is_valid_utf8(std::string_view text) { return valid_utf8_prefix(text) == text.size(); }
+// Whether all of `text` is valid UTF-8 (simdjson's SIMD validator: the tokenizer checks
+// every text it counts, and non-Latin text would otherwise be checked a character at a time).
+bool is_valid_utf8(std::string_view text);
 
 // Appends `text` to `out` with each maximal invalid subpart replaced by U+FFFD.
 void append_utf8_repaired(std::string& out, std::string_view text);
