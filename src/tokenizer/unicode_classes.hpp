@@ -68,8 +68,21 @@ constexpr std::array<std::uint8_t, 128> make_ascii_flags() {
 inline constexpr std::array<std::uint8_t, 128> kAsciiFlags = make_ascii_flags();
 }  // namespace detail
 
+namespace detail {
+// The flags of U+0000..U+1FFF, one byte each (8 KB, which stays in L1 while a text in
+// these scripts is scanned): every two-byte character (Latin, Greek, Cyrillic, Armenian,
+// Hebrew, Arabic, ...) and the three-byte ones of the Indic, Thai, Lao, Tibetan, Myanmar,
+// Georgian, Hangul Jamo and Ethiopic blocks. For these the scan of a run of letters reads
+// one byte per character instead of calling unicode_class_of (two dependent table reads
+// and a switch). Filled from unicode_class_of once, at start-up (static initialization:
+// nothing tokenizes before main).
+inline constexpr char32_t kDirectFlagsEnd = 0x2000;
+std::array<std::uint8_t, kDirectFlagsEnd> make_direct_flags();
+inline const std::array<std::uint8_t, kDirectFlagsEnd> kDirectFlags = make_direct_flags();
+}  // namespace detail
+
 inline std::uint8_t char_flags(char32_t code_point) {
-  if (code_point < 0x80) return detail::kAsciiFlags[code_point];
+  if (code_point < detail::kDirectFlagsEnd) return detail::kDirectFlags[code_point];
   return flags_of_class(unicode_class_of(code_point));
 }
 

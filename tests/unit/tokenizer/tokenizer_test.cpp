@@ -336,6 +336,13 @@ TEST(UnicodeClasses, AgreeWithUtf8procWhereItIsAssigned) {
                     << static_cast<int>(expected_class(cp));
       if (++disagreements >= 20) return;
     }
+    // The pre-tokenizer's flags (a direct table below U+2000, the class table above).
+    if (cp >= 0x80 && char_flags(static_cast<char32_t>(cp)) != flags_of_class(expected_class(cp))) {
+      ADD_FAILURE() << "U+" << std::hex << cp << std::dec << ": flags "
+                    << static_cast<int>(char_flags(static_cast<char32_t>(cp))) << ", utf8proc's class "
+                    << static_cast<int>(expected_class(cp));
+      if (++disagreements >= 20) return;
+    }
   }
 }
 
