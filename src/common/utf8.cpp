@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 
@@ -13,6 +14,57 @@ bool is_ascii_word(const char* p) {
   std::uint64_t word;
   std::memcpy(&word, p, 8);
   return (word & 0x8080808080808080ULL) == 0;
+}
+
+// What a byte says about the sequence it starts (Unicode's Table 3-7): its length (1 for
+// ASCII, 0 for a byte that starts none) and the range its second byte must be in.
+struct LeadByte {
+  std::uint8_t length;
+  std::uint8_t second_min;
+  std::uint8_t second_max;
+};
+
+constexpr std::array<LeadByte, 256> make_lead_bytes() {
+  std::array<LeadByte, 256> leads{};
+  for (unsigned byte = 0; byte < 256; ++byte) {
+    LeadByte lead{0, 0x80, 0xbf};
+    if (byte < 0x80) lead.length = 1;
+    if (byte >= 0xc2 && byte <= 0xdf) lead.length = 2;
+    if (byte >= 0xe0 && byte <= 0xef) lead.length = 3;
+    if (byte >= 0xf0 && byte <= 0xf4) lead.length = 4;
+    if (byte == 0xe0) lead.second_min = 0xa0;  // no overlong forms
+    if (byte == 0xed) lead.second_max = 0x9f;  // no surrogates
+    if (byte == 0xf0) lead.second_min = 0x90;
+    if (byte == 0xf4) lead.second_max = 0x8f;  // nothing above U+10FFFF
+    leads[byte] = lead;
+  }
+  return leads;
+}
+constexpr std::array<LeadByte, 256> kLeadBytes = make_lead_bytes();
+
+// One step of the repair at `p`, which has at least 4 bytes after it: next_utf8_sequence
+// without a branch on the bytes (in binary data every one of them is a coin toss for the
+// predictor). Writes 4 bytes at `o` (the sequence or U+FFFD; the caller's room allows the
+// excess, which the next step overwrites); returns {bytes consumed, bytes written}.
+struct RepairStep {
+  unsigned consumed;
+  unsigned written;
+};
+inline RepairStep repair_step(const unsigned char* p, char* o) {
+  const LeadByte lead = kLeadBytes[p[0]];
+  const bool second = (lead.length >= 2) & (p[1] >= lead.second_min) & (p[1] <= lead.second_max);
+  const bool third = second & (lead.length >= 3) & ((p[2] & 0xc0) == 0x80);
+  const bool fourth = third & (lead.length == 4) & ((p[3] & 0xc0) == 0x80);
+  const unsigned consumed = 1u + second + third + fourth;
+  const bool valid = consumed == lead.length;
+  constexpr char kReplacementBytes[4] = {'\xef', '\xbf', '\xbd', 0};
+  std::uint32_t replacement;
+  std::memcpy(&replacement, kReplacementBytes, 4);
+  std::uint32_t sequence;
+  std::memcpy(&sequence, p, 4);
+  const std::uint32_t word = valid ? sequence : replacement;
+  std::memcpy(o, &word, 4);
+  return {consumed, valid ? consumed : 3u};
 }
 
 }  // namespace
@@ -55,8 +107,10 @@ void append_utf8_repaired(std::string& out, std::string_view text) {
         i += 8;
         continue;
       }
-      if (static_cast<unsigned char>(text[i]) < 0x80) {
-        *o++ = text[i++];
+      if (text.size() - i >= 4) {
+        const RepairStep step = repair_step(reinterpret_cast<const unsigned char*>(text.data()) + i, o);
+        i += step.consumed;
+        o += step.written;
         continue;
       }
       const Utf8Sequence sequence = next_utf8_sequence(text, i);
