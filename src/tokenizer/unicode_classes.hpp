@@ -83,6 +83,9 @@ inline const std::array<std::uint8_t, kDirectFlagsEnd> kDirectFlags = make_direc
 
 inline std::uint8_t char_flags(char32_t code_point) {
   if (code_point < detail::kDirectFlagsEnd) return detail::kDirectFlags[code_point];
+  // U+FFFD (So) is what every invalid byte became: in binary data read as text, most
+  // characters outside ASCII.
+  if (code_point == 0xfffd) return 0;
   return flags_of_class(unicode_class_of(code_point));
 }
 
