@@ -128,6 +128,36 @@ Result<void> SqliteBackend::insert_all(std::span<const KeyedRecord> records) {
   if (!transaction) {
     return transaction.error();
   }
+  Result<void> written = check_histogram_cache();
+  if (written) written = insert_in_transaction(records);
+  if (written) written = transaction->commit();
+  // A batch that did not commit may have left rows in the cache that the database does not hold.
+  if (!written) writer_->histograms.clear();
+  return written;
+}
+
+Result<void> SqliteBackend::check_histogram_cache() {
+  // A cached statement: a fresh prepare per batch would parse SQL on the write path.
+  auto statement = writer_->connection->db.cached("PRAGMA data_version");
+  if (!statement) {
+    return statement.error();
+  }
+  auto row = (*statement)->step();
+  if (!row || !*row) {
+    (*statement)->reset();
+    return row ? make_error("sqlite: no result from PRAGMA data_version") : row.error();
+  }
+  const std::int64_t version = (*statement)->column_int(0);
+  (*statement)->reset();
+  if (version != writer_->data_version) {
+    writer_->histograms.clear();
+    writer_->data_version = version;
+  }
+  return {};
+}
+
+Result<void> SqliteBackend::insert_in_transaction(std::span<const KeyedRecord> records) {
+  Connection& connection = *writer_->connection;
   sqlite::Statement& insert = *writer_->insert;
   // Only records this transaction really stores go into the roll-ups: a re-sent batch
   // whose first attempt did commit must not be counted twice.
@@ -157,17 +187,14 @@ Result<void> SqliteBackend::insert_all(std::span<const KeyedRecord> records) {
   if (!inserted) {
     return inserted.error();
   }
-  if (auto written = sqlite::write_rollups(connection.db, rollups); !written) {
+  if (auto written = sqlite::write_rollups(connection.db, rollups, &writer_->histograms); !written) {
     return written.error();
   }
   BudgetDeltas deltas;
   if (auto settled = sqlite::delete_holds(connection.db, charges, false, deltas); !settled) {
     return settled.error();
   }
-  if (auto applied = sqlite::apply_budget_deltas(connection.db, deltas); !applied) {
-    return applied.error();
-  }
-  return transaction->commit();
+  return sqlite::apply_budget_deltas(connection.db, deltas);
 }
 
 Result<std::string> SqliteBackend::installation_secret(const std::string& candidate) {
@@ -211,6 +238,8 @@ Result<void> SqliteBackend::prune_second_rollups(double cutoff) {
   if (!transaction) {
     return transaction.error();
   }
+  // Pruning deletes histogram rows, and the cache must not outlive a row it stands for.
+  writer_->histograms.clear();
   if (auto pruned = sqlite::prune_second_rollups(connection.db, cutoff); !pruned) {
     return pruned.error();
   }

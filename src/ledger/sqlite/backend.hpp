@@ -5,6 +5,7 @@
 // has no second connection to offer, so readers share the writer's under its mutex.
 #include "ledger/backend.hpp"
 #include "ledger/sqlite/db.hpp"
+#include "ledger/sqlite/rollups.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -37,6 +38,11 @@ class SqliteBackend final : public Backend {
   struct Writer {
     std::shared_ptr<Connection> connection;
     std::optional<sqlite::Statement> insert;  // prepared on connection->db; finalized first
+    // The histogram rows as this connection last committed them, and the data_version
+    // they go with: another connection's commit (a second process on the same file)
+    // changes it, and then the rows are read back again.
+    sqlite::HistogramRowCache histograms;
+    std::int64_t data_version = -1;
   };
 
   explicit SqliteBackend(std::string path) : path_(std::move(path)) {}
@@ -44,6 +50,9 @@ class SqliteBackend final : public Backend {
 
   Result<void> open_writer();
   Result<void> insert_all(std::span<const KeyedRecord> records);
+  Result<void> insert_in_transaction(std::span<const KeyedRecord> records);
+  // Drops the histogram cache unless only this connection has committed since it was filled.
+  Result<void> check_histogram_cache();
   // File databases only: replaces a writer that failed, so a deleted, moved or broken
   // database file is reopened (or recreated) instead of failing forever.
   void discard_writer();

@@ -82,7 +82,7 @@ void bind_histogram_key(Statement& statement, const HistogramKey& key) {
   statement.bind(4, std::string_view(key.model));
 }
 
-Result<void> write_histograms(Database& db, const RollupBuilder& rollups) {
+Result<void> write_histograms(Database& db, const RollupBuilder& rollups, HistogramRowCache* cache) {
   auto read_statement = db.cached(kReadHistogramSql);
   if (!read_statement) {
     return read_statement.error();
@@ -94,26 +94,30 @@ Result<void> write_histograms(Database& db, const RollupBuilder& rollups) {
   }
   Statement& write = **write_statement;
   for (const auto& [key, added] : rollups.latencies()) {
-    LatencyCells cells = added;
-    bind_histogram_key(read, key);
-    auto found = read.step();
-    if (found && *found) {
-      auto decoded = decode_latency_cells(read.column_text(0), cells);
-      if (!decoded) {
-        read.reset();
-        return decoded.error();
+    LatencyCells cells;
+    if (!cache || !cache->take(key, cells)) {
+      bind_histogram_key(read, key);
+      auto found = read.step();
+      if (found && *found) {
+        auto decoded = decode_latency_cells(read.column_text(0), cells);
+        if (!decoded) {
+          read.reset();
+          return decoded.error();
+        }
+      }
+      read.reset();
+      if (!found) {
+        return found.error();
       }
     }
-    read.reset();
-    if (!found) {
-      return found.error();
-    }
+    for (const auto& [bucket, cell] : added) merge_latency_cell(cells, bucket, cell);
     const std::string text = encode_latency_cells(cells);
     bind_histogram_key(write, key);
     write.bind(5, std::string_view(text));
     if (auto done = run(write); !done) {
       return done.error();
     }
+    if (cache) cache->store(key, std::move(cells));
   }
   return {};
 }
@@ -142,7 +146,22 @@ Result<void> upsert_rows(Database& db, std::string_view sql, const std::map<Key,
 
 }  // namespace
 
-Result<void> write_rollups(Database& db, const RollupBuilder& rollups) {
+bool HistogramRowCache::take(const HistogramKey& key, LatencyCells& cells) {
+  const auto row = rows_.find(Series{key.width, key.instance_id, key.model});
+  if (row == rows_.end() || !row->second.known || row->second.bucket != key.bucket) return false;
+  cells = std::move(row->second.cells);
+  row->second.known = false;
+  return true;
+}
+
+void HistogramRowCache::store(const HistogramKey& key, LatencyCells cells) {
+  Row& row = rows_[Series{key.width, key.instance_id, key.model}];
+  row.bucket = key.bucket;
+  row.cells = std::move(cells);
+  row.known = true;
+}
+
+Result<void> write_rollups(Database& db, const RollupBuilder& rollups, HistogramRowCache* histograms) {
   if (auto written = upsert_rows(db, kUpsertTotalsSql, rollups.totals()); !written) {
     return written.error();
   }
@@ -153,7 +172,7 @@ Result<void> write_rollups(Database& db, const RollupBuilder& rollups) {
   if (auto written = upsert_rows(db, kUpsertEndpointTotalsSql, rollups.endpoint_totals()); !written) {
     return written.error();
   }
-  return write_histograms(db, rollups);
+  return write_histograms(db, rollups, histograms);
 }
 
 Result<void> prune_second_rollups(Database& db, double cutoff) {
