@@ -34,13 +34,22 @@ struct LatencyCell {
 // instead of one per occupied cell.
 using LatencyCells = std::map<int, LatencyCell>;
 
-// Adds `cell` to the cell of `bucket` in `cells` (counts add, min and max widen).
+// Adds `cell` to `into`: counts add, min and max widen.
+void add_latency_cell(LatencyCell& into, const LatencyCell& cell);
+
+// Adds `cell` to the cell of `bucket` in `cells` (add_latency_cell).
 void merge_latency_cell(LatencyCells& cells, int bucket, const LatencyCell& cell);
 
 // The stored text of `cells`: "bucket,count,min_ms,max_ms" per cell, separated by spaces,
 // with each double in a form that reads back to the same double (text rather than bytes,
 // so both engines can build it in SQL from the old per-cell rows and it has no byte order).
 std::string encode_latency_cells(const LatencyCells& cells);
+
+// Room for the longest text of one cell: an int (11), a uint64 (20), two shortest doubles
+// (24 each) and three commas.
+inline constexpr std::size_t kMaxLatencyCellText = 96;
+// Writes one cell's text ("bucket,count,min_ms,max_ms") at `out` and returns its end.
+char* write_latency_cell(char* out, int bucket, const LatencyCell& cell);
 
 // Reads the first cell of a stored text into `bucket` and `cell` and drops it from `text`;
 // false when it is malformed (a row written by something else).

@@ -93,9 +93,10 @@ Result<void> write_histograms(Database& db, const RollupBuilder& rollups, Histog
     return write_statement.error();
   }
   Statement& write = **write_statement;
+  std::string text;
   for (const auto& [key, added] : rollups.latencies()) {
-    LatencyCells cells;
-    if (!cache || !cache->take(key, cells)) {
+    if (!cache || !cache->merge(key, added, text)) {
+      LatencyCells cells = added;
       bind_histogram_key(read, key);
       auto found = read.step();
       if (found && *found) {
@@ -109,15 +110,14 @@ Result<void> write_histograms(Database& db, const RollupBuilder& rollups, Histog
       if (!found) {
         return found.error();
       }
+      text = encode_latency_cells(cells);
+      if (cache) cache->store(key, cells);
     }
-    for (const auto& [bucket, cell] : added) merge_latency_cell(cells, bucket, cell);
-    const std::string text = encode_latency_cells(cells);
     bind_histogram_key(write, key);
     write.bind(5, std::string_view(text));
     if (auto done = run(write); !done) {
       return done.error();
     }
-    if (cache) cache->store(key, std::move(cells));
   }
   return {};
 }
@@ -146,19 +146,41 @@ Result<void> upsert_rows(Database& db, std::string_view sql, const std::map<Key,
 
 }  // namespace
 
-bool HistogramRowCache::take(const HistogramKey& key, LatencyCells& cells) {
+void HistogramRowCache::EncodedCell::encode(int bucket) {
+  size = static_cast<std::uint8_t>(write_latency_cell(text, bucket, cell) - text);
+}
+
+bool HistogramRowCache::merge(const HistogramKey& key, const LatencyCells& added, std::string& text) {
   const auto row = rows_.find(Series{key.width, key.instance_id, key.model});
-  if (row == rows_.end() || !row->second.known || row->second.bucket != key.bucket) return false;
-  cells = std::move(row->second.cells);
-  row->second.known = false;
+  if (row == rows_.end() || row->second.bucket != key.bucket) return false;
+  auto& cells = row->second.cells;
+  for (const auto& [bucket, cell] : added) {
+    auto [slot, inserted] = cells.try_emplace(bucket);
+    if (inserted) {
+      slot->second.cell = cell;
+    } else {
+      add_latency_cell(slot->second.cell, cell);
+    }
+    slot->second.encode(bucket);
+  }
+  // The same text encode_latency_cells gives: cells in bucket order, separated by spaces.
+  text.clear();
+  for (const auto& [bucket, cell] : cells) {
+    if (!text.empty()) text += ' ';
+    text.append(cell.text, cell.size);
+  }
   return true;
 }
 
-void HistogramRowCache::store(const HistogramKey& key, LatencyCells cells) {
+void HistogramRowCache::store(const HistogramKey& key, const LatencyCells& cells) {
   Row& row = rows_[Series{key.width, key.instance_id, key.model}];
   row.bucket = key.bucket;
-  row.cells = std::move(cells);
-  row.known = true;
+  row.cells.clear();
+  for (const auto& [bucket, cell] : cells) {
+    EncodedCell& encoded = row.cells[bucket];
+    encoded.cell = cell;
+    encoded.encode(bucket);
+  }
 }
 
 Result<void> write_rollups(Database& db, const RollupBuilder& rollups, HistogramRowCache* histograms) {

@@ -13,30 +13,35 @@
 namespace turnout::ledger::sqlite {
 
 // The latency histogram rows one writer connection last stored, as stored, so a batch is
-// merged into them instead of each row being read back and decoded (the read and decode
-// were ~20% of the writer thread's CPU at the 300-token load, issue 16). One row per
-// (width, instance, model): the newest bucket written, so the cache holds widths x
-// models rows however long the process runs. It is only right while this connection is
-// the database's only writer of those rows: the owner clears it when another connection
-// has committed (PRAGMA data_version), when a transaction does not commit, and around
-// pruning.
+// merged into them instead of each row being read back, decoded and wholly re-encoded
+// (that was ~35% of the writer thread's CPU at the 300-token load, issue 16): each cell
+// keeps its text, and only the cells a batch changes are encoded again. One row per
+// (width, instance, model): the newest bucket written, so the cache holds widths x models
+// rows however long the process runs. It is only right while this connection is the
+// database's only writer of those rows: the owner clears it when another connection has
+// committed (PRAGMA data_version), when a transaction does not commit, and around pruning.
 class HistogramRowCache {
  public:
-  // Moves the cells stored for `key` into `cells` (false when they are not known); the
-  // row is unknown until the next store().
-  bool take(const HistogramKey& key, LatencyCells& cells);
+  // Merges `added` into the row known for `key` and sets `text` to the row's new stored
+  // text; false (and nothing changed) when the row is not known.
+  bool merge(const HistogramKey& key, const LatencyCells& added, std::string& text);
   // Remembers `cells` as the stored row of `key` (replacing an older bucket's row).
-  void store(const HistogramKey& key, LatencyCells cells);
+  void store(const HistogramKey& key, const LatencyCells& cells);
   void clear() { rows_.clear(); }
   std::size_t size() const { return rows_.size(); }
 
  private:
-  using Series = std::tuple<std::int64_t, std::string, std::string>;  // width, instance, model
+  struct EncodedCell {
+    LatencyCell cell;
+    std::uint8_t size = 0;
+    char text[kMaxLatencyCellText];
+    void encode(int bucket);
+  };
   struct Row {
     std::int64_t bucket = 0;
-    LatencyCells cells;
-    bool known = false;  // false while taken
+    std::map<int, EncodedCell> cells;
   };
+  using Series = std::tuple<std::int64_t, std::string, std::string>;  // width, instance, model
   std::map<Series, Row> rows_;
 };
 

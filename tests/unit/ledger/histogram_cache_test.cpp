@@ -41,20 +41,22 @@ std::uint64_t day_histogram_count(const fs::path& file) {
   return count;
 }
 
-TEST(HistogramRowCache, KeepsTheNewestBucketPerSeries) {
+TEST(HistogramRowCache, MergesIntoTheNewestBucketPerSeriesAndEncodesLikeTheCodec) {
   sqlite::HistogramRowCache cache;
   const HistogramKey minute{60, 120, "i", "m"};
-  cache.store(minute, LatencyCells{{3, LatencyCell{2, 1.0, 1.5}}});
-  LatencyCells cells;
-  EXPECT_FALSE(cache.take(HistogramKey{60, 180, "i", "m"}, cells));  // another bucket: not known
-  EXPECT_FALSE(cache.take(HistogramKey{60, 120, "i", "other"}, cells));
-  ASSERT_TRUE(cache.take(minute, cells));
-  EXPECT_EQ(cells.at(3).count, 2u);
-  EXPECT_FALSE(cache.take(minute, cells));  // taken: unknown until stored again
-  cache.store(minute, cells);
+  LatencyCells stored{{3, LatencyCell{2, 1.0, 1.5}}, {40, LatencyCell{1, 0.125, 0.125}}};
+  cache.store(minute, stored);
+  const LatencyCells added{{3, LatencyCell{1, 0.75, 1.25}}, {7, LatencyCell{1, 2.5, 2.5}}};
+  std::string text;
+  EXPECT_FALSE(cache.merge(HistogramKey{60, 180, "i", "m"}, added, text));  // another bucket: not known
+  EXPECT_FALSE(cache.merge(HistogramKey{60, 120, "i", "other"}, added, text));
+  ASSERT_TRUE(cache.merge(minute, added, text));
+  for (const auto& [bucket, cell] : added) merge_latency_cell(stored, bucket, cell);
+  EXPECT_EQ(text, encode_latency_cells(stored));
+  EXPECT_EQ(text, "3,3,0.75,1.5 7,1,2.5,2.5 40,1,0.125,0.125");
   cache.store(HistogramKey{60, 180, "i", "m"}, LatencyCells{});  // the next minute replaces it
   EXPECT_EQ(cache.size(), 1u);
-  EXPECT_FALSE(cache.take(minute, cells));
+  EXPECT_FALSE(cache.merge(minute, added, text));
 }
 
 TEST(HistogramRowCache, ConsecutiveBatchesAddUp) {
