@@ -11,6 +11,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_cat.hpp>
+#include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -42,6 +44,23 @@ asio::awaitable<void> watch_client(boost::beast::tcp_stream& client, std::shared
   if (!ec && client.socket().available(available_ec) > 0 && !available_ec) co_return;  // data, not a close
   watch->client_gone = true;
   watch->upstream->cancel();
+}
+
+// The response head as text: it goes out in one write with the first events, which the
+// upstream attempt has already read (one send instead of two per streamed call).
+std::string head_text(http::response<http::empty_body>& head) {
+  http::response_serializer<http::empty_body> serializer{head};
+  serializer.split(true);
+  std::string text;
+  boost::beast::error_code ec;
+  while (!ec && !serializer.is_header_done()) {
+    serializer.next(ec, [&](boost::beast::error_code&, const auto& buffers) {
+      for (const auto buffer : boost::beast::buffers_range_ref(buffers))
+        text.append(static_cast<const char*>(buffer.data()), buffer.size());
+      serializer.consume(boost::beast::buffer_bytes(buffers));
+    });
+  }
+  return text;
 }
 
 ApiError midway_failure(const upstream::Failure& failure) {
@@ -84,15 +103,22 @@ asio::awaitable<void> relay_stream(Services& services, Call& call, const CallPla
     client.expires_never();
     client_ok = !ec;
   };
-  {
-    http::response_serializer<http::empty_body> serializer{head};
-    client.expires_after(kClientWriteTimeout);
-    auto [ec, n] = co_await http::async_write_header(client, serializer, use_tuple);
-    (void)n;
-    client.expires_never();
-    client_ok = !ec;
-  }
-  if (client_ok) asio::co_spawn(client.get_executor(), watch_client(client, watch), asio::detached);
+  // Until the first write, the head waits to go out with the first events.
+  std::string unsent_head = head_text(head);
+  auto write_events = [&](const std::string& events_text) -> asio::awaitable<void> {
+    if (unsent_head.empty()) {
+      co_await write_raw(boost::beast::http::make_chunk(asio::buffer(events_text)));
+      co_return;
+    }
+    if (events_text.empty()) {
+      co_await write_raw(asio::buffer(unsent_head));
+    } else {
+      co_await write_raw(boost::beast::buffers_cat(asio::buffer(unsent_head),
+                                                   boost::beast::http::make_chunk(asio::buffer(events_text))));
+    }
+    unsent_head.clear();
+    if (client_ok) asio::co_spawn(client.get_executor(), watch_client(client, watch), asio::detached);
+  };
 
   SseFramer& events = outcome.stream_events;  // holds the first event(s) already read
   std::string out;
@@ -114,9 +140,10 @@ asio::awaitable<void> relay_stream(Services& services, Call& call, const CallPla
       dialect.fail(ApiError{502, fmt::format("The upstream sent a stream event larger than {} bytes.", kMaxSseEventBytes),
                             "upstream_error", "", "upstream_stream_error"});
     }
-    if (!out.empty()) {
-      co_await write_raw(boost::beast::http::make_chunk(asio::buffer(out)));
-      if (!ttft_ms) ttft_ms = ms_between(ex.start, Clock::now());
+    if (!out.empty() || !unsent_head.empty()) {
+      const bool had_events = !out.empty();
+      co_await write_events(out);  // the head alone when the first read gave no event to send
+      if (had_events && !ttft_ms) ttft_ms = ms_between(ex.start, Clock::now());
       out.clear();
     }
     if (over() || !client_ok) break;
@@ -165,8 +192,13 @@ asio::awaitable<void> relay_stream(Services& services, Call& call, const CallPla
   const bool failed = dialect.error().has_value();
   if (!client_gone) {
     const std::string tail = failed || dialect.finished() ? dialect.tail(rec.cost) : std::string();
-    if (!tail.empty()) co_await write_raw(boost::beast::http::make_chunk(asio::buffer(tail)));
-    co_await write_raw(boost::beast::http::make_chunk_last());
+    // The last events and the end of the body in one send.
+    if (!tail.empty()) {
+      co_await write_raw(boost::beast::buffers_cat(boost::beast::http::make_chunk(asio::buffer(tail)),
+                                                   boost::beast::http::make_chunk_last()));
+    } else {
+      co_await write_raw(boost::beast::http::make_chunk_last());
+    }
   }
   if (dialect.finished() && !failed && client_ok && !watch->client_gone && !shutdown.requested) {
     // Only now read the end of the upstream body, so its connection can go back to the
