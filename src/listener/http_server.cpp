@@ -1,6 +1,7 @@
 #include "listener/http_server.hpp"
 
 #include "listener/request_framing.hpp"
+#include "listener/response_head.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -179,11 +180,21 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
   bool first_request = true;
   bool refused_body = false;  // a 413 was sent while the client may still be writing
 
+  std::string head_text;  // reused: a kept-alive connection's heads need no new allocation
   // True when the response went out.
   auto write_response = [&](HttpResponse& res) -> asio::awaitable<bool> {
     res.prepare_payload();
     stream.expires_after(options_.read_timeout);
-    auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
+    if (res.chunked()) {  // none of ours today; Beast's serializer does the chunking
+      auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
+      (void)n;
+      co_return !ec;
+    }
+    // Head and body in one gather write, the head as Beast would have written it.
+    head_text.clear();
+    append_response_head(head_text, res.base());
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_text), asio::buffer(res.body())};
+    auto [ec, n] = co_await asio::async_write(stream, buffers, use_tuple);
     (void)n;
     co_return !ec;
   };
