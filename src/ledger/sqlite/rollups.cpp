@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <string_view>
 
@@ -146,7 +147,7 @@ Result<void> upsert_rows(Database& db, std::string_view sql, const std::map<Key,
 
 }  // namespace
 
-void HistogramRowCache::EncodedCell::encode(int bucket) {
+void HistogramRowCache::EncodedCell::encode() {
   size = static_cast<std::uint8_t>(write_latency_cell(text, bucket, cell) - text);
 }
 
@@ -155,17 +156,20 @@ bool HistogramRowCache::merge(const HistogramKey& key, const LatencyCells& added
   if (row == rows_.end() || row->second.bucket != key.bucket) return false;
   auto& cells = row->second.cells;
   for (const auto& [bucket, cell] : added) {
-    auto [slot, inserted] = cells.try_emplace(bucket);
-    if (inserted) {
-      slot->second.cell = cell;
+    auto slot = std::lower_bound(cells.begin(), cells.end(), bucket,
+                                 [](const EncodedCell& stored, int wanted) { return stored.bucket < wanted; });
+    if (slot == cells.end() || slot->bucket != bucket) {
+      slot = cells.insert(slot, EncodedCell{});
+      slot->bucket = bucket;
+      slot->cell = cell;
     } else {
-      add_latency_cell(slot->second.cell, cell);
+      add_latency_cell(slot->cell, cell);
     }
-    slot->second.encode(bucket);
+    slot->encode();
   }
   // The same text encode_latency_cells gives: cells in bucket order, separated by spaces.
   text.clear();
-  for (const auto& [bucket, cell] : cells) {
+  for (const EncodedCell& cell : cells) {
     if (!text.empty()) text += ' ';
     text.append(cell.text, cell.size);
   }
@@ -176,10 +180,12 @@ void HistogramRowCache::store(const HistogramKey& key, const LatencyCells& cells
   Row& row = rows_[Series{key.width, key.instance_id, key.model}];
   row.bucket = key.bucket;
   row.cells.clear();
-  for (const auto& [bucket, cell] : cells) {
-    EncodedCell& encoded = row.cells[bucket];
+  row.cells.reserve(cells.size());
+  for (const auto& [bucket, cell] : cells) {  // a map: already in bucket order
+    EncodedCell& encoded = row.cells.emplace_back();
+    encoded.bucket = bucket;
     encoded.cell = cell;
-    encoded.encode(bucket);
+    encoded.encode();
   }
 }
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 #include <tuple>
+#include <vector>
 
 namespace turnout::ledger::sqlite {
 
@@ -32,14 +33,15 @@ class HistogramRowCache {
 
  private:
   struct EncodedCell {
+    int bucket = 0;
     LatencyCell cell;
     std::uint8_t size = 0;
     char text[kMaxLatencyCellText];
-    void encode(int bucket);
+    void encode();
   };
   struct Row {
     std::int64_t bucket = 0;
-    std::map<int, EncodedCell> cells;
+    std::vector<EncodedCell> cells;  // by bucket: a flat array is walked per batch, a map's nodes were not cheap
   };
   using Series = std::tuple<std::int64_t, std::string, std::string>;  // width, instance, model
   std::map<Series, Row> rows_;
