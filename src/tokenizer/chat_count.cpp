@@ -8,6 +8,8 @@
 // ("Calculating costs").
 #include "tokenizer/chat_count.hpp"
 
+#include "tokenizer/utf8.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -237,6 +239,51 @@ std::uint64_t tool_definitions_tokens(const Encoding& enc, std::span<const ToolV
   return static_cast<std::uint64_t>(std::max<std::int64_t>(0, tokens));
 }
 
+// --- Upper bound (chat_prompt_token_bound) -----------------------------------------
+
+// At most one token per byte of the text the tokenizer sees; invalid UTF-8 is seen as
+// U+FFFD, three bytes for each invalid byte at worst.
+std::uint64_t text_token_bound(std::string_view text) {
+  constexpr std::uint64_t kReplacementBytes = 3;
+  return is_valid_utf8(text) ? text.size() : kReplacementBytes * text.size();
+}
+
+// Tool formula constants as non-negative bounds: a negative constant only lowers the count.
+std::uint64_t at_least_zero(std::int32_t constant) { return constant > 0 ? static_cast<std::uint64_t>(constant) : 0; }
+
+std::uint64_t message_token_bound(const MessageView& message, const ChatCountOptions& options) {
+  std::uint64_t tokens = kTokensPerMessage + text_token_bound(message.role);
+  if (message.content) tokens += text_token_bound(*message.content);
+  for (const ContentPartView& part : message.parts) {
+    if (part.kind == ContentPartView::Kind::text) tokens += text_token_bound(part.text);
+    if (part.kind == ContentPartView::Kind::image) tokens += count_image_tokens(part.image_url, part.detail, options);
+  }
+  if (message.name) tokens += text_token_bound(*message.name) + kTokensPerName;
+  for (const ToolCallView& call : message.tool_calls)
+    tokens += kTokensPerToolCall + text_token_bound(call.function_name) + text_token_bound(call.arguments);
+  if (message.tool_call_id) tokens += text_token_bound(*message.tool_call_id);
+  return tokens;
+}
+
+// The joined "a:b[:c]" line: its bytes are the fields' bytes plus one per colon.
+std::uint64_t tool_definitions_token_bound(std::span<const ToolView> tools, const ToolTokenRates& rates) {
+  if (tools.empty()) return 0;
+  std::uint64_t tokens = at_least_zero(rates.func_end);
+  for (const ToolView& tool : tools) {
+    tokens += at_least_zero(rates.func_init) + text_token_bound(tool.name) + 1 + text_token_bound(tool.description);
+    if (tool.properties.empty()) continue;
+    tokens += at_least_zero(rates.prop_init);
+    for (const ToolPropertyView& property : tool.properties) {
+      tokens += at_least_zero(rates.prop_key) + text_token_bound(property.name) + 1 + text_token_bound(property.type) +
+                1 + text_token_bound(property.description);
+      if (property.enum_values.empty()) continue;
+      tokens += at_least_zero(rates.enum_init);
+      for (std::string_view value : property.enum_values) tokens += at_least_zero(rates.enum_item) + text_token_bound(value);
+    }
+  }
+  return tokens;
+}
+
 }  // namespace
 
 ImageTokenRates image_token_rates_for_model(std::string_view model) {
@@ -269,6 +316,12 @@ std::uint64_t count_chat_prompt(const Encoding& enc, const ChatPromptView& promp
   std::uint64_t tokens = kReplyPrimingTokens;
   for (const MessageView& message : prompt.messages) tokens += message_tokens(enc, message, options);
   return tokens + tool_definitions_tokens(enc, prompt.tools, options.tool_rates);
+}
+
+std::uint64_t chat_prompt_token_bound(const ChatPromptView& prompt, const ChatCountOptions& options) {
+  std::uint64_t tokens = kReplyPrimingTokens;
+  for (const MessageView& message : prompt.messages) tokens += message_token_bound(message, options);
+  return tokens + tool_definitions_token_bound(prompt.tools, options.tool_rates);
 }
 
 }  // namespace turnout::tokenizer

@@ -96,6 +96,14 @@ ChatCountOptions chat_count_options_for_model(std::string_view model);
 std::uint64_t count_chat_prompt(const Encoding& enc, const ChatPromptView& prompt,
                                 const ChatCountOptions& options);
 
+// An upper bound on count_chat_prompt(enc, prompt, options) for every encoding, without
+// tokenizing: every token covers at least one byte of its text, so a text counts at most
+// its length in bytes (three times that if it holds invalid UTF-8, each invalid byte
+// becoming U+FFFD); framing, image and tool-formula constants are added as the count adds
+// them (the negative enum constant is left out). Linear in the prompt's size, and cheap:
+// a context window that this bound fits needs no count to prove the fit.
+std::uint64_t chat_prompt_token_bound(const ChatPromptView& prompt, const ChatCountOptions& options);
+
 // Tokens for one image part by OpenAI's tile formula (or patch formula, see
 // ImageTokenRates); dimensions are read from a data: URL (PNG, JPEG, GIF, WebP) when
 // possible, else options.default_image_tokens.

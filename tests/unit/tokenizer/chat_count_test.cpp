@@ -277,6 +277,57 @@ TEST(ChatCount, OlderModelsUseALargerFunctionOverhead) {
             3u);
 }
 
+// --- Upper bound without tokenizing (chat_prompt_token_bound) ------------------------
+
+// With one token per byte the bound is reached exactly: it adds what the count adds, with
+// each text's bytes in place of its tokens (the enum constant, negative, left out).
+TEST(ChatPromptTokenBound, EqualsTheCountWhenEveryByteIsAToken) {
+  const ContentPartView parts[] = {
+      {.kind = ContentPartView::Kind::text, .text = "ab"},
+      {.kind = ContentPartView::Kind::image, .image_url = "https://example.com/a.png", .detail = ImageDetail::low},
+      {.kind = ContentPartView::Kind::image, .image_url = "https://example.com/b.png"}};
+  const ToolCallView calls[] = {{.id = "call_1", .type = "function", .function_name = "get", .arguments = "{}"}};
+  const MessageView messages[] = {{.role = "user", .parts = parts, .name = "bob"},
+                                  {.role = "assistant", .tool_calls = calls},
+                                  {.role = "tool", .content = "42", .tool_call_id = "call_1"}};
+  const ToolPropertyView properties[] = {{.name = "a", .type = "string", .description = "The a"}};
+  const ToolView tools[] = {{.name = "f", .description = "Does x", .properties = properties}};
+  const ChatPromptView prompt{.messages = messages, .tools = tools};
+  EXPECT_EQ(chat_prompt_token_bound(prompt, {}), count_chat_prompt(kBytes, prompt, {}));
+}
+
+TEST(ChatPromptTokenBound, LeavesOutTheNegativeEnumConstant) {
+  const std::string_view units[] = {"x"};
+  const ToolPropertyView properties[] = {{.name = "a", .type = "t", .description = "d", .enum_values = units}};
+  const ToolView tools[] = {{.name = "f", .description = "g", .properties = properties}};
+  const ChatPromptView prompt{.tools = tools};
+  EXPECT_EQ(chat_prompt_token_bound(prompt, {}), count_chat_prompt(kBytes, prompt, {}) + 3u);
+}
+
+// The real encodings never count more than the bound, whatever the script, and invalid
+// UTF-8 (each invalid byte read as the three bytes of U+FFFD) is bounded too.
+TEST(ChatPromptTokenBound, BoundsTheRealCountsOfEveryEncoding) {
+  const std::string_view texts[] = {
+      "hello world", "  \n\n\t  ", "日本語のテキストと한국어", "مرحبا بالعالم", "😀😃😄😁🙂",
+      "\xff", "\xff\xfe\xfd", "a\x80" "b\xc0" "c", "\xed\xa0\x80", "\xf0\x9f\x98", "1234567890"};
+  for (std::string_view text : texts) {
+    const MessageView messages[] = {{.role = "user", .content = text, .name = text}};
+    const ChatPromptView prompt{.messages = messages};
+    const std::uint64_t bound = chat_prompt_token_bound(prompt, {});
+    for (EncodingId id : {EncodingId::cl100k_base, EncodingId::o200k_base}) {
+      EXPECT_LE(count_chat_prompt(Encoding::get(id), prompt, {}), bound) << encoding_name(id) << " " << text;
+      EXPECT_LE(Encoding::get(id).count(text), text.size() * 3) << text;
+    }
+  }
+  // Text of invalid bytes alone may take more tokens than it has bytes: the bound covers it.
+  const std::string invalid(64, '\xff');
+  const MessageView messages[] = {{.role = "user", .content = invalid}};
+  const ChatPromptView prompt{.messages = messages};
+  EXPECT_GE(chat_prompt_token_bound(prompt, {}), 3u * invalid.size());
+  for (EncodingId id : {EncodingId::cl100k_base, EncodingId::o200k_base})
+    EXPECT_LE(count_chat_prompt(Encoding::get(id), prompt, {}), chat_prompt_token_bound(prompt, {}));
+}
+
 // --- Notebook examples with the real encodings ---------------------------------------
 
 // The notebook's example_messages (section 6).
