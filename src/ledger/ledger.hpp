@@ -33,7 +33,9 @@ struct CallRecord {
   std::string requested_model;   // as the client sent it ("" when absent)
   std::string model;             // routed model (configured name)
   std::string route;             // tier, explicit, context-fit, fallback:<from>
-  std::uint64_t counted_prompt_tokens = 0;  // the gateway's own count
+  // The gateway's own count in the served model's encoding; nullopt when nothing needed
+  // it (docs/REFERENCE.md §4.5: a context fit the byte bound proved, usage reported).
+  std::optional<std::uint64_t> counted_prompt_tokens;
   // Responses: the count is an estimate (input kinds with no published formula) or
   // partial (earlier turns held by the provider: previous_response_id / conversation).
   bool count_estimated = false;
@@ -101,7 +103,7 @@ struct RecentCall {
   double latency_ms = 0;
   std::uint64_t prompt_tokens = 0, completion_tokens = 0;
   int status = 0;
-  std::uint64_t counted_prompt_tokens = 0;  // the gateway's own count, which routing used
+  std::optional<std::uint64_t> counted_prompt_tokens;  // the gateway's own count, when taken
   int attempts = 0;                         // upstream attempts, retries and fallbacks included
   std::string error_type;                   // "" on success
 };

@@ -79,6 +79,10 @@ bool append_scalar(std::string& out, double value) {
   return true;
 }
 
+bool append_scalar(std::string& out, const std::optional<std::uint64_t>& value) {
+  return value && append_scalar(out, *value);
+}
+
 bool append_scalar(std::string& out, const std::optional<double>& value) {
   return value && append_scalar(out, *value);
 }

@@ -72,6 +72,10 @@ class SqliteRowReader {
   std::optional<double> optional_real(Column column) const { return row_.column_optional_double(column); }
   // Counts are stored as signed 64-bit integers, never negative.
   std::uint64_t count(Column column) const { return static_cast<std::uint64_t>(integer(column)); }
+  std::optional<std::uint64_t> optional_count(Column column) const {
+    if (auto value = row_.column_optional_int(column)) return static_cast<std::uint64_t>(*value);
+    return std::nullopt;
+  }
 
  private:
   const sqlite::Statement& row_;
@@ -143,6 +147,10 @@ class PgRowReader {
     return real(column);
   }
   std::uint64_t count(Column column) { return static_cast<std::uint64_t>(integer(column)); }
+  std::optional<std::uint64_t> optional_count(Column column) {
+    if (rows_.is_null(row_, column)) return std::nullopt;
+    return count(column);
+  }
 
   const std::optional<Error>& first_error() const { return error_; }
 
@@ -168,7 +176,7 @@ void fill_record(RowReader& reader, CallRecord& r) {
   r.requested_model = reader.text(kRequestedModel);
   r.model = reader.text(kModel);
   r.route = reader.text(kRoute);
-  r.counted_prompt_tokens = reader.count(kCountedPromptTokens);
+  r.counted_prompt_tokens = reader.optional_count(kCountedPromptTokens);
   r.usage.prompt_tokens = reader.count(kPromptTokens);
   r.usage.completion_tokens = reader.count(kCompletionTokens);
   r.usage.cached_tokens = reader.count(kCachedTokens);

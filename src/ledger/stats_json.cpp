@@ -127,7 +127,11 @@ void write_recent_call(JsonWriter& json, const RecentCall& call) {
   json.key("status");
   json.number(call.status);
   json.key("counted_prompt_tokens");
-  json.number(call.counted_prompt_tokens);
+  if (call.counted_prompt_tokens) {
+    json.number(*call.counted_prompt_tokens);
+  } else {
+    json.null();
+  }
   json.key("attempts");
   json.number(call.attempts);
   json.key("error_type");

@@ -72,7 +72,7 @@ void append_copy_row(std::string& out, std::size_t position, const KeyedRecord& 
   row.text(r.requested_model);
   row.text(r.model);
   row.text(r.route);
-  row.integer(as_integer(r.counted_prompt_tokens));
+  r.counted_prompt_tokens ? row.integer(as_integer(*r.counted_prompt_tokens)) : row.null();
   row.integer(as_integer(r.usage.prompt_tokens));
   row.integer(as_integer(r.usage.completion_tokens));
   row.integer(as_integer(r.usage.cached_tokens));

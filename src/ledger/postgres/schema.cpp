@@ -294,6 +294,10 @@ std::span<const Migration> ledger_migrations() {
             AND endpoint_rollups.bucket = moved.bucket AND endpoint_rollups.instance_id = moved.instance_id;
         DELETE FROM endpoint_rollups WHERE calls <= 0;
       )sql"},
+      // The served model's own count is taken only when something needs it (issue 16).
+      Migration{"uncounted served prompts", R"sql(
+        ALTER TABLE calls ALTER COLUMN counted_prompt_tokens DROP NOT NULL;
+      )sql"},
   };
   return migrations;
 }

@@ -198,7 +198,7 @@ turnout::Result<void> add_recent_calls(Connection& connection, double since, dou
     call.prompt_tokens = as_count(read.integer());
     call.completion_tokens = as_count(read.integer());
     call.status = static_cast<int>(read.integer());
-    call.counted_prompt_tokens = as_count(read.integer());
+    if (auto counted = read.optional_integer()) call.counted_prompt_tokens = as_count(*counted);
     call.attempts = static_cast<int>(read.integer());
     call.error_type = read.text();
     if (read.error()) {

@@ -14,7 +14,7 @@ namespace turnout::ledger {
 namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
-constexpr std::int64_t kSpoolFormat = 2;  // PRAGMA user_version of a spool file
+constexpr std::int64_t kSpoolFormat = 3;  // PRAGMA user_version of a spool file
 
 constexpr std::string_view kSchemaSql = R"sql(
   CREATE TABLE spooled (
@@ -27,7 +27,7 @@ constexpr std::string_view kSchemaSql = R"sql(
     requested_model TEXT NOT NULL,
     model TEXT NOT NULL,
     route TEXT NOT NULL,
-    counted_prompt_tokens INTEGER NOT NULL,
+    counted_prompt_tokens INTEGER,
     prompt_tokens INTEGER NOT NULL,
     completion_tokens INTEGER NOT NULL,
     cached_tokens INTEGER NOT NULL,
@@ -45,7 +45,7 @@ constexpr std::string_view kSchemaSql = R"sql(
     count_partial INTEGER NOT NULL,
     hold_id TEXT NOT NULL DEFAULT ''
   ) STRICT;
-  PRAGMA user_version = 2;
+  PRAGMA user_version = 3;
 )sql";
 
 // Format 1 (before the endpoint, the count flags and governance's hold id) held chat
@@ -57,6 +57,44 @@ constexpr std::string_view kUpgradeFrom1Sql = R"sql(
   ALTER TABLE spooled ADD COLUMN count_partial INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE spooled ADD COLUMN hold_id TEXT NOT NULL DEFAULT '';
   PRAGMA user_version = 2;
+)sql";
+
+// Format 2 required counted_prompt_tokens; format 3 leaves it NULL when the served model's
+// count was not taken. A STRICT table cannot drop NOT NULL in place: the rows move to a
+// table of format 3's shape (same columns, same order).
+constexpr std::string_view kUpgradeFrom2Sql = R"sql(
+  ALTER TABLE spooled RENAME TO spooled_format2;
+  CREATE TABLE spooled (
+    seq INTEGER PRIMARY KEY,
+    record_key TEXT NOT NULL UNIQUE,
+    id TEXT NOT NULL,
+    timestamp REAL NOT NULL,
+    instance_id TEXT NOT NULL,
+    client_key_id TEXT NOT NULL,
+    requested_model TEXT NOT NULL,
+    model TEXT NOT NULL,
+    route TEXT NOT NULL,
+    counted_prompt_tokens INTEGER,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cached_tokens INTEGER NOT NULL,
+    usage_reported INTEGER NOT NULL,
+    cost_pico INTEGER,
+    baseline_cost_pico INTEGER,
+    latency_ms REAL NOT NULL,
+    ttft_ms REAL,
+    status INTEGER NOT NULL,
+    error_type TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    stream INTEGER NOT NULL,
+    endpoint TEXT NOT NULL,
+    count_estimated INTEGER NOT NULL,
+    count_partial INTEGER NOT NULL,
+    hold_id TEXT NOT NULL DEFAULT ''
+  ) STRICT;
+  INSERT INTO spooled SELECT * FROM spooled_format2;
+  DROP TABLE spooled_format2;
+  PRAGMA user_version = 3;
 )sql";
 
 // The spool's columns: the ledger's, then the governance hold the record settles.
@@ -80,7 +118,7 @@ KeyedRecord read_record(const sqlite::Statement& row) {
   r.requested_model = row.column_text(6);
   r.model = row.column_text(7);
   r.route = row.column_text(8);
-  r.counted_prompt_tokens = static_cast<std::uint64_t>(row.column_int(9));
+  if (auto counted = row.column_optional_int(9)) r.counted_prompt_tokens = static_cast<std::uint64_t>(*counted);
   r.usage.prompt_tokens = static_cast<std::uint64_t>(row.column_int(10));
   r.usage.completion_tokens = static_cast<std::uint64_t>(row.column_int(11));
   r.usage.cached_tokens = static_cast<std::uint64_t>(row.column_int(12));
@@ -150,9 +188,10 @@ Result<void> Spool::open(bool create) {
         return make_error(fmt::format("ledger spool '{}': {}", path_, created.error().message));
       if (auto committed = transaction->commit(); !committed)
         return make_error(fmt::format("ledger spool '{}': {}", path_, committed.error().message));
-    } else if (*version == 1) {
-      if (auto upgraded = db->exec(kUpgradeFrom1Sql); !upgraded)
-        return make_error(fmt::format("ledger spool '{}': {}", path_, upgraded.error().message));
+    } else if (*version == 1 || *version == 2) {
+      auto upgraded = *version == 1 ? db->exec(kUpgradeFrom1Sql) : Result<void>{};
+      if (upgraded) upgraded = db->exec(kUpgradeFrom2Sql);
+      if (!upgraded) return make_error(fmt::format("ledger spool '{}': {}", path_, upgraded.error().message));
       if (auto committed = transaction->commit(); !committed)
         return make_error(fmt::format("ledger spool '{}': {}", path_, committed.error().message));
     } else if (*version != kSpoolFormat) {

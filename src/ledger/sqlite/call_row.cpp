@@ -36,7 +36,8 @@ void bind_call_row(Statement& insert, const KeyedRecord& keyed) {
   insert.bind(6, std::string_view(r.requested_model));
   insert.bind(7, std::string_view(r.model));
   insert.bind(8, std::string_view(r.route));
-  insert.bind(9, as_integer(r.counted_prompt_tokens));
+  insert.bind(9, r.counted_prompt_tokens ? std::optional<std::int64_t>(as_integer(*r.counted_prompt_tokens))
+                                         : std::nullopt);
   insert.bind(10, as_integer(r.usage.prompt_tokens));
   insert.bind(11, as_integer(r.usage.completion_tokens));
   insert.bind(12, as_integer(r.usage.cached_tokens));

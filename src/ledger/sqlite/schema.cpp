@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -287,8 +288,40 @@ std::span<const Migration> ledger_migrations() {
             AND endpoint_rollups.bucket = moved.bucket AND endpoint_rollups.instance_id = moved.instance_id;
         DELETE FROM endpoint_rollups WHERE calls <= 0;
       )sql"},
+      // The served model's own count is taken only when something needs it (issue 16):
+      // calls.counted_prompt_tokens may be NULL. SQLite cannot drop a NOT NULL in place.
+      Migration{"uncounted served prompts", "", &allow_null_counted_prompt_tokens},
   };
   return migrations;
+}
+
+Result<void> allow_null_counted_prompt_tokens(Database& db) {
+  // The table is rebuilt from its own definition as this database holds it, with only
+  // that one constraint removed, so columns and indexes other migrations gave it stay.
+  constexpr std::string_view kNotNull = "counted_prompt_tokens INTEGER NOT NULL";
+  auto table = db.query_text("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'calls'");
+  if (!table) {
+    return table.error();
+  }
+  std::string definition = std::move(*table);
+  const std::size_t column = definition.find(kNotNull);
+  const std::size_t name = definition.find("calls");
+  if (column == std::string::npos || name == std::string::npos) {
+    return make_error("calls.counted_prompt_tokens is not the NOT NULL column this migration expects");
+  }
+  definition.replace(column, kNotNull.size(), "counted_prompt_tokens INTEGER");
+  definition.replace(name, std::string_view("calls").size(), "calls_rebuilt");
+  auto indexes = db.query_text(
+      "SELECT COALESCE(group_concat(sql, ';'), '') FROM sqlite_schema "
+      "WHERE type = 'index' AND tbl_name = 'calls' AND sql IS NOT NULL");
+  if (!indexes) {
+    return indexes.error();
+  }
+  const std::string rebuild = definition +
+                              ";\nINSERT INTO calls_rebuilt SELECT * FROM calls;\nDROP TABLE calls;\n"
+                              "ALTER TABLE calls_rebuilt RENAME TO calls;\n" +
+                              *indexes + ";";
+  return db.exec(rebuild);
 }
 
 Result<void> ensure_call_columns(Database& db) {

@@ -27,6 +27,10 @@ std::span<const Migration> ledger_migrations();
 // calls this first on an older database.
 Result<void> ensure_call_columns(Database& db);
 
+// Drops NOT NULL from calls.counted_prompt_tokens (migration "uncounted served prompts"):
+// the table is rebuilt from its stored definition, rows, rowids and indexes kept.
+Result<void> allow_null_counted_prompt_tokens(Database& db);
+
 // Applies the steps `db` has not seen yet, all in one IMMEDIATE transaction (so two
 // processes opening the same new file cannot both migrate it). Fails, leaving the
 // database untouched, if a step fails or if the database is newer than `migrations`.

@@ -222,7 +222,7 @@ Result<void> add_recent_calls(sqlite::Database& db, double since, double until, 
     call.prompt_tokens = as_count(row.column_int(6));
     call.completion_tokens = as_count(row.column_int(7));
     call.status = static_cast<int>(row.column_int(8));
-    call.counted_prompt_tokens = as_count(row.column_int(9));
+    if (auto counted = row.column_optional_int(9)) call.counted_prompt_tokens = as_count(*counted);
     call.attempts = static_cast<int>(row.column_int(10));
     call.error_type = row.column_text(11);
     report.recent_calls.push_back(std::move(call));

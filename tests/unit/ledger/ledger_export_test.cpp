@@ -233,7 +233,11 @@ void expect_exported(const CallRecord& expected, const Row& row, ExportFormat fo
   expect_text(row, "requested_model", expected.requested_model, format);
   expect_text(row, "model", expected.model, format);
   expect_text(row, "route", expected.route, format);
-  expect_count(row, "counted_prompt_tokens", static_cast<std::int64_t>(expected.counted_prompt_tokens));
+  if (expected.counted_prompt_tokens) {
+    expect_count(row, "counted_prompt_tokens", static_cast<std::int64_t>(*expected.counted_prompt_tokens));
+  } else {
+    EXPECT_TRUE(field_of(row, "counted_prompt_tokens").is_null) << "counted_prompt_tokens should be null";
+  }
   expect_count(row, "prompt_tokens", static_cast<std::int64_t>(expected.usage.prompt_tokens));
   expect_count(row, "completion_tokens", static_cast<std::int64_t>(expected.usage.completion_tokens));
   expect_count(row, "cached_tokens", static_cast<std::int64_t>(expected.usage.cached_tokens));
