@@ -22,7 +22,7 @@ std::optional<pricing::Usage> read_usage(simdjson::dom::element usage) {
 }
 
 std::optional<MeteredUsage> meter_completion(simdjson::dom::element root, tokenizer::EncodingId encoding,
-                                             std::uint64_t prompt_tokens) {
+                                             const PromptCount& prompt_tokens) {
   if (!root.is_object()) return std::nullopt;
   auto choices = root["choices"];
   if (choices.error() || !choices.value_unsafe().is_array()) return std::nullopt;
@@ -35,7 +35,7 @@ std::optional<MeteredUsage> meter_completion(simdjson::dom::element root, tokeni
     }
   }
   const auto& enc = tokenizer::Encoding::get(encoding);
-  m.usage.prompt_tokens = prompt_tokens;
+  m.usage.prompt_tokens = prompt_tokens();
   for_each_generated_text(root, "message", [&](std::string_view text) { m.usage.completion_tokens += enc.count(text); });
   return m;
 }
@@ -47,10 +47,10 @@ void StreamUsage::observe(simdjson::dom::element event) {
   }
 }
 
-MeteredUsage StreamUsage::finish(std::uint64_t prompt_tokens) const {
+MeteredUsage StreamUsage::finish(const PromptCount& prompt_tokens) const {
   if (reported_) return MeteredUsage{*reported_, true};
   MeteredUsage m;
-  m.usage.prompt_tokens = prompt_tokens;
+  m.usage.prompt_tokens = prompt_tokens();
   m.usage.completion_tokens = produced_.total();
   return m;
 }

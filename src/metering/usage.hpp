@@ -10,11 +10,16 @@
 #include <simdjson.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace turnout::metering {
+
+// The gateway's prompt count in the served model's encoding, taken when first asked: only
+// an answer without usage needs it, and the plan may not have taken it (call_plan.hpp).
+using PromptCount = std::function<std::uint64_t()>;
 
 struct MeteredUsage {
   pricing::Usage usage;
@@ -34,7 +39,7 @@ void for_each_generated_text(simdjson::dom::element root, std::string_view membe
 // A buffered chat.completion: the reported usage, else the gateway's count (`prompt_tokens`
 // is its prompt count). nullopt when the body is not a chat completion (no choices array).
 std::optional<MeteredUsage> meter_completion(simdjson::dom::element root, tokenizer::EncodingId encoding,
-                                             std::uint64_t prompt_tokens);
+                                             const PromptCount& prompt_tokens);
 
 // A streamed call, fed one parsed event at a time. What the model produced is counted as
 // it arrives (in the served model's encoding), never kept whole: memory per stream stays
@@ -46,7 +51,7 @@ class StreamUsage {
   void observe(simdjson::dom::element event);
   const std::optional<pricing::Usage>& reported() const { return reported_; }
   // The usage to bill once the stream is over.
-  MeteredUsage finish(std::uint64_t prompt_tokens) const;
+  MeteredUsage finish(const PromptCount& prompt_tokens) const;
 
  private:
   std::optional<pricing::Usage> reported_;

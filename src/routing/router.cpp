@@ -19,32 +19,31 @@ std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
 // docs/REFERENCE.md §4.3 Context fit: prompt + requested output must fit the context
 // window (0: unknown, not checked). A model with max_output_tokens also cannot take a
 // request asking for more output than it can produce: sending it would only earn the
-// upstream's 400.
-Misfit misfit(const Candidate& candidate, std::optional<std::uint64_t> max_output_tokens,
-              std::uint64_t requested_output) {
+// upstream's 400. The model's own count is taken only when the bound cannot prove the
+// fit: every token covers at least one byte, so a window the bound fits the count fits.
+Misfit misfit(Candidate& candidate, const std::optional<std::uint64_t>& max_output_tokens, const RouteInput& input) {
+  const std::uint64_t requested_output = input.requested_output_tokens;
   if (candidate.context_window != 0 &&
-      saturating_add(candidate.prompt_tokens, requested_output) > candidate.context_window) {
-    return Misfit::context_window;
+      saturating_add(input.prompt_token_bound, requested_output) > candidate.context_window) {
+    if (!candidate.prompt_tokens) candidate.prompt_tokens = input.count_prompt(candidate.encoding);
+    if (saturating_add(*candidate.prompt_tokens, requested_output) > candidate.context_window)
+      return Misfit::context_window;
   }
   if (max_output_tokens && requested_output > *max_output_tokens) return Misfit::output_limit;
   return Misfit::none;
 }
 
-Candidate candidate_for(const config::ModelConfig& model, std::string route, const RouteInput& input) {
-  return Candidate{model.name,
-                   model.upstream_name,
-                   model.provider,
-                   std::move(route),
-                   model.encoding,
-                   input.count_prompt(model.encoding),
-                   model.context_window,
-                   model.rates};
+// Uncounted: misfit() counts it when the fit needs it.
+Candidate candidate_for(const config::ModelConfig& model, std::string route) {
+  return Candidate{model.name,   model.upstream_name,  model.provider, std::move(route),
+                   model.encoding, std::nullopt, model.context_window, model.rates};
 }
 
 // Worded as OpenAI words these errors, plus the model, so SDK users recognise them.
 RouteError misfit_error(Misfit reason, const Candidate& candidate, std::optional<std::uint64_t> max_output_tokens,
                         std::uint64_t requested_output) {
   const std::string model = " (model: " + candidate.model + ")";
+  const std::uint64_t prompt_tokens = candidate.prompt_tokens.value_or(0);  // counted by misfit()
   if (reason == Misfit::output_limit) {
     const std::string requested = std::to_string(requested_output);
     return RouteError{RouteErrorKind::max_tokens_too_large,
@@ -55,8 +54,8 @@ RouteError misfit_error(Misfit reason, const Candidate& candidate, std::optional
   return RouteError{RouteErrorKind::context_length_exceeded,
                     "This model's maximum context length is " + std::to_string(candidate.context_window) +
                         " tokens. However, you requested " +
-                        std::to_string(saturating_add(candidate.prompt_tokens, requested_output)) + " tokens (" +
-                        std::to_string(candidate.prompt_tokens) + " in the messages, " +
+                        std::to_string(saturating_add(prompt_tokens, requested_output)) + " tokens (" +
+                        std::to_string(prompt_tokens) + " in the messages, " +
                         std::to_string(requested_output) +
                         " in the completion). Please reduce the length of the messages or completion." + model};
 }
@@ -96,11 +95,13 @@ Result<Candidate, RouteError> route_explicit(const config::Config& config, const
                       "The model `" + std::string(input.requested_model) +
                           "` does not exist or you do not have access to it."};
   }
-  auto candidate = model ? Result<Candidate, RouteError>(candidate_for(*model, "explicit", input))
+  auto candidate = model ? Result<Candidate, RouteError>(candidate_for(*model, "explicit"))
                          : unknown_model_candidate(config, input);
   if (!candidate) return candidate;
+  // The explicit model's count is the routing count (Decision): always taken.
+  if (!candidate->prompt_tokens) candidate->prompt_tokens = input.count_prompt(candidate->encoding);
   const std::optional<std::uint64_t> max_output = model ? model->max_output_tokens : std::nullopt;
-  const Misfit reason = misfit(*candidate, max_output, input.requested_output_tokens);
+  const Misfit reason = misfit(*candidate, max_output, input);
   if (reason != Misfit::none) return misfit_error(reason, *candidate, max_output, input.requested_output_tokens);
   return candidate;
 }
@@ -121,8 +122,8 @@ Result<Candidate, RouteError> route_by_tiers(const config::Config& config, const
   for (auto tier = first; tier != tiers.end(); ++tier) {
     const config::ModelConfig* model = config.find_model(tier->model);
     if (model == nullptr) continue;  // validation guarantees tier models exist
-    Candidate candidate = candidate_for(*model, tier == first ? tier->name : "context-fit", input);
-    const Misfit reason = misfit(candidate, model->max_output_tokens, input.requested_output_tokens);
+    Candidate candidate = candidate_for(*model, tier == first ? tier->name : "context-fit");
+    const Misfit reason = misfit(candidate, model->max_output_tokens, input);
     if (reason == Misfit::none) return candidate;
     if (!closest_miss || candidate.context_window > closest_window) {
       closest_miss = misfit_error(reason, candidate, model->max_output_tokens, input.requested_output_tokens);
@@ -143,8 +144,8 @@ std::vector<Candidate> fitting_fallbacks(const config::Config& config, const Can
   for (const std::string& name : listed->second) {
     const config::ModelConfig* model = config.find_model(name);
     if (model == nullptr) continue;  // validation guarantees fallback models exist
-    Candidate candidate = candidate_for(*model, "fallback:" + primary.model, input);
-    if (misfit(candidate, model->max_output_tokens, input.requested_output_tokens) == Misfit::none) {
+    Candidate candidate = candidate_for(*model, "fallback:" + primary.model);
+    if (misfit(candidate, model->max_output_tokens, input) == Misfit::none) {
       fallbacks.push_back(std::move(candidate));
     }
   }
@@ -167,9 +168,15 @@ Result<Decision, RouteError> decide(const config::Config& config, const RouteInp
     if (!primary) return primary.error();
     decision.primary = std::move(*primary);
     decision.routing_encoding = decision.primary.encoding;
-    decision.routing_prompt_tokens = decision.primary.prompt_tokens;
+    decision.routing_prompt_tokens = *decision.primary.prompt_tokens;
   }
   decision.fallbacks = fitting_fallbacks(config, decision.primary, input);
+  // A model counting in the routing encoding has its count already: no reason to leave it out.
+  const auto share_routing_count = [&](Candidate& candidate) {
+    if (candidate.encoding == decision.routing_encoding) candidate.prompt_tokens = decision.routing_prompt_tokens;
+  };
+  share_routing_count(decision.primary);
+  for (Candidate& fallback : decision.fallbacks) share_routing_count(fallback);
   return decision;
 }
 

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,7 +21,11 @@ struct Candidate {
   std::string provider;       // key into Config::providers
   std::string route;          // tier name, "explicit", "context-fit", "fallback:<from>"
   tokenizer::EncodingId encoding = tokenizer::EncodingId::cl100k_base;
-  std::uint64_t prompt_tokens = 0;   // gateway count with this model's encoding
+  // The gateway's count in this model's encoding: always for the model that decided the
+  // route (explicit) and for a model counting in routing.encoding; otherwise only when the
+  // context fit needed it (RouteInput::prompt_token_bound did not prove it). The plan
+  // completes it when something else needs it (call_plan.hpp).
+  std::optional<std::uint64_t> prompt_tokens;
   std::uint64_t context_window = 0;  // 0: unknown (explicit unknown model; no fit check)
   pricing::Rates rates;              // config rates, else the built-in table, else unpriced
 };
@@ -51,6 +57,10 @@ struct RouteInput {
   std::uint64_t requested_output_tokens = 0;  // max_completion_tokens, else max_tokens, else 0
   // Counts the prompt with an encoding; the caller memoises, so each encoding is counted once.
   std::function<std::uint64_t(tokenizer::EncodingId)> count_prompt;
+  // At least the count in every encoding (tokenizer::chat_prompt_token_bound): a model
+  // whose context window this bound plus the requested output fits is taken without its
+  // own count. The maximum: no bound known, every context fit is counted.
+  std::uint64_t prompt_token_bound = std::numeric_limits<std::uint64_t>::max();
 };
 
 Result<Decision, RouteError> decide(const config::Config& config, const RouteInput& input);

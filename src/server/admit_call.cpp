@@ -15,7 +15,8 @@ admit::CandidateCost candidate_cost(const config::Config& config, const routing:
   admit::CandidateCost cost;
   cost.model = candidate.model;
   cost.rates = candidate.rates;
-  cost.prompt_tokens = candidate.prompt_tokens;
+  // Planned with count_every_model whenever a key is presented (chat.cpp): exact, never a bound.
+  cost.prompt_tokens = candidate.prompt_tokens.value();
   cost.context_window = candidate.context_window;
   if (const config::ModelConfig* model = config.find_model(candidate.model); model && model->max_output_tokens) {
     cost.max_output_tokens = model->max_output_tokens;

@@ -42,6 +42,8 @@ std::variant<CallPlan, ApiError> plan_prompt(const config::Config& config, const
   input.requested_model = requested;
   input.requested_output_tokens = prompt.requested_output_tokens;
   input.count_prompt = count_prompt;
+  // The bound costs a pass over the bytes; a tokenizer pass costs tens of times more.
+  if (!prompt.count_every_model) input.prompt_token_bound = tokenizer::chat_prompt_token_bound(prompt.prompt, count_options);
   auto decision = routing::decide(config, input);
   if (decision.has_error()) {
     const routing::RouteError& e = decision.error();
@@ -62,18 +64,29 @@ std::variant<CallPlan, ApiError> plan_prompt(const config::Config& config, const
   plan.requested_model = std::string(requested);
   plan.decision = std::move(*decision);
   plan.requested_output_tokens = prompt.requested_output_tokens;
+  plan.count_options = count_options;
+  // Counts the router took for one candidate serve every candidate in that encoding; with
+  // count_every_model, the rest are taken now.
+  const auto complete = [&](routing::Candidate& candidate) {
+    if (candidate.prompt_tokens) return;
+    const auto& slot = counted[static_cast<std::size_t>(candidate.encoding)];
+    if (slot || prompt.count_every_model) candidate.prompt_tokens = count_prompt(candidate.encoding);
+  };
+  complete(plan.decision.primary);
+  for (routing::Candidate& fallback : plan.decision.fallbacks) complete(fallback);
   return plan;
 }
 
 std::variant<CallPlan, ApiError> plan_call(const config::Config& config, RequestParser& parser,
-                                           std::string_view body, tracing::CallTrace* trace, std::size_t parent_span) {
+                                           std::string_view body, tracing::CallTrace* trace, std::size_t parent_span,
+                                           bool count_every_model) {
   auto parsed = parser.parse(body);
   if (auto* error = std::get_if<RequestError>(&parsed))
     return ApiError{400, std::move(error->message), "invalid_request_error", std::move(error->param),
                     std::move(error->code)};
   const ChatRequest& request = *std::get<const ChatRequest*>(parsed);
   auto planned = plan_prompt(config, PromptToRoute{request.model, request.requested_output_tokens, request.prompt,
-                                                   "messages", "max_tokens"},
+                                                   "messages", "max_tokens", count_every_model},
                            trace, parent_span);
   if (auto* plan = std::get_if<CallPlan>(&planned)) {
     plan->stream = request.stream;
@@ -81,6 +94,14 @@ std::variant<CallPlan, ApiError> plan_call(const config::Config& config, Request
     plan->choices = request.choices;
   }
   return planned;
+}
+
+std::optional<std::uint64_t> count_chat_prompt_again(RequestParser& parser, std::string_view body,
+                                                     const CallPlan& plan, tokenizer::EncodingId encoding) {
+  auto parsed = parser.parse(body);
+  if (std::holds_alternative<RequestError>(parsed)) return std::nullopt;
+  const ChatRequest& request = *std::get<const ChatRequest*>(parsed);
+  return tokenizer::count_chat_prompt(tokenizer::Encoding::get(encoding), request.prompt, plan.count_options);
 }
 
 std::string route_json(const CallPlan& plan) {
@@ -95,14 +116,15 @@ std::string route_json(const CallPlan& plan) {
   out += R"(,"encoding":)";
   append_json_string(out, tokenizer::encoding_name(plan.decision.routing_encoding));
   if (c.encoding != plan.decision.routing_encoding) {
-    out += R"(,"model_prompt_tokens":)" + std::to_string(c.prompt_tokens);
+    out += R"(,"model_prompt_tokens":)" + std::to_string(c.prompt_tokens.value_or(0));
     out += R"(,"model_encoding":)";
     append_json_string(out, tokenizer::encoding_name(c.encoding));
   }
   out += R"(,"context_window":)";
   out += c.context_window ? std::to_string(c.context_window) : "null";
   out += R"(,"estimated_input_cost_usd":)";
-  const auto cost = pricing::cost(c.rates, pricing::Usage{c.prompt_tokens, 0, 0});
+  // POST /route plans with count_every_model: the primary's count is always there.
+  const auto cost = pricing::cost(c.rates, pricing::Usage{c.prompt_tokens.value_or(0), 0, 0});
   out += cost ? pricing::format_usd(*cost) : "null";
   // Responses bodies: part of the prompt has no published formula, or lives at the provider.
   out += R"(,"count_estimated":)";

@@ -31,6 +31,8 @@ struct CallPlan {
   // lives at the provider (previous_response_id / conversation: the count is partial).
   bool count_estimated = false;
   bool count_partial = false;
+  // The options the prompt was counted with, for a count taken later (count_served_chat_prompt).
+  tokenizer::ChatCountOptions count_options;
 };
 
 // A prompt in the chat-count view, whatever endpoint it came from (chat, responses).
@@ -40,6 +42,11 @@ struct PromptToRoute {
   tokenizer::ChatPromptView prompt;
   std::string_view prompt_param;        // named by context_length_exceeded ("messages", "input")
   std::string_view output_limit_param;  // named when the output limit is too large
+  // Every candidate gets its own model's count (POST /route, input_tokens, a budget hold,
+  // the Responses endpoint). Without it, a candidate whose context fit the byte bound
+  // proves is left uncounted (routing::Candidate::prompt_tokens); the routing count is
+  // always taken.
+  bool count_every_model = true;
 };
 
 // Count -> route for a prompt: the decision, or the error for the client.
@@ -51,9 +58,18 @@ std::variant<CallPlan, ApiError> plan_prompt(const config::Config& config, const
 // Everything the plan needs from the request is copied out of the parser's views, so the
 // plan stays valid after the parser is reused.
 // With `trace`, each count is a span under `parent_span`.
+// `count_every_model`: as PromptToRoute's.
 std::variant<CallPlan, ApiError> plan_call(const config::Config& config, RequestParser& parser,
                                            std::string_view body, tracing::CallTrace* trace = nullptr,
-                                           std::size_t parent_span = tracing::CallTrace::kNone);
+                                           std::size_t parent_span = tracing::CallTrace::kNone,
+                                           bool count_every_model = true);
+
+// The chat prompt of `body` (the body plan_call planned) counted in `encoding`, with the
+// plan's count options: for a count the plan left out and a later step needs (the billing
+// fallback of an answer without usage). Parses `body` again with `parser`, since the
+// parser's views of the first parse are gone by then; nullopt if it no longer parses.
+std::optional<std::uint64_t> count_chat_prompt_again(RequestParser& parser, std::string_view body,
+                                                     const CallPlan& plan, tokenizer::EncodingId encoding);
 
 // The POST /route body (docs/REFERENCE.md §2.5): {"model","route","prompt_tokens",
 // "encoding",["model_prompt_tokens","model_encoding",]"context_window",

@@ -23,6 +23,19 @@ ledger::CallRecord start_record(const Services& services, const Exchange& ex, co
   return rec;
 }
 
+std::uint64_t served_prompt_tokens(Call& call, const CallPlan& plan, const routing::Candidate& served,
+                                   ledger::CallRecord& rec) {
+  if (!rec.counted_prompt_tokens && plan.operation == kChatOperation) {
+    // The parser's views of the first parse are gone (other calls on this thread used
+    // it while this one waited), so the body is parsed again.
+    rec.counted_prompt_tokens =
+        count_chat_prompt_again(call.worker.request_parser, call.request.body(), plan, served.encoding);
+  }
+  // Always there by now: every other endpoint plans with count_every_model, and the body
+  // parsed once parses again.
+  return rec.counted_prompt_tokens.value_or(0);
+}
+
 void finish_metrics(Services& services, const Exchange& ex, const CallOutcome& outcome, unsigned status,
                     std::string_view endpoint) {
   RequestObservation obs;

@@ -13,6 +13,12 @@ namespace turnout::server {
 ledger::CallRecord start_record(const Services& services, const Exchange& ex, const CallPlan& plan,
                                 const CallOutcome& outcome, double arrived_unix, std::string_view endpoint);
 
+// The served model's prompt count, for the billing fallback of an answer without usage:
+// the record's when the plan took it, else counted now (once; chat prompts, which alone
+// may be planned without it) and kept in the record, which then reports it too.
+std::uint64_t served_prompt_tokens(Call& call, const CallPlan& plan, const routing::Candidate& served,
+                                   ledger::CallRecord& rec);
+
 // Counts the finished call in /metrics under its endpoint (ledger::k*Endpoint).
 void finish_metrics(Services& services, const Exchange& ex, const CallOutcome& outcome, unsigned status,
                     std::string_view endpoint);

@@ -71,10 +71,10 @@ std::variant<CallPlan, ApiError> plan_embeddings_call(const config::Config& conf
   plan.decision.primary.prompt_tokens = count(plan.decision.primary.encoding).total;
   for (routing::Candidate& fallback : plan.decision.fallbacks) fallback.prompt_tokens = count(fallback.encoding).total;
   plan.decision.routing_prompt_tokens = count(plan.decision.routing_encoding).total;
-  if (plan.decision.primary.prompt_tokens > kMaxEmbeddingRequestTokens)
+  if (*plan.decision.primary.prompt_tokens > kMaxEmbeddingRequestTokens)
     return ApiError{400,
                     fmt::format("Invalid 'input': the inputs hold {} tokens; at most {} are allowed per request.",
-                                plan.decision.primary.prompt_tokens, kMaxEmbeddingRequestTokens),
+                                *plan.decision.primary.prompt_tokens, kMaxEmbeddingRequestTokens),
                     "invalid_request_error", "input", "invalid_value"};
   return plan;
 }

@@ -42,7 +42,7 @@ std::variant<CallPlan, ApiError> plan_responses_call(const config::Config& confi
 std::string input_tokens_json(const CallPlan& plan) {
   const routing::Candidate& served = plan.decision.primary;
   std::string out = R"({"object":"response.input_tokens","input_tokens":)";
-  out += std::to_string(served.prompt_tokens);
+  out += std::to_string(served.prompt_tokens.value());  // planned with count_every_model
   out += R"(,"count_estimated":)";
   out += plan.count_estimated ? "true" : "false";
   out += R"(,"count_partial":)";

@@ -18,7 +18,7 @@ namespace {
 
 // The upstream's answer with cost_usd and latency_ms added, the upstream's error, or the
 // gateway's own; `rec` gets the usage, cost and status.
-HttpResponse answer(Call& call, CallOutcome& outcome, ledger::CallRecord& rec,
+HttpResponse answer(Call& call, const CallPlan& plan, CallOutcome& outcome, ledger::CallRecord& rec,
                     const ForwardedCall& kind) {
   const unsigned version = call.request.version();
   const routing::Candidate& served = *outcome.served;
@@ -34,7 +34,8 @@ HttpResponse answer(Call& call, CallOutcome& outcome, ledger::CallRecord& rec,
   } else if (response && response->status >= 200 && response->status < 300) {
     auto parsed = call.worker.response_parser.parse(response->body);
     std::optional<metering::MeteredUsage> usage;
-    if (!parsed.error()) usage = kind.meter(parsed.value_unsafe(), served);
+    const metering::PromptCount prompt_tokens = [&] { return served_prompt_tokens(call, plan, served, rec); };
+    if (!parsed.error()) usage = kind.meter(parsed.value_unsafe(), served, prompt_tokens);
     if (!usage) {
       res = error_response(
           ApiError{502, fmt::format("The upstream returned a malformed {} (not the expected JSON).", kind.answer_kind),
@@ -131,7 +132,7 @@ asio::awaitable<HttpResponse> finish_buffered(Services& services, Call& call, co
   ex.model = rec.model;
   ex.route = rec.route;
 
-  HttpResponse res = answer(call, outcome, rec, kind);
+  HttpResponse res = answer(call, plan, outcome, rec, kind);
   ex.prompt_tokens = rec.usage.prompt_tokens;
   ex.completion_tokens = rec.usage.completion_tokens;
   ex.cost = rec.cost;
@@ -142,7 +143,7 @@ asio::awaitable<HttpResponse> finish_buffered(Services& services, Call& call, co
     ex.error_type = "ledger_unavailable";
   }
 
-  metering::set_call_headers(res, call_headers(plan, outcome, ex, rec.cost));
+  metering::set_call_headers(res, call_headers(plan, outcome, ex, rec.counted_prompt_tokens, rec.cost));
   finish_metrics(services, ex, outcome, res.result_int(), kind.endpoint);
   co_return res;
 }

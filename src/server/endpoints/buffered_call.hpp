@@ -22,8 +22,9 @@ namespace turnout::server::endpoints {
 
 // Reads the usage of a successful upstream body; nullopt when the body is not the expected
 // object (the call then fails with 502 upstream_malformed).
-using MeterAnswer =
-    std::function<std::optional<metering::MeteredUsage>(simdjson::dom::element root, const routing::Candidate& served)>;
+// `prompt_tokens` is the served model's prompt count, taken only if the meter asks.
+using MeterAnswer = std::function<std::optional<metering::MeteredUsage>(
+    simdjson::dom::element root, const routing::Candidate& served, const metering::PromptCount& prompt_tokens)>;
 
 struct ForwardedCall {
   std::string_view endpoint;  // ledger::k*Endpoint

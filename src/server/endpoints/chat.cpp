@@ -17,8 +17,9 @@ namespace asio = boost::asio;
 namespace {
 
 const ForwardedCall kChat{ledger::kChatEndpoint, "chat completion",
-                          [](simdjson::dom::element root, const routing::Candidate& served) {
-                            return metering::meter_completion(root, served.encoding, served.prompt_tokens);
+                          [](simdjson::dom::element root, const routing::Candidate& served,
+                             const metering::PromptCount& prompt_tokens) {
+                            return metering::meter_completion(root, served.encoding, prompt_tokens);
                           }};
 
 }  // namespace
@@ -31,13 +32,14 @@ ApiError shutdown_error(bool stream_started) {
 }
 
 metering::CallHeaders call_headers(const CallPlan& plan, const CallOutcome& outcome, const Exchange& exchange,
+                                   std::optional<std::uint64_t> model_prompt_tokens,
                                    std::optional<pricing::Money> cost) {
   const routing::Candidate& served = *outcome.served;
   metering::CallHeaders headers;
   headers.model = served.model;
   headers.route = outcome.route;
   headers.routing_prompt_tokens = plan.decision.routing_prompt_tokens;
-  if (served.encoding != plan.decision.routing_encoding) headers.model_prompt_tokens = served.prompt_tokens;
+  if (served.encoding != plan.decision.routing_encoding) headers.model_prompt_tokens = model_prompt_tokens;
   headers.attempts = exchange.attempts;
   headers.overhead_us = overhead_us(exchange);
   headers.cost = cost;
@@ -53,7 +55,11 @@ asio::awaitable<std::optional<HttpResponse>> serve_chat(Services& services, Call
   const double arrived_unix = unix_now();
 
   const std::size_t route_span = ex.trace.start("route", tracing::SpanKind::internal);
-  auto planned = plan_call(call.settings.config, call.worker.request_parser, call.request.body(), &ex.trace, route_span);
+  // A virtual key's hold and token reservation price every candidate with its own count;
+  // otherwise a count the context fit does not need is left out (call_plan.hpp).
+  const bool count_every_model = ex.grant != nullptr;
+  auto planned = plan_call(call.settings.config, call.worker.request_parser, call.request.body(), &ex.trace, route_span,
+                           count_every_model);
   ex.trace.end(route_span);
   if (auto refused = refuse_unplanned(services, call, planned, route_span)) co_return std::move(*refused);
   CallPlan plan = std::move(std::get<CallPlan>(planned));

@@ -10,7 +10,9 @@
 namespace turnout::server::endpoints {
 
 // The x-turnout-* headers for the call (the cost only for a buffered answer).
+// `model_prompt_tokens`: the served model's count when taken (the record's).
 metering::CallHeaders call_headers(const CallPlan& plan, const CallOutcome& outcome, const Exchange& exchange,
+                                   std::optional<std::uint64_t> model_prompt_tokens,
                                    std::optional<pricing::Money> cost);
 
 // The answer to a call the end of the shutdown grace cut: 503 `shutdown` (as JSON before

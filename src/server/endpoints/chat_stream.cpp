@@ -67,7 +67,9 @@ class ChatStream final : public StreamDialect {
   bool finished() const override { return saw_done_; }
   const std::optional<ApiError>& error() const override { return error_; }
   void fail(ApiError error) override { error_ = std::move(error); }
-  metering::MeteredUsage usage(std::uint64_t prompt_tokens) const override { return meter_.finish(prompt_tokens); }
+  metering::MeteredUsage usage(const metering::PromptCount& prompt_tokens) const override {
+    return meter_.finish(prompt_tokens);
+  }
   std::string tail(const std::optional<pricing::Money>&) const override {
     if (error_) return error_forwarded_ ? std::string() : "data: " + error_body(*error_) + "\n\n";
     return "data: [DONE]\n\n";

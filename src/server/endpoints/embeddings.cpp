@@ -24,8 +24,8 @@ boost::asio::awaitable<std::optional<HttpResponse>> serve_embeddings(Services& s
   trace_plan(ex.trace, plan, route_span);
   static const ForwardedCall kEmbeddings{
       ledger::kEmbeddingsEndpoint, "embeddings list",
-      [](simdjson::dom::element root, const routing::Candidate& served) {
-        return metering::meter_embeddings(root, served.prompt_tokens);
+      [](simdjson::dom::element root, const routing::Candidate&, const metering::PromptCount& prompt_tokens) {
+        return metering::meter_embeddings(root, prompt_tokens());
       }};
   co_return co_await forward_buffered(services, call, plan, arrived_unix, kEmbeddings);
 }

@@ -17,8 +17,8 @@ namespace asio = boost::asio;
 namespace {
 
 const ForwardedCall kResponses{ledger::kResponsesEndpoint, "response object",
-                               [](simdjson::dom::element root, const routing::Candidate& served) {
-                                 return metering::meter_response(root, served.encoding, served.prompt_tokens);
+                               [](simdjson::dom::element root, const routing::Candidate& served, const metering::PromptCount& prompt_tokens) {
+                                 return metering::meter_response(root, served.encoding, prompt_tokens());
                                }};
 
 asio::awaitable<std::optional<HttpResponse>> serve_responses(Services& services, Call& call) {

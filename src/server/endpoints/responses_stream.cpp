@@ -63,10 +63,10 @@ class ResponsesStream final : public StreamDialect {
   const std::optional<ApiError>& error() const override { return error_; }
   void fail(ApiError error) override { error_ = std::move(error); }
 
-  metering::MeteredUsage usage(std::uint64_t prompt_tokens) const override {
+  metering::MeteredUsage usage(const metering::PromptCount& prompt_tokens) const override {
     if (reported_) return metering::MeteredUsage{*reported_, true};
     metering::MeteredUsage counted;
-    counted.usage.prompt_tokens = prompt_tokens;
+    counted.usage.prompt_tokens = prompt_tokens();
     counted.usage.completion_tokens = produced_.total();
     return counted;
   }

@@ -1,6 +1,7 @@
 #include "server/endpoints/stream_relay.hpp"
 
 #include "metering/call_bill.hpp"
+#include "server/call_record.hpp"
 #include "server/endpoints/chat_call.hpp"
 #include "server/recording.hpp"
 #include "server/sse.hpp"
@@ -88,7 +89,7 @@ asio::awaitable<void> relay_stream(Services& services, Call& call, const CallPla
   head.set(http::field::cache_control, "no-cache");
   head.set("x-request-id", ex.request_id);
   for (const auto& [name, value] : ex.limit_headers) head.set(name, value);
-  metering::set_call_headers(head, call_headers(plan, outcome, ex, std::nullopt));
+  metering::set_call_headers(head, call_headers(plan, outcome, ex, rec.counted_prompt_tokens, std::nullopt));
   head.keep_alive(connection.keep_alive);
   head.chunked(true);
 
@@ -173,7 +174,9 @@ asio::awaitable<void> relay_stream(Services& services, Call& call, const CallPla
   const bool client_gone = !client_ok || watch->client_gone;
   if (client_gone || shutdown.requested) upstream.cancel();
 
-  metering::bill_record(rec, dialect.usage(served.prompt_tokens), served.rates, call.settings.baseline_rates);
+  // The usage's fallback count runs after the stream, not before its first byte.
+  const metering::PromptCount prompt_tokens = [&] { return served_prompt_tokens(call, plan, served, rec); };
+  metering::bill_record(rec, dialect.usage(prompt_tokens), served.rates, call.settings.baseline_rates);
   rec.status = client_gone ? 499 : 200;
   rec.error_type = client_gone ? "client_closed" : dialect.error() ? dialect.error()->code : "";
   rec.ttft_ms = ttft_ms;

@@ -33,8 +33,9 @@ class StreamDialect {
   // The stream failed (malformed event, upstream error event); set by on_event or fail().
   virtual const std::optional<ApiError>& error() const = 0;
   virtual void fail(ApiError error) = 0;
-  // What to bill once the stream is over (`prompt_tokens`: the gateway's prompt count).
-  virtual metering::MeteredUsage usage(std::uint64_t prompt_tokens) const = 0;
+  // What to bill once the stream is over (`prompt_tokens`: the gateway's prompt count,
+  // taken only if asked).
+  virtual metering::MeteredUsage usage(const metering::PromptCount& prompt_tokens) const = 0;
   // The bytes sent after the record is durable: the held-back final event with the call's
   // cost, or the error event of a failed stream ("" when the upstream sent its own).
   virtual std::string tail(const std::optional<pricing::Money>& cost) const = 0;

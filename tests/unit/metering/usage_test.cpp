@@ -27,11 +27,24 @@ TEST(ReadUsage, ReportedCountsAndCachedTokensCappedAtThePrompt) {
   EXPECT_FALSE(read_usage(parse(parser, R"({"prompt_tokens":-1,"completion_tokens":2})")));
 }
 
+// The gateway's prompt count, as the endpoints hand it over: taken only if asked.
+PromptCount counted(std::uint64_t tokens) {
+  return [tokens] { return tokens; };
+}
+
+// A count the meter must not take: the upstream reported usage.
+PromptCount never_asked() {
+  return [] {
+    ADD_FAILURE() << "the prompt was counted although the upstream reported usage";
+    return std::uint64_t{0};
+  };
+}
+
 TEST(MeterCompletion, PrefersTheUpstreamsReport) {
   simdjson::dom::parser parser;
   auto m = meter_completion(
       parse(parser, R"({"choices":[{"message":{"content":"hello there"}}],"usage":{"prompt_tokens":7,"completion_tokens":2}})"),
-      EncodingId::cl100k_base, 99);
+      EncodingId::cl100k_base, never_asked());
   ASSERT_TRUE(m);
   EXPECT_TRUE(m->reported);
   EXPECT_EQ(m->usage.prompt_tokens, 7u);
@@ -43,7 +56,7 @@ TEST(MeterCompletion, CountsContentAndToolArgumentsWhenNoUsageIsReported) {
   auto m = meter_completion(parse(parser, R"({"choices":[
       {"message":{"content":"The answer is 42."}},
       {"message":{"content":null,"tool_calls":[{"function":{"name":"f","arguments":"{\"x\":1}"}}]}}]})"),
-                            EncodingId::o200k_base, 12);
+                            EncodingId::o200k_base, counted(12));
   ASSERT_TRUE(m);
   EXPECT_FALSE(m->reported);
   EXPECT_EQ(m->usage.prompt_tokens, 12u);
@@ -52,8 +65,8 @@ TEST(MeterCompletion, CountsContentAndToolArgumentsWhenNoUsageIsReported) {
 
 TEST(MeterCompletion, NotAChatCompletion) {
   simdjson::dom::parser parser;
-  EXPECT_FALSE(meter_completion(parse(parser, R"({"object":"list"})"), EncodingId::cl100k_base, 1));
-  EXPECT_FALSE(meter_completion(parse(parser, R"([1,2])"), EncodingId::cl100k_base, 1));
+  EXPECT_FALSE(meter_completion(parse(parser, R"({"object":"list"})"), EncodingId::cl100k_base, never_asked()));
+  EXPECT_FALSE(meter_completion(parse(parser, R"([1,2])"), EncodingId::cl100k_base, never_asked()));
 }
 
 TEST(StreamUsage, CountsTheConcatenatedDeltasExactly) {
@@ -67,7 +80,7 @@ TEST(StreamUsage, CountsTheConcatenatedDeltasExactly) {
     for (char c : piece) escaped += c;
     usage.observe(parse(parser, R"({"choices":[{"delta":{"content":")" + escaped + R"("}}]})"));
   }
-  const MeteredUsage m = usage.finish(3);
+  const MeteredUsage m = usage.finish(counted(3));
   EXPECT_FALSE(m.reported);
   EXPECT_EQ(m.usage.prompt_tokens, 3u);
   EXPECT_EQ(m.usage.completion_tokens, tokenizer::Encoding::get(EncodingId::cl100k_base).count(text));
@@ -79,7 +92,7 @@ TEST(StreamUsage, AReportedUsageChunkWins) {
   usage.observe(parse(parser, R"({"choices":[{"delta":{"content":"abc"}}]})"));
   usage.observe(parse(parser, R"({"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1}})"));
   ASSERT_TRUE(usage.reported());
-  const MeteredUsage m = usage.finish(999);
+  const MeteredUsage m = usage.finish(never_asked());
   EXPECT_TRUE(m.reported);
   EXPECT_EQ(m.usage.prompt_tokens, 5u);
   EXPECT_EQ(m.usage.completion_tokens, 1u);

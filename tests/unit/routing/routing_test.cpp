@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace turnout::routing {
 namespace {
@@ -154,6 +156,80 @@ TEST(ContextFit, ExplicitModelThatDoesNotFitIsNotMoved) {
 TEST(ContextFit, HugeRequestedOutputDoesNotWrapAround) {
   const RouteError error = decide_error(defaults(), input_for("gpt-4o", same_count(10), ~std::uint64_t{0}));
   EXPECT_EQ(error.kind, RouteErrorKind::context_length_exceeded);
+}
+
+// ---- the byte bound: a fit it proves needs no count ----------------------------------
+
+// Tiers counted in cl100k_base; the models count in o200k_base (upstream gpt-4o), except
+// `older` (gpt-4), which shares the routing encoding.
+config::Config bounded_config() {
+  return parse(R"(
+models:
+  short: {provider: openai, upstream_name: gpt-4o, context_window: 100}
+  long:  {provider: openai, upstream_name: gpt-4o, context_window: 1000}
+  older: {provider: openai, upstream_name: gpt-4, context_window: 100}
+routing:
+  encoding: cl100k_base
+  tiers:
+    - {name: a, below: 50, model: short}
+    - {name: b, model: long}
+  fallbacks: {short: [older, long]}
+  baseline_model: long
+)");
+}
+
+// Records which encodings the router asked to count.
+RouteInput bounded_input(std::string_view model, Prompt prompt, std::uint64_t bound, std::uint64_t output,
+                         std::vector<EncodingId>& asked) {
+  RouteInput input = input_for(model, prompt, output);
+  input.count_prompt = [prompt, &asked](EncodingId encoding) {
+    asked.push_back(encoding);
+    return encoding == EncodingId::cl100k_base ? prompt.cl100k : prompt.o200k;
+  };
+  input.prompt_token_bound = bound;
+  return input;
+}
+
+TEST(CountBound, AFitTheBoundProvesLeavesTheModelUncounted) {
+  std::vector<EncodingId> asked;
+  const Decision decision = decide_ok(bounded_config(), bounded_input("", Prompt{40, 30}, 60, 0, asked));
+  EXPECT_EQ(decision.primary.model, "short");
+  EXPECT_EQ(decision.primary.route, "a");
+  EXPECT_EQ(decision.routing_prompt_tokens, 40u);
+  EXPECT_EQ(decision.primary.prompt_tokens, std::nullopt);
+  EXPECT_EQ(asked, std::vector<EncodingId>{EncodingId::cl100k_base});  // the tier rule's count only
+  ASSERT_EQ(decision.fallbacks.size(), 2u);
+  EXPECT_EQ(decision.fallbacks[0].model, "older");
+  EXPECT_EQ(decision.fallbacks[0].prompt_tokens, 40u);  // the routing encoding's count, shared
+  EXPECT_EQ(decision.fallbacks[1].prompt_tokens, std::nullopt);
+}
+
+TEST(CountBound, ABoundPastTheWindowIsSettledByTheExactCount) {
+  std::vector<EncodingId> asked;
+  const Decision decision = decide_ok(bounded_config(), bounded_input("", Prompt{40, 30}, 120, 0, asked));
+  EXPECT_EQ(decision.primary.model, "short");  // 30 tokens fit 100, whatever the bound says
+  EXPECT_EQ(decision.primary.route, "a");
+  EXPECT_EQ(decision.primary.prompt_tokens, 30u);
+}
+
+TEST(CountBound, TheRequestedOutputCountsAgainstTheBoundToo) {
+  std::vector<EncodingId> asked;
+  // 60 + 50 > 100: counted; 30 + 50 fits.
+  Decision decision = decide_ok(bounded_config(), bounded_input("", Prompt{40, 30}, 60, 50, asked));
+  EXPECT_EQ(decision.primary.prompt_tokens, 30u);
+  // 95 + 10 > 100 once counted: moved to `long`, whose window the bound fits (uncounted).
+  decision = decide_ok(bounded_config(), bounded_input("", Prompt{40, 95}, 150, 10, asked));
+  EXPECT_EQ(decision.primary.model, "long");
+  EXPECT_EQ(decision.primary.route, "context-fit");
+  EXPECT_EQ(decision.primary.prompt_tokens, std::nullopt);
+}
+
+TEST(CountBound, AnExplicitModelIsAlwaysCounted) {
+  std::vector<EncodingId> asked;
+  const Decision decision = decide_ok(bounded_config(), bounded_input("short", Prompt{40, 30}, 60, 0, asked));
+  EXPECT_EQ(decision.primary.prompt_tokens, 30u);
+  EXPECT_EQ(decision.routing_prompt_tokens, 30u);
+  EXPECT_EQ(decision.routing_encoding, EncodingId::o200k_base);
 }
 
 // ---- max_output_tokens ----------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <optional>
 #include <string>
 
 namespace turnout::server {
@@ -64,6 +65,42 @@ TEST(PlanCall, AnExplicitModelIsCountedOnceInItsOwnEncoding) {
   EXPECT_EQ(plan.decision.routing_encoding, tokenizer::EncodingId::o200k_base);
   EXPECT_EQ(plan.decision.routing_prompt_tokens, plan.decision.primary.prompt_tokens);
   EXPECT_EQ(route_json(plan).find("model_prompt_tokens"), std::string::npos);
+}
+
+// Without count_every_model (a chat call of no virtual key), a routed model whose context
+// window the byte bound fits is not counted in its own encoding: one tokenizer pass, not
+// two. The count taken later from the same body is the one count_every_model gives.
+TEST(PlanCall, TheRoutedModelsOwnCountIsTakenOnlyWhenAsked) {
+  const auto config = defaults();
+  RequestParser parser;
+  const std::string body = body_with_words(300);  // medium tier: gpt-4o-mini, o200k_base
+  auto every = plan_call(config, parser, body);
+  ASSERT_TRUE(std::holds_alternative<CallPlan>(every));
+  const std::optional<std::uint64_t> exact = std::get<CallPlan>(every).decision.primary.prompt_tokens;
+  ASSERT_TRUE(exact.has_value());
+
+  auto lean = plan_call(config, parser, body, nullptr, tracing::CallTrace::kNone, false);
+  ASSERT_TRUE(std::holds_alternative<CallPlan>(lean));
+  const CallPlan& plan = std::get<CallPlan>(lean);
+  EXPECT_EQ(plan.decision.primary.model, "gpt-4o-mini");
+  EXPECT_EQ(plan.decision.routing_prompt_tokens, std::get<CallPlan>(every).decision.routing_prompt_tokens);
+  EXPECT_EQ(plan.decision.primary.prompt_tokens, std::nullopt);
+
+  RequestParser other;
+  EXPECT_EQ(count_chat_prompt_again(other, body, plan, plan.decision.primary.encoding), exact);
+}
+
+// A prompt whose bytes exceed the window is counted to decide the fit, and still fits.
+TEST(PlanCall, ABoundPastTheWindowIsSettledByTheCount) {
+  auto config = defaults();
+  config.models.at("gpt-4o-mini").context_window = 5000;  // ~8,100 bytes, ~1,500 tokens
+  RequestParser parser;
+  auto lean = plan_call(config, parser, body_with_words(300), nullptr, tracing::CallTrace::kNone, false);
+  ASSERT_TRUE(std::holds_alternative<CallPlan>(lean));
+  const CallPlan& plan = std::get<CallPlan>(lean);
+  EXPECT_EQ(plan.decision.primary.model, "gpt-4o-mini");
+  ASSERT_TRUE(plan.decision.primary.prompt_tokens.has_value());
+  EXPECT_LT(*plan.decision.primary.prompt_tokens, 5000u);
 }
 
 TEST(PlanCall, ErrorsNameTheFieldInOpenAIsShape) {
