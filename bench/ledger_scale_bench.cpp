@@ -90,8 +90,9 @@ CallRecord synthetic_record(std::mt19937_64& rng, std::uint64_t index, double ti
   r.requested_model = "auto";
   r.model = kModels[rng() % 6];
   r.route = kRoutes[rng() % 5];
-  r.counted_prompt_tokens = rng() % 8000;
-  r.usage = {r.counted_prompt_tokens, rng() % 1000, 0};
+  const std::uint64_t counted = rng() % 8000;
+  r.counted_prompt_tokens = counted;
+  r.usage = {counted, rng() % 1000, 0};
   r.usage_reported = true;
   if (r.model != "mystery") r.cost = pricing::Money{static_cast<std::int64_t>(rng() % 100'000'000)};
   r.baseline_cost = pricing::Money{static_cast<std::int64_t>(rng() % 400'000'000)};

@@ -39,10 +39,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   static simdjson::dom::parser json;
   if (auto doc = json.parse(body); !doc.error()) {
-    (void)turnout::metering::meter_completion(doc.value_unsafe(), turnout::tokenizer::EncodingId::cl100k_base, 7);
+    (void)turnout::metering::meter_completion(doc.value_unsafe(), turnout::tokenizer::EncodingId::cl100k_base,
+                                                 [] { return std::uint64_t{7}; });
     turnout::metering::StreamUsage stream(turnout::tokenizer::EncodingId::o200k_base);
     stream.observe(doc.value_unsafe());
-    (void)stream.finish(7);
+    (void)stream.finish([] { return std::uint64_t{7}; });
   }
   const std::string scrubbed = turnout::server::scrub_credentials(body + std::string(kKey), kKey);
   if (scrubbed.find(kKey) != std::string::npos) std::abort();
