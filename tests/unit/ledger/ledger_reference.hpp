@@ -355,8 +355,6 @@ inline std::vector<CallRecord> random_records(std::size_t count, std::uint32_t s
                                                          : std::optional(Money{static_cast<std::int64_t>(rng())});
     r.baseline_cost = pick(8) == 0 ? std::nullopt : std::optional(Money{static_cast<std::int64_t>(rng()) * 3});
     r.endpoint = endpoints[pick(endpoints.size())];
-    // The served model's count is left out when nothing needed it (NULL in the ledger).
-    r.counted_prompt_tokens = pick(4) == 0 ? std::nullopt : std::optional<std::uint64_t>(pick(6000));
     records.push_back(std::move(r));
   }
   return records;

@@ -56,7 +56,7 @@ std::vector<CallRecord> read_rows(const fs::path& file) {
     r.requested_model = rows->column_text(4);
     r.model = rows->column_text(5);
     r.route = rows->column_text(6);
-    r.counted_prompt_tokens = static_cast<std::uint64_t>(rows->column_int(7));
+    if (auto counted = rows->column_optional_int(7)) r.counted_prompt_tokens = static_cast<std::uint64_t>(*counted);
     r.usage.prompt_tokens = static_cast<std::uint64_t>(rows->column_int(8));
     r.usage.completion_tokens = static_cast<std::uint64_t>(rows->column_int(9));
     r.usage.cached_tokens = static_cast<std::uint64_t>(rows->column_int(10));
