@@ -133,7 +133,8 @@ class GovernanceStore {
   // transaction, counts the request and its reserved tokens against the key's and the
   // team's rpm and tpm (a fixed one-minute window per scope), checks their max_parallel
   // against their live holds, and takes the hold against their budget rows, all or
-  // nothing, rows locked in (table, scope, period) order.
+  // nothing, rows locked in (table, scope, period) order. On PostgreSQL all of it is one
+  // statement (turnout_admit): one round trip, no BEGIN/COMMIT.
   StoreResult<HoldOutcome> hold(const HoldRequest& request);
 
   // Charges every hold that expired before now_ms in full; returns how many.

@@ -1,5 +1,6 @@
 // Budget rows and holds (store.hpp): taking a hold, sweeping expired ones, usage.
 #include "governance/store.hpp"
+#include "governance/admit_statement.hpp"
 #include "ledger/hold_settlement.hpp"
 
 #include <fmt/format.h>
@@ -38,7 +39,6 @@ StoreResult<void> GovernanceStore::check_requests(const HoldRequest& request, Ho
     rated.push_back({key_scope(request.key->id), &request.key->limits, "key_scope"});
   if (request.team != nullptr && rate_limited(request.team->limits))
     rated.push_back({team_scope(request.team->id), &request.team->limits, "team_scope"});
-  const bool postgres = session_->engine() == Engine::postgresql;
   const auto room = [](const RequestWindow& w) { return w.used >= w.limit ? 0 : w.limit - w.used; };
   const auto tightest = [&](std::optional<RequestWindow>& current, const RequestWindow& window) {
     if (!current || room(window) < room(*current)) current = window;
@@ -54,11 +54,8 @@ StoreResult<void> GovernanceStore::check_requests(const HoldRequest& request, Ho
     // Past windows of this scope are never read again: one row per limited scope remains.
     auto pruned = session_->run("DELETE FROM gov_rates WHERE scope = $1 AND window_start_ms < $2", row);
     if (!pruned) return database_error(pruned.error());
-    // Locked (PostgreSQL): admissions on this scope queue here, so counts and slots are exact.
-    auto read = session_->run(
-        std::string("SELECT requests, tokens FROM gov_rates WHERE scope = $1 AND window_start_ms = $2") +
-            (postgres ? " FOR UPDATE" : ""),
-        row);
+    // SQLite only (BEGIN IMMEDIATE serialises writers); PostgreSQL admits in turnout_admit.
+    auto read = session_->run("SELECT requests, tokens FROM gov_rates WHERE scope = $1 AND window_start_ms = $2", row);
     if (!read) return database_error(read.error());
     const auto count = [&](std::size_t column) {
       return static_cast<std::uint64_t>(std::max<std::int64_t>(read->empty() ? 0 : integer(read->front()[column]), 0));
@@ -211,6 +208,9 @@ StoreResult<HoldOutcome> GovernanceStore::hold(const HoldRequest& request) {
   std::sort(plans.begin(), plans.end(), [](const ScopePlan& a, const ScopePlan& b) { return a.scope < b.scope; });
 
   std::lock_guard lock(mutex_);
+  // PostgreSQL: one statement, one round trip, however many replicas queue on the key.
+  if (session_->engine() == Engine::postgresql) return admit_in_one_statement(*session_, request, plans);
+  // SQLite: one BEGIN IMMEDIATE transaction on a local file (the same answers).
   auto transaction = WriteTransaction::begin(*session_);
   if (!transaction) return database_error(transaction.error());
   HoldOutcome outcome;
@@ -249,8 +249,7 @@ StoreResult<void> GovernanceStore::hold_budgets(const HoldRequest& request, cons
         row);
     if (!created) return database_error(created.error());
   }
-  // PostgreSQL: lock this call's rows, in scope order, before anything reads or changes them.
-  const bool postgres = session_->engine() == Engine::postgresql;
+  // SQLite only (BEGIN IMMEDIATE serialises writers); PostgreSQL admits in turnout_admit.
   std::string select = "SELECT scope, spent_pico, held_pico FROM gov_budgets WHERE ";
   std::vector<SqlParam> params;
   for (std::size_t i = 0; i < plans.size(); ++i) {
@@ -260,9 +259,6 @@ StoreResult<void> GovernanceStore::hold_budgets(const HoldRequest& request, cons
     params.emplace_back(std::to_string(plans[i].period.start_ms));
   }
   select += " ORDER BY scope";
-  if (postgres) {
-    if (auto locked = session_->run(select + " FOR UPDATE", params); !locked) return database_error(locked.error());
-  }
   if (auto swept = sweep(scopes, request.now_ms); !swept) return swept.error();
   auto rows = session_->run(select, params);
   if (!rows) return database_error(rows.error());

@@ -1,5 +1,6 @@
 #include "ledger/postgres/schema.hpp"
 
+#include "ledger/postgres/admit_function.hpp"
 #include "ledger/postgres/rollups.hpp"
 
 #include <fmt/format.h>
@@ -298,6 +299,9 @@ std::span<const Migration> ledger_migrations() {
       Migration{"uncounted served prompts", R"sql(
         ALTER TABLE calls ALTER COLUMN counted_prompt_tokens DROP NOT NULL;
       )sql"},
+      // A governance admission in one statement, so one round trip (admit_function.hpp);
+      // CREATE OR REPLACE, so a later version of the function is a later migration.
+      Migration{"governance admission function", kAdmitFunctionSql},
   };
   return migrations;
 }
