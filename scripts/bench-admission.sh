@@ -10,7 +10,7 @@
 #   - the gateway's own x-turnout-overhead-us p50/p99 (admission included, upstream not);
 #   - database statements per admitted request, from pg_stat_statements (loaded into the
 #     private instance with shared_preload_libraries): every statement is one round trip
-#     (libpq, no pipelining), BEGIN/COMMIT included; governance statements (gov_* tables)
+#     (libpq, no pipelining), BEGIN/COMMIT included; governance statements (gov_* tables, turnout_admit)
 #     shown apart.
 # Called by `make bench` (scripts/bench.sh) and on its own:
 #
@@ -83,7 +83,7 @@ stmt_reset() { pg_super turnout -c "SELECT pg_stat_statements_reset()" >/dev/nul
 # Statements the turnout role ran since the reset: "all governance".
 stmt_counts() {
   pg_super turnout -F ' ' -c "
-    SELECT COALESCE(SUM(calls), 0), COALESCE(SUM(calls) FILTER (WHERE query ~* 'gov_'), 0)
+    SELECT COALESCE(SUM(calls), 0), COALESCE(SUM(calls) FILTER (WHERE query ~* 'gov_|turnout_admit'), 0)
     FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
     WHERE r.rolname = 'turnout' AND s.dbid = (SELECT oid FROM pg_database WHERE datname = 'turnout')"
 }
@@ -184,4 +184,4 @@ done
 echo
 echo "(sustained: 200s per second from the first request sent to the last 200 answered."
 echo " stmts/req: every statement the turnout role ran on the ledger database, ledger writer included,"
-echo " divided by the 200s; each is one round trip. gov/req: those touching gov_* tables.)"
+echo " divided by the 200s; each is one round trip. gov/req: those touching gov_* tables or calling turnout_admit.)"
