@@ -259,6 +259,26 @@ std::variant<Admitted, Refusal> Admission::decide(const KeyGrant& grant, const C
   request.expires_at_ms = request.now_ms + hold_ttl.count();
   auto outcome = store_.hold(request);
   if (!outcome) return governance_unavailable(grant.key.id);
+  // Clamp: hold what fits, at most twice more (the key's room, then its team's, may each
+  // be the smaller); nothing was held or counted by a refused attempt.
+  CallCost clamped = cost;
+  for (int retry = 0; retry < 2 && settings_.clamp_output && cost.output_clampable && budgeted && outcome->refused &&
+                      !outcome->rate_refused;
+       ++retry) {
+    const std::int64_t room = outcome->refused->budget_pico - outcome->refused->used_pico;
+    const auto output = clamped_output_tokens(clamped, room, settings_.allow_unpriced);
+    if (!output) break;  // not even one output token fits: refused as without clamp
+    clamped.requested_output_tokens = *output;
+    auto amount = hold_amount(clamped, settings_.allow_unpriced);
+    if (!amount) break;
+    request.amount_pico = *amount;
+    if (auto tokens = reserved_tokens(clamped)) request.tokens = *tokens;
+    auto again = store_.hold(request);
+    if (!again) return governance_unavailable(grant.key.id);
+    outcome = std::move(again);
+    admitted.max_completion_tokens = *output;
+  }
+  if (outcome->refused || outcome->rate_refused) admitted.max_completion_tokens.reset();
   std::vector<Header> budget_headers;
   if (outcome->remaining_pico)
     budget_headers.emplace_back("x-turnout-budget-remaining-usd", pricing::format_usd_pico(*outcome->remaining_pico));
@@ -284,6 +304,10 @@ std::variant<Admitted, Refusal> Admission::decide(const KeyGrant& grant, const C
   }
   admitted.hold_id = std::move(request.hold_id);
   admitted.headers = std::move(budget_headers);
+  if (admitted.max_completion_tokens) {
+    admitted.headers.emplace_back("x-turnout-clamped-max-completion-tokens",
+                                  std::to_string(*admitted.max_completion_tokens));
+  }
   return admitted;
 }
 

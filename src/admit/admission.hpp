@@ -33,6 +33,9 @@ namespace turnout::admit {
 
 struct AdmitSettings {
   bool allow_unpriced = false;
+  // governance.on_insufficient: clamp. A call whose hold does not fit is held at the
+  // largest maximum output that does, and forwarded with that max_completion_tokens.
+  bool clamp_output = false;
   std::chrono::milliseconds key_cache_ttl{1000};
   std::size_t key_cache_max_entries = 100'000;  // beyond: the cache starts over (bounded memory)
 };
@@ -69,6 +72,9 @@ struct Authenticated {
 struct Admitted {
   std::string hold_id;  // "" when no budget applies (nothing to settle)
   std::vector<Header> headers;  // for every response to this call
+  // Clamped (on_insufficient: clamp): the max_completion_tokens to forward instead of the
+  // client's, so that the call's maximum cost fits the budget's room.
+  std::optional<std::uint64_t> max_completion_tokens;
 };
 
 // Refusals of calls on known keys, by key, its team and reason, for /metrics and /stats.

@@ -39,6 +39,34 @@ Result<std::int64_t, HoldAmountError> hold_amount(const CallCost& cost, bool all
   return largest;
 }
 
+std::optional<std::uint64_t> clamped_output_tokens(const CallCost& cost, std::int64_t room_pico, bool allow_unpriced) {
+  std::uint64_t upper = 0;  // the call's largest maximum output as it stands
+  for (const CandidateCost& candidate : cost.candidates) {
+    const auto output = max_output_tokens(candidate, cost.requested_output_tokens);
+    if (!output) return std::nullopt;
+    upper = std::max(upper, *output);
+  }
+  const auto fits = [&](std::uint64_t output) {
+    CallCost clamped = cost;
+    clamped.requested_output_tokens = output;
+    auto amount = hold_amount(clamped, allow_unpriced);
+    return amount && *amount <= room_pico;
+  };
+  if (upper == 0 || !fits(1)) return std::nullopt;
+  // The hold grows with the maximum output: the largest that fits, by bisection.
+  std::uint64_t low = 1;  // fits
+  std::uint64_t high = upper;
+  while (low < high) {
+    const std::uint64_t middle = low + (high - low + 1) / 2;
+    if (fits(middle)) {
+      low = middle;
+    } else {
+      high = middle - 1;
+    }
+  }
+  return low;
+}
+
 Result<std::uint64_t, HoldAmountError> reserved_tokens(const CallCost& cost) {
   std::uint64_t largest = 0;
   for (const CandidateCost& candidate : cost.candidates) {

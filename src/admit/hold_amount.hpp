@@ -25,6 +25,9 @@ struct CallCost {
   std::vector<CandidateCost> candidates;     // primary first
   std::uint64_t requested_output_tokens = 0;  // max_completion_tokens / max_tokens; 0: none
   std::uint64_t choices = 1;                  // n
+  // Whether the gateway may lower the maximum output by injecting max_completion_tokens
+  // (governance.on_insufficient: clamp; chat completions only).
+  bool output_clampable = false;
 };
 
 enum class HoldProblem {
@@ -45,6 +48,12 @@ std::optional<std::uint64_t> max_output_tokens(const CandidateCost& candidate, s
 
 // The hold for the call; an unpriced candidate counts as 0 only when `allow_unpriced`.
 Result<std::int64_t, HoldAmountError> hold_amount(const CallCost& cost, bool allow_unpriced);
+
+// on_insufficient: clamp. The largest maximum output, at least 1 and at most what the call
+// already allows, whose hold fits `room_pico`: input price × exact prompt tokens + output
+// price × max × n ≤ room at every candidate. nullopt when not even one output token fits
+// (or the hold cannot be computed). Exact: the same integer arithmetic as hold_amount.
+std::optional<std::uint64_t> clamped_output_tokens(const CallCost& cost, std::int64_t room_pico, bool allow_unpriced);
 
 // The tokens the call may use at most, reserved against a tokens-per-minute limit: for the
 // candidate that may use the most, its exact prompt count + its maximum output × n.

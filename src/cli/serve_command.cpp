@@ -112,6 +112,7 @@ int run_serve(const ServeOptions& opts) {
     governance_store = std::move(*store);
     admit::AdmitSettings admit_settings;
     admit_settings.allow_unpriced = config.governance.allow_unpriced;
+    admit_settings.clamp_output = config.governance.on_insufficient == config::OnInsufficient::clamp;
     admit_settings.key_cache_ttl =
         std::chrono::milliseconds(static_cast<long long>(config.governance.key_cache_ttl_s * 1000));
     admission = std::make_unique<admit::Admission>(*governance_store, admit_settings);

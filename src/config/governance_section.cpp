@@ -10,12 +10,7 @@ void read_governance(DocumentReader& reader, const YAML::Node& node, GovernanceC
   if (const auto n = node["admin_key"]) assign(governance.admin_key, reader.string(n, "governance.admin_key"));
   if (const auto n = node["on_insufficient"]) {
     if (auto choice = reader.choice(n, "governance.on_insufficient", {"reject", "clamp"})) {
-      if (*choice == "clamp") {
-        // Clamping rewrites the request's max_completion_tokens; not built yet, so refuse
-        // the setting rather than silently rejecting instead.
-        reader.fail(n, "governance.on_insufficient", "'clamp' is not supported yet; use 'reject'");
-      }
-      governance.on_insufficient = OnInsufficient::reject;
+      governance.on_insufficient = *choice == "clamp" ? OnInsufficient::clamp : OnInsufficient::reject;
     }
   }
   if (const auto n = node["mode"]) {

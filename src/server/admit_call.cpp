@@ -36,6 +36,8 @@ admit::CallCost call_cost(const config::Config& config, const CallPlan& plan) {
     cost.candidates.push_back(candidate_cost(config, fallback));
   cost.requested_output_tokens = plan.requested_output_tokens;
   cost.choices = plan.choices;
+  // Only a chat completion has max_completion_tokens to inject (run_attempts does).
+  cost.output_clampable = plan.operation == kChatOperation;
   return cost;
 }
 

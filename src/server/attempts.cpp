@@ -208,8 +208,17 @@ asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const 
     std::string extra = "\"model\":";
     append_json_string(extra, candidate.upstream_name);
     if (ask_stream_usage) extra += R"(,"stream_options":{"include_usage":true})";
-    const std::string forwarded = ask_stream_usage ? rewrite_top_level(body, {"model", "stream_options"}, extra)
-                                                   : rewrite_top_level(body, {"model"}, extra);
+    // A clamped call (on_insufficient: clamp) goes with the output limit its hold fits.
+    std::string forwarded;
+    if (ex.clamped_output_tokens) {
+      extra += ",\"max_completion_tokens\":" + std::to_string(*ex.clamped_output_tokens);
+      forwarded = ask_stream_usage
+                      ? rewrite_top_level(body, {"model", "stream_options", "max_tokens", "max_completion_tokens"}, extra)
+                      : rewrite_top_level(body, {"model", "max_tokens", "max_completion_tokens"}, extra);
+    } else {
+      forwarded = ask_stream_usage ? rewrite_top_level(body, {"model", "stream_options"}, extra)
+                                   : rewrite_top_level(body, {"model"}, extra);
+    }
     for (unsigned attempt = 0;; ++attempt) {
       if (shutdown.requested) {
         out.cancelled = true;

@@ -96,6 +96,7 @@ struct Exchange {
   std::shared_ptr<const admit::KeyGrant> grant;  // the virtual key the request presented
   std::vector<admit::Header> limit_headers;      // on every response to a limited key
   std::string hold_id;                           // the budget hold the call's record settles
+  std::optional<std::uint64_t> clamped_output_tokens;  // on_insufficient: clamp; forwarded as max_completion_tokens
   tracing::CallTrace trace;      // chat calls while tracing is on (telemetry.otlp_endpoint)
 };
 

@@ -114,6 +114,7 @@ asio::awaitable<std::optional<HttpResponse>> admit_before_upstream(Services& ser
     auto& granted = std::get<admit::Admitted>(admitted);
     ex.hold_id = std::move(granted.hold_id);
     ex.limit_headers = std::move(granted.headers);
+    ex.clamped_output_tokens = granted.max_completion_tokens;
   }
   co_return std::nullopt;
 }

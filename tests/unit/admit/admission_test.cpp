@@ -50,6 +50,24 @@ TEST(HoldAmount, InputTimesPromptPlusOutputTimesMaximumTimesN) {
   EXPECT_EQ(*hold_amount(cost, false), 100 * 1000 + 400 * 4096);
 }
 
+TEST(HoldAmount, ClampFindsTheLargestOutputWhoseHoldFitsEveryCandidate) {
+  CallCost cost;
+  cost.candidates.push_back(priced("cheap", 100, 400, 1000, 0, 4096));
+  cost.candidates.push_back(priced("dear", 300, 700, 1000, 0, 4096));
+  cost.requested_output_tokens = 1000;
+  cost.choices = 2;
+  // The dearer candidate decides: 300 × 1000 + 700 × m × 2 ≤ room.
+  const std::int64_t room = 300 * 1000 + 700 * 37 * 2 + 1399;  // one pico short of m = 38
+  EXPECT_EQ(clamped_output_tokens(cost, room, false), 37u);
+  EXPECT_EQ(clamped_output_tokens(cost, room + 1, false), 38u);
+  // Never above what the call already allows; nothing when not one token fits.
+  EXPECT_EQ(clamped_output_tokens(cost, INT64_MAX, false), 1000u);
+  EXPECT_EQ(clamped_output_tokens(cost, 300 * 1000 + 700 * 2 - 1, false), std::nullopt);
+  cost.candidates.push_back(priced("unpriced", 0, 0, 1000, 0, 4096));
+  cost.candidates.back().rates = {};
+  EXPECT_EQ(clamped_output_tokens(cost, room, false), std::nullopt);
+}
+
 TEST(HoldAmount, TheDearestCandidateIsHeldSoAFallbackIsCovered) {
   CallCost cost;
   cost.candidates.push_back(priced("cheap", 1, 2, 100, 0, 100));
@@ -194,6 +212,43 @@ TEST_F(AdmissionTest, BudgetRefusalTellsSdksNotToRetryAndWhenItResets) {
   ASSERT_TRUE(std::holds_alternative<Admitted>(admitted));
   EXPECT_FALSE(std::get<Admitted>(admitted).hold_id.empty());
   EXPECT_EQ(std::get<Admitted>(admitted).headers.at(0).second, "0.005");
+}
+
+TEST_F(AdmissionTest, ClampHoldsWhatFitsAndNamesTheInjectedLimit) {
+  AdmitSettings settings;
+  settings.clamp_output = true;
+  admission_ = std::make_unique<Admission>(*store_, settings, [this] { return now_ms_; });
+  Fields fields;
+  fields.budget_pico.value = kCent;
+  const CreatedKey key = create(fields);
+  const auto grant = admission_->authenticate(key.key, false)->grant;
+  CallCost cost;  // 10 prompt tokens at 1e8 pico, output at 1e9 pico per token, up to 100
+  cost.candidates.push_back(priced("m", 100'000'000, 1'000'000'000, 10, 0, 100));
+  cost.output_clampable = true;
+  // Room $0.01 = 1e10: 1e9 + 1e9 × m ≤ 1e10, so m = 9.
+  auto clamped = admission_->admit(*grant, cost, std::chrono::seconds(60));
+  ASSERT_TRUE(std::holds_alternative<Admitted>(clamped));
+  const Admitted& admitted = std::get<Admitted>(clamped);
+  EXPECT_EQ(admitted.max_completion_tokens, 9u);
+  EXPECT_FALSE(admitted.hold_id.empty());
+  const auto header = [&](std::string_view name) -> std::string {
+    for (const auto& [n, v] : admitted.headers)
+      if (n == name) return v;
+    return "";
+  };
+  EXPECT_EQ(header("x-turnout-clamped-max-completion-tokens"), "9");
+  EXPECT_EQ(header("x-turnout-budget-remaining-usd"), "0");
+  // Nothing left: not even one output token fits, so refused as without clamp.
+  auto refused = admission_->admit(*grant, cost, std::chrono::seconds(60));
+  ASSERT_TRUE(std::holds_alternative<Refusal>(refused));
+  EXPECT_EQ(std::get<Refusal>(refused).code, "insufficient_quota");
+  // A call that fits as asked is not clamped.
+  Fields roomy;
+  roomy.budget_pico.value = 100 * kCent;
+  const CreatedKey other = create(roomy);
+  auto whole = admission_->admit(*admission_->authenticate(other.key, false)->grant, cost, std::chrono::seconds(60));
+  ASSERT_TRUE(std::holds_alternative<Admitted>(whole));
+  EXPECT_FALSE(std::get<Admitted>(whole).max_completion_tokens);
 }
 
 TEST_F(AdmissionTest, TokensPerMinuteReserveTheMostACallCanUseAndSayWhatIsLeft) {

@@ -779,7 +779,9 @@ TEST(ConfigGovernance, DefaultsAndTheAdminKeyFromTheEnvironment) {
 }
 
 TEST(ConfigGovernance, UnbuiltModesAndUnknownKeysAreRefusedByName) {
-  EXPECT_CONTAINS(parse_error("governance: {on_insufficient: clamp}\n"), "governance.on_insufficient");
+  EXPECT_EQ(parse_ok("governance: {on_insufficient: clamp}\n").governance.on_insufficient, OnInsufficient::clamp);
+  EXPECT_EQ(parse_ok("governance: {}\n").governance.on_insufficient, OnInsufficient::reject);
+  EXPECT_CONTAINS(parse_error("governance: {on_insufficient: shrink}\n"), "governance.on_insufficient");
   EXPECT_CONTAINS(parse_error("governance: {mode: lease}\n"), "governance.mode");
   EXPECT_CONTAINS(parse_error("governance: {mode: fast}\n"), "governance.mode");
   EXPECT_CONTAINS(parse_error("governance: {budget: 5}\n"), "budget");
