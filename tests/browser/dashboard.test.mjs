@@ -196,6 +196,15 @@ describe('the dashboard page', () => {
     assert.ok(evil.includes('unpriced'), 'an unpriced call shows "unpriced", never $0');
     assert.equal(await page.evaluate(() => window.__pwned), undefined);
     assert.equal(await page.$$eval('main script, main img', (nodes) => nodes.length), 0);
+    // The Count column is the gateway's own count, or "–" where none was taken (REFERENCE
+    // §4.6); never the provider's figure passed off as the gateway's.
+    const recent = JSON.parse(await statsText(`?since=${since}&recent=${served.length}`)).recent_calls;
+    const countOf = new Map(recent.map((call) => [call.id, call.counted_prompt_tokens]));
+    for (const cells of rows) {
+      assert.ok(countOf.has(cells[1]), `row ${JSON.stringify(cells)} is one of /stats's recent calls`);
+      const counted = countOf.get(cells[1]);
+      assert.equal(cells[2], counted === null ? '–' : Number(counted).toLocaleString('en-US'), JSON.stringify(cells));
+    }
     const explicit = rows.find((cells) => cells.includes('dash-explicit'));
     assert.ok(explicit.includes('explicit') && explicit.includes('gpt-4o') && explicit.includes('1'), JSON.stringify(explicit));
     const keys = await page.$$eval('#keys-body tr', (trs) => trs.map((tr) => tr.cells[0].textContent));

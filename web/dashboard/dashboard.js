@@ -127,6 +127,17 @@
     }));
   }
 
+  // The gateway's own count of the prompt; a call whose fit a bound proved was not counted
+  // (REFERENCE §4.6), so the cell says so rather than showing the provider's figure as ours.
+  function promptCountCell(call) {
+    if (call.counted_prompt_tokens !== null && call.counted_prompt_tokens !== undefined) {
+      return cell(count(call.counted_prompt_tokens), 'num');
+    }
+    const td = cell('–', 'num');
+    td.title = `not counted by the gateway; the provider reported ${count(call.prompt_tokens)} prompt tokens`;
+    return td;
+  }
+
   function renderRecent(calls) {
     const body = $('recent-body');
     body.replaceChildren(...[...calls].reverse().map((call) => {
@@ -135,7 +146,7 @@
       tr.append(
         cell(new Date(call.timestamp * 1000).toLocaleTimeString()),
         cell(call.id, 'name'),
-        cell(count(call.counted_prompt_tokens ?? call.prompt_tokens), 'num'),
+        promptCountCell(call),
         cell(call.route, 'name'),
         cell(call.model, 'name'),
         cell(String(call.attempts ?? '–'), 'num'),
