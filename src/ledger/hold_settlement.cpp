@@ -30,6 +30,28 @@ void add_settlement(BudgetDeltas& deltas, const SettledHold& hold, std::int64_t 
   }
 }
 
+std::optional<std::string_view> lease_of_hold(std::string_view hold_id) {
+  if (!hold_id.starts_with(kLeaseHoldPrefix)) return std::nullopt;
+  hold_id.remove_prefix(kLeaseHoldPrefix.size());
+  return hold_id.substr(0, hold_id.find('-'));
+}
+
+std::int64_t add_lease_settlement(BudgetDeltas& deltas, const SettledHold& lease, std::int64_t charged_pico) {
+  const std::int64_t released = std::clamp<std::int64_t>(charged_pico, 0, std::max<std::int64_t>(lease.amount_pico, 0));
+  const auto add_to = [&](const std::string& scope, std::int64_t period_ms) {
+    BudgetDelta& delta = deltas[{scope, period_ms}];
+    delta.held_pico -= released;
+    delta.spent_pico += charged_pico;
+    if (charged_pico > released) {
+      delta.overruns += 1;
+      delta.overrun_pico += charged_pico - released;
+    }
+  };
+  add_to(lease.key_scope, lease.key_period_ms);
+  if (lease.team_scope && lease.team_period_ms) add_to(*lease.team_scope, *lease.team_period_ms);
+  return released;
+}
+
 std::int64_t call_tokens(const CallRecord& record) {
   const std::uint64_t total = record.usage.prompt_tokens + record.usage.completion_tokens;
   return static_cast<std::int64_t>(std::min<std::uint64_t>(total, INT64_MAX));

@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace turnout::ledger {
@@ -50,6 +51,19 @@ void add_settlement(BudgetDeltas& deltas, const SettledHold& hold, std::int64_t 
 using TokenDeltas = std::map<std::pair<std::string, std::int64_t>, std::int64_t>;
 
 void add_token_settlement(TokenDeltas& deltas, const SettledHold& hold, std::int64_t actual_tokens);
+
+// Lease mode (docs/ARCHITECTURE.md "Leases"): a call admitted against a replica's lease
+// carries the hold id "lease-<lease id>-<n>", and its record settles against the lease
+// row (gov_leases) instead of a hold: the call's actual cost moves into spent_pico and out
+// of what the lease reserves (held_pico), so spent is still the sum of the ledger's costs.
+inline constexpr std::string_view kLeaseHoldPrefix = "lease-";
+// The lease id of such a hold id; none for an ordinary hold.
+std::optional<std::string_view> lease_of_hold(std::string_view hold_id);
+
+// The calls settled against one lease in one batch: `lease` as its row stands (amount_pico:
+// what it still reserves), `charged_pico` their actual costs summed. Returns what the lease
+// gives up: the charge, but never more than it reserves (beyond that: an overrun).
+std::int64_t add_lease_settlement(BudgetDeltas& deltas, const SettledHold& lease, std::int64_t charged_pico);
 
 struct CallRecord;
 // What a call's record settles its reserved tokens to: prompt + completion tokens.

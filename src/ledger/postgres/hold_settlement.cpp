@@ -1,6 +1,7 @@
 #include "ledger/postgres/hold_settlement.hpp"
 
 #include <array>
+#include <map>
 #include <unordered_map>
 
 namespace turnout::ledger::pg {
@@ -9,9 +10,17 @@ namespace {
 constexpr const char* kLockBudgetsSql = R"sql(
   SELECT 1 FROM gov_budgets WHERE (scope, period_start_ms) IN (
     SELECT key_scope, key_period_ms FROM gov_holds WHERE id = ANY($1::text[])
-    UNION SELECT team_scope, team_period_ms FROM gov_holds WHERE id = ANY($1::text[]) AND team_scope IS NOT NULL)
+    UNION SELECT team_scope, team_period_ms FROM gov_holds WHERE id = ANY($1::text[]) AND team_scope IS NOT NULL
+    UNION SELECT key_scope, key_period_ms FROM gov_leases WHERE id = ANY($2::text[])
+    UNION SELECT team_scope, team_period_ms FROM gov_leases WHERE id = ANY($2::text[]) AND team_scope IS NOT NULL)
   ORDER BY scope, period_start_ms FOR UPDATE
 )sql";
+
+// Lease mode: the leases of this batch's calls, after their budget rows (locked above).
+constexpr const char* kLockLeasesSql =
+    "SELECT id, key_scope, key_period_ms, team_scope, team_period_ms, reserved_pico FROM gov_leases "
+    "WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE";
+constexpr const char* kShrinkLeaseSql = "UPDATE gov_leases SET reserved_pico = reserved_pico - $2 WHERE id = $1";
 
 constexpr const char* kDeleteHoldsSql =
     "DELETE FROM gov_holds WHERE id = ANY($1::text[]) "
@@ -22,22 +31,65 @@ constexpr const char* kApplyDeltaSql =
     "expired_pico = expired_pico + $3, expired_holds = expired_holds + $6, overruns = overruns + $7, "
     "overrun_pico = overrun_pico + $8 WHERE scope = $4 AND period_start_ms = $5";
 
-std::string array_literal(const std::vector<HoldCharge>& charges) {
+// Ids are hexadecimal (leases: the part after "lease-"), so safe in an array literal.
+template <class Ids, class Id>
+std::string array_literal(const Ids& ids, Id id_of) {
   std::string out = "{";
-  for (const HoldCharge& charge : charges) {
+  for (const auto& item : ids) {
     if (out.size() > 1) out += ',';
-    out += charge.hold_id;
+    out += id_of(item);
   }
   out += '}';
   return out;
+}
+
+// Each lease's calls of this batch, their costs summed, out of what it reserves.
+turnout::Result<void> settle_leases(Connection& connection, const std::map<std::string, std::int64_t>& charged,
+                                    const std::string& lease_ids, BudgetDeltas& deltas) {
+  if (charged.empty()) return {};
+  auto leases = connection.query(kLockLeasesSql, std::array<Param, 1>{lease_ids});
+  if (!leases) return leases.error();
+  for (int row = 0; row < leases->rows(); ++row) {
+    const auto found = charged.find(std::string(leases->text(row, 0)));
+    if (found == charged.end()) continue;
+    SettledHold lease;
+    lease.key_scope = std::string(leases->text(row, 1));
+    auto key_period = leases->integer(row, 2);
+    auto reserved = leases->integer(row, 5);
+    if (!key_period) return key_period.error();
+    if (!reserved) return reserved.error();
+    lease.key_period_ms = *key_period;
+    lease.amount_pico = *reserved;
+    if (!leases->is_null(row, 3)) {
+      lease.team_scope = std::string(leases->text(row, 3));
+      auto team_period = leases->integer(row, 4);
+      if (!team_period) return team_period.error();
+      lease.team_period_ms = *team_period;
+    }
+    const std::int64_t released = add_lease_settlement(deltas, lease, found->second);
+    const std::array<Param, 2> params{found->first, std::to_string(released)};
+    if (auto shrunk = connection.query(kShrinkLeaseSql, params); !shrunk) return shrunk.error();
+  }
+  return {};
 }
 
 }  // namespace
 
 turnout::Result<void> settle_holds(Connection& connection, const std::vector<HoldCharge>& charges, bool expired) {
   if (charges.empty()) return {};
-  const std::array<Param, 1> ids{array_literal(charges)};
-  if (auto locked = connection.query(kLockBudgetsSql, ids); !locked) return locked.error();
+  std::vector<const HoldCharge*> holds;
+  std::map<std::string, std::int64_t> lease_charges;  // lease id -> the costs of its calls
+  for (const HoldCharge& charge : charges) {
+    if (const auto lease = lease_of_hold(charge.hold_id)) {
+      if (!expired) lease_charges[std::string(*lease)] += charge.charged_pico;
+    } else {
+      holds.push_back(&charge);
+    }
+  }
+  const std::array<Param, 1> ids{array_literal(holds, [](const HoldCharge* charge) { return charge->hold_id; })};
+  const std::string lease_ids = array_literal(lease_charges, [](const auto& entry) { return entry.first; });
+  if (auto locked = connection.query(kLockBudgetsSql, std::array<Param, 2>{ids[0], lease_ids}); !locked)
+    return locked.error();
   auto deleted = connection.query(kDeleteHoldsSql, ids);
   if (!deleted) return deleted.error();
   std::unordered_map<std::string_view, const HoldCharge*> charged;
@@ -72,6 +124,7 @@ turnout::Result<void> settle_holds(Connection& connection, const std::vector<Hol
     add_settlement(deltas, hold, expired ? hold.amount_pico : cost, expired);
     if (!expired) add_token_settlement(tokens, hold, found == charged.end() ? 0 : found->second->tokens);
   }
+  if (auto settled = settle_leases(connection, lease_charges, lease_ids, deltas); !settled) return settled.error();
   for (const auto& [budget, delta] : deltas) {
     const std::array<Param, 8> params{std::to_string(delta.spent_pico),   std::to_string(delta.held_pico),
                                       std::to_string(delta.expired_pico), budget.first,

@@ -302,6 +302,24 @@ std::span<const Migration> ledger_migrations() {
       // A governance admission in one statement, so one round trip (admit_function.hpp);
       // CREATE OR REPLACE, so a later version of the function is a later migration.
       Migration{"governance admission function", kAdmitFunctionSql},
+      // Lease mode (governance.mode: lease): a replica reserves a slice of a key's (and its
+      // team's) budget, counted in the budget rows' held_pico like a hold, and admits calls
+      // against it locally. `reserved_pico` is what the lease still holds: the ledger writer
+      // moves each call's actual cost from it into spent, the replica gives back the unused
+      // part, and an expired lease (a replica gone) is charged what remains in full.
+      Migration{"governance leases", R"sql(
+        CREATE TABLE gov_leases (
+          id TEXT PRIMARY KEY,
+          key_scope TEXT NOT NULL,
+          key_period_ms BIGINT NOT NULL,
+          team_scope TEXT,
+          team_period_ms BIGINT,
+          reserved_pico BIGINT NOT NULL,
+          created_at_ms BIGINT NOT NULL,
+          expires_at_ms BIGINT NOT NULL
+        );
+        CREATE INDEX gov_leases_expiry ON gov_leases (expires_at_ms);
+      )sql"},
   };
   return migrations;
 }

@@ -1,5 +1,7 @@
 #include "ledger/sqlite/hold_settlement.hpp"
 
+#include <map>
+
 namespace turnout::ledger::sqlite {
 namespace {
 
@@ -19,6 +21,40 @@ Result<void> apply_token_deltas(Database& db, const TokenDeltas& deltas) {
   return {};
 }
 
+// Lease mode: each lease's calls of this batch, their costs summed, out of what it reserves.
+Result<void> settle_leases(Database& db, const std::map<std::string_view, std::int64_t>& charged, BudgetDeltas& deltas) {
+  if (charged.empty()) return {};
+  auto read = db.prepare(
+      "SELECT key_scope, key_period_ms, team_scope, team_period_ms, reserved_pico FROM gov_leases WHERE id = ?1");
+  if (!read) return read.error();
+  auto shrink = db.prepare("UPDATE gov_leases SET reserved_pico = reserved_pico - ?2 WHERE id = ?1");
+  if (!shrink) return shrink.error();
+  for (const auto& [lease_id, cost] : charged) {
+    read->reset();
+    read->bind(1, lease_id);
+    auto row = read->step();
+    if (!row) return row.error();
+    if (!*row) continue;  // expired and charged in full already
+    SettledHold lease;
+    lease.key_scope = read->column_text(0);
+    lease.key_period_ms = read->column_int(1);
+    if (!read->is_null(2)) lease.team_scope = read->column_text(2);
+    lease.team_period_ms = read->column_optional_int(3);
+    lease.amount_pico = read->column_int(4);
+    read->reset();
+    const std::int64_t released = add_lease_settlement(deltas, lease, cost);
+    shrink->reset();
+    shrink->bind(1, lease_id);
+    shrink->bind(2, released);
+    if (auto done = shrink->step(); !done) return done.error();
+  }
+  read->reset();
+  read->clear_bindings();
+  shrink->reset();
+  shrink->clear_bindings();
+  return {};
+}
+
 }  // namespace
 
 Result<void> delete_holds(Database& db, const std::vector<HoldCharge>& charges, bool expired, BudgetDeltas& deltas) {
@@ -28,7 +64,12 @@ Result<void> delete_holds(Database& db, const std::vector<HoldCharge>& charges, 
       "RETURNING key_scope, key_period_ms, team_scope, team_period_ms, amount_pico, tokens, rate_window_ms");
   if (!remove) return remove.error();
   TokenDeltas tokens;
+  std::map<std::string_view, std::int64_t> lease_charges;
   for (const HoldCharge& charge : charges) {
+    if (const auto lease = lease_of_hold(charge.hold_id)) {
+      if (!expired) lease_charges[*lease] += charge.charged_pico;
+      continue;
+    }
     remove->reset();
     remove->bind(1, charge.hold_id);
     auto row = remove->step();
@@ -48,6 +89,7 @@ Result<void> delete_holds(Database& db, const std::vector<HoldCharge>& charges, 
   }
   remove->reset();
   remove->clear_bindings();
+  if (auto settled = settle_leases(db, lease_charges, deltas); !settled) return settled.error();
   return apply_token_deltas(db, tokens);
 }
 

@@ -291,6 +291,24 @@ std::span<const Migration> ledger_migrations() {
       // The served model's own count is taken only when something needs it (issue 16):
       // calls.counted_prompt_tokens may be NULL. SQLite cannot drop a NOT NULL in place.
       Migration{"uncounted served prompts", "", &allow_null_counted_prompt_tokens},
+      // Lease mode (governance.mode: lease): a replica reserves a slice of a key's (and its
+      // team's) budget, counted in the budget rows' held_pico like a hold, and admits calls
+      // against it locally. `reserved_pico` is what the lease still holds: the ledger writer
+      // moves each call's actual cost from it into spent, the replica gives back the unused
+      // part, and an expired lease (a replica gone) is charged what remains in full.
+      Migration{"governance leases", R"sql(
+        CREATE TABLE gov_leases (
+          id TEXT PRIMARY KEY,
+          key_scope TEXT NOT NULL,
+          key_period_ms INTEGER NOT NULL,
+          team_scope TEXT,
+          team_period_ms INTEGER,
+          reserved_pico INTEGER NOT NULL,
+          created_at_ms INTEGER NOT NULL,
+          expires_at_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX gov_leases_expiry ON gov_leases (expires_at_ms);
+      )sql"},
   };
   return migrations;
 }
