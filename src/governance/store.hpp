@@ -106,6 +106,40 @@ struct ScopeActivity {
   std::int64_t overrun_pico = 0;
 };
 
+// ---- Lease mode (store_leases.cpp; docs/ARCHITECTURE.md "Leases") ----
+
+// Part of a replica's lease it gives back: `unused_pico` (never more than the lease
+// still reserves) leaves the lease and its budget rows' held_pico.
+struct LeaseReturn {
+  std::string lease_id;
+  std::int64_t unused_pico = 0;
+};
+
+struct LeaseRequest {
+  std::string lease_id;  // unique, hexadecimal
+  const KeyRecord* key = nullptr;
+  const TeamRecord* team = nullptr;  // the key's team, when it has one
+  std::int64_t needed_pico = 0;      // the call that asks: refused when even this does not fit
+  std::int64_t max_slice_pico = 0;   // governance.lease_slice_usd
+  std::int64_t now_ms = 0;
+  std::int64_t expires_at_ms = 0;  // past this, what the lease still reserves is charged in full
+  // The replica's previous lease on this key: its unused part is given back first, in the
+  // same transaction, so it counts as room for the new one.
+  std::optional<LeaseReturn> previous;
+};
+
+struct LeaseGrant {
+  std::optional<BudgetShortfall> refused;  // none: the lease is taken
+  std::int64_t reserved_pico = 0;          // the slice
+  std::optional<std::int64_t> period_end_ms;  // the earliest end of the lease's budget periods
+  std::int64_t remaining_pico = 0;  // the least room over the budgeted scopes, after the slice
+};
+
+// How much a lease reserves: a quarter of the least room (so replicas share the tail of a
+// budget in shrinking slices), at most `max_slice`, at least the call that asks (`needed`).
+// Assumes needed <= room.
+std::int64_t lease_slice(std::int64_t needed, std::int64_t room, std::int64_t max_slice);
+
 class GovernanceStore {
  public:
   explicit GovernanceStore(std::unique_ptr<SqlSession> session) : session_(std::move(session)) {}
@@ -144,6 +178,14 @@ class GovernanceStore {
   // bound on /metrics label sets whatever the number of keys).
   StoreResult<std::vector<ScopeActivity>> activity(std::size_t max_scopes);
 
+  // Lease mode (store_leases.cpp). Takes a lease on the key's and its team's budget rows
+  // in one transaction, as a hold is taken: rows created and locked in (scope, period)
+  // order, expired holds and leases of the scopes swept, the slice reserved only if the
+  // needed amount fits every budget.
+  StoreResult<LeaseGrant> take_lease(const LeaseRequest& request);
+  // Gives back unused parts of leases, one transaction each (a lease already swept: nothing).
+  StoreResult<void> return_leases(const std::vector<LeaseReturn>& returns);
+
  private:
   StoreResult<std::optional<TeamRecord>> load_team(const std::string& id);
   StoreResult<std::optional<KeyRecord>> load_key(const std::string& id);
@@ -172,6 +214,11 @@ class GovernanceStore {
                               std::optional<std::int64_t> rate_window_ms);
   StoreResult<void> count_requests(const std::vector<std::string>& scopes, std::int64_t window_start_ms,
                                    std::uint64_t tokens);
+
+  // Lease mode (store_leases.cpp): expired leases of `scopes` (all, when empty) charged what
+  // they still reserve; returns how many still reserved anything.
+  StoreResult<std::uint64_t> sweep_leases(const std::vector<std::string>& scopes, std::int64_t now_ms);
+  StoreResult<void> return_lease(const LeaseReturn& unused, std::int64_t& released_pico);
 
   std::mutex mutex_;
   std::unique_ptr<SqlSession> session_;

@@ -156,8 +156,10 @@ StoreResult<std::uint64_t> GovernanceStore::sweep_expired(std::int64_t now_ms) {
                                std::array<SqlParam, 1>{std::to_string(now_ms)});
   if (!counted) return database_error(counted.error());
   if (auto swept = sweep({}, now_ms); !swept) return swept.error();
+  auto leases = sweep_leases({}, now_ms);  // lease mode: store_leases.cpp
+  if (!leases) return leases.error();
   if (auto committed = transaction->commit(); !committed) return database_error(committed.error());
-  return static_cast<std::uint64_t>(counted->empty() ? 0 : integer(counted->front()[0]));
+  return static_cast<std::uint64_t>(counted->empty() ? 0 : integer(counted->front()[0])) + *leases;
 }
 
 StoreResult<ScopeUsage> GovernanceStore::usage(const std::string& scope, const Limits& limits, std::int64_t now_ms) {

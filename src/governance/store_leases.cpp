@@ -1,0 +1,248 @@
+// Leases (store.hpp, docs/ARCHITECTURE.md "Leases"): a replica's slice of a key's and its
+// team's budget, reserved in the budget rows' held_pico like a hold and spent locally.
+#include "governance/store.hpp"
+#include "ledger/hold_settlement.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <map>
+#include <set>
+
+namespace turnout::governance {
+namespace {
+
+StoreError database_error(const Error& error) { return StoreError{FailureKind::database, error.message}; }
+
+std::int64_t integer(const std::optional<std::string>& text) {
+  std::int64_t value = 0;
+  if (text) std::from_chars(text->data(), text->data() + text->size(), value);
+  return value;
+}
+
+// Slices shrink with the room left, so the last of a budget is shared by the replicas
+// rather than stranded in one replica's slice.
+constexpr std::int64_t kRoomShareDivisor = 4;
+
+using BudgetRow = std::pair<std::string, std::int64_t>;  // scope, period start
+
+// PostgreSQL: locks budget rows in (scope, period) order, the order every writer uses.
+Result<void> lock_budget_rows(SqlSession& session, const std::set<BudgetRow>& rows) {
+  if (session.engine() != Engine::postgresql || rows.empty()) return {};
+  std::string sql = "SELECT 1 FROM gov_budgets WHERE ";
+  std::vector<SqlParam> params;
+  for (const auto& [scope, period] : rows) {
+    if (!params.empty()) sql += " OR ";
+    sql += fmt::format("(scope = ${} AND period_start_ms = ${})", params.size() + 1, params.size() + 2);
+    params.emplace_back(scope);
+    params.emplace_back(std::to_string(period));
+  }
+  sql += " ORDER BY scope, period_start_ms FOR UPDATE";
+  auto locked = session.run(sql, params);
+  if (!locked) return locked.error();
+  return {};
+}
+
+// The budget rows a lease counts in, as its row names them.
+Result<std::optional<std::set<BudgetRow>>> lease_rows(SqlSession& session, const std::string& lease_id) {
+  auto rows = session.run("SELECT key_scope, key_period_ms, team_scope, team_period_ms FROM gov_leases WHERE id = $1",
+                          std::array<SqlParam, 1>{lease_id});
+  if (!rows) return rows.error();
+  if (rows->empty()) return std::optional<std::set<BudgetRow>>();
+  const SqlRow& row = rows->front();
+  std::set<BudgetRow> budget_rows{{row[0].value_or(""), integer(row[1])}};
+  if (row[2]) budget_rows.emplace(*row[2], integer(row[3]));
+  return std::optional(std::move(budget_rows));
+}
+
+Result<void> add_held(SqlSession& session, const std::set<BudgetRow>& rows, std::int64_t delta_pico) {
+  for (const auto& [scope, period] : rows) {
+    auto held = session.run("UPDATE gov_budgets SET held_pico = held_pico + $1 WHERE scope = $2 AND period_start_ms = $3",
+                            std::array<SqlParam, 3>{std::to_string(delta_pico), scope, std::to_string(period)});
+    if (!held) return held.error();
+  }
+  return {};
+}
+
+}  // namespace
+
+std::int64_t lease_slice(std::int64_t needed, std::int64_t room, std::int64_t max_slice) {
+  return std::min(room, std::max(needed, std::min(max_slice, room / kRoomShareDivisor)));
+}
+
+StoreResult<void> GovernanceStore::return_lease(const LeaseReturn& unused, std::int64_t& released_pico) {
+  released_pico = 0;
+  if (unused.unused_pico <= 0) return {};
+  auto rows = lease_rows(*session_, unused.lease_id);
+  if (!rows) return database_error(rows.error());
+  if (!*rows) return {};  // swept after its expiry: charged already
+  if (auto locked = lock_budget_rows(*session_, **rows); !locked) return database_error(locked.error());
+  const bool postgres = session_->engine() == Engine::postgresql;
+  auto reserved = session_->run(
+      std::string("SELECT reserved_pico FROM gov_leases WHERE id = $1") + (postgres ? " FOR UPDATE" : ""),
+      std::array<SqlParam, 1>{unused.lease_id});
+  if (!reserved) return database_error(reserved.error());
+  if (reserved->empty()) return {};
+  released_pico = std::clamp<std::int64_t>(unused.unused_pico, 0, integer(reserved->front()[0]));
+  if (released_pico == 0) return {};
+  auto shrunk = session_->run("UPDATE gov_leases SET reserved_pico = reserved_pico - $2 WHERE id = $1",
+                              std::array<SqlParam, 2>{unused.lease_id, std::to_string(released_pico)});
+  if (!shrunk) return database_error(shrunk.error());
+  if (auto held = add_held(*session_, **rows, -released_pico); !held) return database_error(held.error());
+  return {};
+}
+
+StoreResult<void> GovernanceStore::return_leases(const std::vector<LeaseReturn>& returns) {
+  std::lock_guard lock(mutex_);
+  for (const LeaseReturn& unused : returns) {
+    auto transaction = WriteTransaction::begin(*session_);
+    if (!transaction) return database_error(transaction.error());
+    std::int64_t released = 0;
+    if (auto returned = return_lease(unused, released); !returned) return returned.error();
+    if (auto committed = transaction->commit(); !committed) return database_error(committed.error());
+  }
+  return {};
+}
+
+StoreResult<std::uint64_t> GovernanceStore::sweep_leases(const std::vector<std::string>& scopes, std::int64_t now_ms) {
+  std::string filter = "expires_at_ms <= $1";
+  std::vector<SqlParam> params{std::to_string(now_ms)};
+  if (!scopes.empty()) {
+    filter += " AND (";
+    for (std::size_t i = 0; i < scopes.size(); ++i) {
+      if (i > 0) filter += " OR ";
+      filter += fmt::format("key_scope = ${0} OR team_scope = ${0}", i + 2);
+      params.emplace_back(scopes[i]);
+    }
+    filter += ")";
+  }
+  if (session_->engine() == Engine::postgresql) {
+    // The budget rows first, in order, as the ledger writer locks them.
+    auto locked = session_->run(
+        fmt::format("SELECT 1 FROM gov_budgets WHERE (scope, period_start_ms) IN ("
+                    "SELECT key_scope, key_period_ms FROM gov_leases WHERE {0} UNION "
+                    "SELECT team_scope, team_period_ms FROM gov_leases WHERE {0} AND team_scope IS NOT NULL) "
+                    "ORDER BY scope, period_start_ms FOR UPDATE",
+                    filter),
+        params);
+    if (!locked) return database_error(locked.error());
+  }
+  auto rows = session_->run(
+      "DELETE FROM gov_leases WHERE " + filter +
+          " RETURNING key_scope, key_period_ms, team_scope, team_period_ms, reserved_pico",
+      params);
+  if (!rows) return database_error(rows.error());
+  ledger::BudgetDeltas deltas;
+  std::uint64_t charged = 0;
+  for (const SqlRow& row : *rows) {
+    ledger::SettledHold lease;
+    lease.key_scope = row[0].value_or("");
+    lease.key_period_ms = integer(row[1]);
+    lease.team_scope = row[2];
+    if (row[3]) lease.team_period_ms = integer(row[3]);
+    lease.amount_pico = integer(row[4]);
+    if (lease.amount_pico <= 0) continue;  // given back and settled in full: nothing stranded
+    ledger::add_settlement(deltas, lease, lease.amount_pico, true);
+    ++charged;
+  }
+  for (const auto& [budget, delta] : deltas) {
+    auto done = session_->run(
+        "UPDATE gov_budgets SET spent_pico = spent_pico + $1, held_pico = held_pico + $2, "
+        "expired_pico = expired_pico + $3, expired_holds = expired_holds + $6 "
+        "WHERE scope = $4 AND period_start_ms = $5",
+        std::array<SqlParam, 6>{std::to_string(delta.spent_pico), std::to_string(delta.held_pico),
+                                std::to_string(delta.expired_pico), budget.first, std::to_string(budget.second),
+                                std::to_string(delta.expired_holds)});
+    if (!done) return database_error(done.error());
+  }
+  return charged;
+}
+
+StoreResult<LeaseGrant> GovernanceStore::take_lease(const LeaseRequest& request) {
+  std::vector<ScopePlan> plans;  // key before team: "key:" sorts before "team:"
+  const auto plan_scope = [&](std::string scope, const Limits& limits) -> StoreResult<void> {
+    auto period = period_window(limits.budget_period, limits.timezone, request.now_ms);
+    if (!period) return StoreError{FailureKind::invalid, period.error().message};
+    plans.push_back(ScopePlan{std::move(scope), *period, limits.budget_pico});
+    return {};
+  };
+  if (auto planned = plan_scope(key_scope(request.key->id), request.key->limits); !planned) return planned.error();
+  if (request.team != nullptr) {
+    if (auto planned = plan_scope(team_scope(request.team->id), request.team->limits); !planned)
+      return planned.error();
+  }
+  std::set<BudgetRow> rows;
+  std::vector<std::string> scopes;
+  for (const ScopePlan& plan : plans) {
+    rows.emplace(plan.scope, plan.period.start_ms);
+    scopes.push_back(plan.scope);
+  }
+
+  std::lock_guard lock(mutex_);
+  auto transaction = WriteTransaction::begin(*session_);
+  if (!transaction) return database_error(transaction.error());
+  for (const auto& [scope, period] : rows) {
+    auto created = session_->run(
+        "INSERT INTO gov_budgets (scope, period_start_ms) VALUES ($1, $2) ON CONFLICT (scope, period_start_ms) DO NOTHING",
+        std::array<SqlParam, 2>{scope, std::to_string(period)});
+    if (!created) return database_error(created.error());
+  }
+  // The previous lease's rows may be in an earlier period: locked with the new ones, in order.
+  std::set<BudgetRow> locked_rows = rows;
+  if (request.previous) {
+    auto previous_rows = lease_rows(*session_, request.previous->lease_id);
+    if (!previous_rows) return database_error(previous_rows.error());
+    if (*previous_rows) locked_rows.insert((*previous_rows)->begin(), (*previous_rows)->end());
+  }
+  if (auto locked = lock_budget_rows(*session_, locked_rows); !locked) return database_error(locked.error());
+  if (auto swept = sweep(scopes, request.now_ms); !swept) return swept.error();
+  if (auto swept = sweep_leases(scopes, request.now_ms); !swept) return swept.error();
+  if (request.previous) {
+    std::int64_t released = 0;
+    if (auto returned = return_lease(*request.previous, released); !returned) return returned.error();
+  }
+
+  LeaseGrant grant;
+  std::optional<std::int64_t> least_room;
+  for (const ScopePlan& plan : plans) {
+    if (plan.period.end_ms)
+      grant.period_end_ms = std::min(grant.period_end_ms.value_or(*plan.period.end_ms), *plan.period.end_ms);
+    if (!plan.budget_pico) continue;
+    auto used = session_->run("SELECT spent_pico, held_pico FROM gov_budgets WHERE scope = $1 AND period_start_ms = $2",
+                              std::array<SqlParam, 2>{plan.scope, std::to_string(plan.period.start_ms)});
+    if (!used) return database_error(used.error());
+    const std::int64_t spent = used->empty() ? 0 : integer(used->front()[0]);
+    const std::int64_t held = used->empty() ? 0 : integer(used->front()[1]);
+    const std::int64_t room = *plan.budget_pico - spent - held;
+    least_room = std::min(least_room.value_or(room), room);
+    if (request.needed_pico > room && !grant.refused)
+      grant.refused = BudgetShortfall{plan.scope, *plan.budget_pico, spent + held, request.needed_pico, plan.period};
+  }
+  if (!grant.refused) {
+    // Without a budget on either scope nothing needs leasing; the caller does not ask then.
+    const std::int64_t room = least_room.value_or(request.max_slice_pico);
+    grant.reserved_pico = lease_slice(request.needed_pico, room, request.max_slice_pico);
+    grant.remaining_pico = std::max<std::int64_t>(room - grant.reserved_pico, 0);
+    const ScopePlan& key_plan = plans.front();
+    const ScopePlan* team_plan = plans.size() > 1 ? &plans[1] : nullptr;
+    auto inserted = session_->run(
+        "INSERT INTO gov_leases (id, key_scope, key_period_ms, team_scope, team_period_ms, reserved_pico, "
+        "created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        std::array<SqlParam, 8>{request.lease_id, key_plan.scope, std::to_string(key_plan.period.start_ms),
+                                team_plan ? SqlParam(team_plan->scope) : std::nullopt,
+                                team_plan ? SqlParam(std::to_string(team_plan->period.start_ms)) : std::nullopt,
+                                std::to_string(grant.reserved_pico), std::to_string(request.now_ms),
+                                std::to_string(request.expires_at_ms)});
+    if (!inserted) return database_error(inserted.error());
+    if (auto held = add_held(*session_, rows, grant.reserved_pico); !held) return database_error(held.error());
+  } else if (least_room) {
+    grant.remaining_pico = std::max<std::int64_t>(*least_room, 0);
+  }
+  // A refusal commits too: the sweeps and the previous lease's return stand either way.
+  if (auto committed = transaction->commit(); !committed) return database_error(committed.error());
+  return grant;
+}
+
+}  // namespace turnout::governance
