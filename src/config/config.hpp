@@ -125,6 +125,12 @@ struct GovernanceConfig {
   GovernanceMode mode = GovernanceMode::strict;
   bool allow_unpriced = false;  // a model without a price under a budget is refused
   double key_cache_ttl_s = 1;   // how long a verified (or unknown) key is trusted without the database
+  // Lease mode (docs/REFERENCE.md §8): the most one replica reserves of a budget at once,
+  // how long it admits calls against one lease, and after how long idle it gives the
+  // unused part back.
+  std::int64_t lease_slice_pico = 1'000'000'000'000;  // $1
+  double lease_ttl_s = 30;
+  double lease_idle_s = 5;
 };
 
 // OpenTelemetry traces (docs/REFERENCE.md §3.9): off while otlp_endpoint is empty.

@@ -782,9 +782,24 @@ TEST(ConfigGovernance, UnbuiltModesAndUnknownKeysAreRefusedByName) {
   EXPECT_EQ(parse_ok("governance: {on_insufficient: clamp}\n").governance.on_insufficient, OnInsufficient::clamp);
   EXPECT_EQ(parse_ok("governance: {}\n").governance.on_insufficient, OnInsufficient::reject);
   EXPECT_CONTAINS(parse_error("governance: {on_insufficient: shrink}\n"), "governance.on_insufficient");
-  EXPECT_CONTAINS(parse_error("governance: {mode: lease}\n"), "governance.mode");
   EXPECT_CONTAINS(parse_error("governance: {mode: fast}\n"), "governance.mode");
   EXPECT_CONTAINS(parse_error("governance: {budget: 5}\n"), "budget");
+}
+
+TEST(ConfigGovernance, LeaseModeAndItsSliceAreReadExactly) {
+  EXPECT_EQ(parse_ok("governance: {}\n").governance.mode, GovernanceMode::strict);
+  EXPECT_EQ(parse_ok("governance: {}\n").governance.lease_slice_pico, 1'000'000'000'000);
+  const Config lease =
+      parse_ok("governance: {mode: lease, lease_slice_usd: 0.002, lease_ttl_s: 10, lease_idle_s: 0.5}\n");
+  EXPECT_EQ(lease.governance.mode, GovernanceMode::lease);
+  EXPECT_EQ(lease.governance.lease_slice_pico, 2'000'000'000);  // $0.002, no floating point
+  EXPECT_EQ(lease.governance.lease_ttl_s, 10);
+  EXPECT_EQ(lease.governance.lease_idle_s, 0.5);
+  EXPECT_CONTAINS(parse_error("governance: {lease_slice_usd: 0}\n"), "governance.lease_slice_usd");
+  EXPECT_CONTAINS(parse_error("governance: {lease_slice_usd: -1}\n"), "governance.lease_slice_usd");
+  EXPECT_CONTAINS(parse_error("governance: {lease_slice_usd: 0.0000000001}\n"), "governance.lease_slice_usd");
+  EXPECT_CONTAINS(parse_error("governance: {lease_ttl_s: 0}\n"), "governance.lease_ttl_s");
+  EXPECT_CONTAINS(parse_error("governance: {lease_idle_s: -2}\n"), "governance.lease_idle_s");
 }
 
 }  // namespace turnout::config
