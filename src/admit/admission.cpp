@@ -1,5 +1,6 @@
 #include "admit/admission.hpp"
 
+#include "admit/lease_pool.hpp"
 #include "admit/rate_headers.hpp"
 
 #include "governance/virtual_key.hpp"
@@ -17,6 +18,8 @@ using SteadyClock = std::chrono::steady_clock;
 bool allows(const std::optional<std::vector<std::string>>& models, std::string_view model) {
   return !models || std::find(models->begin(), models->end(), model) != models->end();
 }
+
+}  // namespace
 
 Refusal budget_refusal(const KeyGrant& grant, const governance::BudgetShortfall& shortfall, std::int64_t now_ms) {
   Refusal refusal;
@@ -39,6 +42,8 @@ Refusal budget_refusal(const KeyGrant& grant, const governance::BudgetShortfall&
   }
   return refusal;
 }
+
+namespace {
 
 Refusal cost_refusal(const HoldAmountError& error) {
   Refusal refusal;
@@ -109,6 +114,7 @@ Admission::Admission(governance::GovernanceStore& store, AdmitSettings settings,
 void Admission::forget(const std::string& public_id) {
   std::lock_guard lock(cache_mutex_);
   cache_.erase(public_id);
+  if (leases_ != nullptr) leases_->drop_key(public_id);  // lease mode: a changed key keeps no slice
 }
 
 Admission::Lookup Admission::lookup(const std::string& public_id, bool cache_only, CacheEntry& entry) {
@@ -205,6 +211,7 @@ void Admission::forget_team(const std::string& team_id) {
     const auto& grant = entry.second.grant;
     return grant && grant->key.team_id == team_id;
   });
+  if (leases_ != nullptr) leases_->drop_team(team_id);
 }
 
 std::variant<Admitted, Refusal> Admission::admit(const KeyGrant& grant, const CallCost& cost,
@@ -257,6 +264,9 @@ std::variant<Admitted, Refusal> Admission::decide(const KeyGrant& grant, const C
   request.team = grant.team ? &*grant.team : nullptr;
   request.now_ms = now_();
   request.expires_at_ms = request.now_ms + hold_ttl.count();
+  // Lease mode covers budgets only: a key under rpm, tpm or max_parallel is held strictly.
+  if (leases_ != nullptr && budgeted && !token_limited && !slotted && !either(&governance::Limits::rpm))
+    return admit_on_lease(grant, request);
   auto outcome = store_.hold(request);
   if (!outcome) return governance_unavailable(grant.key.id);
   // Clamp: hold what fits, at most twice more (the key's room, then its team's, may each

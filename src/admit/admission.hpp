@@ -103,6 +103,8 @@ class RefusalCounter {
 using NowMs = std::function<std::int64_t()>;
 std::int64_t system_now_ms();
 
+class LeasePool;
+
 class Admission {
  public:
   Admission(governance::GovernanceStore& store, AdmitSettings settings, NowMs now = system_now_ms);
@@ -122,6 +124,13 @@ class Admission {
 
   const RefusalCounter& refusals() const { return refusals_; }
 
+  // Lease mode (lease_pool.hpp): calls on keys whose only limits are budgets are admitted
+  // against this replica's leases. `pool` outlives the admission's use.
+  void use_leases(LeasePool& pool) { leases_ = &pool; }
+  // The call's record was handed to the ledger with its actual cost: a lease call's
+  // worst case leaves the lease's in-flight part.
+  void call_recorded(std::string_view hold_id, std::int64_t cost_pico);
+
  private:
   struct CacheEntry {
     std::shared_ptr<const KeyGrant> grant;  // null: no such key (negative entry)
@@ -135,7 +144,11 @@ class Admission {
   std::variant<Admitted, Refusal> decide(const KeyGrant& grant, const CallCost& cost,
                                          std::chrono::milliseconds hold_ttl);
 
+  // Lease mode (lease_admission.cpp): `request` as a strict hold would be taken.
+  std::variant<Admitted, Refusal> admit_on_lease(const KeyGrant& grant, const governance::HoldRequest& request);
+
   governance::GovernanceStore& store_;
+  LeasePool* leases_ = nullptr;  // lease mode only
   const AdmitSettings settings_;
   RefusalCounter refusals_;
   const NowMs now_;
@@ -146,5 +159,6 @@ class Admission {
 // Refusals shared with the gateway's own checks.
 Refusal invalid_key_refusal(std::string_view public_id, std::string_view why);
 Refusal governance_unavailable(std::string_view public_id);
+Refusal budget_refusal(const KeyGrant& grant, const governance::BudgetShortfall& shortfall, std::int64_t now_ms);
 
 }  // namespace turnout::admit

@@ -4,6 +4,8 @@
 
 #include "admit/admission.hpp"
 #include "admit/hold_sweeper.hpp"
+#include "admit/lease_keeper.hpp"
+#include "admit/lease_pool.hpp"
 #include "governance/change_listener.hpp"
 #include "config/config.hpp"
 #include "governance/store.hpp"
@@ -20,6 +22,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -99,10 +102,12 @@ int run_serve(const ServeOptions& opts) {
   // Governance works on the same database through its own connection; a private
   // in-memory ledger has no second connection, so virtual keys are then refused.
   std::unique_ptr<governance::GovernanceStore> governance_store;
+  std::unique_ptr<admit::LeasePool> lease_pool;  // lease mode only; outlives every user of the admission
   std::unique_ptr<admit::Admission> admission;
   std::unique_ptr<governance::GovernanceStore> hold_sweeper_store;
   std::unique_ptr<admit::HoldSweeper> hold_sweeper;  // declared after its store: stopped first
   std::unique_ptr<governance::ChangeListener> change_listener;  // stopped before the cache it evicts from
+  std::unique_ptr<admit::LeaseKeeper> lease_keeper;  // lease mode: stopped first, its pool still there
   if (config.ledger.url != "sqlite::memory:") {
     auto store = governance::GovernanceStore::open(config.ledger.url);
     if (!store) {
@@ -116,6 +121,16 @@ int run_serve(const ServeOptions& opts) {
     admit_settings.key_cache_ttl =
         std::chrono::milliseconds(static_cast<long long>(config.governance.key_cache_ttl_s * 1000));
     admission = std::make_unique<admit::Admission>(*governance_store, admit_settings);
+    if (config.governance.mode == config::GovernanceMode::lease) {
+      const auto ms = [](double seconds) { return std::chrono::milliseconds(static_cast<long long>(seconds * 1000)); };
+      lease_pool = std::make_unique<admit::LeasePool>(
+          *governance_store, admit::LeaseSettings{config.governance.lease_slice_pico, ms(config.governance.lease_ttl_s),
+                                                  ms(config.governance.lease_idle_s)});
+      admission->use_leases(*lease_pool);
+      lease_keeper = std::make_unique<admit::LeaseKeeper>(
+          *lease_pool, std::clamp(ms(config.governance.lease_idle_s) / 2, std::chrono::milliseconds(50),
+                                  std::chrono::milliseconds(1000)));
+    }
     // Its own connection, so a sweep never waits on (or delays) an admission.
     auto sweeper_store = governance::GovernanceStore::open(config.ledger.url);
     if (!sweeper_store) {
@@ -202,6 +217,7 @@ int run_serve(const ServeOptions& opts) {
   // gateway goes last.
   gateway->hand_over_held_records();
   (*ledger)->close();
+  lease_keeper.reset();  // lease mode: every lease's unused part goes back, its calls settled
   gateway->close_idle_connections();
   signals.reset();
   hangup.reset();

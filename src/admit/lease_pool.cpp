@@ -1,0 +1,189 @@
+#include "admit/lease_pool.hpp"
+
+#include "governance/virtual_key.hpp"
+#include "ledger/hold_settlement.hpp"
+
+#include <algorithm>
+
+namespace turnout::admit {
+
+std::int64_t LeaseSlice::available() const {
+  return std::max<std::int64_t>(granted_pico - consumed_pico - in_flight_pico - returned_pico, 0);
+}
+
+bool LeaseSlice::take(std::int64_t amount_pico) {
+  if (amount_pico < 0 || amount_pico > available()) return false;
+  in_flight_pico += amount_pico;
+  ++in_flight_calls;
+  return true;
+}
+
+void LeaseSlice::finish(std::int64_t amount_pico, std::int64_t cost_pico) {
+  in_flight_pico -= amount_pico;
+  if (in_flight_calls > 0) --in_flight_calls;
+  consumed_pico += std::max<std::int64_t>(cost_pico, 0);
+}
+
+std::int64_t LeaseSlice::take_unused() {
+  const std::int64_t unused = available();
+  returned_pico += unused;
+  return unused;
+}
+
+LeasePool::LeasePool(governance::GovernanceStore& store, LeaseSettings settings)
+    : store_(store), settings_(settings) {}
+
+LeaseTicket LeasePool::ticket(const std::string& lease_id, Lease& lease, std::int64_t amount_pico) {
+  std::string hold_id(ledger::kLeaseHoldPrefix);
+  hold_id += lease_id;
+  hold_id += '-';
+  hold_id += std::to_string(++next_call_);
+  tickets_[hold_id] = Ticket{lease_id, amount_pico};
+  return LeaseTicket{std::move(hold_id), lease.remaining_elsewhere_pico + lease.slice.available()};
+}
+
+std::optional<LeaseTicket> LeasePool::admit_locally(const KeyGrant& grant, std::int64_t amount_pico,
+                                                    std::int64_t now_ms, std::int64_t call_ends_ms) {
+  const auto open = open_.find(grant.key.id);
+  if (open == open_.end()) return std::nullopt;
+  Lease& lease = leases_.at(open->second);
+  const bool current = lease.key_version == grant.key.updated_at_ms &&
+                       lease.team_version == (grant.team ? grant.team->updated_at_ms : 0) &&
+                       lease.team_id == (grant.team ? grant.team->id : "");
+  // A call must settle before the lease can expire, and start in the lease's periods.
+  const bool in_time = call_ends_ms <= lease.expires_at_ms && (!lease.period_end_ms || now_ms < *lease.period_end_ms);
+  if (!current || !in_time || !lease.slice.take(amount_pico)) return std::nullopt;
+  lease.last_used_ms = now_ms;
+  return ticket(open->second, lease, amount_pico);
+}
+
+std::optional<governance::LeaseReturn> LeasePool::close(const std::string& lease_id) {
+  const auto found = leases_.find(lease_id);
+  if (found == leases_.end()) return std::nullopt;
+  Lease& lease = found->second;
+  if (!lease.closed) {
+    lease.closed = true;
+    if (const auto open = open_.find(lease.key_id); open != open_.end() && open->second == lease_id) open_.erase(open);
+  }
+  const std::int64_t unused = lease.slice.take_unused();
+  if (lease.slice.in_flight_calls == 0) leases_.erase(found);
+  if (unused == 0) return std::nullopt;
+  return governance::LeaseReturn{lease_id, unused};
+}
+
+std::shared_ptr<std::mutex> LeasePool::renewal_lock(const std::string& key_id) {
+  std::lock_guard lock(mutex_);
+  auto& renewal = renewing_[key_id];
+  if (!renewal) renewal = std::make_shared<std::mutex>();
+  return renewal;
+}
+
+LeasePool::Outcome LeasePool::admit(const KeyGrant& grant, std::int64_t amount_pico, std::int64_t now_ms,
+                                    std::int64_t call_ends_ms) {
+  {
+    std::lock_guard lock(mutex_);
+    if (auto admitted = admit_locally(grant, amount_pico, now_ms, call_ends_ms)) return std::move(*admitted);
+  }
+  // One renewal per key at a time: the others wait, then spend the new lease.
+  const auto renewal = renewal_lock(grant.key.id);
+  std::lock_guard renewing(*renewal);
+  governance::LeaseRequest request;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto admitted = admit_locally(grant, amount_pico, now_ms, call_ends_ms)) return std::move(*admitted);
+    if (const auto open = open_.find(grant.key.id); open != open_.end()) request.previous = close(open->second);
+  }
+  auto lease_id = governance::random_hex(16);
+  if (!lease_id) return governance::StoreError{governance::FailureKind::database, lease_id.error().message};
+  request.lease_id = std::move(*lease_id);
+  request.key = &grant.key;
+  request.team = grant.team ? &*grant.team : nullptr;
+  request.needed_pico = amount_pico;
+  request.max_slice_pico = settings_.max_slice_pico;
+  request.now_ms = now_ms;
+  request.expires_at_ms = call_ends_ms + settings_.ttl.count();
+  auto granted = store_.take_lease(request);
+  std::lock_guard lock(mutex_);
+  if (!granted) {
+    // The previous lease's unused part is still reserved in the database: give it back later.
+    if (request.previous) pending_returns_.push_back(*request.previous);
+    return granted.error();
+  }
+  if (granted->refused) return *granted->refused;
+  Lease& lease = leases_[request.lease_id];
+  lease.key_id = grant.key.id;
+  lease.team_id = grant.team ? grant.team->id : "";
+  lease.key_version = grant.key.updated_at_ms;
+  lease.team_version = grant.team ? grant.team->updated_at_ms : 0;
+  lease.expires_at_ms = request.expires_at_ms;
+  lease.period_end_ms = granted->period_end_ms;
+  lease.remaining_elsewhere_pico = granted->remaining_pico;
+  lease.last_used_ms = now_ms;
+  lease.slice.granted_pico = granted->reserved_pico;
+  open_[grant.key.id] = request.lease_id;
+  lease.slice.take(amount_pico);  // fits: the slice is at least the call's worst case
+  return ticket(request.lease_id, lease, amount_pico);
+}
+
+void LeasePool::finish(std::string_view hold_id, std::int64_t cost_pico) {
+  if (!ledger::lease_of_hold(hold_id)) return;
+  std::lock_guard lock(mutex_);
+  const auto found = tickets_.find(std::string(hold_id));
+  if (found == tickets_.end()) return;
+  const Ticket ticket = std::move(found->second);
+  tickets_.erase(found);
+  const auto lease = leases_.find(ticket.lease_id);
+  if (lease == leases_.end()) return;
+  lease->second.slice.finish(ticket.amount_pico, cost_pico);
+  // A closed lease's last call: what it did not cost goes back too.
+  if (lease->second.closed) {
+    if (auto unused = close(ticket.lease_id)) pending_returns_.push_back(std::move(*unused));
+  }
+}
+
+void LeasePool::drop_key(const std::string& key_id) {
+  std::lock_guard lock(mutex_);
+  if (const auto open = open_.find(key_id); open != open_.end()) {
+    if (auto unused = close(open->second)) pending_returns_.push_back(std::move(*unused));
+  }
+}
+
+void LeasePool::drop_team(const std::string& team_id) {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> dropped;
+  for (const auto& [lease_id, lease] : leases_)
+    if (!lease.closed && lease.team_id == team_id) dropped.push_back(lease_id);
+  for (const std::string& lease_id : dropped)
+    if (auto unused = close(lease_id)) pending_returns_.push_back(std::move(*unused));
+}
+
+void LeasePool::return_unused(std::int64_t now_ms, bool everything) {
+  std::vector<governance::LeaseReturn> returns;
+  {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> due;
+    for (const auto& [lease_id, lease] : leases_) {
+      const bool idle = now_ms - lease.last_used_ms >= settings_.idle.count();
+      if (!lease.closed && (everything || idle || now_ms >= lease.expires_at_ms)) due.push_back(lease_id);
+    }
+    for (const std::string& lease_id : due)
+      if (auto unused = close(lease_id)) pending_returns_.push_back(std::move(*unused));
+    returns.swap(pending_returns_);
+  }
+  // One at a time, so a failure re-queues only what was not given back (never twice).
+  std::vector<governance::LeaseReturn> failed;
+  for (const governance::LeaseReturn& unused : returns) {
+    if (!store_.return_leases({unused})) failed.push_back(unused);
+  }
+  if (failed.empty()) return;
+  // The database is away: the parts stay reserved there until it is back (or they expire).
+  std::lock_guard lock(mutex_);
+  pending_returns_.insert(pending_returns_.end(), failed.begin(), failed.end());
+}
+
+std::size_t LeasePool::leases() const {
+  std::lock_guard lock(mutex_);
+  return leases_.size();
+}
+
+}  // namespace turnout::admit

@@ -1,0 +1,258 @@
+// Lease mode (issue 17, item 5): a replica's slice of a budget, spent in process and
+// settled by the ledger writer, on SQLite: the cap holds over any number of pools (replicas),
+// slices shrink with the room, unused parts go back, an expired lease is charged in full.
+#include "admit/lease_pool.hpp"
+#include "governance/store.hpp"
+#include "ledger/backend.hpp"
+#include "ledger/sqlite/backend.hpp"
+#include "ledger/sqlite/db.hpp"
+#include "ledger/sqlite/schema.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+namespace {
+
+using namespace turnout;
+using namespace turnout::admit;
+using namespace turnout::governance;
+namespace fs = std::filesystem;
+
+constexpr std::int64_t kCent = 10'000'000'000;  // $0.01 in pico-dollars
+constexpr std::int64_t kNow = 1'796'558'400'000;  // 2026-12-06 12:00 UTC
+constexpr std::int64_t kCallEnds = kNow + 120'000;
+
+TEST(LeaseSlice, AdmitsWhatFitsAndCountsEveryPicoOnce) {
+  LeaseSlice slice;
+  slice.granted_pico = 1000;
+  EXPECT_TRUE(slice.take(600));
+  EXPECT_FALSE(slice.take(401));  // 400 left
+  EXPECT_TRUE(slice.take(400));
+  EXPECT_EQ(slice.available(), 0);
+  slice.finish(600, 250);  // cost less than its worst case: 350 free again
+  EXPECT_EQ(slice.available(), 350);
+  EXPECT_EQ(slice.take_unused(), 350);
+  EXPECT_EQ(slice.available(), 0);  // given back: not admitted again
+  EXPECT_EQ(slice.in_flight_calls, 1u);
+  slice.finish(400, 900);  // an overrun: nothing negative, nothing admitted
+  EXPECT_EQ(slice.available(), 0);
+  EXPECT_EQ(slice.consumed_pico, 1150);
+  EXPECT_EQ(slice.in_flight_pico, 0);
+}
+
+TEST(LeaseSlice, SizeShrinksWithTheRoomAndCoversTheCall) {
+  EXPECT_EQ(lease_slice(10, 1000, 100), 100);  // the configured most
+  EXPECT_EQ(lease_slice(10, 200, 100), 50);    // a quarter of the room
+  EXPECT_EQ(lease_slice(90, 200, 100), 90);    // never less than the call that asks
+  EXPECT_EQ(lease_slice(30, 30, 100), 30);     // never more than the room
+}
+
+class Leases : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("turnout-leases-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    url_ = "sqlite:" + (dir_ / "ledger.db").string();
+    store_ = open_store();
+    Fields fields;
+    fields.name = "hot";
+    fields.budget_pico.value = kCent;
+    auto created = store_->create_key(fields, "test", kNow);
+    ASSERT_TRUE(created) << created.error().message;
+    grant_.key = created->record;
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  std::unique_ptr<GovernanceStore> open_store() {
+    auto store = GovernanceStore::open(url_);
+    EXPECT_TRUE(store) << store.error().message;
+    return std::move(*store);
+  }
+
+  static LeaseSettings settings(std::int64_t max_slice) {
+    return LeaseSettings{max_slice, std::chrono::milliseconds(30'000), std::chrono::milliseconds(5'000)};
+  }
+
+  std::optional<std::string> admit(LeasePool& pool, std::int64_t amount) {
+    auto outcome = pool.admit(grant_, amount, kNow, kCallEnds);
+    EXPECT_FALSE(std::holds_alternative<StoreError>(outcome));
+    if (auto* ticket = std::get_if<LeaseTicket>(&outcome)) return ticket->hold_id;
+    return std::nullopt;
+  }
+
+  // The call's record through the ledger's own SQLite writer, then the pool told.
+  void record(LeasePool& pool, const std::string& hold_id, std::int64_t cost, const std::string& record_key) {
+    auto backend = ledger::SqliteBackend::open((dir_ / "ledger.db").string());
+    ASSERT_TRUE(backend) << backend.error().message;
+    ledger::KeyedRecord keyed;
+    keyed.key = record_key;
+    keyed.record.id = record_key;
+    keyed.record.hold_id = hold_id;
+    keyed.record.cost = pricing::Money{cost};
+    ASSERT_TRUE((*backend)->write_batch(std::span(&keyed, 1)));
+    pool.finish(hold_id, cost);
+  }
+
+  ScopeUsage usage(std::int64_t now = kNow) {
+    auto found = store_->usage(key_scope(grant_.key.id), grant_.key.limits, now);
+    EXPECT_TRUE(found);
+    return *found;
+  }
+
+  fs::path dir_;
+  std::string url_;
+  std::unique_ptr<GovernanceStore> store_;
+  KeyGrant grant_;
+};
+
+TEST_F(Leases, ASliceIsHeldInTheDatabaseAndSpentLocally) {
+  LeasePool pool(*store_, settings(kCent / 5));  // at most $0.002 a lease
+  const auto first = admit(pool, kCent / 10);
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->starts_with("lease-"));
+  EXPECT_EQ(usage().held_pico, kCent / 5);  // min($0.002, room / 4 = $0.0025)
+  const auto second = admit(pool, kCent / 10);  // in process: the same lease
+  ASSERT_TRUE(second);
+  EXPECT_EQ(usage().held_pico, kCent / 5);
+  EXPECT_EQ(pool.leases(), 1u);
+  record(pool, *first, kCent / 40, "r1");
+  // The writer moved the actual cost from the lease into spent: spent = the ledger's costs.
+  EXPECT_EQ(usage().spent_pico, kCent / 40);
+  EXPECT_EQ(usage().held_pico, kCent / 5 - kCent / 40);
+  // Given back: all but the call still in flight.
+  pool.return_unused(kNow, true);
+  EXPECT_EQ(usage().held_pico, kCent / 10);
+  record(pool, *second, kCent / 10, "r2");
+  pool.return_unused(kNow, true);
+  EXPECT_EQ(usage().held_pico, 0);
+  EXPECT_EQ(usage().spent_pico, kCent / 40 + kCent / 10);
+}
+
+TEST_F(Leases, FourReplicasNeverSpendPastTheCapAndLeaveLessThanOneCall) {
+  std::vector<std::unique_ptr<GovernanceStore>> stores;
+  std::vector<std::unique_ptr<LeasePool>> pools;
+  for (int i = 0; i < 4; ++i) {
+    stores.push_back(open_store());
+    pools.push_back(std::make_unique<LeasePool>(*stores.back(), settings(kCent)));
+  }
+  const std::int64_t worst = 7 * kCent / 100;  // $0.0007 a call at most
+  std::int64_t admitted = 0;
+  std::int64_t spent = 0;
+  int refused_in_a_row = 0;
+  for (int call = 0; refused_in_a_row < 8 && call < 1000; ++call) {
+    LeasePool& pool = *pools[call % 4];
+    const auto hold_id = admit(pool, worst);
+    if (!hold_id) {
+      ++refused_in_a_row;
+      pool.return_unused(kNow, true);  // an idle replica gives its slice back
+      continue;
+    }
+    refused_in_a_row = 0;
+    admitted += worst;
+    const std::int64_t cost = call % 3 == 0 ? worst : worst / 2;
+    record(pool, *hold_id, cost, "r" + std::to_string(call));
+    spent += cost;
+  }
+  for (auto& pool : pools) pool->return_unused(kNow, true);
+  EXPECT_EQ(usage().spent_pico, spent);  // by construction
+  EXPECT_LE(usage().spent_pico, kCent);
+  EXPECT_EQ(usage().held_pico, 0);
+  // Drained: what is left cannot hold one more call.
+  EXPECT_LT(kCent - usage().spent_pico, worst);
+}
+
+TEST_F(Leases, ACallThatDoesNotFitAnywhereIsRefusedWithTheShortfall) {
+  LeasePool pool(*store_, settings(kCent));
+  ASSERT_TRUE(admit(pool, 9 * kCent / 10));
+  auto refused = pool.admit(grant_, 2 * kCent / 10, kNow, kCallEnds);
+  ASSERT_TRUE(std::holds_alternative<BudgetShortfall>(refused));
+  EXPECT_EQ(std::get<BudgetShortfall>(refused).budget_pico, kCent);
+  EXPECT_LE(usage().held_pico, kCent);
+}
+
+TEST_F(Leases, AnExpiredLeaseIsChargedInFullAndALateRecordChargesNothingTwice) {
+  LeasePool pool(*store_, settings(kCent / 2));
+  const auto hold_id = admit(pool, kCent / 10);
+  ASSERT_TRUE(hold_id);
+  const std::int64_t slice = usage().held_pico;
+  ASSERT_GT(slice, 0);
+  // The replica died: nothing gives the slice back; past its expiry any sweep charges it.
+  auto swept = store_->sweep_expired(kCallEnds + 31'000);
+  ASSERT_TRUE(swept);
+  EXPECT_EQ(*swept, 1u);
+  EXPECT_EQ(usage().held_pico, 0);
+  EXPECT_EQ(usage().spent_pico, slice);
+  record(pool, *hold_id, kCent / 10, "late");  // drained from a spool afterwards
+  EXPECT_EQ(usage().spent_pico, slice);
+}
+
+TEST_F(Leases, ADroppedKeyKeepsNoSlice) {
+  LeasePool pool(*store_, settings(kCent / 2));
+  ASSERT_TRUE(admit(pool, kCent / 10));
+  pool.drop_key(grant_.key.id);  // revoked or changed (NOTIFY, or this replica's admin API)
+  pool.return_unused(kNow);
+  EXPECT_EQ(usage().held_pico, kCent / 10);  // only the call in flight
+  // A changed key (a newer updated_at) is not admitted on an older lease either.
+  ASSERT_TRUE(admit(pool, kCent / 10));
+  grant_.key.updated_at_ms += 1;
+  ASSERT_TRUE(admit(pool, kCent / 10));
+  // Three leases, each settling one call in flight ($0.001 each); the first two gave back
+  // their rest, the new one holds a quarter of the room left ($0.008 / 4).
+  EXPECT_EQ(pool.leases(), 3u);
+  EXPECT_EQ(usage().held_pico, 3 * kCent / 10 + kCent / 10);
+}
+
+// A ledger of the version before leases, with a budget already part spent and held: the
+// upgrade adds gov_leases and a lease counts the existing rows.
+TEST(LeaseUpgrade, ALedgerFromBeforeLeasesTakesThemOnItsExistingBudgetRows) {
+  const fs::path dir = fs::temp_directory_path() / ("turnout-lease-upgrade-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string file = (dir / "ledger.db").string();
+  const auto migrations = ledger::sqlite::ledger_migrations();
+  const auto step = static_cast<std::size_t>(
+      std::find_if(migrations.begin(), migrations.end(),
+                   [](const ledger::sqlite::Migration& m) { return m.description == "governance leases"; }) -
+      migrations.begin());
+  ASSERT_LT(step, migrations.size());
+  {
+    auto db = ledger::sqlite::Database::open(file);
+    ASSERT_TRUE(db) << db.error().message;
+    ASSERT_TRUE(ledger::sqlite::migrate(*db, migrations.first(step)));
+    ASSERT_EQ(db->query_int("SELECT COUNT(*) FROM sqlite_master WHERE name = 'gov_leases'").value(), 0);
+  }
+  auto store = GovernanceStore::open("sqlite:" + file);  // migrates to the newest version
+  ASSERT_TRUE(store) << store.error().message;
+  Fields fields;
+  fields.name = "old";
+  fields.budget_pico.value = kCent;
+  fields.budget_period = BudgetPeriod::lifetime;
+  auto key = (*store)->create_key(fields, "test", kNow);
+  ASSERT_TRUE(key);
+  {
+    auto db = ledger::sqlite::Database::open(file);
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->exec("INSERT INTO gov_budgets (scope, period_start_ms, spent_pico, held_pico) VALUES ('key:" +
+                         key->record.id + "', 0, 6000000000, 3000000000)"));
+  }
+  KeyGrant grant;
+  grant.key = key->record;
+  LeasePool pool(**store, LeaseSettings{kCent, std::chrono::milliseconds(30'000), std::chrono::milliseconds(5'000)});
+  // $0.001 is left: exactly one call of $0.001 fits, the next does not.
+  ASSERT_TRUE(std::holds_alternative<LeaseTicket>(pool.admit(grant, kCent / 10, kNow, kCallEnds)));
+  EXPECT_TRUE(std::holds_alternative<BudgetShortfall>(pool.admit(grant, 1, kNow, kCallEnds)));
+  auto usage = (*store)->usage(key_scope(grant.key.id), grant.key.limits, kNow);
+  ASSERT_TRUE(usage);
+  EXPECT_EQ(usage->held_pico, 3'000'000'000 + kCent / 10);
+  store->reset();
+  fs::remove_all(dir);
+}
+
+}  // namespace
