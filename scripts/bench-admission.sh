@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The admission benchmark (issue 17): what governance adds to a call. Four `turnout serve`
 # replicas on one private PostgreSQL ledger and the mock upstream, loopback only. One hot
-# virtual key with a large budget and rpm (strict mode: every call takes a budget hold
-# and an rpm count in the database) against the same replicas called with a static
-# `server.api_keys` key (governance off), at a fixed offered rate spread round-robin over
-# the replicas by an open-loop generator (bench/admission_load.mjs). On and off rounds are
-# interleaved (their order alternating) and medians of the rounds printed:
+# virtual key with a large budget, three ways: on four replicas in `governance.mode:
+# strict` (every call takes a budget hold in the database), on four more replicas of the
+# same database in `governance.mode: lease` (calls spend a replica's slice in process),
+# and the strict replicas called with a static `server.api_keys` key (governance off), at
+# a fixed offered rate spread round-robin over the replicas by an open-loop generator
+# (bench/admission_load.mjs). The three are interleaved (their order rotating each round)
+# and medians of the rounds printed:
 #   - client-side latency p50/p99 (from each request's scheduled send time);
 #   - the gateway's own x-turnout-overhead-us p50/p99 (admission included, upstream not);
 #   - database statements per admitted request, from pg_stat_statements (loaded into the
@@ -100,26 +102,32 @@ providers:
   openai: {base_url: "http://127.0.0.1:$mock_port/v1", api_key: bench-key}
 governance: {key_cache_ttl_s: 1}
 YAML
+sed 's/^governance: .*/governance: {key_cache_ttl_s: 1, mode: lease}/' "$work/turnout.yaml" >"$work/turnout-lease.yaml"
 # The first replica creates the schema; then the hot key, on the database directly.
-urls=()
-for i in $(seq 0 $((REPLICAS - 1))); do
-  # The access log of a loaded replica is large; the bench does not need it.
-  port=$(free_port)
-  "$bin" serve --config "$work/turnout.yaml" --port "$port" >/dev/null 2>"$work/replica-$i.err" &
-  pids+=($!)
-  for _ in $(seq 1 150); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
-  curl -sf "http://127.0.0.1:$port/health" >/dev/null || { echo "bench-admission: replica $i did not start: $(cat "$work/replica-$i.err")" >&2; exit 1; }
-  urls+=("http://127.0.0.1:$port")
-done
-hot_key=$("$bin" keys create --name bench-hot --budget-usd 1000000 --budget-period lifetime --rpm 1000000 \
+start_replicas() {  # config name -> comma-separated base URLs
+  local urls=() port i
+  for i in $(seq 0 $((REPLICAS - 1))); do
+    # The access log of a loaded replica is large; the bench does not need it.
+    port=$(free_port)
+    "$bin" serve --config "$work/$1" --port "$port" >/dev/null 2>"$work/$1.replica-$i.err" &
+    pids+=($!)
+    for _ in $(seq 1 150); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+    curl -sf "http://127.0.0.1:$port/health" >/dev/null || { echo "bench-admission: replica $i did not start: $(cat "$work/$1.replica-$i.err")" >&2; exit 1; }
+    urls+=("http://127.0.0.1:$port")
+  done
+  (IFS=,; echo "${urls[*]}")
+}
+strict_targets=$(start_replicas turnout.yaml)
+lease_targets=$(start_replicas turnout-lease.yaml)
+# Budget only: a key with rpm, tpm or max_parallel is held strictly in lease mode too.
+hot_key=$("$bin" keys create --name bench-hot --budget-usd 1000000 --budget-period lifetime \
   --config "$work/turnout.yaml" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).key))')
-targets=$(IFS=,; echo "${urls[*]}")
 
 node -e 'console.log(JSON.stringify({model: "gpt-4o-mini", max_tokens: 16,
   messages: [{role: "user", content: "Summarise the admission benchmark in one short sentence, please."}]}))' >"$work/body.json"
 
-load() {  # key rate seconds -> one JSON line
-  node bench/admission_load.mjs --targets "$targets" --key "$1" --body "$work/body.json" --rate "$2" --seconds "$3"
+load() {  # targets key rate seconds -> one JSON line
+  node bench/admission_load.mjs --targets "$1" --key "$2" --body "$work/body.json" --rate "$3" --seconds "$4"
 }
 # After a run, waits (at most 5 minutes) until the replicas have worked off their queue:
 # no hold left and no statement for a second, so one round does not load the next.
@@ -136,25 +144,30 @@ wait_idle() {
 field() { node -e 'const o=JSON.parse(process.argv[1]); const v=o[process.argv[2]]; console.log(v===null||v===undefined?0:typeof v==="object"?JSON.stringify(v):v)' "$1" "$2"; }
 
 # Warm-up: connections, caches, the hot key's rows.
-load "$hot_key" 100 3 >/dev/null
-load "$static_key" 100 3 >/dev/null
+load "$strict_targets" "$hot_key" 100 3 >/dev/null
+load "$lease_targets" "$hot_key" 100 3 >/dev/null
+load "$strict_targets" "$static_key" 100 3 >/dev/null
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GB; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "setup: PostgreSQL $(psql -X -A -t -c 'SHOW server_version' "$pg_url"), $REPLICAS replicas with $THREADS event-loop thread(s) each, mock upstream 1 thread (answers at once), governance mode strict"
-echo "load: open-loop, round-robin over the replicas, ${SECONDS_PER_RUN}s per run, $ROUNDS rounds per rate of governance on/off interleaved (medians); latency of 200s only"
+echo "setup: PostgreSQL $(psql -X -A -t -c 'SHOW server_version' "$pg_url"), $REPLICAS replicas with $THREADS event-loop thread(s) each, mock upstream 1 thread (answers at once), governance strict / lease (lease: 4 more replicas, default slices) / off"
+echo "load: open-loop, round-robin over the replicas, ${SECONDS_PER_RUN}s per run, $ROUNDS rounds per rate of strict/lease/off interleaved, order rotating (medians); latency of 200s only"
 for rate in $RATES; do
-  : >"$work/on.$rate"; : >"$work/off.$rate"
+  : >"$work/strict.$rate"; : >"$work/lease.$rate"; : >"$work/off.$rate"
   for round in $(seq 1 "$ROUNDS"); do
-    order="on off"
-    (( round % 2 == 0 )) && order="off on"
+    case $(( round % 3 )) in
+      1) order="strict lease off" ;;
+      2) order="lease off strict" ;;
+      0) order="off strict lease" ;;
+    esac
     for mode in $order; do
-      key=$hot_key
+      key=$hot_key targets=$strict_targets
       [[ $mode == off ]] && key=$static_key
+      [[ $mode == lease ]] && targets=$lease_targets
       stmt_reset
-      line=$(load "$key" "$rate" "$SECONDS_PER_RUN")
+      line=$(load "$targets" "$key" "$rate" "$SECONDS_PER_RUN")
       wait_idle
       read -r statements gov_statements < <(stmt_counts)
-      [[ $mode == on ]] && stmt_top >"$work/top.$rate"
+      [[ $mode != off ]] && stmt_top >"$work/top.$mode.$rate"
       ok=$(node -e 'console.log(JSON.parse(process.argv[1]).statuses["200"] ?? 0)' "$line")
       echo "  $rate/s round $round $mode: $line statements=$statements gov_statements=$gov_statements" >&2
       per=$(awk -v s="$statements" -v n="$ok" 'BEGIN { printf "%.2f", n ? s/n : 0 }')
@@ -170,16 +183,20 @@ for rate in $RATES; do
   echo
   echo "offered $rate requests/s:"
   printf "  %-11s %8s %9s %11s %11s %11s %11s %9s %8s %12s\n" governance offered sustained client_p50 client_p99 overhd_p50 overhd_p99 "stmts/req" "gov/req" "admitted"
-  for mode in on off; do
+  for mode in strict lease off; do
     f="$work/$mode.$rate"
     col() { cut -d' ' -f"$1" "$f" | median; }
     printf "  %-11s %8s %9s %9sus %9sus %9sus %9sus %9s %8s %12s\n" "$mode" "$(col 7)" "$(col 10)" "$(col 1)" "$(col 2)" "$(col 3)" "$(col 4)" \
       "$(col 5)" "$(col 6)" "$(col 8)/$(col 9)"
   done
-  d() { echo $(( $(cut -d' ' -f"$1" "$work/on.$rate" | median) - $(cut -d' ' -f"$1" "$work/off.$rate" | median) )); }
-  echo "  added by admission: client p50 $(d 1) us, p99 $(d 2) us; gateway overhead p50 $(d 3) us, p99 $(d 4) us"
-  echo "  statements of the last governance-on round (calls, text):"
-  sed 's/^/    /' "$work/top.$rate"
+  d() { echo $(( $(cut -d' ' -f"$2" "$work/$1.$rate" | median) - $(cut -d' ' -f"$2" "$work/off.$rate" | median) )); }
+  for mode in strict lease; do
+    echo "  added by $mode admission: client p50 $(d $mode 1) us, p99 $(d $mode 2) us; gateway overhead p50 $(d $mode 3) us, p99 $(d $mode 4) us"
+  done
+  for mode in strict lease; do
+    echo "  statements of the last $mode round (calls, text):"
+    sed 's/^/    /' "$work/top.$mode.$rate"
+  done
 done
 echo
 echo "(sustained: 200s per second from the first request sent to the last 200 answered."
