@@ -57,7 +57,7 @@ std::optional<LeaseTicket> LeasePool::admit_locally(const KeyGrant& grant, std::
   return ticket(open->second, lease, amount_pico);
 }
 
-std::optional<governance::LeaseReturn> LeasePool::close(const std::string& lease_id) {
+std::optional<governance::LeaseReturn> LeasePool::close(std::string lease_id) {
   const auto found = leases_.find(lease_id);
   if (found == leases_.end()) return std::nullopt;
   Lease& lease = found->second;
@@ -68,7 +68,7 @@ std::optional<governance::LeaseReturn> LeasePool::close(const std::string& lease
   const std::int64_t unused = lease.slice.take_unused();
   if (lease.slice.in_flight_calls == 0) leases_.erase(found);
   if (unused == 0) return std::nullopt;
-  return governance::LeaseReturn{lease_id, unused};
+  return governance::LeaseReturn{std::move(lease_id), unused};
 }
 
 std::shared_ptr<std::mutex> LeasePool::renewal_lock(const std::string& key_id) {

@@ -101,8 +101,8 @@ class LeasePool {
                                            std::int64_t call_ends_ms);
   LeaseTicket ticket(const std::string& lease_id, Lease& lease, std::int64_t amount_pico);
   // Under mutex_: no more admissions; its unused part, to give back. Forgotten once nothing
-  // of it is in flight.
-  std::optional<governance::LeaseReturn> close(const std::string& lease_id);
+  // of it is in flight. By value: callers pass ids held by the maps it erases from.
+  std::optional<governance::LeaseReturn> close(std::string lease_id);
   std::shared_ptr<std::mutex> renewal_lock(const std::string& key_id);
 
   governance::GovernanceStore& store_;
