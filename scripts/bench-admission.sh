@@ -104,7 +104,7 @@ governance: {key_cache_ttl_s: 1}
 YAML
 sed 's/^governance: .*/governance: {key_cache_ttl_s: 1, mode: lease}/' "$work/turnout.yaml" >"$work/turnout-lease.yaml"
 # The first replica creates the schema; then the hot key, on the database directly.
-start_replicas() {  # config name -> comma-separated base URLs
+start_replicas() {  # config name -> $targets, comma-separated base URLs (no subshell: pids must stick)
   local urls=() port i
   for i in $(seq 0 $((REPLICAS - 1))); do
     # The access log of a loaded replica is large; the bench does not need it.
@@ -115,10 +115,12 @@ start_replicas() {  # config name -> comma-separated base URLs
     curl -sf "http://127.0.0.1:$port/health" >/dev/null || { echo "bench-admission: replica $i did not start: $(cat "$work/$1.replica-$i.err")" >&2; exit 1; }
     urls+=("http://127.0.0.1:$port")
   done
-  (IFS=,; echo "${urls[*]}")
+  targets=$(IFS=,; echo "${urls[*]}")
 }
-strict_targets=$(start_replicas turnout.yaml)
-lease_targets=$(start_replicas turnout-lease.yaml)
+start_replicas turnout.yaml
+strict_targets=$targets
+start_replicas turnout-lease.yaml
+lease_targets=$targets
 # Budget only: a key with rpm, tpm or max_parallel is held strictly in lease mode too.
 hot_key=$("$bin" keys create --name bench-hot --budget-usd 1000000 --budget-period lifetime \
   --config "$work/turnout.yaml" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).key))')
@@ -130,11 +132,12 @@ load() {  # targets key rate seconds -> one JSON line
   node bench/admission_load.mjs --targets "$1" --key "$2" --body "$work/body.json" --rate "$3" --seconds "$4"
 }
 # After a run, waits (at most 5 minutes) until the replicas have worked off their queue:
-# no hold left and no statement for a second, so one round does not load the next.
+# no hold left and no call recorded for a second, so one round does not load the next.
+# (Not "no statement": eight replicas' hold sweeps, every 5 s each, rarely leave a quiet second.)
 wait_idle() {
   local last=-1 now
   for _ in $(seq 1 300); do
-    now=$(pg_super turnout -c "SELECT (SELECT COUNT(*) FROM gov_holds) || ' ' || (SELECT COALESCE(SUM(calls), 0) FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = 'turnout')")
+    now=$(pg_super turnout -c "SELECT (SELECT COUNT(*) FROM gov_holds) || ' ' || (SELECT COUNT(*) FROM calls)")
     [[ ${now%% *} == 0 && ${now#* } == "$last" ]] && return
     last=${now#* }
     sleep 1
