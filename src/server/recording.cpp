@@ -11,12 +11,12 @@ asio::awaitable<bool> record_durably(Services& services, WorkerState& worker, Ex
                                      ledger::CallRecord record) {
   const std::size_t span = exchange.trace.start("ledger commit", tracing::SpanKind::internal);
   // Lease mode: the call's worst case leaves its lease's in-flight part, its actual cost
-  // stays reserved there until the writer settles the record (or the lease expires).
-  const std::string hold_id = record.hold_id;
-  const std::int64_t cost_pico = record.cost ? record.cost->pico : 0;
+  // stays reserved there until the writer settles the record (or the lease expires). Told
+  // before the hand-off: a coroutine destroyed at a forced shutdown never resumes, while
+  // the writer still commits its record at the actual cost.
+  if (services.options.admission != nullptr && !record.hold_id.empty())
+    services.options.admission->call_recorded(record.hold_id, record.cost ? record.cost->pico : 0);
   const auto durable = co_await worker.ledger_outbox.append(std::move(record));
-  if (services.options.admission != nullptr && !hold_id.empty())
-    services.options.admission->call_recorded(hold_id, cost_pico);
   exchange.trace.set(span, "turnout.durable", bool(durable));
   if (!durable) exchange.trace.fail(span, "the record could not be made durable");
   exchange.trace.end(span);
