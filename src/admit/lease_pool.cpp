@@ -66,9 +66,10 @@ std::optional<governance::LeaseReturn> LeasePool::close(std::string lease_id) {
     if (const auto open = open_.find(lease.key_id); open != open_.end() && open->second == lease_id) open_.erase(open);
   }
   const std::int64_t unused = lease.slice.take_unused();
+  const std::int64_t returned_total = lease.slice.returned_pico;
   if (lease.slice.in_flight_calls == 0) leases_.erase(found);
   if (unused == 0) return std::nullopt;
-  return governance::LeaseReturn{std::move(lease_id), unused};
+  return governance::LeaseReturn{std::move(lease_id), unused, returned_total};
 }
 
 std::shared_ptr<std::mutex> LeasePool::renewal_lock(const std::string& key_id) {

@@ -113,6 +113,9 @@ struct ScopeActivity {
 struct LeaseReturn {
   std::string lease_id;
   std::int64_t unused_pico = 0;
+  // All this replica has given back of the lease, this part included. Returns are
+  // differences; the total makes one re-sent after a lost COMMIT answer a no-op.
+  std::int64_t returned_total_pico = 0;
 };
 
 struct LeaseRequest {

@@ -81,14 +81,21 @@ StoreResult<void> GovernanceStore::return_lease(const LeaseReturn& unused, std::
   if (auto locked = lock_budget_rows(*session_, **rows); !locked) return database_error(locked.error());
   const bool postgres = session_->engine() == Engine::postgresql;
   auto reserved = session_->run(
-      std::string("SELECT reserved_pico FROM gov_leases WHERE id = $1") + (postgres ? " FOR UPDATE" : ""),
+      std::string("SELECT reserved_pico, returned_pico FROM gov_leases WHERE id = $1") +
+          (postgres ? " FOR UPDATE" : ""),
       std::array<SqlParam, 1>{unused.lease_id});
   if (!reserved) return database_error(reserved.error());
   if (reserved->empty()) return {};
-  released_pico = std::clamp<std::int64_t>(unused.unused_pico, 0, integer(reserved->front()[0]));
-  if (released_pico == 0) return {};
-  auto shrunk = session_->run("UPDATE gov_leases SET reserved_pico = reserved_pico - $2 WHERE id = $1",
-                              std::array<SqlParam, 2>{unused.lease_id, std::to_string(released_pico)});
+  // What of the replica's total is not applied yet. A return re-sent after its commit went
+  // through finds nothing left; a later return overtaking an earlier, failed one also gives
+  // back the earlier part (the total covers it), and the earlier one then finds nothing.
+  const std::int64_t not_applied = unused.returned_total_pico - integer(reserved->front()[1]);
+  if (not_applied <= 0) return {};
+  released_pico = std::clamp<std::int64_t>(not_applied, 0, integer(reserved->front()[0]));
+  auto shrunk = session_->run(
+      "UPDATE gov_leases SET reserved_pico = reserved_pico - $2, returned_pico = $3 WHERE id = $1",
+      std::array<SqlParam, 3>{unused.lease_id, std::to_string(released_pico),
+                              std::to_string(unused.returned_total_pico)});
   if (!shrunk) return database_error(shrunk.error());
   if (auto held = add_held(*session_, **rows, -released_pico); !held) return database_error(held.error());
   return {};

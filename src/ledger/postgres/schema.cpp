@@ -307,6 +307,8 @@ std::span<const Migration> ledger_migrations() {
       // against it locally. `reserved_pico` is what the lease still holds: the ledger writer
       // moves each call's actual cost from it into spent, the replica gives back the unused
       // part, and an expired lease (a replica gone) is charged what remains in full.
+      // `returned_pico` is the total the replica has given back: a return re-sent after a
+      // commit whose answer was lost carries the same total and frees nothing twice.
       Migration{"governance leases", R"sql(
         CREATE TABLE gov_leases (
           id TEXT PRIMARY KEY,
@@ -316,7 +318,8 @@ std::span<const Migration> ledger_migrations() {
           team_period_ms BIGINT,
           reserved_pico BIGINT NOT NULL,
           created_at_ms BIGINT NOT NULL,
-          expires_at_ms BIGINT NOT NULL
+          expires_at_ms BIGINT NOT NULL,
+          returned_pico BIGINT NOT NULL DEFAULT 0
         );
         CREATE INDEX gov_leases_expiry ON gov_leases (expires_at_ms);
       )sql"},

@@ -4,6 +4,7 @@
 #include "admit/lease_pool.hpp"
 #include "governance/store.hpp"
 #include "ledger/backend.hpp"
+#include "ledger/hold_settlement.hpp"
 #include "ledger/sqlite/backend.hpp"
 #include "ledger/sqlite/db.hpp"
 #include "ledger/sqlite/schema.hpp"
@@ -133,6 +134,27 @@ TEST_F(Leases, ASliceIsHeldInTheDatabaseAndSpentLocally) {
   pool.return_unused(kNow, true);
   EXPECT_EQ(usage().held_pico, 0);
   EXPECT_EQ(usage().spent_pico, kCent / 40 + kCent / 10);
+}
+
+// A return whose commit went through but whose answer was lost is sent again by the
+// replica; giving the unused part back twice would free room that calls in flight still
+// need. A later return overtaking an earlier failed one gives back both parts, once.
+TEST_F(Leases, AReturnReSentAfterALostCommitAnswerGivesBackNothingTwice) {
+  LeasePool pool(*store_, settings(kCent / 5));
+  const auto call = admit(pool, kCent / 10);
+  ASSERT_TRUE(call);
+  const std::string lease_id(*ledger::lease_of_hold(*call));
+  const LeaseReturn first{lease_id, kCent / 20, kCent / 20};
+  ASSERT_TRUE(store_->return_leases({first}));
+  EXPECT_EQ(usage().held_pico, kCent / 5 - kCent / 20);
+  ASSERT_TRUE(store_->return_leases({first}));  // re-sent
+  EXPECT_EQ(usage().held_pico, kCent / 5 - kCent / 20);
+  // Two more parts; the later reaches the database first.
+  const LeaseReturn second{lease_id, kCent / 40, kCent / 20 + kCent / 40};
+  const LeaseReturn third{lease_id, kCent / 40, kCent / 20 + kCent / 20};
+  ASSERT_TRUE(store_->return_leases({third}));
+  ASSERT_TRUE(store_->return_leases({second}));
+  EXPECT_EQ(usage().held_pico, kCent / 10);  // the call in flight stays held
 }
 
 TEST_F(Leases, FourReplicasNeverSpendPastTheCapAndLeaveLessThanOneCall) {
