@@ -128,6 +128,15 @@ class BpeEncoding final : public Encoding {
         merger_.merge_piece(piece, length, sink, scratch);
         continue;
       }
+      // A two-byte piece that is a token (" a", "of", " \n", "42") from the byte-pair
+      // table: one read, instead of a hash, the piece cache's tag and entry, and the
+      // vocabulary's filter.
+      if (length == 2) {
+        if (const TokenId pair = vocab_.rank_of_byte_pair(piece_end[-2], piece_end[-1]); pair != kNoToken) {
+          sink(pair);
+          continue;
+        }
+      }
       if (const TokenId digits = digit_groups_.token_of(piece, length); digits != kNoToken) {
         sink(digits);
         continue;
