@@ -197,6 +197,41 @@ TEST_P(GoldenTest, LongRunsOfEachCharacterClassMatchTheNaiveMerge) {
   }
 }
 
+// Two-byte pieces that are a token are answered from the byte-pair table before the piece
+// cache and the merge (tokenizer.cpp), and pieces of one character take the character
+// table's or the byte-level merge: each such text alone must give the naive merge's tokens,
+// including the characters that are not one token.
+TEST_P(GoldenTest, EveryTwoByteTextAndThreeByteCharacterMatchesTheNaiveMerge) {
+  const Vocabulary vocab = Vocabulary::from_tiktoken(GetParam() == EncodingId::cl100k_base
+                                                         ? embedded_cl100k_base_tiktoken()
+                                                         : embedded_o200k_base_tiktoken())
+                               .value();
+  const Encoding& enc = Encoding::get(GetParam());
+  std::vector<std::string> texts;
+  for (unsigned first = 0; first < 0x80; ++first) {
+    for (unsigned second = 0; second < 0x80; ++second) texts.push_back({static_cast<char>(first), static_cast<char>(second)});
+  }
+  for (char32_t code_point = 0x80; code_point < 0x10000; ++code_point) {
+    if (code_point >= 0xd800 && code_point < 0xe000) continue;  // surrogates: not valid UTF-8
+    std::string text;
+    if (code_point < 0x800) {
+      text = {static_cast<char>(0xc0 | (code_point >> 6)), static_cast<char>(0x80 | (code_point & 0x3f))};
+    } else {
+      text = {static_cast<char>(0xe0 | (code_point >> 12)), static_cast<char>(0x80 | ((code_point >> 6) & 0x3f)),
+              static_cast<char>(0x80 | (code_point & 0x3f))};
+    }
+    texts.push_back(text);
+  }
+  for (const std::string& text : texts) {
+    std::vector<TokenId> ids;
+    enc.encode(text, ids);
+    const std::vector<TokenId> expected = GetParam() == EncodingId::cl100k_base
+                                              ? naive_encode<Cl100kScanner>(vocab, text)
+                                              : naive_encode<O200kScanner>(vocab, text);
+    ASSERT_EQ(ids, expected) << "text of " << text.size() << " bytes, first " << int{static_cast<unsigned char>(text[0])};
+  }
+}
+
 TEST(Tokenizer, SpecialTokenTextIsOrdinaryText) {
   const Encoding& enc = Encoding::get(EncodingId::cl100k_base);
   std::vector<TokenId> ids;
