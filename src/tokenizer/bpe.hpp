@@ -110,11 +110,20 @@ class BytePairMerger {
     const TokenId whole = vocab_->rank_of(piece, length, hash);
     if (whole != kNoToken) {
       sink(whole);
-    } else if (character_merger_ && length <= 3 * CharacterMerger::kMaxCharacters && has_non_ascii(piece, length) &&
-               character_merger_->merge_piece(piece, length, sink)) {
+      return;
+    }
+    const bool non_ascii = length <= 3 * CharacterMerger::kMaxCharacters && has_non_ascii(piece, length);
+    if (character_merger_ && non_ascii && character_merger_->merge_piece(piece, length, sink)) {
       return;
     } else if (length <= kShortPieceLimit) {
-      merge_short(piece, length, sink);
+      // The seam check pays where seams are often in no token (the bytes of emoji, of
+      // characters next to U+FFFD); in ASCII words nearly every seam is in one, and the
+      // check only adds to each lookup.
+      if (non_ascii) {
+        merge_short<true>(piece, length, sink);
+      } else {
+        merge_short<false>(piece, length, sink);
+      }
     } else if (repetition_merger_.split(piece, length, scratch.segments) &&
                repetition_merger_.merge(scratch.segments, scratch.joined)) {
       for (const RepeatedBlock& segment : scratch.segments) {
@@ -175,7 +184,9 @@ class BytePairMerger {
     }
   }
 
-  template <class Sink>
+  // With kCheckSeams, a joined pair is looked up only if the bytes at its seam occur in
+  // some token (Vocabulary::rank_of_joined).
+  template <bool kCheckSeams, class Sink>
   void merge_short(const char* piece, std::size_t length, Sink& sink) const {
     std::array<Part, kShortPieceLimit> parts;
     const auto* bytes = reinterpret_cast<const unsigned char*>(piece);
@@ -199,9 +210,14 @@ class BytePairMerger {
       parts[best].token = parts[best].pair_rank;
       std::memmove(&parts[best + 1], &parts[best + 2], (count - best - 2) * sizeof(Part));
       --count;
-      parts[best].pair_rank =
-          best + 1 < count ? pair_rank(piece, parts[best].start, part_end(best + 1)) : kNoToken;
-      if (best > 0) parts[best - 1].pair_rank = pair_rank(piece, parts[best - 1].start, part_end(best));
+      auto joined_rank = [&](std::size_t first) {
+        const std::uint32_t start = parts[first].start;
+        const std::uint32_t middle = parts[first + 1].start;
+        const std::uint32_t end = part_end(first + 1);
+        return kCheckSeams ? vocab_->rank_of_joined(piece, start, middle, end) : pair_rank(piece, start, end);
+      };
+      parts[best].pair_rank = best + 1 < count ? joined_rank(best) : kNoToken;
+      if (best > 0) parts[best - 1].pair_rank = joined_rank(best - 1);
     }
     for (std::size_t i = 0; i < count; ++i) sink(parts[i].token);
   }

@@ -137,7 +137,8 @@ class CharacterMerger {
       if (i + 1 >= count) return kNoToken;
       const std::uint32_t length = part_end(i + 1) - parts[i].start;
       const auto* first = reinterpret_cast<const unsigned char*>(piece) + parts[i].start;
-      return length == 2 ? vocab_->rank_of_byte_pair(first[0], first[1]) : vocab_->rank_of(piece + parts[i].start, length);
+      return length == 2 ? vocab_->rank_of_byte_pair(first[0], first[1])
+                         : vocab_->rank_of_joined(piece, parts[i].start, parts[i + 1].start, part_end(i + 1));
     };
     for (std::size_t i = 0; i + 1 < count; ++i) parts[i].pair_rank = pair_rank(i);
     while (count > 1) {

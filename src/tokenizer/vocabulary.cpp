@@ -87,6 +87,10 @@ Result<Vocabulary> Vocabulary::from_tiktoken(std::string_view text) {
   vocab.byte_pair_rank_.assign(65536, kNoToken);
   for (TokenId rank = 0; rank < vocab.size(); ++rank) {
     const std::string_view bytes = vocab.bytes_of(rank);
+    for (std::size_t i = 0; i + 1 < bytes.size(); ++i) {
+      const std::size_t pair = (std::size_t{static_cast<unsigned char>(bytes[i])} << 8) | static_cast<unsigned char>(bytes[i + 1]);
+      vocab.inner_byte_pairs_[pair / 64] |= std::uint64_t{1} << (pair % 64);
+    }
     if (bytes.size() == 2) {
       const auto first = static_cast<unsigned char>(bytes[0]);
       const auto second = static_cast<unsigned char>(bytes[1]);

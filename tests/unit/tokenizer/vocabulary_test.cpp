@@ -92,6 +92,28 @@ TEST(Vocabulary, OpenAIsVocabulariesFindEachOfTheirTokens) {
   }
 }
 
+// The merges skip the lookup of two parts joined when the bytes at their seam occur in no
+// token: every token of both vocabularies must be found through rank_of_joined at every
+// seam, and a seam no token has (U+FFFD then '$': cl100k_base has no token with it) is
+// answered without a lookup.
+TEST(Vocabulary, EveryTokenIsFoundJoinedAtEverySeam) {
+  for (const std::string_view text : {turnout::tokenizer::embedded_cl100k_base_tiktoken(),
+                                      turnout::tokenizer::embedded_o200k_base_tiktoken()}) {
+    const Vocabulary vocab = Vocabulary::from_tiktoken(text).value();
+    std::size_t wrong = 0;
+    for (TokenId rank = 0; rank < vocab.size(); ++rank) {
+      const std::string_view bytes = vocab.bytes_of(rank);
+      for (std::size_t middle = 1; middle < bytes.size(); ++middle) {
+        wrong += vocab.rank_of_joined(bytes.data(), 0, middle, bytes.size()) != rank;
+      }
+    }
+    EXPECT_EQ(wrong, 0u) << vocab.size() << " tokens";
+  }
+  const Vocabulary cl100k = Vocabulary::from_tiktoken(turnout::tokenizer::embedded_cl100k_base_tiktoken()).value();
+  EXPECT_FALSE(cl100k.byte_pair_occurs_in_a_token(0xbd, '$'));
+  EXPECT_TRUE(cl100k.byte_pair_occurs_in_a_token('t', 'h'));
+}
+
 TEST(Vocabulary, MalformedTextIsAnErrorNamingTheLine) {
   const std::string bytes = tiktoken_text({});
   struct Case {
