@@ -125,6 +125,22 @@ TEST_P(CharacterMergeTest, RandomNonAsciiPiecesMergeAsTheNaiveMerge) {
   EXPECT_GT(taken, kPieces / 2);  // the test reaches the character merge, not only its refusals
 }
 
+// The same pieces through the whole merge (BytePairMerger), so that the pieces the character
+// merge declines (emoji, ragged scripts) take the short-piece scan of non-ASCII pieces, whose
+// joined pairs skip the lookup at seams no token has (Vocabulary::rank_of_joined).
+TEST_P(CharacterMergeTest, RandomNonAsciiPiecesThroughTheWholeMergeMatchTheNaiveMerge) {
+  const Fixture& f = fixture(GetParam());
+  const BytePairMerger merger(f.vocab, &f.table);
+  MergeScratch scratch;
+  std::mt19937 random(20261207);
+  for (int round = 0; round < 20000; ++round) {
+    const std::string piece = random_piece(random);
+    std::vector<TokenId> tokens;
+    merger.merge_piece(piece.data(), piece.size(), [&](TokenId token) { tokens.push_back(token); }, scratch);
+    ASSERT_EQ(tokens, naive(f.vocab, piece)) << hex(piece);
+  }
+}
+
 // Pieces where joining whole characters would be wrong: a token joins a space, or a
 // whole character, to the first bytes of the next one.
 TEST_P(CharacterMergeTest, BoundariesWithRaggedTokensMergeAsTheNaiveMerge) {
