@@ -40,8 +40,10 @@ Candidate candidate_for(const config::ModelConfig& model, std::string route) {
 }
 
 // Worded as OpenAI words these errors, plus the model, so SDK users recognise them.
-RouteError misfit_error(Misfit reason, const Candidate& candidate, std::optional<std::uint64_t> max_output_tokens,
-                        std::uint64_t requested_output) {
+// The limit is taken by reference: GCC 12 at -O3 reports a by-value copy of this optional
+// as maybe-uninitialized (a false positive that failed the Release build with -Werror).
+RouteError misfit_error(Misfit reason, const Candidate& candidate,
+                        const std::optional<std::uint64_t>& max_output_tokens, std::uint64_t requested_output) {
   const std::string model = " (model: " + candidate.model + ")";
   const std::uint64_t prompt_tokens = candidate.prompt_tokens.value_or(0);  // counted by misfit()
   if (reason == Misfit::output_limit) {
