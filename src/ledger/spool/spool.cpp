@@ -16,89 +16,41 @@ namespace {
 constexpr int kBusyTimeoutMs = 5000;
 constexpr std::int64_t kSpoolFormat = 3;  // PRAGMA user_version of a spool file
 
-constexpr std::string_view kSchemaSql = R"sql(
-  CREATE TABLE spooled (
-    seq INTEGER PRIMARY KEY,
-    record_key TEXT NOT NULL UNIQUE,
-    id TEXT NOT NULL,
-    timestamp REAL NOT NULL,
-    instance_id TEXT NOT NULL,
-    client_key_id TEXT NOT NULL,
-    requested_model TEXT NOT NULL,
-    model TEXT NOT NULL,
-    route TEXT NOT NULL,
-    counted_prompt_tokens INTEGER,
-    prompt_tokens INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    cached_tokens INTEGER NOT NULL,
-    usage_reported INTEGER NOT NULL,
-    cost_pico INTEGER,
-    baseline_cost_pico INTEGER,
-    latency_ms REAL NOT NULL,
-    ttft_ms REAL,
-    status INTEGER NOT NULL,
-    error_type TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    stream INTEGER NOT NULL,
-    endpoint TEXT NOT NULL,
-    count_estimated INTEGER NOT NULL,
-    count_partial INTEGER NOT NULL,
-    hold_id TEXT NOT NULL DEFAULT ''
-  ) STRICT;
-  PRAGMA user_version = 3;
-)sql";
+// The spool's table: the ledger's columns (call_row.cpp), then the governance hold the
+// record settles. `seq` orders records as spooled.
+std::string schema_sql() {
+  return fmt::format(
+      "CREATE TABLE spooled (seq INTEGER PRIMARY KEY, {}, hold_id TEXT NOT NULL DEFAULT '') STRICT;"
+      "PRAGMA user_version = {};",
+      sqlite::call_row_declarations(), kSpoolFormat);
+}
 
 // Format 1 (before the endpoint, the count flags and governance's hold id) held chat
 // calls without holds: a spool such a turnout left behind gains the columns with those
-// values, and drains as before.
+// values (it is then format 2), and drains as before.
 constexpr std::string_view kUpgradeFrom1Sql = R"sql(
   ALTER TABLE spooled ADD COLUMN endpoint TEXT NOT NULL DEFAULT 'chat';
   ALTER TABLE spooled ADD COLUMN count_estimated INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE spooled ADD COLUMN count_partial INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE spooled ADD COLUMN hold_id TEXT NOT NULL DEFAULT '';
-  PRAGMA user_version = 2;
 )sql";
 
-// Format 2 required counted_prompt_tokens; format 3 leaves it NULL when the served model's
-// count was not taken. A STRICT table cannot drop NOT NULL in place: the rows move to a
-// table of format 3's shape (same columns, same order).
-constexpr std::string_view kUpgradeFrom2Sql = R"sql(
-  ALTER TABLE spooled RENAME TO spooled_format2;
-  CREATE TABLE spooled (
-    seq INTEGER PRIMARY KEY,
-    record_key TEXT NOT NULL UNIQUE,
-    id TEXT NOT NULL,
-    timestamp REAL NOT NULL,
-    instance_id TEXT NOT NULL,
-    client_key_id TEXT NOT NULL,
-    requested_model TEXT NOT NULL,
-    model TEXT NOT NULL,
-    route TEXT NOT NULL,
-    counted_prompt_tokens INTEGER,
-    prompt_tokens INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    cached_tokens INTEGER NOT NULL,
-    usage_reported INTEGER NOT NULL,
-    cost_pico INTEGER,
-    baseline_cost_pico INTEGER,
-    latency_ms REAL NOT NULL,
-    ttft_ms REAL,
-    status INTEGER NOT NULL,
-    error_type TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    stream INTEGER NOT NULL,
-    endpoint TEXT NOT NULL,
-    count_estimated INTEGER NOT NULL,
-    count_partial INTEGER NOT NULL,
-    hold_id TEXT NOT NULL DEFAULT ''
-  ) STRICT;
-  INSERT INTO spooled SELECT * FROM spooled_format2;
-  DROP TABLE spooled_format2;
-  PRAGMA user_version = 3;
-)sql";
+// An older format's rows move to a table of the current shape: a STRICT table cannot
+// change a column's constraints in place (format 2 required counted_prompt_tokens;
+// format 3 leaves it NULL when the served model's count was not taken). Every column the
+// old table has is copied by name; a column it lacks takes its default.
+Result<void> rebuild_to_current_format(sqlite::Database& db) {
+  if (auto renamed = db.exec("ALTER TABLE spooled RENAME TO spooled_previous"); !renamed) return renamed;
+  auto old_columns = db.query_text(
+      "SELECT group_concat('\"' || replace(name, '\"', '\"\"') || '\"', ', ') "
+      "FROM pragma_table_info('spooled_previous')");
+  if (!old_columns) return old_columns.error();
+  return db.exec(fmt::format("{} INSERT INTO spooled ({}) SELECT {} FROM spooled_previous; DROP TABLE spooled_previous;",
+                             schema_sql(), *old_columns, *old_columns));
+}
 
 // The spool's columns: the ledger's, then the governance hold the record settles.
-std::string columns() { return fmt::format("{}, hold_id", sqlite::kCallRowColumns); }
+std::string columns() { return fmt::format("{}, hold_id", sqlite::call_row_columns()); }
 constexpr int kHoldIdColumn = sqlite::kCallRowColumnCount + 1;
 
 void bind_record(sqlite::Statement& insert, const KeyedRecord& keyed) {
@@ -108,33 +60,8 @@ void bind_record(sqlite::Statement& insert, const KeyedRecord& keyed) {
 
 // Reads columns 1.. (column 0 is seq) back into a record.
 KeyedRecord read_record(const sqlite::Statement& row) {
-  KeyedRecord keyed;
-  keyed.key = row.column_text(1);
-  CallRecord& r = keyed.record;
-  r.id = row.column_text(2);
-  r.timestamp = row.column_double(3);
-  r.instance_id = row.column_text(4);
-  r.client_key_id = row.column_text(5);
-  r.requested_model = row.column_text(6);
-  r.model = row.column_text(7);
-  r.route = row.column_text(8);
-  if (auto counted = row.column_optional_int(9)) r.counted_prompt_tokens = static_cast<std::uint64_t>(*counted);
-  r.usage.prompt_tokens = static_cast<std::uint64_t>(row.column_int(10));
-  r.usage.completion_tokens = static_cast<std::uint64_t>(row.column_int(11));
-  r.usage.cached_tokens = static_cast<std::uint64_t>(row.column_int(12));
-  r.usage_reported = row.column_int(13) != 0;
-  if (auto pico = row.column_optional_int(14)) r.cost = pricing::Money{*pico};
-  if (auto pico = row.column_optional_int(15)) r.baseline_cost = pricing::Money{*pico};
-  r.latency_ms = row.column_double(16);
-  r.ttft_ms = row.column_optional_double(17);
-  r.status = static_cast<int>(row.column_int(18));
-  r.error_type = row.column_text(19);
-  r.attempts = static_cast<int>(row.column_int(20));
-  r.stream = row.column_int(21) != 0;
-  r.endpoint = row.column_text(22);
-  r.count_estimated = row.column_int(23) != 0;
-  r.count_partial = row.column_int(24) != 0;
-  r.hold_id = row.column_text(25);
+  KeyedRecord keyed = sqlite::read_call_row(row, 1);
+  keyed.record.hold_id = row.column_text(kHoldIdColumn);
   return keyed;
 }
 
@@ -184,13 +111,13 @@ Result<void> Spool::open(bool create) {
       auto tables = db->query_int("SELECT COUNT(*) FROM sqlite_master");
       if (!tables || *tables != 0)
         return make_error(fmt::format("'{}' is not a ledger spool (it holds other tables)", path_));
-      if (auto created = db->exec(kSchemaSql); !created)
+      if (auto created = db->exec(schema_sql()); !created)
         return make_error(fmt::format("ledger spool '{}': {}", path_, created.error().message));
       if (auto committed = transaction->commit(); !committed)
         return make_error(fmt::format("ledger spool '{}': {}", path_, committed.error().message));
-    } else if (*version == 1 || *version == 2) {
+    } else if (*version >= 1 && *version < kSpoolFormat) {
       auto upgraded = *version == 1 ? db->exec(kUpgradeFrom1Sql) : Result<void>{};
-      if (upgraded) upgraded = db->exec(kUpgradeFrom2Sql);
+      if (upgraded) upgraded = rebuild_to_current_format(*db);
       if (!upgraded) return make_error(fmt::format("ledger spool '{}': {}", path_, upgraded.error().message));
       if (auto committed = transaction->commit(); !committed)
         return make_error(fmt::format("ledger spool '{}': {}", path_, committed.error().message));

@@ -25,8 +25,8 @@ constexpr std::size_t kMaxIdleReaders = 4;
 
 // The key conflict is the only one to skip: it means this exact record is already stored.
 std::string insert_sql() {
-  return fmt::format("INSERT INTO calls ({}) VALUES ({}) ON CONFLICT (record_key) DO NOTHING", sqlite::kCallRowColumns,
-                     sqlite::numbered_parameters(sqlite::kCallRowColumnCount));
+  return fmt::format("INSERT INTO calls ({}) VALUES ({}) ON CONFLICT (record_key) DO NOTHING",
+                     sqlite::call_row_columns(), sqlite::numbered_parameters(sqlite::kCallRowColumnCount));
 }
 
 Result<sqlite::Database> open_connection(const std::string& path, sqlite::Database::OpenMode mode) {
