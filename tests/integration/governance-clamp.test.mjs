@@ -7,51 +7,26 @@
 // equals what the key spent.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import {
+  TEST_MODELS, baseConfig, chatWithKey as chat, governanceClient, makeTempDir, picoPerToken, rawUsd, startGateway,
+  startMock, startPgCluster, stopAll, usdToPico, writeConfig,
+} from './lib/harness.mjs';
 
-import { REPO_ROOT, TEST_MODELS, baseConfig, makeTempDir, runTurnout, startGateway, startMock, stopAll, writeConfig } from './lib/harness.mjs';
-
-const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts/pg-test-cluster.sh');
-const NO_POSTGRES = 3;  // the script's status when the server binaries are missing
-const clusterDir = fs.mkdtempSync(path.join(os.tmpdir(), 'turnout-govclamp-pg-'));
-const pgStarted = spawnSync(CLUSTER_SCRIPT, ['start', clusterDir], { encoding: 'utf8', timeout: 120_000 });
-const pgUrl = pgStarted.status === 0 ? pgStarted.stdout.trim().split('\n')[0] : null;
-const pgSkip = pgStarted.status === NO_POSTGRES ? 'PostgreSQL server binaries are not installed' : false;
+const pg = startPgCluster('turnout-govclamp-pg-');
 
 let mock;
-let configFile;
+let cli;
 let gateways = [];
 
 after(async () => {
   await stopAll();
-  spawnSync(CLUSTER_SCRIPT, ['stop', clusterDir], { encoding: 'utf8', timeout: 120_000 });
+  pg.stop();
 });
 
-function usdToPico(text) {
-  const [whole, fraction = ''] = String(text).split('.');
-  return BigInt(whole) * 10n ** 12n + BigInt((fraction + '0'.repeat(12)).slice(0, 12));
-}
-const perToken = (per1k) => usdToPico(per1k) / 1000n;
-const INPUT = perToken(TEST_MODELS['gpt-4o'].input);
-const OUTPUT = perToken(TEST_MODELS['gpt-4o'].output);
+const INPUT = picoPerToken(TEST_MODELS['gpt-4o'].input);
+const OUTPUT = picoPerToken(TEST_MODELS['gpt-4o'].output);
 
-async function turnout(args) {
-  const run = await runTurnout([...args, '--config', configFile]);
-  assert.equal(run.code, 0, `turnout ${args.join(' ')}: ${run.stderr}`);
-  return run.stdout;
-}
-
-function chat(gateway, key, body = {}) {
-  return gateway.request('POST', '/v1/chat/completions', {
-    json: { model: 'gpt-4o', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 100, ...body },
-    headers: { authorization: `Bearer ${key}` },
-  });
-}
-
-for (const [name, skip] of [['sqlite', false], ['postgresql', pgSkip]]) {
+for (const [name, skip] of [['sqlite', false], ['postgresql', pg.skip]]) {
 describe(`on_insufficient: clamp on ${name}`, { skip }, () => {
   before(async () => {
     gateways = [];
@@ -59,11 +34,12 @@ describe(`on_insufficient: clamp on ${name}`, { skip }, () => {
     mock ??= await startMock();
     const config = baseConfig({ upstreamUrl: mock.baseUrl, dir });
     if (name === 'postgresql') {
-      assert.equal(pgStarted.status, 0, `pg-test-cluster.sh start failed: ${pgStarted.stderr}`);
-      config.ledger.url = pgUrl;
+      pg.assertStarted();
+      config.ledger.url = pg.url;
     }
     config.governance = { on_insufficient: 'clamp' };
-    configFile = writeConfig(dir, config);
+    const configFile = writeConfig(dir, config);
+    cli = governanceClient(configFile);
     for (let i = 0; i < 2; i += 1) gateways.push(await startGateway({ configFile, dir }));
   });
   after(async () => {
@@ -73,7 +49,7 @@ describe(`on_insufficient: clamp on ${name}`, { skip }, () => {
 
   for (const stream of [false, true]) it(`holds what fits, forwards that max_completion_tokens, and never spends past the cap${stream ? ' (streaming)' : ''}`, async () => {
     // A full call (max_tokens 100) holds about $0.001; the key has half of that.
-    const key = JSON.parse(await turnout(['keys', 'create', '--name', 'nearly-spent', '--budget-usd', '0.0005']));
+    const key = (await cli.turnoutJson(['keys', 'create', '--name', 'nearly-spent', '--budget-usd', '0.0005'])).value;
     const cap = usdToPico('0.0005');
     await mock.configure({ completion_words: 400 });  // every call uses all the output it may
     await mock.clearRequests();
@@ -109,20 +85,19 @@ describe(`on_insufficient: clamp on ${name}`, { skip }, () => {
       assert.ok(calls < 100, 'the budget never ran out');
     }
 
-    const exported = await turnout(['ledger', 'export', '--format', 'jsonl']);
-    const lines = exported.split('\n').filter((line) => line && JSON.parse(line).client_key_id === key.id);
+    const lines = await cli.ledgerLines(key.id);
     assert.equal(lines.length, calls);
-    const total = lines.reduce((sum, line) => sum + usdToPico(line.match(/"cost_usd":([0-9.]+)/)[1]), 0n);
+    const total = cli.ledgerTotal(lines);
     assert.ok(total <= cap, `ledger total ${total} pico exceeds the cap ${cap}`);
     // Refused only when not even one output token fits what is left.
     assert.ok(cap - total < INPUT * prompt + OUTPUT, `${cap - total} pico left unspent`);
-    const shown = await turnout(['keys', 'show', key.id]);
-    assert.equal(usdToPico(shown.match(/"spent_usd":([0-9.]+)/)[1]), total, shown);
+    const shown = (await cli.turnoutJson(['keys', 'show', key.id])).raw;
+    assert.equal(rawUsd(shown, 'spent_usd'), total, shown);
     assert.match(shown, /"held_usd":0[,}]/);
   });
 
   it('a call that fits as asked is forwarded untouched', async () => {
-    const key = JSON.parse(await turnout(['keys', 'create', '--name', 'roomy', '--budget-usd', '1']));
+    const key = (await cli.turnoutJson(['keys', 'create', '--name', 'roomy', '--budget-usd', '1'])).value;
     await mock.clearRequests();
     const answer = await chat(gateways[1], key.key);
     assert.equal(answer.status, 200, answer.text);

@@ -13,21 +13,14 @@
 // part of that wait.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import {
-  REPO_ROOT, TEST_MODELS, baseConfig, makeTempDir, runTurnout, sleep, startGateway, startMock, stopAll, writeConfig,
+  baseConfig, chatWithKey as chat, governanceClient, ledgerSql, makeTempDir, openChatStream, picoPerToken, rawUsd,
+  sleep, startGateway, startMock, startPgCluster, stopAll, TEST_MODELS, usdToPico, writeConfig,
 } from './lib/harness.mjs';
 
-const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts/pg-test-cluster.sh');
-const NO_POSTGRES = 3;  // the script's status when the server binaries are missing
-const clusterDir = fs.mkdtempSync(path.join(os.tmpdir(), 'turnout-lease-pg-'));
-const pgStarted = spawnSync(CLUSTER_SCRIPT, ['start', clusterDir], { encoding: 'utf8', timeout: 120_000 });
-const pgUrl = pgStarted.status === 0 ? pgStarted.stdout.trim().split('\n')[0] : null;
-const pgSkip = pgStarted.status === NO_POSTGRES ? 'PostgreSQL server binaries are not installed' : false;
+const pg = startPgCluster('turnout-lease-pg-');
 
 const CALL_TIMEOUT_S = 4;       // providers.openai.timeout_s
 const HOLD_MARGIN_MS = 60_000;  // src/server/admit_call.cpp kHoldMargin
@@ -36,85 +29,21 @@ const LEASE_IDLE_S = 0.5;       // governance.lease_idle_s
 const SLICE_USD = '0.004';      // governance.lease_slice_usd
 const SWEEP_INTERVAL_MS = 5_000;  // src/cli serve: kHoldSweepInterval
 
-const PICO = 10n ** 12n;
-// A USD decimal as printed (ledger, CLI, headers) as integer pico-dollars.
-function usdToPico(text) {
-  const [whole, fraction = ''] = String(text).split('.');
-  assert.match(`${whole}.${fraction}`, /^\d+\.\d*$/, `not a plain decimal: ${text}`);
-  return BigInt(whole) * PICO + BigInt((fraction + '0'.repeat(12)).slice(0, 12));
-}
-// The first `"field":<decimal>` of a JSON text, read from its digits (never a double).
-function rawUsd(text, field) {
-  const found = new RegExp(`"${field}":"?(-?[0-9.]+)`).exec(text);
-  assert.ok(found, `no ${field} in ${text}`);
-  assert.ok(!found[1].startsWith('-'), `${field} is negative: ${found[1]}`);
-  return usdToPico(found[1]);
-}
-const perToken = (per1k) => usdToPico(per1k) / 1000n;
-
-const CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 100 };
-
 let dir;
 let mock;
 let configFile;
+let turnoutJson;
+let ledgerLines;
+let ledgerTotal;
 let gateways = [];
 let engine;
-
-function chat(gateway, key, body = {}) {
-  return gateway.request('POST', '/v1/chat/completions',
-    { json: { ...CHAT, ...body }, headers: { authorization: `Bearer ${key}` } });
-}
-
-async function turnoutJson(args) {
-  const run = await runTurnout([...args, '--config', configFile]);
-  assert.equal(run.code, 0, `turnout ${args.join(' ')}: ${run.stderr}`);
-  return { value: JSON.parse(run.stdout), raw: run.stdout };
-}
-
-async function ledgerLines(keyId) {
-  const run = await runTurnout(['ledger', 'export', '--format', 'jsonl', '--config', configFile]);
-  assert.equal(run.code, 0, run.stderr);
-  return run.stdout.split('\n').filter((line) => line && JSON.parse(line).client_key_id === keyId);
-}
-const ledgerTotal = (lines) => lines.reduce((sum, line) => sum + rawUsd(line, 'cost_usd'), 0n);
-
-// One query on the ledger database, its rows as `a|b` lines.
-function sql(query) {
-  if (engine === 'sqlite') return execFileSync('sqlite3', ['-separator', '|', path.join(dir, 'ledger.db'), query]).toString().trim();
-  return execFileSync('psql', ['-X', '-A', '-t', '-F', '|', '-c', query, pgUrl]).toString().trim();
-}
-
-// A streamed chat call held open: resolves once its first bytes arrived, with a promise of
-// how the stream ended ('complete' or 'cut').
-async function openStream(gateway, key) {
-  const response = await fetch(`${gateway.url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ ...CHAT, stream: true, stream_options: { include_usage: true } }),
-  });
-  assert.equal(response.status, 200, await (response.status === 200 ? '' : response.text()));
-  const reader = response.body.getReader();
-  const first = await reader.read();
-  assert.ok(!first.done, 'the stream ended before its first bytes');
-  let text = Buffer.from(first.value).toString('utf8');
-  const ended = (async () => {
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) return text.includes('data: [DONE]') ? 'complete' : 'cut';
-        text += Buffer.from(value).toString('utf8');
-      }
-    } catch {
-      return 'cut';
-    }
-  })();
-  return { headers: response.headers, ended };
-}
+// One query on the ledger database this suite's gateways share, its rows as `a|b` lines.
+const sql = (query) => ledgerSql(engine === 'sqlite' ? path.join(dir, 'ledger.db') : pg.url, query);
 
 // Long enough for every replica's keeper to give an idle slice back.
 const afterIdleReturn = () => sleep(LEASE_IDLE_S * 1000 * 3);
 
-for (const [engineName, replicas, concurrent, skip] of [['postgresql', 4, 400, pgSkip], ['sqlite', 2, 200, false]]) {
+for (const [engineName, replicas, concurrent, skip] of [['postgresql', 4, 400, pg.skip], ['sqlite', 2, 200, false]]) {
 describe(`lease mode over ${replicas} replicas on ${engineName}`, { skip }, () => {
   before(async () => {
     engine = engineName;
@@ -123,14 +52,15 @@ describe(`lease mode over ${replicas} replicas on ${engineName}`, { skip }, () =
     mock ??= await startMock();
     const config = baseConfig({ upstreamUrl: mock.baseUrl, dir });
     if (engine === 'postgresql') {
-      assert.equal(pgStarted.status, 0, `pg-test-cluster.sh start failed: ${pgStarted.stderr}`);
-      config.ledger.url = pgUrl;
+      pg.assertStarted();
+      config.ledger.url = pg.url;
     }
     config.providers.openai.timeout_s = CALL_TIMEOUT_S;
     config.governance = {
       mode: 'lease', lease_slice_usd: SLICE_USD, lease_ttl_s: LEASE_TTL_S, lease_idle_s: LEASE_IDLE_S, key_cache_ttl_s: 1,
     };
     configFile = writeConfig(dir, config);
+    ({ turnoutJson, ledgerLines, ledgerTotal } = governanceClient(configFile));
     for (let i = 0; i < replicas; i += 1) gateways.push(await startGateway({ configFile, dir }));
   });
   after(async () => {
@@ -147,7 +77,7 @@ describe(`lease mode over ${replicas} replicas on ${engineName}`, { skip }, () =
     try {
       const perReplica = 2;
       const streams = [];
-      for (let i = 0; i < perReplica * replicas; i += 1) streams.push(openStream(gateways[i % replicas], key.key));
+      for (let i = 0; i < perReplica * replicas; i += 1) streams.push(openChatStream(gateways[i % replicas], key.key));
       const opened = await Promise.all(streams);
       crash.leasedAt = Date.now();
       const survivors = replicas / 2;
@@ -221,7 +151,7 @@ describe(`lease mode over ${replicas} replicas on ${engineName}`, { skip }, () =
     const cap = usdToPico('0.010');
     assert.ok(total <= cap, `ledger total ${total} pico exceeds the cap`);
     const prompt = BigInt(JSON.parse(lines[0]).counted_prompt_tokens);
-    const maxRequest = prompt * perToken(TEST_MODELS['gpt-4o'].input) + 100n * perToken(TEST_MODELS['gpt-4o'].output);
+    const maxRequest = prompt * picoPerToken(TEST_MODELS['gpt-4o'].input) + 100n * picoPerToken(TEST_MODELS['gpt-4o'].output);
     assert.ok(cap - total < maxRequest, `ledger total ${total} pico is more than one request (${maxRequest}) below the cap`);
     const { raw } = await turnoutJson(['keys', 'show', key.id]);
     assert.equal(rawUsd(raw, 'spent_usd'), total, raw);
@@ -255,5 +185,5 @@ describe(`lease mode over ${replicas} replicas on ${engineName}`, { skip }, () =
 
 after(async () => {
   await stopAll();
-  spawnSync(CLUSTER_SCRIPT, ['stop', clusterDir], { encoding: 'utf8', timeout: 120_000 });
+  pg.stop();
 });

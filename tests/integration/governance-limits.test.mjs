@@ -5,47 +5,25 @@
 // that admit exactly max_parallel slow streams and that a client disconnecting frees.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 
-import { REPO_ROOT, baseConfig, makeTempDir, openAIErrorProblems, runTurnout, sleep, startGateway, startMock, stopAll, writeConfig } from './lib/harness.mjs';
+import {
+  baseConfig, chatWithKey as chat, governanceClient, makeTempDir, openAIErrorProblems, runTurnout, sleep,
+  startGateway, startMock, startPgCluster, stopAll, writeConfig,
+} from './lib/harness.mjs';
 
-const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts/pg-test-cluster.sh');
-const NO_POSTGRES = 3;  // the script's status when the server binaries are missing
-const clusterDir = fs.mkdtempSync(path.join(os.tmpdir(), 'turnout-govlim-pg-'));
-const pgStarted = spawnSync(CLUSTER_SCRIPT, ['start', clusterDir], { encoding: 'utf8', timeout: 120_000 });
-const pgUrl = pgStarted.status === 0 ? pgStarted.stdout.trim().split('\n')[0] : null;
-const pgSkip = pgStarted.status === NO_POSTGRES ? 'PostgreSQL server binaries are not installed' : false;
+const pg = startPgCluster('turnout-govlim-pg-');
 
 let mock;
-let configFile;
 let gateways = [];
 
 after(async () => {
   await stopAll();
-  spawnSync(CLUSTER_SCRIPT, ['stop', clusterDir], { encoding: 'utf8', timeout: 120_000 });
+  pg.stop();
 });
 
-async function createKey(args) {
-  const run = await runTurnout(['keys', 'create', '--name', 'limited', ...args, '--config', configFile]);
-  assert.equal(run.code, 0, run.stderr);
-  return JSON.parse(run.stdout);
-}
-
-async function showKey(id) {
-  const run = await runTurnout(['keys', 'show', id, '--config', configFile]);
-  assert.equal(run.code, 0, run.stderr);
-  return JSON.parse(run.stdout);
-}
-
-function chat(gateway, key, body = {}) {
-  return gateway.request('POST', '/v1/chat/completions', {
-    json: { model: 'gpt-4o', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 100, ...body },
-    headers: { authorization: `Bearer ${key}` },
-  });
-}
+let cli;
+const createKey = async (args) => (await cli.turnoutJson(['keys', 'create', '--name', 'limited', ...args])).value;
+const showKey = async (id) => (await cli.turnoutJson(['keys', 'show', id])).value;
 
 // A streaming call whose body is read by the caller: resolves once the headers are in.
 async function openStream(gateway, key) {
@@ -65,7 +43,7 @@ async function awayFromMinuteEnd() {
   if (intoMinute > 50_000) await sleep(60_500 - intoMinute);
 }
 
-for (const [name, skip] of [['sqlite', false], ['postgresql', pgSkip]]) {
+for (const [name, skip] of [['sqlite', false], ['postgresql', pg.skip]]) {
 describe(`tpm and max_parallel on ${name} (2 replicas)`, { skip }, () => {
   before(async () => {
     gateways = [];
@@ -73,11 +51,12 @@ describe(`tpm and max_parallel on ${name} (2 replicas)`, { skip }, () => {
     mock ??= await startMock();
     const config = baseConfig({ upstreamUrl: mock.baseUrl, dir });
     if (name === 'postgresql') {
-      assert.equal(pgStarted.status, 0, `pg-test-cluster.sh start failed: ${pgStarted.stderr}`);
-      config.ledger.url = pgUrl;
+      pg.assertStarted();
+      config.ledger.url = pg.url;
     }
     config.governance = { key_cache_ttl_s: 0.3 };
-    configFile = writeConfig(dir, config);
+    const configFile = writeConfig(dir, config);
+    cli = governanceClient(configFile);
     for (let i = 0; i < 2; i += 1) gateways.push(await startGateway({ configFile, dir }));
   });
   after(async () => {
@@ -189,15 +168,15 @@ describe(`tpm and max_parallel on ${name} (2 replicas)`, { skip }, () => {
 });
 }
 
-describe('revocation reaches every replica through LISTEN/NOTIFY (postgresql)', { skip: pgSkip }, () => {
+describe('revocation reaches every replica through LISTEN/NOTIFY (postgresql)', { skip: pg.skip }, () => {
   const adminKey = 'admin-notify-test-0123456789abcdef';
   let pair = [];
   before(async () => {
-    assert.equal(pgStarted.status, 0, `pg-test-cluster.sh start failed: ${pgStarted.stderr}`);
+    pg.assertStarted();
     const dir = makeTempDir('turnout-govnotify-');
     mock ??= await startMock();
     const config = baseConfig({ upstreamUrl: mock.baseUrl, dir });
-    config.ledger.url = pgUrl;
+    config.ledger.url = pg.url;
     // A cache TTL of a minute: only NOTIFY can explain a refusal within 100 ms.
     config.governance = { key_cache_ttl_s: 60, admin_key: adminKey };
     const file = writeConfig(dir, config);

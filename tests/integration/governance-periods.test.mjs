@@ -9,39 +9,24 @@
 // answers with max_tokens tokens, so after one call the period is spent to the pico-USD.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
-import { REPO_ROOT, TEST_MODELS, baseConfig, makeTempDir, openAIErrorProblems, runTurnout, startGateway, startMock, stopAll, writeConfig } from './lib/harness.mjs';
+import {
+  baseConfig, makeTempDir, openAIErrorProblems, PICO_PER_USD, picoPerToken, runTurnout, startGateway, startMock,
+  startPgCluster, stopAll, TEST_MODELS, usdToPico, writeConfig,
+} from './lib/harness.mjs';
 
 const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
-const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts/pg-test-cluster.sh');
-const NO_POSTGRES = 3;  // the script's status when the server binaries are missing
-const clusterDir = fs.mkdtempSync(path.join(os.tmpdir(), 'turnout-govper-pg-'));
-const pgStarted = spawnSync(CLUSTER_SCRIPT, ['start', clusterDir], { encoding: 'utf8', timeout: 120_000 });
-const pgUrl = pgStarted.status === 0 ? pgStarted.stdout.trim().split('\n')[0] : null;
-const pgSkip = pgStarted.status === NO_POSTGRES ? 'PostgreSQL server binaries are not installed' : false;
+const pg = startPgCluster('turnout-govper-pg-');
 
 const MAX_TOKENS = 5;
 const BODY = { model: 'gpt-4o', messages: [{ role: 'user', content: 'What time is it in Berlin?' }], max_tokens: MAX_TOKENS };
-const PICO_PER_USD = 10n ** 12n;
 
 after(async () => {
   await stopAll();
-  spawnSync(CLUSTER_SCRIPT, ['stop', clusterDir], { encoding: 'utf8', timeout: 120_000 });
+  pg.stop();
 });
-
-// "0.0025" (USD per 1k tokens) → pico-USD per token, exactly.
-function picoPerToken(perThousand) {
-  return picoOf(perThousand) / 1000n;
-}
-
-function picoOf(usd) {
-  const [whole, fraction = ''] = String(usd).split('.');
-  return BigInt(whole) * PICO_PER_USD + BigInt(fraction.padEnd(12, '0').slice(0, 12));
-}
 
 function usdText(pico) {
   return `${pico / PICO_PER_USD}.${(pico % PICO_PER_USD).toString().padStart(12, '0')}`;
@@ -66,7 +51,7 @@ class InjectedClock {
   }
 }
 
-for (const [engine, skip] of [['sqlite', false], ['postgresql', pgSkip]]) {
+for (const [engine, skip] of [['sqlite', false], ['postgresql', pg.skip]]) {
 describe(`budget periods in Europe/Berlin with an injected clock on ${engine}`, { skip: skip || (!fs.existsSync(FAKETIME_LIB) && 'libfaketime is not installed') }, () => {
   let gateway;
   let clock;
@@ -78,8 +63,8 @@ describe(`budget periods in Europe/Berlin with an injected clock on ${engine}`, 
     const mock = await startMock();
     const config = baseConfig({ upstreamUrl: mock.baseUrl, dir });
     if (engine === 'postgresql') {
-      assert.equal(pgStarted.status, 0, `pg-test-cluster.sh start failed: ${pgStarted.stderr}`);
-      config.ledger.url = pgUrl;
+      pg.assertStarted();
+      config.ledger.url = pg.url;
     }
     config.governance = { key_cache_ttl_s: 0.2 };
     configFile = writeConfig(dir, config);
@@ -126,7 +111,7 @@ describe(`budget periods in Europe/Berlin with an injected clock on ${engine}`, 
     const usage = await settledUsage(key);
     assert.equal(Date.parse(usage.period_start), Date.parse(periodStartOfLast));
     // The mock answers max_tokens tokens, so the call cost exactly its hold: the budget.
-    assert.equal(picoOf(usage.spent_usd), holdPico, JSON.stringify(usage));
+    assert.equal(usdToPico(usage.spent_usd), holdPico, JSON.stringify(usage));
 
     const refused = await chat(key);
     assert.equal(refused.status, 429, refused.text);

@@ -16,28 +16,17 @@
 // timeout (4 s) plus the gateway's one-minute margin, and the other tests fill that wait.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 
 import {
-  REPO_ROOT, TEST_MODELS, UPSTREAM_KEY, baseConfig, makeTempDir, openAIErrorProblems, runTurnout, sleep,
-  startGateway, startMock, stopAll, writeConfig,
+  baseConfig, chatWithKey, GOVERNANCE_CHAT as CHAT, governanceClient, ledgerSql, makeTempDir, openAIErrorProblems,
+  openChatStream, picoPerToken, rawUsd, runTurnout, sleep, startGateway, startMock, startPgCluster, stopAll,
+  TEST_MODELS, UPSTREAM_KEY, writeConfig,
 } from './lib/harness.mjs';
 
-const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts/pg-test-cluster.sh');
-const NO_POSTGRES = 3;  // the script's status when the server binaries are missing
-const clusterDir = fs.mkdtempSync(path.join(os.tmpdir(), 'turnout-govrep-pg-'));
-const pgStarted = spawnSync(CLUSTER_SCRIPT, ['start', clusterDir], { encoding: 'utf8', timeout: 120_000 });
-const pgUrl = pgStarted.status === 0 ? pgStarted.stdout.trim().split('\n')[0] : null;
-const pgSkip = pgStarted.status === NO_POSTGRES ? 'PostgreSQL server binaries are not installed' : false;
-function cluster(command) {
-  const run = spawnSync(CLUSTER_SCRIPT, [command, clusterDir], { encoding: 'utf8', timeout: 120_000 });
-  assert.equal(run.status, 0, `pg-test-cluster.sh ${command}: ${run.stderr}`);
-}
+const pg = startPgCluster('turnout-govrep-pg-');
 
 const ADMIN_KEY = 'adm-replicas-test-93c5e07b1d2a48f6';
 const STATIC_KEY = 'sk-static-replicas-test-4e71a0';
@@ -46,24 +35,6 @@ const HOLD_MARGIN_MS = 60_000;        // src/server/admit_call.cpp kHoldMargin
 const KEY_CACHE_TTL_MS = 1_000;       // governance.key_cache_ttl_s: 1
 
 const PICO = 10n ** 12n;
-// USD per 1,000 tokens (a decimal string) as integer pico-dollars per token.
-function picoPerToken(per1k) {
-  const [whole, fraction = ''] = per1k.split('.');
-  return (BigInt(whole) * PICO + BigInt((fraction + '0'.repeat(12)).slice(0, 12))) / 1000n;
-}
-// A USD decimal as printed (ledger, CLI, headers) as integer pico-dollars.
-function usdToPico(text) {
-  const [whole, fraction = ''] = String(text).split('.');
-  assert.match(`${whole}.${fraction}`, /^\d+\.\d*$/, `not a plain decimal: ${text}`);
-  return BigInt(whole) * PICO + BigInt((fraction + '0'.repeat(12)).slice(0, 12));
-}
-// The first `"field":<decimal>` of a JSON text, read from its digits (never a double).
-function rawUsd(text, field) {
-  const found = new RegExp(`"${field}":"?(-?[0-9.]+)`).exec(text);
-  assert.ok(found, `no ${field} in ${text}`);
-  assert.ok(!found[1].startsWith('-'), `${field} is negative: ${found[1]}`);
-  return usdToPico(found[1]);
-}
 
 let dir;
 let mock;
@@ -84,13 +55,9 @@ function noteKey(whole) {
   secrets.add(whole.split('-')[2]);
 }
 
-async function turnoutJson(args) {
-  const run = await runTurnout([...args, '--config', configFile]);
-  assert.equal(run.code, 0, `turnout ${args.join(' ')}: ${run.stderr}`);
-  const value = JSON.parse(run.stdout);
-  if (value.key) noteKey(value.key);
-  return { value, raw: run.stdout };
-}
+let turnoutJson;
+let ledgerLines;
+let ledgerTotal;
 
 async function admin(gateway, method, urlPath, json, key = ADMIN_KEY) {
   const answer = remember(await gateway.request(method, urlPath, { json, headers: { authorization: `Bearer ${key}` } }));
@@ -98,11 +65,8 @@ async function admin(gateway, method, urlPath, json, key = ADMIN_KEY) {
   return answer;
 }
 
-const CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 100 };
-
 async function chat(gateway, key, body = {}) {
-  return remember(await gateway.request('POST', '/v1/chat/completions',
-    { json: { ...CHAT, ...body }, headers: { authorization: `Bearer ${key}` } }));
+  return remember(await chatWithKey(gateway, key, body));
 }
 
 // A burst client: node:http with the body serialised once, so 1,000 requests leave within
@@ -130,49 +94,10 @@ function burstPost(gateway, urlPath, body, key) {
   });
 }
 
-// The ledger export lines of one key, raw (costs stay exact).
-async function ledgerLines(keyId) {
-  const run = await runTurnout(['ledger', 'export', '--format', 'jsonl', '--config', configFile]);
-  assert.equal(run.code, 0, run.stderr);
-  return run.stdout.split('\n').filter((line) => line && JSON.parse(line).client_key_id === keyId);
-}
-
-const ledgerTotal = (lines) => lines.reduce((sum, line) => sum + rawUsd(line, 'cost_usd'), 0n);
-
 let engine;
+// One query on the ledger database this suite's gateways share, its rows as `a|b` lines.
+const sql = (query) => ledgerSql(engine === 'sqlite' ? path.join(dir, 'ledger.db') : pg.url, query);
 let replicas;
-// One query on the ledger database, its rows as `a|b` lines.
-function sql(query) {
-  if (engine === 'sqlite') return execFileSync('sqlite3', ['-separator', '|', path.join(dir, 'ledger.db'), query]).toString().trim();
-  return execFileSync('psql', ['-X', '-A', '-t', '-F', '|', '-c', query, pgUrl]).toString().trim();
-}
-
-// A streamed chat call held open: resolves once its head and first bytes arrived, with
-// the response head and a promise of how the stream ended ('complete' or 'cut').
-async function openStream(gateway, key) {
-  const response = await fetch(`${gateway.url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ ...CHAT, stream: true, stream_options: { include_usage: true } }),
-  });
-  assert.equal(response.status, 200, await (response.status === 200 ? '' : response.text()));
-  const reader = response.body.getReader();
-  const first = await reader.read();
-  assert.ok(!first.done, 'the stream ended before its first bytes');
-  let text = Buffer.from(first.value).toString('utf8');
-  const ended = (async () => {
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) return text.includes('data: [DONE]') ? 'complete' : 'cut';
-        text += Buffer.from(value).toString('utf8');
-      }
-    } catch {
-      return 'cut';
-    }
-  })();
-  return { headers: response.headers, ended };
-}
 
 // Returns once at least `needMs` ms are left in the current wall-clock minute (waiting
 // for the next minute to start if fewer are).
@@ -183,7 +108,7 @@ async function atMinuteStartIfNeeded(needMs) {
 
 // PostgreSQL: four gateways on one database. SQLite: two on one file (the SDK's retry does
 // not depend on the engine and its minute-long wait runs once, on PostgreSQL).
-for (const [engineName, replicaCount, skip] of [['postgresql', 4, pgSkip], ['sqlite', 2, false]]) {
+for (const [engineName, replicaCount, skip] of [['postgresql', 4, pg.skip], ['sqlite', 2, false]]) {
 describe(`governance across ${replicaCount} replicas on ${engineName}`, { skip }, () => {
   before(async () => {
     engine = engineName;
@@ -197,13 +122,14 @@ describe(`governance across ${replicaCount} replicas on ${engineName}`, { skip }
     mock ??= await startMock();
     const config = baseConfig({ upstreamUrl: mock.baseUrl, dir });
     if (engine === 'postgresql') {
-      assert.equal(pgStarted.status, 0, `pg-test-cluster.sh start failed: ${pgStarted.stderr}`);
-      config.ledger.url = pgUrl;
+      pg.assertStarted();
+      config.ledger.url = pg.url;
     }
     config.server.api_keys = [STATIC_KEY];
     config.providers.openai.timeout_s = CALL_TIMEOUT_S;
     config.governance = { admin_key: ADMIN_KEY, key_cache_ttl_s: KEY_CACHE_TTL_MS / 1000 };
     configFile = writeConfig(dir, config);
+    ({ turnoutJson, ledgerLines, ledgerTotal } = governanceClient(configFile, { onKey: noteKey }));
     for (let i = 0; i < replicas; i += 1) gateways.push(await startGateway({ configFile, dir }));
     everyGateway.push(...gateways);
   });
@@ -225,7 +151,7 @@ describe(`governance across ${replicaCount} replicas on ${engineName}`, { skip }
     try {
       const perReplica = 3;
       const streams = [];
-      for (let i = 0; i < perReplica * replicas; i += 1) streams.push(openStream(gateways[i % replicas], crash.key.key));
+      for (let i = 0; i < perReplica * replicas; i += 1) streams.push(openChatStream(gateways[i % replicas], crash.key.key));
       const opened = await Promise.all(streams);
       crash.heldSince = Date.now();
       const survivors = replicas / 2;
@@ -392,7 +318,7 @@ describe(`governance across ${replicaCount} replicas on ${engineName}`, { skip }
       assert.equal((await chat(gateway, open.key)).status, 200);
     }
     const upstreamBefore = (await mock.chatRequests()).length;
-    cluster('halt');
+    pg.command('halt');
     try {
       // Past the key cache TTL too: a stale entry still says which key is limited.
       for (const waitMs of [0, KEY_CACHE_TTL_MS + 200]) {
@@ -410,7 +336,7 @@ describe(`governance across ${replicaCount} replicas on ${engineName}`, { skip }
       assert.equal((await mock.chatRequests()).length - upstreamBefore, 2 * gateways.length,
         'only the unlimited key reached the upstream');
     } finally {
-      cluster('resume');
+      pg.command('resume');
     }
     // Back: every replica admits the limited key again (its governance connection reconnects).
     for (const gateway of gateways) {
@@ -474,5 +400,5 @@ describe(`governance across ${replicaCount} replicas on ${engineName}`, { skip }
 after(async () => {
   burstAgent.destroy();
   await stopAll();
-  spawnSync(CLUSTER_SCRIPT, ['stop', clusterDir], { encoding: 'utf8', timeout: 120_000 });
+  pg.stop();
 });

@@ -6,20 +6,16 @@
 // No secret in logs, ledger, audit rows or error bodies.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import OpenAI from 'openai';
 
-import { REPO_ROOT, TEST_MODELS, baseConfig, makeTempDir, openAIErrorProblems, runTurnout, startGateway, startMock, stopAll, writeConfig } from './lib/harness.mjs';
+import {
+  baseConfig, chatWithKey as chat, governanceClient, makeTempDir, openAIErrorProblems, picoPerToken, runTurnout,
+  startGateway, startMock, startPgCluster, stopAll, TEST_MODELS, usdToPico, writeConfig,
+} from './lib/harness.mjs';
 
-const CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts/pg-test-cluster.sh');
-const NO_POSTGRES = 3;  // the script's status when the server binaries are missing
-const clusterDir = fs.mkdtempSync(path.join(os.tmpdir(), 'turnout-gov-pg-'));
-const pgStarted = spawnSync(CLUSTER_SCRIPT, ['start', clusterDir], { encoding: 'utf8', timeout: 120_000 });
-const pgUrl = pgStarted.status === 0 ? pgStarted.stdout.trim().split('\n')[0] : null;
-const pgSkip = pgStarted.status === NO_POSTGRES ? 'PostgreSQL server binaries are not installed' : false;
+const pg = startPgCluster('turnout-gov-pg-');
 
 let dir;
 let mock;
@@ -27,43 +23,17 @@ let configFile;
 let gateways = [];
 let engine;
 const secrets = [];  // every whole virtual key printed during the run
-
-// A USD decimal (as the ledger and the CLI print it) as integer pico-dollars.
-function usdToPico(text) {
-  const [whole, fraction = ''] = String(text).split('.');
-  return BigInt(whole) * 10n ** 12n + BigInt((fraction + '0'.repeat(12)).slice(0, 12));
-}
-
-async function turnoutJson(args) {
-  const run = await runTurnout([...args, '--config', configFile]);
-  assert.equal(run.code, 0, `turnout ${args.join(' ')}: ${run.stderr}`);
-  const value = JSON.parse(run.stdout);
-  if (value.key) secrets.push(value.key);
-  return { value, raw: run.stdout };
-}
-
-// The raw ledger export lines of one key (raw text: costs stay exact).
-async function ledgerLines(keyId) {
-  const run = await runTurnout(['ledger', 'export', '--format', 'jsonl', '--config', configFile]);
-  assert.equal(run.code, 0, run.stderr);
-  return run.stdout.split('\n').filter((line) => line && JSON.parse(line).client_key_id === keyId);
-}
-
-function chat(gateway, key, body, extraHeaders = {}) {
-  return gateway.request('POST', '/v1/chat/completions', {
-    json: { model: 'gpt-4o', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 100, ...body },
-    headers: { authorization: `Bearer ${key}`, ...extraHeaders },
-  });
-}
+let turnoutJson;
+let ledgerLines;
 
 // The governance tables, as text (audit rows and keys), for the secret check.
 function governanceRows() {
   const query = 'SELECT * FROM gov_audit; SELECT * FROM gov_keys;';
   if (engine === 'sqlite') return execFileSync('sqlite3', [path.join(dir, 'ledger.db'), query]).toString();
-  return execFileSync('psql', ['-X', '-A', '-t', '-c', query, pgUrl]).toString();
+  return execFileSync('psql', ['-X', '-A', '-t', '-c', query, pg.url]).toString();
 }
 
-for (const [name, replicas, concurrent, skip] of [['sqlite', 2, 60, false], ['postgresql', 4, 400, pgSkip]]) {
+for (const [name, replicas, concurrent, skip] of [['sqlite', 2, 60, false], ['postgresql', 4, 400, pg.skip]]) {
 describe(`governance on ${name} (${replicas} replicas)`, { skip }, () => {
 before(async () => {
   engine = name;
@@ -72,11 +42,12 @@ before(async () => {
   mock ??= await startMock();
   const config = baseConfig({ upstreamUrl: mock.baseUrl, dir });
   if (name === 'postgresql') {
-    assert.equal(pgStarted.status, 0, `pg-test-cluster.sh start failed: ${pgStarted.stderr}`);
-    config.ledger.url = pgUrl;
+    pg.assertStarted();
+    config.ledger.url = pg.url;
   }
   config.governance = { key_cache_ttl_s: 0.3 };
   configFile = writeConfig(dir, config);
+  ({ turnoutJson, ledgerLines } = governanceClient(configFile, { onKey: (key) => secrets.push(key) }));
   for (let i = 0; i < replicas; i += 1) gateways.push(await startGateway({ configFile, dir }));
 });
 after(async () => {
@@ -260,9 +231,8 @@ describe('budgets', () => {
     assert.ok(total <= cap, `ledger total ${total} pico exceeds the cap`);
     // With nothing held, the last refusal means what is left is less than one request's
     // maximum: input price × prompt tokens + output price × max_tokens.
-    const perToken = (per1k) => usdToPico(per1k) / 1000n;
     const prompt = BigInt(JSON.parse(lines[0]).counted_prompt_tokens);
-    const maxRequest = prompt * perToken(TEST_MODELS['gpt-4o'].input) + 100n * perToken(TEST_MODELS['gpt-4o'].output);
+    const maxRequest = prompt * picoPerToken(TEST_MODELS['gpt-4o'].input) + 100n * picoPerToken(TEST_MODELS['gpt-4o'].output);
     assert.ok(cap - total < maxRequest, `ledger total ${total} pico is more than one request (${maxRequest}) below the cap`);
     // Settled exactly: spent is the ledger's total (read from the printed digits, never a
     // double), nothing is left held.
@@ -338,5 +308,5 @@ describe('secrets', () => {
 
 after(async () => {
   await stopAll();
-  spawnSync(CLUSTER_SCRIPT, ['stop', clusterDir], { encoding: 'utf8', timeout: 120_000 });
+  pg.stop();
 });

@@ -111,4 +111,32 @@ class PgTestCluster {
   }
 };
 
+// A test fixture on the program's one cluster: each test gets a fresh, empty schema named
+// `prefix` + its name, and url() confined to it. Without the server binaries it skips.
+class PgSchemaTest : public ::testing::Test {
+ protected:
+  explicit PgSchemaTest(std::string prefix) : prefix_(std::move(prefix)) {}
+
+  static void SetUpTestSuite() { PgTestCluster::start(); }
+  static void TearDownTestSuite() { PgTestCluster::stop(); }
+
+  void SetUp() override {
+    if (PgTestCluster::missing_binaries()) GTEST_SKIP() << "PostgreSQL server binaries are not installed";
+    ASSERT_TRUE(PgTestCluster::error().empty()) << PgTestCluster::error();
+    schema_ = PgTestCluster::schema_for_current_test(prefix_);
+    auto created = PgTestCluster::create_schema(schema_);
+    ASSERT_TRUE(created) << created.error().message;
+  }
+
+  // The ledger URL confined to this test's schema.
+  std::string url() const { return PgTestCluster::url_for(schema_); }
+  static std::string password() { return PgTestCluster::password(); }
+  static const std::string& base_url() { return PgTestCluster::base_url(); }
+
+  std::string schema_;
+
+ private:
+  std::string prefix_;
+};
+
 }  // namespace turnout::test

@@ -4,7 +4,8 @@
 // an exit/signal hook SIGKILLs whatever is left). Every wait is bounded.
 //
 // Uses only node built-ins so it runs on node 18 and 20.
-import { spawn } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -559,6 +560,139 @@ export async function recordOf(gateway, id) {
     await sleep(20);
   }
   throw new Error(`no ledger record for ${id}`);
+}
+
+// ---------------------------------------------------------------------------------------
+// A private PostgreSQL cluster (scripts/pg-test-cluster.sh) for a test file's PostgreSQL
+// cases, started when the file loads (synchronously, so `skip` is known when the suites
+// are declared).
+
+const PG_CLUSTER_SCRIPT = path.join(REPO_ROOT, 'scripts/pg-test-cluster.sh');
+const PG_NO_SERVER = 3;  // the script's status when the server binaries are missing
+
+export class PgCluster {
+  constructor(prefix) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    this.started = this.#script('start');
+    // The ledger URL; null when the cluster did not start.
+    this.url = this.started.status === 0 ? this.started.stdout.trim().split('\n')[0] : null;
+    // For describe(..., { skip }): a reason only when PostgreSQL is not installed; any
+    // other failure to start fails the suite (assertStarted) instead of hiding it.
+    this.skip = this.started.status === PG_NO_SERVER ? 'PostgreSQL server binaries are not installed' : false;
+  }
+
+  assertStarted() {
+    assert.equal(this.started.status, 0, `pg-test-cluster.sh start failed: ${this.started.stderr}`);
+  }
+
+  // `halt` or `resume` (the server stops or starts again on the same port), asserted.
+  command(name) {
+    const run = this.#script(name);
+    assert.equal(run.status, 0, `pg-test-cluster.sh ${name}: ${run.stderr}`);
+  }
+
+  // Stops the server and removes its directory; harmless when it never started.
+  stop() {
+    this.#script('stop');
+  }
+
+  #script(command) {
+    return spawnSync(PG_CLUSTER_SCRIPT, [command, this.dir], { encoding: 'utf8', timeout: 120_000 });
+  }
+}
+
+export function startPgCluster(prefix = 'turnout-it-pg-') {
+  return new PgCluster(prefix);
+}
+
+// ---------------------------------------------------------------------------------------
+// Governance: exact money, chat calls with a virtual key, the CLI on one config.
+
+export const PICO_PER_USD = 10n ** 12n;
+
+// A USD decimal as printed (ledger, CLI, headers) as integer pico-dollars, never a double.
+export function usdToPico(text) {
+  const [whole, fraction = ''] = String(text).split('.');
+  assert.match(`${whole}.${fraction}`, /^\d+\.\d*$/, `not a plain decimal: ${text}`);
+  return BigInt(whole) * PICO_PER_USD + BigInt((fraction + '0'.repeat(12)).slice(0, 12));
+}
+
+// A price in USD per 1,000 tokens as integer pico-dollars per token.
+export function picoPerToken(per1k) {
+  return usdToPico(per1k) / 1000n;
+}
+
+// The first `"field":<decimal>` of a JSON text, read from its digits (never a double).
+export function rawUsd(text, field) {
+  const found = new RegExp(`"${field}":"?(-?[0-9.]+)`).exec(text);
+  assert.ok(found, `no ${field} in ${text}`);
+  assert.ok(!found[1].startsWith('-'), `${field} is negative: ${found[1]}`);
+  return usdToPico(found[1]);
+}
+
+export const GOVERNANCE_CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 100 };
+
+// A chat call (GOVERNANCE_CHAT, with `body` over it) made with `key`.
+export function chatWithKey(gateway, key, body = {}, headers = {}) {
+  return gateway.request('POST', '/v1/chat/completions',
+    { json: { ...GOVERNANCE_CHAT, ...body }, headers: { authorization: `Bearer ${key}`, ...headers } });
+}
+
+// A streamed chat call (GOVERNANCE_CHAT, usage included) held open: resolves once its head
+// and first bytes arrived, with the response head and a promise of how the stream ended
+// ('complete' or 'cut').
+export async function openChatStream(gateway, key) {
+  const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ ...GOVERNANCE_CHAT, stream: true, stream_options: { include_usage: true } }),
+  });
+  assert.equal(response.status, 200, await (response.status === 200 ? '' : response.text()));
+  const reader = response.body.getReader();
+  const first = await reader.read();
+  assert.ok(!first.done, 'the stream ended before its first bytes');
+  let text = Buffer.from(first.value).toString('utf8');
+  const ended = (async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return text.includes('data: [DONE]') ? 'complete' : 'cut';
+        text += Buffer.from(value).toString('utf8');
+      }
+    } catch {
+      return 'cut';
+    }
+  })();
+  return { headers: response.headers, ended };
+}
+
+// One query on a ledger database (a PostgreSQL URL, or a SQLite file's path), its rows as
+// `a|b` lines.
+export function ledgerSql(database, query) {
+  if (/^postgres(ql)?:/.test(database)) {
+    return execFileSync('psql', ['-X', '-A', '-t', '-F', '|', '-c', query, database]).toString().trim();
+  }
+  return execFileSync('sqlite3', ['-separator', '|', database, query]).toString().trim();
+}
+
+// `turnout keys|teams|ledger ...` on one config file. `onKey` sees every whole virtual key
+// the CLI printed (for the tests that search logs and rows for secrets).
+export function governanceClient(configFile, { onKey } = {}) {
+  async function turnoutJson(args) {
+    const run = await runTurnout([...args, '--config', configFile]);
+    assert.equal(run.code, 0, `turnout ${args.join(' ')}: ${run.stderr}`);
+    const value = JSON.parse(run.stdout);
+    if (value.key) onKey?.(value.key);
+    return { value, raw: run.stdout };
+  }
+  // The raw ledger export lines of one key (raw text: costs stay exact).
+  async function ledgerLines(keyId) {
+    const run = await runTurnout(['ledger', 'export', '--format', 'jsonl', '--config', configFile]);
+    assert.equal(run.code, 0, run.stderr);
+    return run.stdout.split('\n').filter((line) => line && JSON.parse(line).client_key_id === keyId);
+  }
+  const ledgerTotal = (lines) => lines.reduce((sum, line) => sum + rawUsd(line, 'cost_usd'), 0n);
+  return { configFile, turnoutJson, ledgerLines, ledgerTotal };
 }
 
 // ---------------------------------------------------------------------------------------

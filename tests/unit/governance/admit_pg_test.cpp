@@ -59,20 +59,9 @@ class CountingSession final : public SqlSession {
   int& round_trips_;
 };
 
-class PostgresAdmission : public ::testing::Test {
+class PostgresAdmission : public turnout::test::PgSchemaTest {
  protected:
-  static void SetUpTestSuite() { PgTestCluster::start(); }
-  static void TearDownTestSuite() { PgTestCluster::stop(); }
-
-  void SetUp() override {
-    if (PgTestCluster::missing_binaries()) GTEST_SKIP() << "PostgreSQL server binaries are not installed";
-    ASSERT_TRUE(PgTestCluster::error().empty()) << PgTestCluster::error();
-    schema_ = PgTestCluster::schema_for_current_test("g_");
-    auto created = PgTestCluster::create_schema(schema_);
-    ASSERT_TRUE(created) << created.error().message;
-  }
-
-  std::string url() const { return PgTestCluster::url_for(schema_); }
+  PostgresAdmission() : PgSchemaTest("g_") {}
 
   std::unique_ptr<GovernanceStore> open_store(int* round_trips = nullptr) {
     auto session = open_sql_session(url());
@@ -80,8 +69,6 @@ class PostgresAdmission : public ::testing::Test {
     if (round_trips == nullptr) return std::make_unique<GovernanceStore>(std::move(*session));
     return std::make_unique<GovernanceStore>(std::make_unique<CountingSession>(std::move(*session), *round_trips));
   }
-
-  std::string schema_;
 };
 
 HoldRequest request_for(const KeyRecord& key, const TeamRecord* team, std::string id, std::int64_t amount,

@@ -476,24 +476,9 @@ TEST(LedgerExport, InMemoryLedgerHasNothingToExport) {
 // PostgreSQL
 
 // One private cluster for all PostgreSQL tests; each test exports from its own schema.
-class PostgresExportTest : public ::testing::Test {
+class PostgresExportTest : public turnout::test::PgSchemaTest {
  protected:
-  static void SetUpTestSuite() { PgTestCluster::start(); }
-  static void TearDownTestSuite() { PgTestCluster::stop(); }
-
-  void SetUp() override {
-    if (PgTestCluster::missing_binaries()) GTEST_SKIP() << "PostgreSQL server binaries are not installed";
-    ASSERT_TRUE(PgTestCluster::error().empty()) << PgTestCluster::error();
-    schema_ = PgTestCluster::schema_for_current_test("x_");
-    auto created = PgTestCluster::create_schema(schema_);
-    ASSERT_TRUE(created) << created.error().message;
-  }
-
-  // The ledger URL confined to this test's schema.
-  std::string url() const { return PgTestCluster::url_for(schema_); }
-  static std::string password() { return PgTestCluster::password(); }
-
-  std::string schema_;
+  PostgresExportTest() : PgSchemaTest("x_") {}
 };
 
 TEST_F(PostgresExportTest, EveryFieldOfEveryRecordInWriteOrderInBothFormats) {

@@ -27,25 +27,9 @@ using namespace turnout::ledger::test;
 using turnout::test::PgTestCluster;
 
 // One cluster for the whole test program; a schema per test.
-class PostgresLedgerTest : public ::testing::Test {
+class PostgresLedgerTest : public turnout::test::PgSchemaTest {
  protected:
-  static void SetUpTestSuite() { PgTestCluster::start(); }
-  static void TearDownTestSuite() { PgTestCluster::stop(); }
-
-  void SetUp() override {
-    if (PgTestCluster::missing_binaries()) {
-      GTEST_SKIP() << "PostgreSQL server binaries are not installed";
-    }
-    ASSERT_TRUE(PgTestCluster::error().empty()) << PgTestCluster::error();
-    schema_ = PgTestCluster::schema_for_current_test("t_");
-    auto created = PgTestCluster::create_schema(schema_);
-    ASSERT_TRUE(created) << created.error().message;
-  }
-
-  // The ledger URL confined to this test's schema.
-  std::string url() const { return PgTestCluster::url_for(schema_); }
-  static std::string password() { return PgTestCluster::password(); }
-  static const std::string& base_url() { return PgTestCluster::base_url(); }
+  PostgresLedgerTest() : PgSchemaTest("t_") {}
 
   Result<pg::Connection> admin_connection() const {
     auto target = pg::ConnectionTarget::parse(schema_.empty() ? base_url() : url());
@@ -97,8 +81,6 @@ class PostgresLedgerTest : public ::testing::Test {
     }
     return records;
   }
-
-  std::string schema_;
 };
 
 // ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 #include "ledger/sqlite/backend.hpp"
 #include "ledger/sqlite/db.hpp"
 #include "ledger/spool/spool.hpp"
+#include "legacy_spool.hpp"
 #include "ledger_reference.hpp"
 
 #include <gtest/gtest.h>
@@ -26,6 +27,7 @@ namespace {
 using namespace turnout;
 using namespace turnout::ledger;
 using namespace turnout::ledger::test;
+using turnout::test::write_legacy_spool;
 namespace fs = std::filesystem;
 
 // What the test and its FlakyBackend share (the ledger owns the backend).
@@ -277,23 +279,9 @@ TEST(LedgerSpool, EveryFieldRoundTrips) {
 TEST(LedgerSpool, AFormatOneSpoolIsUpgradedAndItsRecordsAreChatCalls) {
   TempDir dir;
   const fs::path file = dir.path() / "spool.db";
-  {
-    auto db = sqlite::Database::open(file.string(), sqlite::Database::OpenMode::create_if_missing);
-    ASSERT_TRUE(db);
-    ASSERT_TRUE(db->exec(R"sql(
-      CREATE TABLE spooled (
-        seq INTEGER PRIMARY KEY, record_key TEXT NOT NULL UNIQUE, id TEXT NOT NULL, timestamp REAL NOT NULL,
-        instance_id TEXT NOT NULL, client_key_id TEXT NOT NULL, requested_model TEXT NOT NULL, model TEXT NOT NULL,
-        route TEXT NOT NULL, counted_prompt_tokens INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL,
-        completion_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL, usage_reported INTEGER NOT NULL,
-        cost_pico INTEGER, baseline_cost_pico INTEGER, latency_ms REAL NOT NULL, ttft_ms REAL,
-        status INTEGER NOT NULL, error_type TEXT NOT NULL, attempts INTEGER NOT NULL, stream INTEGER NOT NULL
-      ) STRICT;
-      INSERT INTO spooled VALUES (1, 'k1', 'req-old', 1717171717.5, 'host-1', '', 'auto', 'gpt-4o-mini', 'tier:small',
-                                  12, 12, 5, 0, 1, 42, NULL, 10.5, NULL, 200, '', 1, 0);
-      PRAGMA user_version = 1;
-    )sql"));
-  }
+  ASSERT_TRUE(write_legacy_spool(file.string(), 1,
+                                 "(1, 'k1', 'req-old', 1717171717.5, 'host-1', '', 'auto', 'gpt-4o-mini', 'tier:small', "
+                                 "12, 12, 5, 0, 1, 42, NULL, 10.5, NULL, 200, '', 1, 0)"));
   Spool spool(file.string(), 10);
   ASSERT_TRUE(spool.open_existing());
   EXPECT_EQ(spool.size(), 1U);
