@@ -11,7 +11,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace turnout::governance {
@@ -218,8 +220,15 @@ class GovernanceStore {
   StoreResult<void> count_requests(const std::vector<std::string>& scopes, std::int64_t window_start_ms,
                                    std::uint64_t tokens);
 
+  // PostgreSQL: locks `rows` and the budget rows of the expired holds and leases of `scopes`
+  // (all, when empty) in one statement, in (scope, period) order, the order every writer
+  // uses. The sweeps lock nothing themselves: a second batch taken after a row that sorts
+  // later (a team's, then a sibling key's) could deadlock against the ledger writer.
+  Result<void> lock_for_sweep(const std::set<std::pair<std::string, std::int64_t>>& rows,
+                              const std::vector<std::string>& scopes, std::int64_t now_ms);
   // Lease mode (store_leases.cpp): expired leases of `scopes` (all, when empty) charged what
-  // they still reserve; returns how many still reserved anything.
+  // they still reserve; returns how many still reserved anything. Their budget rows are
+  // locked first (lock_for_sweep).
   StoreResult<std::uint64_t> sweep_leases(const std::vector<std::string>& scopes, std::int64_t now_ms);
   StoreResult<void> return_lease(const LeaseReturn& unused, std::int64_t& released_pico);
 

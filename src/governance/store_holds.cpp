@@ -155,6 +155,8 @@ StoreResult<std::uint64_t> GovernanceStore::sweep_expired(std::int64_t now_ms) {
   auto counted = session_->run("SELECT COUNT(*) FROM gov_holds WHERE expires_at_ms <= $1",
                                std::array<SqlParam, 1>{std::to_string(now_ms)});
   if (!counted) return database_error(counted.error());
+  // Both sweeps' budget rows in one ordered batch, as the ledger writer locks them.
+  if (auto locked = lock_for_sweep({}, {}, now_ms); !locked) return database_error(locked.error());
   if (auto swept = sweep({}, now_ms); !swept) return swept.error();
   auto leases = sweep_leases({}, now_ms);  // lease mode: store_leases.cpp
   if (!leases) return leases.error();

@@ -45,6 +45,21 @@ Result<void> lock_budget_rows(SqlSession& session, const std::set<BudgetRow>& ro
   return {};
 }
 
+// "expires_at_ms <= $1 AND (key_scope = $2 OR team_scope = $2 ...)": the expired holds or
+// leases of `scopes` (every scope when empty), with $1 .. as `params` (appended to).
+std::string expired_filter(const std::vector<std::string>& scopes, std::int64_t now_ms, std::vector<SqlParam>& params) {
+  params.emplace_back(std::to_string(now_ms));
+  std::string filter = fmt::format("expires_at_ms <= ${}", params.size());
+  if (scopes.empty()) return filter;
+  filter += " AND (";
+  for (std::size_t i = 0; i < scopes.size(); ++i) {
+    if (i > 0) filter += " OR ";
+    params.emplace_back(scopes[i]);
+    filter += fmt::format("key_scope = ${0} OR team_scope = ${0}", params.size());
+  }
+  return filter + ")";
+}
+
 // The budget rows a lease counts in, as its row names them.
 Result<std::optional<std::set<BudgetRow>>> lease_rows(SqlSession& session, const std::string& lease_id) {
   auto rows = session.run("SELECT key_scope, key_period_ms, team_scope, team_period_ms FROM gov_leases WHERE id = $1",
@@ -113,29 +128,32 @@ StoreResult<void> GovernanceStore::return_leases(const std::vector<LeaseReturn>&
   return {};
 }
 
+Result<void> GovernanceStore::lock_for_sweep(const std::set<BudgetRow>& rows, const std::vector<std::string>& scopes,
+                                             std::int64_t now_ms) {
+  if (session_->engine() != Engine::postgresql) return {};
+  std::vector<SqlParam> params;
+  const std::string expired = expired_filter(scopes, now_ms, params);
+  std::string sql = fmt::format(
+      "SELECT 1 FROM gov_budgets WHERE (scope, period_start_ms) IN ("
+      "SELECT key_scope, key_period_ms FROM gov_holds WHERE {0} UNION "
+      "SELECT team_scope, team_period_ms FROM gov_holds WHERE {0} AND team_scope IS NOT NULL UNION "
+      "SELECT key_scope, key_period_ms FROM gov_leases WHERE {0} UNION "
+      "SELECT team_scope, team_period_ms FROM gov_leases WHERE {0} AND team_scope IS NOT NULL)",
+      expired);
+  for (const auto& [scope, period] : rows) {
+    sql += fmt::format(" OR (scope = ${} AND period_start_ms = ${})", params.size() + 1, params.size() + 2);
+    params.emplace_back(scope);
+    params.emplace_back(std::to_string(period));
+  }
+  sql += " ORDER BY scope, period_start_ms FOR UPDATE";
+  auto locked = session_->run(sql, params);
+  if (!locked) return locked.error();
+  return {};
+}
+
 StoreResult<std::uint64_t> GovernanceStore::sweep_leases(const std::vector<std::string>& scopes, std::int64_t now_ms) {
-  std::string filter = "expires_at_ms <= $1";
-  std::vector<SqlParam> params{std::to_string(now_ms)};
-  if (!scopes.empty()) {
-    filter += " AND (";
-    for (std::size_t i = 0; i < scopes.size(); ++i) {
-      if (i > 0) filter += " OR ";
-      filter += fmt::format("key_scope = ${0} OR team_scope = ${0}", i + 2);
-      params.emplace_back(scopes[i]);
-    }
-    filter += ")";
-  }
-  if (session_->engine() == Engine::postgresql) {
-    // The budget rows first, in order, as the ledger writer locks them.
-    auto locked = session_->run(
-        fmt::format("SELECT 1 FROM gov_budgets WHERE (scope, period_start_ms) IN ("
-                    "SELECT key_scope, key_period_ms FROM gov_leases WHERE {0} UNION "
-                    "SELECT team_scope, team_period_ms FROM gov_leases WHERE {0} AND team_scope IS NOT NULL) "
-                    "ORDER BY scope, period_start_ms FOR UPDATE",
-                    filter),
-        params);
-    if (!locked) return database_error(locked.error());
-  }
+  std::vector<SqlParam> params;
+  const std::string filter = expired_filter(scopes, now_ms, params);
   auto rows = session_->run(
       "DELETE FROM gov_leases WHERE " + filter +
           " RETURNING key_scope, key_period_ms, team_scope, team_period_ms, reserved_pico",
@@ -196,14 +214,16 @@ StoreResult<LeaseGrant> GovernanceStore::take_lease(const LeaseRequest& request)
         std::array<SqlParam, 2>{scope, std::to_string(period)});
     if (!created) return database_error(created.error());
   }
-  // The previous lease's rows may be in an earlier period: locked with the new ones, in order.
+  // The previous lease's rows may be in an earlier period, and the sweeps below charge the
+  // expired holds and leases of sibling keys of the team: all of them are locked with the
+  // new ones in one ordered statement, never a second batch after the team's row.
   std::set<BudgetRow> locked_rows = rows;
   if (request.previous) {
     auto previous_rows = lease_rows(*session_, request.previous->lease_id);
     if (!previous_rows) return database_error(previous_rows.error());
     if (*previous_rows) locked_rows.insert((*previous_rows)->begin(), (*previous_rows)->end());
   }
-  if (auto locked = lock_budget_rows(*session_, locked_rows); !locked) return database_error(locked.error());
+  if (auto locked = lock_for_sweep(locked_rows, scopes, request.now_ms); !locked) return database_error(locked.error());
   if (auto swept = sweep(scopes, request.now_ms); !swept) return swept.error();
   if (auto swept = sweep_leases(scopes, request.now_ms); !swept) return swept.error();
   if (request.previous) {
