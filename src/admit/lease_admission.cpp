@@ -17,6 +17,10 @@ std::variant<Admitted, Refusal> Admission::admit_on_lease(const KeyGrant& grant,
     refusal.headers.emplace_back("x-turnout-budget-remaining-usd", pricing::format_usd_pico(remaining));
     return refusal;
   }
+  if (const auto* unusable = std::get_if<KeyUnusable>(&outcome)) {
+    forget(grant.key.id);  // the next call reads the key as it is now
+    return invalid_key_refusal(grant.key.id, unusable->why);
+  }
   if (std::holds_alternative<governance::StoreError>(outcome)) return governance_unavailable(grant.key.id);
   auto& ticket = std::get<LeaseTicket>(outcome);
   Admitted admitted;

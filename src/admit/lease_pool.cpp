@@ -110,6 +110,10 @@ LeasePool::Outcome LeasePool::admit(const KeyGrant& grant, std::int64_t amount_p
     if (request.previous) pending_returns_.push_back(*request.previous);
     return granted.error();
   }
+  if (granted->unusable) {
+    if (request.previous) pending_returns_.push_back(*request.previous);  // rolled back with the rest
+    return KeyUnusable{*granted->unusable};
+  }
   if (granted->refused) return *granted->refused;
   Lease& lease = leases_[request.lease_id];
   lease.key_id = grant.key.id;

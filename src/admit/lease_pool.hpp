@@ -52,6 +52,12 @@ struct LeaseTicket {
   std::int64_t remaining_pico = 0;  // the budget left as this replica knows it (for the header)
 };
 
+// The key as the database holds it now cannot be used (revoked, expired...) though the
+// caller's cached grant still could: `why` in invalid_key_refusal's words.
+struct KeyUnusable {
+  std::string why;
+};
+
 class LeasePool {
  public:
   LeasePool(governance::GovernanceStore& store, LeaseSettings settings);
@@ -59,8 +65,9 @@ class LeasePool {
   // Admits a call on the grant's key with worst case `amount_pico`, running until at most
   // `call_ends_ms`: in process when this replica's lease has room and time, else by taking
   // a new lease (giving back the old one's unused part in the same transaction). Blocks on
-  // the database in that case only. A BudgetShortfall: even the call alone does not fit.
-  using Outcome = std::variant<LeaseTicket, governance::BudgetShortfall, governance::StoreError>;
+  // the database in that case only. A BudgetShortfall: even the call alone does not fit
+  // (the key's limits as stored now). KeyUnusable: the key changed since the grant was read.
+  using Outcome = std::variant<LeaseTicket, governance::BudgetShortfall, KeyUnusable, governance::StoreError>;
   Outcome admit(const KeyGrant& grant, std::int64_t amount_pico, std::int64_t now_ms, std::int64_t call_ends_ms);
 
   // A lease call's record was handed to the ledger with its actual cost.

@@ -138,6 +138,9 @@ struct LeaseGrant {
   std::int64_t reserved_pico = 0;          // the slice
   std::optional<std::int64_t> period_end_ms;  // the earliest end of the lease's budget periods
   std::int64_t remaining_pico = 0;  // the least room over the budgeted scopes, after the slice
+  // The key as stored now cannot be used (revoked, expired, gone, or its team expired):
+  // why, in invalid_key_refusal's words; nothing is reserved.
+  std::optional<std::string> unusable;
 };
 
 // How much a lease reserves: a quarter of the least room (so replicas share the tail of a
@@ -186,7 +189,9 @@ class GovernanceStore {
   // Lease mode (store_leases.cpp). Takes a lease on the key's and its team's budget rows
   // in one transaction, as a hold is taken: rows created and locked in (scope, period)
   // order, expired holds and leases of the scopes swept, the slice reserved only if the
-  // needed amount fits every budget.
+  // needed amount fits every budget. The key and its team are read again in the
+  // transaction: the slice is sized by their limits as stored now, not as the caller's
+  // cache read them (a lowered budget is respected, a revoked key gets nothing).
   StoreResult<LeaseGrant> take_lease(const LeaseRequest& request);
   // Gives back unused parts of leases, one transaction each (a lease already swept: nothing).
   StoreResult<void> return_leases(const std::vector<LeaseReturn>& returns);

@@ -81,6 +81,18 @@ Result<void> add_held(SqlSession& session, const std::set<BudgetRow>& rows, std:
   return {};
 }
 
+// Why a key as stored cannot take a lease, in invalid_key_refusal's words; none when it can.
+std::optional<std::string> unusable_for_lease(const std::optional<KeyRecord>& key,
+                                              const std::optional<TeamRecord>& team, std::int64_t now_ms) {
+  if (!key) return "is not valid";
+  if (key->revoked_at_ms) return "has been revoked";
+  if (key->expires_at_ms && *key->expires_at_ms <= now_ms) return "has expired";
+  if (key->team_id && !team) return "is not valid";
+  if (team && team->expires_at_ms && *team->expires_at_ms <= now_ms)
+    return fmt::format("belongs to team '{}', which has expired", team->id);
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::int64_t lease_slice(std::int64_t needed, std::int64_t room, std::int64_t max_slice) {
@@ -186,6 +198,24 @@ StoreResult<std::uint64_t> GovernanceStore::sweep_leases(const std::vector<std::
 }
 
 StoreResult<LeaseGrant> GovernanceStore::take_lease(const LeaseRequest& request) {
+  std::lock_guard lock(mutex_);
+  auto transaction = WriteTransaction::begin(*session_);
+  if (!transaction) return database_error(transaction.error());
+  // The key and its team as stored now: a renewal racing an update or a revocation must not
+  // reserve a slice against the limits the caller's cache still holds.
+  auto key = load_key(request.key->id);
+  if (!key) return key.error();
+  std::optional<TeamRecord> team;
+  if (*key && (*key)->team_id) {
+    auto loaded = load_team(*(*key)->team_id);
+    if (!loaded) return loaded.error();
+    team = std::move(*loaded);
+  }
+  if (auto why = unusable_for_lease(*key, team, request.now_ms)) {
+    LeaseGrant unusable;
+    unusable.unusable = std::move(why);
+    return unusable;  // nothing written: the transaction rolls back
+  }
   std::vector<ScopePlan> plans;  // key before team: "key:" sorts before "team:"
   const auto plan_scope = [&](std::string scope, const Limits& limits) -> StoreResult<void> {
     auto period = period_window(limits.budget_period, limits.timezone, request.now_ms);
@@ -193,10 +223,9 @@ StoreResult<LeaseGrant> GovernanceStore::take_lease(const LeaseRequest& request)
     plans.push_back(ScopePlan{std::move(scope), *period, limits.budget_pico});
     return {};
   };
-  if (auto planned = plan_scope(key_scope(request.key->id), request.key->limits); !planned) return planned.error();
-  if (request.team != nullptr) {
-    if (auto planned = plan_scope(team_scope(request.team->id), request.team->limits); !planned)
-      return planned.error();
+  if (auto planned = plan_scope(key_scope((*key)->id), (*key)->limits); !planned) return planned.error();
+  if (team) {
+    if (auto planned = plan_scope(team_scope(team->id), team->limits); !planned) return planned.error();
   }
   std::set<BudgetRow> rows;
   std::vector<std::string> scopes;
@@ -204,10 +233,6 @@ StoreResult<LeaseGrant> GovernanceStore::take_lease(const LeaseRequest& request)
     rows.emplace(plan.scope, plan.period.start_ms);
     scopes.push_back(plan.scope);
   }
-
-  std::lock_guard lock(mutex_);
-  auto transaction = WriteTransaction::begin(*session_);
-  if (!transaction) return database_error(transaction.error());
   for (const auto& [scope, period] : rows) {
     auto created = session_->run(
         "INSERT INTO gov_budgets (scope, period_start_ms) VALUES ($1, $2) ON CONFLICT (scope, period_start_ms) DO NOTHING",

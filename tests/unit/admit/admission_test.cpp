@@ -4,6 +4,7 @@
 #include "admit/admission.hpp"
 #include "admit/hold_sweeper.hpp"
 #include "admit/hold_amount.hpp"
+#include "admit/lease_pool.hpp"
 
 #include <gtest/gtest.h>
 
@@ -212,6 +213,31 @@ TEST_F(AdmissionTest, BudgetRefusalTellsSdksNotToRetryAndWhenItResets) {
   ASSERT_TRUE(std::holds_alternative<Admitted>(admitted));
   EXPECT_FALSE(std::get<Admitted>(admitted).hold_id.empty());
   EXPECT_EQ(std::get<Admitted>(admitted).headers.at(0).second, "0.005");
+}
+
+// Lease mode: a key revoked after this replica cached it (another replica's admin API, the
+// notification not here yet) takes no new lease: the call is refused as a revoked key,
+// nothing is reserved, and the cache forgets the key.
+TEST_F(AdmissionTest, ALeaseRenewalOnARevokedKeyIsRefusedAsRevoked) {
+  start(std::chrono::seconds(60));
+  LeasePool pool(*store_, LeaseSettings{kCent, std::chrono::milliseconds(30'000), std::chrono::milliseconds(5'000)});
+  admission_->use_leases(pool);
+  Fields fields;
+  fields.budget_pico.value = kCent;
+  const CreatedKey key = create(fields);
+  const auto grant = admission_->authenticate(key.key, false)->grant;
+  ASSERT_TRUE(grant);
+  ASSERT_TRUE(store_->revoke_key(key.record.id, "test", now_ms_));
+  ASSERT_TRUE(admission_->authenticate(key.key, true)->grant) << "the replica's cache still admits it";
+
+  auto refused = admission_->admit(*grant, one_model("m", kCent / 40), std::chrono::seconds(60));
+  ASSERT_TRUE(std::holds_alternative<Refusal>(refused));
+  EXPECT_EQ(std::get<Refusal>(refused).status, 401U);
+  EXPECT_NE(std::get<Refusal>(refused).message.find("revoked"), std::string::npos);
+  auto usage = store_->usage(governance::key_scope(key.record.id), key.record.limits, now_ms_);
+  ASSERT_TRUE(usage);
+  EXPECT_EQ(usage->held_pico, 0);
+  EXPECT_FALSE(admission_->authenticate(key.key, true)) << "the revoked key is no longer cached";
 }
 
 TEST_F(AdmissionTest, ClampHoldsWhatFitsAndNamesTheInjectedLimit) {

@@ -277,4 +277,44 @@ TEST(LeaseUpgrade, ALedgerFromBeforeLeasesTakesThemOnItsExistingBudgetRows) {
   fs::remove_all(dir);
 }
 
+// A renewal racing a key change (review of lease mode): the replica's cached grant still
+// says $0.01 when the budget was lowered to $0.001 elsewhere. The lease is sized by the
+// budget as stored now, so the calls admitted on the stale grant stay within the new cap.
+TEST_F(Leases, ALeaseTakenOnAStaleGrantIsSizedByTheBudgetAsStoredNow) {
+  Fields lowered;
+  lowered.budget_pico.value = kCent / 10;
+  ASSERT_TRUE(store_->update_key(grant_.key.id, lowered, "test", kNow));
+  ASSERT_EQ(grant_.key.limits.budget_pico, kCent);  // the replica's view: stale
+
+  LeasePool pool(*store_, settings(kCent / 2));
+  std::int64_t admitted = 0;
+  for (int call = 0; call < 4; ++call) {
+    auto outcome = pool.admit(grant_, kCent / 20, kNow, kCallEnds);
+    ASSERT_FALSE(std::holds_alternative<StoreError>(outcome));
+    if (std::holds_alternative<LeaseTicket>(outcome)) {
+      admitted += kCent / 20;
+    } else {
+      const auto* shortfall = std::get_if<BudgetShortfall>(&outcome);
+      ASSERT_NE(shortfall, nullptr);
+      EXPECT_EQ(shortfall->budget_pico, kCent / 10) << "refused against the budget as stored";
+    }
+    const ScopeUsage now = usage();
+    EXPECT_LE(now.spent_pico + now.held_pico, kCent / 10) << "call " << call << " reserved past the new cap";
+  }
+  EXPECT_EQ(admitted, kCent / 10);
+}
+
+// A key revoked after the replica cached it takes no new lease: the call is refused as a
+// revoked key, and nothing is reserved.
+TEST_F(Leases, ARevokedKeyTakesNoLeaseOnAStaleGrant) {
+  ASSERT_TRUE(store_->revoke_key(grant_.key.id, "test", kNow));
+  LeasePool pool(*store_, settings(kCent / 5));
+  auto outcome = pool.admit(grant_, kCent / 10, kNow, kCallEnds);
+  const auto* unusable = std::get_if<KeyUnusable>(&outcome);
+  ASSERT_NE(unusable, nullptr);
+  EXPECT_EQ(unusable->why, "has been revoked");
+  EXPECT_EQ(usage().held_pico, 0);
+  EXPECT_EQ(pool.leases(), 0u);
+}
+
 }  // namespace
