@@ -4,8 +4,19 @@
 #include "ledger/hold_settlement.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace turnout::admit {
+namespace {
+
+// A return of everything a lease reserves, for a lease whose take this replica cannot know
+// the outcome of: return_lease gives back at most what the row still reserves.
+governance::LeaseReturn whole_lease_return(std::string lease_id) {
+  constexpr std::int64_t kEverything = std::numeric_limits<std::int64_t>::max();
+  return governance::LeaseReturn{std::move(lease_id), kEverything, kEverything};
+}
+
+}  // namespace
 
 std::int64_t LeaseSlice::available() const {
   return std::max<std::int64_t>(granted_pico - consumed_pico - in_flight_pico - returned_pico, 0);
@@ -108,6 +119,10 @@ LeasePool::Outcome LeasePool::admit(const KeyGrant& grant, std::int64_t amount_p
   if (!granted) {
     // The previous lease's unused part is still reserved in the database: give it back later.
     if (request.previous) pending_returns_.push_back(*request.previous);
+    // The transaction may have committed with its answer lost: then a lease this replica
+    // never spends is reserved until it expires. Give it all back (a return of a lease the
+    // database never stored frees nothing), so a lost answer strands nothing.
+    pending_returns_.push_back(whole_lease_return(request.lease_id));
     return granted.error();
   }
   if (granted->unusable) {

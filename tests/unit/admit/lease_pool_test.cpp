@@ -317,4 +317,55 @@ TEST_F(Leases, ARevokedKeyTakesNoLeaseOnAStaleGrant) {
   EXPECT_EQ(pool.leases(), 0u);
 }
 
+// A session whose next COMMIT goes through but whose answer is lost (the connection drops
+// as the server acknowledges): the caller hears a failure for a transaction that stands.
+class LosingCommitAnswers final : public SqlSession {
+ public:
+  LosingCommitAnswers(std::unique_ptr<SqlSession> inner, bool& lose_next)
+      : inner_(std::move(inner)), lose_next_(lose_next) {}
+  Engine engine() const override { return inner_->engine(); }
+  Result<std::vector<SqlRow>> run(std::string_view sql, std::span<const SqlParam> params) override {
+    return inner_->run(sql, params);
+  }
+  Result<void> begin_write() override { return inner_->begin_write(); }
+  Result<void> commit() override {
+    auto committed = inner_->commit();
+    if (!committed || !lose_next_) return committed;
+    lose_next_ = false;
+    return make_error("the connection closed before the COMMIT answer arrived");
+  }
+  void rollback() noexcept override { inner_->rollback(); }
+  bool broken() const override { return inner_->broken(); }
+
+ private:
+  std::unique_ptr<SqlSession> inner_;
+  bool& lose_next_;
+};
+
+// A renewal whose COMMIT answer is lost leaves a lease the replica never learns of: the
+// pool gives it back whole on its next round instead of leaving the slice stranded until
+// the lease expires.
+TEST_F(Leases, ALeaseWhoseCommitAnswerWasLostIsGivenBackWhole) {
+  bool lose_next_commit = false;
+  auto session = open_sql_session(url_);
+  ASSERT_TRUE(session) << session.error().message;
+  GovernanceStore losing(std::make_unique<LosingCommitAnswers>(std::move(*session), lose_next_commit));
+  LeasePool pool(losing, settings(kCent / 5));
+
+  lose_next_commit = true;
+  auto lost = pool.admit(grant_, kCent / 10, kNow, kCallEnds);
+  ASSERT_TRUE(std::holds_alternative<StoreError>(lost)) << "the replica hears a failure";
+  EXPECT_EQ(usage().held_pico, kCent / 5) << "yet the lease was stored";
+  EXPECT_EQ(pool.leases(), 0u);
+
+  pool.return_unused(kNow);  // the keeper's next round, long before the lease expires
+  EXPECT_EQ(usage().held_pico, 0) << "the unknown lease is given back whole";
+
+  // The next call takes a new lease as usual, and the round leaves a lease in use alone.
+  const auto next = pool.admit(grant_, kCent / 10, kNow, kCallEnds);
+  ASSERT_TRUE(std::holds_alternative<LeaseTicket>(next));
+  pool.return_unused(kNow);
+  EXPECT_EQ(usage().held_pico, kCent / 5);
+}
+
 }  // namespace
