@@ -8,24 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin_a=$1 bin_b=$2 rounds=${3:-5} duration=${4:-5s}
 connections=${BENCH_CONNECTIONS:-16}
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-wait_port() {
-  for _ in $(seq 1 200); do
-    port=$(grep -o '"port":[0-9]*' "$1" 2>/dev/null | head -1 | cut -d: -f2 || true)
-    [[ -n "$port" ]] && { echo "$port"; return; }
-    sleep 0.05
-  done
-  echo "no listening line in $1" >&2; exit 1
-}
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
-"$bin_a" mock-upstream --port 0 --threads 1 >"$work/mock.out" 2>&1 &
-pids+=($!)
-mock_port=$(wait_port "$work/mock.out")
+source scripts/lib/bench-common.sh
+bench_init bench-ab
+bench_start_mock "$bin_a"
 node -e '
   const words = "the quick brown fox jumps over the lazy dog while a careful engineer measures".split(" ");
   const text = Array.from({length: 290}, (_, i) => words[i % words.length]).join(" ");
@@ -62,7 +47,6 @@ for round in $(seq 1 "$rounds"); do
       END { printf "%s %s %s %.1f\n", rps, p50, p99, ticks * 1e6 / hz / n }' >>"$work/$side.rounds"
   done
 done
-median() { sort -n | awk '{a[NR]=$1} END { print a[int((NR+1)/2)] }'; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "wrk: 1 thread, $connections connections, $duration x $rounds interleaved rounds; ~300-token prompt, model auto, SQLite ledger"
 printf "%-4s %10s %10s %10s %12s\n" side req/s p50_us p99_us cpu_us/call

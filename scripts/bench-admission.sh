@@ -35,28 +35,8 @@ if [[ -z "${TURNOUT_BENCH_BIN:-}" ]]; then
   cmake --build build-bench -j "$(nproc)" --target turnout
 fi
 bin=$(realpath "${TURNOUT_BENCH_BIN:-build-bench/src/cli/turnout}")
-work=$(mktemp -d)
-chmod 755 "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  scripts/pg-test-cluster.sh stop "$work/pg" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_port() {  # file -> port from the {"event":"listening"...} line
-  for _ in $(seq 1 150); do
-    port=$(grep -o '"port":[0-9]*' "$1" 2>/dev/null | head -1 | cut -d: -f2 || true)
-    [[ -n "$port" ]] && { echo "$port"; return; }
-    sleep 0.1
-  done
-  echo "bench-admission: no listening line in $1" >&2; exit 1
-}
-free_port() {
-  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
-median() { sort -n | awk '{a[NR]=$1} END { print a[int((NR+1)/2)] }'; }
+source scripts/lib/bench-common.sh
+bench_init bench-admission
 
 pg_url=$(scripts/pg-test-cluster.sh start "$work/pg") || { echo "bench-admission: no PostgreSQL (skipped)"; exit 0; }
 pg_port=$(cat "$work/pg/port")
@@ -90,9 +70,7 @@ stmt_counts() {
     WHERE r.rolname = 'turnout' AND s.dbid = (SELECT oid FROM pg_database WHERE datname = 'turnout')"
 }
 
-"$bin" mock-upstream --port 0 --threads 1 >"$work/mock.out" 2>&1 &
-pids+=($!)
-mock_port=$(wait_port "$work/mock.out")
+bench_start_mock "$bin"
 
 static_key="sk-bench-static-$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')"
 cat >"$work/turnout.yaml" <<YAML

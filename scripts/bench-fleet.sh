@@ -40,34 +40,13 @@ if [[ -z "${TURNOUT_BENCH_BIN:-}" ]]; then
   cmake --build build-bench -j "$(nproc)" --target turnout
 fi
 bin=$(realpath "${TURNOUT_BENCH_BIN:-build-bench/src/cli/turnout}")
-work=$(mktemp -d)
-chmod 755 "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  scripts/pg-test-cluster.sh stop "$work/pg" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_port() {  # file -> port from the {"event":"listening"...} line
-  for _ in $(seq 1 150); do
-    port=$(grep -o '"port":[0-9]*' "$1" 2>/dev/null | head -1 | cut -d: -f2 || true)
-    [[ -n "$port" ]] && { echo "$port"; return; }
-    sleep 0.1
-  done
-  echo "bench-fleet: no listening line in $1" >&2; exit 1
-}
-free_port() {
-  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
+source scripts/lib/bench-common.sh
+bench_init bench-fleet
 
 pg_url=$(scripts/pg-test-cluster.sh start "$work/pg") || { echo "bench-fleet: no PostgreSQL (skipped)"; exit 0; }
 psql_count() { psql -X -A -t -c "SELECT count(*) FROM calls" "$pg_url" 2>/dev/null || echo 0; }
 
-"$bin" mock-upstream --port 0 --threads 1 >"$work/mock.out" 2>&1 &
-pids+=($!)
-mock_port=$(wait_port "$work/mock.out")
+bench_start_mock "$bin"
 
 replica_ports=()
 replica_pids=()
@@ -134,7 +113,6 @@ run_wrk() {  # url connections -> "rps p50_us p99_us non2xx"
       $1=="99%" { p99=us($2) }
       END { printf "%s %s %s %d\n", rps, p50, p99, bad }'
 }
-median() { sort -n | awk '{a[NR]=$1} END { print a[int((NR+1)/2)] }'; }
 seconds() { awk -v d="$DURATION" 'BEGIN { v=d+0; if (d ~ /m$/) v*=60; print v }'; }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GB"

@@ -17,40 +17,9 @@ duration=${BENCH_DURATION:-5s}
 loads=${BENCH_LOADS:-small large c128 stream}
 nginx_bin=${NGINX_BIN:-/usr/sbin/nginx}
 [[ -x $nginx_bin ]] || { echo "bench-nginx: $nginx_bin not found (scripts/install-deps.sh --bench installs it)" >&2; exit 1; }
-work=$(mktemp -d)
-chmod 755 "$work"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-wait_port() {  # file -> port from the {"event":"listening"...} line
-  for _ in $(seq 1 200); do
-    port=$(grep -o '"port":[0-9]*' "$1" 2>/dev/null | head -1 | cut -d: -f2 || true)
-    [[ -n "$port" ]] && { echo "$port"; return; }
-    sleep 0.05
-  done
-  echo "no listening line in $1" >&2; exit 1
-}
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-# CPU ticks of a process and its children (nginx: master and worker).
-cpu_ticks() {
-  local total=0 p
-  for p in "$1" $(cat "/proc/$1/task/$1/children" 2>/dev/null); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-  done
-  echo "$total"
-}
-rss_kb() {
-  local total=0 p
-  for p in "$1" $(cat "/proc/$1/task/$1/children" 2>/dev/null); do
-    total=$((total + $(awk '/VmRSS/ {print $2}' "/proc/$p/status")))
-  done
-  echo "$total"
-}
-
-"$bin_a" mock-upstream --port 0 --threads 1 >"$work/mock.out" 2>&1 &
-pids+=($!)
-mock_port=$(wait_port "$work/mock.out")
+source scripts/lib/bench-common.sh
+bench_init bench-nginx
+bench_start_mock "$bin_a"
 
 make_body() {  # words stream -> body
   node -e '
@@ -160,7 +129,6 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 
-median() { sort -n | awk '{a[NR]=$1} END { print a[int((NR+1)/2)] }'; }
 med_col() { cut -d' ' -f"$2" "$1" | median; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "wrk: 1 thread, $duration x $rounds interleaved rounds per target; model auto, SQLite ledger, 1 event-loop thread; nginx $("$nginx_bin" -v 2>&1 | cut -d/ -f2), 1 worker"
