@@ -44,7 +44,8 @@ std::unique_ptr<Connection> ConnectionPool::take(const Endpoint& endpoint, Clock
   while (!idle.empty()) {
     auto connection = std::move(idle.back());
     idle.pop_back();
-    if (!connection->peer_closed_while_idle()) return connection;
+    const bool probe = now - connection->idle_since > limits_.probe_after_idle;
+    if (!probe || !connection->peer_closed_while_idle()) return connection;
   }
   return nullptr;
 }

@@ -53,6 +53,9 @@ class Connection {
 
   // Bytes received but not yet parsed; persists between the messages of a connection.
   boost::beast::flat_buffer& buffer() { return buffer_; }
+  // The text of the request head being sent; kept so that its capacity serves the
+  // connection's next requests without an allocation.
+  std::string& request_head() { return request_head_; }
 
   // True when an idle connection shows signs of having been closed by the peer (readable:
   // EOF, reset or unsolicited bytes). A server never speaks first in HTTP/1.1, so such a
@@ -68,11 +71,18 @@ class Connection {
   PoolKey key_;
   std::variant<PlainStream, TlsStream> stream_;
   boost::beast::flat_buffer buffer_;
+  std::string request_head_;
 };
 
 struct PoolLimits {
   std::size_t max_idle_per_upstream = 64;
   Clock::duration max_idle_age = std::chrono::seconds(60);
+  // Connections idle longer than this are probed (a poll() syscall) before reuse. Under
+  // load a connection comes back within milliseconds, and one the peer closed that soon
+  // fails its write or yields EOF before any response byte, which the client resends once
+  // on a fresh connection (the keep-alive race): nothing is lost by not probing it, and
+  // the probe was a syscall per call (issue 16). nginx does not probe at all.
+  Clock::duration probe_after_idle = std::chrono::seconds(1);
 };
 
 // Idle keep-alive connections by upstream, most recently used last. Single-threaded.
@@ -80,7 +90,7 @@ class ConnectionPool {
  public:
   explicit ConnectionPool(PoolLimits limits = {}) : limits_(limits) {}
 
-  // The most recently used live idle connection to `endpoint`, or null.
+  // The most recently used idle connection to `endpoint` not known to be closed, or null.
   std::unique_ptr<Connection> take(const Endpoint& endpoint, Clock::time_point now);
   // Keeps a connection whose last response was read completely and allows keep-alive.
   void give_back(std::unique_ptr<Connection> connection, Clock::time_point now);

@@ -948,10 +948,26 @@ TEST_F(ConnectionPoolTest, OtherUpstreamsDoNotShare) {
 
 TEST_F(ConnectionPoolTest, PeerClosedConnectionIsDiscarded) {
   upstream::detail::ConnectionPool pool;
-  pool.give_back(connected(), Clock::now());
+  const auto returned = Clock::now();
+  pool.give_back(connected(), returned);
   peers_.back().close();
   std::this_thread::sleep_for(milliseconds(20));  // let the FIN arrive
-  EXPECT_EQ(pool.take(endpoint_, Clock::now()), nullptr);
+  // Idle past probe_after_idle: probed, found closed.
+  EXPECT_EQ(pool.take(endpoint_, returned + std::chrono::seconds(2)), nullptr);
+}
+
+// A connection back from a call moments ago is reused without a poll() per call; if its
+// peer closed it meanwhile, the client's resend on a fresh connection covers it
+// (IdleConnectionClosedByServerIsNotUsed, PooledConnectionLostBeforeResponseIsRetriedOnce).
+TEST_F(ConnectionPoolTest, RecentlyReturnedConnectionIsNotProbed) {
+  upstream::detail::ConnectionPool pool({.max_idle_per_upstream = 4,
+                                         .max_idle_age = std::chrono::seconds(60),
+                                         .probe_after_idle = std::chrono::seconds(1)});
+  const auto returned = Clock::now();
+  pool.give_back(connected(), returned);
+  peers_.back().close();
+  std::this_thread::sleep_for(milliseconds(20));
+  EXPECT_NE(pool.take(endpoint_, returned + milliseconds(500)), nullptr);
 }
 
 // ---------------------------------------------------------------------------------------
