@@ -7,16 +7,17 @@
 #include "upstream/exchange.hpp"
 #include "upstream/failure.hpp"
 #include "upstream/proxy.hpp"
+#include "upstream/request_head.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/throw_exception.hpp>
@@ -47,7 +48,6 @@ namespace {
 
 // Providers add many headers (rate-limit state, tracing); beast's default is 8 KiB.
 constexpr std::uint32_t kMaxResponseHeaderBytes = 64u << 10;
-using OutgoingMessage = http::request<http::span_body<const char>>;
 using HeadParser = http::response_parser<http::empty_body>;
 
 // The moments at which each phase of one attempt must be over.
@@ -78,25 +78,6 @@ bool is_ip_literal(const std::string& host) {
   error_code error;
   asio::ip::make_address(host, error);
   return !error;
-}
-
-std::string host_header(const Endpoint& endpoint) {
-  std::string value = endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]" : endpoint.host;
-  const bool default_port = endpoint.port == (endpoint.tls ? "443" : "80");
-  if (!default_port) value.append(":").append(endpoint.port);
-  return value;
-}
-
-// The body is not copied: the message points into request.body, which outlives the call.
-OutgoingMessage build_message(const Request& request) {
-  OutgoingMessage message{request.method, request.target, 11};
-  message.set(http::field::user_agent, "turnout");
-  for (const auto& [name, value] : request.headers) message.set(name, value);
-  message.set(http::field::host, host_header(*request.endpoint));
-  message.keep_alive(true);
-  message.body() = {request.body.data(), request.body.size()};
-  message.prepare_payload();
-  return message;
 }
 
 template <class Parser>
@@ -229,7 +210,6 @@ asio::awaitable<std::optional<Failure>> Client::Impl::open_tunnel(boost::beast::
 asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::exchange_head(
     const Request& request, const AttemptDeadlines& deadlines, std::optional<HeadParser>& head) {
   const Endpoint& endpoint = *request.endpoint;
-  const OutgoingMessage message = build_message(request);
   std::unique_ptr<Connection> connection = pool->take(endpoint, Clock::now());
 
   for (;;) {
@@ -241,8 +221,13 @@ asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::exch
     }
 
     expire_at(connection->tcp(), deadlines.total);
+    // Head and body in one gather write; the body is not copied.
+    std::string& head_text = connection->request_head();
+    head_text.clear();
+    detail::append_request_head(head_text, request);
+    const std::array<asio::const_buffer, 2> message{asio::buffer(head_text), asio::buffer(request.body)};
     auto [write_error, bytes_written] = co_await connection->visit(
-        [&](auto& stream) { return http::async_write(stream, message, nothrow_awaitable); });
+        [&](auto& stream) { return asio::async_write(stream, message, nothrow_awaitable); });
     error_code error = write_error;
     Phase phase = Phase::write;
     Clock::duration limit = deadlines.total_limit;

@@ -1,0 +1,118 @@
+// The upstream request head written as text (request_head.hpp) against what Beast's
+// serializer wrote for the same request before it, byte for byte.
+#include "upstream/client.hpp"
+#include "upstream/request_head.hpp"
+
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/span_body.hpp>
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace {
+
+namespace http = boost::beast::http;
+namespace upstream = turnout::upstream;
+
+// The message the client built for Beast to write (the code this writer replaced).
+std::string beast_head(const upstream::Request& request) {
+  http::request<http::span_body<const char>> message{request.method, request.target, 11};
+  message.set(http::field::user_agent, "turnout");
+  for (const auto& [name, value] : request.headers) message.set(name, value);
+  const upstream::Endpoint& endpoint = *request.endpoint;
+  std::string host = endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]" : endpoint.host;
+  if (endpoint.port != (endpoint.tls ? "443" : "80")) host += ":" + endpoint.port;
+  message.set(http::field::host, host);
+  message.keep_alive(true);
+  message.body() = {request.body.data(), request.body.size()};
+  message.prepare_payload();
+  http::request_serializer<http::span_body<const char>> serializer{message};
+  serializer.split(true);
+  std::string text;
+  boost::beast::error_code ec;
+  while (!ec && !serializer.is_header_done()) {
+    serializer.next(ec, [&](boost::beast::error_code&, const auto& buffers) {
+      text += boost::beast::buffers_to_string(buffers);
+      serializer.consume(boost::beast::buffer_bytes(buffers));
+    });
+  }
+  return text;
+}
+
+std::string text_head(const upstream::Request& request) {
+  std::string text = "left over ";  // appended to, never cleared
+  upstream::detail::append_request_head(text, request);
+  return text.substr(10);
+}
+
+class RequestHeadTest : public ::testing::Test {
+ protected:
+  upstream::Request chat(const upstream::Endpoint& endpoint, std::string body = R"({"model":"m"})") {
+    return upstream::make_chat_request(provider_, endpoint, "gpt-4o", std::move(body), "req-123");
+  }
+  turnout::config::ProviderConfig provider_;
+  upstream::Endpoint openai_{true, "api.openai.com", "443", "/v1"};
+};
+
+TEST_F(RequestHeadTest, OpenAiRequestAsBeastWroteIt) {
+  provider_.api_key = "sk-abc";
+  provider_.headers = {{"OpenAI-Organization", "org-1"}};
+  auto request = chat(openai_);
+  request.headers.emplace_back("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  EXPECT_EQ(text_head(request), beast_head(request));
+  EXPECT_TRUE(text_head(request).starts_with("POST /v1/chat/completions HTTP/1.1\r\nUser-Agent: turnout\r\n"));
+  EXPECT_TRUE(text_head(request).ends_with("Host: api.openai.com\r\nContent-Length: 13\r\n\r\n"));
+}
+
+TEST_F(RequestHeadTest, AzureRequestOnAnotherPortAsBeastWroteIt) {
+  provider_.type = turnout::config::ProviderType::azure;
+  provider_.api_key = "azure-key";
+  provider_.api_version = "2024-06-01";
+  const upstream::Endpoint azure{true, "example.openai.azure.com", "8443", ""};
+  const auto request = chat(azure);
+  EXPECT_EQ(text_head(request), beast_head(request));
+}
+
+TEST_F(RequestHeadTest, ProviderHeadersReplaceOursAsBeastDid) {
+  provider_.api_key = "sk-abc";
+  provider_.headers = {{"authorization", "Bearer other"}, {"User-Agent", "custom/1"},
+                       {"X-Twice", "a"},                  {"content-type", "application/json; charset=utf-8"},
+                       {"x-twice", "b"}};
+  const auto request = chat(openai_);
+  EXPECT_EQ(text_head(request), beast_head(request));
+  EXPECT_EQ(text_head(request).find("turnout"), std::string::npos);
+  EXPECT_EQ(text_head(request).find("Bearer sk-abc"), std::string::npos);
+}
+
+TEST_F(RequestHeadTest, Ipv6HostAndPlainHttpAsBeastWroteThem) {
+  const upstream::Endpoint local{false, "::1", "8000", ""};
+  const upstream::Endpoint default_port{false, "localhost", "80", ""};
+  EXPECT_EQ(text_head(chat(local)), beast_head(chat(local)));
+  EXPECT_EQ(text_head(chat(default_port)), beast_head(chat(default_port)));
+}
+
+TEST_F(RequestHeadTest, EmptyBodiesAsBeastWroteThem) {
+  auto post = chat(openai_, "");
+  EXPECT_EQ(text_head(post), beast_head(post));  // POST: Content-Length: 0
+  auto get = chat(openai_, "");
+  get.method = http::verb::get;
+  EXPECT_EQ(text_head(get), beast_head(get));  // GET: no Content-Length
+  EXPECT_EQ(text_head(get).find("Content-Length"), std::string::npos);
+}
+
+// Framing is the gateway's: a provider header cannot add a second length, a transfer
+// coding, another Host or a Connection field that would change how the body is read.
+TEST_F(RequestHeadTest, FramingHeadersAreTheGatewaysOwn) {
+  provider_.headers = {{"Host", "evil.example"},
+                       {"Content-Length", "1"},
+                       {"Transfer-Encoding", "chunked"},
+                       {"connection", "close"}};
+  const std::string head = text_head(chat(openai_));
+  EXPECT_EQ(head,
+            "POST /v1/chat/completions HTTP/1.1\r\nUser-Agent: turnout\r\nContent-Type: application/json\r\n"
+            "x-request-id: req-123\r\nHost: api.openai.com\r\nContent-Length: 13\r\n\r\n");
+}
+
+}  // namespace
