@@ -59,8 +59,10 @@ bool sse_event_data(std::string_view event, std::string& scratch, std::string_vi
   bool joined = false;
   std::size_t pos = 0;
   while (pos < event.size()) {
-    std::size_t eol = event.find_first_of("\r\n", pos);
-    if (eol == std::string_view::npos) eol = event.size();
+    // A plain scan: find_first_of("\r\n") calls memchr once per byte (~3% of the event
+    // loop's CPU on the streaming load, issue 16).
+    std::size_t eol = pos;
+    while (eol < event.size() && event[eol] != '\n' && event[eol] != '\r') ++eol;
     std::string_view line = event.substr(pos, eol - pos);
     pos = eol + 1;
     if (eol < event.size() && event[eol] == '\r' && pos < event.size() && event[pos] == '\n') ++pos;
