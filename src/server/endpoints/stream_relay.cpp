@@ -1,5 +1,6 @@
 #include "server/endpoints/stream_relay.hpp"
 
+#include "common/io_deadline.hpp"
 #include "metering/call_bill.hpp"
 #include "server/call_record.hpp"
 #include "server/endpoints/chat_call.hpp"
@@ -96,12 +97,15 @@ asio::awaitable<void> relay_stream(Services& services, Call& call, const CallPla
   auto watch = std::make_shared<ClientWatch>();
   watch->upstream = &upstream;
   bool client_ok = true;
+  // Each write must finish within kClientWriteTimeout, watched by one timer for the whole
+  // stream rather than a timer armed and cancelled per write.
+  IoDeadline write_deadline(client);
   auto write_raw = [&](auto buffers) -> asio::awaitable<void> {
     if (!client_ok) co_return;
-    client.expires_after(kClientWriteTimeout);
+    write_deadline.begin(Clock::now() + kClientWriteTimeout);
     auto [ec, n] = co_await asio::async_write(client, buffers, use_tuple);
     (void)n;
-    client.expires_never();
+    write_deadline.end();
     client_ok = !ec;
   };
   // Until the first write, the head waits to go out with the first events.
@@ -192,6 +196,14 @@ asio::awaitable<void> relay_stream(Services& services, Call& call, const CallPla
     ex.error_type = "ledger_unavailable";
   }
 
+  // The watch ends before the last write: a client that has read the end of its response
+  // sends its next request at once, and a watcher still waiting would wake for it (an
+  // epoll wake-up and an ioctl per streamed call, issue 16). What remains is bounded by
+  // the write's own timeout and the upstream's idle timeout.
+  watch->upstream = nullptr;
+  boost::system::error_code ignored;
+  client.socket().cancel(ignored);  // ends the watcher's wait
+
   const bool failed = dialect.error().has_value();
   if (!client_gone) {
     const std::string tail = failed || dialect.finished() ? dialect.tail(rec.cost) : std::string();
@@ -210,9 +222,6 @@ asio::awaitable<void> relay_stream(Services& services, Call& call, const CallPla
     (void)rest;
   }
   shutdown.signal.slot().clear();
-  watch->upstream = nullptr;
-  boost::system::error_code ignored;
-  client.socket().cancel(ignored);  // ends the watcher's wait
   if (client_gone || watch->client_gone || failed) connection.close_after = true;
   outcome.stream.reset();
 }
