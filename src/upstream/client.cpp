@@ -175,6 +175,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::conn
     if (handshake_error)
       co_return detail::classify_error(handshake_error, Phase::handshake, endpoint, deadlines.connect_limit);
   }
+  tcp.expires_never();  // from here the connection's IoDeadline bounds its reads and writes
   co_return connection;
 }
 
@@ -220,20 +221,20 @@ asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::exch
       connection = std::move(*connected);
     }
 
-    expire_at(connection->tcp(), deadlines.total);
     // Head and body in one gather write; the body is not copied.
     std::string& head_text = connection->request_head();
     head_text.clear();
     detail::append_request_head(head_text, request);
     const std::array<asio::const_buffer, 2> message{asio::buffer(head_text), asio::buffer(request.body)};
+    connection->deadline().begin(deadlines.total);
     auto [write_error, bytes_written] = co_await connection->visit(
         [&](auto& stream) { return asio::async_write(stream, message, nothrow_awaitable); });
-    error_code error = write_error;
+    error_code error = detail::end_under_deadline(*connection, write_error);
     Phase phase = Phase::write;
     Clock::duration limit = deadlines.total_limit;
     if (!error) {
       const auto written = Clock::now();
-      expire_at(connection->tcp(), deadlines.first_byte(written));
+      connection->deadline().begin(deadlines.first_byte(written));
       limit = deadlines.first_byte_limit_for(written);
       head.emplace();
       head->header_limit(kMaxResponseHeaderBytes);
@@ -243,7 +244,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::exch
       auto [read_error, bytes_read] = co_await connection->visit([&](auto& stream) {
         return http::async_read_header(stream, connection->buffer(), *head, nothrow_awaitable);
       });
-      error = read_error;
+      error = detail::end_under_deadline(*connection, read_error);
       phase = Phase::response_head;
     }
     if (!error) co_return std::move(connection);
@@ -284,10 +285,11 @@ asio::awaitable<Result<Response, Failure>> Client::send(const Request& request) 
                                   request.endpoint->host, request.endpoint->port, request.max_response_bytes,
                                   *parser.content_length())};
   if (!parser.is_done()) {
-    expire_at(connection->tcp(), deadlines.total);
-    auto [error, bytes_read] = co_await connection->visit([&](auto& stream) {
+    connection->deadline().begin(deadlines.total);
+    auto [read_error, bytes_read] = co_await connection->visit([&](auto& stream) {
       return http::async_read(stream, connection->buffer(), parser, nothrow_awaitable);
     });
+    const error_code error = detail::end_under_deadline(*connection, read_error);
     if (error == http::error::body_limit)
       co_return Failure{FailureKind::too_large, fmt::format("the response body from {}:{} is larger than {} bytes",
                                                             request.endpoint->host, request.endpoint->port,

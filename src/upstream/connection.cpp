@@ -15,7 +15,7 @@ std::variant<PlainStream, TlsStream> make_stream(const boost::asio::any_io_execu
 
 Connection::Connection(boost::asio::any_io_executor executor, const Endpoint& endpoint,
                        boost::asio::ssl::context* tls)
-    : key_{endpoint.tls, endpoint.host, endpoint.port}, stream_(make_stream(executor, tls)) {}
+    : key_{endpoint.tls, endpoint.host, endpoint.port}, stream_(make_stream(executor, tls)), deadline_(tcp()) {}
 
 boost::beast::tcp_stream& Connection::tcp() {
   return std::visit([](auto& stream) -> boost::beast::tcp_stream& {

@@ -1,6 +1,7 @@
 #pragma once
 // Internal to the upstream client: one HTTP/1.1 connection (plain or TLS) and the
 // per-Client pool of idle keep-alive connections.
+#include "common/io_deadline.hpp"
 #include "upstream/client.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -53,6 +54,10 @@ class Connection {
 
   // Bytes received but not yet parsed; persists between the messages of a connection.
   boost::beast::flat_buffer& buffer() { return buffer_; }
+  // The deadline of the exchange's reads and writes once connected (the tcp_stream's own
+  // expiry then stays "never"): one lazily re-armed timer per connection, not one armed
+  // and cancelled per operation.
+  IoDeadline& deadline() { return deadline_; }
   // The text of the request head being sent; kept so that its capacity serves the
   // connection's next requests without an allocation.
   std::string& request_head() { return request_head_; }
@@ -70,6 +75,7 @@ class Connection {
  private:
   PoolKey key_;
   std::variant<PlainStream, TlsStream> stream_;
+  IoDeadline deadline_;  // watches stream_'s socket: declared after it
   boost::beast::flat_buffer buffer_;
   std::string request_head_;
 };

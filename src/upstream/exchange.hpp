@@ -41,6 +41,15 @@ inline void expire_at(boost::beast::tcp_stream& tcp, Clock::time_point deadline)
     tcp.expires_at(deadline);
 }
 
+// Ends the deadline of the read or write that `connection.deadline().begin()` started and
+// returns its error; one the deadline cut reports beast's timeout error, as when the
+// tcp_stream's own timer did it.
+inline boost::system::error_code end_under_deadline(Connection& connection, boost::system::error_code error) {
+  connection.deadline().end();
+  if (error && connection.deadline().expired()) return boost::beast::error::timeout;
+  return error;
+}
+
 // A connection may carry another request only after a complete, keep-alive response
 // with nothing left over in its buffer.
 template <class Parser>

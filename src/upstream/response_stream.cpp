@@ -13,7 +13,6 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using detail::Clock;
 using detail::deadline_after;
-using detail::expire_at;
 using detail::nothrow_awaitable;
 using detail::Phase;
 
@@ -64,10 +63,11 @@ asio::awaitable<Result<std::optional<std::string_view>, Failure>> ResponseStream
                                             : detail::classify_error(boost::beast::error::timeout, Phase::response_body,
                                                                      state.endpoint, state.total_limit));
     }
-    expire_at(state.connection->tcp(), std::min(idle_deadline, state.total_deadline));
-    auto [error, bytes_read] = co_await state.connection->visit([&](auto& stream) {
+    state.connection->deadline().begin(std::min(idle_deadline, state.total_deadline));
+    auto [read_error, bytes_read] = co_await state.connection->visit([&](auto& stream) {
       return http::async_read_some(stream, state.connection->buffer(), parser, nothrow_awaitable);
     });
+    auto error = detail::end_under_deadline(*state.connection, read_error);
     if (error == http::error::need_buffer) error = {};  // our chunk buffer is full: deliver it
     if (state.cancelled) co_return state.fail({FailureKind::reset, "the upstream call was cancelled"});
     if (error == boost::beast::error::timeout && idle_limit_binds) co_return state.fail(state.idle_timeout_failure());
