@@ -1,5 +1,6 @@
 #include "listener/http_server.hpp"
 
+#include "common/io_deadline.hpp"
 #include "listener/request_framing.hpp"
 #include "listener/response_head.hpp"
 
@@ -175,6 +176,14 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
   boost::system::error_code ignored;
   stream.socket().set_option(tcp::no_delay(true), ignored);
   beast::flat_buffer buffer;
+  // The idle, read and write timeouts: one lazily re-armed timer for the connection rather
+  // than Beast's, armed and cancelled around every read and write (issue 16). An operation
+  // it cuts ends with an error like any lost connection; `timed_out` says which it was.
+  IoDeadline deadline(stream);
+  auto timed_out = [&](const boost::system::error_code& error) {
+    deadline.end();
+    return error && deadline.expired();
+  };
   Connection connection{stream, worker};
   const Registration registration(*this, worker, connection);
   bool first_request = true;
@@ -184,10 +193,11 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
   // True when the response went out.
   auto write_response = [&](HttpResponse& res) -> asio::awaitable<bool> {
     res.prepare_payload();
-    stream.expires_after(options_.read_timeout);
+    deadline.begin(asio::steady_timer::clock_type::now() + options_.read_timeout);
     if (res.chunked()) {  // none of ours today; Beast's serializer does the chunking
       auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
       (void)n;
+      deadline.end();
       co_return !ec;
     }
     // Head and body in one gather write, the head as Beast would have written it.
@@ -196,6 +206,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_text), asio::buffer(res.body())};
     auto [ec, n] = co_await asio::async_write(stream, buffers, use_tuple);
     (void)n;
+    deadline.end();
     co_return !ec;
   };
   // True when the connection may carry another request.
@@ -212,15 +223,18 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
     if (!first_request && buffer.size() == 0) {
       // A kept-alive connection may wait idle_timeout for the next request's first byte;
       // the request itself then gets read_timeout, as on a new connection.
-      stream.expires_after(options_.idle_timeout);
+      deadline.begin(asio::steady_timer::clock_type::now() + options_.idle_timeout);
       auto [first_ec, first_bytes] = co_await stream.async_read_some(buffer.prepare(kFirstReadBytes), use_tuple);
+      deadline.end();
       if (first_ec) break;
       buffer.commit(first_bytes);
     }
     // One deadline for the whole request: head and body together within read_timeout.
-    stream.expires_after(options_.read_timeout);
+    const auto request_deadline = asio::steady_timer::clock_type::now() + options_.read_timeout;
+    deadline.begin(request_deadline);
     auto [header_ec, header_bytes] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
     (void)header_bytes;
+    if (timed_out(header_ec)) break;  // no answer to a request that did not arrive in time
     if (header_ec == http::error::body_limit) {
       // A declared Content-Length over the limit: refused before any body is read.
       auto res = rejections_.body_too_large(11, options_.max_body_bytes);
@@ -255,6 +269,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
       refused_body = co_await send_refusal(std::move(res));
       break;
     }
+    deadline.begin(request_deadline);  // the head's: head and body together
     if (beast::iequals(head[http::field::expect], "100-continue")) {
       static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
       auto [ec, n] = co_await asio::async_write(stream, asio::buffer(continue_line), use_tuple);
@@ -263,6 +278,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
     }
     auto [body_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, use_tuple);
     (void)body_bytes;
+    if (timed_out(body_ec)) break;
     if (body_ec) {
       if (body_ec == http::error::body_limit) {
         auto res = rejections_.body_too_large(version, options_.max_body_bytes);
@@ -276,8 +292,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
       }
       break;
     }
-    HttpRequest request = parser.release();
-    stream.expires_never();  // the handler bounds its own upstream time
+    HttpRequest request = parser.release();  // the handler bounds its own upstream time
     std::optional<HttpResponse> response;
     connection.keep_alive = request.keep_alive() && !draining_.load();
     try {
