@@ -207,7 +207,9 @@ asio::awaitable<std::optional<Failure>> Client::Impl::open_tunnel(boost::beast::
 }
 
 // Sends the request and reads the response head, on a pooled connection when one is idle.
-// A pooled connection lost to the keep-alive race is replaced by a fresh one, once.
+// A pooled connection lost to the keep-alive race (an error before any response byte, or
+// a 408 the server sent on it while it was idle) is replaced by a fresh one, once: a fresh
+// connection has reused == false, so the loop turns at most twice.
 asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::exchange_head(
     const Request& request, const AttemptDeadlines& deadlines, std::optional<HeadParser>& head) {
   const Endpoint& endpoint = *request.endpoint;
@@ -247,7 +249,12 @@ asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::exch
       error = detail::end_under_deadline(*connection, read_error);
       phase = Phase::response_head;
     }
-    if (!error) co_return std::move(connection);
+    if (!error) {
+      if (!connection->reused || !detail::is_stale_connection_answer(head->get().result_int()))
+        co_return std::move(connection);
+      connection.reset();  // its 408 was sent before our request arrived: resend on a fresh one
+      continue;
+    }
 
     const bool response_started = head && (head->got_some() || connection->buffer().size() > 0);
     const bool retry = connection->reused && detail::is_stale_connection_error(error, phase, response_started);

@@ -85,9 +85,11 @@ struct PoolLimits {
   Clock::duration max_idle_age = std::chrono::seconds(60);
   // Connections idle longer than this are probed (a poll() syscall) before reuse. Under
   // load a connection comes back within milliseconds, and one the peer closed that soon
-  // fails its write or yields EOF before any response byte, which the client resends once
-  // on a fresh connection (the keep-alive race): nothing is lost by not probing it, and
-  // the probe was a syscall per call (issue 16). nginx does not probe at all.
+  // fails its write, yields EOF before any response byte, or answers 408 (bytes the server
+  // sent while it sat idle), which the client resends once on a fresh connection (the
+  // keep-alive race): nothing is lost by not probing it, and the probe was a syscall per
+  // call (issue 16). nginx does not probe at all. The connection's own buffer is always
+  // empty here: can_reuse() pools only connections with nothing left over.
   Clock::duration probe_after_idle = std::chrono::seconds(1);
 };
 

@@ -78,4 +78,6 @@ bool is_stale_connection_error(const error_code& error, Phase phase, bool respon
   return phase == Phase::response_head && !response_bytes_received && is_connection_loss(error);
 }
 
+bool is_stale_connection_answer(unsigned status) { return status == 408; }
+
 }  // namespace turnout::upstream::detail

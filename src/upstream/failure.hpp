@@ -29,4 +29,12 @@ Failure classify_error(const boost::system::error_code& error, Phase phase, cons
 bool is_stale_connection_error(const boost::system::error_code& error, Phase phase,
                                bool response_bytes_received);
 
+// The other face of the race: a server whose keep-alive timeout ended sends `408 Request
+// Timeout` on the idle connection and closes it. Those bytes wait in the kernel (the pool
+// does not probe a connection returned under a second ago) and are read as the answer to
+// the next request, which the server never processed. So a 408 read from a reused
+// connection means "resend on a fresh one", as Chromium does; on a fresh connection it is
+// the server's answer.
+bool is_stale_connection_answer(unsigned status);
+
 }  // namespace turnout::upstream::detail

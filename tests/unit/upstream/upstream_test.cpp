@@ -425,6 +425,47 @@ TEST_F(UpstreamClientTest, PooledConnectionLostBeforeResponseIsRetriedOnce) {
   EXPECT_EQ(server.requests().size(), 3u);
 }
 
+// The server's keep-alive timeout (under the pool's 1 s probe threshold) ends right after
+// the first answer: it sends 408 on the idle connection and closes. The next call, made
+// well within that second on the pooled connection, reads that 408; it was no answer to
+// this call, so the call is resent on a fresh connection and gets the real one.
+TEST_F(UpstreamClientTest, PooledConnectionsIdle408IsRetriedOnAFreshConnection) {
+  TestServer server(io_, [](ServerConnection& connection, int index) -> asio::awaitable<void> {
+    if (index == 0) {
+      if (co_await connection.read_request()) co_await connection.respond(200, R"({"n":1})");
+      // Later than the answer, so the client has pooled the connection before the 408 comes.
+      asio::steady_timer pause(co_await asio::this_coro::executor, milliseconds(20));
+      co_await pause.async_wait(nothrow_awaitable);
+      co_await connection.write(
+          "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      co_await connection.read_request();  // consumed so that the close is a FIN, not a reset
+      connection.close();
+      co_return;
+    }
+    while (co_await connection.read_request()) co_await connection.respond(200, R"({"n":2})");
+  });
+  const auto request = chat_request(local_endpoint(server));
+  ASSERT_TRUE(send(client_, request));
+  settle(io_);  // the 408 arrives and waits in the socket; the connection is still pooled
+  auto second = send(client_, request);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(second->status, 200u);
+  EXPECT_EQ(second->body, R"({"n":2})");
+  EXPECT_EQ(server.accepts(), 2);
+}
+
+// On a fresh connection a 408 is the server's answer: it is returned, not resent.
+TEST_F(UpstreamClientTest, FreshConnections408IsTheAnswer) {
+  TestServer server(io_, [](ServerConnection& connection, int) -> asio::awaitable<void> {
+    if (co_await connection.read_request()) co_await connection.respond(408, R"({"error":"slow"})");
+    connection.close();
+  });
+  auto result = send(client_, chat_request(local_endpoint(server)));
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->status, 408u);
+  EXPECT_EQ(server.accepts(), 1);
+}
+
 // A fresh connection that is dropped is a real failure: nothing is resent.
 TEST_F(UpstreamClientTest, FreshConnectionDroppedIsResetWithoutRetry) {
   TestServer server(io_, [](ServerConnection& connection, int) -> asio::awaitable<void> {
