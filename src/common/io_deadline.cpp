@@ -48,6 +48,7 @@ IoDeadline::~IoDeadline() {
 void IoDeadline::begin(Clock::time_point deadline) {
   State& state = *state_;
   state.active = true;
+  state.expired = false;  // expired() speaks of the latest operation only
   state.deadline = deadline;
   if (deadline == Clock::time_point::max()) return;  // no limit: nothing to arm
   // A pending timer that fires no later than the deadline will re-arm for it then.

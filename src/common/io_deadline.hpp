@@ -30,7 +30,8 @@ class IoDeadline {
   // An operation starts that must end by `deadline`; end() when it has.
   void begin(Clock::time_point deadline);
   void end();
-  // Whether the socket was closed because an operation passed its deadline.
+  // Whether the socket was closed because the latest operation (since begin()) passed its
+  // deadline; a later operation on the closed socket fails for that, not for a timeout.
   bool expired() const;
 
  private:

@@ -1,6 +1,6 @@
 // IoDeadline (common/io_deadline.hpp): an operation stuck past its deadline is cut; a run
 // of operations each within its own deadline is never cut, however long the whole run; a
-// deadline earlier than the pending timer's still holds.
+// deadline earlier than the pending timer's still holds, and a later one is re-armed for.
 #include "common/io_deadline.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -101,6 +101,71 @@ TEST_F(IoDeadlineTest, EarlierDeadlineThanThePendingTimerHolds) {
     EXPECT_TRUE(error);
     EXPECT_TRUE(deadline.expired());
     EXPECT_LT(Clock::now() - started, milliseconds(2000));
+  }());
+}
+
+// After a cut, the next operation starts with expired() false: a failure on the closed
+// socket is then reported as what it is, not as a second timeout.
+TEST_F(IoDeadlineTest, ExpiredIsClearedByTheNextBegin) {
+  run([&]() -> asio::awaitable<void> {
+    turnout::IoDeadline deadline(writer_);
+    const std::string block(64u << 20, 'x');
+    deadline.begin(Clock::now() + milliseconds(100));
+    auto [error, written] = co_await asio::async_write(writer_, asio::buffer(block), use_tuple);
+    deadline.end();
+    EXPECT_TRUE(error);
+    EXPECT_TRUE(deadline.expired());
+    deadline.begin(Clock::now() + std::chrono::seconds(30));
+    EXPECT_FALSE(deadline.expired());
+    auto [later_error, later_written] = co_await asio::async_write(writer_, asio::buffer("x", 1), use_tuple);
+    deadline.end();
+    EXPECT_TRUE(later_error);
+    EXPECT_FALSE(deadline.expired());
+  }());
+}
+
+// The timer is pending for a first operation's near deadline when a read with a later one
+// starts: when it fires, the read is still within its own deadline and the timer re-arms
+// for it. The peer answers 250 ms in, after the first timer fired, before the read's 400 ms.
+TEST_F(IoDeadlineTest, ReadPastThePendingTimerButWithinItsOwnDeadlineIsNotCut) {
+  run([&]() -> asio::awaitable<void> {
+    turnout::IoDeadline deadline(writer_);
+    deadline.begin(Clock::now() + milliseconds(100));
+    auto [first_error, first_written] = co_await asio::async_write(writer_, asio::buffer("x", 1), use_tuple);
+    deadline.end();
+    EXPECT_FALSE(first_error);
+    asio::steady_timer answer(io_, milliseconds(250));
+    answer.async_wait([&](const boost::system::error_code&) { asio::write(reader_, asio::buffer("y", 1)); });
+    deadline.begin(Clock::now() + milliseconds(400));
+    char byte = 0;
+    auto [error, read] = co_await writer_.async_read_some(asio::buffer(&byte, 1), use_tuple);
+    deadline.end();
+    EXPECT_FALSE(error) << error.message();
+    EXPECT_EQ(byte, 'y');
+    EXPECT_FALSE(deadline.expired());
+    EXPECT_TRUE(writer_.socket().is_open());
+  }());
+}
+
+// The same, but the peer never answers: the read is cut at its own, later deadline, not at
+// the first timer's.
+TEST_F(IoDeadlineTest, StalledReadIsCutAtItsOwnLaterDeadline) {
+  run([&]() -> asio::awaitable<void> {
+    turnout::IoDeadline deadline(writer_);
+    deadline.begin(Clock::now() + milliseconds(100));
+    auto [first_error, first_written] = co_await asio::async_write(writer_, asio::buffer("x", 1), use_tuple);
+    deadline.end();
+    EXPECT_FALSE(first_error);
+    const auto started = Clock::now();
+    deadline.begin(started + milliseconds(400));
+    char byte = 0;
+    auto [error, read] = co_await writer_.async_read_some(asio::buffer(&byte, 1), use_tuple);
+    deadline.end();
+    const auto took = Clock::now() - started;
+    EXPECT_TRUE(error);
+    EXPECT_TRUE(deadline.expired());
+    EXPECT_GE(took, milliseconds(390));
+    EXPECT_LT(took, milliseconds(2000));
   }());
 }
 
