@@ -223,7 +223,8 @@ asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::exch
       connection = std::move(*connected);
     }
 
-    // Head and body in one gather write; the body is not copied.
+    // Head and body in one gather write (one writev on plain TCP; a TLS stream writes a
+    // record per buffer); the body is not copied.
     std::string& head_text = connection->request_head();
     head_text.clear();
     detail::append_request_head(head_text, request);

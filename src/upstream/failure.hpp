@@ -24,8 +24,11 @@ Failure classify_error(const boost::system::error_code& error, Phase phase, cons
                        std::chrono::steady_clock::duration limit);
 
 // The keep-alive race: a reused connection that the peer had already closed fails the
-// write, or yields EOF/reset before a single response byte. Nothing reached the
-// server's application, so the request may be sent again on a fresh connection.
+// write, or yields EOF/reset before a single response byte; the request is then sent again
+// on a fresh connection. After a failed write nothing reached the server's application.
+// After a complete write it usually did not either (the server had closed first), but an
+// upstream that processed the request and then dropped the connection gets it twice; no
+// client can tell the two apart, and browsers and HTTP libraries resend too.
 bool is_stale_connection_error(const boost::system::error_code& error, Phase phase,
                                bool response_bytes_received);
 

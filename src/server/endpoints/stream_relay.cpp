@@ -199,7 +199,9 @@ asio::awaitable<void> relay_stream(Services& services, Call& call, const CallPla
   // The watch ends before the last write: a client that has read the end of its response
   // sends its next request at once, and a watcher still waiting would wake for it (an
   // epoll wake-up and an ioctl per streamed call, issue 16). What remains is bounded by
-  // the write's own timeout and the upstream's idle timeout.
+  // the write's own timeout and the upstream's idle timeout: a client that closes while
+  // the upstream is slow to end its body holds the session until then (up to
+  // stream_idle_timeout_s), though it has its whole answer and the record is written.
   watch->upstream = nullptr;
   boost::system::error_code ignored;
   client.socket().cancel(ignored);  // ends the watcher's wait
