@@ -34,6 +34,13 @@ bool is_header_name(std::string_view name) {
   });
 }
 
+// CR or LF would end the header line early and start another (header injection); NUL is
+// refused by HTTP parsers. The upstream request head is written as text, so a value that
+// goes into it must be checked here, where it enters.
+bool breaks_header_line(std::string_view value) {
+  return value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
 void read_headers(DocumentReader& reader, const YAML::Node& node, std::string_view path, ProviderConfig& provider) {
   provider.headers.clear();
   if (!reader.expect_map(node, path) || node.IsNull()) return;
@@ -47,8 +54,8 @@ void read_headers(DocumentReader& reader, const YAML::Node& node, std::string_vi
     }
     auto value = reader.string(entry.second, value_path);
     if (!value) continue;
-    if (value->find_first_of("\r\n") != std::string::npos) {
-      reader.fail(entry.second, value_path, "a header value cannot contain a line break");
+    if (breaks_header_line(*value)) {
+      reader.fail(entry.second, value_path, "a header value cannot contain a line break or a NUL byte");
       continue;
     }
     provider.headers.emplace_back(*name, std::move(*value));
@@ -83,7 +90,16 @@ ProviderConfig read_provider(DocumentReader& reader, const std::string& name, co
   } else {
     reader.fail(node, child_path(path, "base_url"), "required (e.g. https://api.openai.com/v1)");
   }
-  if (const auto n = node["api_key"]) assign(provider.api_key, reader.string(n, child_path(path, "api_key")));
+  if (const auto n = node["api_key"]) {
+    const std::string key_path = child_path(path, "api_key");
+    auto key = reader.string(n, key_path);
+    if (key && breaks_header_line(*key)) {
+      // A trailing newline is the usual cause (a key file read into the environment).
+      reader.fail(n, key_path, "the key cannot contain a line break or a NUL byte (it is sent in a header)");
+    } else {
+      assign(provider.api_key, std::move(key));
+    }
+  }
   if (const auto n = node["timeout_s"]) assign(provider.timeout_s, reader.seconds(n, child_path(path, "timeout_s"), false));
   if (const auto n = node["connect_timeout_s"]) {
     assign(provider.connect_timeout_s, reader.seconds(n, child_path(path, "connect_timeout_s"), false));

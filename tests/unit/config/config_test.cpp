@@ -448,6 +448,27 @@ providers:
   EXPECT_LACKS(key_error, "line1");
 }
 
+// Provider header values and the key go into the upstream request head as text: a line
+// break would inject a header, so they are refused where they enter, without echoing them.
+TEST(ConfigEnv, KeyOrHeaderValueThatWouldBreakTheRequestHeadIsRefused) {
+  const std::string key_error = parse_error(R"(
+providers:
+  openai: {base_url: "https://api.openai.com/v1", api_key: "sk-live-123\r\nX-Injected: 1"}
+)");
+  EXPECT_CONTAINS(key_error, "providers.openai.api_key: the key cannot contain a line break or a NUL byte");
+  EXPECT_LACKS(key_error, "sk-live-123");
+  EXPECT_LACKS(key_error, "X-Injected");
+  const std::string newline_error =
+      parse_error("providers: {openai: {base_url: \"https://x\", api_key: \"sk-live-123\\n\"}}\n");
+  EXPECT_CONTAINS(newline_error, "providers.openai.api_key: the key cannot contain a line break");
+  EXPECT_LACKS(newline_error, "sk-live-123");
+  const std::string nul_error = parse_error(R"(
+providers:
+  openai: {base_url: "https://api.openai.com/v1", headers: {X-Team: "a\0b"}}
+)");
+  EXPECT_CONTAINS(nul_error, "providers.openai.headers.X-Team: a header value cannot contain a line break or a NUL byte");
+}
+
 TEST(EnvSubstitution, Rules) {
   const EnvLookup env = env_of({{"A", "1"}, {"EMPTY", ""}});
   EXPECT_EQ(substitute_env("x${A}y${A}", env)->text, "x1y1");
