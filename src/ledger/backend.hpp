@@ -26,6 +26,16 @@ class Backend {
   // stored is skipped. Called from the writer thread only.
   virtual Result<void> write_batch(std::span<const KeyedRecord> records) = 0;
 
+  // Brings the roll-ups up to every record stored so far; returns how many records were
+  // counted into them now. A backend that writes the roll-ups with each batch
+  // (PostgreSQL) has nothing to do; SQLite folds them after the calls commit, and
+  // QueuedLedger calls this every few milliseconds, before a read of the roll-ups, and
+  // at close. Called from the writer thread only.
+  virtual Result<std::uint64_t> fold_rollups() { return std::uint64_t{0}; }
+  // True when the roll-ups may lag the stored records until fold_rollups (readers of
+  // stats and series then ask the writer for a fold first). Constant per backend.
+  virtual bool folds_rollups_later() const { return false; }
+
   // Deletes up to `limit` raw records with timestamp < cutoff (roll-ups are kept) in one
   // transaction; returns how many went. Called from the writer thread only.
   virtual Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit) = 0;

@@ -215,6 +215,11 @@ struct LedgerOptions {
   std::chrono::seconds retention{0};
   // How often the writer looks for records past retention.
   std::chrono::seconds retention_check_interval{600};
+  // A backend that folds the roll-ups after the calls commit (SQLite) is asked to fold
+  // this long after the first call not folded yet, or once this many are waiting,
+  // whichever comes first; and always before a read of the roll-ups and at close.
+  std::chrono::milliseconds rollup_fold_interval{100};
+  std::size_t rollup_fold_calls = 4096;
 };
 
 // Opens the backend named by a ledger URL (sqlite:PATH, sqlite::memory:,

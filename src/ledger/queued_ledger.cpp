@@ -20,6 +20,10 @@ std::string random_key_prefix() {
   return fmt::format("{:016x}", (high << 32) | low);
 }
 
+// How long a reader of the roll-ups waits for the writer's fold before it reads what is
+// there (a writer stuck on a busy or failing database must not hang /stats).
+constexpr std::chrono::seconds kFoldWaitLimit{5};
+
 // Records deleted per retention transaction: small enough that the writer is back to
 // committing calls within milliseconds.
 constexpr std::uint64_t kPruneChunk = 5'000;
@@ -103,9 +107,30 @@ void QueuedLedger::append_batch(std::vector<CallRecord> records, DurableCallback
   notify(on_durable, make_error("ledger is closed; record not written"));
 }
 
-Result<StatsReport> QueuedLedger::stats(const StatsQuery& query) { return backend_->stats(query); }
+Result<StatsReport> QueuedLedger::stats(const StatsQuery& query) {
+  wait_for_fold();
+  return backend_->stats(query);
+}
 
-Result<SeriesReport> QueuedLedger::series(const SeriesQuery& query) { return backend_->series(query); }
+Result<SeriesReport> QueuedLedger::series(const SeriesQuery& query) {
+  wait_for_fold();
+  return backend_->series(query);
+}
+
+void QueuedLedger::wait_for_fold() {
+  if (!backend_->folds_rollups_later()) {
+    return;
+  }
+  std::unique_lock lock(mutex_);
+  if (writer_stopped_) {
+    return;  // the last round folded everything
+  }
+  // A record acknowledged before this point was committed before the writer reads this
+  // ticket, so the fold that answers it counts the record.
+  const std::uint64_t ticket = ++folds_requested_;
+  queued_.notify_one();
+  folded_.wait_for(lock, kFoldWaitLimit, [&] { return folds_done_ >= ticket || writer_stopped_; });
+}
 
 LedgerHealth QueuedLedger::health() const {
   std::lock_guard lock(mutex_);
@@ -138,14 +163,55 @@ void QueuedLedger::run_writer() {
     }
     if (last_round) {
       // A backlog still failing here is lost (its callers were told); spooled records
-      // stay in the spool for the next start.
+      // stay in the spool for the next start. Roll-ups a fold misses here are caught up
+      // at the next open.
+      fold_when_due(state, true);
+      std::lock_guard lock(mutex_);
+      writer_stopped_ = true;
+      folded_.notify_all();
       return;
     }
     if (state.spooling && SteadyClock::now() >= state.next_drain) {
       drain_spool(state);
     }
+    fold_when_due(state, false);
     prune_expired(state);
   }
+}
+
+void QueuedLedger::note_stored(WriterState& state, std::size_t stored) const {
+  if (!backend_->folds_rollups_later() || stored == 0) {
+    return;
+  }
+  if (state.unfolded == 0) {
+    state.next_fold = SteadyClock::now() + options_.rollup_fold_interval;
+  }
+  state.unfolded += stored;
+}
+
+void QueuedLedger::fold_when_due(WriterState& state, bool now_anyway) {
+  if (!backend_->folds_rollups_later()) {
+    return;
+  }
+  const bool asked = state.fold_ticket > 0;
+  const bool due = state.unfolded > 0 &&
+                   (state.unfolded >= options_.rollup_fold_calls || SteadyClock::now() >= state.next_fold);
+  if (!asked && !due && !now_anyway) {
+    return;
+  }
+  // A failed fold leaves the watermark where it was: the next one (or the catch-up at the
+  // next open) counts the same calls, once.
+  if (auto folded = backend_->fold_rollups(); folded) {
+    state.unfolded = 0;
+  } else {
+    state.next_fold = SteadyClock::now() + options_.retry_interval;
+  }
+  if (asked) {
+    std::lock_guard lock(mutex_);
+    folds_done_ = std::max(folds_done_, state.fold_ticket);
+    folded_.notify_all();
+  }
+  state.fold_ticket = 0;
 }
 
 void QueuedLedger::prune_expired(WriterState& state) {
@@ -173,10 +239,13 @@ void QueuedLedger::prune_expired(WriterState& state) {
 
 bool QueuedLedger::take_queued(WriterState& state) {
   std::unique_lock lock(mutex_);
-  const auto has_work = [this] { return closing_ || !queue_.empty(); };
+  const auto has_work = [this] { return closing_ || !queue_.empty() || folds_requested_ > folds_done_; };
   auto wake_at = state.next_prune;
   if (!state.unwritten.empty()) {
     wake_at = std::min(wake_at, SteadyClock::now() + options_.retry_interval);
+  }
+  if (state.unfolded > 0) {
+    wake_at = std::min(wake_at, state.next_fold);
   }
   if (state.spooling) {
     wake_at = std::min(wake_at, state.next_drain);
@@ -193,6 +262,7 @@ bool QueuedLedger::take_queued(WriterState& state) {
     if (pending.ends_batch) state.callbacks.push_back(std::move(pending.on_durable));
   }
   queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
+  if (folds_requested_ > folds_done_) state.fold_ticket = folds_requested_;
   return closing_ && queue_.empty();
 }
 
@@ -200,6 +270,7 @@ void QueuedLedger::write_round(WriterState& state) {
   const auto try_database = [&] {
     const Result<void> written = backend_->write_batch(state.unwritten);
     if (written) {
+      note_stored(state, state.unwritten.size());
       state.database_error.clear();
     } else {
       state.database_error = written.error().message;
@@ -263,6 +334,7 @@ void QueuedLedger::drain_spool(WriterState& state) {
     state.database_error = written.error().message;
     retry_later();
   } else {
+    note_stored(state, batch->records.size());
     state.database_error.clear();
     // Should the delete fail, the records are drained again later: their keys make that a no-op.
     if (const Result<void> removed = spool_->remove_through(batch->last_seq); !removed) {

@@ -62,6 +62,11 @@ class QueuedLedger final : public Ledger {
     std::chrono::steady_clock::time_point next_drain;
     std::string database_error;  // the last failure of each store, "" once it works again
     std::string spool_error;
+    // Roll-ups folded after the commit (Backend::fold_rollups): records stored since the
+    // last fold, when the next fold is due, and the readers' requests this round answers.
+    std::uint64_t unfolded = 0;
+    std::chrono::steady_clock::time_point next_fold;
+    std::uint64_t fold_ticket = 0;
   };
 
   void run_writer();
@@ -73,6 +78,14 @@ class QueuedLedger final : public Ledger {
   // Moves the spool's oldest records into the database, one batch per call.
   void drain_spool(WriterState& state);
   void update_health(const WriterState& state);
+  // Counts `stored` records as written to the database (not yet in the roll-ups).
+  void note_stored(WriterState& state, std::size_t stored) const;
+  // Folds the roll-ups when a reader asked, when enough calls wait, when the oldest
+  // waits longer than rollup_fold_interval, or when `now_anyway` (the last round).
+  void fold_when_due(WriterState& state, bool now_anyway);
+  // Before a read of the roll-ups: waits (bounded) until the writer has folded every
+  // record acknowledged so far, so /stats shows every call a client got an answer for.
+  void wait_for_fold();
   // When due: drops expired second roll-ups, and (retention) deletes one chunk of expired
   // raw records, so a large backlog of them is worked off between write rounds instead
   // of stalling them.
@@ -88,6 +101,11 @@ class QueuedLedger final : public Ledger {
   std::condition_variable queued_;
   std::vector<Pending> queue_;
   bool closing_ = false;
+  // Readers' fold requests and the writer's answers (wait_for_fold).
+  std::condition_variable folded_;
+  std::uint64_t folds_requested_ = 0;
+  std::uint64_t folds_done_ = 0;
+  bool writer_stopped_ = false;
   LedgerHealth health_;
 
   std::once_flag close_once_;

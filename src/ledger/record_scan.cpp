@@ -208,6 +208,23 @@ Result<void> read_pg_row(const pg::QueryResult& rows, int row, CallRecord& r) {
   return {};
 }
 
+Result<void> visit_sqlite_rows(sqlite::Statement& rows, const RecordVisitor& visit) {
+  CallRecord record;  // reused: its strings keep their capacity from row to row
+  for (;;) {
+    auto has_row = rows.step();
+    if (!has_row) {
+      return has_row.error();
+    }
+    if (!*has_row) {
+      return {};
+    }
+    read_sqlite_row(rows, record);
+    if (auto visited = visit(record); !visited) {
+      return visited.error();
+    }
+  }
+}
+
 }  // namespace
 
 Result<void> scan_records(sqlite::Database& db, const RecordWindow& window, const RecordVisitor& visit) {
@@ -217,20 +234,22 @@ Result<void> scan_records(sqlite::Database& db, const RecordWindow& window, cons
   }
   rows->bind(1, window.since);
   rows->bind(2, window.until);
-  CallRecord record;  // reused: its strings keep their capacity from row to row
-  for (;;) {
-    auto has_row = rows->step();
-    if (!has_row) {
-      return has_row.error();
-    }
-    if (!*has_row) {
-      return {};
-    }
-    read_sqlite_row(*rows, record);
-    if (auto visited = visit(record); !visited) {
-      return visited.error();
-    }
+  return visit_sqlite_rows(*rows, visit);
+}
+
+Result<void> scan_records_by_seq(sqlite::Database& db, std::int64_t after_seq, std::int64_t through_seq,
+                                 const RecordVisitor& visit) {
+  static const std::string sql =
+      fmt::format("SELECT {} FROM calls WHERE seq > ?1 AND seq <= ?2 ORDER BY seq", kSelectColumns);
+  auto rows = db.cached(sql);
+  if (!rows) {
+    return rows.error();
   }
+  (*rows)->bind(1, after_seq);
+  (*rows)->bind(2, through_seq);
+  Result<void> visited = visit_sqlite_rows(**rows, visit);
+  (*rows)->reset();
+  return visited;
 }
 
 Result<void> scan_records(pg::Connection& connection, const RecordWindow& window, const RecordVisitor& visit) {

@@ -26,6 +26,11 @@ struct RecordWindow {
 // One statement, stepped row by row (in WAL mode, one consistent snapshot).
 Result<void> scan_records(sqlite::Database& db, const RecordWindow& window, const RecordVisitor& visit);
 
+// Records with after_seq < seq <= through_seq, in seq order (the roll-up fold). Its
+// statement is cached on `db`: the writer runs this every fold.
+Result<void> scan_records_by_seq(sqlite::Database& db, std::int64_t after_seq, std::int64_t through_seq,
+                                 const RecordVisitor& visit);
+
 // A NO SCROLL cursor read FETCH by FETCH, inside the caller's transaction. The session must
 // send float8 values exactly (extra_float_digits = 3), as the ledger's sessions do.
 Result<void> scan_records(pg::Connection& connection, const RecordWindow& window, const RecordVisitor& visit);

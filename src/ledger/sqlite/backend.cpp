@@ -62,6 +62,11 @@ Result<std::unique_ptr<SqliteBackend>> SqliteBackend::open(std::string path) {
   if (backend->in_memory()) {
     backend->memory_connection_ = backend->writer_->connection;
   }
+  // Catch-up: calls a stopped process committed but had not folded yet are counted
+  // before anything reads the roll-ups.
+  if (auto caught_up = backend->fold_rollups(); !caught_up) {
+    return caught_up.error();
+  }
   return backend;
 }
 
@@ -113,9 +118,7 @@ Result<void> SqliteBackend::write_batch(std::span<const KeyedRecord> records) {
   return {};
 }
 
-Result<void> SqliteBackend::insert_all(std::span<const KeyedRecord> records) {
-  Connection& connection = *writer_->connection;
-  std::lock_guard lock(connection.mutex);
+Result<void> SqliteBackend::check_not_moved(Connection& connection) {
   if (!in_memory()) {
     // Writes to a file that was deleted or renamed would "succeed" into an inode nobody
     // will ever read again; refuse them so the writer reopens the real path.
@@ -124,16 +127,59 @@ Result<void> SqliteBackend::insert_all(std::span<const KeyedRecord> records) {
       return make_error("the database file was moved or deleted");
     }
   }
+  return {};
+}
+
+Result<void> SqliteBackend::insert_all(std::span<const KeyedRecord> records) {
+  Connection& connection = *writer_->connection;
+  std::lock_guard lock(connection.mutex);
+  if (auto present = check_not_moved(connection); !present) {
+    return present;
+  }
   auto transaction = sqlite::Transaction::begin(connection.db, "BEGIN IMMEDIATE");
   if (!transaction) {
     return transaction.error();
   }
-  Result<void> written = check_histogram_cache();
-  if (written) written = insert_in_transaction(records);
+  Result<void> written = insert_in_transaction(records);
   if (written) written = transaction->commit();
-  // A batch that did not commit may have left rows in the cache that the database does not hold.
-  if (!written) writer_->histograms.clear();
   return written;
+}
+
+Result<std::uint64_t> SqliteBackend::fold_rollups() {
+  if (!writer_) {
+    if (auto reopened = open_writer(); !reopened) {
+      return reopened.error();
+    }
+  }
+  Connection& connection = *writer_->connection;
+  std::lock_guard lock(connection.mutex);
+  if (auto present = check_not_moved(connection); !present) {
+    return present.error();
+  }
+  auto transaction = sqlite::Transaction::begin(connection.db, "BEGIN IMMEDIATE");
+  if (!transaction) {
+    return transaction.error();
+  }
+  Result<std::uint64_t> folded = fold_in_transaction();
+  if (folded) {
+    if (auto committed = transaction->commit(); !committed) {
+      writer_->histograms.clear();
+      folded = committed.error();
+    }
+  }
+  return folded;
+}
+
+Result<std::uint64_t> SqliteBackend::fold_in_transaction() {
+  Result<std::uint64_t> folded = [&]() -> Result<std::uint64_t> {
+    if (auto checked = check_histogram_cache(); !checked) {
+      return checked.error();
+    }
+    return sqlite::fold_new_calls(writer_->connection->db, &writer_->histograms);
+  }();
+  // A fold that did not commit may have left rows in the cache that the database does not hold.
+  if (!folded) writer_->histograms.clear();
+  return folded;
 }
 
 Result<void> SqliteBackend::check_histogram_cache() {
@@ -159,9 +205,9 @@ Result<void> SqliteBackend::check_histogram_cache() {
 Result<void> SqliteBackend::insert_in_transaction(std::span<const KeyedRecord> records) {
   Connection& connection = *writer_->connection;
   sqlite::Statement& insert = *writer_->insert;
-  // Only records this transaction really stores go into the roll-ups: a re-sent batch
-  // whose first attempt did commit must not be counted twice.
-  RollupBuilder rollups(unix_now() - kSecondRollupLifetime);
+  // The roll-ups are not written here: fold_rollups counts the stored rows later (the
+  // watermark makes that exact). Only records this transaction really stores settle
+  // their holds: a re-sent batch whose first attempt did commit must not charge twice.
   std::vector<sqlite::HoldCharge> charges;  // holds of the records stored now, settled with them
   Result<void> inserted;
   for (const KeyedRecord& keyed : records) {
@@ -172,10 +218,6 @@ Result<void> SqliteBackend::insert_in_transaction(std::span<const KeyedRecord> r
       break;
     }
     if (sqlite3_changes(connection.db.handle()) == 1) {
-      if (auto added = rollups.add(keyed.record); !added) {
-        inserted = added.error();
-        break;
-      }
       if (!keyed.record.hold_id.empty()) {
         charges.push_back({keyed.record.hold_id, keyed.record.cost ? keyed.record.cost->pico : 0,
                            call_tokens(keyed.record)});
@@ -186,9 +228,6 @@ Result<void> SqliteBackend::insert_in_transaction(std::span<const KeyedRecord> r
   insert.clear_bindings();  // drops the pointers to the records' text before it goes away
   if (!inserted) {
     return inserted.error();
-  }
-  if (auto written = sqlite::write_rollups(connection.db, rollups, &writer_->histograms); !written) {
-    return written.error();
   }
   BudgetDeltas deltas;
   if (auto settled = sqlite::delete_holds(connection.db, charges, false, deltas); !settled) {
@@ -254,17 +293,37 @@ Result<std::uint64_t> SqliteBackend::prune_before(double cutoff, std::uint64_t l
   }
   Connection& connection = *writer_->connection;
   std::lock_guard lock(connection.mutex);
-  auto remove = connection.db.prepare(
-      "DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE timestamp < ?1 ORDER BY timestamp LIMIT ?2)");
-  if (!remove) {
-    return remove.error();
+  auto transaction = sqlite::Transaction::begin(connection.db, "BEGIN IMMEDIATE");
+  if (!transaction) {
+    return transaction.error();
   }
-  remove->bind(1, cutoff);
-  remove->bind(2, static_cast<std::int64_t>(std::min<std::uint64_t>(limit, INT64_MAX)));
-  if (auto done = remove->step(); !done) {
-    return done.error();
-  }
-  return static_cast<std::uint64_t>(sqlite3_changes(connection.db.handle()));
+  Result<std::uint64_t> removed = [&]() -> Result<std::uint64_t> {
+    // The roll-ups outlive the raw rows: a call is counted into them before its row can go.
+    if (auto folded = fold_in_transaction(); !folded) {
+      return folded.error();
+    }
+    auto remove = connection.db.prepare(
+        "DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE timestamp < ?1 ORDER BY timestamp LIMIT ?2)");
+    if (!remove) {
+      return remove.error();
+    }
+    remove->bind(1, cutoff);
+    remove->bind(2, static_cast<std::int64_t>(std::min<std::uint64_t>(limit, INT64_MAX)));
+    if (auto done = remove->step(); !done) {
+      return done.error();
+    }
+    const auto count = static_cast<std::uint64_t>(sqlite3_changes(connection.db.handle()));
+    if (auto clamped = sqlite::clamp_rollup_watermark(connection.db); !clamped) {
+      return clamped.error();
+    }
+    if (auto committed = transaction->commit(); !committed) {
+      return committed.error();
+    }
+    return count;
+  }();
+  // A fold that did not commit may have left rows in the cache that the database does not hold.
+  if (!removed) writer_->histograms.clear();
+  return removed;
 }
 
 void SqliteBackend::discard_writer() { writer_.reset(); }

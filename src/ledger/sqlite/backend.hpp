@@ -22,6 +22,8 @@ class SqliteBackend final : public Backend {
   static Result<std::unique_ptr<SqliteBackend>> open(std::string path);
 
   Result<void> write_batch(std::span<const KeyedRecord> records) override;
+  Result<std::uint64_t> fold_rollups() override;
+  bool folds_rollups_later() const override { return true; }
   Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit) override;
   Result<void> prune_second_rollups(double cutoff) override;
   Result<StatsReport> stats(const StatsQuery& query) override;
@@ -49,7 +51,10 @@ class SqliteBackend final : public Backend {
   bool in_memory() const { return path_ == ":memory:"; }
 
   Result<void> open_writer();
+  // Refuses a file that was deleted or renamed under the writer.
+  Result<void> check_not_moved(Connection& connection);
   Result<void> insert_all(std::span<const KeyedRecord> records);
+  Result<std::uint64_t> fold_in_transaction();
   Result<void> insert_in_transaction(std::span<const KeyedRecord> records);
   // Drops the histogram cache unless only this connection has committed since it was filled.
   Result<void> check_histogram_cache();

@@ -67,6 +67,12 @@ constexpr std::string_view kWriteHistogramSql = R"sql(
 
 constexpr std::size_t kBackfillChunk = 50'000;
 
+constexpr std::string_view kReadWatermarkSql =
+    "SELECT folded_through_seq, (SELECT COALESCE(MAX(seq), 0) FROM calls) FROM rollup_watermark";
+constexpr std::string_view kMoveWatermarkSql = "UPDATE rollup_watermark SET folded_through_seq = ?1";
+constexpr std::string_view kClampWatermarkSql =
+    "UPDATE rollup_watermark SET folded_through_seq = MIN(folded_through_seq, (SELECT COALESCE(MAX(seq), 0) FROM calls))";
+
 Result<void> run(Statement& statement) {
   auto stepped = statement.step();
   statement.reset();
@@ -201,6 +207,64 @@ Result<void> write_rollups(Database& db, const RollupBuilder& rollups, Histogram
     return written.error();
   }
   return write_histograms(db, rollups, histograms);
+}
+
+Result<std::uint64_t> fold_new_calls(Database& db, HistogramRowCache* histograms) {
+  auto read_statement = db.cached(kReadWatermarkSql);
+  if (!read_statement) {
+    return read_statement.error();
+  }
+  Statement& read = **read_statement;
+  auto row = read.step();
+  if (!row || !*row) {
+    read.reset();
+    return row ? make_error("sqlite: the roll-up watermark row is missing") : row.error();
+  }
+  const std::int64_t folded_through = read.column_int(0);
+  const std::int64_t newest = read.column_int(1);
+  read.reset();
+  if (newest <= folded_through) {
+    return std::uint64_t{0};
+  }
+  RollupBuilder rollups(unix_now() - kSecondRollupLifetime);
+  std::uint64_t folded = 0;
+  std::size_t pending = 0;  // a catch-up of many calls is written in chunks: memory stays bounded
+  auto scanned = scan_records_by_seq(db, folded_through, newest, [&](const CallRecord& record) -> Result<void> {
+    ++folded;
+    if (auto added = rollups.add(record); !added) {
+      return added.error();
+    }
+    if (++pending < kBackfillChunk) {
+      return {};
+    }
+    pending = 0;
+    auto written = write_rollups(db, rollups, histograms);
+    rollups.clear();
+    return written;
+  });
+  if (!scanned) {
+    return scanned.error();
+  }
+  if (auto written = write_rollups(db, rollups, histograms); !written) {
+    return written.error();
+  }
+  auto move_statement = db.cached(kMoveWatermarkSql);
+  if (!move_statement) {
+    return move_statement.error();
+  }
+  (*move_statement)->bind(1, newest);
+  if (auto moved = run(**move_statement); !moved) {
+    return moved.error();
+  }
+  return folded;
+}
+
+Result<void> clamp_rollup_watermark(Database& db) {
+  auto clamp = db.cached(kClampWatermarkSql);
+  if (!clamp) {
+    return clamp.error();
+  }
+  return run(**clamp);
 }
 
 Result<void> prune_second_rollups(Database& db, double cutoff) {

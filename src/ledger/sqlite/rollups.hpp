@@ -51,6 +51,17 @@ class HistogramRowCache {
 // cache, histogram rows it knows are not read back, and every row written is stored in it.
 Result<void> write_rollups(Database& db, const RollupBuilder& rollups, HistogramRowCache* histograms = nullptr);
 
+// Folds the calls stored after the roll-up watermark (table rollup_watermark) into the
+// roll-ups and moves the watermark to the last of them, in the caller's write
+// transaction; returns how many calls were folded. The calls are read back from the
+// table, not taken from the writer's memory, so any connection may fold (a second
+// process on the file, the catch-up at open after a crash) and a call is counted once.
+Result<std::uint64_t> fold_new_calls(Database& db, HistogramRowCache* histograms = nullptr);
+
+// After raw rows were deleted: lowers the watermark to the largest seq left, so a seq
+// SQLite hands out again (rowids restart below a deleted maximum) is not taken as folded.
+Result<void> clamp_rollup_watermark(Database& db);
+
 // Deletes second-level roll-up rows of buckets before `cutoff`; the caller holds the transaction.
 Result<void> prune_second_rollups(Database& db, double cutoff);
 

@@ -26,6 +26,10 @@ void write_one(SqliteBackend& backend, const std::string& key, double latency_ms
   keyed.record.latency_ms = latency_ms;
   const Result<void> written = backend.write_batch(std::span(&keyed, 1));
   ASSERT_TRUE(written) << written.error().message;
+  // The roll-ups are folded after the commit; one fold per call keeps the cache merging
+  // into rows it wrote before.
+  const auto folded = backend.fold_rollups();
+  ASSERT_TRUE(folded) << folded.error().message;
 }
 
 // The calls counted in the day-wide histogram row of the model, read from the file.
@@ -95,9 +99,11 @@ TEST(HistogramRowCache, PruningForgetsTheDeletedRows) {
   const double now = unix_now();
   KeyedRecord keyed{"p1", sample_record("p1", now, "gpt-4o")};
   ASSERT_TRUE((*backend)->write_batch(std::span(&keyed, 1)));
+  ASSERT_TRUE((*backend)->fold_rollups());
   ASSERT_TRUE((*backend)->prune_second_rollups(now + 10));  // every second row goes
   keyed = KeyedRecord{"p2", sample_record("p2", now, "gpt-4o")};
   ASSERT_TRUE((*backend)->write_batch(std::span(&keyed, 1)));
+  ASSERT_TRUE((*backend)->fold_rollups());
   auto db = sqlite::Database::open(file.string());
   ASSERT_TRUE(db);
   auto text = db->query_text("SELECT cells FROM latency_histograms WHERE width = 1");

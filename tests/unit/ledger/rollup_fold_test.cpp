@@ -1,0 +1,181 @@
+// The SQLite roll-ups are folded from the calls table after the calls commit, behind a
+// watermark (issue 16): whatever stops the writer between the two, every call is counted
+// once, and a reader of /stats sees every call that was acknowledged.
+#include "ledger/queued_ledger.hpp"
+#include "ledger/sqlite/backend.hpp"
+#include "ledger/sqlite/db.hpp"
+#include "ledger/sqlite/schema.hpp"
+#include "ledger_reference.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace turnout;
+using namespace turnout::ledger;
+using namespace turnout::ledger::test;
+
+std::vector<KeyedRecord> keyed(const std::vector<CallRecord>& records, const std::string& prefix) {
+  std::vector<KeyedRecord> out;
+  for (std::size_t i = 0; i < records.size(); ++i) out.push_back({prefix + std::to_string(i), records[i]});
+  return out;
+}
+
+void write_in_batches(SqliteBackend& backend, const std::vector<KeyedRecord>& records, std::size_t batch = 37) {
+  for (std::size_t i = 0; i < records.size(); i += batch) {
+    const auto part = std::span(records).subspan(i, std::min(batch, records.size() - i));
+    const Result<void> written = backend.write_batch(part);
+    ASSERT_TRUE(written) << written.error().message;
+  }
+}
+
+std::int64_t query_int(const fs::path& file, const std::string& sql) {
+  auto db = sqlite::Database::open(file.string());
+  EXPECT_TRUE(db) << db.error().message;
+  auto value = db->query_int(sql);
+  EXPECT_TRUE(value) << value.error().message;
+  return value ? *value : -1;
+}
+
+// Calls counted in the day roll-ups, read from the file as it is (no catch-up).
+std::int64_t day_rollup_calls(const fs::path& file) {
+  return query_int(file, "SELECT COALESCE(SUM(calls), 0) FROM rollups WHERE width = 86400");
+}
+
+StatsReport backend_stats(SqliteBackend& backend, const StatsQuery& query) {
+  auto report = backend.stats(query);
+  EXPECT_TRUE(report) << report.error().message;
+  return report ? *report : StatsReport{};
+}
+
+// SIGKILL between the calls commit and the roll-up write: the next open folds exactly
+// the calls after the watermark.
+TEST(RollupFold, CallsCommittedButNotFoldedAreCaughtUpAtOpen) {
+  TempDir dir;
+  const fs::path file = dir.path() / "ledger.db";
+  const auto records = random_records(600, 7);
+  {
+    auto backend = SqliteBackend::open(file.string());
+    ASSERT_TRUE(backend) << backend.error().message;
+    write_in_batches(**backend, keyed(std::vector(records.begin(), records.begin() + 200), "a"));
+    ASSERT_TRUE((*backend)->fold_rollups());
+    write_in_batches(**backend, keyed(std::vector(records.begin() + 200, records.end()), "b"));
+    // dropped here without a fold, as a killed process would leave it
+  }
+  EXPECT_EQ(day_rollup_calls(file), 200);
+  EXPECT_EQ(query_int(file, "SELECT COUNT(*) FROM calls"), 600);
+  auto reopened = SqliteBackend::open(file.string());
+  ASSERT_TRUE(reopened) << reopened.error().message;
+  EXPECT_EQ(day_rollup_calls(file), 600);
+  const StatsQuery query{};
+  expect_same_stats(brute_force_stats(records, query), backend_stats(**reopened, query));
+}
+
+// A fold with nothing new, a re-sent batch (keys already stored) and a second process's
+// fold count nothing twice.
+TEST(RollupFold, RepeatedFoldsAndResentBatchesCountOnce) {
+  TempDir dir;
+  const fs::path file = dir.path() / "ledger.db";
+  const auto records = random_records(300, 11);
+  const auto batch = keyed(records, "k");
+  auto first = SqliteBackend::open(file.string());
+  ASSERT_TRUE(first) << first.error().message;
+  auto second = SqliteBackend::open(file.string());
+  ASSERT_TRUE(second) << second.error().message;
+  write_in_batches(**first, batch);
+  auto folded = (*first)->fold_rollups();
+  ASSERT_TRUE(folded) << folded.error().message;
+  EXPECT_EQ(*folded, 300u);
+  write_in_batches(**first, batch);  // every key already stored: nothing new
+  auto again = (*first)->fold_rollups();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, 0u);
+  auto other = (*second)->fold_rollups();
+  ASSERT_TRUE(other);
+  EXPECT_EQ(*other, 0u);
+  const StatsQuery query{};
+  expect_same_stats(brute_force_stats(records, query), backend_stats(**first, query));
+}
+
+// Retention can delete every raw row, the newest included; SQLite then hands out seqs
+// below the old watermark again, and those calls must still be folded.
+TEST(RollupFold, CallsStoredAfterRetentionEmptiedTheTableAreFolded) {
+  TempDir dir;
+  const fs::path file = dir.path() / "ledger.db";
+  const auto old_records = random_records(50, 3);
+  auto backend = SqliteBackend::open(file.string());
+  ASSERT_TRUE(backend) << backend.error().message;
+  write_in_batches(**backend, keyed(old_records, "old"));
+  auto pruned = (*backend)->prune_before(2'000'000'000, 1'000);  // everything, folded first
+  ASSERT_TRUE(pruned) << pruned.error().message;
+  EXPECT_EQ(*pruned, 50u);
+  EXPECT_EQ(day_rollup_calls(file), 50);
+  const auto new_records = random_records(20, 4);
+  write_in_batches(**backend, keyed(new_records, "new"));
+  ASSERT_TRUE((*backend)->fold_rollups());
+  EXPECT_EQ(day_rollup_calls(file), 70);
+}
+
+// Through QueuedLedger with a fold interval far longer than the test: a stats read asks
+// the writer for a fold, and close folds what is left.
+TEST(RollupFold, StatsSeeEveryAcknowledgedCallAndCloseFolds) {
+  TempDir dir;
+  const fs::path file = dir.path() / "ledger.db";
+  LedgerOptions options;
+  options.rollup_fold_interval = std::chrono::hours(1);
+  options.rollup_fold_calls = 1'000'000;
+  const auto records = random_records(120, 5);
+  {
+    auto ledger = open_or_die("sqlite:" + file.string(), options);
+    ASSERT_TRUE(ledger);
+    std::vector<CallRecord> stored;
+    for (std::size_t i = 0; i < 60; ++i) {
+      ASSERT_TRUE(append_and_wait(*ledger, records[i]));
+      stored.push_back(records[i]);
+    }
+    const StatsQuery query{};
+    expect_same_stats(brute_force_stats(stored, query), stats_or_die(*ledger, query));
+    for (std::size_t i = 60; i < records.size(); ++i) {
+      ASSERT_TRUE(append_and_wait(*ledger, records[i]));
+    }
+    ledger->close();
+  }
+  EXPECT_EQ(day_rollup_calls(file), 120);  // folded at close, not by a catch-up
+  EXPECT_EQ(query_int(file, "SELECT folded_through_seq FROM rollup_watermark"),
+            query_int(file, "SELECT MAX(seq) FROM calls"));
+}
+
+// A ledger of the previous schema version: its roll-ups already count every stored call,
+// so the upgrade starts the watermark at the newest seq and the next open adds nothing.
+TEST(RollupFold, UpgradeStartsTheWatermarkAtTheNewestCall) {
+  TempDir dir;
+  const fs::path file = dir.path() / "ledger.db";
+  const auto migrations = sqlite::ledger_migrations();
+  std::size_t step = 0;
+  while (step < migrations.size() && migrations[step].description != "roll-up watermark") ++step;
+  ASSERT_LT(step, migrations.size());
+  {
+    auto db = sqlite::Database::open(file.string(), sqlite::Database::OpenMode::create_if_missing);
+    ASSERT_TRUE(db) << db.error().message;
+    ASSERT_TRUE(sqlite::migrate(*db, migrations.first(step)));
+    // Two calls, counted in the roll-ups as a writer of that version stored them.
+    ASSERT_TRUE(db->exec(
+        "INSERT INTO calls (record_key, id, timestamp, instance_id, client_key_id, requested_model, model, route, "
+        "counted_prompt_tokens, prompt_tokens, completion_tokens, cached_tokens, usage_reported, latency_ms, status, "
+        "error_type, attempts, stream) VALUES "
+        "('k1', 'r1', 1700000000, 'i', '', 'auto', 'm', 'simple', 1, 1, 1, 0, 1, 5, 200, '', 1, 0), "
+        "('k2', 'r2', 1700000001, 'i', '', 'auto', 'm', 'simple', 1, 1, 1, 0, 1, 5, 200, '', 1, 0);"
+        "INSERT INTO rollups (width, bucket, instance_id, model, route, calls, errors, prompt_tokens, "
+        "completion_tokens, priced_calls, priced_cost_pico, latency_sum, baseline_cost_pico, savings_pico) VALUES "
+        "(86400, 1699920000, 'i', 'm', 'simple', 2, 0, 2, 2, 0, 0, 10, 0, 0)"));
+  }
+  auto backend = SqliteBackend::open(file.string());
+  ASSERT_TRUE(backend) << backend.error().message;
+  EXPECT_EQ(query_int(file, "SELECT folded_through_seq FROM rollup_watermark"), 2);
+  EXPECT_EQ(day_rollup_calls(file), 2);
+}
+
+}  // namespace
