@@ -83,10 +83,21 @@ describe('tier routing at exact boundaries', () => {
     const echoed = await gateway.chat({ model: 'auto', messages }, { 'x-request-id': 'it-routing-req-0001' });
     assert.equal(echoed.status, 200);
     assert.equal(echoed.headers.get('x-request-id'), 'it-routing-req-0001');
+    const startMs = Date.now();
     const first = await gateway.chat({ model: 'auto', messages });
+    await new Promise((resolve) => setTimeout(resolve, 5));
     const second = await gateway.chat({ model: 'auto', messages });
-    assert.ok(first.headers.get('x-request-id'));
-    assert.notEqual(first.headers.get('x-request-id'), second.headers.get('x-request-id'));
+    const endMs = Date.now();
+    const [a, b] = [first.headers.get('x-request-id'), second.headers.get('x-request-id')];
+    assert.notEqual(a, b);
+    // req_ + 12 hex digits of unix milliseconds + 12 random: generated ids sort by time,
+    // which keeps the ledger's id index appending (issue 16).
+    for (const id of [a, b]) {
+      assert.match(id, /^req_[0-9a-f]{24}$/);
+      const ms = parseInt(id.slice(4, 16), 16);
+      assert.ok(ms >= startMs - 1000 && ms <= endMs + 1000, `${id} leads with the time it was made`);
+    }
+    assert.ok(a < b, `${a} sorts before the later ${b}`);
   });
 
   it('an explicit configured model is used as asked (route explicit), whatever the count', async () => {
