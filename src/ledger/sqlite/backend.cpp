@@ -312,10 +312,8 @@ Result<std::uint64_t> SqliteBackend::prune_before(double cutoff, std::uint64_t l
     if (auto done = remove->step(); !done) {
       return done.error();
     }
+    // (sqlite3_changes does not count the watermark trigger's update.)
     const auto count = static_cast<std::uint64_t>(sqlite3_changes(connection.db.handle()));
-    if (auto clamped = sqlite::clamp_rollup_watermark(connection.db); !clamped) {
-      return clamped.error();
-    }
     if (auto committed = transaction->commit(); !committed) {
       return committed.error();
     }

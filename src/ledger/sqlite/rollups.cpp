@@ -70,8 +70,6 @@ constexpr std::size_t kBackfillChunk = 50'000;
 constexpr std::string_view kReadWatermarkSql =
     "SELECT folded_through_seq, (SELECT COALESCE(MAX(seq), 0) FROM calls) FROM rollup_watermark";
 constexpr std::string_view kMoveWatermarkSql = "UPDATE rollup_watermark SET folded_through_seq = ?1";
-constexpr std::string_view kClampWatermarkSql =
-    "UPDATE rollup_watermark SET folded_through_seq = MIN(folded_through_seq, (SELECT COALESCE(MAX(seq), 0) FROM calls))";
 
 Result<void> run(Statement& statement) {
   auto stepped = statement.step();
@@ -257,14 +255,6 @@ Result<std::uint64_t> fold_new_calls(Database& db, HistogramRowCache* histograms
     return moved.error();
   }
   return folded;
-}
-
-Result<void> clamp_rollup_watermark(Database& db) {
-  auto clamp = db.cached(kClampWatermarkSql);
-  if (!clamp) {
-    return clamp.error();
-  }
-  return run(**clamp);
 }
 
 Result<void> prune_second_rollups(Database& db, double cutoff) {

@@ -58,10 +58,6 @@ Result<void> write_rollups(Database& db, const RollupBuilder& rollups, Histogram
 // process on the file, the catch-up at open after a crash) and a call is counted once.
 Result<std::uint64_t> fold_new_calls(Database& db, HistogramRowCache* histograms = nullptr);
 
-// After raw rows were deleted: lowers the watermark to the largest seq left, so a seq
-// SQLite hands out again (rowids restart below a deleted maximum) is not taken as folded.
-Result<void> clamp_rollup_watermark(Database& db);
-
 // Deletes second-level roll-up rows of buckets before `cutoff`; the caller holds the transaction.
 Result<void> prune_second_rollups(Database& db, double cutoff);
 

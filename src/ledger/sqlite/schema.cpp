@@ -316,13 +316,22 @@ std::span<const Migration> ledger_migrations() {
       // writer's per-batch upserts were most of its CPU): `folded_through_seq` is the last
       // call seq counted in the roll-ups, moved in the same transaction as the roll-up
       // rows, so every call is counted exactly once whatever stops the process. Every
-      // call already stored is in the roll-ups (written per batch until now).
+      // call already stored is in the roll-ups (written per batch until now). SQLite hands
+      // out MAX(rowid) + 1, so deleting the newest rows (retention, or by hand) would let a
+      // new call reuse a seq at or below the watermark and never be folded: deleting the
+      // watermark's row lowers it to the largest seq left (rows below it stay folded).
       Migration{"roll-up watermark", R"sql(
         CREATE TABLE rollup_watermark (
           id INTEGER PRIMARY KEY CHECK (id = 1),
           folded_through_seq INTEGER NOT NULL
         ) STRICT;
         INSERT INTO rollup_watermark (id, folded_through_seq) SELECT 1, COALESCE(MAX(seq), 0) FROM calls;
+        CREATE TRIGGER calls_watermark_row_deleted AFTER DELETE ON calls
+        WHEN old.seq >= (SELECT folded_through_seq FROM rollup_watermark)
+        BEGIN
+          UPDATE rollup_watermark
+          SET folded_through_seq = MIN(folded_through_seq, (SELECT COALESCE(MAX(seq), 0) FROM calls));
+        END;
       )sql"},
   };
   return migrations;

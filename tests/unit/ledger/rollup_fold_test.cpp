@@ -119,6 +119,24 @@ TEST(RollupFold, CallsStoredAfterRetentionEmptiedTheTableAreFolded) {
   EXPECT_EQ(day_rollup_calls(file), 70);
 }
 
+// The same by hand: deleting the newest rows outside the writer lowers the watermark too.
+TEST(RollupFold, CallsStoredAfterTheNewestRowsWereDeletedByHandAreFolded) {
+  TempDir dir;
+  const fs::path file = dir.path() / "ledger.db";
+  auto backend = SqliteBackend::open(file.string());
+  ASSERT_TRUE(backend) << backend.error().message;
+  write_in_batches(**backend, keyed(random_records(30, 8), "old"));
+  ASSERT_TRUE((*backend)->fold_rollups());
+  {
+    auto db = sqlite::Database::open(file.string());
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->exec("DELETE FROM calls WHERE seq > 10"));
+  }
+  write_in_batches(**backend, keyed(random_records(5, 9), "new"));  // seqs 11-15 again
+  ASSERT_TRUE((*backend)->fold_rollups());
+  EXPECT_EQ(day_rollup_calls(file), 35);
+}
+
 // Through QueuedLedger with a fold interval far longer than the test: a stats read asks
 // the writer for a fold, and close folds what is left.
 TEST(RollupFold, StatsSeeEveryAcknowledgedCallAndCloseFolds) {
