@@ -63,10 +63,10 @@ Result<std::unique_ptr<SqliteBackend>> SqliteBackend::open(std::string path) {
     backend->memory_connection_ = backend->writer_->connection;
   }
   // Catch-up: calls a stopped process committed but had not folded yet are counted
-  // before anything reads the roll-ups.
-  if (auto caught_up = backend->fold_rollups(); !caught_up) {
-    return caught_up.error();
-  }
+  // before anything reads the roll-ups. A failure does not refuse the ledger (the calls
+  // are stored; only /stats lags): QueuedLedger's writer folds again first thing,
+  // retries, and reports a fold that keeps failing through health().
+  (void)backend->fold_rollups();
   return backend;
 }
 
@@ -151,10 +151,26 @@ Result<std::uint64_t> SqliteBackend::fold_rollups() {
       return reopened.error();
     }
   }
+  auto folded = fold_with_writer();
+  if (!folded) {
+    // As write_batch: a file moved or replaced under the writer is reopened next time.
+    if (!in_memory()) {
+      discard_writer();
+    }
+    return make_error(fmt::format("ledger database '{}': {}", path_, folded.error().message));
+  }
+  return folded;
+}
+
+Result<std::uint64_t> SqliteBackend::fold_with_writer() {
   Connection& connection = *writer_->connection;
   std::lock_guard lock(connection.mutex);
   if (auto present = check_not_moved(connection); !present) {
     return present.error();
+  }
+  // Most folds asked for by a /stats read find nothing new: say so without the write lock.
+  if (auto waiting = sqlite::calls_await_fold(connection.db); !waiting || !*waiting) {
+    return waiting ? Result<std::uint64_t>(std::uint64_t{0}) : Result<std::uint64_t>(waiting.error());
   }
   auto transaction = sqlite::Transaction::begin(connection.db, "BEGIN IMMEDIATE");
   if (!transaction) {
@@ -298,12 +314,24 @@ Result<std::uint64_t> SqliteBackend::prune_before(double cutoff, std::uint64_t l
     return transaction.error();
   }
   Result<std::uint64_t> removed = [&]() -> Result<std::uint64_t> {
-    // The roll-ups outlive the raw rows: a call is counted into them before its row can go.
+    // The roll-ups outlive the raw rows: a call is counted into them before its row can
+    // go, so only rows at or below the watermark are deleted. A fold that fails (a sum
+    // overflow, an unreadable row; reported by the writer's own folds) is rolled back
+    // without stopping retention of the calls already folded.
+    if (auto saved = connection.db.exec("SAVEPOINT retention_fold"); !saved) {
+      return saved.error();
+    }
     if (auto folded = fold_in_transaction(); !folded) {
-      return folded.error();
+      if (auto undone = connection.db.exec("ROLLBACK TO retention_fold"); !undone) {
+        return undone.error();
+      }
+    }
+    if (auto released = connection.db.exec("RELEASE retention_fold"); !released) {
+      return released.error();
     }
     auto remove = connection.db.prepare(
-        "DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE timestamp < ?1 ORDER BY timestamp LIMIT ?2)");
+        "DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE timestamp < ?1 AND seq <= "
+        "(SELECT folded_through_seq FROM rollup_watermark) ORDER BY timestamp LIMIT ?2)");
     if (!remove) {
       return remove.error();
     }

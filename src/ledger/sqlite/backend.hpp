@@ -54,6 +54,7 @@ class SqliteBackend final : public Backend {
   // Refuses a file that was deleted or renamed under the writer.
   Result<void> check_not_moved(Connection& connection);
   Result<void> insert_all(std::span<const KeyedRecord> records);
+  Result<std::uint64_t> fold_with_writer();
   Result<std::uint64_t> fold_in_transaction();
   Result<void> insert_in_transaction(std::span<const KeyedRecord> records);
   // Drops the histogram cache unless only this connection has committed since it was filled.

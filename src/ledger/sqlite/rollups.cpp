@@ -207,6 +207,22 @@ Result<void> write_rollups(Database& db, const RollupBuilder& rollups, Histogram
   return write_histograms(db, rollups, histograms);
 }
 
+Result<bool> calls_await_fold(Database& db) {
+  auto read_statement = db.cached(kReadWatermarkSql);
+  if (!read_statement) {
+    return read_statement.error();
+  }
+  Statement& read = **read_statement;
+  auto row = read.step();
+  if (!row || !*row) {
+    read.reset();
+    return row ? make_error("sqlite: the roll-up watermark row is missing") : row.error();
+  }
+  const bool waiting = read.column_int(1) > read.column_int(0);
+  read.reset();
+  return waiting;
+}
+
 Result<std::uint64_t> fold_new_calls(Database& db, HistogramRowCache* histograms) {
   auto read_statement = db.cached(kReadWatermarkSql);
   if (!read_statement) {

@@ -58,6 +58,9 @@ Result<void> write_rollups(Database& db, const RollupBuilder& rollups, Histogram
 // process on the file, the catch-up at open after a crash) and a call is counted once.
 Result<std::uint64_t> fold_new_calls(Database& db, HistogramRowCache* histograms = nullptr);
 
+// True when calls were stored after the roll-up watermark (a read; no transaction needed).
+Result<bool> calls_await_fold(Database& db);
+
 // Deletes second-level roll-up rows of buckets before `cutoff`; the caller holds the transaction.
 Result<void> prune_second_rollups(Database& db, double cutoff);
 
