@@ -9,6 +9,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <chrono>
+
 #include <iostream>
 #include <memory>
 
@@ -26,7 +28,9 @@ int run_stats(const std::string& config_file) {
     std::cerr << "turnout: ledger error (ledger.url): " << ledger.error().message << "\n";
     return kExitUsage;
   }
+  const ledger::FoldOutcome folded = ledger::wait_for_fold(**ledger, std::chrono::seconds(5));
   auto report = (*ledger)->stats(ledger::StatsQuery{});
+  if (report && !folded.complete) report->rollups_stale = folded.problem;
   if (!report) {
     std::cerr << "turnout: cannot read the ledger: " << report.error().message << "\n";
     return kExitFailure;

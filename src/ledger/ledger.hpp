@@ -128,6 +128,10 @@ struct StatsReport {
   // as a saving. Equals baseline_cost - total_cost when every call is priced.
   pricing::Money savings;
   std::uint64_t unpriced_calls = 0;  // records whose cost is unknown (cost_usd null)
+  // Why the roll-ups read may miss calls already acknowledged (a fold that failed or timed
+  // out, calls spooled or waiting for the database); "" when they count every one. Set
+  // by the reader from the FoldOutcome it waited for, not by the ledger's read.
+  std::string rollups_stale;
 };
 
 // A time series over the roll-ups (GET /stats/series): buckets [since + i*step,
@@ -145,6 +149,7 @@ struct SeriesQuery {
 struct SeriesReport {
   SeriesQuery query;
   std::vector<StatsReport> buckets;
+  std::string rollups_stale;  // as StatsReport::rollups_stale
 };
 
 // The /stats JSON body (docs/REFERENCE.md §5): costs as exact decimal numbers, a model's
@@ -160,6 +165,13 @@ struct LedgerHealth {
   // Healthy, but the database is not taking writes: why, and what the spool holds.
   std::string degraded;
   std::uint64_t spooled = 0;  // records in the spool, waiting for the database
+};
+
+// The answer to Ledger::request_fold: whether the roll-ups now count every record that
+// was acknowledged before the request, and if not, why (the reader reports it).
+struct FoldOutcome {
+  bool complete = true;
+  std::string problem;  // when !complete
 };
 
 class Ledger {
@@ -178,7 +190,17 @@ class Ledger {
   // transaction (never split across two), so the one outcome is true of each of them.
   virtual void append_batch(std::vector<CallRecord> records, DurableCallback on_durable) = 0;
 
-  // Aggregates over the ledger; thread-safe, blocking (call off the event loop).
+  // Asks the writer to bring the roll-ups up to every record acknowledged so far (a
+  // backend that folds them after the commit, SQLite). `on_folded` runs once, on the
+  // writer thread after its fold (so it must only hand off, like a DurableCallback), or
+  // at once on the caller's thread when there is nothing to wait for or the writer is
+  // known to be in trouble (then with the reason). Never blocks: a reader bounds its own
+  // wait, so a writer stuck on a locked database holds no reader's thread.
+  using FoldCallback = std::function<void(FoldOutcome)>;
+  virtual void request_fold(FoldCallback on_folded) { on_folded(FoldOutcome{}); }
+
+  // Aggregates over the ledger as stored now (request_fold first for every acknowledged
+  // call); thread-safe, blocking (call off the event loop).
   virtual Result<StatsReport> stats(const StatsQuery& query) = 0;
 
   // Per-bucket figures over the roll-ups only; thread-safe, blocking (call off the event loop).
@@ -227,5 +249,8 @@ struct LedgerOptions {
 // creates) the installation secret, and opens a spool left behind (options.spool_path)
 // so the writer drains it first. Errors never echo credentials from the URL.
 Result<std::unique_ptr<Ledger>> open_ledger(const std::string& url, const LedgerOptions& options = {});
+
+// request_fold for a caller that may block (the CLI, tests): waits at most `limit`.
+FoldOutcome wait_for_fold(Ledger& ledger, std::chrono::milliseconds limit);
 
 }  // namespace turnout::ledger

@@ -5,6 +5,13 @@
 #include "ledger/queued_ledger.hpp"
 #include "ledger/sqlite/backend.hpp"
 
+#include <fmt/format.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+
 namespace turnout::ledger {
 
 Result<std::unique_ptr<Ledger>> open_ledger(const std::string& url, const LedgerOptions& options) {
@@ -37,6 +44,30 @@ Result<std::unique_ptr<Ledger>> open_ledger(const std::string& url, const Ledger
     return ledger.error();
   }
   return std::unique_ptr<Ledger>(std::move(*ledger));
+}
+
+}  // namespace turnout::ledger
+
+namespace turnout::ledger {
+
+FoldOutcome wait_for_fold(Ledger& ledger, std::chrono::milliseconds limit) {
+  // Shared with the callback: it may run after a timed-out wait has returned.
+  struct Answer {
+    std::mutex mutex;
+    std::condition_variable answered;
+    std::optional<FoldOutcome> outcome;
+  };
+  auto answer = std::make_shared<Answer>();
+  ledger.request_fold([answer](FoldOutcome outcome) {
+    std::lock_guard lock(answer->mutex);
+    answer->outcome = std::move(outcome);
+    answer->answered.notify_all();
+  });
+  std::unique_lock lock(answer->mutex);
+  if (!answer->answered.wait_for(lock, limit, [&] { return answer->outcome.has_value(); })) {
+    return FoldOutcome{false, fmt::format("the ledger writer did not fold the roll-ups within {} ms", limit.count())};
+  }
+  return *answer->outcome;
 }
 
 }  // namespace turnout::ledger

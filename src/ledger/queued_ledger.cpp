@@ -20,9 +20,9 @@ std::string random_key_prefix() {
   return fmt::format("{:016x}", (high << 32) | low);
 }
 
-// How long a reader of the roll-ups waits for the writer's fold before it reads what is
-// there (a writer stuck on a busy or failing database must not hang /stats).
-constexpr std::chrono::seconds kFoldWaitLimit{5};
+// Fold requests waiting for the writer at most; more readers are answered at once (their
+// roll-ups reported as possibly stale) so a stalled writer cannot grow the list.
+constexpr std::size_t kMaxFoldRequests = 1024;
 
 // Records deleted per retention transaction: small enough that the writer is back to
 // committing calls within milliseconds.
@@ -37,6 +37,16 @@ void notify(const Ledger::DurableCallback& on_durable, const Result<void>& outco
     }
   } catch (...) {
   }
+}
+
+void answer_all(std::vector<Ledger::FoldCallback>& waiters, const FoldOutcome& outcome) noexcept {
+  for (const Ledger::FoldCallback& on_folded : waiters) {
+    try {
+      if (on_folded) on_folded(outcome);
+    } catch (...) {
+    }
+  }
+  waiters.clear();
 }
 
 }  // namespace
@@ -107,29 +117,34 @@ void QueuedLedger::append_batch(std::vector<CallRecord> records, DurableCallback
   notify(on_durable, make_error("ledger is closed; record not written"));
 }
 
-Result<StatsReport> QueuedLedger::stats(const StatsQuery& query) {
-  wait_for_fold();
-  return backend_->stats(query);
-}
+Result<StatsReport> QueuedLedger::stats(const StatsQuery& query) { return backend_->stats(query); }
 
-Result<SeriesReport> QueuedLedger::series(const SeriesQuery& query) {
-  wait_for_fold();
-  return backend_->series(query);
-}
+Result<SeriesReport> QueuedLedger::series(const SeriesQuery& query) { return backend_->series(query); }
 
-void QueuedLedger::wait_for_fold() {
-  if (!backend_->folds_rollups_later()) {
-    return;
+void QueuedLedger::request_fold(FoldCallback on_folded) {
+  FoldOutcome at_once;
+  {
+    std::lock_guard lock(mutex_);
+    if (!fold_trouble_.empty()) {
+      at_once = FoldOutcome{false, fold_trouble_};
+    } else if (health_.spooled > 0) {
+      // The spooled calls are not in the database, so no fold can count them yet.
+      at_once = FoldOutcome{false, fmt::format("{} calls are spooled, not yet in the ledger database", health_.spooled)};
+    } else if (!backend_->folds_rollups_later() || writer_stopped_) {
+      // Nothing to wait for: the roll-ups are written with each batch, or the last round folded.
+    } else if (fold_requests_.size() >= kMaxFoldRequests) {
+      at_once = FoldOutcome{false, "too many readers are waiting for the ledger writer's fold"};
+    } else {
+      // A record acknowledged before this point was committed before the writer takes
+      // this request, so the fold that answers it counts the record.
+      fold_requests_.push_back(std::move(on_folded));
+      queued_.notify_one();
+      return;
+    }
   }
-  std::unique_lock lock(mutex_);
-  if (writer_stopped_) {
-    return;  // the last round folded everything
-  }
-  // A record acknowledged before this point was committed before the writer reads this
-  // ticket, so the fold that answers it counts the record.
-  const std::uint64_t ticket = ++folds_requested_;
-  queued_.notify_one();
-  folded_.wait_for(lock, kFoldWaitLimit, [&] { return folds_done_ >= ticket || writer_stopped_; });
+  std::vector<FoldCallback> one;
+  one.push_back(std::move(on_folded));
+  answer_all(one, at_once);
 }
 
 LedgerHealth QueuedLedger::health() const {
@@ -155,7 +170,11 @@ void QueuedLedger::run_writer() {
   // drained first; new records queue behind it.
   state.spooling = spool_ && spool_->size() > 0;
   state.next_drain = SteadyClock::now();
+  state.folded_at = SteadyClock::now();
   update_health(state);
+  // What the catch-up at open could not fold (it does not stop the open) is retried here
+  // first, and reported through health() while it fails.
+  fold_when_due(state, true);
   for (;;) {
     const bool last_round = take_queued(state);
     if (!state.unwritten.empty()) {
@@ -166,9 +185,13 @@ void QueuedLedger::run_writer() {
       // stay in the spool for the next start. Roll-ups a fold misses here are caught up
       // at the next open.
       fold_when_due(state, true);
-      std::lock_guard lock(mutex_);
-      writer_stopped_ = true;
-      folded_.notify_all();
+      std::vector<FoldCallback> late;
+      {
+        std::lock_guard lock(mutex_);
+        writer_stopped_ = true;
+        late.swap(fold_requests_);
+      }
+      answer_all(late, fold_outcome(state));
       return;
     }
     if (state.spooling && SteadyClock::now() >= state.next_drain) {
@@ -193,25 +216,38 @@ void QueuedLedger::fold_when_due(WriterState& state, bool now_anyway) {
   if (!backend_->folds_rollups_later()) {
     return;
   }
-  const bool asked = state.fold_ticket > 0;
-  const bool due = state.unfolded > 0 &&
+  const bool asked = !state.fold_waiters.empty();
+  const bool due = (state.unfolded > 0 || !state.fold_error.empty()) &&
                    (state.unfolded >= options_.rollup_fold_calls || SteadyClock::now() >= state.next_fold);
   if (!asked && !due && !now_anyway) {
     return;
   }
   // A failed fold leaves the watermark where it was: the next one (or the catch-up at the
-  // next open) counts the same calls, once.
+  // next open) counts the same calls, once. It is retried every retry_interval and
+  // reported through health() meanwhile.
   if (auto folded = backend_->fold_rollups(); folded) {
     state.unfolded = 0;
+    state.fold_error.clear();
+    state.folded_at = SteadyClock::now();
   } else {
+    state.fold_error = folded.error().message;
     state.next_fold = SteadyClock::now() + options_.retry_interval;
   }
-  if (asked) {
-    std::lock_guard lock(mutex_);
-    folds_done_ = std::max(folds_done_, state.fold_ticket);
-    folded_.notify_all();
+  update_health(state);
+  answer_all(state.fold_waiters, fold_outcome(state));
+}
+
+FoldOutcome QueuedLedger::fold_outcome(const WriterState& state) const {
+  if (!state.fold_error.empty()) {
+    return FoldOutcome{false, "the ledger roll-ups could not be folded: " + state.fold_error};
   }
-  state.fold_ticket = 0;
+  if (!state.unwritten.empty()) {
+    return FoldOutcome{false, fmt::format("{} calls are waiting for the ledger database", state.unwritten.size())};
+  }
+  if (state.spooling && spool_ && spool_->size() > 0) {
+    return FoldOutcome{false, fmt::format("{} calls are spooled, not yet in the ledger database", spool_->size())};
+  }
+  return FoldOutcome{};
 }
 
 void QueuedLedger::prune_expired(WriterState& state) {
@@ -239,12 +275,12 @@ void QueuedLedger::prune_expired(WriterState& state) {
 
 bool QueuedLedger::take_queued(WriterState& state) {
   std::unique_lock lock(mutex_);
-  const auto has_work = [this] { return closing_ || !queue_.empty() || folds_requested_ > folds_done_; };
+  const auto has_work = [this] { return closing_ || !queue_.empty() || !fold_requests_.empty(); };
   auto wake_at = state.next_prune;
   if (!state.unwritten.empty()) {
     wake_at = std::min(wake_at, SteadyClock::now() + options_.retry_interval);
   }
-  if (state.unfolded > 0) {
+  if (state.unfolded > 0 || !state.fold_error.empty()) {
     wake_at = std::min(wake_at, state.next_fold);
   }
   if (state.spooling) {
@@ -262,7 +298,8 @@ bool QueuedLedger::take_queued(WriterState& state) {
     if (pending.ends_batch) state.callbacks.push_back(std::move(pending.on_durable));
   }
   queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
-  if (folds_requested_ > folds_done_) state.fold_ticket = folds_requested_;
+  for (FoldCallback& request : fold_requests_) state.fold_waiters.push_back(std::move(request));
+  fold_requests_.clear();
   return closing_ && queue_.empty();
 }
 
@@ -374,8 +411,24 @@ void QueuedLedger::update_health(const WriterState& state) {
     health.degraded = fmt::format("{} records spooled to '{}', being drained into the ledger database",
                                   health.spooled, spool_->path());
   }
+  if (!state.fold_error.empty()) {
+    const auto lag = std::chrono::duration_cast<std::chrono::seconds>(SteadyClock::now() - state.folded_at);
+    const std::string fold = fmt::format(
+        "ledger roll-ups not folded for {} s ({} calls stored since, missing from /stats): {}", lag.count(),
+        state.unfolded, state.fold_error);
+    health.degraded = health.degraded.empty() ? fold : health.degraded + "; " + fold;
+  }
+  // Why a reader's fold would not come promptly; it is then answered at once with this.
+  std::string fold_trouble;
+  if (!state.unwritten.empty() || !state.database_error.empty()) {
+    fold_trouble = fmt::format("the ledger database is not taking writes: {}",
+                               state.database_error.empty() ? database : state.database_error);
+  } else if (!state.fold_error.empty()) {
+    fold_trouble = "the ledger roll-ups could not be folded: " + state.fold_error;
+  }
   std::lock_guard lock(mutex_);
   health_ = std::move(health);
+  fold_trouble_ = std::move(fold_trouble);
 }
 
 }  // namespace turnout::ledger

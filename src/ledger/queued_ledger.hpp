@@ -32,6 +32,7 @@ class QueuedLedger final : public Ledger {
 
   void append(CallRecord record, DurableCallback on_durable) override;
   void append_batch(std::vector<CallRecord> records, DurableCallback on_durable) override;
+  void request_fold(FoldCallback on_folded) override;
   Result<StatsReport> stats(const StatsQuery& query) override;
   Result<SeriesReport> series(const SeriesQuery& query) override;
   LedgerHealth health() const override;
@@ -66,7 +67,11 @@ class QueuedLedger final : public Ledger {
     // last fold, when the next fold is due, and the readers' requests this round answers.
     std::uint64_t unfolded = 0;
     std::chrono::steady_clock::time_point next_fold;
-    std::uint64_t fold_ticket = 0;
+    std::vector<FoldCallback> fold_waiters;
+    // The last fold's failure ("" once one succeeds), and when one last succeeded: a fold
+    // that keeps failing is reported through health() with how far the roll-ups lag.
+    std::string fold_error;
+    std::chrono::steady_clock::time_point folded_at;
   };
 
   void run_writer();
@@ -83,9 +88,8 @@ class QueuedLedger final : public Ledger {
   // Folds the roll-ups when a reader asked, when enough calls wait, when the oldest
   // waits longer than rollup_fold_interval, or when `now_anyway` (the last round).
   void fold_when_due(WriterState& state, bool now_anyway);
-  // Before a read of the roll-ups: waits (bounded) until the writer has folded every
-  // record acknowledged so far, so /stats shows every call a client got an answer for.
-  void wait_for_fold();
+  // What a reader of the roll-ups is told after this round's fold.
+  FoldOutcome fold_outcome(const WriterState& state) const;
   // When due: drops expired second roll-ups, and (retention) deletes one chunk of expired
   // raw records, so a large backlog of them is worked off between write rounds instead
   // of stalling them.
@@ -101,10 +105,11 @@ class QueuedLedger final : public Ledger {
   std::condition_variable queued_;
   std::vector<Pending> queue_;
   bool closing_ = false;
-  // Readers' fold requests and the writer's answers (wait_for_fold).
-  std::condition_variable folded_;
-  std::uint64_t folds_requested_ = 0;
-  std::uint64_t folds_done_ = 0;
+  // Readers' fold requests (request_fold), taken by the writer's next round; answered at
+  // once instead while fold_trouble_ says why a fold would not come promptly (a write
+  // error, records waiting for retry, a failing fold), or once the writer has stopped.
+  std::vector<FoldCallback> fold_requests_;
+  std::string fold_trouble_;
   bool writer_stopped_ = false;
   LedgerHealth health_;
 

@@ -270,10 +270,22 @@ void write_window_figures(JsonWriter& json, const StatsReport& report, bool with
 
 }  // namespace
 
+namespace {
+
+// Present only when the roll-ups may miss calls already acknowledged (docs/REFERENCE.md §5).
+void write_rollups_stale(JsonWriter& json, const std::string& why) {
+  if (why.empty()) return;
+  json.key("rollups_stale");
+  json.string(why);
+}
+
+}  // namespace
+
 std::string render_stats_json(const StatsReport& report) {
   JsonWriter json;
   json.begin_object();
   write_window_figures(json, report, true);
+  write_rollups_stale(json, report.rollups_stale);
   json.end_object();
   return json.take();
 }
@@ -298,6 +310,7 @@ std::string render_series_json(const SeriesReport& report) {
     json.end_object();
   }
   json.end_array();
+  write_rollups_stale(json, report.rollups_stale);
   json.end_object();
   return json.take();
 }

@@ -4,6 +4,7 @@
 #include "common/time_text.hpp"
 #include "server/endpoints/blocking.hpp"
 #include "server/endpoints/endpoint.hpp"
+#include "server/endpoints/fold_wait.hpp"
 #include "server/openai_error.hpp"
 
 #include <boost/url/parse.hpp>
@@ -51,12 +52,16 @@ asio::awaitable<std::optional<HttpResponse>> stats(Services& services, Call& cal
     co_return error_response(*error, version);
   }
   const ledger::StatsQuery query = std::get<ledger::StatsQuery>(parsed);
+  // Every call acknowledged before this request is counted once the writer has folded;
+  // when it could not (in time), the body says why (rollups_stale).
+  const ledger::FoldOutcome folded = co_await await_fold(services);
   auto report = co_await on_blocking_pool<Result<ledger::StatsReport>>(
       services, [&services, query] { return services.ledger.stats(query); });
   if (!report)
     co_return error_response(ApiError{503, "The ledger could not be read: " + report.error().message, "server_error", "",
                                       "ledger_unavailable"},
                              version);
+  if (!folded.complete) report->rollups_stale = folded.problem;
   std::string body = ledger::render_stats_json(*report);
   if (services.options.governance_store != nullptr && services.options.admission != nullptr) {
     governance::GovernanceStore* store = services.options.governance_store;

@@ -7,6 +7,7 @@
 #include "ledger/series_assembly.hpp"
 #include "server/endpoints/blocking.hpp"
 #include "server/endpoints/endpoint.hpp"
+#include "server/endpoints/fold_wait.hpp"
 #include "server/openai_error.hpp"
 
 #include <boost/url/parse.hpp>
@@ -113,12 +114,16 @@ asio::awaitable<std::optional<HttpResponse>> stats_series(Services& services, Ca
     co_return error_response(*error, version);
   }
   const ledger::SeriesQuery query = std::get<ledger::SeriesQuery>(parsed);
+  // Every call acknowledged before this request is counted once the writer has folded;
+  // when it could not (in time), the body says why (rollups_stale).
+  const ledger::FoldOutcome folded = co_await await_fold(services);
   auto report = co_await on_blocking_pool<Result<ledger::SeriesReport>>(
       services, [&services, query] { return services.ledger.series(query); });
   if (!report)
     co_return error_response(ApiError{503, "The ledger could not be read: " + report.error().message, "server_error", "",
                                       "ledger_unavailable"},
                              version);
+  if (!folded.complete) report->rollups_stale = folded.problem;
   co_return json_response(http::status::ok, version, ledger::render_series_json(*report));
 }
 
