@@ -117,16 +117,18 @@ LeasePool::Outcome LeasePool::admit(const KeyGrant& grant, std::int64_t amount_p
   auto granted = store_.take_lease(request);
   std::lock_guard lock(mutex_);
   if (!granted) {
-    // The previous lease's unused part is still reserved in the database: give it back later.
-    if (request.previous) pending_returns_.push_back(*request.previous);
-    // The transaction may have committed with its answer lost: then a lease this replica
-    // never spends is reserved until it expires. Give it all back (a return of a lease the
-    // database never stored frees nothing), so a lost answer strands nothing.
-    pending_returns_.push_back(whole_lease_return(request.lease_id));
+    // The previous lease's unused part is still reserved in the database: give it back later
+    // (re-sent after a lost COMMIT answer it frees nothing twice: returns carry their total).
+    if (request.previous) queue_return(*request.previous);
+    // Only a lost COMMIT answer can leave a lease stored that this replica never spends:
+    // give it all back (a return of a lease the database never stored frees nothing).
+    // Any other failure wrote nothing, so there is nothing to give back.
+    if (granted.error().kind == governance::FailureKind::commit_unknown)
+      queue_return(whole_lease_return(request.lease_id));
     return granted.error();
   }
   if (granted->unusable) {
-    if (request.previous) pending_returns_.push_back(*request.previous);  // rolled back with the rest
+    if (request.previous) queue_return(*request.previous);  // rolled back with the rest
     return KeyUnusable{*granted->unusable};
   }
   if (granted->refused) return *granted->refused;
@@ -157,14 +159,14 @@ void LeasePool::finish(std::string_view hold_id, std::int64_t cost_pico) {
   lease->second.slice.finish(ticket.amount_pico, cost_pico);
   // A closed lease's last call: what it did not cost goes back too.
   if (lease->second.closed) {
-    if (auto unused = close(ticket.lease_id)) pending_returns_.push_back(std::move(*unused));
+    if (auto unused = close(ticket.lease_id)) queue_return(std::move(*unused));
   }
 }
 
 void LeasePool::drop_key(const std::string& key_id) {
   std::lock_guard lock(mutex_);
   if (const auto open = open_.find(key_id); open != open_.end()) {
-    if (auto unused = close(open->second)) pending_returns_.push_back(std::move(*unused));
+    if (auto unused = close(open->second)) queue_return(std::move(*unused));
   }
 }
 
@@ -174,7 +176,7 @@ void LeasePool::drop_team(const std::string& team_id) {
   for (const auto& [lease_id, lease] : leases_)
     if (!lease.closed && lease.team_id == team_id) dropped.push_back(lease_id);
   for (const std::string& lease_id : dropped)
-    if (auto unused = close(lease_id)) pending_returns_.push_back(std::move(*unused));
+    if (auto unused = close(lease_id)) queue_return(std::move(*unused));
 }
 
 void LeasePool::return_unused(std::int64_t now_ms, bool everything) {
@@ -187,18 +189,31 @@ void LeasePool::return_unused(std::int64_t now_ms, bool everything) {
       if (!lease.closed && (everything || idle || now_ms >= lease.expires_at_ms)) due.push_back(lease_id);
     }
     for (const std::string& lease_id : due)
-      if (auto unused = close(lease_id)) pending_returns_.push_back(std::move(*unused));
+      if (auto unused = close(lease_id)) queue_return(std::move(*unused));
     returns.swap(pending_returns_);
   }
-  // One at a time, so a failure re-queues only what was not given back (never twice).
-  std::vector<governance::LeaseReturn> failed;
-  for (const governance::LeaseReturn& unused : returns) {
-    if (!store_.return_leases({unused})) failed.push_back(unused);
-  }
-  if (failed.empty()) return;
-  // The database is away: the parts stay reserved there until it is back (or they expire).
+  // One at a time, so a failure re-queues only what was not given back (never twice). A
+  // return of a lease the database no longer (or never) stored succeeds, freeing nothing,
+  // and is dropped. The first failure ends the round: with the database away, every return
+  // would wait out its own timeout. The failed one goes behind the untried rest, so a return
+  // that keeps failing holds up no other.
+  std::size_t done = 0;
+  while (done < returns.size() && store_.return_leases({returns[done]})) ++done;
+  if (done == returns.size()) return;
   std::lock_guard lock(mutex_);
-  pending_returns_.insert(pending_returns_.end(), failed.begin(), failed.end());
+  for (std::size_t i = done + 1; i < returns.size(); ++i) queue_return(std::move(returns[i]));
+  queue_return(std::move(returns[done]));
+}
+
+void LeasePool::queue_return(governance::LeaseReturn unused) {
+  // At the bound the part stays reserved until the lease expires: unspendable, not lost.
+  if (pending_returns_.size() >= settings_.max_pending_returns) return;
+  pending_returns_.push_back(std::move(unused));
+}
+
+std::size_t LeasePool::pending_returns() const {
+  std::lock_guard lock(mutex_);
+  return pending_returns_.size();
 }
 
 std::size_t LeasePool::leases() const {

@@ -44,6 +44,9 @@ struct LeaseSettings {
   std::int64_t max_slice_pico = 1'000'000'000'000;
   std::chrono::milliseconds ttl{30'000};   // a lease admits calls this long (beyond a call's own duration)
   std::chrono::milliseconds idle{5'000};   // unused this long: its unused part goes back
+  // Returns waiting for the database at most: past it a return is dropped and its part
+  // stays reserved until the lease expires (then charged as expired), never overspent.
+  std::size_t max_pending_returns = 10'000;
 };
 
 // A call admitted against a lease: its hold id ("lease-<lease id>-<n>") goes into its record.
@@ -83,6 +86,8 @@ class LeasePool {
 
   // Leases held (open or still settling), for tests and /stats.
   std::size_t leases() const;
+  // Returns waiting for the database (bounded by max_pending_returns).
+  std::size_t pending_returns() const;
 
  private:
   struct Lease {
@@ -111,6 +116,8 @@ class LeasePool {
   // of it is in flight. By value: callers pass ids held by the maps it erases from.
   std::optional<governance::LeaseReturn> close(std::string lease_id);
   std::shared_ptr<std::mutex> renewal_lock(const std::string& key_id);
+  // Under mutex_: queues a return for the keeper, unless max_pending_returns are waiting.
+  void queue_return(governance::LeaseReturn unused);
 
   governance::GovernanceStore& store_;
   const LeaseSettings settings_;

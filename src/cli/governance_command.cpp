@@ -135,7 +135,9 @@ int run(const std::string& config_file, std::string_view what, const StoreComman
   auto output = command(**store, admit::system_now_ms());
   if (!output) {
     std::cerr << "turnout " << what << ": " << output.error().message << "\n";
-    return output.error().kind == governance::FailureKind::database ? kExitFailure : kExitUsage;
+    const governance::FailureKind kind = output.error().kind;
+    const bool database = kind == governance::FailureKind::database || kind == governance::FailureKind::commit_unknown;
+    return database ? kExitFailure : kExitUsage;
   }
   std::cout << *output << "\n";
   return kExitOk;

@@ -19,7 +19,9 @@
 namespace turnout::governance {
 
 // Why a store call failed: the caller's mistake (bad field, unknown id) or the database.
-enum class FailureKind { invalid, not_found, conflict, database };
+// commit_unknown: the COMMIT itself failed on a connection that broke, so the transaction
+// may stand with its answer lost; every other database failure left nothing written.
+enum class FailureKind { invalid, not_found, conflict, database, commit_unknown };
 
 struct StoreError {
   FailureKind kind = FailureKind::database;
@@ -192,6 +194,7 @@ class GovernanceStore {
   // needed amount fits every budget. The key and its team are read again in the
   // transaction: the slice is sized by their limits as stored now, not as the caller's
   // cache read them (a lowered budget is respected, a revoked key gets nothing).
+  // FailureKind::commit_unknown: the lease may be stored though the answer was lost.
   StoreResult<LeaseGrant> take_lease(const LeaseRequest& request);
   // Gives back unused parts of leases, one transaction each (a lease already swept: nothing).
   StoreResult<void> return_leases(const std::vector<LeaseReturn>& returns);

@@ -293,7 +293,11 @@ StoreResult<LeaseGrant> GovernanceStore::take_lease(const LeaseRequest& request)
     grant.remaining_pico = std::max<std::int64_t>(*least_room, 0);
   }
   // A refusal commits too: the sweeps and the previous lease's return stand either way.
-  if (auto committed = transaction->commit(); !committed) return database_error(committed.error());
+  if (auto committed = transaction->commit(); !committed) {
+    // The connection broke under the COMMIT: the server may have committed before it went.
+    if (session_->broken()) return StoreError{FailureKind::commit_unknown, committed.error().message};
+    return database_error(committed.error());
+  }
   return grant;
 }
 

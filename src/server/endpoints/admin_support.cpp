@@ -49,6 +49,7 @@ HttpResponse admin_answer(governance::StoreResult<std::string> result, http::sta
     case governance::FailureKind::conflict:
       return error_response(ApiError{409, error.message, "invalid_request_error", "", "conflict"}, version);
     case governance::FailureKind::database:
+    case governance::FailureKind::commit_unknown:
       break;
   }
   // The database's own message may name the connection (and its password): not echoed.

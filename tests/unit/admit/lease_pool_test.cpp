@@ -317,55 +317,156 @@ TEST_F(Leases, ARevokedKeyTakesNoLeaseOnAStaleGrant) {
   EXPECT_EQ(pool.leases(), 0u);
 }
 
-// A session whose next COMMIT goes through but whose answer is lost (the connection drops
-// as the server acknowledges): the caller hears a failure for a transaction that stands.
-class LosingCommitAnswers final : public SqlSession {
+// Faults a session can show, set by the test as it goes.
+struct SessionFaults {
+  // The next COMMIT goes through but its answer is lost (the connection drops as the
+  // server acknowledges): the caller hears a failure for a transaction that stands.
+  bool lose_next_commit = false;
+  // The database answers every lease insert with an error (a deadlock victim, a full
+  // disk...): the transaction rolls back, nothing stands.
+  bool fail_lease_inserts = false;
+  // The database is away: nothing connects.
+  bool down = false;
+  int transactions_begun = 0;
+};
+
+class FaultySession final : public SqlSession {
  public:
-  LosingCommitAnswers(std::unique_ptr<SqlSession> inner, bool& lose_next)
-      : inner_(std::move(inner)), lose_next_(lose_next) {}
+  FaultySession(std::unique_ptr<SqlSession> inner, SessionFaults& faults) : inner_(std::move(inner)), faults_(faults) {}
   Engine engine() const override { return inner_->engine(); }
   Result<std::vector<SqlRow>> run(std::string_view sql, std::span<const SqlParam> params) override {
+    if (faults_.down) return make_error("could not connect to the database");
+    if (faults_.fail_lease_inserts && sql.starts_with("INSERT INTO gov_leases"))
+      return make_error("deadlock detected");
     return inner_->run(sql, params);
   }
-  Result<void> begin_write() override { return inner_->begin_write(); }
+  Result<void> begin_write() override {
+    ++faults_.transactions_begun;
+    if (faults_.down) return make_error("could not connect to the database");
+    lost_connection_ = false;  // reconnected
+    return inner_->begin_write();
+  }
   Result<void> commit() override {
     auto committed = inner_->commit();
-    if (!committed || !lose_next_) return committed;
-    lose_next_ = false;
+    if (!committed || !faults_.lose_next_commit) return committed;
+    faults_.lose_next_commit = false;
+    lost_connection_ = true;
     return make_error("the connection closed before the COMMIT answer arrived");
   }
   void rollback() noexcept override { inner_->rollback(); }
-  bool broken() const override { return inner_->broken(); }
+  bool broken() const override { return faults_.down || lost_connection_ || inner_->broken(); }
 
  private:
   std::unique_ptr<SqlSession> inner_;
-  bool& lose_next_;
+  SessionFaults& faults_;
+  bool lost_connection_ = false;
+};
+
+class FaultyLeases : public Leases {
+ protected:
+  void SetUp() override {
+    Leases::SetUp();
+    auto session = open_sql_session(url_);
+    ASSERT_TRUE(session) << session.error().message;
+    faulty_ = std::make_unique<GovernanceStore>(std::make_unique<FaultySession>(std::move(*session), faults_));
+  }
+  void TearDown() override {
+    faulty_.reset();
+    Leases::TearDown();
+  }
+
+  SessionFaults faults_;
+  std::unique_ptr<GovernanceStore> faulty_;
 };
 
 // A renewal whose COMMIT answer is lost leaves a lease the replica never learns of: the
 // pool gives it back whole on its next round instead of leaving the slice stranded until
 // the lease expires.
-TEST_F(Leases, ALeaseWhoseCommitAnswerWasLostIsGivenBackWhole) {
-  bool lose_next_commit = false;
-  auto session = open_sql_session(url_);
-  ASSERT_TRUE(session) << session.error().message;
-  GovernanceStore losing(std::make_unique<LosingCommitAnswers>(std::move(*session), lose_next_commit));
-  LeasePool pool(losing, settings(kCent / 5));
-
-  lose_next_commit = true;
+TEST_F(FaultyLeases, ALeaseWhoseCommitAnswerWasLostIsGivenBackWhole) {
+  LeasePool pool(*faulty_, settings(kCent / 5));
+  faults_.lose_next_commit = true;
   auto lost = pool.admit(grant_, kCent / 10, kNow, kCallEnds);
   ASSERT_TRUE(std::holds_alternative<StoreError>(lost)) << "the replica hears a failure";
+  EXPECT_EQ(std::get<StoreError>(lost).kind, FailureKind::commit_unknown);
   EXPECT_EQ(usage().held_pico, kCent / 5) << "yet the lease was stored";
   EXPECT_EQ(pool.leases(), 0u);
+  EXPECT_EQ(pool.pending_returns(), 1u);
 
   pool.return_unused(kNow);  // the keeper's next round, long before the lease expires
   EXPECT_EQ(usage().held_pico, 0) << "the unknown lease is given back whole";
+  EXPECT_EQ(pool.pending_returns(), 0u);
 
   // The next call takes a new lease as usual, and the round leaves a lease in use alone.
   const auto next = pool.admit(grant_, kCent / 10, kNow, kCallEnds);
   ASSERT_TRUE(std::holds_alternative<LeaseTicket>(next));
   pool.return_unused(kNow);
   EXPECT_EQ(usage().held_pico, kCent / 5);
+}
+
+// Review of lease mode: every failed take queued a whole-lease return, so a database
+// answering errors for minutes grew the queue by one per call. A failure that wrote
+// nothing has nothing to give back.
+TEST_F(FaultyLeases, TakesThatFailedWithNothingWrittenQueueNoReturns) {
+  LeasePool pool(*faulty_, settings(kCent / 5));
+  faults_.fail_lease_inserts = true;
+  for (int call = 0; call < 50; ++call) {
+    auto failed = pool.admit(grant_, kCent / 10, kNow, kCallEnds);
+    ASSERT_TRUE(std::holds_alternative<StoreError>(failed));
+    EXPECT_EQ(std::get<StoreError>(failed).kind, FailureKind::database);
+  }
+  EXPECT_EQ(pool.pending_returns(), 0u);
+  faults_.fail_lease_inserts = false;
+  faults_.down = true;
+  for (int call = 0; call < 50; ++call) {
+    ASSERT_TRUE(std::holds_alternative<StoreError>(pool.admit(grant_, kCent / 10, kNow, kCallEnds)));
+  }
+  EXPECT_EQ(pool.pending_returns(), 0u);
+  faults_.down = false;
+  EXPECT_EQ(usage().held_pico, 0);
+  ASSERT_TRUE(std::holds_alternative<LeaseTicket>(pool.admit(grant_, kCent / 10, kNow, kCallEnds)));
+}
+
+// The queue is bounded: past max_pending_returns a return is dropped and its slice stays
+// reserved (unspendable) until the lease expires, when it is charged as expired. Never
+// more than the budget is spent or held.
+TEST_F(FaultyLeases, PendingReturnsAreBoundedAndADroppedOneStaysReservedUntilExpiry) {
+  LeaseSettings bounded = settings(kCent / 10);
+  bounded.max_pending_returns = 2;
+  LeasePool pool(*faulty_, bounded);
+  for (int call = 0; call < 4; ++call) {
+    faults_.lose_next_commit = true;
+    ASSERT_TRUE(std::holds_alternative<StoreError>(pool.admit(grant_, kCent / 20, kNow, kCallEnds)));
+  }
+  EXPECT_EQ(pool.pending_returns(), 2u);
+  EXPECT_EQ(usage().held_pico, 4 * kCent / 10);
+  pool.return_unused(kNow);
+  EXPECT_EQ(pool.pending_returns(), 0u);
+  EXPECT_EQ(usage().held_pico, 2 * kCent / 10) << "the two dropped returns' leases stay reserved";
+  auto swept = store_->sweep_expired(kCallEnds + 31'000);
+  ASSERT_TRUE(swept);
+  const ScopeUsage after = usage();
+  EXPECT_EQ(after.held_pico, 0);
+  EXPECT_EQ(after.spent_pico, 2 * kCent / 10);
+}
+
+// With the database away a round tries one return, not every one (each would wait out its
+// own connect timeout), and keeps them all for the next round.
+TEST_F(FaultyLeases, ARoundWithTheDatabaseAwayStopsAtTheFirstFailedReturn) {
+  LeasePool pool(*faulty_, settings(kCent / 10));
+  for (int call = 0; call < 3; ++call) {
+    faults_.lose_next_commit = true;
+    ASSERT_TRUE(std::holds_alternative<StoreError>(pool.admit(grant_, kCent / 20, kNow, kCallEnds)));
+  }
+  ASSERT_EQ(pool.pending_returns(), 3u);
+  faults_.down = true;
+  faults_.transactions_begun = 0;
+  pool.return_unused(kNow);
+  EXPECT_EQ(faults_.transactions_begun, 1);
+  EXPECT_EQ(pool.pending_returns(), 3u);
+  faults_.down = false;
+  pool.return_unused(kNow);
+  EXPECT_EQ(pool.pending_returns(), 0u);
+  EXPECT_EQ(usage().held_pico, 0);
 }
 
 }  // namespace
