@@ -1,5 +1,6 @@
 #include "ledger/sqlite/call_row.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -34,7 +35,7 @@ struct CallRowColumn {
 // The one list. A new column: one entry here (give a NOT NULL column a DEFAULT so an older
 // spool's rows can move to the new shape), a `calls` migration in schema.cpp, and the
 // spool's format number (spool.cpp) raised by one.
-constexpr std::array<CallRowColumn, kCallRowColumnCount> kColumns{{
+constexpr auto kColumns = std::to_array<CallRowColumn>({
     {"record_key", "TEXT NOT NULL UNIQUE",
      [](Statement& s, int i, const KeyedRecord& k) { s.bind(i, std::string_view(k.key)); },
      [](const Statement& s, int c, KeyedRecord& k) { k.key = s.column_text(c); }},
@@ -109,7 +110,16 @@ constexpr std::array<CallRowColumn, kCallRowColumnCount> kColumns{{
     {"count_partial", "INTEGER NOT NULL",
      [](Statement& s, int i, const KeyedRecord& k) { s.bind(i, flag(k.record.count_partial)); },
      [](const Statement& s, int c, KeyedRecord& k) { k.record.count_partial = s.column_int(c) != 0; }},
-}};
+});
+
+// The count is sized from the list (std::to_array), so a list one entry short of the
+// header's count fails here rather than leaving a null bind or read to crash at run time.
+static_assert(kColumns.size() == kCallRowColumnCount, "kCallRowColumnCount must match the call-row list");
+static_assert(std::ranges::all_of(kColumns, [](const CallRowColumn& column) {
+                return !column.name.empty() && !column.declaration.empty() && column.bind != nullptr &&
+                       column.read != nullptr;
+              }),
+              "every call-row column needs a name, a declaration, a bind and a read");
 
 }  // namespace
 

@@ -12,7 +12,8 @@
 
 namespace turnout::ledger::sqlite {
 
-// How many columns the list has; call_row.cpp checks it against the list at compile time.
+// How many columns the list has; call_row.cpp sizes the list by its entries and checks
+// this count (and that no entry is left empty) at compile time.
 inline constexpr int kCallRowColumnCount = 24;
 
 // "record_key, id, ...": the columns in list order, bound as ?1 .. ?kCallRowColumnCount.
