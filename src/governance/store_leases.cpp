@@ -145,19 +145,33 @@ Result<void> GovernanceStore::lock_for_sweep(const std::set<BudgetRow>& rows, co
   if (session_->engine() != Engine::postgresql) return {};
   std::vector<SqlParam> params;
   const std::string expired = expired_filter(scopes, now_ms, params);
+  // One set, one IN: an OR beside the IN would make PostgreSQL scan all of gov_budgets
+  // (a row per scope per period, growing forever) and lock-test every row; as one set it
+  // probes the primary key once per row wanted.
   std::string sql = fmt::format(
       "SELECT 1 FROM gov_budgets WHERE (scope, period_start_ms) IN ("
       "SELECT key_scope, key_period_ms FROM gov_holds WHERE {0} UNION "
       "SELECT team_scope, team_period_ms FROM gov_holds WHERE {0} AND team_scope IS NOT NULL UNION "
       "SELECT key_scope, key_period_ms FROM gov_leases WHERE {0} UNION "
-      "SELECT team_scope, team_period_ms FROM gov_leases WHERE {0} AND team_scope IS NOT NULL)",
+      "SELECT team_scope, team_period_ms FROM gov_leases WHERE {0} AND team_scope IS NOT NULL",
       expired);
-  for (const auto& [scope, period] : rows) {
-    sql += fmt::format(" OR (scope = ${} AND period_start_ms = ${})", params.size() + 1, params.size() + 2);
-    params.emplace_back(scope);
-    params.emplace_back(std::to_string(period));
+  if (!rows.empty()) {
+    // The explicit rows as parameters of two arrays: no quoting of scopes into a literal.
+    std::string scopes_array;
+    std::string periods_array;
+    for (const auto& [scope, period] : rows) {
+      if (!scopes_array.empty()) {
+        scopes_array += ", ";
+        periods_array += ", ";
+      }
+      params.emplace_back(scope);
+      scopes_array += fmt::format("${}::text", params.size());
+      params.emplace_back(std::to_string(period));
+      periods_array += fmt::format("${}::bigint", params.size());
+    }
+    sql += fmt::format(" UNION SELECT * FROM unnest(ARRAY[{}], ARRAY[{}])", scopes_array, periods_array);
   }
-  sql += " ORDER BY scope, period_start_ms FOR UPDATE";
+  sql += ") ORDER BY scope, period_start_ms FOR UPDATE";
   auto locked = session_->run(sql, params);
   if (!locked) return locked.error();
   return {};
