@@ -60,7 +60,7 @@ std::optional<LeaseTicket> LeasePool::admit_locally(const KeyGrant& grant, std::
   Lease& lease = leases_.at(open->second);
   const bool current = lease.key_version == grant.key.updated_at_ms &&
                        lease.team_version == (grant.team ? grant.team->updated_at_ms : 0) &&
-                       lease.team_id == (grant.team ? grant.team->id : "");
+                       lease.grant_team_id == (grant.team ? grant.team->id : "");
   // A call must settle before the lease can expire, and start in the lease's periods.
   const bool in_time = call_ends_ms <= lease.expires_at_ms && (!lease.period_end_ms || now_ms < *lease.period_end_ms);
   if (!current || !in_time || !lease.slice.take(amount_pico)) return std::nullopt;
@@ -134,7 +134,8 @@ LeasePool::Outcome LeasePool::admit(const KeyGrant& grant, std::int64_t amount_p
   if (granted->refused) return *granted->refused;
   Lease& lease = leases_[request.lease_id];
   lease.key_id = grant.key.id;
-  lease.team_id = grant.team ? grant.team->id : "";
+  lease.team_id = granted->team_id;
+  lease.grant_team_id = grant.team ? grant.team->id : "";
   lease.key_version = grant.key.updated_at_ms;
   lease.team_version = grant.team ? grant.team->updated_at_ms : 0;
   lease.expires_at_ms = request.expires_at_ms;

@@ -92,7 +92,8 @@ class LeasePool {
  private:
   struct Lease {
     std::string key_id;
-    std::string team_id;
+    std::string team_id;        // the team the database counts it in: what drop_team matches
+    std::string grant_team_id;  // the team of the grant it was taken on: a changed grant renews
     std::int64_t key_version = 0;   // the key's updated_at when taken: a changed key drops it
     std::int64_t team_version = 0;
     std::int64_t expires_at_ms = 0;

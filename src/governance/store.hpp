@@ -140,6 +140,9 @@ struct LeaseGrant {
   std::int64_t reserved_pico = 0;          // the slice
   std::optional<std::int64_t> period_end_ms;  // the earliest end of the lease's budget periods
   std::int64_t remaining_pico = 0;  // the least room over the budgeted scopes, after the slice
+  // The team the lease counts in: the key's team as stored now (empty: none), which may
+  // differ from the caller's cached grant when the key moved team.
+  std::string team_id;
   // The key as stored now cannot be used (revoked, expired, gone, or its team expired):
   // why, in invalid_key_refusal's words; nothing is reserved.
   std::optional<std::string> unusable;

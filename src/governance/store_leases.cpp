@@ -271,6 +271,7 @@ StoreResult<LeaseGrant> GovernanceStore::take_lease(const LeaseRequest& request)
   }
 
   LeaseGrant grant;
+  if (team) grant.team_id = team->id;
   std::optional<std::int64_t> least_room;
   for (const ScopePlan& plan : plans) {
     if (plan.period.end_ms)

@@ -317,6 +317,39 @@ TEST_F(Leases, ARevokedKeyTakesNoLeaseOnAStaleGrant) {
   EXPECT_EQ(pool.leases(), 0u);
 }
 
+// A key moved to another team after this replica cached it: the renewal reads the key as
+// stored, so its lease counts in the new team's budget, and dropping the new team (its
+// change reaching this replica) must find that lease, not only leases of the old team.
+TEST_F(Leases, ALeaseCountsInTheTeamAsStoredAndDroppingThatTeamFindsIt) {
+  Fields budgeted;
+  budgeted.budget_pico.value = kCent;
+  auto old_team = store_->create_team("old", budgeted, "test", kNow);
+  auto new_team = store_->create_team("new", budgeted, "test", kNow);
+  ASSERT_TRUE(old_team && new_team);
+  Fields into_old;
+  into_old.team.value = "old";
+  auto cached_key = store_->update_key(grant_.key.id, into_old, "test", kNow);
+  ASSERT_TRUE(cached_key);
+  grant_.key = *cached_key;
+  grant_.team = *old_team;  // the replica's cached grant: team "old"
+  Fields into_new;
+  into_new.team.value = "new";
+  ASSERT_TRUE(store_->update_key(grant_.key.id, into_new, "test", kNow));
+
+  LeasePool pool(*store_, settings(kCent / 5));
+  ASSERT_TRUE(admit(pool, kCent / 10));
+  const auto new_team_held = [&] {
+    auto found = store_->usage(team_scope("new"), new_team->limits, kNow);
+    EXPECT_TRUE(found);
+    return found ? found->held_pico : -1;
+  };
+  ASSERT_EQ(new_team_held(), kCent / 5) << "the lease counts in the team as stored";
+  pool.drop_team("new");  // the key's move reaches this replica
+  pool.return_unused(kNow);
+  EXPECT_EQ(new_team_held(), kCent / 10) << "only the call in flight: the lease was dropped";
+  EXPECT_EQ(usage().held_pico, kCent / 10);
+}
+
 // Faults a session can show, set by the test as it goes.
 struct SessionFaults {
   // The next COMMIT goes through but its answer is lost (the connection drops as the
