@@ -25,13 +25,16 @@ inline constexpr std::string_view kSpoolFormat2Additions =
     "hold_id TEXT NOT NULL DEFAULT ''";
 
 // Creates `file` as a spool of `format` (1 or 2) holding `values` ("(1, 'k1', ...), ...",
-// in that format's column order).
-inline ::testing::AssertionResult write_legacy_spool(const std::string& file, int format, std::string_view values) {
+// in that format's column order, then `extra_columns`' values): `extra_columns` (declared
+// as in CREATE TABLE) stands for a column the current format no longer has.
+inline ::testing::AssertionResult write_legacy_spool(const std::string& file, int format, std::string_view values,
+                                                     std::string_view extra_columns = {}) {
   if (format != 1 && format != 2) return ::testing::AssertionFailure() << "no spool format " << format;
   auto db = ledger::sqlite::Database::open(file, ledger::sqlite::Database::OpenMode::create_if_missing);
   if (!db) return ::testing::AssertionFailure() << db.error().message;
   std::string columns(kSpoolFormat1Columns);
   if (format == 2) columns += ", " + std::string(kSpoolFormat2Additions);
+  if (!extra_columns.empty()) columns += ", " + std::string(extra_columns);
   const std::string sql = "CREATE TABLE spooled (" + columns + ") STRICT; INSERT INTO spooled VALUES " +
                           std::string(values) + "; PRAGMA user_version = " + std::to_string(format) + ";";
   if (auto written = db->exec(sql); !written) return ::testing::AssertionFailure() << written.error().message;

@@ -37,16 +37,19 @@ constexpr std::string_view kUpgradeFrom1Sql = R"sql(
 
 // An older format's rows move to a table of the current shape: a STRICT table cannot
 // change a column's constraints in place (format 2 required counted_prompt_tokens;
-// format 3 leaves it NULL when the served model's count was not taken). Every column the
-// old table has is copied by name; a column it lacks takes its default.
+// format 3 leaves it NULL when the served model's count was not taken). The columns both
+// tables have are copied by name; a column the old one lacks takes its default, and one
+// the current format no longer has (removed) is left behind rather than failing the open.
+// A renamed column needs its own RENAME COLUMN step first, or its values take the default.
 Result<void> rebuild_to_current_format(sqlite::Database& db) {
   if (auto renamed = db.exec("ALTER TABLE spooled RENAME TO spooled_previous"); !renamed) return renamed;
-  auto old_columns = db.query_text(
+  if (auto created = db.exec(schema_sql()); !created) return created;
+  auto shared_columns = db.query_text(
       "SELECT group_concat('\"' || replace(name, '\"', '\"\"') || '\"', ', ') "
-      "FROM pragma_table_info('spooled_previous')");
-  if (!old_columns) return old_columns.error();
-  return db.exec(fmt::format("{} INSERT INTO spooled ({}) SELECT {} FROM spooled_previous; DROP TABLE spooled_previous;",
-                             schema_sql(), *old_columns, *old_columns));
+      "FROM pragma_table_info('spooled_previous') WHERE name IN (SELECT name FROM pragma_table_info('spooled'))");
+  if (!shared_columns) return shared_columns.error();
+  return db.exec(fmt::format("INSERT INTO spooled ({0}) SELECT {0} FROM spooled_previous; DROP TABLE spooled_previous;",
+                             *shared_columns));
 }
 
 // The spool's columns: the ledger's, then the governance hold the record settles.

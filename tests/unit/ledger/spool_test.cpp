@@ -308,6 +308,28 @@ TEST(LedgerSpool, AFormatOneSpoolIsUpgradedAndItsRecordsAreChatCalls) {
   EXPECT_EQ(oldest->records[1].record.hold_id, "abcd");
 }
 
+// An older spool with a column the current format no longer has (one removed since): the
+// rebuild copies the columns both shapes share, so the spool still opens and its records
+// drain; copying every old column by name failed the open on the missing one.
+TEST(LedgerSpool, AnOlderSpoolWithAColumnSinceRemovedStillOpensAndDrains) {
+  TempDir dir;
+  const fs::path file = dir.path() / "spool.db";
+  ASSERT_TRUE(write_legacy_spool(file.string(), 2,
+                                 "(3, 'k1', 'req-old', 1717171717.5, 'host-1', '', 'auto', 'gpt-4o-mini', 'medium', "
+                                 "12, 12, 5, 0, 1, 42, NULL, 10.5, NULL, 200, '', 1, 0, 'chat', 0, 0, 'h1', 'gone')",
+                                 "retired_column TEXT NOT NULL DEFAULT ''"));
+  Spool spool(file.string(), 10);
+  const auto opened = spool.open_existing();
+  ASSERT_TRUE(opened) << opened.error().message;
+  EXPECT_EQ(spool.size(), 1U);
+  auto oldest = spool.oldest(10);
+  ASSERT_TRUE(oldest);
+  ASSERT_EQ(oldest->records.size(), 1U);
+  EXPECT_EQ(oldest->records[0].record.id, "req-old");
+  EXPECT_EQ(oldest->records[0].record.usage.completion_tokens, 5U);
+  EXPECT_EQ(oldest->records[0].record.hold_id, "h1");
+}
+
 TEST(LedgerSpool, AFileThatIsNotASpoolIsRefused) {
   TempDir dir;
   const fs::path ledger_file = dir.path() / "ledger.db";
