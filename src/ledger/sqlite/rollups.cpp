@@ -207,7 +207,14 @@ Result<void> write_rollups(Database& db, const RollupBuilder& rollups, Histogram
   return write_histograms(db, rollups, histograms);
 }
 
-Result<bool> calls_await_fold(Database& db) {
+namespace {
+
+struct Watermark {
+  std::int64_t folded_through = 0;  // the last seq counted in the roll-ups
+  std::int64_t newest = 0;          // the newest seq in calls
+};
+
+Result<Watermark> read_watermark(Database& db) {
   auto read_statement = db.cached(kReadWatermarkSql);
   if (!read_statement) {
     return read_statement.error();
@@ -218,25 +225,28 @@ Result<bool> calls_await_fold(Database& db) {
     read.reset();
     return row ? make_error("sqlite: the roll-up watermark row is missing") : row.error();
   }
-  const bool waiting = read.column_int(1) > read.column_int(0);
+  const Watermark mark{read.column_int(0), read.column_int(1)};
   read.reset();
-  return waiting;
+  return mark;
+}
+
+}  // namespace
+
+Result<bool> calls_await_fold(Database& db) {
+  auto mark = read_watermark(db);
+  if (!mark) {
+    return mark.error();
+  }
+  return mark->newest > mark->folded_through;
 }
 
 Result<std::uint64_t> fold_new_calls(Database& db, HistogramRowCache* histograms) {
-  auto read_statement = db.cached(kReadWatermarkSql);
-  if (!read_statement) {
-    return read_statement.error();
+  auto mark = read_watermark(db);
+  if (!mark) {
+    return mark.error();
   }
-  Statement& read = **read_statement;
-  auto row = read.step();
-  if (!row || !*row) {
-    read.reset();
-    return row ? make_error("sqlite: the roll-up watermark row is missing") : row.error();
-  }
-  const std::int64_t folded_through = read.column_int(0);
-  const std::int64_t newest = read.column_int(1);
-  read.reset();
+  const std::int64_t folded_through = mark->folded_through;
+  const std::int64_t newest = mark->newest;
   if (newest <= folded_through) {
     return std::uint64_t{0};
   }
