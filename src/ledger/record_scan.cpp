@@ -240,7 +240,8 @@ Result<void> scan_records(sqlite::Database& db, const RecordWindow& window, cons
 Result<void> scan_records_by_seq(sqlite::Database& db, std::int64_t after_seq, std::int64_t through_seq,
                                  const RecordVisitor& visit) {
   static const std::string sql =
-      fmt::format("SELECT {} FROM calls WHERE seq > ?1 AND seq <= ?2 ORDER BY seq", kSelectColumns);
+      fmt::format("SELECT {} FROM calls WHERE seq > ?1 AND seq <= ?2 AND counted_by_fold = 1 ORDER BY seq",
+                  kSelectColumns);
   auto rows = db.cached(sql);
   if (!rows) {
     return rows.error();

@@ -26,7 +26,8 @@ struct RecordWindow {
 // One statement, stepped row by row (in WAL mode, one consistent snapshot).
 Result<void> scan_records(sqlite::Database& db, const RecordWindow& window, const RecordVisitor& visit);
 
-// Records with after_seq < seq <= through_seq, in seq order (the roll-up fold). Its
+// Records with after_seq < seq <= through_seq that the fold counts (counted_by_fold = 1;
+// an older writer's rows are already in the roll-ups), in seq order (the roll-up fold). Its
 // statement is cached on `db`: the writer runs this every fold.
 Result<void> scan_records_by_seq(sqlite::Database& db, std::int64_t after_seq, std::int64_t through_seq,
                                  const RecordVisitor& visit);

@@ -24,8 +24,9 @@ constexpr int kBusyTimeoutMs = 5000;
 constexpr std::size_t kMaxIdleReaders = 4;
 
 // The key conflict is the only one to skip: it means this exact record is already stored.
+// counted_by_fold = 1: this writer leaves the call's roll-ups to the fold (schema.cpp).
 std::string insert_sql() {
-  return fmt::format("INSERT INTO calls ({}) VALUES ({}) ON CONFLICT (record_key) DO NOTHING",
+  return fmt::format("INSERT INTO calls ({}, counted_by_fold) VALUES ({}, 1) ON CONFLICT (record_key) DO NOTHING",
                      sqlite::call_row_columns(), sqlite::numbered_parameters(sqlite::kCallRowColumnCount));
 }
 

@@ -333,6 +333,17 @@ std::span<const Migration> ledger_migrations() {
           SET folded_through_seq = MIN(folded_through_seq, (SELECT COALESCE(MAX(seq), 0) FROM calls));
         END;
       )sql"},
+      // A turnout from before the watermark still writes a call's roll-ups in its own
+      // batch, and nothing stops it writing to this file after a newer one migrated it
+      // (a rolling upgrade, or the new CLI run against the old gateway): its rows land
+      // above the watermark and a fold would count them twice. Such a writer does not
+      // know this column, so its rows take the DEFAULT (already counted); this version's
+      // insert writes 1 and the fold counts only those. Rows above the watermark now were
+      // stored by the one version that folded without this column, so they await the fold.
+      Migration{"calls counted by the fold", R"sql(
+        ALTER TABLE calls ADD COLUMN counted_by_fold INTEGER NOT NULL DEFAULT 0;
+        UPDATE calls SET counted_by_fold = 1 WHERE seq > (SELECT folded_through_seq FROM rollup_watermark);
+      )sql"},
   };
   return migrations;
 }

@@ -5,6 +5,7 @@
 // non-chat calls it still holds moved to their endpoint.
 #include "common/clock.hpp"
 #include "ledger/ledger.hpp"
+#include "ledger/sqlite/call_row.hpp"
 #include "ledger/sqlite/db.hpp"
 #include "ledger/sqlite/schema.hpp"
 #include "ledger_reference.hpp"
@@ -88,7 +89,8 @@ TEST(LedgerEndpoints, UpgradedLedgerAnswersLikeOneWrittenToday) {
     auto copied = db->exec("ATTACH DATABASE '" + fresh_file.string() + "' AS fresh; BEGIN; "
                            // The barrier record has no count, which that version cannot hold.
                            "UPDATE fresh.calls SET counted_prompt_tokens = 0 WHERE counted_prompt_tokens IS NULL; "
-                           "INSERT INTO calls SELECT * FROM fresh.calls; "
+                           "INSERT INTO calls (seq, " + sqlite::call_row_columns() + ") SELECT seq, " +
+                           sqlite::call_row_columns() + " FROM fresh.calls; "
                            "INSERT INTO rollups SELECT * FROM fresh.rollups; "
                            "INSERT INTO key_rollups SELECT * FROM fresh.key_rollups; "
                            "INSERT INTO latency_histograms SELECT * FROM fresh.latency_histograms; "

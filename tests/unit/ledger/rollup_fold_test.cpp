@@ -196,4 +196,72 @@ TEST(RollupFold, UpgradeStartsTheWatermarkAtTheNewestCall) {
   EXPECT_EQ(day_rollup_calls(file), 2);
 }
 
+// A turnout of the previous version keeps writing to the file after a newer one migrated
+// it (a rolling upgrade): it writes each call's roll-ups in its own batch, so the fold must
+// not count its calls again, and still counts the new writer's.
+TEST(RollupFold, CallsAnOlderWriterStoresAfterTheUpgradeAreNotCountedTwice) {
+  TempDir dir;
+  const fs::path file = dir.path() / "ledger.db";
+  const auto migrations = sqlite::ledger_migrations();
+  std::size_t step = 0;
+  while (step < migrations.size() && migrations[step].description != "roll-up watermark") ++step;
+  ASSERT_LT(step, migrations.size());
+  auto old_writer = sqlite::Database::open(file.string(), sqlite::Database::OpenMode::create_if_missing);
+  ASSERT_TRUE(old_writer) << old_writer.error().message;
+  ASSERT_TRUE(sqlite::migrate(*old_writer, migrations.first(step)));
+  const auto store_the_old_way = [&](const std::string& key, int second) {
+    const Result<void> stored = old_writer->exec(
+        "BEGIN IMMEDIATE;"
+        "INSERT INTO calls (record_key, id, timestamp, instance_id, client_key_id, requested_model, model, route, "
+        "counted_prompt_tokens, prompt_tokens, completion_tokens, cached_tokens, usage_reported, latency_ms, status, "
+        "error_type, attempts, stream) VALUES ('" +
+        key + "', 'r', " + std::to_string(1'700'000'000 + second) +
+        ", 'i', '', 'auto', 'm', 'simple', 1, 1, 1, 0, 1, 5, 200, '', 1, 0);"
+        "INSERT INTO rollups (width, bucket, instance_id, model, route, calls, errors, prompt_tokens, "
+        "completion_tokens, priced_calls, priced_cost_pico, latency_sum, baseline_cost_pico, savings_pico) VALUES "
+        "(86400, 1699920000, 'i', 'm', 'simple', 1, 0, 1, 1, 0, 0, 5, 0, 0) "
+        "ON CONFLICT DO UPDATE SET calls = calls + 1, prompt_tokens = prompt_tokens + 1, "
+        "completion_tokens = completion_tokens + 1, latency_sum = latency_sum + 5;"
+        "COMMIT;");
+    ASSERT_TRUE(stored) << stored.error().message;
+  };
+  store_the_old_way("old-1", 0);
+
+  auto backend = SqliteBackend::open(file.string());  // migrates the file under the old writer
+  ASSERT_TRUE(backend) << backend.error().message;
+  store_the_old_way("old-2", 1);
+  write_in_batches(**backend, keyed(random_records(5, 11), "new-"));
+  store_the_old_way("old-3", 2);
+  const auto folded = (*backend)->fold_rollups();
+  ASSERT_TRUE(folded) << folded.error().message;
+  EXPECT_EQ(*folded, 5U);  // only the new writer's calls
+  EXPECT_EQ(day_rollup_calls(file), query_int(file, "SELECT COUNT(*) FROM calls"));
+  EXPECT_EQ(day_rollup_calls(file), 8);
+}
+
+// A file the folding version before that column wrote: its calls above the watermark were
+// left to the fold, and the upgrade keeps them there.
+TEST(RollupFold, CallsAwaitingTheFoldBeforeTheColumnWasAddedAreFolded) {
+  TempDir dir;
+  const fs::path file = dir.path() / "ledger.db";
+  const auto migrations = sqlite::ledger_migrations();
+  std::size_t step = 0;
+  while (step < migrations.size() && migrations[step].description != "calls counted by the fold") ++step;
+  ASSERT_LT(step, migrations.size());
+  {
+    auto db = sqlite::Database::open(file.string(), sqlite::Database::OpenMode::create_if_missing);
+    ASSERT_TRUE(db) << db.error().message;
+    ASSERT_TRUE(sqlite::migrate(*db, migrations.first(step)));
+    ASSERT_TRUE(db->exec(
+        "INSERT INTO calls (record_key, id, timestamp, instance_id, client_key_id, requested_model, model, route, "
+        "counted_prompt_tokens, prompt_tokens, completion_tokens, cached_tokens, usage_reported, latency_ms, status, "
+        "error_type, attempts, stream) VALUES "
+        "('k1', 'r1', 1700000000, 'i', '', 'auto', 'm', 'simple', 1, 1, 1, 0, 1, 5, 200, '', 1, 0), "
+        "('k2', 'r2', 1700000001, 'i', '', 'auto', 'm', 'simple', 1, 1, 1, 0, 1, 5, 200, '', 1, 0)"));
+  }
+  auto backend = SqliteBackend::open(file.string());  // the catch-up folds them
+  ASSERT_TRUE(backend) << backend.error().message;
+  EXPECT_EQ(day_rollup_calls(file), 2);
+}
+
 }  // namespace
