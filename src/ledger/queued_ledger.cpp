@@ -24,6 +24,10 @@ std::string random_key_prefix() {
 // roll-ups reported as possibly stale) so a stalled writer cannot grow the list.
 constexpr std::size_t kMaxFoldRequests = 1024;
 
+// The longest wait between tries of a fold that keeps failing (a row no fold can count
+// fails the same way every time; a busy database clears within seconds).
+constexpr std::chrono::seconds kMaxFoldRetryDelay{60};
+
 // Records deleted per retention transaction: small enough that the writer is back to
 // committing calls within milliseconds.
 constexpr std::uint64_t kPruneChunk = 5'000;
@@ -216,22 +220,34 @@ void QueuedLedger::fold_when_due(WriterState& state, bool now_anyway) {
   if (!backend_->folds_rollups_later()) {
     return;
   }
+  const auto now = SteadyClock::now();
+  if (!state.fold_error.empty() && !now_anyway && now < state.next_fold) {
+    // A failing fold waits for its retry time however many calls wait or readers ask:
+    // retried every round, it would take the writer thread (and the database) from the
+    // batches. The readers are told why their figures lag.
+    answer_all(state.fold_waiters, fold_outcome(state));
+    return;
+  }
   const bool asked = !state.fold_waiters.empty();
   const bool due = (state.unfolded > 0 || !state.fold_error.empty()) &&
-                   (state.unfolded >= options_.rollup_fold_calls || SteadyClock::now() >= state.next_fold);
+                   (state.unfolded >= options_.rollup_fold_calls || now >= state.next_fold);
   if (!asked && !due && !now_anyway) {
     return;
   }
   // A failed fold leaves the watermark where it was: the next one (or the catch-up at the
-  // next open) counts the same calls, once. It is retried every retry_interval and
-  // reported through health() meanwhile.
+  // next open) counts the same calls, once. It is retried after retry_interval, doubled
+  // per failure up to kMaxFoldRetryDelay, and reported through health() meanwhile.
   if (auto folded = backend_->fold_rollups(); folded) {
     state.unfolded = 0;
     state.fold_error.clear();
     state.folded_at = SteadyClock::now();
+    state.fold_retry_delay = {};
   } else {
     state.fold_error = folded.error().message;
-    state.next_fold = SteadyClock::now() + options_.retry_interval;
+    state.fold_retry_delay = std::clamp<SteadyClock::duration>(
+        state.fold_retry_delay * 2, options_.retry_interval, std::max<SteadyClock::duration>(
+                                                                  options_.retry_interval, kMaxFoldRetryDelay));
+    state.next_fold = SteadyClock::now() + state.fold_retry_delay;
   }
   update_health(state);
   answer_all(state.fold_waiters, fold_outcome(state));

@@ -72,6 +72,9 @@ class QueuedLedger final : public Ledger {
     // that keeps failing is reported through health() with how far the roll-ups lag.
     std::string fold_error;
     std::chrono::steady_clock::time_point folded_at;
+    // How long after a failed fold the next is tried: retry_interval, doubled per failure
+    // up to a minute, whatever the number of calls waiting.
+    std::chrono::steady_clock::duration fold_retry_delay{};
   };
 
   void run_writer();

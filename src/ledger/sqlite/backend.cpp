@@ -155,12 +155,21 @@ Result<std::uint64_t> SqliteBackend::fold_rollups() {
   auto folded = fold_with_writer();
   if (!folded) {
     // As write_batch: a file moved or replaced under the writer is reopened next time.
-    if (!in_memory()) {
+    // A data error (a sum beyond 64 bits) leaves the connection sound: reopening it would
+    // only retire the readers and run the migration check again, for the same error.
+    if (!in_memory() && !writer_still_sound()) {
       discard_writer();
     }
     return make_error(fmt::format("ledger database '{}': {}", path_, folded.error().message));
   }
   return folded;
+}
+
+bool SqliteBackend::writer_still_sound() {
+  Connection& connection = *writer_->connection;
+  std::lock_guard lock(connection.mutex);
+  // An I/O error, a corrupt or replaced file fails this read too; a data error does not.
+  return check_not_moved(connection) && sqlite::calls_await_fold(connection.db);
 }
 
 Result<std::uint64_t> SqliteBackend::fold_with_writer() {

@@ -55,6 +55,9 @@ class SqliteBackend final : public Backend {
   Result<void> check_not_moved(Connection& connection);
   Result<void> insert_all(std::span<const KeyedRecord> records);
   Result<std::uint64_t> fold_with_writer();
+  // After a failed fold: whether the writer's connection still reads its file (the
+  // failure was in the data), or must be reopened.
+  bool writer_still_sound();
   Result<std::uint64_t> fold_in_transaction();
   Result<void> insert_in_transaction(std::span<const KeyedRecord> records);
   // Drops the histogram cache unless only this connection has committed since it was filled.

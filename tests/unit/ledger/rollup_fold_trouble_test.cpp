@@ -9,7 +9,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <future>
 #include <limits>
 #include <string>
@@ -156,6 +158,58 @@ TEST(RollupFoldTrouble, AskingForAFoldNeverWaitsForTheWriter) {
   const FoldOutcome outcome = answered.get();
   EXPECT_TRUE(outcome.complete) << outcome.problem;
   EXPECT_EQ(stats_or_die(*ledger).total_calls, 1U);
+}
+
+// Passes everything to a SQLite backend and counts the folds asked of it.
+class FoldCountingBackend final : public Backend {
+ public:
+  explicit FoldCountingBackend(std::unique_ptr<SqliteBackend> inner) : inner_(std::move(inner)) {}
+  std::shared_ptr<std::atomic<int>> folds() const { return folds_; }
+
+  Result<void> write_batch(std::span<const KeyedRecord> records) override { return inner_->write_batch(records); }
+  Result<std::uint64_t> fold_rollups() override {
+    ++*folds_;
+    return inner_->fold_rollups();
+  }
+  bool folds_rollups_later() const override { return inner_->folds_rollups_later(); }
+  Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit) override {
+    return inner_->prune_before(cutoff, limit);
+  }
+  Result<void> prune_second_rollups(double cutoff) override { return inner_->prune_second_rollups(cutoff); }
+  Result<StatsReport> stats(const StatsQuery& query) override { return inner_->stats(query); }
+  Result<SeriesReport> series(const SeriesQuery& query) override { return inner_->series(query); }
+  Result<std::string> installation_secret(const std::string& candidate) override {
+    return inner_->installation_secret(candidate);
+  }
+
+ private:
+  std::unique_ptr<SqliteBackend> inner_;
+  std::shared_ptr<std::atomic<int>> folds_ = std::make_shared<std::atomic<int>>(0);
+};
+
+// A fold that fails every time is retried on its own clock, not on every write round once
+// more than rollup_fold_calls calls wait: it would take the writer from the batches.
+TEST(RollupFoldTrouble, AFoldThatKeepsFailingIsRetriedOnlyAfterItsRetryInterval) {
+  TempDir dir;
+  const fs::path file = dir.path() / "ledger.db";
+  store_unfoldable_calls(file);
+  auto backend = SqliteBackend::open(file.string());
+  ASSERT_TRUE(backend) << backend.error().message;
+  auto counting = std::make_unique<FoldCountingBackend>(std::move(*backend));
+  const auto folds = counting->folds();
+  LedgerOptions options;
+  options.retry_interval = 1s;
+  options.rollup_fold_calls = 16;
+  const auto opened = std::chrono::steady_clock::now();
+  auto ledger = QueuedLedger::open(std::move(counting), options);
+  ASSERT_TRUE(ledger) << ledger.error().message;
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(append_and_wait(**ledger, sample_record("after-" + std::to_string(i), 1'700'000'100 + i, "gpt-4o")));
+  }
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - opened);
+  // The first round's fold, then at most one per retry_interval (doubling after each failure).
+  EXPECT_LE(folds->load(), 2 + seconds.count()) << "in " << seconds.count() << " s";
+  EXPECT_NE((*ledger)->health().degraded.find("roll-ups not folded"), std::string::npos);
 }
 
 // A database that is not taking writes: a reader is answered at once with why.
