@@ -208,7 +208,7 @@ asio::awaitable<std::optional<Failure>> Client::Impl::open_tunnel(boost::beast::
 
 // Sends the request and reads the response head, on a pooled connection when one is idle.
 // A pooled connection lost to the keep-alive race (an error before any response byte, or
-// a 408 the server sent on it while it was idle) is replaced by a fresh one, once: a fresh
+// a 408 the server sent on it while it was idle: closing, and there at once) is replaced by a fresh one, once: a fresh
 // connection has reused == false, so the loop turns at most twice.
 asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::exchange_head(
     const Request& request, const AttemptDeadlines& deadlines, std::optional<HeadParser>& head) {
@@ -235,6 +235,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::exch
     error_code error = detail::end_under_deadline(*connection, write_error);
     Phase phase = Phase::write;
     Clock::duration limit = deadlines.total_limit;
+    Clock::duration head_wait{};  // from the request's last byte written to the head read
     if (!error) {
       const auto written = Clock::now();
       connection->deadline().begin(deadlines.first_byte(written));
@@ -249,9 +250,11 @@ asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::exch
       });
       error = detail::end_under_deadline(*connection, read_error);
       phase = Phase::response_head;
+      head_wait = Clock::now() - written;
     }
     if (!error) {
-      if (!connection->reused || !detail::is_stale_connection_answer(head->get().result_int()))
+      if (!connection->reused ||
+          !detail::is_stale_connection_answer(head->get().result_int(), head->get().keep_alive(), head_wait))
         co_return std::move(connection);
       connection.reset();  // its 408 was sent before our request arrived: resend on a fresh one
       continue;

@@ -78,6 +78,9 @@ bool is_stale_connection_error(const error_code& error, Phase phase, bool respon
   return phase == Phase::response_head && !response_bytes_received && is_connection_loss(error);
 }
 
-bool is_stale_connection_answer(unsigned status) { return status == 408; }
+bool is_stale_connection_answer(unsigned status, bool keeps_connection_alive,
+                                std::chrono::steady_clock::duration head_after_write) {
+  return status == 408 && !keeps_connection_alive && head_after_write <= kStaleAnswerWindow;
+}
 
 }  // namespace turnout::upstream::detail

@@ -37,7 +37,13 @@ bool is_stale_connection_error(const boost::system::error_code& error, Phase pha
 // does not probe a connection returned under a second ago) and are read as the answer to
 // the next request, which the server never processed. So a 408 read from a reused
 // connection means "resend on a fresh one", as Chromium does; on a fresh connection it is
-// the server's answer.
-bool is_stale_connection_answer(unsigned status);
+// the server's answer. Some upstreams (OpenRouter, LiteLLM) also answer 408 to a request
+// they ran, and billed, for too long: only a 408 that closes the connection (RFC 9110
+// §15.5.9) and whose head was there within kStaleAnswerWindow of the request's last byte
+// written can be the idle one; any other is the answer, and resending would run the call
+// twice.
+inline constexpr std::chrono::milliseconds kStaleAnswerWindow{50};
+bool is_stale_connection_answer(unsigned status, bool keeps_connection_alive,
+                                std::chrono::steady_clock::duration head_after_write);
 
 }  // namespace turnout::upstream::detail

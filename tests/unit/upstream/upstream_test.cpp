@@ -454,6 +454,56 @@ TEST_F(UpstreamClientTest, PooledConnectionsIdle408IsRetriedOnAFreshConnection) 
   EXPECT_EQ(server.accepts(), 2);
 }
 
+// An upstream that ran the request and then answers "408 Request Timeout" (OpenRouter,
+// LiteLLM do) on the reused connection: that 408 is the answer, and resending it would run
+// (and bill) the call twice. It comes after the request, not at once; with or without a close.
+TEST_F(UpstreamClientTest, PooledConnections408AfterTheRequestRanIsTheAnswer) {
+  for (const bool closing : {false, true}) {
+    TestServer server(io_, [closing](ServerConnection& connection, int index) -> asio::awaitable<void> {
+      if (index != 0) {  // a resend (the defect) gets an answer, so the test says what went wrong
+        while (co_await connection.read_request()) co_await connection.respond(200, R"({"n":2})");
+        co_return;
+      }
+      if (co_await connection.read_request()) co_await connection.respond(200, R"({"n":1})");
+      if (!co_await connection.read_request()) co_return;
+      asio::steady_timer running(co_await asio::this_coro::executor, milliseconds(200));
+      co_await running.async_wait(nothrow_awaitable);
+      co_await connection.write(closing ? "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+                                        : "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n");
+      co_await connection.read_request();
+      connection.close();
+    });
+    const auto request = chat_request(local_endpoint(server));
+    ASSERT_TRUE(send(client_, request));
+    auto second = send(client_, request);
+    ASSERT_TRUE(second) << second.error().message;
+    EXPECT_EQ(second->status, 408u) << "closing: " << closing;
+    EXPECT_EQ(server.requests().size(), 2u) << "closing: " << closing;
+    EXPECT_EQ(server.accepts(), 1) << "closing: " << closing;
+  }
+}
+
+// A 408 that keeps the connection open was meant for this request, even when it comes at once.
+TEST_F(UpstreamClientTest, PooledConnections408KeepingTheConnectionIsTheAnswer) {
+  TestServer server(io_, [](ServerConnection& connection, int index) -> asio::awaitable<void> {
+    if (index != 0) {
+      while (co_await connection.read_request()) co_await connection.respond(200, R"({"n":2})");
+      co_return;
+    }
+    if (co_await connection.read_request()) co_await connection.respond(200, R"({"n":1})");
+    if (co_await connection.read_request()) co_await connection.respond(408, R"({"error":"timed out"})");
+    co_await connection.read_request();
+    connection.close();
+  });
+  const auto request = chat_request(local_endpoint(server));
+  ASSERT_TRUE(send(client_, request));
+  auto second = send(client_, request);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(second->status, 408u);
+  EXPECT_EQ(server.requests().size(), 2u);
+  EXPECT_EQ(server.accepts(), 1);
+}
+
 // On a fresh connection a 408 is the server's answer: it is returned, not resent.
 TEST_F(UpstreamClientTest, FreshConnections408IsTheAnswer) {
   TestServer server(io_, [](ServerConnection& connection, int) -> asio::awaitable<void> {
