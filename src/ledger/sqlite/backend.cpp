@@ -84,6 +84,9 @@ Result<void> SqliteBackend::open_writer() {
   if (auto migrated = sqlite::migrate(*db, sqlite::ledger_migrations()); !migrated) {
     return make_error(fmt::format("ledger database '{}': {}", path_, migrated.error().message));
   }
+  if (auto guarded = sqlite::ensure_watermark_trigger(*db); !guarded) {
+    return make_error(fmt::format("ledger database '{}': {}", path_, guarded.error().message));
+  }
   auto connection = std::make_shared<Connection>(std::move(*db));
   auto insert = connection->db.prepare(insert_sql());
   if (!insert) {

@@ -399,6 +399,36 @@ Result<void> ensure_call_columns(Database& db) {
   return {};
 }
 
+Result<void> ensure_watermark_trigger(Database& db) {
+  auto present = db.query_int(
+      "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'trigger' AND name = 'calls_watermark_row_deleted'");
+  if (!present) {
+    return present.error();
+  }
+  if (*present != 0) {
+    return {};
+  }
+  auto transaction = Transaction::begin(db, "BEGIN IMMEDIATE");
+  if (!transaction) {
+    return transaction.error();
+  }
+  // The statements of migration "roll-up watermark" (which must stay as released).
+  if (auto created = db.exec(R"sql(
+    CREATE TRIGGER IF NOT EXISTS calls_watermark_row_deleted AFTER DELETE ON calls
+    WHEN old.seq >= (SELECT folded_through_seq FROM rollup_watermark)
+    BEGIN
+      UPDATE rollup_watermark
+      SET folded_through_seq = MIN(folded_through_seq, (SELECT COALESCE(MAX(seq), 0) FROM calls));
+    END;
+    UPDATE rollup_watermark
+    SET folded_through_seq = MIN(folded_through_seq, (SELECT COALESCE(MAX(seq), 0) FROM calls));
+  )sql");
+      !created) {
+    return created;
+  }
+  return transaction->commit();
+}
+
 Result<void> migrate(Database& db, std::span<const Migration> migrations) {
   auto transaction = Transaction::begin(db, "BEGIN IMMEDIATE");
   if (!transaction) {

@@ -31,6 +31,12 @@ Result<void> ensure_call_columns(Database& db);
 // the table is rebuilt from its stored definition, rows, rowids and indexes kept.
 Result<void> allow_null_counted_prompt_tokens(Database& db);
 
+// The watermark's DELETE trigger (migration "roll-up watermark") goes with its table: a
+// rebuild of `calls` that forgot to re-create it would let new calls reuse seqs the fold
+// has passed, never to be counted. Re-creates it when it is missing (lowering the
+// watermark to the newest row left, as the trigger would have). For a fully migrated `db`.
+Result<void> ensure_watermark_trigger(Database& db);
+
 // Applies the steps `db` has not seen yet, all in one IMMEDIATE transaction (so two
 // processes opening the same new file cannot both migrate it). Fails, leaving the
 // database untouched, if a step fails or if the database is newer than `migrations`.

@@ -239,6 +239,33 @@ TEST(RollupFold, CallsAnOlderWriterStoresAfterTheUpgradeAreNotCountedTwice) {
   EXPECT_EQ(day_rollup_calls(file), 8);
 }
 
+// A rebuild of `calls` (by hand, or a migration that forgot it) drops the watermark's
+// trigger: the next open re-creates it, so deleting the newest rows still lowers the
+// watermark and calls stored after it are folded.
+TEST(RollupFold, AMissingWatermarkTriggerIsRecreatedAtOpen) {
+  TempDir dir;
+  const fs::path file = dir.path() / "ledger.db";
+  {
+    auto backend = SqliteBackend::open(file.string());
+    ASSERT_TRUE(backend) << backend.error().message;
+    write_in_batches(**backend, keyed(random_records(10, 21), "a"));
+    ASSERT_TRUE((*backend)->fold_rollups());
+  }
+  {
+    auto db = sqlite::Database::open(file.string());
+    ASSERT_TRUE(db) << db.error().message;
+    ASSERT_TRUE(db->exec("DROP TRIGGER calls_watermark_row_deleted"));
+    ASSERT_TRUE(db->exec("DELETE FROM calls WHERE seq > 7"));  // the watermark stays at 10
+  }
+  auto backend = SqliteBackend::open(file.string());
+  ASSERT_TRUE(backend) << backend.error().message;
+  EXPECT_EQ(query_int(file, "SELECT folded_through_seq FROM rollup_watermark"), 7);
+  ASSERT_TRUE(query_int(file, "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'calls_watermark_row_deleted'") == 1);
+  write_in_batches(**backend, keyed(random_records(4, 22), "b"));  // seqs 8..11
+  ASSERT_TRUE((*backend)->fold_rollups());
+  EXPECT_EQ(day_rollup_calls(file), 14);  // the 10 folded first, and these 4
+}
+
 // A file the folding version before that column wrote: its calls above the watermark were
 // left to the fold, and the upgrade keeps them there.
 TEST(RollupFold, CallsAwaitingTheFoldBeforeTheColumnWasAddedAreFolded) {
