@@ -1,5 +1,7 @@
 #include "ledger/record_scan.hpp"
 
+#include "ledger/sqlite/call_row.hpp"
+
 #include <fmt/format.h>
 
 #include <array>
@@ -41,6 +43,12 @@ enum Column : int {
   kCountEstimated,
   kCountPartial,
 };
+
+// The roll-up fold reads rows back through this list, not call_row.cpp's: a column added
+// there and not here would reach the fold as its default. The names and order are checked
+// by a unit test (record_scan_columns()); the count here, at compile time.
+static_assert(kCountPartial + 1 == sqlite::kCallRowColumnCount - 1,
+              "record_scan.cpp reads every call-row column but record_key (sqlite/call_row.cpp)");
 
 // ---------------------------------------------------------------------------------------
 // SQLite
@@ -226,6 +234,8 @@ Result<void> visit_sqlite_rows(sqlite::Statement& rows, const RecordVisitor& vis
 }
 
 }  // namespace
+
+std::string_view record_scan_columns() { return kSelectColumns; }
 
 Result<void> scan_records(sqlite::Database& db, const RecordWindow& window, const RecordVisitor& visit) {
   auto rows = db.prepare(sqlite_select_sql());

@@ -10,12 +10,17 @@
 
 #include <functional>
 #include <optional>
+#include <string_view>
 
 namespace turnout::ledger {
 
 // Called for each record; an error stops the scan and is returned. The record is reused
 // from one call to the next.
 using RecordVisitor = std::function<Result<void>(const CallRecord&)>;
+
+// The `calls` columns every scan reads, in CallRecord's order: the call-row list
+// (sqlite/call_row.hpp) without record_key.
+std::string_view record_scan_columns();
 
 // Records with since <= timestamp < until (an absent bound is open).
 struct RecordWindow {

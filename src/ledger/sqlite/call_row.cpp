@@ -33,8 +33,10 @@ struct CallRowColumn {
 };
 
 // The one list. A new column: one entry here (give a NOT NULL column a DEFAULT so an older
-// spool's rows can move to the new shape), a `calls` migration in schema.cpp, and the
-// spool's format number (spool.cpp) raised by one.
+// spool's rows can move to the new shape), a `calls` migration in schema.cpp, the
+// spool's format number (spool.cpp) raised by one, and the column in record_scan.cpp's
+// list and reader (export, and the roll-up fold, read rows back through that list; a
+// compile-time count and a unit test catch one missing there).
 constexpr auto kColumns = std::to_array<CallRowColumn>({
     {"record_key", "TEXT NOT NULL UNIQUE",
      [](Statement& s, int i, const KeyedRecord& k) { s.bind(i, std::string_view(k.key)); },

@@ -2,6 +2,8 @@
 // watermark (issue 16): whatever stops the writer between the two, every call is counted
 // once, and a reader of /stats sees every call that was acknowledged.
 #include "ledger/queued_ledger.hpp"
+#include "ledger/record_scan.hpp"
+#include "ledger/sqlite/call_row.hpp"
 #include "ledger/sqlite/backend.hpp"
 #include "ledger/sqlite/db.hpp"
 #include "ledger/sqlite/schema.hpp"
@@ -237,6 +239,12 @@ TEST(RollupFold, CallsAnOlderWriterStoresAfterTheUpgradeAreNotCountedTwice) {
   EXPECT_EQ(*folded, 5U);  // only the new writer's calls
   EXPECT_EQ(day_rollup_calls(file), query_int(file, "SELECT COUNT(*) FROM calls"));
   EXPECT_EQ(day_rollup_calls(file), 8);
+}
+
+// The fold reads rows back through record_scan.cpp's column list: it must be the call-row
+// list (what the insert writes) less the key, or a new column reaches the fold as its default.
+TEST(RollupFold, TheFoldReadsEveryColumnTheInsertWrites) {
+  EXPECT_EQ("record_key, " + std::string(record_scan_columns()), sqlite::call_row_columns());
 }
 
 // A rebuild of `calls` (by hand, or a migration that forgot it) drops the watermark's
