@@ -3,7 +3,9 @@
 // StatsReport computed straight from the records, and the comparisons, so SQLite and
 // PostgreSQL are held to one reference.
 #include "ledger/latency_histogram.hpp"
+#include "ledger/backend.hpp"
 #include "ledger/ledger.hpp"
+#include "ledger/sqlite/db.hpp"
 
 #include <gtest/gtest.h>
 
@@ -378,5 +380,22 @@ inline void append_all(Ledger& ledger, const std::vector<CallRecord>& records) {
   ASSERT_TRUE(append_and_wait(ledger, CallRecord{})) << "barrier record";  // written after all of the above
   EXPECT_EQ(failures.load(), 0);
   fold_or_fail(ledger);  // so direct reads of the roll-ups (stats, series, the file) count them
+}
+
+// `records` keyed prefix0, prefix1, ... for Backend::write_batch.
+inline std::vector<KeyedRecord> keyed(const std::vector<CallRecord>& records, const std::string& prefix) {
+  std::vector<KeyedRecord> out;
+  for (std::size_t i = 0; i < records.size(); ++i) out.push_back({prefix + std::to_string(i), records[i]});
+  return out;
+}
+
+// One integer read from a SQLite ledger file as it is, on a connection of its own.
+inline std::int64_t query_int(const fs::path& file, const std::string& sql) {
+  auto db = sqlite::Database::open(file.string());
+  EXPECT_TRUE(db) << db.error().message;
+  if (!db) return -1;
+  auto value = db->query_int(sql);
+  EXPECT_TRUE(value) << value.error().message;
+  return value ? *value : -1;
 }
 }  // namespace turnout::ledger::test

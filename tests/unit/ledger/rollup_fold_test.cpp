@@ -20,26 +20,12 @@ using namespace turnout;
 using namespace turnout::ledger;
 using namespace turnout::ledger::test;
 
-std::vector<KeyedRecord> keyed(const std::vector<CallRecord>& records, const std::string& prefix) {
-  std::vector<KeyedRecord> out;
-  for (std::size_t i = 0; i < records.size(); ++i) out.push_back({prefix + std::to_string(i), records[i]});
-  return out;
-}
-
 void write_in_batches(SqliteBackend& backend, const std::vector<KeyedRecord>& records, std::size_t batch = 37) {
   for (std::size_t i = 0; i < records.size(); i += batch) {
     const auto part = std::span(records).subspan(i, std::min(batch, records.size() - i));
     const Result<void> written = backend.write_batch(part);
     ASSERT_TRUE(written) << written.error().message;
   }
-}
-
-std::int64_t query_int(const fs::path& file, const std::string& sql) {
-  auto db = sqlite::Database::open(file.string());
-  EXPECT_TRUE(db) << db.error().message;
-  auto value = db->query_int(sql);
-  EXPECT_TRUE(value) << value.error().message;
-  return value ? *value : -1;
 }
 
 // Calls counted in the day roll-ups, read from the file as it is (no catch-up).

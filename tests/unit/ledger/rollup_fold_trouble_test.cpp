@@ -34,18 +34,8 @@ CallRecord overflowing_call(std::string key, double timestamp) {
 }
 
 void write(SqliteBackend& backend, const std::vector<CallRecord>& records, const std::string& prefix) {
-  std::vector<KeyedRecord> keyed;
-  for (std::size_t i = 0; i < records.size(); ++i) keyed.push_back({prefix + std::to_string(i), records[i]});
-  const Result<void> written = backend.write_batch(keyed);
+  const Result<void> written = backend.write_batch(keyed(records, prefix));
   ASSERT_TRUE(written) << written.error().message;
-}
-
-std::int64_t query_int(const fs::path& file, const std::string& sql) {
-  auto db = sqlite::Database::open(file.string());
-  EXPECT_TRUE(db) << db.error().message;
-  auto value = db->query_int(sql);
-  EXPECT_TRUE(value) << value.error().message;
-  return value ? *value : -1;
 }
 
 // Leaves `file` with two committed calls no fold can count.
