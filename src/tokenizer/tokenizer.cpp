@@ -4,6 +4,7 @@
 #include "tokenizer/character_table.hpp"
 #include "tokenizer/digit_groups.hpp"
 #include "tokenizer/embedded_vocabularies.hpp"
+#include "tokenizer/emoji_table.hpp"
 #include "tokenizer/piece_cache.hpp"
 #include "tokenizer/pretokenizer.hpp"
 #include "tokenizer/utf8.hpp"
@@ -71,7 +72,7 @@ class BpeEncoding final : public Encoding {
  public:
   BpeEncoding(EncodingId id, Vocabulary vocab, std::span<const SpecialToken> special_tokens)
       : id_(id), vocab_(std::move(vocab)), characters_(vocab_), digit_groups_(vocab_),
-        merger_(vocab_, &characters_), special_tokens_(special_tokens) {}
+        merger_(vocab_, &characters_), emoji_pieces_(vocab_, merger_), special_tokens_(special_tokens) {}
   BpeEncoding(const BpeEncoding&) = delete;
   BpeEncoding& operator=(const BpeEncoding&) = delete;
 
@@ -122,7 +123,7 @@ class BpeEncoding final : public Encoding {
     for (auto p = reinterpret_cast<BytePtr>(text.data()); p < end;) {
       const BytePtr piece_end = Scanner::piece_end(p, end);
       const char* piece = reinterpret_cast<const char*>(p);
-      const auto length = static_cast<std::uint32_t>(piece_end - p);
+      auto length = static_cast<std::uint32_t>(piece_end - p);
       p = piece_end;
       if (length == 1) {  // a table lookup already
         merger_.merge_piece(piece, length, sink, scratch);
@@ -140,6 +141,19 @@ class BpeEncoding final : public Encoding {
       if (const TokenId digits = digit_groups_.token_of(piece, length); digits != kNoToken) {
         sink(digits);
         continue;
+      }
+      // Emoji (after a space or not) from a table, without a hash, one after another
+      // while no token holds the bytes on either side of where one ends; the rest of the
+      // piece, if any, merges on its own.
+      if (EmojiPieceTable::may_lead(piece)) [[unlikely]] {
+        EmojiPieceTable::Lead emoji = emoji_pieces_.lead_of(piece, length);
+        for (; !emoji.tokens.empty(); emoji = emoji_pieces_.lead_of(piece, length)) {
+          for (const TokenId token : emoji.tokens) sink(token);
+          piece += emoji.length;
+          length -= static_cast<std::uint32_t>(emoji.length);
+          if (length < 2) break;
+        }
+        if (length == 0) continue;
       }
       const std::uint64_t hash = hash_token_bytes(piece, length);
       if (const std::span<const TokenId> cached = cache.find(piece, length, hash); !cached.empty()) {
@@ -167,6 +181,7 @@ class BpeEncoding final : public Encoding {
   CharacterTable characters_;
   DigitGroupTable digit_groups_;
   BytePairMerger merger_;
+  EmojiPieceTable emoji_pieces_;  // built with merger_
   std::span<const SpecialToken> special_tokens_;
 };
 
