@@ -333,17 +333,11 @@ std::span<const Migration> ledger_migrations() {
           SET folded_through_seq = MIN(folded_through_seq, (SELECT COALESCE(MAX(seq), 0) FROM calls));
         END;
       )sql"},
-      // A turnout from before the watermark still writes a call's roll-ups in its own
-      // batch, and nothing stops it writing to this file after a newer one migrated it
-      // (a rolling upgrade, or the new CLI run against the old gateway): its rows land
-      // above the watermark and a fold would count them twice. Such a writer does not
-      // know this column, so its rows take the DEFAULT (already counted); this version's
-      // insert writes 1 and the fold counts only those. Rows above the watermark now were
-      // stored by the one version that folded without this column, so they await the fold.
-      Migration{"calls counted by the fold", R"sql(
-        ALTER TABLE calls ADD COLUMN counted_by_fold INTEGER NOT NULL DEFAULT 0;
-        UPDATE calls SET counted_by_fold = 1 WHERE seq > (SELECT folded_through_seq FROM rollup_watermark);
-      )sql"},
+      // The fold counts only calls with counted_by_fold = 1, which this version's insert
+      // writes. Gateways still running on the file (a rolling upgrade, or the new CLI run
+      // against the old gateway) do not know the column, so their rows take its DEFAULT,
+      // picked from the version the file had before this open (add_counted_by_fold).
+      Migration{"calls counted by the fold", "", &add_counted_by_fold},
   };
   return migrations;
 }
@@ -375,6 +369,28 @@ Result<void> allow_null_counted_prompt_tokens(Database& db) {
                               "ALTER TABLE calls_rebuilt RENAME TO calls;\n" +
                               *indexes + ";";
   return db.exec(rebuild);
+}
+
+Result<void> add_counted_by_fold(Database& db) {
+  // migrate() stamps user_version after the last step, so this reads the version the file
+  // had when this open began: what the gateways still writing to it were built for.
+  auto version_before = db.query_int("PRAGMA user_version");
+  if (!version_before) {
+    return version_before.error();
+  }
+  const auto migrations = ledger_migrations();
+  std::size_t watermark_step = 0;
+  while (watermark_step < migrations.size() && migrations[watermark_step].description != "roll-up watermark") {
+    ++watermark_step;
+  }
+  // A file that already had the watermark is written by a build that folds, every call
+  // after the watermark included (its own ones awaiting the fold): DEFAULT 1. A file
+  // brought past the watermark in this open is written by builds from before it, which
+  // write a call's roll-ups in its own batch: DEFAULT 0 (already counted), and the
+  // watermark was just set to the newest call, so nothing awaits the fold.
+  const bool written_by_folding_build = *version_before > static_cast<std::int64_t>(watermark_step);
+  return db.exec(fmt::format("ALTER TABLE calls ADD COLUMN counted_by_fold INTEGER NOT NULL DEFAULT {}",
+                             written_by_folding_build ? 1 : 0));
 }
 
 Result<void> ensure_call_columns(Database& db) {

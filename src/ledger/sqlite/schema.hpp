@@ -31,6 +31,12 @@ Result<void> ensure_call_columns(Database& db);
 // the table is rebuilt from its stored definition, rows, rowids and indexes kept.
 Result<void> allow_null_counted_prompt_tokens(Database& db);
 
+// Adds calls.counted_by_fold (migration "calls counted by the fold") with the DEFAULT that
+// is right for the gateways still writing to `db` without knowing the column: 1 (left to
+// the fold) if the file had the watermark before this open, 0 (counted in its own batch)
+// if it is brought past the watermark now. Run by migrate() before it stamps user_version.
+Result<void> add_counted_by_fold(Database& db);
+
 // The watermark's DELETE trigger (migration "roll-up watermark") goes with its table: a
 // rebuild of `calls` that forgot to re-create it would let new calls reuse seqs the fold
 // has passed, never to be counted. Re-creates it when it is missing (lowering the

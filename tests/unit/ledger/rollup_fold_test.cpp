@@ -227,6 +227,43 @@ TEST(RollupFold, CallsAnOlderWriterStoresAfterTheUpgradeAreNotCountedTwice) {
   EXPECT_EQ(day_rollup_calls(file), 8);
 }
 
+// The release that folded before this column existed (the watermark without
+// counted_by_fold) keeps writing to the file after a newer one migrated it: its insert
+// does not name the column and it writes no roll-ups, leaving the call to a fold, so its
+// calls must take a DEFAULT the fold counts.
+TEST(RollupFold, CallsAFoldingWriterWithoutTheColumnStoresAfterTheUpgradeAreFolded) {
+  TempDir dir;
+  const fs::path file = dir.path() / "ledger.db";
+  const auto migrations = sqlite::ledger_migrations();
+  std::size_t step = 0;
+  while (step < migrations.size() && migrations[step].description != "calls counted by the fold") ++step;
+  ASSERT_LT(step, migrations.size());
+  auto old_writer = sqlite::Database::open(file.string(), sqlite::Database::OpenMode::create_if_missing);
+  ASSERT_TRUE(old_writer) << old_writer.error().message;
+  ASSERT_TRUE(sqlite::migrate(*old_writer, migrations.first(step)));
+  const auto store_the_old_way = [&](const std::string& key, int second) {
+    const Result<void> stored = old_writer->exec(
+        "INSERT INTO calls (record_key, id, timestamp, instance_id, client_key_id, requested_model, model, route, "
+        "counted_prompt_tokens, prompt_tokens, completion_tokens, cached_tokens, usage_reported, latency_ms, status, "
+        "error_type, attempts, stream) VALUES ('" +
+        key + "', 'r', " + std::to_string(1'700'000'000 + second) +
+        ", 'i', '', 'auto', 'm', 'simple', 1, 1, 1, 0, 1, 5, 200, '', 1, 0)");
+    ASSERT_TRUE(stored) << stored.error().message;
+  };
+  store_the_old_way("old-1", 0);
+
+  auto backend = SqliteBackend::open(file.string());  // migrates the file under the old writer
+  ASSERT_TRUE(backend) << backend.error().message;
+  store_the_old_way("old-2", 1);
+  write_in_batches(**backend, keyed(random_records(5, 11), "new-"));
+  store_the_old_way("old-3", 2);
+  const auto folded = (*backend)->fold_rollups();
+  ASSERT_TRUE(folded) << folded.error().message;
+  EXPECT_EQ(*folded, 7U);  // the old writer's two since the open, and the new writer's five
+  EXPECT_EQ(day_rollup_calls(file), query_int(file, "SELECT COUNT(*) FROM calls"));
+  EXPECT_EQ(day_rollup_calls(file), 8);
+}
+
 // The fold reads rows back through record_scan.cpp's column list: it must be the call-row
 // list (what the insert writes) less the key, or a new column reaches the fold as its default.
 TEST(RollupFold, TheFoldReadsEveryColumnTheInsertWrites) {
