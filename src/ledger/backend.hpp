@@ -37,8 +37,10 @@ class Backend {
   virtual bool folds_rollups_later() const { return false; }
 
   // Deletes up to `limit` raw records with timestamp < cutoff (roll-ups are kept) in one
-  // transaction; returns how many went. Called from the writer thread only.
-  virtual Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit) = 0;
+  // transaction; returns how many went. A backend that folds later deletes only folded
+  // records, and folds first when `fold_first` (false while a failed fold waits for its
+  // retry time). Called from the writer thread only.
+  virtual Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit, bool fold_first) = 0;
 
   // Deletes the second-level roll-up rows of buckets before `cutoff` (rollup.hpp: they
   // are kept for a day). Called from the writer thread only.

@@ -211,7 +211,9 @@ void QueuedLedger::note_stored(WriterState& state, std::size_t stored) const {
     return;
   }
   if (state.unfolded == 0) {
-    state.next_fold = SteadyClock::now() + options_.rollup_fold_interval;
+    // A failed fold (the catch-up at open, with nothing stored yet) keeps its retry time.
+    const auto due = SteadyClock::now() + options_.rollup_fold_interval;
+    state.next_fold = state.fold_error.empty() ? due : std::max(state.next_fold, due);
   }
   state.unfolded += stored;
 }
@@ -280,7 +282,8 @@ void QueuedLedger::prune_expired(WriterState& state) {
     }
   }
   const double cutoff = unix_now() - static_cast<double>(options_.retention.count());
-  auto pruned = backend_->prune_before(cutoff, kPruneChunk);
+  // A failed fold is retried on its own clock (fold_when_due), not by every retention chunk.
+  auto pruned = backend_->prune_before(cutoff, kPruneChunk, state.fold_error.empty());
   state.pruning_records = pruned && *pruned == kPruneChunk;
   if (!pruned) {
     state.next_prune = now + options_.retry_interval;  // the write path reports the database's health

@@ -216,7 +216,7 @@ Result<void> PostgresBackend::prune_second_rollups(double cutoff) {
   return {};
 }
 
-Result<std::uint64_t> PostgresBackend::prune_before(double cutoff, std::uint64_t limit) {
+Result<std::uint64_t> PostgresBackend::prune_before(double cutoff, std::uint64_t limit, bool /*fold_first*/) {
   if (!writer_) {
     auto connection = connect();
     if (!connection) {

@@ -22,7 +22,7 @@ class PostgresBackend final : public Backend {
   static Result<std::unique_ptr<PostgresBackend>> open(std::string_view url);
 
   Result<void> write_batch(std::span<const KeyedRecord> records) override;
-  Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit) override;
+  Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit, bool fold_first) override;
   Result<void> prune_second_rollups(double cutoff) override;
   Result<StatsReport> stats(const StatsQuery& query) override;
   Result<SeriesReport> series(const SeriesQuery& query) override;

@@ -314,7 +314,7 @@ Result<void> SqliteBackend::prune_second_rollups(double cutoff) {
   return transaction->commit();
 }
 
-Result<std::uint64_t> SqliteBackend::prune_before(double cutoff, std::uint64_t limit) {
+Result<std::uint64_t> SqliteBackend::prune_before(double cutoff, std::uint64_t limit, bool fold_first) {
   if (!writer_) {
     if (auto reopened = open_writer(); !reopened) {
       return reopened.error();
@@ -330,17 +330,20 @@ Result<std::uint64_t> SqliteBackend::prune_before(double cutoff, std::uint64_t l
     // The roll-ups outlive the raw rows: a call is counted into them before its row can
     // go, so only rows at or below the watermark are deleted. A fold that fails (a sum
     // overflow, an unreadable row; reported by the writer's own folds) is rolled back
-    // without stopping retention of the calls already folded.
-    if (auto saved = connection.db.exec("SAVEPOINT retention_fold"); !saved) {
-      return saved.error();
-    }
-    if (auto folded = fold_in_transaction(); !folded) {
-      if (auto undone = connection.db.exec("ROLLBACK TO retention_fold"); !undone) {
-        return undone.error();
+    // without stopping retention of the calls already folded. While one waits for its
+    // retry time, retention only deletes what is folded.
+    if (fold_first) {
+      if (auto saved = connection.db.exec("SAVEPOINT retention_fold"); !saved) {
+        return saved.error();
       }
-    }
-    if (auto released = connection.db.exec("RELEASE retention_fold"); !released) {
-      return released.error();
+      if (auto folded = fold_in_transaction(); !folded) {
+        if (auto undone = connection.db.exec("ROLLBACK TO retention_fold"); !undone) {
+          return undone.error();
+        }
+      }
+      if (auto released = connection.db.exec("RELEASE retention_fold"); !released) {
+        return released.error();
+      }
     }
     auto remove = connection.db.prepare(
         "DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE timestamp < ?1 AND seq <= "

@@ -24,7 +24,7 @@ class SqliteBackend final : public Backend {
   Result<void> write_batch(std::span<const KeyedRecord> records) override;
   Result<std::uint64_t> fold_rollups() override;
   bool folds_rollups_later() const override { return true; }
-  Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit) override;
+  Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit, bool fold_first) override;
   Result<void> prune_second_rollups(double cutoff) override;
   Result<StatsReport> stats(const StatsQuery& query) override;
   Result<SeriesReport> series(const SeriesQuery& query) override;

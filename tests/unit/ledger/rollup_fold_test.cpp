@@ -97,7 +97,7 @@ TEST(RollupFold, CallsStoredAfterRetentionEmptiedTheTableAreFolded) {
   auto backend = SqliteBackend::open(file.string());
   ASSERT_TRUE(backend) << backend.error().message;
   write_in_batches(**backend, keyed(old_records, "old"));
-  auto pruned = (*backend)->prune_before(2'000'000'000, 1'000);  // everything, folded first
+  auto pruned = (*backend)->prune_before(2'000'000'000, 1'000, true);  // everything, folded first
   ASSERT_TRUE(pruned) << pruned.error().message;
   EXPECT_EQ(*pruned, 50u);
   EXPECT_EQ(day_rollup_calls(file), 50);

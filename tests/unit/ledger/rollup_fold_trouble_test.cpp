@@ -15,6 +15,7 @@
 #include <future>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -84,7 +85,7 @@ TEST(RollupFoldTrouble, RetentionDeletesTheFoldedCallsWhileAFoldFails) {
   write(**backend, {overflowing_call("a", 1'000), overflowing_call("b", 1'001)}, "poison-");
   ASSERT_FALSE((*backend)->fold_rollups());
 
-  const auto pruned = (*backend)->prune_before(unix_now(), 1'000);
+  const auto pruned = (*backend)->prune_before(unix_now(), 1'000, true);
   ASSERT_TRUE(pruned) << pruned.error().message;
   EXPECT_EQ(*pruned, 50U);
   // The calls not in the roll-ups are kept: deleting them would lose them from /stats for good.
@@ -155,6 +156,8 @@ class FoldCountingBackend final : public Backend {
  public:
   explicit FoldCountingBackend(std::unique_ptr<SqliteBackend> inner) : inner_(std::move(inner)) {}
   std::shared_ptr<std::atomic<int>> folds() const { return folds_; }
+  // Retention chunks that were to fold first (the fold inside prune_before).
+  std::shared_ptr<std::atomic<int>> prune_folds() const { return prune_folds_; }
 
   Result<void> write_batch(std::span<const KeyedRecord> records) override { return inner_->write_batch(records); }
   Result<std::uint64_t> fold_rollups() override {
@@ -162,8 +165,9 @@ class FoldCountingBackend final : public Backend {
     return inner_->fold_rollups();
   }
   bool folds_rollups_later() const override { return inner_->folds_rollups_later(); }
-  Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit) override {
-    return inner_->prune_before(cutoff, limit);
+  Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit, bool fold_first) override {
+    if (fold_first) ++*prune_folds_;
+    return inner_->prune_before(cutoff, limit, fold_first);
   }
   Result<void> prune_second_rollups(double cutoff) override { return inner_->prune_second_rollups(cutoff); }
   Result<StatsReport> stats(const StatsQuery& query) override { return inner_->stats(query); }
@@ -175,6 +179,7 @@ class FoldCountingBackend final : public Backend {
  private:
   std::unique_ptr<SqliteBackend> inner_;
   std::shared_ptr<std::atomic<int>> folds_ = std::make_shared<std::atomic<int>>(0);
+  std::shared_ptr<std::atomic<int>> prune_folds_ = std::make_shared<std::atomic<int>>(0);
 };
 
 // A fold that fails every time is retried on its own clock, not on every write round once
@@ -200,6 +205,51 @@ TEST(RollupFoldTrouble, AFoldThatKeepsFailingIsRetriedOnlyAfterItsRetryInterval)
   // The first round's fold, then at most one per retry_interval (doubling after each failure).
   EXPECT_LE(folds->load(), 2 + seconds.count()) << "in " << seconds.count() << " s";
   EXPECT_NE((*ledger)->health().degraded.find("roll-ups not folded"), std::string::npos);
+}
+
+// The catch-up at open fails with nothing stored yet: the first call stored afterwards
+// does not bring the retry forward to rollup_fold_interval, and retention chunks do not
+// fold meanwhile either.
+TEST(RollupFoldTrouble, AFailedCatchUpKeepsItsRetryTimeWhenCallsArriveAndRetentionRuns) {
+  TempDir dir;
+  const fs::path file = dir.path() / "ledger.db";
+  store_unfoldable_calls(file);
+  auto backend = SqliteBackend::open(file.string());
+  ASSERT_TRUE(backend) << backend.error().message;
+  auto counting = std::make_unique<FoldCountingBackend>(std::move(*backend));
+  const auto folds = counting->folds();
+  const auto prune_folds = counting->prune_folds();
+  LedgerOptions options;
+  options.retry_interval = 5s;
+  options.rollup_fold_interval = 10ms;
+  options.retention = std::chrono::seconds(86'400);
+  options.retention_check_interval = std::chrono::seconds(0);  // a retention chunk every round
+  auto ledger = QueuedLedger::open(std::move(counting), options);
+  ASSERT_TRUE(ledger) << ledger.error().message;
+  ASSERT_TRUE(eventually([&] { return !(*ledger)->health().degraded.empty(); }));
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(append_and_wait(**ledger, sample_record("after-" + std::to_string(i), unix_now(), "gpt-4o")));
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(folds->load(), 1);  // the catch-up only; its retry is 5 s away
+  EXPECT_EQ(prune_folds->load(), 0);
+  EXPECT_NE((*ledger)->health().degraded.find("roll-ups not folded"), std::string::npos);
+}
+
+// A retention chunk told not to fold deletes only calls already folded.
+TEST(RollupFoldTrouble, RetentionWithoutTheFoldLeavesUnfoldedCalls) {
+  TempDir dir;
+  const fs::path file = dir.path() / "ledger.db";
+  auto backend = SqliteBackend::open(file.string());
+  ASSERT_TRUE(backend) << backend.error().message;
+  write(**backend, random_records(10, 6), "folded-");
+  ASSERT_TRUE((*backend)->fold_rollups());
+  write(**backend, random_records(4, 7), "waiting-");
+  const auto pruned = (*backend)->prune_before(2'000'000'000, 1'000, false);
+  ASSERT_TRUE(pruned) << pruned.error().message;
+  EXPECT_EQ(*pruned, 10U);
+  EXPECT_EQ(query_int(file, "SELECT COUNT(*) FROM calls"), 4);
+  EXPECT_EQ(query_int(file, "SELECT folded_through_seq FROM rollup_watermark"), 10);
 }
 
 // A database that is not taking writes: a reader is answered at once with why.

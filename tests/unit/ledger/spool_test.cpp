@@ -64,7 +64,7 @@ class FlakyBackend final : public Backend {
     }
     return {};
   }
-  Result<std::uint64_t> prune_before(double, std::uint64_t) override { return std::uint64_t{0}; }
+  Result<std::uint64_t> prune_before(double, std::uint64_t, bool) override { return std::uint64_t{0}; }
   Result<void> prune_second_rollups(double) override { return {}; }
   Result<StatsReport> stats(const StatsQuery&) override { return StatsReport{}; }
   Result<SeriesReport> series(const SeriesQuery& query) override { return SeriesReport{query, {}}; }
