@@ -11,6 +11,24 @@
 
 namespace turnout::ledger::sqlite {
 
+namespace {
+
+// The watermark's DELETE trigger, created by migration "roll-up watermark" and re-created
+// by ensure_watermark_trigger: one text, so the two cannot drift apart. (SQLite stores it
+// without IF NOT EXISTS, as the migration first created it.)
+constexpr std::string_view kWatermarkTriggerSql = R"sql(
+        CREATE TRIGGER IF NOT EXISTS calls_watermark_row_deleted AFTER DELETE ON calls
+        WHEN old.seq >= (SELECT folded_through_seq FROM rollup_watermark)
+        BEGIN
+          UPDATE rollup_watermark
+          SET folded_through_seq = MIN(folded_through_seq, (SELECT COALESCE(MAX(seq), 0) FROM calls));
+        END;
+      )sql";
+
+Result<void> create_watermark_trigger(Database& db) { return db.exec(kWatermarkTriggerSql); }
+
+}  // namespace
+
 std::span<const Migration> ledger_migrations() {
   // `seq` (the rowid) orders records as written; `record_key` is unique per append and
   // makes a re-sent batch idempotent; `id` is the client-visible request id, which a
@@ -326,13 +344,8 @@ std::span<const Migration> ledger_migrations() {
           folded_through_seq INTEGER NOT NULL
         ) STRICT;
         INSERT INTO rollup_watermark (id, folded_through_seq) SELECT 1, COALESCE(MAX(seq), 0) FROM calls;
-        CREATE TRIGGER calls_watermark_row_deleted AFTER DELETE ON calls
-        WHEN old.seq >= (SELECT folded_through_seq FROM rollup_watermark)
-        BEGIN
-          UPDATE rollup_watermark
-          SET folded_through_seq = MIN(folded_through_seq, (SELECT COALESCE(MAX(seq), 0) FROM calls));
-        END;
-      )sql"},
+      )sql",
+                &create_watermark_trigger},
       // The fold counts only calls with counted_by_fold = 1, which this version's insert
       // writes. Gateways still running on the file (a rolling upgrade, or the new CLI run
       // against the old gateway) do not know the column, so their rows take its DEFAULT,
@@ -428,19 +441,15 @@ Result<void> ensure_watermark_trigger(Database& db) {
   if (!transaction) {
     return transaction.error();
   }
-  // The statements of migration "roll-up watermark" (which must stay as released).
-  if (auto created = db.exec(R"sql(
-    CREATE TRIGGER IF NOT EXISTS calls_watermark_row_deleted AFTER DELETE ON calls
-    WHEN old.seq >= (SELECT folded_through_seq FROM rollup_watermark)
-    BEGIN
-      UPDATE rollup_watermark
-      SET folded_through_seq = MIN(folded_through_seq, (SELECT COALESCE(MAX(seq), 0) FROM calls));
-    END;
-    UPDATE rollup_watermark
-    SET folded_through_seq = MIN(folded_through_seq, (SELECT COALESCE(MAX(seq), 0) FROM calls));
-  )sql");
-      !created) {
+  if (auto created = create_watermark_trigger(db); !created) {
     return created;
+  }
+  // What the trigger would have done for the deletes it missed.
+  if (auto lowered = db.exec(
+          "UPDATE rollup_watermark "
+          "SET folded_through_seq = MIN(folded_through_seq, (SELECT COALESCE(MAX(seq), 0) FROM calls))");
+      !lowered) {
+    return lowered;
   }
   return transaction->commit();
 }
