@@ -9,7 +9,9 @@
 // Longer pieces that start so ("👋🏽", " 🇩🇪", "😀😀😀") are cut after the first
 // character where no token holds the two bytes at the cut: every merge makes a token of
 // the bytes on both sides of where it joins, so none can join across such a cut, and
-// the two sides' tokens are exactly the piece's.
+// the two sides' tokens are exactly the piece's. The rest is answered by the general way,
+// which gives a rest that is a whole token as that token without merging: exact because
+// every token of both vocabularies merges to itself (Vocabulary.EveryTokenMergesToItself).
 //
 // A piece's tokens are a function of its bytes alone, so the table holds exactly what the
 // merge gives for those bytes, whatever cut the piece; pieces whose merge gives more

@@ -3,6 +3,7 @@
 // in the byte arena, so the cases that matter are tokens that agree on their first 8
 // bytes, tokens longer than the length code holds (255 bytes and more), prefixes and
 // extensions of tokens, and buckets that overflow into the next ones.
+#include "naive_bpe.hpp"
 #include "tiktoken_text.hpp"
 #include "tokenizer/embedded_vocabularies.hpp"
 #include "tokenizer/vocabulary.hpp"
@@ -112,6 +113,38 @@ TEST(Vocabulary, EveryTokenIsFoundJoinedAtEverySeam) {
   const Vocabulary cl100k = Vocabulary::from_tiktoken(turnout::tokenizer::embedded_cl100k_base_tiktoken()).value();
   EXPECT_FALSE(cl100k.byte_pair_occurs_in_a_token(0xbd, '$'));
   EXPECT_TRUE(cl100k.byte_pair_occurs_in_a_token('t', 'h'));
+}
+
+// The ranks of tokens whose own bytes, merged by tiktoken's rule (the naive merge), give
+// anything but that one token. The tokenizer answers a piece that is a whole token with
+// that token without merging (bpe.hpp), and the emoji table hands the rest of a cut
+// piece to that shortcut (emoji_table.hpp): both are exact only if this list is empty.
+std::vector<TokenId> tokens_not_merging_to_themselves(const Vocabulary& vocab) {
+  std::vector<TokenId> wrong;
+  std::vector<TokenId> merged;
+  for (TokenId rank = 0; rank < vocab.size(); ++rank) {
+    merged.clear();
+    turnout::tokenizer::test::naive_merge(vocab, vocab.bytes_of(rank), merged);
+    if (merged.size() != 1 || merged[0] != rank) wrong.push_back(rank);
+  }
+  return wrong;
+}
+
+TEST(Vocabulary, EveryTokenMergesToItself) {
+  for (const std::string_view text : {turnout::tokenizer::embedded_cl100k_base_tiktoken(),
+                                      turnout::tokenizer::embedded_o200k_base_tiktoken()}) {
+    const Vocabulary vocab = Vocabulary::from_tiktoken(text).value();
+    const std::vector<TokenId> wrong = tokens_not_merging_to_themselves(vocab);
+    EXPECT_TRUE(wrong.empty()) << wrong.size() << " of " << vocab.size() << " tokens, the first rank "
+                               << (wrong.empty() ? 0 : wrong[0]);
+  }
+}
+
+// The check can fail: "abc" with neither "ab" nor "bc" a token is never reached by a
+// merge ([a][b][c] stays three tokens), so its whole-token shortcut would differ.
+TEST(Vocabulary, ATokenNoMergeReachesIsFound) {
+  const Vocabulary vocab = Vocabulary::from_tiktoken(tiktoken_text({"abc", "xy"})).value();
+  EXPECT_EQ(tokens_not_merging_to_themselves(vocab), std::vector<TokenId>{256});
 }
 
 TEST(Vocabulary, MalformedTextIsAnErrorNamingTheLine) {
