@@ -5,6 +5,7 @@
 // tones, flags, ZWJ families) must encode, through the whole tokenizer, to the naive
 // merge's ids.
 #include "naive_bpe.hpp"
+#include "tiktoken_text.hpp"
 #include "tokenizer/bpe.hpp"
 #include "tokenizer/character_table.hpp"
 #include "tokenizer/embedded_vocabularies.hpp"
@@ -102,6 +103,41 @@ TEST_P(EmojiPieceTableTest, PiecesAreCutOnlyWhereTheTwoSidesMergeApart) {
     std::vector<TokenId> cut(lead.tokens.begin(), lead.tokens.end());
     test::naive_merge(f.vocab, std::string_view(piece).substr(lead.length), cut);
     EXPECT_EQ(cut, naive(f.vocab, piece)) << piece;
+  }
+}
+
+// A piece whose merge gives more than kMaxTokens tokens is not kept and goes the general
+// way. OpenAI's vocabularies have none, so a vocabulary of the 256 single bytes alone:
+// there " 😀" is five tokens (not kept) and "😀" four (kept); no byte pair is in a token,
+// so every emoji is cut from what follows. What the piece loop does (tokenizer.cpp:
+// leads while the table answers, then the rest merged) must still give the naive merge's
+// tokens. (The loop itself runs only inside an Encoding, which is built from the
+// embedded vocabularies alone; this replays its steps on the table.) A lead after the
+// first never has a space, so at most four tokens: only a spaced first lead can go
+// unanswered.
+TEST(EmojiPieceTableBytesOnly, PiecesOfMoreThanMaxTokensAreNotAnsweredAndGoTheGeneralWay) {
+  const Fixture f(test::tiktoken_text({}));
+  const std::string grin = utf8_of_astral(0x1f600);
+  const std::string spaced = " " + grin;
+  EXPECT_TRUE(f.table.lead_of(spaced.data(), spaced.size()).tokens.empty());
+  EXPECT_EQ(f.table.lead_of(grin.data(), grin.size()).tokens.size(), 4u);
+  for (const std::string& piece : {spaced, spaced + grin + grin, grin + " " + grin + grin, grin + grin + "ok",
+                                   spaced + "\n\n", grin + utf8_of_astral(0x1f3fd) + "\xe2\x80\x8d"}) {
+    std::vector<TokenId> tokens;
+    std::size_t at = 0;
+    std::size_t leads = 0;
+    for (;;) {
+      const EmojiPieceTable::Lead lead = f.table.lead_of(piece.data() + at, piece.size() - at);
+      if (lead.tokens.empty()) break;
+      tokens.insert(tokens.end(), lead.tokens.begin(), lead.tokens.end());
+      at += lead.length;
+      ++leads;
+      if (piece.size() - at < 2) break;
+    }
+    EXPECT_EQ(leads == 0, piece[0] == ' ') << piece;
+    test::naive_merge(f.vocab, std::string_view(piece).substr(at), tokens);
+    EXPECT_EQ(tokens, naive(f.vocab, piece)) << piece;
+    EXPECT_EQ(tokens.size(), piece.size()) << piece;  // bytes only: one token per byte
   }
 }
 
