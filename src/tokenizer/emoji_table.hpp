@@ -83,8 +83,6 @@ class EmojiPieceTable {
     return {{entry.tokens.data(), entry.count}, end};
   }
 
-  std::size_t memory_bytes() const { return entries_.capacity() * sizeof(Entry); }
-
  private:
   static constexpr std::uint32_t kCharacters = 0x1000;  // U+1F000-U+1FFFF
   struct Entry {
