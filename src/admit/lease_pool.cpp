@@ -68,7 +68,7 @@ std::optional<LeaseTicket> LeasePool::admit_locally(const KeyGrant& grant, std::
   return ticket(open->second, lease, amount_pico);
 }
 
-std::optional<governance::LeaseReturn> LeasePool::close(std::string lease_id) {
+std::optional<LeasePool::PendingReturn> LeasePool::close(std::string lease_id) {
   const auto found = leases_.find(lease_id);
   if (found == leases_.end()) return std::nullopt;
   Lease& lease = found->second;
@@ -78,9 +78,10 @@ std::optional<governance::LeaseReturn> LeasePool::close(std::string lease_id) {
   }
   const std::int64_t unused = lease.slice.take_unused();
   const std::int64_t returned_total = lease.slice.returned_pico;
+  const std::int64_t expires_at_ms = lease.expires_at_ms;
   if (lease.slice.in_flight_calls == 0) leases_.erase(found);
   if (unused == 0) return std::nullopt;
-  return governance::LeaseReturn{std::move(lease_id), unused, returned_total};
+  return PendingReturn{governance::LeaseReturn{std::move(lease_id), unused, returned_total}, expires_at_ms};
 }
 
 std::shared_ptr<std::mutex> LeasePool::renewal_lock(const std::string& key_id) {
@@ -100,11 +101,13 @@ LeasePool::Outcome LeasePool::admit(const KeyGrant& grant, std::int64_t amount_p
   const auto renewal = renewal_lock(grant.key.id);
   std::lock_guard renewing(*renewal);
   governance::LeaseRequest request;
+  std::optional<PendingReturn> previous;
   {
     std::lock_guard lock(mutex_);
     if (auto admitted = admit_locally(grant, amount_pico, now_ms, call_ends_ms)) return std::move(*admitted);
-    if (const auto open = open_.find(grant.key.id); open != open_.end()) request.previous = close(open->second);
+    if (const auto open = open_.find(grant.key.id); open != open_.end()) previous = close(open->second);
   }
+  if (previous) request.previous = previous->part;
   auto lease_id = governance::random_hex(16);
   if (!lease_id) return governance::StoreError{governance::FailureKind::database, lease_id.error().message};
   request.lease_id = std::move(*lease_id);
@@ -119,16 +122,16 @@ LeasePool::Outcome LeasePool::admit(const KeyGrant& grant, std::int64_t amount_p
   if (!granted) {
     // The previous lease's unused part is still reserved in the database: give it back later
     // (re-sent after a lost COMMIT answer it frees nothing twice: returns carry their total).
-    if (request.previous) queue_return(*request.previous);
+    if (previous) queue_return(std::move(*previous));
     // Only a lost COMMIT answer can leave a lease stored that this replica never spends:
     // give it all back (a return of a lease the database never stored frees nothing).
     // Any other failure wrote nothing, so there is nothing to give back.
     if (granted.error().kind == governance::FailureKind::commit_unknown)
-      queue_return(whole_lease_return(request.lease_id));
+      queue_return(PendingReturn{whole_lease_return(request.lease_id), request.expires_at_ms});
     return granted.error();
   }
   if (granted->unusable) {
-    if (request.previous) queue_return(*request.previous);  // rolled back with the rest
+    if (previous) queue_return(std::move(*previous));  // rolled back with the rest
     return KeyUnusable{*granted->unusable};
   }
   if (granted->refused) return *granted->refused;
@@ -181,7 +184,7 @@ void LeasePool::drop_team(const std::string& team_id) {
 }
 
 void LeasePool::return_unused(std::int64_t now_ms, bool everything) {
-  std::vector<governance::LeaseReturn> returns;
+  std::vector<PendingReturn> returns;
   {
     std::lock_guard lock(mutex_);
     std::vector<std::string> due;
@@ -194,19 +197,28 @@ void LeasePool::return_unused(std::int64_t now_ms, bool everything) {
     returns.swap(pending_returns_);
   }
   // One at a time, so a failure re-queues only what was not given back (never twice). A
-  // return of a lease the database no longer (or never) stored succeeds, freeing nothing,
-  // and is dropped. The first failure ends the round: with the database away, every return
-  // would wait out its own timeout. The failed one goes behind the untried rest, so a return
+  // return that finds no lease row frees nothing: before the lease's expiry its take's
+  // COMMIT may still be landing (its answer was lost), so it is kept for a later round;
+  // from the expiry on the row is gone for good (swept, charged) or never was, and it is
+  // dropped. The first failure ends the round: with the database away, every return would
+  // wait out its own timeout. The failed one goes behind the untried rest, so a return
   // that keeps failing holds up no other.
+  std::vector<PendingReturn> early;
   std::size_t done = 0;
-  while (done < returns.size() && store_.return_leases({returns[done]})) ++done;
-  if (done == returns.size()) return;
+  for (; done < returns.size(); ++done) {
+    auto without_lease = store_.return_leases({returns[done].part});
+    if (!without_lease) break;
+    if (*without_lease > 0 && now_ms < returns[done].expires_at_ms) early.push_back(std::move(returns[done]));
+  }
+  if (early.empty() && done == returns.size()) return;
   std::lock_guard lock(mutex_);
+  for (PendingReturn& kept : early) queue_return(std::move(kept));
+  if (done == returns.size()) return;
   for (std::size_t i = done + 1; i < returns.size(); ++i) queue_return(std::move(returns[i]));
   queue_return(std::move(returns[done]));
 }
 
-void LeasePool::queue_return(governance::LeaseReturn unused) {
+void LeasePool::queue_return(PendingReturn unused) {
   // At the bound the part stays reserved until the lease expires: unspendable, not lost.
   if (pending_returns_.size() >= settings_.max_pending_returns) return;
   pending_returns_.push_back(std::move(unused));

@@ -46,6 +46,7 @@ struct LeaseSettings {
   std::chrono::milliseconds idle{5'000};   // unused this long: its unused part goes back
   // Returns waiting for the database at most: past it a return is dropped and its part
   // stays reserved until the lease expires (then charged as expired), never overspent.
+  // A return that finds no lease row waits too, until the lease's expiry (see return_unused).
   std::size_t max_pending_returns = 10'000;
 };
 
@@ -82,6 +83,8 @@ class LeasePool {
 
   // Gives back the unused part of idle, expired and dropped leases (all of them when
   // `everything`, at shutdown). Blocks on the database; a failed return is retried later.
+  // A return that finds no lease row is retried later too until the lease expires: its
+  // take's COMMIT may still be finishing (an answer lost as the connection broke).
   void return_unused(std::int64_t now_ms, bool everything = false);
 
   // Leases held (open or still settling), for tests and /stats.
@@ -107,6 +110,12 @@ class LeasePool {
     std::string lease_id;
     std::int64_t amount_pico = 0;
   };
+  // A part to give back, and when its lease expires: until then a return finding no lease
+  // row may be early (the take's COMMIT not landed yet); from then the sweep charges it.
+  struct PendingReturn {
+    governance::LeaseReturn part;
+    std::int64_t expires_at_ms = 0;
+  };
 
   // Under mutex_: admits against the key's open lease when it has room, time and the
   // grant's version; nullopt otherwise.
@@ -115,10 +124,10 @@ class LeasePool {
   LeaseTicket ticket(const std::string& lease_id, Lease& lease, std::int64_t amount_pico);
   // Under mutex_: no more admissions; its unused part, to give back. Forgotten once nothing
   // of it is in flight. By value: callers pass ids held by the maps it erases from.
-  std::optional<governance::LeaseReturn> close(std::string lease_id);
+  std::optional<PendingReturn> close(std::string lease_id);
   std::shared_ptr<std::mutex> renewal_lock(const std::string& key_id);
   // Under mutex_: queues a return for the keeper, unless max_pending_returns are waiting.
-  void queue_return(governance::LeaseReturn unused);
+  void queue_return(PendingReturn unused);
 
   governance::GovernanceStore& store_;
   const LeaseSettings settings_;
@@ -127,7 +136,7 @@ class LeasePool {
   std::unordered_map<std::string, std::string> open_;     // key id -> its open lease's id
   std::unordered_map<std::string, Ticket> tickets_;       // calls in flight, by hold id
   std::unordered_map<std::string, std::shared_ptr<std::mutex>> renewing_;  // one renewal per key at a time
-  std::vector<governance::LeaseReturn> pending_returns_;  // closed, not yet given back
+  std::vector<PendingReturn> pending_returns_;  // closed, not yet given back
   std::uint64_t next_call_ = 0;
 };
 

@@ -199,8 +199,11 @@ class GovernanceStore {
   // cache read them (a lowered budget is respected, a revoked key gets nothing).
   // FailureKind::commit_unknown: the lease may be stored though the answer was lost.
   StoreResult<LeaseGrant> take_lease(const LeaseRequest& request);
-  // Gives back unused parts of leases, one transaction each (a lease already swept: nothing).
-  StoreResult<void> return_leases(const std::vector<LeaseReturn>& returns);
+  // Gives back unused parts of leases, one transaction each. Returns how many found no
+  // lease row: swept after its expiry (charged already), or taken by a COMMIT whose answer
+  // was lost and that the server has not finished yet (or never will): only the caller,
+  // knowing the lease's expiry, can tell those apart.
+  StoreResult<std::size_t> return_leases(const std::vector<LeaseReturn>& returns);
 
  private:
   StoreResult<std::optional<TeamRecord>> load_team(const std::string& id);
@@ -241,7 +244,8 @@ class GovernanceStore {
   // they still reserve; returns how many still reserved anything. Their budget rows are
   // locked first (lock_for_sweep).
   StoreResult<std::uint64_t> sweep_leases(const std::vector<std::string>& scopes, std::int64_t now_ms);
-  StoreResult<void> return_lease(const LeaseReturn& unused, std::int64_t& released_pico);
+  // One return in the caller's transaction; false: no lease row (see return_leases).
+  StoreResult<bool> return_lease(const LeaseReturn& unused);
 
   std::mutex mutex_;
   std::unique_ptr<SqlSession> session_;

@@ -99,12 +99,11 @@ std::int64_t lease_slice(std::int64_t needed, std::int64_t room, std::int64_t ma
   return std::min(room, std::max(needed, std::min(max_slice, room / kRoomShareDivisor)));
 }
 
-StoreResult<void> GovernanceStore::return_lease(const LeaseReturn& unused, std::int64_t& released_pico) {
-  released_pico = 0;
-  if (unused.unused_pico <= 0) return {};
+StoreResult<bool> GovernanceStore::return_lease(const LeaseReturn& unused) {
+  if (unused.unused_pico <= 0) return true;
   auto rows = lease_rows(*session_, unused.lease_id);
   if (!rows) return database_error(rows.error());
-  if (!*rows) return {};  // swept after its expiry: charged already
+  if (!*rows) return false;
   if (auto locked = lock_budget_rows(*session_, **rows); !locked) return database_error(locked.error());
   const bool postgres = session_->engine() == Engine::postgresql;
   auto reserved = session_->run(
@@ -112,32 +111,34 @@ StoreResult<void> GovernanceStore::return_lease(const LeaseReturn& unused, std::
           (postgres ? " FOR UPDATE" : ""),
       std::array<SqlParam, 1>{unused.lease_id});
   if (!reserved) return database_error(reserved.error());
-  if (reserved->empty()) return {};
+  if (reserved->empty()) return false;
   // What of the replica's total is not applied yet. A return re-sent after its commit went
   // through finds nothing left; a later return overtaking an earlier, failed one also gives
   // back the earlier part (the total covers it), and the earlier one then finds nothing.
   const std::int64_t not_applied = unused.returned_total_pico - integer(reserved->front()[1]);
-  if (not_applied <= 0) return {};
-  released_pico = std::clamp<std::int64_t>(not_applied, 0, integer(reserved->front()[0]));
+  if (not_applied <= 0) return true;
+  const std::int64_t released_pico = std::clamp<std::int64_t>(not_applied, 0, integer(reserved->front()[0]));
   auto shrunk = session_->run(
       "UPDATE gov_leases SET reserved_pico = reserved_pico - $2, returned_pico = $3 WHERE id = $1",
       std::array<SqlParam, 3>{unused.lease_id, std::to_string(released_pico),
                               std::to_string(unused.returned_total_pico)});
   if (!shrunk) return database_error(shrunk.error());
   if (auto held = add_held(*session_, **rows, -released_pico); !held) return database_error(held.error());
-  return {};
+  return true;
 }
 
-StoreResult<void> GovernanceStore::return_leases(const std::vector<LeaseReturn>& returns) {
+StoreResult<std::size_t> GovernanceStore::return_leases(const std::vector<LeaseReturn>& returns) {
   std::lock_guard lock(mutex_);
+  std::size_t without_lease = 0;
   for (const LeaseReturn& unused : returns) {
     auto transaction = WriteTransaction::begin(*session_);
     if (!transaction) return database_error(transaction.error());
-    std::int64_t released = 0;
-    if (auto returned = return_lease(unused, released); !returned) return returned.error();
+    auto found = return_lease(unused);
+    if (!found) return found.error();
     if (auto committed = transaction->commit(); !committed) return database_error(committed.error());
+    if (!*found) ++without_lease;
   }
-  return {};
+  return without_lease;
 }
 
 Result<void> GovernanceStore::lock_for_sweep(const std::set<BudgetRow>& rows, const std::vector<std::string>& scopes,
@@ -265,9 +266,9 @@ StoreResult<LeaseGrant> GovernanceStore::take_lease(const LeaseRequest& request)
   if (auto locked = lock_for_sweep(locked_rows, scopes, request.now_ms); !locked) return database_error(locked.error());
   if (auto swept = sweep(scopes, request.now_ms); !swept) return swept.error();
   if (auto swept = sweep_leases(scopes, request.now_ms); !swept) return swept.error();
+  // The previous lease was stored (this replica spent it): no row means swept, charged.
   if (request.previous) {
-    std::int64_t released = 0;
-    if (auto returned = return_lease(*request.previous, released); !returned) return returned.error();
+    if (auto returned = return_lease(*request.previous); !returned) return returned.error();
   }
 
   LeaseGrant grant;

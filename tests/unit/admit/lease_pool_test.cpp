@@ -358,6 +358,9 @@ struct SessionFaults {
   // The database answers every lease insert with an error (a deadlock victim, a full
   // disk...): the transaction rolls back, nothing stands.
   bool fail_lease_inserts = false;
+  // The next COMMIT's answer is lost while the server is still finishing it: the
+  // transaction stands only once the test lands it (FaultySession::land_late_commit).
+  bool delay_next_commit = false;
   // The database is away: nothing connects.
   bool down = false;
   int transactions_begun = 0;
@@ -371,15 +374,32 @@ class FaultySession final : public SqlSession {
     if (faults_.down) return make_error("could not connect to the database");
     if (faults_.fail_lease_inserts && sql.starts_with("INSERT INTO gov_leases"))
       return make_error("deadlock detected");
+    transaction_.emplace_back(std::string(sql), std::vector<SqlParam>(params.begin(), params.end()));
     return inner_->run(sql, params);
+  }
+  // The delayed COMMIT finishes: its transaction's statements, run again and committed.
+  Result<void> land_late_commit() {
+    if (auto begun = inner_->begin_write(); !begun) return begun;
+    for (const auto& [sql, params] : late_)
+      if (auto ran = inner_->run(sql, params); !ran) return ran.error();
+    late_.clear();
+    return inner_->commit();
   }
   Result<void> begin_write() override {
     ++faults_.transactions_begun;
     if (faults_.down) return make_error("could not connect to the database");
     lost_connection_ = false;  // reconnected
+    transaction_.clear();
     return inner_->begin_write();
   }
   Result<void> commit() override {
+    if (faults_.delay_next_commit) {
+      faults_.delay_next_commit = false;
+      inner_->rollback();
+      late_ = std::move(transaction_);
+      lost_connection_ = true;
+      return make_error("the connection closed before the COMMIT answer arrived");
+    }
     auto committed = inner_->commit();
     if (!committed || !faults_.lose_next_commit) return committed;
     faults_.lose_next_commit = false;
@@ -393,6 +413,8 @@ class FaultySession final : public SqlSession {
   std::unique_ptr<SqlSession> inner_;
   SessionFaults& faults_;
   bool lost_connection_ = false;
+  std::vector<std::pair<std::string, std::vector<SqlParam>>> transaction_;  // statements since BEGIN
+  std::vector<std::pair<std::string, std::vector<SqlParam>>> late_;         // a delayed COMMIT's
 };
 
 class FaultyLeases : public Leases {
@@ -401,7 +423,9 @@ class FaultyLeases : public Leases {
     Leases::SetUp();
     auto session = open_sql_session(url_);
     ASSERT_TRUE(session) << session.error().message;
-    faulty_ = std::make_unique<GovernanceStore>(std::make_unique<FaultySession>(std::move(*session), faults_));
+    auto faulty_session = std::make_unique<FaultySession>(std::move(*session), faults_);
+    faulty_session_ = faulty_session.get();
+    faulty_ = std::make_unique<GovernanceStore>(std::move(faulty_session));
   }
   void TearDown() override {
     faulty_.reset();
@@ -409,6 +433,7 @@ class FaultyLeases : public Leases {
   }
 
   SessionFaults faults_;
+  FaultySession* faulty_session_ = nullptr;  // owned by faulty_
   std::unique_ptr<GovernanceStore> faulty_;
 };
 
@@ -434,6 +459,34 @@ TEST_F(FaultyLeases, ALeaseWhoseCommitAnswerWasLostIsGivenBackWhole) {
   ASSERT_TRUE(std::holds_alternative<LeaseTicket>(next));
   pool.return_unused(kNow);
   EXPECT_EQ(usage().held_pico, kCent / 5);
+}
+
+// The whole-lease return can run before the server has finished the COMMIT whose answer
+// was lost. It then finds no lease row; dropped, the slice would stay reserved until the
+// lease expired. It is kept and retried until the lease's expiry, then dropped.
+TEST_F(FaultyLeases, AWholeLeaseReturnThatFindsNoRowIsRetriedUntilTheLeaseExpires) {
+  LeasePool pool(*faulty_, settings(kCent / 5));
+  faults_.delay_next_commit = true;
+  auto lost = pool.admit(grant_, kCent / 10, kNow, kCallEnds);
+  ASSERT_TRUE(std::holds_alternative<StoreError>(lost));
+  EXPECT_EQ(std::get<StoreError>(lost).kind, FailureKind::commit_unknown);
+  EXPECT_EQ(usage().held_pico, 0) << "the COMMIT has not landed yet";
+  pool.return_unused(kNow);  // the keeper's round runs first: no lease row
+  EXPECT_EQ(pool.pending_returns(), 1u) << "kept: the lease may still land";
+  ASSERT_TRUE(faulty_session_->land_late_commit());
+  EXPECT_EQ(usage().held_pico, kCent / 5) << "the lease stands now";
+  pool.return_unused(kNow + 1'000);
+  EXPECT_EQ(usage().held_pico, 0) << "given back whole on the next round";
+  EXPECT_EQ(pool.pending_returns(), 0u);
+
+  // A take whose COMMIT never lands: its return is retried until the lease expires, then dropped.
+  faults_.delay_next_commit = true;
+  ASSERT_TRUE(std::holds_alternative<StoreError>(pool.admit(grant_, kCent / 10, kNow, kCallEnds)));
+  pool.return_unused(kCallEnds);
+  EXPECT_EQ(pool.pending_returns(), 1u);
+  pool.return_unused(kCallEnds + 30'000);  // the lease's expiry: call end + ttl
+  EXPECT_EQ(pool.pending_returns(), 0u);
+  EXPECT_EQ(usage().held_pico, 0);
 }
 
 // Review of lease mode: every failed take queued a whole-lease return, so a database
