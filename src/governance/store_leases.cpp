@@ -28,18 +28,33 @@ constexpr std::int64_t kRoomShareDivisor = 4;
 
 using BudgetRow = std::pair<std::string, std::int64_t>;  // scope, period start
 
+// "SELECT * FROM unnest(ARRAY[$n::text, ...], ARRAY[$m::bigint, ...])": `rows` as one set
+// of (scope, period) pairs, passed as parameters (appended to `params`), never quoted into
+// a literal. Matched with one `(scope, period_start_ms) IN (...)`, PostgreSQL probes
+// gov_budgets' primary key once per row; an OR of pairs can make it scan the table (a row
+// per scope per period, growing forever) and lock-test every row.
+std::string budget_rows_set(const std::set<BudgetRow>& rows, std::vector<SqlParam>& params) {
+  std::string scopes_array;
+  std::string periods_array;
+  for (const auto& [scope, period] : rows) {
+    if (!scopes_array.empty()) {
+      scopes_array += ", ";
+      periods_array += ", ";
+    }
+    params.emplace_back(scope);
+    scopes_array += fmt::format("${}::text", params.size());
+    params.emplace_back(std::to_string(period));
+    periods_array += fmt::format("${}::bigint", params.size());
+  }
+  return fmt::format("SELECT * FROM unnest(ARRAY[{}], ARRAY[{}])", scopes_array, periods_array);
+}
+
 // PostgreSQL: locks budget rows in (scope, period) order, the order every writer uses.
 Result<void> lock_budget_rows(SqlSession& session, const std::set<BudgetRow>& rows) {
   if (session.engine() != Engine::postgresql || rows.empty()) return {};
-  std::string sql = "SELECT 1 FROM gov_budgets WHERE ";
   std::vector<SqlParam> params;
-  for (const auto& [scope, period] : rows) {
-    if (!params.empty()) sql += " OR ";
-    sql += fmt::format("(scope = ${} AND period_start_ms = ${})", params.size() + 1, params.size() + 2);
-    params.emplace_back(scope);
-    params.emplace_back(std::to_string(period));
-  }
-  sql += " ORDER BY scope, period_start_ms FOR UPDATE";
+  const std::string sql = "SELECT 1 FROM gov_budgets WHERE (scope, period_start_ms) IN (" +
+                          budget_rows_set(rows, params) + ") ORDER BY scope, period_start_ms FOR UPDATE";
   auto locked = session.run(sql, params);
   if (!locked) return locked.error();
   return {};
@@ -146,9 +161,8 @@ Result<void> GovernanceStore::lock_for_sweep(const std::set<BudgetRow>& rows, co
   if (session_->engine() != Engine::postgresql) return {};
   std::vector<SqlParam> params;
   const std::string expired = expired_filter(scopes, now_ms, params);
-  // One set, one IN: an OR beside the IN would make PostgreSQL scan all of gov_budgets
-  // (a row per scope per period, growing forever) and lock-test every row; as one set it
-  // probes the primary key once per row wanted.
+  // One set, one IN (budget_rows_set): an OR beside the IN would make PostgreSQL scan
+  // all of gov_budgets and lock-test every row.
   std::string sql = fmt::format(
       "SELECT 1 FROM gov_budgets WHERE (scope, period_start_ms) IN ("
       "SELECT key_scope, key_period_ms FROM gov_holds WHERE {0} UNION "
@@ -156,22 +170,7 @@ Result<void> GovernanceStore::lock_for_sweep(const std::set<BudgetRow>& rows, co
       "SELECT key_scope, key_period_ms FROM gov_leases WHERE {0} UNION "
       "SELECT team_scope, team_period_ms FROM gov_leases WHERE {0} AND team_scope IS NOT NULL",
       expired);
-  if (!rows.empty()) {
-    // The explicit rows as parameters of two arrays: no quoting of scopes into a literal.
-    std::string scopes_array;
-    std::string periods_array;
-    for (const auto& [scope, period] : rows) {
-      if (!scopes_array.empty()) {
-        scopes_array += ", ";
-        periods_array += ", ";
-      }
-      params.emplace_back(scope);
-      scopes_array += fmt::format("${}::text", params.size());
-      params.emplace_back(std::to_string(period));
-      periods_array += fmt::format("${}::bigint", params.size());
-    }
-    sql += fmt::format(" UNION SELECT * FROM unnest(ARRAY[{}], ARRAY[{}])", scopes_array, periods_array);
-  }
+  if (!rows.empty()) sql += " UNION " + budget_rows_set(rows, params);
   sql += ") ORDER BY scope, period_start_ms FOR UPDATE";
   auto locked = session_->run(sql, params);
   if (!locked) return locked.error();
