@@ -1,7 +1,6 @@
 #include "governance/admit_statement.hpp"
 
 #include <array>
-#include <charconv>
 
 namespace turnout::governance {
 namespace {
@@ -31,17 +30,6 @@ enum Column : std::size_t {
   remaining_pico,
   column_count
 };
-
-std::int64_t integer(const std::optional<std::string>& text) {
-  std::int64_t value = 0;
-  if (text) std::from_chars(text->data(), text->data() + text->size(), value);
-  return value;
-}
-
-std::uint64_t count(const std::optional<std::string>& text) {
-  const std::int64_t value = integer(text);
-  return value < 0 ? 0 : static_cast<std::uint64_t>(value);
-}
 
 template <class T>
 SqlParam optional_text(const std::optional<T>& value) {
@@ -84,7 +72,7 @@ StoreResult<HoldOutcome> admit_in_one_statement(SqlSession& session, const HoldR
 
   HoldOutcome outcome;
   if (row[refused_scope]) {
-    BudgetShortfall shortfall{*row[refused_scope], integer(row[refused_budget]), integer(row[refused_used]),
+    BudgetShortfall shortfall{*row[refused_scope], sql_integer(row[refused_budget]), sql_integer(row[refused_used]),
                               request.amount_pico, {}};
     for (const ScopePlan& plan : plans) {
       if (plan.scope == shortfall.scope) shortfall.period = plan.period;
@@ -92,22 +80,22 @@ StoreResult<HoldOutcome> admit_in_one_statement(SqlSession& session, const HoldR
     outcome.refused = std::move(shortfall);
   }
   if (row[rate_scope]) {
-    const auto kind = static_cast<RateKind>(integer(row[rate_kind]));
-    RequestWindow window{*row[rate_scope], count(row[rate_limit]), count(row[rate_used]), window_end, kind, 1};
+    const auto kind = static_cast<RateKind>(sql_integer(row[rate_kind]));
+    RequestWindow window{*row[rate_scope], sql_count(row[rate_limit]), sql_count(row[rate_used]), window_end, kind, 1};
     if (kind == RateKind::tokens) window.requested = request.tokens;
     // A slot frees when a call settles, not at a window's end: retry shortly.
     if (kind == RateKind::parallel) window.window_end_ms = request.now_ms + 1000;
     outcome.rate_refused = std::move(window);
   }
   if (row[rpm_scope]) {
-    outcome.requests = RequestWindow{*row[rpm_scope], count(row[rpm_limit]), count(row[rpm_used]), window_end,
+    outcome.requests = RequestWindow{*row[rpm_scope], sql_count(row[rpm_limit]), sql_count(row[rpm_used]), window_end,
                                      RateKind::requests, 1};
   }
   if (row[tpm_scope]) {
-    outcome.tokens = RequestWindow{*row[tpm_scope], count(row[tpm_limit]), count(row[tpm_used]), window_end,
+    outcome.tokens = RequestWindow{*row[tpm_scope], sql_count(row[tpm_limit]), sql_count(row[tpm_used]), window_end,
                                    RateKind::tokens, request.tokens};
   }
-  if (row[remaining_pico]) outcome.remaining_pico = integer(row[remaining_pico]);
+  if (row[remaining_pico]) outcome.remaining_pico = sql_integer(row[remaining_pico]);
   return outcome;
 }
 

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace turnout::governance {
@@ -142,6 +143,16 @@ class PostgresSession final : public SqlSession {
 };
 
 }  // namespace
+
+std::int64_t sql_integer(const std::optional<std::string>& text) {
+  std::int64_t value = 0;
+  if (text) std::from_chars(text->data(), text->data() + text->size(), value);
+  return value;
+}
+
+std::uint64_t sql_count(const std::optional<std::string>& text) {
+  return static_cast<std::uint64_t>(std::max<std::int64_t>(sql_integer(text), 0));
+}
 
 Result<std::unique_ptr<SqlSession>> open_sql_session(const std::string& ledger_url) {
   auto parsed = ledger::parse_ledger_url(ledger_url);

@@ -21,6 +21,11 @@ enum class Engine { sqlite, postgresql };
 using SqlParam = std::optional<std::string>;  // nullopt: NULL
 using SqlRow = std::vector<std::optional<std::string>>;
 
+// A column of a row as an integer: 0 when NULL (or not a number, which no column the
+// store reads holds). sql_count: the same, never below 0.
+std::int64_t sql_integer(const std::optional<std::string>& text);
+std::uint64_t sql_count(const std::optional<std::string>& text);
+
 class SqlSession {
  public:
   virtual ~SqlSession() = default;

@@ -31,6 +31,9 @@ struct StoreError {
 template <class T>
 using StoreResult = Result<T, StoreError>;
 
+// A statement that failed: the store reports it as a database failure, its message kept.
+inline StoreError database_error(const Error& error) { return StoreError{FailureKind::database, error.message}; }
+
 struct CreatedKey {
   KeyRecord record;
   std::string key;  // the whole virtual key: shown once, never stored

@@ -1,4 +1,5 @@
 // Budget rows and holds (store.hpp): taking a hold, sweeping expired ones, usage.
+#include "governance/expiry_charge.hpp"
 #include "governance/store.hpp"
 #include "governance/admit_statement.hpp"
 #include "ledger/hold_settlement.hpp"
@@ -7,19 +8,10 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <map>
 
 namespace turnout::governance {
 namespace {
-
-StoreError database_error(const Error& error) { return StoreError{FailureKind::database, error.message}; }
-
-std::int64_t integer(const std::optional<std::string>& text) {
-  std::int64_t value = 0;
-  if (text) std::from_chars(text->data(), text->data() + text->size(), value);
-  return value;
-}
 
 constexpr std::int64_t kRateWindowMs = 60'000;  // rpm counts fixed one-minute windows
 
@@ -58,7 +50,7 @@ StoreResult<void> GovernanceStore::check_requests(const HoldRequest& request, Ho
     auto read = session_->run("SELECT requests, tokens FROM gov_rates WHERE scope = $1 AND window_start_ms = $2", row);
     if (!read) return database_error(read.error());
     const auto count = [&](std::size_t column) {
-      return static_cast<std::uint64_t>(std::max<std::int64_t>(read->empty() ? 0 : integer(read->front()[column]), 0));
+      return read->empty() ? std::uint64_t{0} : sql_count(read->front()[column]);
     };
     const std::int64_t window_end = window_start + kRateWindowMs;
     const auto check = [&](const RequestWindow& window, bool fits) {
@@ -80,7 +72,7 @@ StoreResult<void> GovernanceStore::check_requests(const HoldRequest& request, Ho
           fmt::format("SELECT COUNT(*) FROM gov_holds WHERE {} = $1 AND expires_at_ms > $2", holds_column),
           std::array<SqlParam, 2>{scope, std::to_string(request.now_ms)});
       if (!live) return database_error(live.error());
-      const auto in_flight = static_cast<std::uint64_t>(live->empty() ? 0 : integer(live->front()[0]));
+      const auto in_flight = static_cast<std::uint64_t>(live->empty() ? 0 : sql_integer(live->front()[0]));
       // A slot frees when a call settles, not at a window's end: retry shortly.
       check(RequestWindow{scope, *limits->max_parallel, in_flight, request.now_ms + 1000, RateKind::parallel, 1},
             in_flight < *limits->max_parallel);
@@ -109,42 +101,18 @@ StoreResult<void> GovernanceStore::count_requests(const std::vector<std::string>
 }
 
 StoreResult<void> GovernanceStore::sweep(const std::vector<std::string>& scopes, std::int64_t now_ms) {
-  // Expired holds of these scopes (any period): charged in full, then gone.
-  std::string sql = "DELETE FROM gov_holds WHERE expires_at_ms <= $1 AND (";
-  std::vector<SqlParam> params{std::to_string(now_ms)};
-  for (std::size_t i = 0; i < scopes.size(); ++i) {
-    if (i > 0) sql += " OR ";
-    sql += fmt::format("key_scope = ${0} OR team_scope = ${0}", i + 2);
-    params.emplace_back(scopes[i]);
-  }
-  sql += ") RETURNING key_scope, key_period_ms, team_scope, team_period_ms, amount_pico";
-  if (scopes.empty()) {
-    sql = "DELETE FROM gov_holds WHERE expires_at_ms <= $1 "
-          "RETURNING key_scope, key_period_ms, team_scope, team_period_ms, amount_pico";
-  }
-  auto rows = session_->run(sql, params);
+  // Expired holds of these scopes (any period; every scope when none): charged in full, then gone.
+  std::vector<SqlParam> params;
+  const std::string filter = expired_filter(scopes, now_ms, params);
+  auto rows = session_->run(
+      fmt::format("DELETE FROM gov_holds WHERE {} RETURNING {}, amount_pico", filter, kExpiredColumns), params);
   if (!rows) return database_error(rows.error());
   ledger::BudgetDeltas deltas;
   for (const SqlRow& row : *rows) {
-    ledger::SettledHold hold;
-    hold.key_scope = row[0].value_or("");
-    hold.key_period_ms = integer(row[1]);
-    hold.team_scope = row[2];
-    if (row[3]) hold.team_period_ms = integer(row[3]);
-    hold.amount_pico = integer(row[4]);
+    const ledger::SettledHold hold = expired_reservation(row);
     ledger::add_settlement(deltas, hold, hold.amount_pico, true);
   }
-  for (const auto& [budget, delta] : deltas) {
-    const std::array<SqlParam, 6> update{std::to_string(delta.spent_pico),   std::to_string(delta.held_pico),
-                                         std::to_string(delta.expired_pico), budget.first,
-                                         std::to_string(budget.second),      std::to_string(delta.expired_holds)};
-    auto done = session_->run(
-        "UPDATE gov_budgets SET spent_pico = spent_pico + $1, held_pico = held_pico + $2, "
-        "expired_pico = expired_pico + $3, expired_holds = expired_holds + $6 "
-        "WHERE scope = $4 AND period_start_ms = $5",
-        update);
-    if (!done) return database_error(done.error());
-  }
+  if (auto charged = apply_expiry_deltas(*session_, deltas); !charged) return database_error(charged.error());
   return {};
 }
 
@@ -161,7 +129,7 @@ StoreResult<std::uint64_t> GovernanceStore::sweep_expired(std::int64_t now_ms) {
   auto leases = sweep_leases({}, now_ms);  // lease mode: store_leases.cpp
   if (!leases) return leases.error();
   if (auto committed = transaction->commit(); !committed) return database_error(committed.error());
-  return static_cast<std::uint64_t>(counted->empty() ? 0 : integer(counted->front()[0])) + *leases;
+  return static_cast<std::uint64_t>(counted->empty() ? 0 : sql_integer(counted->front()[0])) + *leases;
 }
 
 StoreResult<ScopeUsage> GovernanceStore::usage(const std::string& scope, const Limits& limits, std::int64_t now_ms) {
@@ -176,16 +144,16 @@ StoreResult<ScopeUsage> GovernanceStore::usage(const std::string& scope, const L
                               params);
     if (!rows) return database_error(rows.error());
     if (!rows->empty()) {
-      usage.spent_pico = integer(rows->front()[0]);
-      usage.held_pico = integer(rows->front()[1]);
+      usage.spent_pico = sql_integer(rows->front()[0]);
+      usage.held_pico = sql_integer(rows->front()[1]);
     }
     const std::array<SqlParam, 2> window{scope, std::to_string(now_ms - now_ms % kRateWindowMs)};
     auto requests =
         session_->run("SELECT requests, tokens FROM gov_rates WHERE scope = $1 AND window_start_ms = $2", window);
     if (!requests) return database_error(requests.error());
     if (!requests->empty()) {
-      usage.requests_this_minute = static_cast<std::uint64_t>(integer(requests->front()[0]));
-      usage.tokens_this_minute = static_cast<std::uint64_t>(std::max<std::int64_t>(integer(requests->front()[1]), 0));
+      usage.requests_this_minute = static_cast<std::uint64_t>(sql_integer(requests->front()[0]));
+      usage.tokens_this_minute = sql_count(requests->front()[1]);
     }
   }
   if (limits.budget_pico)
@@ -267,7 +235,7 @@ StoreResult<void> GovernanceStore::hold_budgets(const HoldRequest& request, cons
   auto rows = session_->run(select, params);
   if (!rows) return database_error(rows.error());
   std::map<std::string, std::pair<std::int64_t, std::int64_t>, std::less<>> used;  // spent, held
-  for (const SqlRow& row : *rows) used[row[0].value_or("")] = {integer(row[1]), integer(row[2])};
+  for (const SqlRow& row : *rows) used[row[0].value_or("")] = {sql_integer(row[1]), sql_integer(row[2])};
 
   std::optional<std::int64_t> least_room;
   for (const ScopePlan& plan : plans) {

@@ -1,5 +1,6 @@
 // Leases (store.hpp, docs/ARCHITECTURE.md "Leases"): a replica's slice of a key's and its
 // team's budget, reserved in the budget rows' held_pico like a hold and spent locally.
+#include "governance/expiry_charge.hpp"
 #include "governance/store.hpp"
 #include "ledger/hold_settlement.hpp"
 
@@ -7,20 +8,11 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <map>
 #include <set>
 
 namespace turnout::governance {
 namespace {
-
-StoreError database_error(const Error& error) { return StoreError{FailureKind::database, error.message}; }
-
-std::int64_t integer(const std::optional<std::string>& text) {
-  std::int64_t value = 0;
-  if (text) std::from_chars(text->data(), text->data() + text->size(), value);
-  return value;
-}
 
 // Slices shrink with the room left, so the last of a budget is shared by the replicas
 // rather than stranded in one replica's slice.
@@ -60,21 +52,6 @@ Result<void> lock_budget_rows(SqlSession& session, const std::set<BudgetRow>& ro
   return {};
 }
 
-// "expires_at_ms <= $1 AND (key_scope = $2 OR team_scope = $2 ...)": the expired holds or
-// leases of `scopes` (every scope when empty), with $1 .. as `params` (appended to).
-std::string expired_filter(const std::vector<std::string>& scopes, std::int64_t now_ms, std::vector<SqlParam>& params) {
-  params.emplace_back(std::to_string(now_ms));
-  std::string filter = fmt::format("expires_at_ms <= ${}", params.size());
-  if (scopes.empty()) return filter;
-  filter += " AND (";
-  for (std::size_t i = 0; i < scopes.size(); ++i) {
-    if (i > 0) filter += " OR ";
-    params.emplace_back(scopes[i]);
-    filter += fmt::format("key_scope = ${0} OR team_scope = ${0}", params.size());
-  }
-  return filter + ")";
-}
-
 // The budget rows a lease counts in, as its row names them.
 Result<std::optional<std::set<BudgetRow>>> lease_rows(SqlSession& session, const std::string& lease_id) {
   auto rows = session.run("SELECT key_scope, key_period_ms, team_scope, team_period_ms FROM gov_leases WHERE id = $1",
@@ -82,8 +59,8 @@ Result<std::optional<std::set<BudgetRow>>> lease_rows(SqlSession& session, const
   if (!rows) return rows.error();
   if (rows->empty()) return std::optional<std::set<BudgetRow>>();
   const SqlRow& row = rows->front();
-  std::set<BudgetRow> budget_rows{{row[0].value_or(""), integer(row[1])}};
-  if (row[2]) budget_rows.emplace(*row[2], integer(row[3]));
+  std::set<BudgetRow> budget_rows{{row[0].value_or(""), sql_integer(row[1])}};
+  if (row[2]) budget_rows.emplace(*row[2], sql_integer(row[3]));
   return std::optional(std::move(budget_rows));
 }
 
@@ -130,9 +107,9 @@ StoreResult<bool> GovernanceStore::return_lease(const LeaseReturn& unused) {
   // What of the replica's total is not applied yet. A return re-sent after its commit went
   // through finds nothing left; a later return overtaking an earlier, failed one also gives
   // back the earlier part (the total covers it), and the earlier one then finds nothing.
-  const std::int64_t not_applied = unused.returned_total_pico - integer(reserved->front()[1]);
+  const std::int64_t not_applied = unused.returned_total_pico - sql_integer(reserved->front()[1]);
   if (not_applied <= 0) return true;
-  const std::int64_t released_pico = std::clamp<std::int64_t>(not_applied, 0, integer(reserved->front()[0]));
+  const std::int64_t released_pico = std::clamp<std::int64_t>(not_applied, 0, sql_integer(reserved->front()[0]));
   auto shrunk = session_->run(
       "UPDATE gov_leases SET reserved_pico = reserved_pico - $2, returned_pico = $3 WHERE id = $1",
       std::array<SqlParam, 3>{unused.lease_id, std::to_string(released_pico),
@@ -181,33 +158,18 @@ StoreResult<std::uint64_t> GovernanceStore::sweep_leases(const std::vector<std::
   std::vector<SqlParam> params;
   const std::string filter = expired_filter(scopes, now_ms, params);
   auto rows = session_->run(
-      "DELETE FROM gov_leases WHERE " + filter +
-          " RETURNING key_scope, key_period_ms, team_scope, team_period_ms, reserved_pico",
-      params);
+      fmt::format("DELETE FROM gov_leases WHERE {} RETURNING {}, reserved_pico", filter, kExpiredColumns), params);
   if (!rows) return database_error(rows.error());
   ledger::BudgetDeltas deltas;
   std::uint64_t charged = 0;
   for (const SqlRow& row : *rows) {
-    ledger::SettledHold lease;
-    lease.key_scope = row[0].value_or("");
-    lease.key_period_ms = integer(row[1]);
-    lease.team_scope = row[2];
-    if (row[3]) lease.team_period_ms = integer(row[3]);
-    lease.amount_pico = integer(row[4]);
+    const ledger::SettledHold lease = expired_reservation(row);
     if (lease.amount_pico <= 0) continue;  // given back and settled in full: nothing stranded
     ledger::add_settlement(deltas, lease, lease.amount_pico, true);
     ++charged;
   }
-  for (const auto& [budget, delta] : deltas) {
-    auto done = session_->run(
-        "UPDATE gov_budgets SET spent_pico = spent_pico + $1, held_pico = held_pico + $2, "
-        "expired_pico = expired_pico + $3, expired_holds = expired_holds + $6 "
-        "WHERE scope = $4 AND period_start_ms = $5",
-        std::array<SqlParam, 6>{std::to_string(delta.spent_pico), std::to_string(delta.held_pico),
-                                std::to_string(delta.expired_pico), budget.first, std::to_string(budget.second),
-                                std::to_string(delta.expired_holds)});
-    if (!done) return database_error(done.error());
-  }
+  if (auto charged_rows = apply_expiry_deltas(*session_, deltas); !charged_rows)
+    return database_error(charged_rows.error());
   return charged;
 }
 
@@ -280,8 +242,8 @@ StoreResult<LeaseGrant> GovernanceStore::take_lease(const LeaseRequest& request)
     auto used = session_->run("SELECT spent_pico, held_pico FROM gov_budgets WHERE scope = $1 AND period_start_ms = $2",
                               std::array<SqlParam, 2>{plan.scope, std::to_string(plan.period.start_ms)});
     if (!used) return database_error(used.error());
-    const std::int64_t spent = used->empty() ? 0 : integer(used->front()[0]);
-    const std::int64_t held = used->empty() ? 0 : integer(used->front()[1]);
+    const std::int64_t spent = used->empty() ? 0 : sql_integer(used->front()[0]);
+    const std::int64_t held = used->empty() ? 0 : sql_integer(used->front()[1]);
     const std::int64_t room = *plan.budget_pico - spent - held;
     least_room = std::min(least_room.value_or(room), room);
     if (request.needed_pico > room && !grant.refused)

@@ -23,7 +23,6 @@ constexpr std::string_view kTeamColumns =
 constexpr std::size_t kMaxNameBytes = 200;
 constexpr std::size_t kMaxModels = 1000;
 
-StoreError database_error(const Error& error) { return StoreError{FailureKind::database, error.message}; }
 StoreError invalid(std::string message) { return StoreError{FailureKind::invalid, std::move(message)}; }
 
 template <class T>

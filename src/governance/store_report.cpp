@@ -2,21 +2,10 @@
 #include "governance/store.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <map>
 
 namespace turnout::governance {
 namespace {
-
-std::int64_t integer(const std::optional<std::string>& text) {
-  std::int64_t value = 0;
-  if (text) std::from_chars(text->data(), text->data() + text->size(), value);
-  return value;
-}
-
-std::uint64_t count(const std::optional<std::string>& text) {
-  return static_cast<std::uint64_t>(std::max<std::int64_t>(integer(text), 0));
-}
 
 // Live holds per scope: a hold names its key's scope and, for a key in a team, the team's.
 constexpr const char* kLiveHoldsSql =
@@ -38,17 +27,17 @@ StoreResult<std::vector<ScopeActivity>> GovernanceStore::activity(std::size_t ma
     if (!live) return StoreError{FailureKind::database, live.error().message};
     for (const SqlRow& row : *live) {
       ScopeActivity& scope = by_scope[row[0].value_or("")];
-      scope.live_holds += count(row[1]);
-      scope.held_pico += integer(row[2]);
+      scope.live_holds += sql_count(row[1]);
+      scope.held_pico += sql_integer(row[2]);
     }
     auto outcomes = session_->run(kOutcomesSql);
     if (!outcomes) return StoreError{FailureKind::database, outcomes.error().message};
     for (const SqlRow& row : *outcomes) {
       ScopeActivity& scope = by_scope[row[0].value_or("")];
-      scope.expired_holds = count(row[1]);
-      scope.expired_pico = integer(row[2]);
-      scope.overruns = count(row[3]);
-      scope.overrun_pico = integer(row[4]);
+      scope.expired_holds = sql_count(row[1]);
+      scope.expired_pico = sql_integer(row[2]);
+      scope.overruns = sql_count(row[3]);
+      scope.overrun_pico = sql_integer(row[4]);
     }
   }
   std::vector<ScopeActivity> out;
