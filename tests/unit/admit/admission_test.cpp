@@ -6,10 +6,11 @@
 #include "admit/hold_amount.hpp"
 #include "admit/lease_pool.hpp"
 
+#include "sqlite_store_test.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <filesystem>
 #include <thread>
 
 namespace {
@@ -17,7 +18,6 @@ namespace {
 using namespace turnout;
 using namespace turnout::admit;
 using namespace turnout::governance;
-namespace fs = std::filesystem;
 
 constexpr std::int64_t kCent = 10'000'000'000;  // $0.01 in pico-dollars
 
@@ -92,21 +92,12 @@ TEST(HoldAmount, UnpricedAndUnboundedAreRefusedUnlessAllowed) {
   EXPECT_EQ(*hold_amount(unbounded, false), 10 + 5);
 }
 
-class AdmissionTest : public ::testing::Test {
+class AdmissionTest : public turnout::test::SqliteStoreTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("turnout-admit-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    auto store = GovernanceStore::open("sqlite:" + (dir_ / "ledger.db").string());
-    ASSERT_TRUE(store) << store.error().message;
-    store_ = std::move(*store);
-  }
+  AdmissionTest() : SqliteStoreTest("turnout-admit-") {}
   void TearDown() override {
     admission_.reset();
-    store_.reset();
-    fs::remove_all(dir_);
+    SqliteStoreTest::TearDown();
   }
   void start(std::chrono::milliseconds ttl) {
     AdmitSettings settings;
@@ -125,8 +116,6 @@ class AdmissionTest : public ::testing::Test {
     return cost;
   }
 
-  fs::path dir_;
-  std::unique_ptr<GovernanceStore> store_;
   std::unique_ptr<Admission> admission_;
   std::int64_t now_ms_ = 1'800'000'000'000;
 };

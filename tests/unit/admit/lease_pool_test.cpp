@@ -5,9 +5,10 @@
 #include "governance/store.hpp"
 #include "ledger/backend.hpp"
 #include "ledger/hold_settlement.hpp"
-#include "ledger/sqlite/backend.hpp"
 #include "ledger/sqlite/db.hpp"
 #include "ledger/sqlite/schema.hpp"
+
+#include "sqlite_store_test.hpp"
 
 #include <gtest/gtest.h>
 
@@ -50,15 +51,11 @@ TEST(LeaseSlice, SizeShrinksWithTheRoomAndCoversTheCall) {
   EXPECT_EQ(lease_slice(30, 30, 100), 30);     // never more than the room
 }
 
-class Leases : public ::testing::Test {
+class Leases : public turnout::test::SqliteStoreTest {
  protected:
+  Leases() : SqliteStoreTest("turnout-leases-") {}
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("turnout-leases-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    url_ = "sqlite:" + (dir_ / "ledger.db").string();
-    store_ = open_store();
+    SqliteStoreTest::SetUp();
     Fields fields;
     fields.name = "hot";
     fields.budget_pico.value = kCent;
@@ -66,17 +63,6 @@ class Leases : public ::testing::Test {
     ASSERT_TRUE(created) << created.error().message;
     grant_.key = created->record;
   }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
-
-  std::unique_ptr<GovernanceStore> open_store() {
-    auto store = GovernanceStore::open(url_);
-    EXPECT_TRUE(store) << store.error().message;
-    return std::move(*store);
-  }
-
   static LeaseSettings settings(std::int64_t max_slice) {
     return LeaseSettings{max_slice, std::chrono::milliseconds(30'000), std::chrono::milliseconds(5'000)};
   }
@@ -90,14 +76,12 @@ class Leases : public ::testing::Test {
 
   // The call's record through the ledger's own SQLite writer, then the pool told.
   void record(LeasePool& pool, const std::string& hold_id, std::int64_t cost, const std::string& record_key) {
-    auto backend = ledger::SqliteBackend::open((dir_ / "ledger.db").string());
-    ASSERT_TRUE(backend) << backend.error().message;
     ledger::KeyedRecord keyed;
     keyed.key = record_key;
     keyed.record.id = record_key;
     keyed.record.hold_id = hold_id;
     keyed.record.cost = pricing::Money{cost};
-    ASSERT_TRUE((*backend)->write_batch(std::span(&keyed, 1)));
+    dir_.write_record(keyed);
     pool.finish(hold_id, cost);
   }
 
@@ -107,9 +91,6 @@ class Leases : public ::testing::Test {
     return *found;
   }
 
-  fs::path dir_;
-  std::string url_;
-  std::unique_ptr<GovernanceStore> store_;
   KeyGrant grant_;
 };
 
@@ -421,7 +402,7 @@ class FaultyLeases : public Leases {
  protected:
   void SetUp() override {
     Leases::SetUp();
-    auto session = open_sql_session(url_);
+    auto session = open_sql_session(dir_.ledger_url());
     ASSERT_TRUE(session) << session.error().message;
     auto faulty_session = std::make_unique<FaultySession>(std::move(*session), faults_);
     faulty_session_ = faulty_session.get();

@@ -3,18 +3,17 @@
 // full, periods as row keys (Europe/Berlin month end with an injected clock).
 #include "governance/store.hpp"
 #include "ledger/backend.hpp"
-#include "ledger/sqlite/backend.hpp"
+
+#include "sqlite_store_test.hpp"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <filesystem>
 
 namespace {
 
 using namespace turnout;
 using namespace turnout::governance;
-namespace fs = std::filesystem;
 
 constexpr std::int64_t kCent = 10'000'000'000;  // $0.01 in pico-dollars
 
@@ -24,22 +23,9 @@ std::int64_t utc_ms(int y, unsigned m, unsigned d, int hh, int mm, int ss) {
   return duration_cast<milliseconds>((days + hours{hh} + minutes{mm} + seconds{ss}).time_since_epoch()).count();
 }
 
-class Holds : public ::testing::Test {
+class Holds : public turnout::test::SqliteStoreTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("turnout-holds-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    url_ = "sqlite:" + (dir_ / "ledger.db").string();
-    auto store = GovernanceStore::open(url_);
-    ASSERT_TRUE(store) << store.error().message;
-    store_ = std::move(*store);
-  }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
+  Holds() : SqliteStoreTest("turnout-holds-") {}
 
   KeyRecord make_key(std::optional<std::int64_t> budget, std::optional<std::string> team = std::nullopt,
                      std::string timezone = "UTC") {
@@ -66,14 +52,12 @@ class Holds : public ::testing::Test {
 
   // Stores a call record carrying `hold_id` through the ledger's own SQLite backend.
   void settle(const std::string& hold_id, std::int64_t cost_pico, const std::string& record_key) {
-    auto backend = ledger::SqliteBackend::open((dir_ / "ledger.db").string());
-    ASSERT_TRUE(backend) << backend.error().message;
     ledger::KeyedRecord keyed;
     keyed.key = record_key;
     keyed.record.id = "req";
     keyed.record.hold_id = hold_id;
     keyed.record.cost = pricing::Money{cost_pico};
-    ASSERT_TRUE((*backend)->write_batch(std::span(&keyed, 1)));
+    dir_.write_record(keyed);
   }
 
   ScopeUsage usage_of(const KeyRecord& key) {
@@ -82,9 +66,6 @@ class Holds : public ::testing::Test {
     return *usage;
   }
 
-  fs::path dir_;
-  std::string url_;
-  std::unique_ptr<GovernanceStore> store_;
   std::int64_t now_ = utc_ms(2026, 12, 6, 12, 0, 0);
 };
 

@@ -4,33 +4,20 @@
 // expiry (a crashed replica's call), never leaked.
 #include "governance/store.hpp"
 #include "ledger/backend.hpp"
-#include "ledger/sqlite/backend.hpp"
+
+#include "sqlite_store_test.hpp"
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 
 namespace {
 
 using namespace turnout;
 using namespace turnout::governance;
-namespace fs = std::filesystem;
 
-class RateLimits : public ::testing::Test {
+class RateLimits : public turnout::test::SqliteStoreTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("turnout-rates-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    auto store = GovernanceStore::open("sqlite:" + (dir_ / "ledger.db").string());
-    ASSERT_TRUE(store) << store.error().message;
-    store_ = std::move(*store);
-  }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
+  RateLimits() : SqliteStoreTest("turnout-rates-") {}
 
   KeyRecord make_key(const Fields& limits) {
     Fields fields = limits;
@@ -58,8 +45,6 @@ class RateLimits : public ::testing::Test {
   // Stores the call's record through the ledger's own writer, which settles its hold.
   void settle(const std::string& hold_id, std::uint64_t prompt, std::uint64_t completion,
               std::int64_t cost_pico = 0) {
-    auto backend = ledger::SqliteBackend::open((dir_ / "ledger.db").string());
-    ASSERT_TRUE(backend) << backend.error().message;
     ledger::KeyedRecord keyed;
     keyed.key = "rec-" + hold_id;
     keyed.record.id = "req";
@@ -67,7 +52,7 @@ class RateLimits : public ::testing::Test {
     keyed.record.usage.prompt_tokens = prompt;
     keyed.record.usage.completion_tokens = completion;
     keyed.record.cost = pricing::Money{cost_pico};
-    ASSERT_TRUE((*backend)->write_batch(std::span(&keyed, 1)));
+    dir_.write_record(keyed);
   }
 
   std::uint64_t tokens_this_minute(const std::string& scope, const Limits& limits) {
@@ -76,8 +61,6 @@ class RateLimits : public ::testing::Test {
     return usage->tokens_this_minute;
   }
 
-  fs::path dir_;
-  std::unique_ptr<GovernanceStore> store_;
   std::int64_t now_ = 1'796'558'400'000 + 5'000;  // 2026-12-06 12:00:05 UTC
 };
 
