@@ -41,6 +41,15 @@ class IoDeadlineTest : public ::testing::Test {
     ASSERT_TRUE(done);
   }
 
+  // A one-byte write under a deadline 100 ms away, done well within it: the deadline's
+  // timer is left pending for that near expiry.
+  asio::awaitable<void> write_within_near_deadline(turnout::IoDeadline& deadline) {
+    deadline.begin(Clock::now() + milliseconds(100));
+    auto [error, written] = co_await asio::async_write(writer_, asio::buffer("x", 1), use_tuple);
+    deadline.end();
+    EXPECT_FALSE(error);
+  }
+
   asio::io_context io_;
   tcp::acceptor acceptor_;
   boost::beast::tcp_stream writer_;
@@ -130,10 +139,7 @@ TEST_F(IoDeadlineTest, ExpiredIsClearedByTheNextBegin) {
 TEST_F(IoDeadlineTest, ReadPastThePendingTimerButWithinItsOwnDeadlineIsNotCut) {
   run([&]() -> asio::awaitable<void> {
     turnout::IoDeadline deadline(writer_);
-    deadline.begin(Clock::now() + milliseconds(100));
-    auto [first_error, first_written] = co_await asio::async_write(writer_, asio::buffer("x", 1), use_tuple);
-    deadline.end();
-    EXPECT_FALSE(first_error);
+    co_await write_within_near_deadline(deadline);
     asio::steady_timer answer(io_, milliseconds(250));
     answer.async_wait([&](const boost::system::error_code&) { asio::write(reader_, asio::buffer("y", 1)); });
     deadline.begin(Clock::now() + milliseconds(400));
@@ -152,10 +158,7 @@ TEST_F(IoDeadlineTest, ReadPastThePendingTimerButWithinItsOwnDeadlineIsNotCut) {
 TEST_F(IoDeadlineTest, StalledReadIsCutAtItsOwnLaterDeadline) {
   run([&]() -> asio::awaitable<void> {
     turnout::IoDeadline deadline(writer_);
-    deadline.begin(Clock::now() + milliseconds(100));
-    auto [first_error, first_written] = co_await asio::async_write(writer_, asio::buffer("x", 1), use_tuple);
-    deadline.end();
-    EXPECT_FALSE(first_error);
+    co_await write_within_near_deadline(deadline);
     const auto started = Clock::now();
     deadline.begin(started + milliseconds(400));
     char byte = 0;

@@ -2,6 +2,8 @@
 // context fit, unknown models, and which fallbacks are kept.
 #include "routing/router.hpp"
 
+#include "built_in_config.hpp"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -13,8 +15,6 @@ namespace turnout::routing {
 namespace {
 
 using tokenizer::EncodingId;
-
-config::Config defaults() { return config::default_config([](std::string_view) { return std::nullopt; }).value(); }
 
 config::Config parse(std::string_view yaml) {
   auto config = config::parse_config(yaml, "routing-test.yaml", [](std::string_view) { return std::nullopt; });
@@ -53,7 +53,7 @@ RouteError decide_error(const config::Config& config, const RouteInput& input) {
 // ---- tiers ----------------------------------------------------------------------------
 
 TEST(TierRouting, ExactBoundaries) {
-  const config::Config config = defaults();
+  const config::Config config = test::built_in_config();
   struct Case {
     std::uint64_t tokens;
     std::string_view tier, model;
@@ -68,13 +68,13 @@ TEST(TierRouting, ExactBoundaries) {
 }
 
 TEST(TierRouting, AliasesAndAnEmptyModelRoute) {
-  const config::Config config = defaults();
+  const config::Config config = test::built_in_config();
   EXPECT_EQ(decide_ok(config, input_for("auto", same_count(10))).primary.route, "simple");
   EXPECT_EQ(decide_ok(config, input_for("", same_count(10))).primary.route, "simple");
 }
 
 TEST(TierRouting, TheRuleCountsWithTheRoutingEncodingAndTheModelCountsWithItsOwn) {
-  const config::Config config = defaults();  // routing.encoding cl100k_base; gpt-4o-mini is o200k_base
+  const config::Config config = test::built_in_config();  // routing.encoding cl100k_base; gpt-4o-mini is o200k_base
   const Decision decision = decide_ok(config, input_for("auto", Prompt{1500, 1400}));
   EXPECT_EQ(decision.routing_encoding, EncodingId::cl100k_base);
   EXPECT_EQ(decision.routing_prompt_tokens, 1500u);
@@ -84,7 +84,7 @@ TEST(TierRouting, TheRuleCountsWithTheRoutingEncodingAndTheModelCountsWithItsOwn
 }
 
 TEST(TierRouting, CandidateCarriesTheModelsConfiguration) {
-  const config::Config config = defaults();
+  const config::Config config = test::built_in_config();
   const Candidate primary = decide_ok(config, input_for("", same_count(5000))).primary;
   const config::ModelConfig& gpt4o = *config.find_model("gpt-4o");
   EXPECT_EQ(primary.upstream_name, gpt4o.upstream_name);
@@ -107,13 +107,13 @@ TEST(TierRouting, ReplacedAliasesNoLongerRoute) {
 
 TEST(ContextFit, PromptPlusOutputEqualToTheWindowFits) {
   // gpt-3.5-turbo has 16385 tokens: 385 + 16000 is exactly the window.
-  const Decision decision = decide_ok(defaults(), input_for("", same_count(385), 16000));
+  const Decision decision = decide_ok(test::built_in_config(), input_for("", same_count(385), 16000));
   EXPECT_EQ(decision.primary.model, "gpt-3.5-turbo");
   EXPECT_EQ(decision.primary.route, "simple");
 }
 
 TEST(ContextFit, OneTokenOverMovesToTheNextTierThatFits) {
-  const Decision decision = decide_ok(defaults(), input_for("", same_count(386), 16000));
+  const Decision decision = decide_ok(test::built_in_config(), input_for("", same_count(386), 16000));
   EXPECT_EQ(decision.primary.model, "gpt-4o-mini");
   EXPECT_EQ(decision.primary.route, "context-fit");
 }
@@ -137,7 +137,7 @@ routing:
 }
 
 TEST(ContextFit, NoTierFitsIsAnOpenAiStyleError) {
-  const RouteError error = decide_error(defaults(), input_for("", Prompt{127500, 127000}, 2000));
+  const RouteError error = decide_error(test::built_in_config(), input_for("", Prompt{127500, 127000}, 2000));
   EXPECT_EQ(error.kind, RouteErrorKind::context_length_exceeded);
   // Quoted for the largest window tried (gpt-4o, counted with its o200k_base encoding).
   EXPECT_EQ(error.message,
@@ -147,14 +147,14 @@ TEST(ContextFit, NoTierFitsIsAnOpenAiStyleError) {
 }
 
 TEST(ContextFit, ExplicitModelThatDoesNotFitIsNotMoved) {
-  const RouteError error = decide_error(defaults(), input_for("gpt-3.5-turbo", same_count(20000)));
+  const RouteError error = decide_error(test::built_in_config(), input_for("gpt-3.5-turbo", same_count(20000)));
   EXPECT_EQ(error.kind, RouteErrorKind::context_length_exceeded);
   EXPECT_CONTAINS(error.message, "maximum context length is 16385 tokens");
   EXPECT_CONTAINS(error.message, "(model: gpt-3.5-turbo)");
 }
 
 TEST(ContextFit, HugeRequestedOutputDoesNotWrapAround) {
-  const RouteError error = decide_error(defaults(), input_for("gpt-4o", same_count(10), ~std::uint64_t{0}));
+  const RouteError error = decide_error(test::built_in_config(), input_for("gpt-4o", same_count(10), ~std::uint64_t{0}));
   EXPECT_EQ(error.kind, RouteErrorKind::context_length_exceeded);
 }
 
@@ -266,7 +266,7 @@ TEST(MaxOutputTokens, RoutedRequestMovesToAModelThatCanAnswer) {
 // ---- explicit and unknown models ------------------------------------------------------
 
 TEST(ExplicitModels, ConfiguredModelIsUsedAsIs) {
-  const Decision decision = decide_ok(defaults(), input_for("gpt-4o-mini", Prompt{900, 800}, 100));
+  const Decision decision = decide_ok(test::built_in_config(), input_for("gpt-4o-mini", Prompt{900, 800}, 100));
   EXPECT_EQ(decision.primary.model, "gpt-4o-mini");
   EXPECT_EQ(decision.primary.route, "explicit");
   EXPECT_EQ(decision.primary.prompt_tokens, 800u);
@@ -286,7 +286,7 @@ routing: {tiers: [{name: all, model: fast}], baseline_model: fast}
 }
 
 TEST(UnknownModels, BuiltinModelIsPricedAndContextChecked) {
-  const Decision decision = decide_ok(defaults(), input_for("gpt-4.1", Prompt{10, 9}));
+  const Decision decision = decide_ok(test::built_in_config(), input_for("gpt-4.1", Prompt{10, 9}));
   EXPECT_EQ(decision.primary.model, "gpt-4.1");
   EXPECT_EQ(decision.primary.upstream_name, "gpt-4.1");
   EXPECT_EQ(decision.primary.provider, "openai");
@@ -296,13 +296,13 @@ TEST(UnknownModels, BuiltinModelIsPricedAndContextChecked) {
   EXPECT_EQ(decision.primary.context_window, pricing::builtin_model("gpt-4.1")->context_window);
   EXPECT_EQ(decision.primary.rates.input_pico_per_token, pricing::builtin_rates("gpt-4.1")->input_pico_per_token);
 
-  const RouteError error = decide_error(defaults(), input_for("gpt-4", same_count(8000), 500));
+  const RouteError error = decide_error(test::built_in_config(), input_for("gpt-4", same_count(8000), 500));
   EXPECT_EQ(error.kind, RouteErrorKind::context_length_exceeded);
   EXPECT_CONTAINS(error.message, "maximum context length is 8192 tokens");
 }
 
 TEST(UnknownModels, ModelUnknownEverywhereIsUnpricedAndNotContextChecked) {
-  const Decision decision = decide_ok(defaults(), input_for("my-finetune", same_count(5'000'000)));
+  const Decision decision = decide_ok(test::built_in_config(), input_for("my-finetune", same_count(5'000'000)));
   EXPECT_EQ(decision.primary.upstream_name, "my-finetune");
   EXPECT_EQ(decision.primary.context_window, 0u);
   EXPECT_FALSE(decision.primary.rates.priced());

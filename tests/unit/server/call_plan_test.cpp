@@ -2,6 +2,8 @@
 #include "server/call_plan.hpp"
 #include "server/openai_error.hpp"
 
+#include "built_in_config.hpp"
+
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
@@ -11,12 +13,6 @@
 namespace turnout::server {
 namespace {
 
-config::Config defaults() {
-  auto config = config::default_config([](std::string_view) -> std::optional<std::string> { return std::nullopt; });
-  EXPECT_TRUE(config) << config.error().message;
-  return *config;
-}
-
 std::string body_with_words(std::size_t words, std::string_view model = "auto") {
   std::string content;
   for (std::size_t i = 0; i < words; ++i) content += "lorem ipsum dolor sit amet ";
@@ -24,7 +20,7 @@ std::string body_with_words(std::size_t words, std::string_view model = "auto") 
 }
 
 TEST(PlanCall, ShortPromptsTakeTheFirstTierAndReportTheRoutingCount) {
-  const auto config = defaults();
+  const auto config = test::built_in_config();
   RequestParser parser;
   auto planned = plan_call(config, parser, body_with_words(3));
   ASSERT_TRUE(std::holds_alternative<CallPlan>(planned));
@@ -39,7 +35,7 @@ TEST(PlanCall, ShortPromptsTakeTheFirstTierAndReportTheRoutingCount) {
 }
 
 TEST(PlanCall, WhenTheRoutedModelCountsDifferentlyBothCountsAreShown) {
-  const auto config = defaults();
+  const auto config = test::built_in_config();
   RequestParser parser;
   auto planned = plan_call(config, parser, body_with_words(300));  // > 1000 tokens: medium tier, gpt-4o-mini (o200k)
   ASSERT_TRUE(std::holds_alternative<CallPlan>(planned));
@@ -56,7 +52,7 @@ TEST(PlanCall, WhenTheRoutedModelCountsDifferentlyBothCountsAreShown) {
 }
 
 TEST(PlanCall, AnExplicitModelIsCountedOnceInItsOwnEncoding) {
-  const auto config = defaults();
+  const auto config = test::built_in_config();
   RequestParser parser;
   auto planned = plan_call(config, parser, body_with_words(2, "gpt-4o"));
   ASSERT_TRUE(std::holds_alternative<CallPlan>(planned));
@@ -71,7 +67,7 @@ TEST(PlanCall, AnExplicitModelIsCountedOnceInItsOwnEncoding) {
 // window the byte bound fits is not counted in its own encoding: one tokenizer pass, not
 // two. The count taken later from the same body is the one count_every_model gives.
 TEST(PlanCall, TheRoutedModelsOwnCountIsTakenOnlyWhenAsked) {
-  const auto config = defaults();
+  const auto config = test::built_in_config();
   RequestParser parser;
   const std::string body = body_with_words(300);  // medium tier: gpt-4o-mini, o200k_base
   auto every = plan_call(config, parser, body);
@@ -92,7 +88,7 @@ TEST(PlanCall, TheRoutedModelsOwnCountIsTakenOnlyWhenAsked) {
 
 // A prompt whose bytes exceed the window is counted to decide the fit, and still fits.
 TEST(PlanCall, ABoundPastTheWindowIsSettledByTheCount) {
-  auto config = defaults();
+  auto config = test::built_in_config();
   config.models.at("gpt-4o-mini").context_window = 5000;  // ~8,100 bytes, ~1,500 tokens
   RequestParser parser;
   auto lean = plan_call(config, parser, body_with_words(300), nullptr, tracing::CallTrace::kNone, false);
@@ -104,7 +100,7 @@ TEST(PlanCall, ABoundPastTheWindowIsSettledByTheCount) {
 }
 
 TEST(PlanCall, ErrorsNameTheFieldInOpenAIsShape) {
-  const auto config = defaults();
+  const auto config = test::built_in_config();
   RequestParser parser;
   auto bad = plan_call(config, parser, R"({"model":"auto","messages":[]})");
   ASSERT_TRUE(std::holds_alternative<ApiError>(bad));

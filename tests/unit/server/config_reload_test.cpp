@@ -4,6 +4,8 @@
 #include "server/config_snapshot.hpp"
 #include "server/reload.hpp"
 
+#include "built_in_config.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -11,12 +13,6 @@
 
 namespace turnout::server {
 namespace {
-
-config::Config defaults() {
-  auto config = config::default_config([](std::string_view) -> std::optional<std::string> { return std::nullopt; });
-  EXPECT_TRUE(config) << config.error().message;
-  return *config;
-}
 
 // POST /admin/v1/reload names the key path of a refused config in `param`.
 TEST(ConfigErrorKeyPath, IsTheKeyPathAfterTheFilePosition) {
@@ -33,14 +29,14 @@ TEST(ConfigErrorKeyPath, IsTheKeyPathAfterTheFilePosition) {
 }
 
 TEST(PlanReload, AnUnchangedConfigChangesNothing) {
-  const auto running = defaults();
+  const auto running = test::built_in_config();
   const ReloadPlan plan = plan_reload(running, running);
   EXPECT_TRUE(plan.changed.empty());
   EXPECT_TRUE(plan.restart_required.empty());
 }
 
 TEST(PlanReload, PricesTiersProvidersAndKeysApply) {
-  const auto running = defaults();
+  const auto running = test::built_in_config();
   auto next = running;
   next.models.begin()->second.rates.input_pico_per_token = 123;
   next.routing.tiers.front().model = next.routing.tiers.back().model;
@@ -56,7 +52,7 @@ TEST(PlanReload, PricesTiersProvidersAndKeysApply) {
 }
 
 TEST(PlanReload, ListenerAndLedgerChangesAreReportedAndKeptAsRunning) {
-  const auto running = defaults();
+  const auto running = test::built_in_config();
   auto next = running;
   next.server.host = "0.0.0.0";
   next.server.port = 9999;
@@ -72,7 +68,7 @@ TEST(PlanReload, ListenerAndLedgerChangesAreReportedAndKeptAsRunning) {
 }
 
 TEST(PlanReload, GovernanceChangesAreReportedAndKeptAsRunning) {
-  const auto running = defaults();
+  const auto running = test::built_in_config();
   auto next = running;
   next.governance.admin_key = "a-new-admin-key";
   next.governance.allow_unpriced = !running.governance.allow_unpriced;
@@ -87,7 +83,7 @@ TEST(PlanReload, GovernanceChangesAreReportedAndKeptAsRunning) {
 }
 
 TEST(ConfigSnapshot, ABadBaseUrlIsRefusedWithItsKeyPath) {
-  auto config = defaults();
+  auto config = test::built_in_config();
   config.providers.begin()->second.base_url = "ftp://nowhere";
   auto built = build_snapshot(config, "secret", nullptr);
   ASSERT_FALSE(built);
@@ -97,7 +93,7 @@ TEST(ConfigSnapshot, ABadBaseUrlIsRefusedWithItsKeyPath) {
 }
 
 TEST(ConfigSnapshot, CooldownStateCarriesOverOnlyWhenModelsAndPolicyAreUnchanged) {
-  auto config = defaults();
+  auto config = test::built_in_config();
   auto first = build_snapshot(config, "secret", nullptr);
   ASSERT_TRUE(first);
   auto priced_differently = config;
@@ -114,7 +110,7 @@ TEST(ConfigSnapshot, CooldownStateCarriesOverOnlyWhenModelsAndPolicyAreUnchanged
 }
 
 TEST(SnapshotCache, KeepsItsSnapshotUntilAPublishThenTakesTheNewOne) {
-  auto config = defaults();
+  auto config = test::built_in_config();
   auto first = build_snapshot(config, "secret", nullptr);
   ASSERT_TRUE(first);
   SnapshotSlot slot(*first);

@@ -5,6 +5,8 @@
 #include "server/embeddings_plan.hpp"
 #include "server/embeddings_request.hpp"
 
+#include "built_in_config.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -28,8 +30,6 @@ const ts::EmbeddingsRequest& parse_ok(ts::EmbeddingsRequestParser& parser, std::
   return std::holds_alternative<const ts::EmbeddingsRequest*>(result) ? *std::get<const ts::EmbeddingsRequest*>(result)
                                                                       : empty;
 }
-
-config::Config defaults() { return config::default_config([](std::string_view) { return std::nullopt; }).value(); }
 
 ts::CallPlan plan_ok(const config::Config& cfg, std::string_view body) {
   ts::EmbeddingsRequestParser parser;
@@ -98,7 +98,7 @@ TEST(EmbeddingsRequest, BadInputsNameTheField) {
 }
 
 TEST(EmbeddingsPlan, CountsEveryInputExactlyAndRoutesToTheNamedModel) {
-  const auto cfg = defaults();
+  const auto cfg = turnout::test::built_in_config();
   // cl100k_base: "hello world" is 2 tokens, "The quick brown fox" 4; token arrays by length.
   const auto plan = plan_ok(cfg, R"({"model":"text-embedding-3-small","input":["hello world","The quick brown fox"]})");
   EXPECT_EQ(plan.decision.primary.model, "text-embedding-3-small");
@@ -113,7 +113,7 @@ TEST(EmbeddingsPlan, CountsEveryInputExactlyAndRoutesToTheNamedModel) {
 }
 
 TEST(EmbeddingsPlan, TheLimitIsPerInputNotPerRequest) {
-  const auto cfg = defaults();
+  const auto cfg = turnout::test::built_in_config();
   // Two inputs of 5,000 tokens each: 10,000 in all, above 8,191, yet each fits.
   std::string tokens;
   for (int i = 0; i < 5000; ++i) tokens += i ? ",1" : "1";
@@ -129,7 +129,7 @@ TEST(EmbeddingsPlan, TheLimitIsPerInputNotPerRequest) {
 }
 
 TEST(EmbeddingsPlan, AnAliasIsRefusedNamingTheModelField) {
-  const auto cfg = defaults();
+  const auto cfg = turnout::test::built_in_config();
   const auto error = plan_error(cfg, R"({"model":"auto","input":"hello"})");
   EXPECT_EQ(error.status, 400);
   EXPECT_EQ(error.param, "model");

@@ -8,6 +8,8 @@
 #include "server/responses_request.hpp"
 #include "tokenizer/chat_count.hpp"
 
+#include "built_in_config.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -17,8 +19,6 @@ namespace tk = turnout::tokenizer;
 namespace config = turnout::config;
 
 namespace {
-
-config::Config defaults() { return config::default_config([](std::string_view) { return std::nullopt; }).value(); }
 
 ts::RequestError parse_error(std::string_view body) {
   ts::ResponsesRequestParser parser;
@@ -139,7 +139,7 @@ TEST(ResponsesRequest, BadInputsNameTheField) {
 }
 
 TEST(ResponsesPlan, RoutesByTiersAndKeepsContinuationsOnTheDefaultProvider) {
-  const auto cfg = defaults();
+  const auto cfg = turnout::test::built_in_config();
   ts::ResponsesRequestParser parser;
   auto planned = ts::plan_responses_call(cfg, parser, R"({"model":"auto","input":"Hello","stream":true})");
   ASSERT_TRUE(std::holds_alternative<ts::CallPlan>(planned));
@@ -162,7 +162,7 @@ TEST(ResponsesPlan, RoutesByTiersAndKeepsContinuationsOnTheDefaultProvider) {
 }
 
 TEST(ResponsesPlan, ContextOverflowNamesInput) {
-  const auto cfg = defaults();
+  const auto cfg = turnout::test::built_in_config();
   ts::ResponsesRequestParser parser;
   auto planned = ts::plan_responses_call(cfg, parser, R"({"model":"gpt-4o","input":"hi","max_output_tokens":999999999})");
   ASSERT_TRUE(std::holds_alternative<ts::ApiError>(planned));
