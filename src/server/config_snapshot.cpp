@@ -54,6 +54,7 @@ Result<std::shared_ptr<const ConfigSnapshot>> build_snapshot(config::Config conf
   for (const auto& [name, provider] : config.providers) {
     auto endpoint = upstream::parse_base_url(provider.base_url);
     if (!endpoint) return make_error("providers." + name + ".base_url: " + endpoint.error().message);
+    upstream::add_fixed_fields(*endpoint, provider);
     endpoints.emplace(name, std::move(*endpoint));
   }
   auto cooldowns = cooldowns_for(config, previous);

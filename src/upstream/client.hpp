@@ -44,8 +44,17 @@ struct Endpoint {
   std::string host;
   std::string port;       // "443"
   std::string base_path;  // "/v1" (no trailing slash)
+  // The request head's fields that are the same on every call to this provider, as text:
+  // User-Agent, the key, Content-Type and the provider's headers (a later one of a name
+  // replacing an earlier one, framing fields left out), written once at config load by
+  // add_fixed_fields rather than per call (issue 16). Unset when a provider header shares a
+  // name with a per-call field (x-request-id, traceparent, tracestate), which only the call
+  // can resolve: such a provider's calls list every header in Request::headers.
+  std::optional<std::string> fixed_fields;
 };
 Result<Endpoint> parse_base_url(std::string_view base_url);
+// Fills endpoint.fixed_fields for `provider` (see above). The text holds the provider's key.
+void add_fixed_fields(Endpoint& endpoint, const config::ProviderConfig& provider);
 
 // A prepared chat-completions call for one provider and model. `provider` and `endpoint`
 // are borrowed: they must outlive every call that uses the request.
@@ -54,7 +63,9 @@ struct Request {
   const Endpoint* endpoint = nullptr;
   boost::beast::http::verb method = boost::beast::http::verb::post;
   std::string target;  // path and query, e.g. /v1/chat/completions
-  std::vector<std::pair<std::string, std::string>> headers;  // auth + provider headers
+  // Every header, in order (a later one of a name replaces an earlier one when sent); only
+  // the per-call ones (x-request-id, trace context) when endpoint->fixed_fields is set.
+  std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   // Zero means "no limit" for each of these.
   std::chrono::steady_clock::duration timeout{};  // whole attempt, connect included

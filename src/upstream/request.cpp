@@ -1,6 +1,8 @@
 // Provider URL parsing and request construction (no I/O).
 #include "upstream/client.hpp"
+#include "upstream/request_head.hpp"
 
+#include <boost/beast/core/string.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
@@ -19,6 +21,26 @@ std::chrono::steady_clock::duration seconds_to_duration(double seconds) {
 
 std::string encode_component(std::string_view text) {
   return boost::urls::encode(text, boost::urls::unreserved_chars);
+}
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+// The provider's key, as its API wants it, and the body's type: the fields before a call's own.
+void add_key_and_content_type(HeaderList& headers, const config::ProviderConfig& provider) {
+  if (!provider.api_key.empty()) {
+    if (provider.type == config::ProviderType::azure)
+      headers.emplace_back("api-key", provider.api_key);
+    else
+      headers.emplace_back("Authorization", "Bearer " + provider.api_key);
+  }
+  headers.emplace_back("Content-Type", "application/json");
+}
+
+// Fields a call adds itself (here and the server's trace context). A provider header of one
+// of these names replaces or is replaced by the call's, which only the call can settle.
+bool is_per_call_field(std::string_view name) {
+  return boost::beast::iequals(name, "x-request-id") || boost::beast::iequals(name, "traceparent") ||
+         boost::beast::iequals(name, "tracestate");
 }
 
 }  // namespace
@@ -76,25 +98,39 @@ Request make_provider_request(const config::ProviderConfig& provider, const Endp
   request.first_byte_timeout = seconds_to_duration(provider.first_byte_timeout_s);
   request.max_response_bytes = provider.max_response_bytes;
 
-  auto& headers = request.headers;
-  headers.reserve(4 + provider.headers.size());
   if (provider.type == config::ProviderType::azure) {
     request.target = endpoint.base_path + "/openai/deployments/" + encode_component(upstream_model);
     request.target += operation;
     if (!provider.api_version.empty())
       request.target += "?api-version=" + encode_component(provider.api_version);
-    if (!provider.api_key.empty()) headers.emplace_back("api-key", provider.api_key);
   } else {
     request.target = endpoint.base_path;
     request.target += operation;
-    if (!provider.api_key.empty())
-      headers.emplace_back("Authorization", "Bearer " + provider.api_key);
   }
-  headers.emplace_back("Content-Type", "application/json");
+  auto& headers = request.headers;
+  if (endpoint.fixed_fields) {
+    headers.reserve(3);  // x-request-id and the trace context
+    if (!request_id.empty()) headers.emplace_back("x-request-id", std::string(request_id));
+    return request;
+  }
+  headers.reserve(5 + provider.headers.size());
+  add_key_and_content_type(headers, provider);
   if (!request_id.empty()) headers.emplace_back("x-request-id", std::string(request_id));
   // Provider headers come last so that they replace ours of the same name when sent.
   headers.insert(headers.end(), provider.headers.begin(), provider.headers.end());
   return request;
+}
+
+void add_fixed_fields(Endpoint& endpoint, const config::ProviderConfig& provider) {
+  endpoint.fixed_fields.reset();
+  for (const auto& [name, value] : provider.headers)
+    if (is_per_call_field(name)) return;
+  HeaderList fixed;
+  add_key_and_content_type(fixed, provider);
+  fixed.insert(fixed.end(), provider.headers.begin(), provider.headers.end());
+  std::string text;
+  detail::append_fields(text, fixed, true);
+  endpoint.fixed_fields = std::move(text);
 }
 
 }  // namespace turnout::upstream

@@ -14,11 +14,13 @@ bool is_framing_field(std::string_view name) {
          iequals(name, "connection");
 }
 
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
 // Whether a header of the same name comes later in the list (and so replaces this one).
-bool replaced_later(const Request& request, std::size_t index) {
-  const std::string_view name = request.headers[index].first;
-  for (std::size_t later = index + 1; later < request.headers.size(); ++later) {
-    if (iequals(request.headers[later].first, name)) return true;
+bool replaced_later(const HeaderList& headers, std::size_t index) {
+  const std::string_view name = headers[index].first;
+  for (std::size_t later = index + 1; later < headers.size(); ++later) {
+    if (iequals(headers[later].first, name)) return true;
   }
   return false;
 }
@@ -50,14 +52,9 @@ void append_request_head(std::string& out, const Request& request) {
   out += ' ';
   out += request.target;
   out += " HTTP/1.1\r\n";
-  bool user_agent_replaced = false;
-  for (const auto& [name, value] : request.headers) user_agent_replaced = user_agent_replaced || iequals(name, "user-agent");
-  if (!user_agent_replaced) append_field(out, "User-Agent", "turnout");
-  for (std::size_t i = 0; i < request.headers.size(); ++i) {
-    const auto& [name, value] = request.headers[i];
-    if (is_framing_field(name) || replaced_later(request, i)) continue;
-    append_field(out, name, value);
-  }
+  const std::optional<std::string>& fixed = request.endpoint->fixed_fields;
+  if (fixed) out += *fixed;
+  append_fields(out, request.headers, !fixed);
   append_host(out, *request.endpoint);
   using boost::beast::http::verb;
   if (!request.body.empty() || request.method == verb::post || request.method == verb::put ||
@@ -68,6 +65,19 @@ void append_request_head(std::string& out, const Request& request) {
     out += "\r\n";
   }
   out += "\r\n";
+}
+
+void append_fields(std::string& out, const HeaderList& headers, bool user_agent) {
+  if (user_agent) {
+    bool replaced = false;
+    for (const auto& [name, value] : headers) replaced = replaced || iequals(name, "user-agent");
+    if (!replaced) append_field(out, "User-Agent", "turnout");
+  }
+  for (std::size_t i = 0; i < headers.size(); ++i) {
+    const auto& [name, value] = headers[i];
+    if (is_framing_field(name) || replaced_later(headers, i)) continue;
+    append_field(out, name, value);
+  }
 }
 
 }  // namespace turnout::upstream::detail

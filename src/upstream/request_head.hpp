@@ -6,6 +6,8 @@
 #include "upstream/client.hpp"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace turnout::upstream::detail {
 
@@ -15,6 +17,14 @@ namespace turnout::upstream::detail {
 // there is a body (or the method is POST, PUT or OPTIONS). Host, Content-Length,
 // Transfer-Encoding and Connection are the gateway's own: headers of those names in the
 // request are not sent (HTTP/1.1 keeps the connection alive without a Connection field).
+// With endpoint->fixed_fields set, those are written as they are in place of the User-Agent
+// and the fields before the request's own `headers`.
 void append_request_head(std::string& out, const Request& request);
+
+// Appends `headers` as fields, skipping framing fields and any that a later header of the
+// same name replaces; first User-Agent when `user_agent` and no header replaces it. (The
+// field part of append_request_head, also used to write Endpoint::fixed_fields once.)
+void append_fields(std::string& out, const std::vector<std::pair<std::string, std::string>>& headers,
+                   bool user_agent);
 
 }  // namespace turnout::upstream::detail
