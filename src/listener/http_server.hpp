@@ -32,7 +32,15 @@ namespace turnout::listener {
 
 namespace http = boost::beast::http;
 using HttpRequest = http::request<http::string_body>;
-using HttpResponse = http::response<http::string_body>;
+// A response: Beast's message, plus header lines the gateway wrote as text (its per-call
+// x-turnout-* and x-request-id headers, with common/header_text.hpp's append_header_line),
+// sent after Beast's fields. Text rather than fields: a Beast field is a heap node each, and
+// these are set on every call (issue 16). No field is both set() and in raw_fields.
+struct HttpResponse : http::response<http::string_body> {
+  using Message = http::response<http::string_body>;
+  using Message::Message;
+  std::string raw_fields;  // "name: value\r\n" lines
+};
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";

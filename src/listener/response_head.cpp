@@ -4,7 +4,8 @@
 
 namespace turnout::listener {
 
-void append_response_head(std::string& out, const boost::beast::http::response_header<>& head) {
+void append_response_head(std::string& out, const boost::beast::http::response_header<>& head,
+                          std::string_view raw_fields) {
   const unsigned version = head.version();
   out += "HTTP/";
   out += static_cast<char>('0' + version / 10 % 10);
@@ -22,6 +23,7 @@ void append_response_head(std::string& out, const boost::beast::http::response_h
     out += field.value();
     out += "\r\n";
   }
+  out += raw_fields;
   out += "\r\n";
 }
 

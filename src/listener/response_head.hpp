@@ -5,10 +5,13 @@
 #include <boost/beast/http/message.hpp>
 
 #include <string>
+#include <string_view>
 
 namespace turnout::listener {
 
-// Appends the status line, the fields and the blank line of `head` to `out`.
-void append_response_head(std::string& out, const boost::beast::http::response_header<>& head);
+// Appends the status line, the fields of `head`, then `raw_fields` (header lines already
+// written as text) and the blank line to `out`.
+void append_response_head(std::string& out, const boost::beast::http::response_header<>& head,
+                          std::string_view raw_fields = {});
 
 }  // namespace turnout::listener

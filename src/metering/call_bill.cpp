@@ -1,6 +1,10 @@
 #include "metering/call_bill.hpp"
 
+#include "common/header_text.hpp"
+
 #include <fmt/format.h>
+
+#include <charconv>
 
 namespace turnout::metering {
 
@@ -26,15 +30,19 @@ void add_gateway_fields(std::string& body, const std::optional<pricing::Money>& 
   body.push_back('}');
 }
 
-void set_call_headers(boost::beast::http::fields& fields, const CallHeaders& headers) {
-  fields.set("x-turnout-model", headers.model);
-  fields.set("x-turnout-route", headers.route);
-  fields.set("x-turnout-prompt-tokens", std::to_string(headers.routing_prompt_tokens));
+void append_call_headers(std::string& out, const CallHeaders& headers) {
+  char digits[24];
+  const auto number = [&digits](auto value) {
+    return std::string_view(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
+  };
+  append_header_line(out, "x-turnout-model", headers.model);
+  append_header_line(out, "x-turnout-route", headers.route);
+  append_header_line(out, "x-turnout-prompt-tokens", number(headers.routing_prompt_tokens));
   if (headers.model_prompt_tokens)
-    fields.set("x-turnout-model-prompt-tokens", std::to_string(*headers.model_prompt_tokens));
-  fields.set("x-turnout-attempts", std::to_string(headers.attempts));
-  fields.set("x-turnout-overhead-us", std::to_string(headers.overhead_us));
-  if (headers.cost) fields.set("x-turnout-cost-usd", pricing::format_usd(*headers.cost));
+    append_header_line(out, "x-turnout-model-prompt-tokens", number(*headers.model_prompt_tokens));
+  append_header_line(out, "x-turnout-attempts", number(headers.attempts));
+  append_header_line(out, "x-turnout-overhead-us", number(headers.overhead_us));
+  if (headers.cost) append_header_line(out, "x-turnout-cost-usd", pricing::format_usd(*headers.cost));
 }
 
 }  // namespace turnout::metering

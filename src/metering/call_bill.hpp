@@ -5,8 +5,6 @@
 #include "metering/usage.hpp"
 #include "pricing/pricing.hpp"
 
-#include <boost/beast/http/fields.hpp>
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -36,6 +34,10 @@ struct CallHeaders {
   std::int64_t overhead_us = 0;
   std::optional<pricing::Money> cost;     // buffered responses only; unset: no header
 };
-void set_call_headers(boost::beast::http::fields& fields, const CallHeaders& headers);
+// Appends the headers as "name: value\r\n" lines (listener::HttpResponse::raw_fields and
+// the streamed head): written as text, not as Beast fields, one heap node each (issue 16).
+void append_call_headers(std::string& out, const CallHeaders& headers);
+// Room for those lines and an x-request-id: reserved first, the text is allocated once.
+inline constexpr std::size_t kCallFieldsCapacity = 384;
 
 }  // namespace turnout::metering

@@ -1,6 +1,7 @@
 #include "server/gateway.hpp"
 
 #include "common/clock.hpp"
+#include "common/header_text.hpp"
 #include "common/json_text.hpp"
 #include "governance/virtual_key.hpp"
 #include "server/access_log.hpp"
@@ -234,7 +235,7 @@ asio::awaitable<std::optional<HttpResponse>> Gateway::handle(HttpRequest& reques
     res = std::move(*answered);
   }
   for (const auto& [name, value] : ex.limit_headers) res.set(name, value);
-  res.set("x-request-id", ex.request_id);
+  append_header_line(res.raw_fields, "x-request-id", ex.request_id);
   log_access(services_.options, ex, res.result_int());
   co_return res;
 }

@@ -144,7 +144,9 @@ asio::awaitable<HttpResponse> finish_buffered(Services& services, Call& call, co
     ex.error_type = "ledger_unavailable";
   }
 
-  metering::set_call_headers(res, call_headers(plan, outcome, ex, rec.counted_prompt_tokens, rec.cost));
+  // Room for these and the x-request-id the gateway adds: one allocation, not one per doubling.
+  res.raw_fields.reserve(metering::kCallFieldsCapacity);
+  metering::append_call_headers(res.raw_fields, call_headers(plan, outcome, ex, rec.counted_prompt_tokens, rec.cost));
   finish_metrics(services, ex, outcome, res.result_int(), kind.endpoint);
   co_return res;
 }

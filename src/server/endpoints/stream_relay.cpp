@@ -1,6 +1,8 @@
 #include "server/endpoints/stream_relay.hpp"
 
+#include "common/header_text.hpp"
 #include "common/io_deadline.hpp"
+#include "listener/response_head.hpp"
 #include "metering/call_bill.hpp"
 #include "server/call_record.hpp"
 #include "server/endpoints/chat_call.hpp"
@@ -14,10 +16,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_cat.hpp>
-#include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <fmt/format.h>
 
 namespace turnout::server::endpoints {
@@ -48,23 +48,6 @@ asio::awaitable<void> watch_client(boost::beast::tcp_stream& client, std::shared
   watch->upstream->cancel();
 }
 
-// The response head as text: it goes out in one write with the first events, which the
-// upstream attempt has already read (one send instead of two per streamed call).
-std::string head_text(http::response<http::empty_body>& head) {
-  http::response_serializer<http::empty_body> serializer{head};
-  serializer.split(true);
-  std::string text;
-  boost::beast::error_code ec;
-  while (!ec && !serializer.is_header_done()) {
-    serializer.next(ec, [&](boost::beast::error_code&, const auto& buffers) {
-      for (const auto buffer : boost::beast::buffers_range_ref(buffers))
-        text.append(static_cast<const char*>(buffer.data()), buffer.size());
-      serializer.consume(boost::beast::buffer_bytes(buffers));
-    });
-  }
-  return text;
-}
-
 ApiError midway_failure(const upstream::Failure& failure) {
   ApiError error = failure_error(failure);
   error.code = failure.kind == upstream::FailureKind::timeout     ? "upstream_stream_timeout"
@@ -84,15 +67,19 @@ asio::awaitable<void> relay_stream(Services& services, Call& call, const CallPla
   upstream::ResponseStream& upstream = *outcome.stream;
   const routing::Candidate& served = *outcome.served;
 
-  // The head carries everything known before the first byte.
+  // The head carries everything known before the first byte. It is written as text and goes
+  // out in one write with the first events, which the upstream attempt has already read (one
+  // send instead of two per streamed call).
   http::response<http::empty_body> head{http::status::ok, 11};
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-cache");
-  head.set("x-request-id", ex.request_id);
   for (const auto& [name, value] : ex.limit_headers) head.set(name, value);
-  metering::set_call_headers(head, call_headers(plan, outcome, ex, rec.counted_prompt_tokens, std::nullopt));
   head.keep_alive(connection.keep_alive);
   head.chunked(true);
+  std::string call_fields;
+  call_fields.reserve(metering::kCallFieldsCapacity);  // one allocation, not one per doubling
+  append_header_line(call_fields, "x-request-id", ex.request_id);
+  metering::append_call_headers(call_fields, call_headers(plan, outcome, ex, rec.counted_prompt_tokens, std::nullopt));
 
   auto watch = std::make_shared<ClientWatch>();
   watch->upstream = &upstream;
@@ -109,7 +96,8 @@ asio::awaitable<void> relay_stream(Services& services, Call& call, const CallPla
     client_ok = !ec;
   };
   // Until the first write, the head waits to go out with the first events.
-  std::string unsent_head = head_text(head);
+  std::string unsent_head;
+  listener::append_response_head(unsent_head, head.base(), call_fields);
   auto write_events = [&](const std::string& events_text) -> asio::awaitable<void> {
     if (unsent_head.empty()) {
       co_await write_raw(boost::beast::http::make_chunk(asio::buffer(events_text)));
