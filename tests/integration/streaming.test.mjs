@@ -484,6 +484,42 @@ describe('a client that goes away', () => {
   });
 });
 
+describe('a keep-alive client that sends its next request mid-stream', () => {
+  // The disconnect watch peeks at the client socket: a byte there is a request, not a close,
+  // and it must stay in the socket for the connection's next read.
+  it('has not gone: the stream ends complete, then the next request is answered on that connection', async () => {
+    await mock.configure({ chunks: 8, chunk_delay_ms: 100 });
+    try {
+      const statsBefore = await mockStats(mock);
+      const client = await StreamClient.post(gateway.port, { model: 'auto', messages, stream: true });
+      await client.until(() => client.contentEvents().length >= 1, STREAM_WAIT_MS, 'a content event');
+      const id = client.id;
+      const next = JSON.stringify({ model: 'gpt-3.5-turbo', messages });
+      client.socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n`
+        + `Content-Length: ${Buffer.byteLength(next)}\r\n\r\n${next}`);
+      await client.until(() => client.ended, STREAM_WAIT_MS, 'the end of the stream');
+      assert.ok(client.sawDone, 'the stream ended with [DONE]');
+      assert.deepEqual(client.errorEvents, []);
+      const secondHead = () => client.pending.toString('latin1').match(/HTTP\/1\.1 (\d{3})/);
+      await client.until(() => secondHead() && client.pending.includes('"chat.completion"'), STREAM_WAIT_MS,
+        'the answer to the second request');
+      assert.equal(secondHead()[1], '200');
+      client.close();
+      const stats = await mockStats(mock);
+      assert.equal(stats.streams_client_gone, statsBefore.streams_client_gone, 'the upstream stream was not cancelled');
+      let recent = [];
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(50)) {
+        recent = (await gateway.stats('?recent=20')).recent_calls;
+        if (recent.some((call) => call.id === id)) break;
+      }
+      const record = recent.find((call) => call.id === id);
+      assert.equal(record?.status, 200, 'the stream is recorded complete, not as a client that left');
+    } finally {
+      await mock.reset();
+    }
+  });
+});
+
 describe('through a tap on the upstream connection', () => {
   let tap;
   let tapped;
