@@ -17,7 +17,14 @@ import {
 
 const BLOCKING_POOL_THREADS = 2;  // src/server/gateway.cpp
 const PENDING_STATS = BLOCKING_POOL_THREADS * 2;
-const FOLD_WAIT_LIMIT_MS = 5_000;  // src/server/endpoints/fold_wait.hpp kFoldWaitLimit
+// The fold wait limit (src/server/endpoints/fold_wait.hpp kFoldWaitLimit) and the ledger
+// writer's SQLite busy timeout (src/ledger/sqlite/backend.cpp kBusyTimeoutMs) are both 5 s:
+// the lock is lifted at most REACH_LIMIT_MS after the writer is seen stuck, well before
+// either answers the waits on its own.
+const REACH_LIMIT_MS = 2_500;
+const PROBE_ANSWER_MS = 400;   // a /stats not answered by then is waiting for the fold
+const STUCK_WAIT_MS = 10_000;  // how long the record may take to reach the writer
+const UPSTREAM_WAIT_MS = 10_000;
 
 // An sqlite3 shell holding the database's write lock (BEGIN IMMEDIATE) until release().
 async function holdWriteLock(database) {
@@ -56,6 +63,17 @@ describe('/stats fold waits and governed admissions', () => {
   });
   after(stopAll);
 
+  // Polls the mock upstream until a chat call whose first message is `content` arrived.
+  async function waitForUpstream(content, limitMs) {
+    const until = Date.now() + limitMs;
+    do {
+      const seen = (await mock.chatRequests()).some((request) => request.json?.messages?.[0]?.content === content);
+      if (seen) return true;
+      await sleep(50);
+    } while (Date.now() < until);
+    return false;
+  }
+
   it('admits a governed call while more /stats fold waits are pending than the pool has threads', async () => {
     const { value: key } = await client.turnoutJson(['keys', 'create', '--name', 'fold-wait', '--budget-usd', '5']);
     const warm = await chatWithKey(gateway, key.key);
@@ -66,27 +84,49 @@ describe('/stats fold waits and governed admissions', () => {
     let released = false;
     try {
       // A call whose record the writer now waits to write: every fold waits behind it.
+      // Synced on real conditions, not sleeps: the upstream has seen the call, then a
+      // probe /stats that does not answer at once shows the writer stuck on the record
+      // (before that, a fold with nothing new answers without the write lock).
       const blocked = chatWithKey(gateway, key.key, { messages: [{ role: 'user', content: 'blocked record' }] });
-      await sleep(300);
-      const stats = [];
-      const settled = new Array(PENDING_STATS).fill(false);
-      for (let i = 0; i < PENDING_STATS; i += 1) {
-        stats.push(gateway.request('GET', '/stats').finally(() => { settled[i] = true; }));
-      }
-      await sleep(300);
-      assert.deepEqual(settled, new Array(PENDING_STATS).fill(false), 'the /stats requests wait for the fold');
+      assert.ok(await waitForUpstream('blocked record', UPSTREAM_WAIT_MS), 'the blocked call reached the upstream');
 
-      const startedAt = Date.now();
+      const stats = [];
+      const settled = [];
+      const answers = [];
+      const sendStats = () => {
+        const i = stats.length;
+        settled.push(false);
+        answers.push(null);
+        stats.push(gateway.request('GET', '/stats').then((response) => {
+          settled[i] = true;
+          answers[i] = `${response.status} ${response.text}`;
+          return response;
+        }));
+        return stats[i];
+      };
+      const earlyAnswers = () => answers.filter(Boolean).join(' | ');
+
+      // The writer's SQLite busy timeout and each fold wait run for 5 s from here at most.
+      let stuckAt = null;
+      const probeUntil = Date.now() + STUCK_WAIT_MS;
+      while (stuckAt === null && Date.now() < probeUntil) {
+        const probe = sendStats();
+        const answered = await Promise.race([probe.then(() => true), sleep(PROBE_ANSWER_MS).then(() => false)]);
+        if (!answered) stuckAt = Date.now() - PROBE_ANSWER_MS;
+        else await sleep(50);
+      }
+      assert.ok(stuckAt !== null, `a /stats waits for the fold once the record is queued; answers: ${earlyAnswers()}`);
+      const probes = stats.length;  // every probe but the last one answered
+      for (let i = 0; i < PENDING_STATS; i += 1) sendStats();
+      const waiting = () => settled.slice(probes - 1).every((done) => !done);
+      await sleep(200);
+      assert.ok(waiting(), `the /stats requests wait for the fold; answers: ${earlyAnswers()}`);
+
       const governed = chatWithKey(gateway, key.key, { messages: [{ role: 'user', content: 'admitted while folds wait' }] },
         { 'x-request-id': 'fold-wait-governed' });
-      let reached = false;
-      while (!reached && Date.now() - startedAt < FOLD_WAIT_LIMIT_MS / 2) {
-        reached = (await mock.chatRequests()).some((request) =>
-          request.json?.messages?.[0]?.content === 'admitted while folds wait');
-        if (!reached) await sleep(50);
-      }
+      const reached = await waitForUpstream('admitted while folds wait', stuckAt + REACH_LIMIT_MS - Date.now());
       assert.ok(reached, 'the governed call reached the upstream: its admission did not wait behind the fold waits');
-      assert.ok(settled.every((done) => !done), 'the /stats requests were still waiting when it was admitted');
+      assert.ok(waiting(), `the /stats requests were still waiting when it was admitted; answers: ${earlyAnswers()}`);
 
       await lock.release();
       released = true;
