@@ -9,12 +9,15 @@
 namespace turnout::admit {
 namespace {
 
+constexpr std::int64_t kEverything = std::numeric_limits<std::int64_t>::max();
+
 // A return of everything a lease reserves, for a lease whose take this replica cannot know
 // the outcome of: return_lease gives back at most what the row still reserves.
 governance::LeaseReturn whole_lease_return(std::string lease_id) {
-  constexpr std::int64_t kEverything = std::numeric_limits<std::int64_t>::max();
   return governance::LeaseReturn{std::move(lease_id), kEverything, kEverything};
 }
+
+bool is_whole_lease_return(const governance::LeaseReturn& part) { return part.returned_total_pico == kEverything; }
 
 }  // namespace
 
@@ -197,10 +200,11 @@ void LeasePool::return_unused(std::int64_t now_ms, bool everything) {
     returns.swap(pending_returns_);
   }
   // One at a time, so a failure re-queues only what was not given back (never twice). A
-  // return that finds no lease row frees nothing: before the lease's expiry its take's
-  // COMMIT may still be landing (its answer was lost), so it is kept for a later round;
-  // from the expiry on the row is gone for good (swept, charged) or never was, and it is
-  // dropped. The first failure ends the round: with the database away, every return would
+  // return that finds no lease row frees nothing. A whole-lease return (its take's COMMIT
+  // answer was lost) is kept for a later round until the lease's expiry, as that COMMIT
+  // may still be landing; from the expiry on the row is gone for good (swept, charged) or
+  // never was. Any other return finds no row only once a sweep charged the lease, and is
+  // dropped at once. The first failure ends the round: with the database away, every return would
   // wait out its own timeout. The failed one goes behind the untried rest, so a return
   // that keeps failing holds up no other.
   std::vector<PendingReturn> early;
@@ -208,7 +212,8 @@ void LeasePool::return_unused(std::int64_t now_ms, bool everything) {
   for (; done < returns.size(); ++done) {
     auto without_lease = store_.return_leases({returns[done].part});
     if (!without_lease) break;
-    if (*without_lease > 0 && now_ms < returns[done].expires_at_ms) early.push_back(std::move(returns[done]));
+    const bool may_still_land = is_whole_lease_return(returns[done].part) && now_ms < returns[done].expires_at_ms;
+    if (*without_lease > 0 && may_still_land) early.push_back(std::move(returns[done]));
   }
   if (early.empty() && done == returns.size()) return;
   std::lock_guard lock(mutex_);

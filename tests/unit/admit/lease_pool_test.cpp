@@ -196,6 +196,20 @@ TEST_F(Leases, AnExpiredLeaseIsChargedInFullAndALateRecordChargesNothingTwice) {
   EXPECT_EQ(usage().spent_pico, slice);
 }
 
+// Only a whole-lease return is kept when it finds no row (its take may still land). An
+// ordinary return finds none only when a replica with a later clock already swept and
+// charged the lease: retrying it every round until this replica's expiry frees nothing.
+TEST_F(Leases, AnOrdinaryReturnThatFindsNoRowIsDroppedAtOnce) {
+  LeasePool pool(*store_, settings(kCent / 5));
+  ASSERT_TRUE(admit(pool, kCent / 10));
+  auto swept = store_->sweep_expired(kCallEnds + 31'000);  // another replica, a later clock
+  ASSERT_TRUE(swept);
+  ASSERT_EQ(*swept, 1u);
+  pool.return_unused(kNow + 1'000, true);  // this replica: long before the lease's expiry
+  EXPECT_EQ(pool.pending_returns(), 0u);
+  EXPECT_EQ(usage().held_pico, 0);
+}
+
 TEST_F(Leases, ADroppedKeyKeepsNoSlice) {
   LeasePool pool(*store_, settings(kCent / 2));
   ASSERT_TRUE(admit(pool, kCent / 10));
