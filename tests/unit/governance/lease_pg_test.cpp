@@ -121,6 +121,15 @@ class PostgresLeases : public turnout::test::PgSchemaTest {
     return *rows->integer(0, 0);
   }
 
+  std::int64_t held_pico(const std::string& scope) {
+    pg::Connection connection = connect();
+    const std::array<pg::Param, 1> params{scope};
+    auto rows = connection.query("SELECT COALESCE(SUM(held_pico), 0) FROM gov_budgets WHERE scope = $1", params);
+    EXPECT_TRUE(rows) << rows.error().message;
+    if (!rows || !rows->integer(0, 0)) return -1;
+    return *rows->integer(0, 0);
+  }
+
   std::unique_ptr<GovernanceStore> store_;
 };
 
@@ -174,6 +183,31 @@ TEST_F(PostgresLeases, SweepingExpiredHoldsAndLeasesDoesNotDeadlockWithTheWriter
       if (!swept) ADD_FAILURE() << swept.error().message;
       return swept && *swept == 2;
     });
+  }
+}
+
+// Giving back part of a team key's lease locks the key's row and the team's in one ordered
+// batch, as the writer does when it settles a call of that key: never the team's row first.
+TEST_F(PostgresLeases, ReturningPartOfATeamKeysLeaseDoesNotDeadlockWithTheWriter) {
+  for (int round = 0; round < kRounds; ++round) {
+    const auto [team, keys] = team_with_keys("team-return-" + std::to_string(round), 2);
+    ASSERT_EQ(keys.size(), 2U);
+    const KeyRecord& taker = keys[0];
+    const std::string lease_id = "r" + std::to_string(round);
+    auto grant = store_->take_lease(lease_request(lease_id, taker, team, kNow));
+    ASSERT_TRUE(grant) << grant.error().message;
+    ASSERT_FALSE(grant->refused);
+    ASSERT_GT(grant->reserved_pico, kCent);
+    const std::int64_t key_held = held_pico(key_scope(taker.id));
+    const std::int64_t team_held = held_pico(team_scope(team.id));
+
+    settle_while(key_scope(taker.id), team_scope(team.id), [&] {
+      auto without_lease = store_->return_leases({LeaseReturn{lease_id, kCent, kCent}});
+      if (!without_lease) ADD_FAILURE() << without_lease.error().message;
+      return without_lease && *without_lease == 0;
+    });
+    EXPECT_EQ(held_pico(key_scope(taker.id)), key_held - kCent);
+    EXPECT_EQ(held_pico(team_scope(team.id)), team_held - kCent);
   }
 }
 
