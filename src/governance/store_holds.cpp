@@ -152,7 +152,7 @@ StoreResult<ScopeUsage> GovernanceStore::usage(const std::string& scope, const L
         session_->run("SELECT requests, tokens FROM gov_rates WHERE scope = $1 AND window_start_ms = $2", window);
     if (!requests) return database_error(requests.error());
     if (!requests->empty()) {
-      usage.requests_this_minute = static_cast<std::uint64_t>(sql_integer(requests->front()[0]));
+      usage.requests_this_minute = sql_count(requests->front()[0]);
       usage.tokens_this_minute = sql_count(requests->front()[1]);
     }
   }

@@ -4,6 +4,7 @@
 // expiry (a crashed replica's call), never leaked.
 #include "governance/store.hpp"
 #include "ledger/backend.hpp"
+#include "ledger/sqlite/db.hpp"
 
 #include "sqlite_store_test.hpp"
 
@@ -181,6 +182,23 @@ TEST_F(RateLimits, ActivityCountsLiveHoldsExpiriesAndOverrunsPerKeyAndTeam) {
   auto bounded = store_->activity(1);  // the label sets /metrics shows are capped
   ASSERT_TRUE(bounded);
   EXPECT_EQ(bounded->size(), 1u);
+}
+
+// A window's counts are never read as more than there are: a negative stored count (an
+// over-settled window) reads as 0 for requests as for tokens, not as 2^64 - 1.
+TEST_F(RateLimits, ANegativeStoredCountReadsAsZero) {
+  const std::string scope = key_scope(make_key(Fields{}).id);
+  {
+    auto db = ledger::sqlite::Database::open(dir_.ledger_file().string());
+    ASSERT_TRUE(db) << db.error().message;
+    const std::int64_t window = now_ - now_ % 60'000;
+    ASSERT_TRUE(db->exec("INSERT INTO gov_rates (scope, window_start_ms, requests, tokens) VALUES ('" + scope + "', " +
+                         std::to_string(window) + ", -1, -5)"));
+  }
+  auto usage = store_->usage(scope, Limits{}, now_);
+  ASSERT_TRUE(usage) << usage.error().message;
+  EXPECT_EQ(usage->requests_this_minute, 0u);
+  EXPECT_EQ(usage->tokens_this_minute, 0u);
 }
 
 }  // namespace
