@@ -36,6 +36,12 @@ class Backend {
   // stats and series then ask the writer for a fold first). Constant per backend.
   virtual bool folds_rollups_later() const { return false; }
 
+  // Housekeeping of a write-ahead log between write rounds, after the round's callers were
+  // told: `idle` when nothing is queued. SQLite moves its WAL into the database file here
+  // rather than inside a batch's COMMIT; a backend whose server does that has nothing to
+  // do. A failure is retried at a later round. Called from the writer thread only.
+  virtual Result<void> checkpoint_wal(bool /*idle*/) { return {}; }
+
   // Deletes up to `limit` raw records with timestamp < cutoff (roll-ups are kept) in one
   // transaction; returns how many went. A backend that folds later deletes only folded
   // records, and folds first when `fold_first` (false while a failed fold waits for its

@@ -55,8 +55,18 @@ Result<void> configure_durability(sqlite::Database& db) {
 
 }  // namespace
 
-Result<std::unique_ptr<SqliteBackend>> SqliteBackend::open(std::string path) {
-  std::unique_ptr<SqliteBackend> backend(new SqliteBackend(std::move(path)));
+// SQLite calls this after each commit of the writer connection with the WAL's size in
+// frames. Installing it also turns SQLite's auto-checkpoint off on that connection (the
+// auto-checkpoint is a WAL hook itself): checkpoint_wal runs the checkpoints instead.
+int SqliteBackend::note_wal_frames(void* progress, sqlite3* /*db*/, const char* /*schema*/, int frames) {
+  auto& wal = *static_cast<WalProgress*>(progress);
+  if (frames < wal.copied) wal.copied = 0;  // the WAL started over: none of it is copied yet
+  wal.frames = frames;
+  return SQLITE_OK;
+}
+
+Result<std::unique_ptr<SqliteBackend>> SqliteBackend::open(std::string path, WalCheckpointLimits limits) {
+  std::unique_ptr<SqliteBackend> backend(new SqliteBackend(std::move(path), limits));
   if (auto opened = backend->open_writer(); !opened) {
     return opened.error();
   }
@@ -95,6 +105,9 @@ Result<void> SqliteBackend::open_writer() {
   auto writer = std::make_unique<Writer>();
   writer->connection = std::move(connection);
   writer->insert.emplace(std::move(*insert));
+  if (!in_memory()) {
+    sqlite3_wal_hook(writer->connection->db.handle(), &SqliteBackend::note_wal_frames, &writer->wal);
+  }
   writer_ = std::move(writer);
   {
     // Readers opened before this writer may be looking at a file that has since been
@@ -366,6 +379,44 @@ Result<std::uint64_t> SqliteBackend::prune_before(double cutoff, std::uint64_t l
   // A fold that did not commit may have left rows in the cache that the database does not hold.
   if (!removed) writer_->histograms.clear();
   return removed;
+}
+
+Result<void> SqliteBackend::checkpoint_wal(bool idle) {
+  if (!writer_ || in_memory()) {
+    return {};
+  }
+  WalProgress& wal = writer_->wal;
+  const auto now = std::chrono::steady_clock::now();
+  const bool forced = wal.frames >= wal_limits_.forced_pages && now >= wal.next_forced;
+  if (!forced && !(idle && wal.frames - wal.copied >= wal_limits_.idle_pages)) {
+    return {};
+  }
+  Connection& connection = *writer_->connection;
+  std::lock_guard lock(connection.mutex);
+  // TRUNCATE waits for readers of older snapshots (the busy handler), then copies every
+  // frame and empties the WAL file; waiting the usual 5 s for them would stall the calls
+  // queued behind this, so it waits forced_wait and, stopped short, copies what it can
+  // (as PASSIVE) and is tried again after forced_retry.
+  if (forced) sqlite3_busy_timeout(connection.db.handle(), static_cast<int>(wal_limits_.forced_wait.count()));
+  int log_frames = 0;
+  int copied_frames = 0;
+  const int code = sqlite3_wal_checkpoint_v2(connection.db.handle(), "main",
+                                             forced ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE,
+                                             &log_frames, &copied_frames);
+  if (forced) sqlite3_busy_timeout(connection.db.handle(), kBusyTimeoutMs);
+  if (code == SQLITE_OK && forced) {
+    wal.frames = 0;  // TRUNCATE emptied the file
+    wal.copied = 0;
+    return {};
+  }
+  if (forced) wal.next_forced = now + wal_limits_.forced_retry;
+  // A PASSIVE checkpoint, or a TRUNCATE stopped short: the next one is due once
+  // idle_pages more frames were written.
+  wal.copied = std::max(copied_frames, 0);
+  if (code != SQLITE_OK && code != SQLITE_BUSY) {
+    return connection.db.error(fmt::format("ledger database '{}': checkpoint", path_), code);
+  }
+  return {};
 }
 
 void SqliteBackend::discard_writer() { writer_.reset(); }

@@ -7,6 +7,7 @@
 #include "ledger/sqlite/db.hpp"
 #include "ledger/sqlite/rollups.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -16,14 +17,31 @@
 
 namespace turnout::ledger {
 
+// When the writer copies the WAL's pages into the database file (a checkpoint). SQLite's
+// own auto-checkpoint does it inside the COMMIT that takes the WAL past 1,000 pages, so a
+// batch's callers waited for it (~12% of the writer thread at the 300-token load, issue
+// 16). Here the writer does it between rounds, after the callers were told: a PASSIVE
+// checkpoint once it is idle and the WAL holds idle_pages not yet copied; and, so that the
+// WAL cannot grow without limit under load that never leaves the writer idle (or behind
+// readers that make a PASSIVE checkpoint stop short), a TRUNCATE checkpoint once the WAL
+// passes forced_pages, which waits up to forced_wait for readers of older snapshots and is
+// tried again at most every forced_retry when they do not finish.
+struct WalCheckpointLimits {
+  int idle_pages = 4'000;      // 16 MB at SQLite's 4 KiB pages
+  int forced_pages = 16'384;   // 64 MB
+  std::chrono::milliseconds forced_wait{200};
+  std::chrono::milliseconds forced_retry{1'000};
+};
+
 class SqliteBackend final : public Backend {
  public:
   // `path` is a file path, or ":memory:" for a private in-memory database.
-  static Result<std::unique_ptr<SqliteBackend>> open(std::string path);
+  static Result<std::unique_ptr<SqliteBackend>> open(std::string path, WalCheckpointLimits limits = {});
 
   Result<void> write_batch(std::span<const KeyedRecord> records) override;
   Result<std::uint64_t> fold_rollups() override;
   bool folds_rollups_later() const override { return true; }
+  Result<void> checkpoint_wal(bool idle) override;
   Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit, bool fold_first) override;
   Result<void> prune_second_rollups(double cutoff) override;
   Result<StatsReport> stats(const StatsQuery& query) override;
@@ -37,6 +55,14 @@ class SqliteBackend final : public Backend {
     sqlite::Database db;
   };
 
+  // The WAL as the writer's last commit left it (SQLite's WAL hook): its frames, and how
+  // many of them the last checkpoint copied (0 once the WAL starts over from its beginning).
+  struct WalProgress {
+    int frames = 0;
+    int copied = 0;
+    std::chrono::steady_clock::time_point next_forced;  // after a TRUNCATE that readers stopped short
+  };
+
   struct Writer {
     std::shared_ptr<Connection> connection;
     std::optional<sqlite::Statement> insert;  // prepared on connection->db; finalized first
@@ -45,11 +71,13 @@ class SqliteBackend final : public Backend {
     // changes it, and then the rows are read back again.
     sqlite::HistogramRowCache histograms;
     std::int64_t data_version = -1;
+    WalProgress wal;
   };
 
-  explicit SqliteBackend(std::string path) : path_(std::move(path)) {}
+  SqliteBackend(std::string path, WalCheckpointLimits limits) : path_(std::move(path)), wal_limits_(limits) {}
   bool in_memory() const { return path_ == ":memory:"; }
 
+  static int note_wal_frames(void* progress, sqlite3* db, const char* schema, int frames);
   Result<void> open_writer();
   // Refuses a file that was deleted or renamed under the writer.
   Result<void> check_not_moved(Connection& connection);
@@ -73,6 +101,7 @@ class SqliteBackend final : public Backend {
   Result<Report> read(Result<Report> (*run)(sqlite::Database&, const Query&), const Query& query);
 
   const std::string path_;
+  const WalCheckpointLimits wal_limits_;
   std::unique_ptr<Writer> writer_;  // touched by the writer thread only (after open)
   // The in-memory database's single connection; set once at open, then never replaced.
   std::shared_ptr<Connection> memory_connection_;
