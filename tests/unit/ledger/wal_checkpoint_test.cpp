@@ -1,0 +1,150 @@
+// The SQLite ledger's WAL checkpoint (issue 16): not inside a batch's COMMIT, but between
+// the writer's rounds once it is idle, and forced (TRUNCATE) past a bound so sustained
+// load cannot grow the WAL without limit; a reader in the way delays it only briefly.
+#include "ledger/queued_ledger.hpp"
+#include "ledger/sqlite/backend.hpp"
+#include "ledger/sqlite/db.hpp"
+#include "ledger_reference.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace turnout;
+using namespace turnout::ledger;
+using namespace turnout::ledger::test;
+using namespace std::chrono_literals;
+
+// A frame is one 4 KiB page plus its 24-byte header.
+constexpr std::uintmax_t kFrameBytes = 4096 + 24;
+
+struct WalTest : ::testing::Test {
+  TempDir dir;
+  fs::path file = dir.path() / "ledger.db";
+  fs::path wal = dir.path() / "ledger.db-wal";
+  int batches = 0;
+
+  std::uintmax_t size_of(const fs::path& path) const {
+    std::error_code ignored;
+    const auto size = fs::file_size(path, ignored);
+    return ignored ? 0 : size;
+  }
+
+  // One batch of 200 calls: about 40 pages of rows and index entries.
+  void write_batch(SqliteBackend& backend) {
+    std::vector<KeyedRecord> keyed;
+    for (int i = 0; i < 200; ++i) {
+      const std::string key = "b" + std::to_string(batches) + "-" + std::to_string(i);
+      keyed.push_back({key, sample_record("req-" + key, 1'700'000'000 + batches, "gpt-4o")});
+    }
+    ++batches;
+    const Result<void> written = backend.write_batch(keyed);
+    ASSERT_TRUE(written) << written.error().message;
+  }
+
+  // Writes batches until the WAL file holds `frames` frames; false if it never does (a
+  // checkpoint inside the commits keeps starting it over).
+  bool write_until_wal_holds(SqliteBackend& backend, std::uintmax_t frames) {
+    for (int i = 0; i < 200 && size_of(wal) < frames * kFrameBytes; ++i) write_batch(backend);
+    return size_of(wal) >= frames * kFrameBytes;
+  }
+
+  std::unique_ptr<SqliteBackend> open(WalCheckpointLimits limits) {
+    auto backend = SqliteBackend::open(file.string(), limits);
+    EXPECT_TRUE(backend) << backend.error().message;
+    return backend ? std::move(*backend) : nullptr;
+  }
+};
+
+TEST_F(WalTest, ACommitLeavesTheCheckpointToTheIdleWriter) {
+  WalCheckpointLimits limits;
+  limits.idle_pages = 1'500;
+  auto backend = open(limits);
+  ASSERT_TRUE(backend);
+  const auto database_at_open = size_of(file);
+  // Past SQLite's own auto-checkpoint (1,000 pages), which would have copied the WAL
+  // into the database file inside one of these COMMITs.
+  ASSERT_TRUE(write_until_wal_holds(*backend, 1'600));
+  EXPECT_EQ(size_of(file), database_at_open);
+
+  // Not idle (records queued): no checkpoint under the forced bound.
+  ASSERT_TRUE(backend->checkpoint_wal(false));
+  EXPECT_EQ(size_of(file), database_at_open);
+
+  // Idle: the WAL's pages are copied into the database, and the next commit starts the
+  // WAL over from its beginning instead of growing it.
+  ASSERT_TRUE(backend->checkpoint_wal(true));
+  EXPECT_GT(size_of(file), database_at_open + 100 * 4096);
+  const auto wal_after_checkpoint = size_of(wal);
+  write_batch(*backend);
+  EXPECT_EQ(size_of(wal), wal_after_checkpoint);
+}
+
+TEST_F(WalTest, SustainedWritesKeepTheWalUnderItsBound) {
+  WalCheckpointLimits limits;
+  limits.idle_pages = 1'000'000;  // never idle: only the bound checkpoints
+  limits.forced_pages = 600;
+  auto backend = open(limits);
+  ASSERT_TRUE(backend);
+  std::uintmax_t largest = 0;
+  for (int round = 0; round < 60; ++round) {  // ~2,400 pages written in all
+    write_batch(*backend);
+    ASSERT_TRUE(backend->checkpoint_wal(false));
+    largest = std::max(largest, size_of(wal));
+  }
+  // The bound plus the one batch that passed it.
+  EXPECT_LE(largest, (600 + 100) * kFrameBytes);
+  auto db = sqlite::Database::open(file.string());
+  ASSERT_TRUE(db);
+  EXPECT_EQ(*db->query_int("SELECT COUNT(*) FROM calls"), 60 * 200);
+}
+
+TEST_F(WalTest, AReaderInTheWayDelaysTheForcedCheckpointBriefly) {
+  WalCheckpointLimits limits;
+  limits.idle_pages = 1'000'000;
+  limits.forced_pages = 300;
+  limits.forced_wait = 100ms;
+  limits.forced_retry = 0ms;
+  auto backend = open(limits);
+  ASSERT_TRUE(backend);
+  write_batch(*backend);
+  // A reader holding its snapshot: no checkpoint can copy the frames written after it.
+  auto reader = sqlite::Database::open(file.string());
+  ASSERT_TRUE(reader);
+  ASSERT_TRUE(reader->exec("BEGIN"));
+  ASSERT_TRUE(reader->query_int("SELECT COUNT(*) FROM calls"));
+  ASSERT_TRUE(write_until_wal_holds(*backend, 400));
+
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(backend->checkpoint_wal(false));  // stopped short: not an error, tried again later
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);  // not the 5 s busy timeout
+  EXPECT_GE(size_of(wal), 400 * kFrameBytes);
+
+  // Once the reader is done, the next round's checkpoint empties the WAL.
+  ASSERT_TRUE(reader->exec("COMMIT"));
+  write_batch(*backend);
+  ASSERT_TRUE(backend->checkpoint_wal(false));
+  EXPECT_EQ(size_of(wal), 0u);
+}
+
+TEST_F(WalTest, TheLedgerWriterCheckpointsWhenIdle) {
+  WalCheckpointLimits limits;
+  limits.idle_pages = 100;
+  auto backend = open(limits);
+  ASSERT_TRUE(backend);
+  const auto database_at_open = size_of(file);
+  auto ledger = QueuedLedger::open(std::move(backend), LedgerOptions{});
+  ASSERT_TRUE(ledger) << ledger.error().message;
+  std::vector<CallRecord> records;
+  for (int i = 0; i < 2'000; ++i) records.push_back(sample_record("req-" + std::to_string(i), 1'700'000'000, "gpt-4o"));
+  append_all(**ledger, records);
+  // Written without any COMMIT checkpointing (as above); the idle writer copies them.
+  EXPECT_TRUE(eventually([&] { return size_of(file) > database_at_open + 100 * 4096; }));
+  (*ledger)->close();
+}
+
+}  // namespace
