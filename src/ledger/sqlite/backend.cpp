@@ -22,6 +22,9 @@ namespace {
 // file, a checkpoint) before reporting SQLITE_BUSY.
 constexpr int kBusyTimeoutMs = 5000;
 constexpr std::size_t kMaxIdleReaders = 4;
+// Calls summed in memory between folds at most (QueuedLedger folds every 4,096): the sums'
+// rows stay few, whoever writes batches without folding.
+constexpr std::uint64_t kMaxCommittedSums = 100'000;
 
 // The key conflict is the only one to skip: it means this exact record is already stored.
 // counted_by_fold = 1: this writer leaves the call's roll-ups to the fold (schema.cpp).
@@ -109,6 +112,7 @@ Result<void> SqliteBackend::open_writer() {
     sqlite3_wal_hook(writer->connection->db.handle(), &SqliteBackend::note_wal_frames, &writer->wal);
   }
   writer_ = std::move(writer);
+  restart_committed_sums();
   {
     // Readers opened before this writer may be looking at a file that has since been
     // replaced; retire them.
@@ -159,7 +163,36 @@ Result<void> SqliteBackend::insert_all(std::span<const KeyedRecord> records) {
   }
   Result<void> written = insert_in_transaction(records);
   if (written) written = transaction->commit();
+  if (written) sum_committed(records);
   return written;
+}
+
+void SqliteBackend::restart_committed_sums() {
+  writer_->committed.emplace(unix_now() - kSecondRollupLifetime);
+}
+
+void SqliteBackend::sum_committed(std::span<const KeyedRecord> records) {
+  std::optional<sqlite::CommittedRollups>& committed = writer_->committed;
+  for (const auto& [index, seq] : writer_->stored) {
+    if (!committed) break;
+    if (committed->calls >= kMaxCommittedSums) {
+      committed.reset();  // a writer that is not folding (an import): the fold reads them back
+      break;
+    }
+    const CallRecord& record = records[index].record;
+    if (!committed->rollups.add(record)) {
+      committed.reset();  // a sum overflow: the read-back fold finds it again and reports it
+      break;
+    }
+    if (committed->calls == 0) {
+      committed->first_seq = seq;
+      committed->oldest_timestamp = record.timestamp;
+    }
+    committed->last_seq = seq;
+    committed->oldest_timestamp = std::min(committed->oldest_timestamp, record.timestamp);
+    ++committed->calls;
+  }
+  writer_->stored.clear();
 }
 
 Result<std::uint64_t> SqliteBackend::fold_rollups() {
@@ -217,9 +250,19 @@ Result<std::uint64_t> SqliteBackend::fold_in_transaction() {
     if (auto checked = check_histogram_cache(); !checked) {
       return checked.error();
     }
-    return sqlite::fold_new_calls(writer_->connection->db, &writer_->histograms);
+    if (!writer_->committed) {
+      return sqlite::fold_new_calls(writer_->connection->db, &writer_->histograms);
+    }
+    bool from_memory = false;
+    auto done = sqlite::fold_committed_calls(writer_->connection->db, *writer_->committed, &writer_->histograms,
+                                             from_memory);
+    if (done && from_memory) ++folds_from_memory_;
+    return done;
   }();
-  // A fold that did not commit may have left rows in the cache that the database does not hold.
+  // Either way the sums start over: what they held is folded now, or (a fold that did
+  // not commit) read back by the next fold. A fold that did not commit may also have left
+  // rows in the histogram cache that the database does not hold.
+  restart_committed_sums();
   if (!folded) writer_->histograms.clear();
   return folded;
 }
@@ -239,6 +282,7 @@ Result<void> SqliteBackend::check_histogram_cache() {
   (*statement)->reset();
   if (version != writer_->data_version) {
     writer_->histograms.clear();
+    writer_->committed.reset();  // another connection changed the calls: read them back
     writer_->data_version = version;
   }
   return {};
@@ -252,6 +296,7 @@ Result<void> SqliteBackend::insert_in_transaction(std::span<const KeyedRecord> r
   // their holds: a re-sent batch whose first attempt did commit must not charge twice.
   std::vector<sqlite::HoldCharge> charges;  // holds of the records stored now, settled with them
   Result<void> inserted;
+  writer_->stored.clear();
   for (const KeyedRecord& keyed : records) {
     insert.reset();
     sqlite::bind_call_row(insert, keyed);
@@ -260,6 +305,8 @@ Result<void> SqliteBackend::insert_in_transaction(std::span<const KeyedRecord> r
       break;
     }
     if (sqlite3_changes(connection.db.handle()) == 1) {
+      writer_->stored.emplace_back(static_cast<std::size_t>(&keyed - records.data()),
+                                   sqlite3_last_insert_rowid(connection.db.handle()));
       if (!keyed.record.hold_id.empty()) {
         charges.push_back({keyed.record.hold_id, keyed.record.cost ? keyed.record.cost->pico : 0,
                            call_tokens(keyed.record)});

@@ -48,6 +48,9 @@ class SqliteBackend final : public Backend {
   Result<SeriesReport> series(const SeriesQuery& query) override;
   Result<std::string> installation_secret(const std::string& candidate) override;
 
+  // How many folds wrote the sums kept in memory instead of reading the calls back.
+  std::uint64_t folds_from_memory() const { return folds_from_memory_; }
+
  private:
   struct Connection {
     explicit Connection(sqlite::Database database) : db(std::move(database)) {}
@@ -72,6 +75,12 @@ class SqliteBackend final : public Backend {
     sqlite::HistogramRowCache histograms;
     std::int64_t data_version = -1;
     WalProgress wal;
+    // The calls this connection committed since its last fold, summed (fold from memory);
+    // empty when a call could not be summed (the fold then reads the rows back, and
+    // reports what failed). `stored` is the current batch's: indexes and seqs of the
+    // records its transaction really inserted, summed once it commits.
+    std::optional<sqlite::CommittedRollups> committed;
+    std::vector<std::pair<std::size_t, std::int64_t>> stored;
   };
 
   SqliteBackend(std::string path, WalCheckpointLimits limits) : path_(std::move(path)), wal_limits_(limits) {}
@@ -88,8 +97,13 @@ class SqliteBackend final : public Backend {
   bool writer_still_sound();
   Result<std::uint64_t> fold_in_transaction();
   Result<void> insert_in_transaction(std::span<const KeyedRecord> records);
-  // Drops the histogram cache unless only this connection has committed since it was filled.
+  // Drops the histogram cache and the committed sums unless only this connection has
+  // committed since they were filled.
   Result<void> check_histogram_cache();
+  // Adds the records the batch's committed transaction inserted to writer_->committed.
+  void sum_committed(std::span<const KeyedRecord> records);
+  // Starts writer_->committed over, empty (after a fold, or at open).
+  void restart_committed_sums();
   // File databases only: replaces a writer that failed, so a deleted, moved or broken
   // database file is reopened (or recreated) instead of failing forever.
   void discard_writer();
@@ -103,6 +117,7 @@ class SqliteBackend final : public Backend {
   const std::string path_;
   const WalCheckpointLimits wal_limits_;
   std::unique_ptr<Writer> writer_;  // touched by the writer thread only (after open)
+  std::uint64_t folds_from_memory_ = 0;
   // The in-memory database's single connection; set once at open, then never replaced.
   std::shared_ptr<Connection> memory_connection_;
 

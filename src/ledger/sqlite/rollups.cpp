@@ -283,6 +283,38 @@ Result<std::uint64_t> fold_new_calls(Database& db, HistogramRowCache* histograms
   return folded;
 }
 
+Result<std::uint64_t> fold_committed_calls(Database& db, const CommittedRollups& committed,
+                                           HistogramRowCache* histograms, bool& from_memory) {
+  from_memory = false;
+  auto mark = read_watermark(db);
+  if (!mark) {
+    return mark.error();
+  }
+  const bool exactly_these = committed.calls > 0 && committed.first_seq == mark->folded_through + 1 &&
+                             committed.last_seq == mark->newest &&
+                             static_cast<std::uint64_t>(committed.last_seq - committed.first_seq + 1) == committed.calls;
+  // A call older than this fold's cut-off gets no second rows from a read-back; the sums
+  // gave it some if it was newer than theirs. Calls are stored as they happen, so only a
+  // day-old spool or import ever takes the read-back for this.
+  const double cutoff = unix_now() - kSecondRollupLifetime;
+  if (!exactly_these || committed.oldest_timestamp <= std::max(cutoff, committed.seconds_since)) {
+    return fold_new_calls(db, histograms);
+  }
+  if (auto written = write_rollups(db, committed.rollups, histograms); !written) {
+    return written.error();
+  }
+  auto move_statement = db.cached(kMoveWatermarkSql);
+  if (!move_statement) {
+    return move_statement.error();
+  }
+  (*move_statement)->bind(1, mark->newest);
+  if (auto moved = run(**move_statement); !moved) {
+    return moved.error();
+  }
+  from_memory = true;
+  return committed.calls;
+}
+
 Result<void> prune_second_rollups(Database& db, double cutoff) {
   for (std::string_view table : {"rollups", "key_rollups", "endpoint_rollups", "latency_histograms"}) {
     auto remove_statement = db.cached(fmt::format("DELETE FROM {} WHERE width = ?1 AND bucket < ?2", table));
