@@ -35,6 +35,10 @@ struct WalCheckpointLimits {
 
 class SqliteBackend final : public Backend {
  public:
+  // How long a connection waits for another one's lock (another process writing the same
+  // file, a checkpoint) before reporting SQLITE_BUSY.
+  static constexpr int kBusyTimeoutMs = 5000;
+
   // `path` is a file path, or ":memory:" for a private in-memory database.
   static Result<std::unique_ptr<SqliteBackend>> open(std::string path, WalCheckpointLimits limits = {});
 
