@@ -71,6 +71,8 @@ class SqliteBackend final : public Backend {
   };
 
   struct Writer {
+    // Declared before the connection, so it outlives it: the connection's WAL hook points here.
+    WalProgress wal;
     std::shared_ptr<Connection> connection;
     std::optional<sqlite::Statement> insert;  // prepared on connection->db; finalized first
     // The histogram rows as this connection last committed them, and the data_version
@@ -78,7 +80,6 @@ class SqliteBackend final : public Backend {
     // changes it, and then the rows are read back again.
     sqlite::HistogramRowCache histograms;
     std::int64_t data_version = -1;
-    WalProgress wal;
     // The calls this connection committed since its last fold, summed (fold from memory);
     // empty when a call could not be summed (the fold then reads the rows back, and
     // reports what failed). `stored` is the current batch's: indexes and seqs of the
