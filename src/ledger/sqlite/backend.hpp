@@ -24,13 +24,16 @@ namespace turnout::ledger {
 // checkpoint once it is idle and the WAL holds idle_pages not yet copied; and, so that the
 // WAL cannot grow without limit under load that never leaves the writer idle (or behind
 // readers that make a PASSIVE checkpoint stop short), a TRUNCATE checkpoint once the WAL
-// passes forced_pages, which waits up to forced_wait for readers of older snapshots and is
-// tried again at most every forced_retry when they do not finish.
+// passes forced_pages. That one never waits for readers of older snapshots (the writer
+// thread would commit nothing meanwhile): stopped short by one, it copies what it can and
+// is tried again after forced_retry, doubled per attempt stopped short up to
+// forced_retry_cap, so a long reader (an export) costs a few quick attempts, not a stall
+// per second.
 struct WalCheckpointLimits {
   int idle_pages = 4'000;      // 16 MB at SQLite's 4 KiB pages
   int forced_pages = 16'384;   // 64 MB
-  std::chrono::milliseconds forced_wait{200};
   std::chrono::milliseconds forced_retry{1'000};
+  std::chrono::milliseconds forced_retry_cap{30'000};
 };
 
 class SqliteBackend final : public Backend {
@@ -54,6 +57,8 @@ class SqliteBackend final : public Backend {
 
   // How many folds wrote the sums kept in memory instead of reading the calls back.
   std::uint64_t folds_from_memory() const { return folds_from_memory_; }
+  // How many forced (TRUNCATE) checkpoints the writer ran, stopped short or not.
+  std::uint64_t forced_checkpoints() const { return forced_checkpoints_; }
 
  private:
   struct Connection {
@@ -67,7 +72,10 @@ class SqliteBackend final : public Backend {
   struct WalProgress {
     int frames = 0;
     int copied = 0;
-    std::chrono::steady_clock::time_point next_forced;  // after a TRUNCATE that readers stopped short
+    // After a TRUNCATE that readers stopped short: when the next may run, and the wait
+    // after it if it is stopped short too (0: forced_retry).
+    std::chrono::steady_clock::time_point next_forced;
+    std::chrono::milliseconds forced_backoff{0};
   };
 
   struct Writer {
@@ -123,6 +131,7 @@ class SqliteBackend final : public Backend {
   const WalCheckpointLimits wal_limits_;
   std::unique_ptr<Writer> writer_;  // touched by the writer thread only (after open)
   std::uint64_t folds_from_memory_ = 0;
+  std::uint64_t forced_checkpoints_ = 0;
   // The in-memory database's single connection; set once at open, then never replaced.
   std::shared_ptr<Connection> memory_connection_;
 

@@ -102,6 +102,7 @@ Result<void> SqliteBackend::checkpoint_wal(bool idle) {
     return {};
   }
   WalProgress& wal = writer_->wal;
+  if (wal.frames < wal_limits_.forced_pages) wal.forced_backoff = {};  // back under the bound
   const auto now = std::chrono::steady_clock::now();
   const bool forced = wal.frames >= wal_limits_.forced_pages && now >= wal.next_forced;
   if (!forced && !(idle && wal.frames - wal.copied >= wal_limits_.idle_pages)) {
@@ -109,11 +110,15 @@ Result<void> SqliteBackend::checkpoint_wal(bool idle) {
   }
   Connection& connection = *writer_->connection;
   std::lock_guard lock(connection.mutex);
-  // TRUNCATE waits for readers of older snapshots (the busy handler), then copies every
-  // frame and empties the WAL file; waiting the usual 5 s for them would stall the calls
-  // queued behind this, so it waits forced_wait and, stopped short, copies what it can
-  // (as PASSIVE) and is tried again after forced_retry.
-  if (forced) sqlite3_busy_timeout(connection.db.handle(), static_cast<int>(wal_limits_.forced_wait.count()));
+  // TRUNCATE copies every frame and empties the WAL file, but only once no reader needs
+  // an older snapshot; the busy handler would wait for them (up to the 5 s timeout) while
+  // this thread commits nothing and the calls queued behind it wait. With no wait it
+  // takes what is free at once: stopped short by a reader (or another connection's write
+  // lock), it copies what it can, as PASSIVE does, and returns SQLITE_BUSY.
+  if (forced) {
+    ++forced_checkpoints_;
+    sqlite3_busy_timeout(connection.db.handle(), 0);
+  }
   int log_frames = 0;
   int copied_frames = 0;
   const int code = sqlite3_wal_checkpoint_v2(connection.db.handle(), "main",
@@ -123,9 +128,18 @@ Result<void> SqliteBackend::checkpoint_wal(bool idle) {
   if (code == SQLITE_OK && forced) {
     wal.frames = 0;  // TRUNCATE emptied the file
     wal.copied = 0;
+    wal.forced_backoff = {};
     return {};
   }
-  if (forced) wal.next_forced = now + wal_limits_.forced_retry;
+  if (forced) {
+    // Stopped short: a reader that keeps its snapshot (an export) would stop the next
+    // attempt too, so each waits twice as long as the one before, up to the cap.
+    wal.forced_backoff = wal.forced_backoff.count() == 0
+                             ? wal_limits_.forced_retry
+                             : std::min(wal.forced_backoff * 2, std::max(wal_limits_.forced_retry_cap,
+                                                                          wal_limits_.forced_retry));
+    wal.next_forced = now + wal.forced_backoff;
+  }
   // A PASSIVE checkpoint, or a TRUNCATE stopped short: the next one is due once
   // idle_pages more frames were written.
   wal.copied = std::max(copied_frames, 0);
