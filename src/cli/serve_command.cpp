@@ -109,7 +109,9 @@ int run_serve(const ServeOptions& opts) {
   std::unique_ptr<governance::ChangeListener> change_listener;  // stopped before the cache it evicts from
   std::unique_ptr<admit::LeaseKeeper> lease_keeper;  // lease mode: stopped first, its pool still there
   if (config.ledger.url != "sqlite::memory:") {
-    auto store = governance::GovernanceStore::open(config.ledger.url);
+    // The ledger writer checkpoints the WAL (between its rounds); these connections leave
+    // it to it, so no hold commit on the request path runs one.
+    auto store = governance::GovernanceStore::open(config.ledger.url, governance::WalCheckpoints::by_ledger_writer);
     if (!store) {
       std::cerr << "turnout: ledger error (ledger.url, governance): " << store.error().message << "\n";
       return kExitUsage;
@@ -132,7 +134,8 @@ int run_serve(const ServeOptions& opts) {
                                   std::chrono::milliseconds(1000)));
     }
     // Its own connection, so a sweep never waits on (or delays) an admission.
-    auto sweeper_store = governance::GovernanceStore::open(config.ledger.url);
+    auto sweeper_store =
+        governance::GovernanceStore::open(config.ledger.url, governance::WalCheckpoints::by_ledger_writer);
     if (!sweeper_store) {
       std::cerr << "turnout: ledger error (ledger.url, governance): " << sweeper_store.error().message << "\n";
       return kExitUsage;

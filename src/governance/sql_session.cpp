@@ -154,7 +154,7 @@ std::uint64_t sql_count(const std::optional<std::string>& text) {
   return static_cast<std::uint64_t>(std::max<std::int64_t>(sql_integer(text), 0));
 }
 
-Result<std::unique_ptr<SqlSession>> open_sql_session(const std::string& ledger_url) {
+Result<std::unique_ptr<SqlSession>> open_sql_session(const std::string& ledger_url, WalCheckpoints checkpoints) {
   auto parsed = ledger::parse_ledger_url(ledger_url);
   if (!parsed) return parsed.error();
   if (parsed->kind == ledger::LedgerKind::postgresql) {
@@ -177,6 +177,7 @@ Result<std::unique_ptr<SqlSession>> open_sql_session(const std::string& ledger_u
   // As the ledger's own connection: a committed hold survives a killed process (it is in
   // the WAL file) without an fsync on the request path; only a power loss can take it.
   if (auto sync = db->exec("PRAGMA synchronous = NORMAL"); !sync) return sync.error();
+  if (checkpoints == WalCheckpoints::by_ledger_writer) sqlite3_wal_autocheckpoint(db->handle(), 0);
   if (auto migrated = ledger::sqlite::migrate(*db, ledger::sqlite::ledger_migrations()); !migrated) {
     return make_error(fmt::format("ledger database '{}': {}", parsed->location, migrated.error().message));
   }

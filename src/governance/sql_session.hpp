@@ -38,9 +38,17 @@ class SqlSession {
   virtual bool broken() const = 0;
 };
 
+// Who copies an SQLite ledger's WAL into its file. `serve`'s ledger writer runs the
+// checkpoints between its rounds (WalCheckpointLimits), so its governance connections
+// must not: SQLite's auto-checkpoint would run one inside a hold's commit, on the request
+// path, whenever the WAL holds 1,000 pages, which the writer lets it do. A one-shot CLI
+// command, with no writer beside it, keeps the auto-checkpoint. PostgreSQL ignores it.
+enum class WalCheckpoints { by_this_connection, by_ledger_writer };
+
 // Opens the ledger database named by a ledger URL, migrating its schema (the ledger's
 // migrations, governance tables included) so the CLI works on a new database too.
-Result<std::unique_ptr<SqlSession>> open_sql_session(const std::string& ledger_url);
+Result<std::unique_ptr<SqlSession>> open_sql_session(const std::string& ledger_url,
+                                                     WalCheckpoints checkpoints = WalCheckpoints::by_this_connection);
 
 // Rolls back unless committed.
 class WriteTransaction {

@@ -159,7 +159,8 @@ std::int64_t lease_slice(std::int64_t needed, std::int64_t room, std::int64_t ma
 class GovernanceStore {
  public:
   explicit GovernanceStore(std::unique_ptr<SqlSession> session) : session_(std::move(session)) {}
-  static Result<std::unique_ptr<GovernanceStore>> open(const std::string& ledger_url);
+  static Result<std::unique_ptr<GovernanceStore>> open(
+      const std::string& ledger_url, WalCheckpoints checkpoints = WalCheckpoints::by_this_connection);
 
   StoreResult<TeamRecord> create_team(const std::string& id, const Fields& fields, const std::string& actor,
                                       std::int64_t now_ms);

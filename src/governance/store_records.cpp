@@ -148,8 +148,9 @@ StoreResult<void> notify_change(SqlSession& session, const std::string& scope) {
 std::string key_scope(std::string_view key_id) { return fmt::format("key:{}", key_id); }
 std::string team_scope(std::string_view team_id) { return fmt::format("team:{}", team_id); }
 
-Result<std::unique_ptr<GovernanceStore>> GovernanceStore::open(const std::string& ledger_url) {
-  auto session = open_sql_session(ledger_url);
+Result<std::unique_ptr<GovernanceStore>> GovernanceStore::open(const std::string& ledger_url,
+                                                               WalCheckpoints checkpoints) {
+  auto session = open_sql_session(ledger_url, checkpoints);
   if (!session) return session.error();
   return std::make_unique<GovernanceStore>(std::move(*session));
 }

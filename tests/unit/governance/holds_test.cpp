@@ -3,17 +3,22 @@
 // full, periods as row keys (Europe/Berlin month end with an injected clock).
 #include "governance/store.hpp"
 #include "ledger/backend.hpp"
+#include "ledger/sqlite/backend.hpp"
 
 #include "sqlite_store_test.hpp"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
 
 namespace {
 
 using namespace turnout;
 using namespace turnout::governance;
+namespace fs = std::filesystem;
 
 constexpr std::int64_t kCent = 10'000'000'000;  // $0.01 in pico-dollars
 
@@ -173,6 +178,38 @@ TEST_F(Holds, KeysAndTeamsAreValidatedAndAudited) {
   auto rotated = store_->rotate_key(key.id, "test", now_);
   ASSERT_FALSE(rotated);  // a revoked key stays revoked
   EXPECT_EQ(store_->find_key("0000000000000000").error().kind, FailureKind::not_found);
+}
+
+// In `serve` the ledger writer checkpoints the WAL between its rounds and lets it hold
+// more than SQLite's 1,000-page auto-checkpoint; a hold commits on the request path, so
+// serve's governance connections leave the checkpoint to the writer.
+TEST_F(Holds, AHoldCommitLeavesTheWalCheckpointToTheLedgerWriter) {
+  const KeyRecord key = make_key(100 * kCent);
+  const fs::path file = dir_.ledger_file();
+  const fs::path wal = dir_.path() / "ledger.db-wal";
+  auto backend = ledger::SqliteBackend::open(file.string());  // kept open: its WAL stays
+  ASSERT_TRUE(backend) << backend.error().message;
+  std::vector<ledger::KeyedRecord> batch(200);
+  for (int round = 0; round < 100 && fs::file_size(wal) < 1'200 * (4096 + 24); ++round) {
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      batch[i].key = "fill-" + std::to_string(round) + "-" + std::to_string(i);
+      batch[i].record.id = "req-" + batch[i].key;
+      batch[i].record.model = "gpt-4o";
+    }
+    ASSERT_TRUE((*backend)->write_batch(batch));
+  }
+  ASSERT_GE(fs::file_size(wal), 1'200u * (4096 + 24));
+
+  auto serving = GovernanceStore::open(dir_.ledger_url(), WalCheckpoints::by_ledger_writer);
+  ASSERT_TRUE(serving) << serving.error().message;
+  const auto database_before = fs::file_size(file);
+  ASSERT_FALSE((*serving)->hold(request(key, nullptr, kCent, "served"))->refused);
+  EXPECT_EQ(fs::file_size(file), database_before);  // no pages copied from the WAL
+  EXPECT_EQ(usage_of(key).held_pico, kCent);
+
+  // A CLI connection keeps SQLite's auto-checkpoint: its commit copies the WAL.
+  ASSERT_FALSE(store_->hold(request(key, nullptr, kCent, "cli"))->refused);
+  EXPECT_GT(fs::file_size(file), database_before);
 }
 
 }  // namespace
