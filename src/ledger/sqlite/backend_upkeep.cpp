@@ -18,7 +18,11 @@ namespace turnout::ledger {
 // auto-checkpoint is a WAL hook itself): checkpoint_wal runs the checkpoints instead.
 int SqliteBackend::note_wal_frames(void* progress, sqlite3* /*db*/, const char* /*schema*/, int frames) {
   auto& wal = *static_cast<WalProgress*>(progress);
-  if (frames < wal.copied) wal.copied = 0;  // the WAL started over: none of it is copied yet
+  // Commits only append to the WAL, so fewer frames than the last commit left means it
+  // started over (after a checkpoint copied it all, ours or another process's): none of
+  // it is copied yet. (Compared with `copied`, a first commit after the restart that
+  // writes more frames than the last checkpoint copied would keep a stale `copied`.)
+  if (frames < wal.frames) wal.copied = 0;
   wal.frames = frames;
   return SQLITE_OK;
 }

@@ -48,6 +48,17 @@ struct WalTest : ::testing::Test {
     ASSERT_TRUE(written) << written.error().message;
   }
 
+  // One batch of `count` calls.
+  void write_records(SqliteBackend& backend, int count, const std::string& prefix) {
+    std::vector<KeyedRecord> keyed;
+    for (int i = 0; i < count; ++i) {
+      const std::string key = prefix + "-" + std::to_string(i);
+      keyed.push_back({key, sample_record("req-" + key, 1'700'000'000, "gpt-4o")});
+    }
+    const Result<void> written = backend.write_batch(keyed);
+    ASSERT_TRUE(written) << written.error().message;
+  }
+
   // Writes batches until the WAL file holds `frames` frames; false if it never does (a
   // checkpoint inside the commits keeps starting it over).
   bool write_until_wal_holds(SqliteBackend& backend, std::uintmax_t frames) {
@@ -198,6 +209,43 @@ TEST_F(WalTest, AForcedCheckpointAReaderStopsShortBacksOff) {
   ASSERT_TRUE(backend->checkpoint_wal(false));
   EXPECT_EQ(backend->forced_checkpoints(), tried + 1);
   EXPECT_EQ(size_of(wal), 0u);
+}
+
+TEST_F(WalTest, AWalStartedOverByAnotherCheckpointCountsAsUncopied) {
+  // One large batch before a reader's snapshot: the writer's own checkpoint later copies
+  // only those frames.
+  TempDir probe_dir;
+  std::uintmax_t first_frames = 0;
+  {
+    // The same batch on a scratch file gives its size in frames, to set idle_pages by.
+    auto probe = SqliteBackend::open((probe_dir.path() / "probe.db").string());
+    ASSERT_TRUE(probe);
+    write_records(**probe, 2'500, "probe");
+    first_frames = size_of(probe_dir.path() / "probe.db-wal") / kFrameBytes;
+  }
+  ASSERT_GT(first_frames, 100u);
+  WalCheckpointLimits limits;
+  limits.idle_pages = static_cast<int>(first_frames * 3 / 4);
+  auto backend = open(limits);
+  ASSERT_TRUE(backend);
+  write_records(*backend, 2'500, "first");
+  auto reader = sqlite::Database::open(file.string());
+  ASSERT_TRUE(reader);
+  ASSERT_TRUE(reader->exec("BEGIN"));
+  ASSERT_TRUE(reader->query_int("SELECT COUNT(*) FROM calls"));
+  ASSERT_TRUE(write_until_wal_holds(*backend, first_frames * 3));
+  ASSERT_TRUE(backend->checkpoint_wal(true));  // stops at the reader: the first batch's frames
+  ASSERT_TRUE(reader->exec("COMMIT"));
+
+  // Another process copies the rest; the writer's next commit starts the WAL over with
+  // more frames than its own checkpoint copied, none of them in the database file yet.
+  auto other = sqlite::Database::open(file.string());
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(other->query_text("PRAGMA wal_checkpoint(PASSIVE)"));
+  write_records(*backend, 3'300, "restart");
+  const auto database_before = size_of(file);
+  ASSERT_TRUE(backend->checkpoint_wal(true));
+  EXPECT_GT(size_of(file), database_before);
 }
 
 TEST_F(WalTest, TheLedgerWriterCheckpointsWhenIdle) {
