@@ -30,7 +30,7 @@ namespace turnout::ledger {
 // forced_retry_cap, so a long reader (an export) costs a few quick attempts, not a stall
 // per second.
 struct WalCheckpointLimits {
-  int idle_pages = 4'000;      // 16 MB at SQLite's 4 KiB pages
+  int idle_pages = 1'000;      // 4 MB at SQLite's 4 KiB pages, as SQLite's own auto-checkpoint
   int forced_pages = 16'384;   // 64 MB
   std::chrono::milliseconds forced_retry{1'000};
   std::chrono::milliseconds forced_retry_cap{30'000};
