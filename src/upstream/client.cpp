@@ -334,7 +334,6 @@ asio::awaitable<Result<ResponseStream, Failure>> Client::open_stream(const Reque
   state->parser->body_limit(boost::none);  // next() counts the bytes against max_body_bytes
   state->max_body_bytes = request.max_response_bytes;
   state->idle_since = Clock::now();
-  state->endpoint = *request.endpoint;
   state->idle_timeout = idle_timeout;
   state->total_deadline = deadlines.total;
   state->total_limit = deadlines.total_limit;

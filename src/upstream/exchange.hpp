@@ -64,7 +64,6 @@ struct ResponseStream::State {
   std::weak_ptr<detail::ConnectionPool> pool;  // where a completed connection goes back to
   std::unique_ptr<detail::Connection> connection;
   std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body>> parser;
-  Endpoint endpoint;  // for messages; the caller's Endpoint may not outlive the stream
   detail::Clock::duration idle_timeout{};
   detail::Clock::time_point idle_since{};  // the last progress the caller noted
   detail::Clock::time_point total_deadline{};
@@ -90,13 +89,18 @@ struct ResponseStream::State {
     connection.reset();
   }
 
+  // Failure messages name the upstream from the connection's own pool key: the caller's
+  // Endpoint may not outlive the stream, and a copy of it would carry the provider's key
+  // (Endpoint::fixed_fields) into every stream. Called only while `connection` is held.
+  const detail::PoolKey& upstream() const { return connection->key(); }
+
   Failure too_large() const {
-    return {FailureKind::too_large, fmt::format("the response body from {}:{} is larger than {} bytes", endpoint.host,
-                                                endpoint.port, max_body_bytes)};
+    return {FailureKind::too_large, fmt::format("the response body from {}:{} is larger than {} bytes",
+                                                upstream().host, upstream().port, max_body_bytes)};
   }
 
   Failure idle_timeout_failure() const {
-    return {FailureKind::timeout, fmt::format("{}:{} made no progress for {:g} s", endpoint.host, endpoint.port,
+    return {FailureKind::timeout, fmt::format("{}:{} made no progress for {:g} s", upstream().host, upstream().port,
                                               std::chrono::duration<double>(idle_timeout).count())};
   }
 

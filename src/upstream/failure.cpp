@@ -23,8 +23,7 @@ bool is_connection_loss(const error_code& error) {
          error == boost::asio::ssl::error::stream_truncated;
 }
 
-Failure timeout_failure(Phase phase, const Endpoint& endpoint, std::chrono::steady_clock::duration limit) {
-  const auto where = fmt::format("{}:{}", endpoint.host, endpoint.port);
+Failure timeout_failure(Phase phase, std::string_view where, std::chrono::steady_clock::duration limit) {
   switch (phase) {
     case Phase::resolve:
     case Phase::connect:
@@ -42,15 +41,15 @@ Failure timeout_failure(Phase phase, const Endpoint& endpoint, std::chrono::stea
 
 }  // namespace
 
-Failure classify_error(const error_code& error, Phase phase, const Endpoint& endpoint,
+Failure classify_error(const error_code& error, Phase phase, std::string_view host, std::string_view port,
                        std::chrono::steady_clock::duration limit) {
-  if (error == boost::beast::error::timeout) return timeout_failure(phase, endpoint, limit);
-  const auto where = fmt::format("{}:{}", endpoint.host, endpoint.port);
+  const auto where = fmt::format("{}:{}", host, port);
+  if (error == boost::beast::error::timeout) return timeout_failure(phase, where, limit);
   if (error == boost::asio::error::operation_aborted)
     return {FailureKind::reset, fmt::format("the call to {} was cancelled", where)};
   switch (phase) {
     case Phase::resolve:
-      return {FailureKind::connect, fmt::format("cannot resolve {}: {}", endpoint.host, error.message())};
+      return {FailureKind::connect, fmt::format("cannot resolve {}: {}", host, error.message())};
     case Phase::connect:
       return {FailureKind::connect, fmt::format("cannot connect to {}: {}", where, error.message())};
     case Phase::handshake:

@@ -6,6 +6,7 @@
 #include <boost/system/error_code.hpp>
 
 #include <chrono>
+#include <string_view>
 
 namespace turnout::upstream::detail {
 
@@ -20,8 +21,13 @@ enum class Phase {
 };
 
 // `limit` is the time limit that applies to the phase, quoted when `error` is a timeout.
-Failure classify_error(const boost::system::error_code& error, Phase phase, const Endpoint& endpoint,
-                       std::chrono::steady_clock::duration limit);
+// Messages name the upstream as host:port only.
+Failure classify_error(const boost::system::error_code& error, Phase phase, std::string_view host,
+                       std::string_view port, std::chrono::steady_clock::duration limit);
+inline Failure classify_error(const boost::system::error_code& error, Phase phase, const Endpoint& endpoint,
+                              std::chrono::steady_clock::duration limit) {
+  return classify_error(error, phase, endpoint.host, endpoint.port, limit);
+}
 
 // The keep-alive race: a reused connection that the peer had already closed fails the
 // write, or yields EOF/reset before a single response byte; the request is then sent again

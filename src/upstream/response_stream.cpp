@@ -61,7 +61,8 @@ asio::awaitable<Result<std::optional<std::string_view>, Failure>> ResponseStream
     if (now >= std::min(idle_deadline, state.total_deadline)) {
       co_return state.fail(idle_limit_binds ? state.idle_timeout_failure()
                                             : detail::classify_error(boost::beast::error::timeout, Phase::response_body,
-                                                                     state.endpoint, state.total_limit));
+                                                                     state.upstream().host, state.upstream().port,
+                                                                     state.total_limit));
     }
     state.connection->deadline().begin(std::min(idle_deadline, state.total_deadline));
     auto [read_error, bytes_read] = co_await state.connection->visit([&](auto& stream) {
@@ -72,7 +73,8 @@ asio::awaitable<Result<std::optional<std::string_view>, Failure>> ResponseStream
     if (state.cancelled) co_return state.fail({FailureKind::reset, "the upstream call was cancelled"});
     if (error == boost::beast::error::timeout && idle_limit_binds) co_return state.fail(state.idle_timeout_failure());
     if (error)
-      co_return state.fail(detail::classify_error(error, Phase::response_body, state.endpoint, state.total_limit));
+      co_return state.fail(detail::classify_error(error, Phase::response_body, state.upstream().host,
+                                                   state.upstream().port, state.total_limit));
 
     const std::size_t produced = state.chunk.size() - body.size;
     state.body_bytes += produced;

@@ -874,6 +874,34 @@ TEST_F(UpstreamClientTest, StreamStallPastIdleTimeoutIsTimeout) {
   EXPECT_LT(Clock::now() - started, std::chrono::seconds(3));
 }
 
+// The stream names its upstream from its own connection, not from the caller's Endpoint,
+// which may be gone (a reloaded config) and which holds the provider key in fixed_fields.
+TEST_F(UpstreamClientTest, StreamFailureNamesTheUpstreamAfterTheEndpointIsGone) {
+  TestServer server(io_, [](ServerConnection& connection, int) -> asio::awaitable<void> {
+    co_await connection.read_request();
+    co_await connection.write(kStreamHead);
+    co_await connection.wait_for_close();
+  });
+  auto outcome = run(io_, [&]() -> asio::awaitable<StreamOutcome> {
+    StreamOutcome seen;
+    auto endpoint = std::make_unique<upstream::Endpoint>(upstream::Endpoint{false, "127.0.0.1", server.port(), "/v1"});
+    upstream::add_fixed_fields(*endpoint, provider_);
+    auto request = std::make_unique<upstream::Request>(chat_request(*endpoint));
+    auto stream = co_await client_.open_stream(*request, milliseconds(100));
+    request.reset();
+    endpoint.reset();
+    if (!stream) {
+      seen.failure = stream.error();
+      co_return seen;
+    }
+    co_await read_into(*stream, seen, std::string::npos);
+    co_return seen;
+  }());
+  ASSERT_TRUE(outcome.failure);
+  EXPECT_EQ(outcome.failure->message, "127.0.0.1:" + server.port() + " made no progress for 0.1 s");
+  expect_no_secret(*outcome.failure);
+}
+
 TEST_F(UpstreamClientTest, StreamCutMidBodyIsReset) {
   TestServer server(io_, [](ServerConnection& connection, int) -> asio::awaitable<void> {
     co_await connection.read_request();
