@@ -199,6 +199,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
     return error && deadline.expired();
   };
   Connection connection{stream, worker};
+  connection.pending_input = &buffer;
   const Registration registration(*this, worker, connection);
   bool first_request = true;
   bool refused_body = false;  // a 413 was sent while the client may still be writing

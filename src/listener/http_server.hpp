@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -78,6 +79,11 @@ struct Connection {
   bool keep_alive = true;    // whether the current request allows reuse (for streamed heads)
   bool close_after = false;  // set by a handler that left the connection unusable
   ShutdownCancellation shutdown;
+  // The bytes the server parses the next request from, before it reads the socket again. A
+  // handler that reads the client mid-response (the stream relay's disconnect watch) appends
+  // what it reads here, so that a pipelined request keeps its place. Null in tests that
+  // build a Connection by hand.
+  boost::beast::flat_buffer* pending_input = nullptr;
 };
 
 // Responses for requests the server rejects before a handler runs (too large, malformed,

@@ -552,6 +552,33 @@ describe('through a tap on the upstream connection', () => {
     }
   });
 
+  it('a client that sends its next request mid-stream and then leaves during a pause: noticed at once, one 499 record', async () => {
+    await mock.configure({ chunks: 3, chunk_delay_ms: 3_000 });
+    try {
+      const before = await statsTotals(tapped);
+      const statsBefore = await mockStats(mock);
+      const client = await StreamClient.post(tapped.port, { model: 'auto', messages, stream: true });
+      await client.until(() => client.chunks.length >= 1, STREAM_WAIT_MS, 'the role event');
+      const next = JSON.stringify({ model: 'gpt-3.5-turbo', messages });
+      client.socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n`
+        + `Content-Length: ${Buffer.byteLength(next)}\r\n\r\n${next}`);
+      await sleep(200);  // the request reaches the gateway's watch first
+      const closesBefore = tap.closes.length;
+      const left = performance.now();
+      client.socket.destroy();
+      // No write to the client is due for 3 s: only a watch still running after the
+      // pipelined request notices the leave.
+      const deadline = left + 1_000;
+      while (tap.closes.length === closesBefore && performance.now() < deadline) await sleep(10);
+      assert.equal(tap.closes.length, closesBefore + 1, 'the gateway closed its upstream connection within 1 s');
+      await expectOneRecord(tapped, before, client.id, { status: 499, errorType: 'client_closed', failed: true });
+      await waitMockStats(mock,
+        (s) => s.streams_active === 0 && s.streams_client_gone === statsBefore.streams_client_gone + 1, 6_000);
+    } finally {
+      await mock.reset();
+    }
+  });
+
   for (const [label, extra] of [
     ['n: 2', { n: 2 }],
     ['logprobs', { logprobs: true, top_logprobs: 2 }],
