@@ -485,8 +485,10 @@ describe('a client that goes away', () => {
 });
 
 describe('a keep-alive client that sends its next request mid-stream', () => {
-  // The disconnect watch peeks at the client socket: a byte there is a request, not a close,
-  // and it must stay in the socket for the connection's next read.
+  // The disconnect watch waits for the client socket to become readable and checks FIONREAD:
+  // bytes waiting are a request, not a close, and they must keep their place before the
+  // connection's next read. A regression guard: a watch that read and dropped those bytes, or
+  // took them for a leave, fails it (no [DONE], or no second 200).
   it('has not gone: the stream ends complete, then the next request is answered on that connection', async () => {
     await mock.configure({ chunks: 8, chunk_delay_ms: 100 });
     try {
