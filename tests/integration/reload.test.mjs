@@ -222,6 +222,39 @@ describe('SIGHUP reload of gateway keys and providers', () => {
   });
 });
 
+describe('SIGHUP reload of a provider key', () => {
+  // The key is written into the provider's request head when the config is loaded; a reload
+  // writes it again. Keys are compared, never printed (assert.ok, not assert.equal).
+  it('the next call carries the new key; a stream in flight across the reload finishes on the old one', async () => {
+    const OLD_KEY = 'sk-provider-old-5e1b7c';
+    const NEW_KEY = 'sk-provider-new-9a3d04';
+    await mock.reset();
+    const gateway = await startGateway({ upstreamUrl: mock.baseUrl, configure: (c) => { c.providers.openai.api_key = OLD_KEY; } });
+    const config = baseConfig({ upstreamUrl: mock.baseUrl, dir: gateway.dir });
+    config.providers.openai.api_key = OLD_KEY;
+    await mock.configure({ chunks: 8, chunk_delay_ms: 150 });
+    const streamed = gateway.chat({ model: 'auto', messages: prompt, stream: true });
+    await withTimeout((async () => { while ((await mock.chatRequests()).length < 1) await sleep(10); })(), 5000, 'the stream upstream');
+
+    config.providers.openai.api_key = NEW_KEY;
+    writeConfig(gateway.dir, config);
+    process.kill(gateway.handle.pid, 'SIGHUP');
+    assert.deepEqual((await reloadLine(gateway, 1)).changed, ['providers']);
+    assert.ok(!JSON.stringify(gateway.handle.stdoutLines).includes(NEW_KEY), 'the key is never logged');
+    assert.equal((await gateway.chat({ model: 'auto', messages: prompt })).status, 200);
+    const stream = await streamed;
+    assert.equal(stream.status, 200);
+    assert.ok(stream.text.includes('data: [DONE]'), 'the stream in flight ran to its end');
+
+    const requests = await mock.chatRequests();
+    assert.equal(requests.length, 2);
+    const sentKeys = requests.map((request) => request.headers.authorization);
+    assert.ok(sentKeys[0] === `Bearer ${OLD_KEY}`, 'the stream in flight was sent with the old key');
+    assert.ok(sentKeys[1] === `Bearer ${NEW_KEY}`, 'the call after the reload carries the new key');
+    await mock.reset();
+  });
+});
+
 // POST /admin/v1/reload: the same reload as SIGHUP, behind governance.admin_key, answering
 // what it did. The gateway's governance store needs no PostgreSQL: the SQLite ledger hosts it.
 describe('POST /admin/v1/reload', () => {

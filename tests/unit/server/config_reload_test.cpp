@@ -109,6 +109,38 @@ TEST(ConfigSnapshot, CooldownStateCarriesOverOnlyWhenModelsAndPolicyAreUnchanged
   EXPECT_NE((*third)->cooldowns, (*second)->cooldowns);
 }
 
+// A provider's key and headers are written into its endpoint once, when the snapshot is
+// built, so a reload that rotates the key must build them again. A provider header that
+// names a per-call field (x-request-id) leaves the endpoint on the per-call path.
+TEST(ConfigSnapshot, EachProviderEndpointHoldsItsKeyAndHeadersAsFixedFields) {
+  auto config = test::built_in_config();
+  ASSERT_FALSE(config.providers.empty());
+  auto copy = config.providers.begin()->second;
+  copy.name = "second";
+  config.providers.emplace("second", std::move(copy));
+  auto& first = *config.providers.begin();
+  auto& second = *config.providers.find("second");
+  first.second.api_key = "sk-first-key";
+  first.second.headers = {{"x-team", "blue"}};
+  second.second.api_key = "sk-second-key";
+  second.second.headers = {{"X-Request-Id", "fixed"}};
+  auto built = build_snapshot(config, "secret", nullptr);
+  ASSERT_TRUE(built);
+  const auto& fixed = (*built)->upstream_endpoints.at(first.first).fixed_fields;
+  ASSERT_TRUE(fixed);
+  EXPECT_NE(fixed->find("sk-first-key"), std::string::npos);
+  EXPECT_NE(fixed->find("x-team: blue\r\n"), std::string::npos);
+  EXPECT_FALSE((*built)->upstream_endpoints.at(second.first).fixed_fields);
+
+  first.second.api_key = "sk-rotated-key";
+  auto rotated = build_snapshot(config, "secret", built->get());
+  ASSERT_TRUE(rotated);
+  const auto& rotated_fixed = (*rotated)->upstream_endpoints.at(first.first).fixed_fields;
+  ASSERT_TRUE(rotated_fixed);
+  EXPECT_NE(rotated_fixed->find("sk-rotated-key"), std::string::npos);
+  EXPECT_EQ(rotated_fixed->find("sk-first-key"), std::string::npos);
+}
+
 TEST(SnapshotCache, KeepsItsSnapshotUntilAPublishThenTakesTheNewOne) {
   auto config = test::built_in_config();
   auto first = build_snapshot(config, "secret", nullptr);
