@@ -30,20 +30,6 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // The first read on a kept-alive connection: a request head usually fits.
 constexpr std::size_t kFirstReadBytes = 4096;
 
-// Beast's serializer knows only its own fields: the text lines join them first.
-void move_raw_fields_into_fields(HttpResponse& res) {
-  std::string_view rest = res.raw_fields;
-  while (!rest.empty()) {
-    const std::size_t end = rest.find("\r\n");
-    const std::string_view line = rest.substr(0, end);
-    const std::size_t colon = line.find(": ");
-    if (colon != std::string_view::npos) res.insert(line.substr(0, colon), line.substr(colon + 2));
-    if (end == std::string_view::npos) break;
-    rest.remove_prefix(end + 2);
-  }
-  res.raw_fields.clear();
-}
-
 }  // namespace
 
 HttpServer::HttpServer(HttpServerOptions options, Handler handler, RejectionResponses rejections)
@@ -207,15 +193,10 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
   std::string head_text;  // reused: a kept-alive connection's heads need no new allocation
   // True when the response went out.
   auto write_response = [&](HttpResponse& res) -> asio::awaitable<bool> {
+    // A string body's size is known, so this sets Content-Length and clears any chunked
+    // coding a handler set: the one gather write below is the only way a response goes out.
     res.prepare_payload();
     deadline.begin(asio::steady_timer::clock_type::now() + options_.read_timeout);
-    if (res.chunked()) {  // none of ours today; Beast's serializer does the chunking
-      move_raw_fields_into_fields(res);
-      auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
-      (void)n;
-      deadline.end();
-      co_return !ec;
-    }
     // Head and body in one gather write, the head as Beast would have written it.
     head_text.clear();
     append_response_head(head_text, res.base(), res.raw_fields);
