@@ -16,7 +16,8 @@ TEST(HeaderText, AppendsOneLine) {
 // A value can never end its line and start a header (or a body) of its own.
 TEST(HeaderText, DropsLineBreaksAndNulFromTheValue) {
   std::string out;
-  append_header_line(out, "x-turnout-model", std::string_view("evil\r\nSet-Cookie: a=b\r\n\r\nbody\0end", 38));
+  constexpr char kValue[] = "evil\r\nSet-Cookie: a=b\r\n\r\nbody\0end";
+  append_header_line(out, "x-turnout-model", std::string_view(kValue, sizeof kValue - 1));
   EXPECT_EQ(out, "x-turnout-model: evilSet-Cookie: a=bbodyend\r\n");
   out.clear();
   append_header_line(out, "x-request-id", "\n\r");
