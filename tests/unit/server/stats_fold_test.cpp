@@ -6,6 +6,7 @@
 #include "ledger/sqlite/backend.hpp"
 #include "server/endpoints/endpoint.hpp"
 #include "server/endpoints/fold_wait.hpp"
+#include "../ledger/ledger_reference.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -26,21 +27,7 @@ namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "turnout-stats-fold-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using ledger::test::TempDir;
 
 ledger::CallRecord call_costing(std::string id, double timestamp, std::int64_t pico) {
   ledger::CallRecord record;
