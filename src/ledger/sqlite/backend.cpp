@@ -111,10 +111,8 @@ Result<void> SqliteBackend::open_writer() {
 }
 
 Result<void> SqliteBackend::write_batch(std::span<const KeyedRecord> records) {
-  if (!writer_) {
-    if (auto reopened = open_writer(); !reopened) {
-      return reopened.error();
-    }
+  if (auto ready = writer_ready(); !ready) {
+    return ready.error();
   }
   auto written = insert_all(records);
   if (!written) {
@@ -183,10 +181,8 @@ void SqliteBackend::sum_committed(std::span<const KeyedRecord> records) {
 }
 
 Result<std::uint64_t> SqliteBackend::fold_rollups() {
-  if (!writer_) {
-    if (auto reopened = open_writer(); !reopened) {
-      return reopened.error();
-    }
+  if (auto ready = writer_ready(); !ready) {
+    return ready.error();
   }
   auto folded = fold_with_writer();
   if (!folded) {
@@ -313,10 +309,8 @@ Result<void> SqliteBackend::insert_in_transaction(std::span<const KeyedRecord> r
 }
 
 Result<std::string> SqliteBackend::installation_secret(const std::string& candidate) {
-  if (!writer_) {
-    if (auto reopened = open_writer(); !reopened) {
-      return reopened.error();
-    }
+  if (auto ready = writer_ready(); !ready) {
+    return ready.error();
   }
   Connection& connection = *writer_->connection;
   std::lock_guard lock(connection.mutex);

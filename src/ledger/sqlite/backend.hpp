@@ -101,6 +101,8 @@ class SqliteBackend final : public Backend {
 
   static int note_wal_frames(void* progress, sqlite3* db, const char* schema, int frames);
   Result<void> open_writer();
+  // The writer connection, reopened first if a failure discarded it.
+  Result<void> writer_ready() { return writer_ ? Result<void>{} : open_writer(); }
   // Refuses a file that was deleted or renamed under the writer.
   Result<void> check_not_moved(Connection& connection);
   Result<void> insert_all(std::span<const KeyedRecord> records);

@@ -28,10 +28,8 @@ int SqliteBackend::note_wal_frames(void* progress, sqlite3* /*db*/, const char* 
 }
 
 Result<void> SqliteBackend::prune_second_rollups(double cutoff) {
-  if (!writer_) {
-    if (auto reopened = open_writer(); !reopened) {
-      return reopened.error();
-    }
+  if (auto ready = writer_ready(); !ready) {
+    return ready.error();
   }
   Connection& connection = *writer_->connection;
   std::lock_guard lock(connection.mutex);
@@ -48,10 +46,8 @@ Result<void> SqliteBackend::prune_second_rollups(double cutoff) {
 }
 
 Result<std::uint64_t> SqliteBackend::prune_before(double cutoff, std::uint64_t limit, bool fold_first) {
-  if (!writer_) {
-    if (auto reopened = open_writer(); !reopened) {
-      return reopened.error();
-    }
+  if (auto ready = writer_ready(); !ready) {
+    return ready.error();
   }
   Connection& connection = *writer_->connection;
   std::lock_guard lock(connection.mutex);
