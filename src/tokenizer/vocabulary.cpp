@@ -108,6 +108,7 @@ void Vocabulary::build_index() {
   constexpr double kLoadFactor = 0.8;
   bucket_count_ = static_cast<std::size_t>(static_cast<double>(size()) / (Bucket::kSlots * kLoadFactor)) + 1;
   buckets_.assign(bucket_count_, Bucket{});
+  second_heads_.assign(bucket_count_ * Bucket::kSlots, 0);
   // 8 to 16 filter bits per token (a power of two words, at least two): about 2% of
   // non-tokens get past it. (32 bits per token and one probe let fewer through, but the
   // filter no longer stayed in L2, which cost more.)
@@ -140,6 +141,9 @@ void Vocabulary::build_index() {
       const auto slot = static_cast<std::size_t>(free_slot - candidates.entries.begin());
       candidates.heads[slot] = head_of(bytes.data(), bytes.size());
       candidates.entries[slot] = (rank << 8) | length_code_of(bytes.size());
+      if (bytes.size() > 8) {
+        second_heads_[bucket * Bucket::kSlots + slot] = head_of(bytes.data() + 8, std::min<std::size_t>(bytes.size() - 8, 8));
+      }
       break;
     }
   }
@@ -147,7 +151,7 @@ void Vocabulary::build_index() {
 
 std::size_t Vocabulary::memory_bytes() const {
   return token_bytes_.capacity() + offsets_.capacity() * sizeof(std::uint32_t) +
-         buckets_.capacity() * sizeof(Bucket) + byte_pair_rank_.capacity() * sizeof(TokenId) +
+         buckets_.capacity() * sizeof(Bucket) + second_heads_.capacity() * sizeof(std::uint64_t) + byte_pair_rank_.capacity() * sizeof(TokenId) +
          presence_filter_.capacity() * sizeof(std::uint64_t);
 }
 

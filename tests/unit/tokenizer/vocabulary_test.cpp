@@ -1,8 +1,9 @@
 // Vocabulary: reading .tiktoken text and finding tokens by their bytes. The index packs
-// each token's first 8 bytes and a length code into a bucket slot and compares the rest
-// in the byte arena, so the cases that matter are tokens that agree on their first 8
-// bytes, tokens longer than the length code holds (255 bytes and more), prefixes and
-// extensions of tokens, and buckets that overflow into the next ones.
+// each token's first 8 bytes and a length code into a bucket slot, keeps bytes 8-15 by
+// slot beside it and compares the rest in the byte arena, so the cases that matter are
+// tokens that agree on their first 8 or 16 bytes, tokens longer than the length code
+// holds (255 bytes and more), prefixes and extensions of tokens, and buckets that
+// overflow into the next ones.
 #include "naive_bpe.hpp"
 #include "tiktoken_text.hpp"
 #include "tokenizer/embedded_vocabularies.hpp"
@@ -10,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <set>
 #include <string>
@@ -22,18 +24,21 @@ using turnout::tokenizer::TokenId;
 using turnout::tokenizer::Vocabulary;
 using turnout::tokenizer::test::tiktoken_text;
 
-// Tokens chosen to stress the index: shared 8-byte heads with different lengths and
-// tails, lengths around the inline limit (8) and the length code's limit (255), and a
-// few thousand random ones so that buckets fill and overflow.
+// Tokens chosen to stress the index: shared 8- and 16-byte heads with different lengths
+// and tails, lengths around the limits of the two heads (8, 16) and of the length code
+// (255), and a few thousand random ones so that buckets fill and overflow.
 std::vector<std::string> tricky_tokens() {
   std::vector<std::string> tokens = {"ab", "abc", "abcdefg", "abcdefgh", "abcdefghi", "abcdefghij", "abcdefghik",
                                      std::string("abcdefgh\0", 9), std::string("ab\0\0", 4), std::string("\0\0", 2),
+                                     "abcdefghijklmno", "abcdefghijklmnop", "abcdefghijklmnoq", "abcdefghijklmnopq",
+                                     "abcdefghijklmnopr", "abcdefghXjklmnopq", "abcdefghijklmnopqrstuvwxy",
+                                     std::string("abcdefgh\0\0\0\0\0\0\0\0q", 17),
                                      std::string(254, 'x'), std::string(255, 'x'), std::string(256, 'x'),
                                      std::string(300, 'x'), std::string(255, 'x') + "y"};
   std::mt19937_64 random(7);
   std::set<std::string> seen(tokens.begin(), tokens.end());
   while (tokens.size() < 5000) {
-    std::string token(2 + random() % 14, '\0');
+    std::string token(2 + random() % 22, '\0');
     for (char& c : token) c = static_cast<char>("abcdefgh \xc3\xa9"[random() % 10]);
     if (seen.insert(token).second) tokens.push_back(token);
   }
@@ -78,6 +83,32 @@ TEST(Vocabulary, BytesThatAreNoTokenAreNotFound) {
   EXPECT_EQ(vocab.rank_of(std::string(257, 'x')), kNoToken);
   EXPECT_EQ(vocab.rank_of(std::string(255, 'x') + "z"), kNoToken);
   EXPECT_EQ(vocab.rank_of(""), kNoToken);
+}
+
+// The presence filter and the hash keep nearly every wrong string away from the slots, so
+// the comparison inside a bucket is tested here with the token's own hash: a string of the
+// same length that differs in any one byte (in the first head, the second or the tail)
+// reaches that token's slot and must still not be taken for it.
+TEST(Vocabulary, AStringDifferingInOneByteIsNotTheTokenInItsSlot) {
+  const std::vector<std::string> tokens = tricky_tokens();
+  const Vocabulary vocab = Vocabulary::from_tiktoken(tiktoken_text(tokens)).value();
+  const std::set<std::string> known(tokens.begin(), tokens.end());
+  std::size_t checked_by_region[3] = {0, 0, 0};  // byte 0-7, 8-15, 16 on
+  for (const std::string& token : tokens) {
+    const std::uint64_t hash = turnout::tokenizer::hash_token_bytes(token.data(), token.size());
+    ASSERT_EQ(vocab.rank_of(token.data(), token.size(), hash), vocab.rank_of(token));
+    for (std::size_t i = 0; i < token.size(); ++i) {
+      std::string other = token;
+      other[i] = static_cast<char>(other[i] ^ 0x40);
+      if (known.count(other) != 0) continue;
+      EXPECT_EQ(vocab.rank_of(other.data(), other.size(), hash), kNoToken)
+          << "byte " << i << " of a " << token.size() << "-byte token";
+      ++checked_by_region[std::min<std::size_t>(i / 8, 2)];
+    }
+  }
+  EXPECT_GT(checked_by_region[0], 1000u);
+  EXPECT_GT(checked_by_region[1], 1000u);
+  EXPECT_GT(checked_by_region[2], 1000u);
 }
 
 TEST(Vocabulary, OpenAIsVocabulariesFindEachOfTheirTokens) {
