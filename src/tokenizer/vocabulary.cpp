@@ -128,6 +128,7 @@ void Vocabulary::build_index() {
     if (rank + kPrefetchDistance < size()) {
       const std::uint64_t ahead = hashes[rank + kPrefetchDistance];
       __builtin_prefetch(&buckets_[bucket_of(ahead)], 1);
+      __builtin_prefetch(&second_heads_[bucket_of(ahead) * Bucket::kSlots], 1);
       __builtin_prefetch(&presence_filter_[filter_word_of(ahead)], 1);
     }
     const std::uint64_t hash = hashes[rank];
