@@ -81,12 +81,13 @@ class Vocabulary {
     // overlap instead of following one another.
     std::size_t bucket = bucket_of(hash);
     __builtin_prefetch(&buckets_[bucket]);
-    // Bytes 8-15 of a longer token sit in their own array, fetched with the bucket:
-    // reading them through offsets_ and the byte arena were two more misses, one after
-    // the other, on every hit of 9-16 bytes (a non-Latin word's tokens).
-    if (length > 8) __builtin_prefetch(&second_heads_[bucket * Bucket::kSlots]);
     const std::uint64_t filter_mask = filter_mask_of(hash);
     if ((presence_filter_[filter_word_of(hash)] & filter_mask) != filter_mask) return kNoToken;
+    // Bytes 8-15 of a longer token sit in their own array, fetched while the bucket is:
+    // reading them through offsets_ and the byte arena were two more misses, one after
+    // the other, on every hit of 9-16 bytes (a non-Latin word's tokens). Only past the
+    // filter: most long strings looked up (whole pieces) are no token.
+    if (length > 8) __builtin_prefetch(&second_heads_[bucket * Bucket::kSlots]);
     const std::uint64_t head = head_of(bytes, length);
     const std::uint64_t second_head = length > 8 ? head_of(bytes + 8, std::min<std::size_t>(length - 8, 8)) : 0;
     const std::uint32_t length_code = length_code_of(length);
