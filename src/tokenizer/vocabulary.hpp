@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -84,7 +85,7 @@ class Vocabulary {
     const std::uint64_t filter_mask = filter_mask_of(hash);
     if ((presence_filter_[filter_word_of(hash)] & filter_mask) != filter_mask) return kNoToken;
     // Bytes 8-15 of a longer token sit in their own array, fetched while the bucket is:
-    // reading them through offsets_ and the byte arena were two more misses, one after
+    // reading them through offsets_ and the byte arena was two more misses, one after
     // the other, on every hit of 9-16 bytes (a non-Latin word's tokens). Only past the
     // filter: most long strings looked up (whole pieces) are no token.
     if (length > 8) __builtin_prefetch(&second_heads_[bucket * Bucket::kSlots]);
@@ -142,8 +143,9 @@ class Vocabulary {
  private:
   // The index is open addressing with linear probing over buckets of one cache line (five
   // slots), so a lookup nearly always reads one line, and it is kept small (about 20
-  // bytes per token): it is read at random, and a table that outgrows the share of the
-  // last-level cache a core gets costs a memory access per lookup (on the 2-core EPYC VM
+  // bytes per token, 26 with the second heads): it is read at random, and a table that
+  // outgrows the share of the last-level cache a core gets costs a memory access per
+  // lookup (on the 2-core EPYC VM
   // a dependent random read costs 16 ns in a 5 MB table but 126 ns in an 8 MB one; the
   // o200k_base index went from 8 MB to 3.9 MB with this layout, and to 3.2 MB at 80% load).
   // The second heads (second_heads_, 2 MB for o200k_base) are read only for strings of
@@ -180,7 +182,10 @@ class Vocabulary {
     const std::string_view token = bytes_of(rank);
     return token.size() == length && bytes_equal(token.data() + 16, bytes + 16, length - 16);
   }
-  // The first (up to) 8 bytes of a string as a zero-padded word.
+  // The first (up to) 8 bytes of a string as a zero-padded word. Zero padding at the top
+  // of the word (and so the comparison of tokens of 10-15 bytes by their two heads) is
+  // exact only in little-endian byte order.
+  static_assert(std::endian::native == std::endian::little, "head_of assumes little-endian words");
   static std::uint64_t head_of(const char* bytes, std::size_t length) {
     // Two overlapping loads instead of a loop over the bytes: lookups come in all
     // lengths, and a loop's exit is a branch the predictor gets wrong. The overlapping

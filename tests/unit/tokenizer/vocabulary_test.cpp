@@ -39,7 +39,7 @@ std::vector<std::string> tricky_tokens() {
   std::set<std::string> seen(tokens.begin(), tokens.end());
   while (tokens.size() < 5000) {
     std::string token(2 + random() % 22, '\0');
-    for (char& c : token) c = static_cast<char>("abcdefgh \xc3\xa9"[random() % 10]);
+    for (char& c : token) c = static_cast<char>("abcdefgh \xc3\xa9"[random() % 11]);
     if (seen.insert(token).second) tokens.push_back(token);
   }
   return tokens;
@@ -94,9 +94,10 @@ TEST(Vocabulary, AStringDifferingInOneByteIsNotTheTokenInItsSlot) {
   const Vocabulary vocab = Vocabulary::from_tiktoken(tiktoken_text(tokens)).value();
   const std::set<std::string> known(tokens.begin(), tokens.end());
   std::size_t checked_by_region[3] = {0, 0, 0};  // byte 0-7, 8-15, 16 on
-  for (const std::string& token : tokens) {
+  for (std::size_t index = 0; index < tokens.size(); ++index) {
+    const std::string& token = tokens[index];
     const std::uint64_t hash = turnout::tokenizer::hash_token_bytes(token.data(), token.size());
-    ASSERT_EQ(vocab.rank_of(token.data(), token.size(), hash), vocab.rank_of(token));
+    ASSERT_EQ(vocab.rank_of(token.data(), token.size(), hash), static_cast<TokenId>(256 + index));
     for (std::size_t i = 0; i < token.size(); ++i) {
       std::string other = token;
       other[i] = static_cast<char>(other[i] ^ 0x40);
@@ -109,6 +110,28 @@ TEST(Vocabulary, AStringDifferingInOneByteIsNotTheTokenInItsSlot) {
   EXPECT_GT(checked_by_region[0], 1000u);
   EXPECT_GT(checked_by_region[1], 1000u);
   EXPECT_GT(checked_by_region[2], 1000u);
+}
+
+// Tokens of 255 bytes and more share one length code, so for them only the full length
+// check tells a longer or shorter string apart once both heads match: strings of other
+// lengths sent to such a token's slot (with its hash) must not be taken for it.
+TEST(Vocabulary, AStringOfAnotherLengthIsNotTheLongTokenInItsSlot) {
+  const std::vector<std::string> tokens = tricky_tokens();
+  const Vocabulary vocab = Vocabulary::from_tiktoken(tiktoken_text(tokens)).value();
+  const std::set<std::string> known(tokens.begin(), tokens.end());
+  std::size_t checked = 0;
+  for (const std::string& token : tokens) {
+    if (token.size() < 17) continue;
+    const std::uint64_t hash = turnout::tokenizer::hash_token_bytes(token.data(), token.size());
+    for (const std::string& other : {token + token.back(), token.substr(0, token.size() - 1), token + "x",
+                                     std::string(token.size() + 1, 'x'), std::string(token.size() - 1, 'x')}) {
+      if (known.count(other) != 0) continue;
+      EXPECT_EQ(vocab.rank_of(other.data(), other.size(), hash), kNoToken)
+          << other.size() << " bytes in the slot of a " << token.size() << "-byte token";
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 20u);
 }
 
 TEST(Vocabulary, OpenAIsVocabulariesFindEachOfTheirTokens) {
