@@ -250,15 +250,35 @@ inline AsciiStart ascii_start(BytePtr p, BytePtr end, BytePtr& letters) {
   return AsciiStart::other;
 }
 
-// ` ?[^\s\p{L}\p{N}]+` then `trailing`* at `p` (AsciiStart::punctuation) for a run of ASCII
-// punctuation: nullptr when a non-ASCII character (which may be punctuation too) follows.
+// ` ?[^\s\p{L}\p{N}]+` then `trailing`* at `p` (AsciiStart::punctuation). A non-ASCII
+// character in the run is classified one at a time: the piece's second byte is ASCII and
+// no letter, so no word alternative matches here and only the run's extent is in question
+// (binary data read as text puts U+FFFD among ASCII punctuation all the time).
 // `trailing` is [\r\n] (cl100k) or [\r\n/] (o200k).
 inline BytePtr ascii_punctuation_end(BytePtr p, BytePtr end, std::uint8_t trailing) {
   BytePtr q = *p == ' ' ? p + 1 : p;
   while (q < end && *q < 0x80 && (detail::kAsciiFlags[*q] & kWordOrSpace) == 0) ++q;
-  if (q < end && *q >= 0x80) return nullptr;
+  if (q < end && *q >= 0x80) q = skip_without(q, end, kWordOrSpace);
   while (q < end && *q < 0x80 && (detail::kAsciiFlags[*q] & trailing) != 0) ++q;
   return q;
+}
+
+// U+FFFD REPLACEMENT CHARACTER (So: punctuation to both patterns), what the repair of
+// invalid UTF-8 leaves.
+inline bool is_replacement_character(BytePtr p, BytePtr end) {
+  return end - p >= 3 && p[0] == 0xef && p[1] == 0xbf && p[2] == 0xbd;
+}
+
+// ` ?[^\s\p{L}\p{N}]+` then `trailing`* at `p`, a U+FFFD followed by the end of the text,
+// another U+FFFD or an ASCII character that is no letter (so no word starts at `p`), for
+// binary data read as text; nullptr otherwise.
+inline BytePtr replacement_punctuation_end(BytePtr p, BytePtr end, std::uint8_t trailing) {
+  const BytePtr next = p + 3;
+  if (next < end && !is_replacement_character(next, end) &&
+      (*next >= 0x80 || (detail::kAsciiFlags[*next] & char_flag::letter) != 0)) {
+    return nullptr;
+  }
+  return skip_with(skip_without(next, end, kWordOrSpace), end, trailing);
 }
 
 }  // namespace scan
@@ -276,7 +296,9 @@ template <class Scanner>
     case AsciiStart::whitespace_run: return ascii_whitespace_run_end(p, end);
     case AsciiStart::digit: return ascii_digits_end(p, end);
     case AsciiStart::punctuation: return ascii_punctuation_end(p, end, Scanner::kTrailingPunctuation);
-    case AsciiStart::other: break;
+    case AsciiStart::other:
+      if (is_replacement_character(p, end)) return replacement_punctuation_end(p, end, Scanner::kTrailingPunctuation);
+      break;
   }
   return nullptr;
 }

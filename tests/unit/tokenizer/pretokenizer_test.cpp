@@ -125,4 +125,23 @@ TEST(Pretokenizer, RandomMixedTextSplitsAsTheGeneralScanner) {
   }
 }
 
+// U+FFFD, what the repair of invalid UTF-8 leaves, is punctuation with its own fast path,
+// and ASCII punctuation runs go on through non-ASCII characters: random mixes of it with
+// ASCII punctuation, letters (which a U+FFFD or punctuation may prefix), digits, spaces,
+// newlines, slashes, non-ASCII letters, marks, digits, spaces and punctuation, and the
+// end of the text right after each.
+TEST(Pretokenizer, ReplacementCharacterAndPunctuationRunsSplitAsTheGeneralScanner) {
+  const std::vector<std::string> units = {
+      "\xef\xbf\xbd", "\xef\xbf\xbd", "\xef\xbf\xbd", ".", "#", "'", "'s", "/", "a", "Z", "1", " ", "  ", "\n", "\r",
+      "\xc3\xa9", "\xc3\x89", "\xcc\x81", "\xca\xb0", "\xd9\xa3", "\xc2\xa0", "\xe2\x80\x94", "\xe6\x97\xa5",
+      "\xef\xbf\xbc" /* U+FFFC, one code point below */, "\xef\xbc\xa1" /* fullwidth A */};
+  std::mt19937 random(2207);
+  for (int i = 0; i < 40000; ++i) {
+    std::string text;
+    const int count = 1 + static_cast<int>(random() % 12);
+    for (int j = 0; j < count; ++j) text += units[random() % units.size()];
+    expect_same_pieces_both(text);
+  }
+}
+
 }  // namespace
