@@ -134,13 +134,48 @@ TEST(Pretokenizer, ReplacementCharacterAndPunctuationRunsSplitAsTheGeneralScanne
   const std::vector<std::string> units = {
       "\xef\xbf\xbd", "\xef\xbf\xbd", "\xef\xbf\xbd", ".", "#", "'", "'s", "/", "a", "Z", "1", " ", "  ", "\n", "\r",
       "\xc3\xa9", "\xc3\x89", "\xcc\x81", "\xca\xb0", "\xd9\xa3", "\xc2\xa0", "\xe2\x80\x94", "\xe6\x97\xa5",
-      "\xef\xbf\xbc" /* U+FFFC, one code point below */, "\xef\xbc\xa1" /* fullwidth A */};
+      "\xef\xbf\xbc" /* U+FFFC, one code point below */, "\xef\xbc\xa1" /* fullwidth A */,
+      "\xef\xbf\x9a" /* U+FFDA, a letter sharing U+FFFD's first two bytes */, "\xf0\x9f\x98\x80" /* emoji */,
+      "\xf0\xa0\x80\x80" /* U+20000, a 4-byte letter */, "\xf0\x9d\x9f\x8e" /* U+1D7CE, a 4-byte digit */,
+      "\xe3\x80\x80" /* U+3000, a space */};
   std::mt19937 random(2207);
   for (int i = 0; i < 40000; ++i) {
     std::string text;
     const int count = 1 + static_cast<int>(random() % 12);
     for (int j = 0; j < count; ++j) text += units[random() % units.size()];
     expect_same_pieces_both(text);
+  }
+}
+
+// The random test above compares the fast paths with the general one, so it would pass
+// with them switched off. These pieces must take them (issue 22's speed), and end where
+// the pattern does; the ones after must leave them (a word may start there).
+TEST(Pretokenizer, BinaryTextTakesTheFastPunctuationPaths) {
+  const auto fast_length = [](const std::string& text, auto scanner) -> std::ptrdiff_t {
+    const auto* p = reinterpret_cast<BytePtr>(text.data());
+    const BytePtr end = turnout::tokenizer::scan::fast_piece_end<decltype(scanner)>(p, p + text.size());
+    return end == nullptr ? -1 : end - p;
+  };
+  const std::string fffd = "\xef\xbf\xbd";
+  struct Case {
+    std::string text;
+    std::ptrdiff_t cl100k, o200k;  // the piece's length on the fast path; -1: not taken
+  };
+  const std::vector<Case> cases = {
+      {fffd, 3, 3},
+      {fffd + fffd + ".\n/x", 8, 9},                         // o200k's run takes the trailing '/'
+      {fffd + "1", 3, 3},                                    // a digit ends the run
+      {fffd + " a", 3, 3},                                   // so does a space
+      {"..\xe2\x80\x94" + fffd + "#a", 9, 9},                // ASCII run on through non-ASCII punctuation
+      {" .\xf0\x9f\x98\x80" "a", 6, 6},                         // and through an emoji
+      {fffd + "a", -1, -1},                                  // "\uFFFDa" is a word
+      {fffd + "\xcc\x81", -1, -1},                           // a mark: o200k's word, so the general path
+      {fffd + "\xef\xbf\x9a", -1, -1},                        // U+FFDA is a letter
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(fast_length(c.text, Cl100kScanner{}), c.cl100k) << "cl100k, \"" << c.text << "\"";
+    EXPECT_EQ(fast_length(c.text, O200kScanner{}), c.o200k) << "o200k, \"" << c.text << "\"";
+    expect_same_pieces_both(c.text);
   }
 }
 
