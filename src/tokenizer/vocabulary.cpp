@@ -142,9 +142,7 @@ void Vocabulary::build_index() {
       const auto slot = static_cast<std::size_t>(free_slot - candidates.entries.begin());
       candidates.heads[slot] = head_of(bytes.data(), bytes.size());
       candidates.entries[slot] = (rank << 8) | length_code_of(bytes.size());
-      if (bytes.size() > 8) {
-        second_heads_[bucket * Bucket::kSlots + slot] = head_of(bytes.data() + 8, std::min<std::size_t>(bytes.size() - 8, 8));
-      }
+      second_heads_[bucket * Bucket::kSlots + slot] = second_head_of(bytes.data(), bytes.size());
       break;
     }
   }
@@ -152,8 +150,8 @@ void Vocabulary::build_index() {
 
 std::size_t Vocabulary::memory_bytes() const {
   return token_bytes_.capacity() + offsets_.capacity() * sizeof(std::uint32_t) +
-         buckets_.capacity() * sizeof(Bucket) + second_heads_.capacity() * sizeof(std::uint64_t) + byte_pair_rank_.capacity() * sizeof(TokenId) +
-         presence_filter_.capacity() * sizeof(std::uint64_t);
+         buckets_.capacity() * sizeof(Bucket) + second_heads_.capacity() * sizeof(std::uint64_t) +
+         byte_pair_rank_.capacity() * sizeof(TokenId) + presence_filter_.capacity() * sizeof(std::uint64_t);
 }
 
 }  // namespace turnout::tokenizer

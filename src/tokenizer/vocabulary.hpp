@@ -90,7 +90,7 @@ class Vocabulary {
     // filter: most long strings looked up (whole pieces) are no token.
     if (length > 8) __builtin_prefetch(&second_heads_[bucket * Bucket::kSlots]);
     const std::uint64_t head = head_of(bytes, length);
-    const std::uint64_t second_head = length > 8 ? head_of(bytes + 8, std::min<std::size_t>(length - 8, 8)) : 0;
+    const std::uint64_t second_head = second_head_of(bytes, length);
     const std::uint32_t length_code = length_code_of(length);
     while (true) {
       const Bucket& candidates = buckets_[bucket];
@@ -200,6 +200,10 @@ class Vocabulary {
     if (length >= 4) return load32(bytes) | (load32(bytes + length - 4) << (8 * (length - 4)));
     if (length >= 2) return load16(bytes) | (load16(bytes + length - 2) << (8 * (length - 2)));
     return length == 1 ? std::uint64_t{static_cast<unsigned char>(bytes[0])} : 0;
+  }
+  // Bytes 8-15 of a string as a zero-padded word (0 for 8 bytes or fewer).
+  static std::uint64_t second_head_of(const char* bytes, std::size_t length) {
+    return length > 8 ? head_of(bytes + 8, std::min<std::size_t>(length - 8, 8)) : 0;
   }
   void build_index();
 

@@ -37,6 +37,17 @@ void expect_same_pieces_both(const std::string& text) {
   expect_same_pieces<O200kScanner>(text);
 }
 
+// Checks `texts` random concatenations of 1 to `max_units` of `units`.
+void expect_random_mixes_split_alike(const std::vector<std::string>& units, unsigned seed, int texts, int max_units) {
+  std::mt19937 random(seed);
+  for (int i = 0; i < texts; ++i) {
+    std::string text;
+    const int count = 1 + static_cast<int>(random() % static_cast<unsigned>(max_units));
+    for (int j = 0; j < count; ++j) text += units[random() % units.size()];
+    expect_same_pieces_both(text);
+  }
+}
+
 // Checks prefix + middle + suffix for every prefix and suffix; returns how many texts.
 std::size_t expect_same_pieces_around(const std::vector<std::string>& prefixes, const std::string& middle,
                                       const std::vector<std::string>& suffixes) {
@@ -116,13 +127,7 @@ TEST(Pretokenizer, RandomMixedTextSplitsAsTheGeneralScanner) {
                                           "\xcc\x81", "\xca\xb0", "\xd7\x90", "\xe6\x97\xa5", "camelCase", "HTTPServer",
                                           "abcdefghijklmnop", "ABCDEFGHIJKLMNOP", "  ", "\t", "\r\n", "        ",
                                           "\xc2\xa0", "\xc2\x85", "12", "7", "\xd9\xa3", ".", "(", ")", ";", "/", "\xe2\x80\x94"};
-  std::mt19937 random(12345);
-  for (int i = 0; i < 20000; ++i) {
-    std::string text;
-    const int count = 1 + static_cast<int>(random() % 24);
-    for (int j = 0; j < count; ++j) text += units[random() % units.size()];
-    expect_same_pieces_both(text);
-  }
+  expect_random_mixes_split_alike(units, 12345, 20000, 24);
 }
 
 // U+FFFD, what the repair of invalid UTF-8 leaves, is punctuation with its own fast path,
@@ -138,13 +143,7 @@ TEST(Pretokenizer, ReplacementCharacterAndPunctuationRunsSplitAsTheGeneralScanne
       "\xef\xbf\x9a" /* U+FFDA, a letter sharing U+FFFD's first two bytes */, "\xf0\x9f\x98\x80" /* emoji */,
       "\xf0\xa0\x80\x80" /* U+20000, a 4-byte letter */, "\xf0\x9d\x9f\x8e" /* U+1D7CE, a 4-byte digit */,
       "\xe3\x80\x80" /* U+3000, a space */};
-  std::mt19937 random(2207);
-  for (int i = 0; i < 40000; ++i) {
-    std::string text;
-    const int count = 1 + static_cast<int>(random() % 12);
-    for (int j = 0; j < count; ++j) text += units[random() % units.size()];
-    expect_same_pieces_both(text);
-  }
+  expect_random_mixes_split_alike(units, 2207, 40000, 12);
 }
 
 // The random test above compares the fast paths with the general one, so it would pass
