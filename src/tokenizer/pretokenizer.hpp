@@ -209,14 +209,21 @@ inline BytePtr ascii_whitespace_run_end(BytePtr p, BytePtr end) {
   return q - 1;                                         // \s+(?!\S) leaves one for the next word
 }
 
+// U+FFFD REPLACEMENT CHARACTER (So: punctuation to both patterns), what the repair of
+// invalid UTF-8 leaves.
+inline bool is_replacement_character(BytePtr p, BytePtr end) {
+  return end - p >= 3 && p[0] == 0xef && p[1] == 0xbf && p[2] == 0xbd;
+}
+
 // \p{N}{1,3} at `p`, an ASCII digit, for the common case of ASCII digits only: nullptr
-// when fewer than three are followed by a non-ASCII character (which may be a number).
+// when fewer than three are followed by a non-ASCII character that may be a number
+// (U+FFFD, after digits all the time in binary data read as text, is none).
 inline BytePtr ascii_digits_end(BytePtr p, BytePtr end) {
   auto is_digit = [](unsigned char c) { return c >= '0' && c <= '9'; };
   BytePtr q = p + 1;
   if (q < end && is_digit(*q)) ++q;
   if (q < end && is_digit(*q)) ++q;
-  if (q - p < 3 && q < end && *q >= 0x80) return nullptr;
+  if (q - p < 3 && q < end && *q >= 0x80 && !is_replacement_character(q, end)) return nullptr;
   return q;
 }
 
@@ -239,7 +246,13 @@ inline AsciiStart ascii_start(BytePtr p, BytePtr end, BytePtr& letters) {
     return AsciiStart::word;
   }
   if ((first & char_flag::number) != 0) return AsciiStart::digit;
-  if (end - p < 2 || p[1] >= 0x80) return AsciiStart::other;
+  if (end - p < 2) return AsciiStart::other;
+  if (p[1] >= 0x80) {
+    // A U+FFFD (no letter) after a space or ASCII punctuation: a punctuation run, the
+    // usual piece of binary data read as text.
+    const bool may_start_punctuation = (first & kWordOrSpace) == 0 || *p == ' ';
+    return may_start_punctuation && is_replacement_character(p + 1, end) ? AsciiStart::punctuation : AsciiStart::other;
+  }
   const std::uint8_t second = detail::kAsciiFlags[p[1]];
   if ((second & char_flag::letter) != 0 && (first & char_flag::newline) == 0) {
     letters = p + 1;
@@ -263,12 +276,6 @@ inline BytePtr ascii_punctuation_end(BytePtr p, BytePtr end, std::uint8_t traili
   return q;
 }
 
-// U+FFFD REPLACEMENT CHARACTER (So: punctuation to both patterns), what the repair of
-// invalid UTF-8 leaves.
-inline bool is_replacement_character(BytePtr p, BytePtr end) {
-  return end - p >= 3 && p[0] == 0xef && p[1] == 0xbf && p[2] == 0xbd;
-}
-
 // ` ?[^\s\p{L}\p{N}]+` then `trailing`* at `p`, a U+FFFD followed by the end of the text,
 // another U+FFFD or an ASCII character that is no letter (so no word starts at `p`), for
 // binary data read as text; nullptr otherwise.
@@ -279,6 +286,11 @@ inline BytePtr replacement_punctuation_end(BytePtr p, BytePtr end, std::uint8_t 
     return nullptr;
   }
   return skip_with(skip_without(next, end, kWordOrSpace), end, trailing);
+}
+
+// Whether `p` is an ASCII letter (and not the end of the text).
+inline bool is_ascii_letter(BytePtr p, BytePtr end) {
+  return p < end && *p < 0x80 && (detail::kAsciiFlags[*p] & char_flag::letter) != 0;
 }
 
 }  // namespace scan
@@ -297,7 +309,11 @@ template <class Scanner>
     case AsciiStart::digit: return ascii_digits_end(p, end);
     case AsciiStart::punctuation: return ascii_punctuation_end(p, end, Scanner::kTrailingPunctuation);
     case AsciiStart::other:
-      if (is_replacement_character(p, end)) return replacement_punctuation_end(p, end, Scanner::kTrailingPunctuation);
+      if (is_replacement_character(p, end)) {
+        // U+FFFD, like any punctuation, may prefix a word ([^\r\n\p{L}\p{N}]).
+        if (is_ascii_letter(p + 3, end)) return Scanner::ascii_word_end(p + 3, end);
+        return replacement_punctuation_end(p, end, Scanner::kTrailingPunctuation);
+      }
       break;
   }
   return nullptr;
@@ -326,11 +342,12 @@ struct Cl100kScanner {
     return whitespace_end(p, end);
   }
 
-  // For the fast paths: \p{L}+ over ASCII letters from `letters`, or nullptr if a non-ASCII
-  // character (which may be a letter) follows them.
+  // For the fast paths: \p{L}+ from `letters`, an ASCII letter; ASCII letters 16 at a time,
+  // then any other letters one at a time (binary data read as text puts U+FFFD, no
+  // letter, right after words all the time).
   static BytePtr ascii_word_end(BytePtr letters, BytePtr end) {
     const BytePtr word_end = scan::ascii_letters_end(letters, end, true);
-    return word_end == end || *word_end < 0x80 ? word_end : nullptr;
+    return word_end == end || *word_end < 0x80 ? word_end : scan::skip_with(word_end, end, char_flag::letter);
   }
   static constexpr std::uint8_t kTrailingPunctuation = char_flag::newline;  // [\r\n]*
 };

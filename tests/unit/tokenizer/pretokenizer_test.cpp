@@ -148,7 +148,7 @@ TEST(Pretokenizer, ReplacementCharacterAndPunctuationRunsSplitAsTheGeneralScanne
 
 // The random test above compares the fast paths with the general one, so it would pass
 // with them switched off. These pieces must take them (issue 22's speed), and end where
-// the pattern does; the ones after must leave them (a word may start there).
+// the pattern does; the ones marked -1 must leave them (a word or a number may go on).
 TEST(Pretokenizer, BinaryTextTakesTheFastPunctuationPaths) {
   const auto fast_length = [](const std::string& text, auto scanner) -> std::ptrdiff_t {
     const auto* p = reinterpret_cast<BytePtr>(text.data());
@@ -167,9 +167,20 @@ TEST(Pretokenizer, BinaryTextTakesTheFastPunctuationPaths) {
       {fffd + " a", 3, 3},                                   // so does a space
       {"..\xe2\x80\x94" + fffd + "#a", 9, 9},                // ASCII run on through non-ASCII punctuation
       {" .\xf0\x9f\x98\x80" "a", 6, 6},                         // and through an emoji
-      {fffd + "a", -1, -1},                                  // "\uFFFDa" is a word
+      {fffd + "ab.", 5, 5},                                  // "\uFFFDab" is a word, U+FFFD its prefix
+      {fffd + "ab\xc3\xa9" + fffd, 7, -1},                   // cl100k's word goes on through letters
       {fffd + "\xcc\x81", -1, -1},                           // a mark: o200k's word, so the general path
       {fffd + "\xef\xbf\x9a", -1, -1},                        // U+FFDA is a letter
+      {"." + fffd + "a", 4, 4},                              // punctuation, then U+FFFD: one run
+      {" " + fffd + fffd + "1", 7, 7},                       // so a space, and U+FFFD after it
+      {"\x0f" + fffd + "#\n", 6, 6},                         // an ASCII control is punctuation
+      {"\t" + fffd, -1, -1},                                 // other whitespace: the general path
+      {"\n" + fffd, -1, -1},
+      {"." + std::string("\xc3\xa9"), -1, -1},              // a letter after punctuation: a word
+      {"12" + fffd, 2, 2},                                   // U+FFFD ends a group of digits
+      {"12\xd9\xa3", -1, -1},                                // an Arabic-Indic digit may continue it
+      {"ab" + fffd, 2, -1},                                  // and a word (cl100k; o200k: general)
+      {"ab\xc3\xa9 ", 4, -1},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(fast_length(c.text, Cl100kScanner{}), c.cl100k) << "cl100k, \"" << c.text << "\"";
