@@ -111,6 +111,24 @@ TEST(PieceCache, KeepsOnlyWhatFitsItsBounds) {
   EXPECT_GT(cache.long_cache_bytes(), PieceCache::kMaxLongCacheBytes / 2);
 }
 
+// A long piece's memory is reused by the piece that replaces it, so the bound counts what
+// the entries have allocated, not what their pieces use: were a 64 KB piece replaced by a
+// 40-byte one counted as 40 bytes, every slot could come to hold 64 KB.
+TEST(PieceCache, LongPiecesCountWhatTheyAllocated) {
+  PieceCache cache;
+  const std::uint64_t hash = 0x1234567890abcdefULL;  // one slot for every piece below
+  const std::string huge(PieceCache::kMaxLongPieceBytes, 'h');
+  store(cache, huge, hash, std::vector<TokenId>(huge.size() / 8, 3));
+  const std::size_t held = cache.long_cache_bytes();
+  EXPECT_GE(held, huge.size());
+  const std::string small(40, 's');
+  store(cache, small, hash, {1, 2});
+  EXPECT_EQ(tokens_found(cache, small, hash), (std::vector<TokenId>{1, 2}));
+  EXPECT_TRUE(tokens_found(cache, huge, hash).empty());
+  EXPECT_GE(cache.long_cache_bytes(), huge.size());
+  EXPECT_LE(cache.long_cache_bytes(), held);
+}
+
 // Warm, cleared and interleaved calls of both encodings on one thread, and calls on a
 // fresh thread, all return the same ids for the same text.
 TEST(PieceCache, NeverChangesWhatAnEncodingReturns) {
