@@ -314,6 +314,7 @@ template <class Scanner>
         if (is_ascii_letter(p + 3, end)) return Scanner::ascii_word_end(p + 3, end);
         return replacement_punctuation_end(p, end, Scanner::kTrailingPunctuation);
       }
+      if (*p < 0x80 && end - p >= 2) return Scanner::prefixed_word_end(p, end);
       break;
   }
   return nullptr;
@@ -349,6 +350,15 @@ struct Cl100kScanner {
     const BytePtr word_end = scan::ascii_letters_end(letters, end, true);
     return word_end == end || *word_end < 0x80 ? word_end : scan::skip_with(word_end, end, char_flag::letter);
   }
+  // For the fast paths: `[^\r\n\p{L}\p{N}]\p{L}+` at `p`, an ASCII character followed by a
+  // non-ASCII one (" для", "(日本"), or nullptr if that is no such word.
+  static BytePtr prefixed_word_end(BytePtr p, BytePtr end) {
+    using namespace scan;
+    if (!is_word_prefix(CharInfo{detail::kAsciiFlags[*p], 1})) return nullptr;
+    const CharInfo second = char_info(p + 1);
+    if ((second.flags & char_flag::letter) == 0) return nullptr;
+    return skip_with(p + 1 + second.length, end, char_flag::letter);
+  }
   static constexpr std::uint8_t kTrailingPunctuation = char_flag::newline;  // [\r\n]*
 };
 
@@ -366,6 +376,8 @@ struct O200kScanner {
     return word_end == end || *word_end < 0x80 ? scan::with_optional_contraction(word_end, end) : nullptr;
   }
   static constexpr std::uint8_t kTrailingPunctuation = char_flag::newline | char_flag::slash;  // [\r\n/]*
+  // o200k's words of non-ASCII letters depend on their case classes: the general path.
+  static BytePtr prefixed_word_end(BytePtr, BytePtr) { return nullptr; }
 
   // The same without the fast paths (and the reference they are tested against).
   static BytePtr general_piece_end(BytePtr p, BytePtr end) {

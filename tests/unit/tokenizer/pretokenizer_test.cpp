@@ -176,11 +176,17 @@ TEST(Pretokenizer, BinaryTextTakesTheFastPunctuationPaths) {
       {"\x0f" + fffd + "#\n", 6, 6},                         // an ASCII control is punctuation
       {"\t" + fffd, -1, -1},                                 // other whitespace: the general path
       {"\n" + fffd, -1, -1},
-      {"." + std::string("\xc3\xa9"), -1, -1},              // a letter after punctuation: a word
+      {"." + std::string("\xc3\xa9"), 3, -1},               // a letter after punctuation: a word
       {"12" + fffd, 2, 2},                                   // U+FFFD ends a group of digits
       {"12\xd9\xa3", -1, -1},                                // an Arabic-Indic digit may continue it
       {"ab" + fffd, 2, -1},                                  // and a word (cl100k; o200k: general)
       {"ab\xc3\xa9 ", 4, -1},
+      {" \xd0\xb4\xd0\xbb\xd1\x8f.", 7, -1},                 // " для": a prefixed word of non-ASCII
+      {"(\xe6\x97\xa5\xe6\x9c\xac", 7, -1},                   // letters (cl100k; o200k: general)
+      {"\t\xd0\xb4 ", 3, -1},
+      {"\n\xd0\xb4", -1, -1},                                 // a newline prefixes no word
+      {" \xc2\xa0", -1, -1},                                   // U+00A0 is a space, no letter
+      {" \xcc\x81", -1, -1},                                   // a mark is no letter to cl100k
   };
   for (const Case& c : cases) {
     EXPECT_EQ(fast_length(c.text, Cl100kScanner{}), c.cl100k) << "cl100k, \"" << c.text << "\"";
