@@ -83,18 +83,26 @@ class PieceCache {
     if (!may_keep(length)) return;
     if (long_entries_.empty()) long_entries_.resize(kLongEntries);
     LongEntry& entry = long_entries_[long_index(hash)];
-    long_cache_bytes_ -= entry.held_bytes();
-    // The replaced piece's memory is reused where it is large enough: pieces of CJK text
-    // are often 31-64 bytes, and an allocation for each (with the release of the one it
-    // replaces) was 3% of cold CJK.
+    long_cache_bytes_ -= entry.counted;
+    entry.counted = 0;
+    // The replaced piece's memory is reused when it is about the size needed: pieces of
+    // CJK text are often 31-64 bytes, and an allocation for each (with the release of the
+    // one it replaces) was 3% of cold CJK. A much bigger buffer is released instead: kept
+    // for a short piece, a 64 KB piece's memory would hold the budget for good.
+    if (entry.bytes.capacity() > std::max<std::size_t>(2 * length, 256) ||
+        entry.tokens.capacity() > std::max<std::size_t>(2 * tokens.size(), 64)) {
+      release(entry);
+    }
     entry.key = key_of(hash);
     entry.bytes.assign(piece, length);
     entry.tokens.assign(tokens.begin(), tokens.end());
-    if (long_cache_bytes_ + entry.held_bytes() > kMaxLongCacheBytes) {
-      entry = LongEntry{};  // gives the memory back
+    const std::size_t held = entry.bytes.capacity() + 1 + entry.tokens.capacity() * sizeof(TokenId);
+    if (long_cache_bytes_ + held > kMaxLongCacheBytes) {
+      release(entry);
       return;
     }
-    long_cache_bytes_ += entry.held_bytes();
+    entry.counted = held;
+    long_cache_bytes_ += held;
   }
 
   // Bytes held for long pieces (allocated for their bytes and tokens); at most
@@ -131,8 +139,14 @@ class PieceCache {
     std::string bytes;  // empty: no piece
     std::vector<TokenId> tokens;
     // What its memory counts against kMaxLongCacheBytes: what it has allocated.
-    std::size_t held_bytes() const { return bytes.capacity() + tokens.capacity() * sizeof(TokenId); }
+    std::size_t counted = 0;  // what long_cache_bytes_ holds for it
   };
+  // Gives an entry's memory back (a move-assignment from an empty string keeps the buffer).
+  static void release(LongEntry& entry) {
+    std::string().swap(entry.bytes);
+    std::vector<TokenId>().swap(entry.tokens);
+    entry.counted = 0;
+  }
 
   std::uint64_t key_of(std::uint64_t hash) const { return hash ^ generation_; }
   static std::size_t short_set(std::uint64_t hash) { return hash & (kShortSets - 1); }

@@ -236,8 +236,8 @@ enum class AsciiStart : std::uint8_t {
   punctuation,      // ` ?[^\s\p{L}\p{N}]+` starting with ASCII, where no word starts
 };
 
-// Which fast path a piece at `p` can take, from its first two bytes; for a word, sets
-// `letters` to where its letters start.
+// Which fast path a piece at `p` can take, from its first bytes (up to four: U+FFFD after
+// a prefix); for a word, sets `letters` to where its letters start.
 inline AsciiStart ascii_start(BytePtr p, BytePtr end, BytePtr& letters) {
   if (*p >= 0x80) return AsciiStart::other;
   const std::uint8_t first = detail::kAsciiFlags[*p];
@@ -297,7 +297,8 @@ inline bool is_ascii_letter(BytePtr p, BytePtr end) {
 
 // The fast paths both scanners share, for pieces that start with ASCII (see AsciiStart):
 // the end of the piece at `p`, or nullptr for the general path. `Scanner` supplies what
-// differs: its word rule over ASCII letters and the characters that may trail punctuation.
+// differs: its word rule over ASCII letters, the characters that may trail punctuation,
+// and prefixed_word_end (an ASCII prefix before a non-ASCII letter; cl100k only).
 // Always inlined: as a call it cost 10% of the scan time of code.
 namespace scan {
 template <class Scanner>

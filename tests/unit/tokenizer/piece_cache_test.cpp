@@ -111,22 +111,49 @@ TEST(PieceCache, KeepsOnlyWhatFitsItsBounds) {
   EXPECT_GT(cache.long_cache_bytes(), PieceCache::kMaxLongCacheBytes / 2);
 }
 
-// A long piece's memory is reused by the piece that replaces it, so the bound counts what
-// the entries have allocated, not what their pieces use: were a 64 KB piece replaced by a
-// 40-byte one counted as 40 bytes, every slot could come to hold 64 KB.
-TEST(PieceCache, LongPiecesCountWhatTheyAllocated) {
+// A long piece's memory is reused by the piece that replaces it only when it is about the
+// size needed: were a 64 KB piece's buffers kept (and counted) under the 40-byte piece that
+// replaced it, a few such slots would hold the whole budget and every other long piece
+// would be refused for the rest of the thread.
+TEST(PieceCache, ShortPieceGivesBackABigPiecesMemory) {
   PieceCache cache;
   const std::uint64_t hash = 0x1234567890abcdefULL;  // one slot for every piece below
   const std::string huge(PieceCache::kMaxLongPieceBytes, 'h');
   store(cache, huge, hash, std::vector<TokenId>(huge.size() / 8, 3));
-  const std::size_t held = cache.long_cache_bytes();
-  EXPECT_GE(held, huge.size());
+  EXPECT_GE(cache.long_cache_bytes(), huge.size());
   const std::string small(40, 's');
   store(cache, small, hash, {1, 2});
   EXPECT_EQ(tokens_found(cache, small, hash), (std::vector<TokenId>{1, 2}));
   EXPECT_TRUE(tokens_found(cache, huge, hash).empty());
-  EXPECT_GE(cache.long_cache_bytes(), huge.size());
-  EXPECT_LE(cache.long_cache_bytes(), held);
+  EXPECT_GE(cache.long_cache_bytes(), small.size());
+  EXPECT_LT(cache.long_cache_bytes(), 1024u);
+}
+
+// A piece refused because the budget is spent stays refused when it is offered to its
+// slot again: the refusal gives its memory back and the count forgets nothing it holds.
+TEST(PieceCache, RefusedPieceStaysRefused) {
+  PieceCache cache;
+  const std::size_t piece_bytes = PieceCache::kMaxLongPieceBytes;
+  const std::vector<TokenId> tokens(piece_bytes / 8, 70540);
+  std::string refused;
+  std::uint64_t refused_hash = 0;
+  for (std::uint64_t i = 1; i <= 2 * PieceCache::kMaxLongCacheBytes / piece_bytes && refused.empty(); ++i) {
+    std::string piece(piece_bytes, static_cast<char>('a' + i % 26));
+    piece[0] = static_cast<char>(i);
+    const std::uint64_t hash = i;  // a slot of its own for each
+    store(cache, piece, hash, tokens);
+    if (tokens_found(cache, piece, hash).empty()) {
+      refused = piece;
+      refused_hash = hash;
+    }
+  }
+  ASSERT_FALSE(refused.empty()) << "the budget never ran out";
+  const std::size_t held = cache.long_cache_bytes();
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    store(cache, refused, refused_hash, tokens);
+    EXPECT_TRUE(tokens_found(cache, refused, refused_hash).empty()) << "attempt " << attempt;
+    EXPECT_EQ(cache.long_cache_bytes(), held);
+  }
 }
 
 // Warm, cleared and interleaved calls of both encodings on one thread, and calls on a
