@@ -37,10 +37,10 @@ class Backend {
   virtual bool folds_rollups_later() const { return false; }
 
   // Housekeeping of a write-ahead log between write rounds, after the round's callers were
-  // told: `idle` when nothing is queued. SQLite moves its WAL into the database file here
-  // rather than inside a batch's COMMIT; a backend whose server does that has nothing to
-  // do. A failure is retried at a later round. Called from the writer thread only.
-  virtual Result<void> checkpoint_wal(bool /*idle*/) { return {}; }
+  // told. SQLite copies its WAL into the database file on a thread of its own and only
+  // bounds the WAL here; a backend whose server does that has nothing to do. A failure is
+  // retried at a later round. Called from the writer thread only.
+  virtual Result<void> checkpoint_wal() { return {}; }
 
   // Deletes up to `limit` raw records with timestamp < cutoff (roll-ups are kept) in one
   // transaction; returns how many went. A backend that folds later deletes only folded

@@ -203,15 +203,10 @@ void QueuedLedger::run_writer() {
     }
     fold_when_due(state, false);
     prune_expired(state);
-    // After this round's callers were told, so no call waits for it. A checkpoint that
-    // fails (readers in the way) leaves the WAL as it was and is tried at a later round.
-    (void)backend_->checkpoint_wal(nothing_queued());
+    // After this round's callers were told. A checkpoint that fails (readers in the way)
+    // leaves the WAL as it was and is tried at a later round.
+    (void)backend_->checkpoint_wal();
   }
-}
-
-bool QueuedLedger::nothing_queued() const {
-  std::lock_guard lock(mutex_);
-  return queue_.empty();
 }
 
 void QueuedLedger::note_stored(WriterState& state, std::size_t stored) const {

@@ -78,8 +78,6 @@ class QueuedLedger final : public Ledger {
   };
 
   void run_writer();
-  // True when no record waits for the writer (it is about to sleep).
-  bool nothing_queued() const;
   // Moves up to max_batch queued records (more to finish an append_batch) into `state`;
   // true when the ledger is closing
   // and nothing is left in the queue (the writer's last round).

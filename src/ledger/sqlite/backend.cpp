@@ -57,6 +57,9 @@ Result<void> configure_durability(sqlite::Database& db) {
 
 Result<std::unique_ptr<SqliteBackend>> SqliteBackend::open(std::string path, WalCheckpointLimits limits) {
   std::unique_ptr<SqliteBackend> backend(new SqliteBackend(std::move(path), limits));
+  if (!backend->in_memory()) {
+    backend->wal_ = std::make_unique<WalWatch>(limits.idle_pages);
+  }
   if (auto opened = backend->open_writer(); !opened) {
     return opened.error();
   }
@@ -68,8 +71,14 @@ Result<std::unique_ptr<SqliteBackend>> SqliteBackend::open(std::string path, Wal
   // are stored; only /stats lags): QueuedLedger's writer folds again first thing,
   // retries, and reports a fold that keeps failing through health().
   (void)backend->fold_rollups();
+  if (backend->wal_) {
+    SqliteBackend* started = backend.get();
+    backend->wal_->thread = std::thread([started] { started->run_checkpoints(); });
+  }
   return backend;
 }
+
+SqliteBackend::~SqliteBackend() { stop_checkpoint_thread(); }
 
 Result<void> SqliteBackend::open_writer() {
   auto db = open_connection(path_, sqlite::Database::OpenMode::create_if_missing);
@@ -95,8 +104,10 @@ Result<void> SqliteBackend::open_writer() {
   auto writer = std::make_unique<Writer>();
   writer->connection = std::move(connection);
   writer->insert.emplace(std::move(*insert));
-  if (!in_memory()) {
-    sqlite3_wal_hook(writer->connection->db.handle(), &SqliteBackend::note_wal_frames, &writer->wal);
+  if (wal_) {
+    sqlite3_wal_hook(writer->connection->db.handle(), &SqliteBackend::note_wal_frames, wal_.get());
+    std::lock_guard lock(wal_->mutex);
+    ++wal_->writer_opens;
   }
   writer_ = std::move(writer);
   restart_committed_sums();

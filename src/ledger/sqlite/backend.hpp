@@ -8,25 +8,31 @@
 #include "ledger/sqlite/rollups.hpp"
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace turnout::ledger {
 
-// When the writer copies the WAL's pages into the database file (a checkpoint). SQLite's
-// own auto-checkpoint does it inside the COMMIT that takes the WAL past 1,000 pages, so a
+// When the WAL's pages are copied into the database file (a checkpoint). SQLite's own
+// auto-checkpoint does it inside the COMMIT that takes the WAL past 1,000 pages, so a
 // batch's callers waited for it (~12% of the writer thread at the 300-token load, issue
-// 16). Here the writer does it between rounds, after the callers were told: a PASSIVE
-// checkpoint once it is idle and the WAL holds idle_pages not yet copied; and, so that the
-// WAL cannot grow without limit under load that never leaves the writer idle (or behind
-// readers that make a PASSIVE checkpoint stop short), a TRUNCATE checkpoint once the WAL
-// passes forced_pages. That one never waits for readers of older snapshots (the writer
-// thread would commit nothing meanwhile): stopped short by one, it copies what it can and
-// is tried again after forced_retry, doubled per attempt stopped short up to
+// 16); run by the writer between rounds instead, it still stalled the calls queued behind
+// it (p99 ~12 ms at the 300-token load, BENCHMARKS). So a PASSIVE checkpoint runs on a
+// thread and connection of its own once idle_pages frames are not yet copied, concurrently
+// with the writer's commits (PASSIVE takes neither the write lock nor waits for readers).
+// A WAL starts over from its beginning only at a commit that finds every frame copied, so
+// under load that never pauses between commits (or behind readers that stop the PASSIVE
+// checkpoints short) the WAL is bounded by a TRUNCATE checkpoint the writer itself runs
+// between rounds once the WAL passes forced_pages: with the checkpoint thread keeping up
+// it has few frames left to copy. It never waits for readers of older snapshots (the
+// writer thread would commit nothing meanwhile): stopped short by one, it copies what it
+// can and is tried again after forced_retry, doubled per attempt stopped short up to
 // forced_retry_cap, so a long reader (an export) costs a few quick attempts, not a stall
 // per second.
 struct WalCheckpointLimits {
@@ -44,11 +50,15 @@ class SqliteBackend final : public Backend {
 
   // `path` is a file path, or ":memory:" for a private in-memory database.
   static Result<std::unique_ptr<SqliteBackend>> open(std::string path, WalCheckpointLimits limits = {});
+  // Stops the checkpoint thread (a checkpoint under way is finished first).
+  ~SqliteBackend() override;
+  SqliteBackend(const SqliteBackend&) = delete;
+  SqliteBackend& operator=(const SqliteBackend&) = delete;
 
   Result<void> write_batch(std::span<const KeyedRecord> records) override;
   Result<std::uint64_t> fold_rollups() override;
   bool folds_rollups_later() const override { return true; }
-  Result<void> checkpoint_wal(bool idle) override;
+  Result<void> checkpoint_wal() override;
   Result<std::uint64_t> prune_before(double cutoff, std::uint64_t limit, bool fold_first) override;
   Result<void> prune_second_rollups(double cutoff) override;
   Result<StatsReport> stats(const StatsQuery& query) override;
@@ -59,6 +69,10 @@ class SqliteBackend final : public Backend {
   std::uint64_t folds_from_memory() const { return folds_from_memory_; }
   // How many forced (TRUNCATE) checkpoints the writer ran, stopped short or not.
   std::uint64_t forced_checkpoints() const { return forced_checkpoints_; }
+  // How many PASSIVE checkpoints the checkpoint thread ran.
+  std::uint64_t passive_checkpoints() const;
+  // Waits until the checkpoint thread has nothing to do (tests).
+  void wait_for_checkpoint_thread() const;
 
  private:
   struct Connection {
@@ -67,20 +81,33 @@ class SqliteBackend final : public Backend {
     sqlite::Database db;
   };
 
-  // The WAL as the writer's last commit left it (SQLite's WAL hook): its frames, and how
-  // many of them the last checkpoint copied (0 once the WAL starts over from its beginning).
-  struct WalProgress {
-    int frames = 0;
-    int copied = 0;
-    // After a TRUNCATE that readers stopped short: when the next may run, and the wait
-    // after it if it is stopped short too (0: forced_retry).
+  // The WAL as the writer's last commit left it (SQLite's WAL hook), and the checkpoint
+  // thread that copies it. Lives as long as the backend: a reopened writer connection
+  // reports to the same one.
+  struct WalWatch {
+    explicit WalWatch(int idle_pages) : idle_pages(idle_pages) {}
+    const int idle_pages;
+    mutable std::mutex mutex;  // guards the fields up to `thread`
+    std::condition_variable changed;
+    int frames = 0;  // in the WAL after the writer's last commit
+    // The WAL's frames when the last checkpoint ran (0 once the WAL starts over): the next
+    // is asked for idle_pages frames later, so frames a reader's snapshot kept from being
+    // copied are not tried again at every commit.
+    int checked = 0;
+    std::uint64_t restarts = 0;  // times the WAL started over: a checkpoint's count of an older WAL is stale
+    bool due = false;      // the checkpoint thread is asked for a PASSIVE checkpoint
+    bool running = false;  // it runs one
+    bool stopping = false;
+    std::uint64_t writer_opens = 0;  // the thread reopens its connection when the writer was reopened
+    std::uint64_t passive_checkpoints = 0;
+    std::thread thread;
+    // Writer thread only: after a TRUNCATE that readers stopped short, when the next may
+    // run, and the wait after it if it is stopped short too (0: forced_retry).
     std::chrono::steady_clock::time_point next_forced;
     std::chrono::milliseconds forced_backoff{0};
   };
 
   struct Writer {
-    // Declared before the connection, so it outlives it: the connection's WAL hook points here.
-    WalProgress wal;
     std::shared_ptr<Connection> connection;
     std::optional<sqlite::Statement> insert;  // prepared on connection->db; finalized first
     // The histogram rows as this connection last committed them, and the data_version
@@ -99,7 +126,10 @@ class SqliteBackend final : public Backend {
   SqliteBackend(std::string path, WalCheckpointLimits limits) : path_(std::move(path)), wal_limits_(limits) {}
   bool in_memory() const { return path_ == ":memory:"; }
 
-  static int note_wal_frames(void* progress, sqlite3* db, const char* schema, int frames);
+  static int note_wal_frames(void* watch, sqlite3* db, const char* schema, int frames);
+  // The checkpoint thread: a PASSIVE checkpoint on its own connection whenever asked.
+  void run_checkpoints();
+  void stop_checkpoint_thread();
   Result<void> open_writer();
   // The writer connection, reopened first if a failure discarded it.
   Result<void> writer_ready() { return writer_ ? Result<void>{} : open_writer(); }
@@ -131,6 +161,9 @@ class SqliteBackend final : public Backend {
 
   const std::string path_;
   const WalCheckpointLimits wal_limits_;
+  // File databases only; declared before the writer, so it outlives the writer connection
+  // whose WAL hook points at it.
+  std::unique_ptr<WalWatch> wal_;
   std::unique_ptr<Writer> writer_;  // touched by the writer thread only (after open)
   std::uint64_t folds_from_memory_ = 0;
   std::uint64_t forced_checkpoints_ = 0;

@@ -1,5 +1,6 @@
-// The SQLite writer's work between write rounds: retention (raw rows and second roll-ups)
-// and the WAL checkpoint (WalCheckpointLimits).
+// The SQLite ledger's upkeep: retention (raw rows and second roll-ups) between the
+// writer's rounds, and the WAL checkpoints (WalCheckpointLimits): the checkpoint thread's
+// PASSIVE ones and the writer's forced one.
 #include "ledger/rollup.hpp"
 #include "ledger/sqlite/backend.hpp"
 #include "ledger/sqlite/rollups.hpp"
@@ -9,22 +10,108 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
+#include <optional>
 
 namespace turnout::ledger {
 
 // SQLite calls this after each commit of the writer connection with the WAL's size in
 // frames. Installing it also turns SQLite's auto-checkpoint off on that connection (the
-// auto-checkpoint is a WAL hook itself): checkpoint_wal runs the checkpoints instead.
-int SqliteBackend::note_wal_frames(void* progress, sqlite3* /*db*/, const char* /*schema*/, int frames) {
-  auto& wal = *static_cast<WalProgress*>(progress);
-  // Commits only append to the WAL, so fewer frames than the last commit left means it
-  // started over (after a checkpoint copied it all, ours or another process's): none of
-  // it is copied yet. (Compared with `copied`, a first commit after the restart that
-  // writes more frames than the last checkpoint copied would keep a stale `copied`.)
-  if (frames < wal.frames) wal.copied = 0;
-  wal.frames = frames;
+// auto-checkpoint is a WAL hook itself): the checkpoint thread and checkpoint_wal run the
+// checkpoints instead. One uncontended lock per commit; a wake-up per idle_pages frames.
+int SqliteBackend::note_wal_frames(void* watch, sqlite3* /*db*/, const char* /*schema*/, int frames) {
+  auto& wal = *static_cast<WalWatch*>(watch);
+  bool wake = false;
+  {
+    std::lock_guard lock(wal.mutex);
+    // Commits only append to the WAL, so fewer frames than the last commit left means it
+    // started over (after a checkpoint copied it all, ours or another process's): none of
+    // it is copied yet. (Compared with `checked`, a first commit after the restart that
+    // writes more frames than the last checkpoint saw would keep a stale `checked`.)
+    if (frames < wal.frames) {
+      wal.checked = 0;
+      ++wal.restarts;
+    }
+    wal.frames = frames;
+    if (!wal.due && !wal.running && frames - wal.checked >= wal.idle_pages) {
+      wal.due = true;
+      wake = true;
+    }
+  }
+  if (wake) wal.changed.notify_all();
   return SQLITE_OK;
+}
+
+void SqliteBackend::run_checkpoints() {
+  WalWatch& wal = *wal_;
+  // Its own connection: a checkpoint on the writer's would hold the writer thread, and
+  // the calls queued behind it, for the copy and its fsyncs.
+  std::optional<sqlite::Database> db;
+  std::uint64_t opened_for = 0;
+  std::unique_lock lock(wal.mutex);
+  for (;;) {
+    wal.changed.wait(lock, [&] { return wal.stopping || (wal.due && !wal.running); });
+    if (wal.stopping) return;
+    wal.running = true;
+    const std::uint64_t restarts = wal.restarts;
+    const std::uint64_t writer_opens = wal.writer_opens;
+    lock.unlock();
+    if (!db || opened_for != writer_opens) {
+      // The writer reopened the file (it was moved or replaced): follow it. existing_only:
+      // never create an empty database where the ledger was.
+      db.reset();
+      auto opened = sqlite::Database::open(path_, sqlite::Database::OpenMode::existing_only);
+      // A first read opens the file's WAL on this connection, without which a checkpoint
+      // on it would find nothing to copy.
+      if (opened && opened->query_int("PRAGMA user_version")) {
+        db.emplace(std::move(*opened));
+        opened_for = writer_opens;
+      }
+    }
+    int log_frames = -1;
+    int code = SQLITE_CANTOPEN;
+    if (db) {
+      // PASSIVE neither takes the write lock nor waits for readers: the writer commits on
+      // meanwhile, and frames a reader's snapshot still needs are copied by a later one.
+      code = sqlite3_wal_checkpoint_v2(db->handle(), "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames, nullptr);
+    }
+    lock.lock();
+    wal.running = false;
+    ++wal.passive_checkpoints;
+    if (code == SQLITE_OK && log_frames >= 0 && wal.restarts == restarts) {
+      wal.checked = log_frames;
+    }
+    if (code != SQLITE_OK) {
+      // No connection, or another checkpoint (the writer's forced one, another process's)
+      // holds the checkpoint lock: asked again after a pause, not at every commit.
+      wal.changed.wait_for(lock, std::chrono::milliseconds(100), [&] { return wal.stopping; });
+    }
+    wal.due = false;
+    wal.changed.notify_all();
+  }
+}
+
+std::uint64_t SqliteBackend::passive_checkpoints() const {
+  if (!wal_) return 0;
+  std::lock_guard lock(wal_->mutex);
+  return wal_->passive_checkpoints;
+}
+
+void SqliteBackend::wait_for_checkpoint_thread() const {
+  if (!wal_) return;
+  std::unique_lock lock(wal_->mutex);
+  wal_->changed.wait(lock, [&] { return wal_->stopping || (!wal_->due && !wal_->running); });
+}
+
+void SqliteBackend::stop_checkpoint_thread() {
+  if (!wal_ || !wal_->thread.joinable()) return;
+  {
+    std::lock_guard lock(wal_->mutex);
+    wal_->stopping = true;
+  }
+  wal_->changed.notify_all();
+  wal_->thread.join();
 }
 
 Result<void> SqliteBackend::prune_second_rollups(double cutoff) {
@@ -97,52 +184,57 @@ Result<std::uint64_t> SqliteBackend::prune_before(double cutoff, std::uint64_t l
   return removed;
 }
 
-Result<void> SqliteBackend::checkpoint_wal(bool idle) {
-  if (!writer_ || in_memory()) {
+Result<void> SqliteBackend::checkpoint_wal() {
+  if (!writer_ || !wal_) {
     return {};
   }
-  WalProgress& wal = writer_->wal;
-  if (wal.frames < wal_limits_.forced_pages) wal.forced_backoff = {};  // back under the bound
-  const auto now = std::chrono::steady_clock::now();
-  const bool forced = wal.frames >= wal_limits_.forced_pages && now >= wal.next_forced;
-  if (!forced && !(idle && wal.frames - wal.copied >= wal_limits_.idle_pages)) {
-    return {};
+  WalWatch& wal = *wal_;
+  {
+    std::lock_guard lock(wal.mutex);
+    if (wal.frames < wal_limits_.forced_pages) {
+      wal.forced_backoff = {};  // back under the bound
+      return {};
+    }
+    // The checkpoint thread is copying: the WAL may be past the bound only briefly more.
+    if (wal.running || std::chrono::steady_clock::now() < wal.next_forced) {
+      return {};
+    }
+    wal.running = true;  // the checkpoint thread waits for this one
   }
   Connection& connection = *writer_->connection;
-  std::lock_guard lock(connection.mutex);
-  // TRUNCATE copies every frame and empties the WAL file, but only once no reader needs
-  // an older snapshot; the busy handler would wait for them (up to the 5 s timeout) while
-  // this thread commits nothing and the calls queued behind it wait. With no wait it
-  // takes what is free at once: stopped short by a reader (or another connection's write
-  // lock), it copies what it can, as PASSIVE does, and returns SQLITE_BUSY.
-  if (forced) {
+  int code = SQLITE_OK;
+  {
+    std::lock_guard lock(connection.mutex);
+    // TRUNCATE copies every frame and empties the WAL file, but only once no reader needs
+    // an older snapshot; the busy handler would wait for them (up to the 5 s timeout)
+    // while this thread commits nothing and the calls queued behind it wait. With no wait
+    // it takes what is free at once: stopped short by a reader (or another connection's
+    // write lock), it copies what it can, as PASSIVE does, and returns SQLITE_BUSY.
     ++forced_checkpoints_;
     sqlite3_busy_timeout(connection.db.handle(), 0);
+    code = sqlite3_wal_checkpoint_v2(connection.db.handle(), "main", SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    sqlite3_busy_timeout(connection.db.handle(), kBusyTimeoutMs);
   }
-  int log_frames = 0;
-  int copied_frames = 0;
-  const int code = sqlite3_wal_checkpoint_v2(connection.db.handle(), "main",
-                                             forced ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE,
-                                             &log_frames, &copied_frames);
-  if (forced) sqlite3_busy_timeout(connection.db.handle(), kBusyTimeoutMs);
-  if (code == SQLITE_OK && forced) {
-    wal.frames = 0;  // TRUNCATE emptied the file
-    wal.copied = 0;
-    wal.forced_backoff = {};
-    return {};
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(wal.mutex);
+    wal.running = false;
+    if (code == SQLITE_OK) {
+      wal.frames = 0;  // TRUNCATE emptied the file
+      wal.checked = 0;
+      ++wal.restarts;
+      wal.forced_backoff = {};
+    } else {
+      // Stopped short: a reader that keeps its snapshot (an export) would stop the next
+      // attempt too, so each waits twice as long as the one before, up to the cap.
+      wal.forced_backoff = wal.forced_backoff.count() == 0
+                               ? wal_limits_.forced_retry
+                               : std::min(wal.forced_backoff * 2, std::max(wal_limits_.forced_retry_cap,
+                                                                            wal_limits_.forced_retry));
+      wal.next_forced = now + wal.forced_backoff;
+    }
   }
-  if (forced) {
-    // Stopped short: a reader that keeps its snapshot (an export) would stop the next
-    // attempt too, so each waits twice as long as the one before, up to the cap.
-    wal.forced_backoff = wal.forced_backoff.count() == 0
-                             ? wal_limits_.forced_retry
-                             : std::min(wal.forced_backoff * 2, std::max(wal_limits_.forced_retry_cap,
-                                                                          wal_limits_.forced_retry));
-    wal.next_forced = now + wal.forced_backoff;
-  }
-  // A PASSIVE checkpoint, or a TRUNCATE stopped short: the next one is due once
-  // idle_pages more frames were written.
-  wal.copied = std::max(copied_frames, 0);
+  wal.changed.notify_all();
   if (code != SQLITE_OK && code != SQLITE_BUSY) {
     return connection.db.error(fmt::format("ledger database '{}': checkpoint", path_), code);
   }

@@ -1,7 +1,7 @@
-// The SQLite ledger's WAL checkpoint (issue 16): not inside a batch's COMMIT, but between
-// the writer's rounds once it is idle, and forced (TRUNCATE) past a bound so sustained
-// load cannot grow the WAL without limit; a reader in the way neither stalls the writer
-// nor keeps it retrying.
+// The SQLite ledger's WAL checkpoint (issue 16): not inside a batch's COMMIT, but on a
+// thread and connection of its own, and forced (TRUNCATE) by the writer past a bound so
+// sustained load cannot grow the WAL without limit; a reader in the way neither stalls
+// the writer nor keeps it retrying.
 #include "ledger/queued_ledger.hpp"
 #include "ledger/sqlite/backend.hpp"
 #include "ledger/sqlite/db.hpp"
@@ -73,28 +73,64 @@ struct WalTest : ::testing::Test {
   }
 };
 
-TEST_F(WalTest, ACommitLeavesTheCheckpointToTheIdleWriter) {
+TEST_F(WalTest, ACommitLeavesTheCheckpointToTheCheckpointThread) {
   WalCheckpointLimits limits;
   limits.idle_pages = 1'500;
   auto backend = open(limits);
   ASSERT_TRUE(backend);
   const auto database_at_open = size_of(file);
   // Past SQLite's own auto-checkpoint (1,000 pages), which would have copied the WAL
-  // into the database file inside one of these COMMITs.
+  // into the database file inside one of these COMMITs; under idle_pages.
+  ASSERT_TRUE(write_until_wal_holds(*backend, 1'100));
+  ASSERT_LT(size_of(wal), 1'500 * kFrameBytes);
+  backend->wait_for_checkpoint_thread();
+  EXPECT_EQ(size_of(file), database_at_open);
+  EXPECT_EQ(backend->passive_checkpoints(), 0u);
+
+  // Past idle_pages: the checkpoint thread copies the WAL's pages into the database,
+  // without the writer (this thread) asking.
   ASSERT_TRUE(write_until_wal_holds(*backend, 1'600));
-  EXPECT_EQ(size_of(file), database_at_open);
-
-  // Not idle (records queued): no checkpoint under the forced bound.
-  ASSERT_TRUE(backend->checkpoint_wal(false));
-  EXPECT_EQ(size_of(file), database_at_open);
-
-  // Idle: the WAL's pages are copied into the database, and the next commit starts the
-  // WAL over from its beginning instead of growing it.
-  ASSERT_TRUE(backend->checkpoint_wal(true));
+  backend->wait_for_checkpoint_thread();
+  EXPECT_GE(backend->passive_checkpoints(), 1u);
   EXPECT_GT(size_of(file), database_at_open + 100 * 4096);
-  const auto wal_after_checkpoint = size_of(wal);
+  EXPECT_EQ(backend->forced_checkpoints(), 0u);
+}
+
+TEST_F(WalTest, TheCheckpointThreadLetsTheWalStartOver) {
+  WalCheckpointLimits limits;
+  limits.idle_pages = 100;
+  limits.forced_pages = 1'000'000;  // no forced checkpoint: only the thread's
+  auto backend = open(limits);
+  ASSERT_TRUE(backend);
+  std::uintmax_t largest = 0;
+  for (int round = 0; round < 60; ++round) {  // ~2,400 pages written in all
+    write_batch(*backend);
+    ASSERT_TRUE(backend->checkpoint_wal());
+    // A pause between commits in which the thread copies everything: the next commit
+    // starts the WAL over from its beginning instead of growing it.
+    backend->wait_for_checkpoint_thread();
+    largest = std::max(largest, size_of(wal));
+  }
+  EXPECT_LE(largest, (100 + 2 * 50) * kFrameBytes);
+  EXPECT_GE(backend->passive_checkpoints(), 10u);
+  EXPECT_EQ(backend->forced_checkpoints(), 0u);
+}
+
+TEST_F(WalTest, TheCheckpointThreadStopsWithTheBackend) {
+  WalCheckpointLimits limits;
+  limits.idle_pages = 20;  // a checkpoint asked for after nearly every batch
+  {
+    auto backend = open(limits);
+    ASSERT_TRUE(backend);
+    for (int round = 0; round < 20; ++round) write_batch(*backend);
+  }  // destroyed with a checkpoint likely under way or asked for: joins, does not hang
+  auto backend = open(limits);
+  ASSERT_TRUE(backend);
   write_batch(*backend);
-  EXPECT_EQ(size_of(wal), wal_after_checkpoint);
+  backend.reset();
+  auto db = sqlite::Database::open(file.string());
+  ASSERT_TRUE(db);
+  EXPECT_EQ(*db->query_int("SELECT COUNT(*) FROM calls"), 21 * 200);
 }
 
 TEST_F(WalTest, SustainedWritesKeepTheWalUnderItsBound) {
@@ -106,7 +142,7 @@ TEST_F(WalTest, SustainedWritesKeepTheWalUnderItsBound) {
   std::uintmax_t largest = 0;
   for (int round = 0; round < 60; ++round) {  // ~2,400 pages written in all
     write_batch(*backend);
-    ASSERT_TRUE(backend->checkpoint_wal(false));
+    ASSERT_TRUE(backend->checkpoint_wal());
     largest = std::max(largest, size_of(wal));
   }
   // The bound plus the one batch that passed it.
@@ -132,14 +168,14 @@ TEST_F(WalTest, AReaderInTheWayDelaysTheForcedCheckpointBriefly) {
   ASSERT_TRUE(write_until_wal_holds(*backend, 400));
 
   const auto started = std::chrono::steady_clock::now();
-  ASSERT_TRUE(backend->checkpoint_wal(false));  // stopped short: not an error, tried again later
+  ASSERT_TRUE(backend->checkpoint_wal());  // stopped short: not an error, tried again later
   EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);  // not the 5 s busy timeout
   EXPECT_GE(size_of(wal), 400 * kFrameBytes);
 
   // Once the reader is done, the next round's checkpoint empties the WAL.
   ASSERT_TRUE(reader->exec("COMMIT"));
   write_batch(*backend);
-  ASSERT_TRUE(backend->checkpoint_wal(false));
+  ASSERT_TRUE(backend->checkpoint_wal());
   EXPECT_EQ(size_of(wal), 0u);
 }
 
@@ -163,7 +199,7 @@ TEST_F(WalTest, AReaderHoldingItsSnapshotDoesNotStallTheWriter) {
   const auto started = std::chrono::steady_clock::now();
   for (int round = 0; round < 10; ++round) {
     write_batch(*backend);
-    ASSERT_TRUE(backend->checkpoint_wal(false));
+    ASSERT_TRUE(backend->checkpoint_wal());
   }
   EXPECT_LT(std::chrono::steady_clock::now() - started, 500ms);
   auto counter = sqlite::Database::open(file.string());
@@ -191,7 +227,7 @@ TEST_F(WalTest, AForcedCheckpointAReaderStopsShortBacksOff) {
   // wait twice the last), not one per 20 ms.
   const auto started = std::chrono::steady_clock::now();
   while (std::chrono::steady_clock::now() - started < 700ms) {
-    ASSERT_TRUE(backend->checkpoint_wal(false));
+    ASSERT_TRUE(backend->checkpoint_wal());
     std::this_thread::sleep_for(5ms);
   }
   EXPECT_GE(backend->forced_checkpoints(), 3u);
@@ -201,12 +237,12 @@ TEST_F(WalTest, AForcedCheckpointAReaderStopsShortBacksOff) {
   // forced_retry.
   ASSERT_TRUE(reader->exec("COMMIT"));
   EXPECT_TRUE(eventually([&] {
-    EXPECT_TRUE(backend->checkpoint_wal(false));
+    EXPECT_TRUE(backend->checkpoint_wal());
     return size_of(wal) == 0;
   }));
   ASSERT_TRUE(write_until_wal_holds(*backend, 400));
   const auto tried = backend->forced_checkpoints();
-  ASSERT_TRUE(backend->checkpoint_wal(false));
+  ASSERT_TRUE(backend->checkpoint_wal());
   EXPECT_EQ(backend->forced_checkpoints(), tried + 1);
   EXPECT_EQ(size_of(wal), 0u);
 }
@@ -234,21 +270,21 @@ TEST_F(WalTest, AWalStartedOverByAnotherCheckpointCountsAsUncopied) {
   ASSERT_TRUE(reader->exec("BEGIN"));
   ASSERT_TRUE(reader->query_int("SELECT COUNT(*) FROM calls"));
   ASSERT_TRUE(write_until_wal_holds(*backend, first_frames * 3));
-  ASSERT_TRUE(backend->checkpoint_wal(true));  // stops at the reader: the first batch's frames
+  backend->wait_for_checkpoint_thread();  // stops at the reader: the first batch's frames
   ASSERT_TRUE(reader->exec("COMMIT"));
 
   // Another process copies the rest; the writer's next commit starts the WAL over with
-  // more frames than its own checkpoint copied, none of them in the database file yet.
+  // more frames than its own checkpoint saw, none of them in the database file yet.
   auto other = sqlite::Database::open(file.string());
   ASSERT_TRUE(other);
   ASSERT_TRUE(other->query_text("PRAGMA wal_checkpoint(PASSIVE)"));
-  write_records(*backend, 3'300, "restart");
   const auto database_before = size_of(file);
-  ASSERT_TRUE(backend->checkpoint_wal(true));
+  write_records(*backend, 3'300, "restart");
+  backend->wait_for_checkpoint_thread();
   EXPECT_GT(size_of(file), database_before);
 }
 
-TEST_F(WalTest, TheLedgerWriterCheckpointsWhenIdle) {
+TEST_F(WalTest, TheLedgerCheckpointsItsWal) {
   WalCheckpointLimits limits;
   limits.idle_pages = 100;
   auto backend = open(limits);
@@ -259,7 +295,7 @@ TEST_F(WalTest, TheLedgerWriterCheckpointsWhenIdle) {
   std::vector<CallRecord> records;
   for (int i = 0; i < 2'000; ++i) records.push_back(sample_record("req-" + std::to_string(i), 1'700'000'000, "gpt-4o"));
   append_all(**ledger, records);
-  // Written without any COMMIT checkpointing (as above); the idle writer copies them.
+  // Written without any COMMIT checkpointing (as above); the checkpoint thread copies them.
   EXPECT_TRUE(eventually([&] { return size_of(file) > database_at_open + 100 * 4096; }));
   (*ledger)->close();
 }
