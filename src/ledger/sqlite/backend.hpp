@@ -23,20 +23,33 @@ namespace turnout::ledger {
 // auto-checkpoint does it inside the COMMIT that takes the WAL past 1,000 pages, so a
 // batch's callers waited for it (~12% of the writer thread at the 300-token load, issue
 // 16); run by the writer between rounds instead, it still stalled the calls queued behind
-// it (p99 ~12 ms at the 300-token load, BENCHMARKS). So a PASSIVE checkpoint runs on a
-// thread and connection of its own once idle_pages frames are not yet copied, concurrently
-// with the writer's commits (PASSIVE takes neither the write lock nor waits for readers).
-// A WAL starts over from its beginning only at a commit that finds every frame copied, so
-// under load that never pauses between commits (or behind readers that stop the PASSIVE
-// checkpoints short) the WAL is bounded by a TRUNCATE checkpoint the writer itself runs
-// between rounds once the WAL passes forced_pages: with the checkpoint thread keeping up
-// it has few frames left to copy. It never waits for readers of older snapshots (the
-// writer thread would commit nothing meanwhile): stopped short by one, it copies what it
-// can and is tried again after forced_retry, doubled per attempt stopped short up to
+// it for its fsyncs (p99 ~13 ms at the 300-token load, BENCHMARKS). So a PASSIVE
+// checkpoint runs on a thread and connection of its own once idle_pages frames are not yet
+// copied, concurrently with the writer's commits (PASSIVE takes neither the write lock nor
+// waits for readers).
+//
+// A WAL starts over from its beginning only at a commit that finds every frame copied, and
+// under load that never pauses between commits a concurrent checkpoint never copies the
+// last commit's frames before the next one. So once the thread's rounds have left at most
+// hold_pages frames uncopied (each round is shorter than the last: it copies only what
+// arrived during the one before), it asks the writer to hold its next commit: the writer,
+// between rounds, waits until the thread's final round copied the rest (a small fsync of
+// the WAL, a few pages, an fsync of the database file), at most hold_limit, and its next
+// commit starts the WAL over. A round a reader's snapshot stopped short asks for no hold
+// (the final round would stop short too), so readers never make the writer wait. hold_pages
+// 0 never asks.
+//
+// The WAL stays bounded whatever happens (readers that stop every checkpoint short, a
+// final round slower than hold_limit): past forced_pages the writer itself runs a TRUNCATE
+// checkpoint between rounds. It never waits for readers of older snapshots (the writer
+// thread would commit nothing meanwhile): stopped short by one, it copies what it can and
+// is tried again after forced_retry, doubled per attempt stopped short up to
 // forced_retry_cap, so a long reader (an export) costs a few quick attempts, not a stall
 // per second.
 struct WalCheckpointLimits {
   int idle_pages = 1'000;      // 4 MB at SQLite's 4 KiB pages, as SQLite's own auto-checkpoint
+  int hold_pages = 256;        // 1 MB
+  std::chrono::milliseconds hold_limit{10};
   int forced_pages = 16'384;   // 64 MB
   std::chrono::milliseconds forced_retry{1'000};
   std::chrono::milliseconds forced_retry_cap{30'000};
@@ -71,6 +84,12 @@ class SqliteBackend final : public Backend {
   std::uint64_t forced_checkpoints() const { return forced_checkpoints_; }
   // How many PASSIVE checkpoints the checkpoint thread ran.
   std::uint64_t passive_checkpoints() const;
+  // How many times the writer held a commit for the checkpoint thread's final round, and
+  // how many of those holds ended at hold_limit before the round did.
+  std::uint64_t writer_holds() const;
+  std::uint64_t writer_holds_cut_short() const;
+  // How many times the writer's WAL started over from its beginning.
+  std::uint64_t wal_restarts() const;
   // Waits until the checkpoint thread has nothing to do (tests).
   void wait_for_checkpoint_thread() const;
 
@@ -98,6 +117,11 @@ class SqliteBackend final : public Backend {
     bool due = false;      // the checkpoint thread is asked for a PASSIVE checkpoint
     bool running = false;  // it runs one
     bool stopping = false;
+    // The hold of the writer's next commit for the final round: asked by the checkpoint
+    // thread, held by the writer (between its rounds) until the thread sets it back to none.
+    enum class Hold { none, asked, held } hold = Hold::none;
+    std::uint64_t writer_holds = 0;
+    std::uint64_t writer_holds_cut_short = 0;
     std::uint64_t writer_opens = 0;  // the thread reopens its connection when the writer was reopened
     std::uint64_t passive_checkpoints = 0;
     std::thread thread;
@@ -129,6 +153,15 @@ class SqliteBackend final : public Backend {
   static int note_wal_frames(void* watch, sqlite3* db, const char* schema, int frames);
   // The checkpoint thread: a PASSIVE checkpoint on its own connection whenever asked.
   void run_checkpoints();
+  // One PASSIVE checkpoint on the checkpoint thread's connection.
+  struct PassiveRound {
+    int code;
+    int log_frames;     // in the WAL when it started
+    int copied_frames;  // copied into the database file so far (all of them when equal)
+  };
+  static PassiveRound run_passive(sqlite::Database& db);
+  // Asks the writer to hold its next commit, and runs the final round meanwhile.
+  PassiveRound run_held_round(sqlite::Database& db, std::unique_lock<std::mutex>& lock);
   void stop_checkpoint_thread();
   Result<void> open_writer();
   // The writer connection, reopened first if a failure discarded it.

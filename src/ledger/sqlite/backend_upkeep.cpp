@@ -43,6 +43,48 @@ int SqliteBackend::note_wal_frames(void* watch, sqlite3* /*db*/, const char* /*s
   return SQLITE_OK;
 }
 
+namespace {
+
+// Rounds run back to back after the first, each copying what arrived during the one
+// before, before the thread gives up on getting close enough to ask for a hold (the
+// writer appends as fast as a round copies) and waits for idle_pages more frames.
+constexpr int kMaxChaseRounds = 3;
+
+// How long the checkpoint thread waits for the writer to come round to the hold it asked
+// for. The writer comes between every two rounds, so only an idle writer (or one in a long
+// fold) makes it wait this long; an idle writer commits nothing meanwhile anyway, so the
+// final round runs then without the hold.
+constexpr std::chrono::milliseconds kHoldAskWait{50};
+
+}  // namespace
+
+SqliteBackend::PassiveRound SqliteBackend::run_passive(sqlite::Database& db) {
+  PassiveRound round{SQLITE_OK, -1, -1};
+  // PASSIVE neither takes the write lock nor waits for readers: the writer commits on
+  // meanwhile, and frames a reader's snapshot still needs are copied by a later one.
+  round.code = sqlite3_wal_checkpoint_v2(db.handle(), "main", SQLITE_CHECKPOINT_PASSIVE, &round.log_frames,
+                                         &round.copied_frames);
+  return round;
+}
+
+SqliteBackend::PassiveRound SqliteBackend::run_held_round(sqlite::Database& db, std::unique_lock<std::mutex>& lock) {
+  WalWatch& wal = *wal_;
+  wal.hold = WalWatch::Hold::asked;
+  wal.changed.wait_for(lock, kHoldAskWait, [&] { return wal.stopping || wal.hold == WalWatch::Hold::held; });
+  if (wal.stopping) {
+    wal.hold = WalWatch::Hold::none;
+    return PassiveRound{SQLITE_OK, -1, -1};
+  }
+  // Held, or the writer did not come (idle): either way no commit starts before this round
+  // ends but one that arrives later and sees the hold asked, and waits for it too.
+  lock.unlock();
+  const PassiveRound round = run_passive(db);
+  lock.lock();
+  wal.hold = WalWatch::Hold::none;
+  wal.changed.notify_all();
+  return round;
+}
+
 void SqliteBackend::run_checkpoints() {
   WalWatch& wal = *wal_;
   // Its own connection: a checkpoint on the writer's would hold the writer thread, and
@@ -69,20 +111,37 @@ void SqliteBackend::run_checkpoints() {
         opened_for = writer_opens;
       }
     }
-    int log_frames = -1;
-    int code = SQLITE_CANTOPEN;
+    PassiveRound round{SQLITE_CANTOPEN, -1, -1};
+    std::uint64_t rounds = 0;
     if (db) {
-      // PASSIVE neither takes the write lock nor waits for readers: the writer commits on
-      // meanwhile, and frames a reader's snapshot still needs are copied by a later one.
-      code = sqlite3_wal_checkpoint_v2(db->handle(), "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames, nullptr);
+      round = run_passive(*db);
+      ++rounds;
     }
     lock.lock();
-    wal.running = false;
-    ++wal.passive_checkpoints;
-    if (code == SQLITE_OK && log_frames >= 0 && wal.restarts == restarts) {
-      wal.checked = log_frames;
+    // Close to the WAL's end: rounds until few enough frames are left for a short hold.
+    // A round stopped short (a reader's snapshot, another checkpoint) ends the chase.
+    for (int chase = 0; db && round.code == SQLITE_OK && round.log_frames >= 0 &&
+                        round.copied_frames == round.log_frames && !wal.stopping && wal.restarts == restarts;
+         ++chase) {
+      const int left = wal.frames - round.log_frames;
+      if (left <= 0) break;  // everything copied: the writer's next commit starts the WAL over
+      if (wal_limits_.hold_pages > 0 && left <= wal_limits_.hold_pages) {
+        round = run_held_round(*db, lock);
+        ++rounds;
+        break;
+      }
+      if (chase == kMaxChaseRounds) break;
+      lock.unlock();
+      round = run_passive(*db);
+      ++rounds;
+      lock.lock();
     }
-    if (code != SQLITE_OK) {
+    wal.running = false;
+    wal.passive_checkpoints += rounds;
+    if (round.code == SQLITE_OK && round.log_frames >= 0 && wal.restarts == restarts) {
+      wal.checked = round.log_frames;
+    }
+    if (round.code != SQLITE_OK) {
       // No connection, or another checkpoint (the writer's forced one, another process's)
       // holds the checkpoint lock: asked again after a pause, not at every commit.
       wal.changed.wait_for(lock, std::chrono::milliseconds(100), [&] { return wal.stopping; });
@@ -96,6 +155,24 @@ std::uint64_t SqliteBackend::passive_checkpoints() const {
   if (!wal_) return 0;
   std::lock_guard lock(wal_->mutex);
   return wal_->passive_checkpoints;
+}
+
+std::uint64_t SqliteBackend::writer_holds() const {
+  if (!wal_) return 0;
+  std::lock_guard lock(wal_->mutex);
+  return wal_->writer_holds;
+}
+
+std::uint64_t SqliteBackend::writer_holds_cut_short() const {
+  if (!wal_) return 0;
+  std::lock_guard lock(wal_->mutex);
+  return wal_->writer_holds_cut_short;
+}
+
+std::uint64_t SqliteBackend::wal_restarts() const {
+  if (!wal_) return 0;
+  std::lock_guard lock(wal_->mutex);
+  return wal_->restarts;
 }
 
 void SqliteBackend::wait_for_checkpoint_thread() const {
@@ -190,7 +267,20 @@ Result<void> SqliteBackend::checkpoint_wal() {
   }
   WalWatch& wal = *wal_;
   {
-    std::lock_guard lock(wal.mutex);
+    std::unique_lock lock(wal.mutex);
+    if (wal.hold == WalWatch::Hold::asked) {
+      // Between rounds: this round's callers were told, and the next commit waits for the
+      // checkpoint thread's final round (the calls meanwhile queue), or for hold_limit. A
+      // hold cut short leaves the thread's round running; it sets the hold back to none.
+      wal.hold = WalWatch::Hold::held;
+      ++wal.writer_holds;
+      wal.changed.notify_all();
+      if (!wal.changed.wait_for(lock, wal_limits_.hold_limit,
+                                [&] { return wal.stopping || wal.hold != WalWatch::Hold::held; })) {
+        ++wal.writer_holds_cut_short;
+      }
+      return {};
+    }
     if (wal.frames < wal_limits_.forced_pages) {
       wal.forced_backoff = {};  // back under the bound
       return {};
