@@ -160,6 +160,7 @@ class SqliteBackend final : public Backend {
     int copied_frames;  // copied into the database file so far (all of them when equal)
   };
   static PassiveRound run_passive(sqlite::Database& db);
+  static void sync_database_file(sqlite::Database& db);
   // Asks the writer to hold its next commit, and runs the final round meanwhile.
   PassiveRound run_held_round(sqlite::Database& db, std::unique_lock<std::mutex>& lock);
   void stop_checkpoint_thread();

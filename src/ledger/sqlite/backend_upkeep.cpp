@@ -58,6 +58,18 @@ constexpr std::chrono::milliseconds kHoldAskWait{50};
 
 }  // namespace
 
+// A round that did not reach the WAL's end (the writer appended meanwhile) copies pages
+// into the database file without an fsync of it; SQLite fsyncs the file only in the round
+// that copies the last frame, with every page the rounds before it copied. Done here,
+// before the writer is asked to hold, that fsync has only the final round's pages left.
+void SqliteBackend::sync_database_file(sqlite::Database& db) {
+  sqlite3_file* file = nullptr;
+  if (sqlite3_file_control(db.handle(), "main", SQLITE_FCNTL_FILE_POINTER, &file) == SQLITE_OK && file &&
+      file->pMethods) {
+    (void)file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);  // a failure is SQLite's own fsync's to report
+  }
+}
+
 SqliteBackend::PassiveRound SqliteBackend::run_passive(sqlite::Database& db) {
   PassiveRound round{SQLITE_OK, -1, -1};
   // PASSIVE neither takes the write lock nor waits for readers: the writer commits on
@@ -126,6 +138,9 @@ void SqliteBackend::run_checkpoints() {
       const int left = wal.frames - round.log_frames;
       if (left <= 0) break;  // everything copied: the writer's next commit starts the WAL over
       if (wal_limits_.hold_pages > 0 && left <= wal_limits_.hold_pages) {
+        lock.unlock();
+        sync_database_file(*db);
+        lock.lock();
         round = run_held_round(*db, lock);
         ++rounds;
         break;
