@@ -38,10 +38,10 @@ class SqlSession {
   virtual bool broken() const = 0;
 };
 
-// Who copies an SQLite ledger's WAL into its file. `serve`'s ledger writer runs the
-// checkpoints between its rounds (WalCheckpointLimits), so its governance connections
-// must not: SQLite's auto-checkpoint would run one inside a hold's commit, on the request
-// path, whenever the WAL holds 1,000 pages, which the writer lets it do. A one-shot CLI
+// Who copies an SQLite ledger's WAL into its file. `serve`'s ledger runs the checkpoints
+// on a thread of its own (WalCheckpointLimits), so its governance connections must not:
+// SQLite's auto-checkpoint would run one inside a hold's commit, on the request path,
+// whenever the WAL holds 1,000 pages, which the ledger lets it do. A one-shot CLI
 // command, with no writer beside it, keeps the auto-checkpoint. PostgreSQL ignores it.
 enum class WalCheckpoints { by_this_connection, by_ledger_writer };
 

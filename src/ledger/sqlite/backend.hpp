@@ -47,8 +47,10 @@ namespace turnout::ledger {
 // forced_retry_cap, so a long reader (an export) costs a few quick attempts, not a stall
 // per second.
 struct WalCheckpointLimits {
-  int idle_pages = 1'000;      // 4 MB at SQLite's 4 KiB pages, as SQLite's own auto-checkpoint
-  int hold_pages = 256;        // 1 MB
+  // 16 MB at SQLite's 4 KiB pages (SQLite's own auto-checkpoint: 1,000): the copy is off
+  // the writer's path, and a hold per 4,000 frames is a quarter of the holds.
+  int idle_pages = 4'000;
+  int hold_pages = 64;  // the final round: two fsyncs of little (~2.5 ms on this VM) and a few pages
   std::chrono::milliseconds hold_limit{10};
   int forced_pages = 16'384;   // 64 MB
   std::chrono::milliseconds forced_retry{1'000};

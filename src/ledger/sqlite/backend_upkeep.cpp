@@ -48,7 +48,7 @@ namespace {
 // Rounds run back to back after the first, each copying what arrived during the one
 // before, before the thread gives up on getting close enough to ask for a hold (the
 // writer appends as fast as a round copies) and waits for idle_pages more frames.
-constexpr int kMaxChaseRounds = 3;
+constexpr int kMaxChaseRounds = 5;
 
 // How long the checkpoint thread waits for the writer to come round to the hold it asked
 // for. The writer comes between every two rounds, so only an idle writer (or one in a long
@@ -61,12 +61,18 @@ constexpr std::chrono::milliseconds kHoldAskWait{50};
 // A round that did not reach the WAL's end (the writer appended meanwhile) copies pages
 // into the database file without an fsync of it; SQLite fsyncs the file only in the round
 // that copies the last frame, with every page the rounds before it copied. Done here,
-// before the writer is asked to hold, that fsync has only the final round's pages left.
+// before the writer is asked to hold, that fsync has only the final round's pages left;
+// likewise the final round's fsync of the WAL has only the frames written since.
 void SqliteBackend::sync_database_file(sqlite::Database& db) {
   sqlite3_file* file = nullptr;
   if (sqlite3_file_control(db.handle(), "main", SQLITE_FCNTL_FILE_POINTER, &file) == SQLITE_OK && file &&
       file->pMethods) {
     (void)file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);  // a failure is SQLite's own fsync's to report
+  }
+  file = nullptr;
+  if (sqlite3_file_control(db.handle(), "main", SQLITE_FCNTL_JOURNAL_POINTER, &file) == SQLITE_OK && file &&
+      file->pMethods) {
+    (void)file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
   }
 }
 
