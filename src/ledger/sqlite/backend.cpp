@@ -106,8 +106,12 @@ Result<void> SqliteBackend::open_writer() {
   writer->insert.emplace(std::move(*insert));
   if (wal_) {
     sqlite3_wal_hook(writer->connection->db.handle(), &SqliteBackend::note_wal_frames, wal_.get());
-    std::lock_guard lock(wal_->mutex);
-    ++wal_->writer_opens;
+    {
+      std::lock_guard lock(wal_->mutex);
+      ++wal_->writer_opens;
+      wal_->writer_gone = false;
+    }
+    wal_->changed.notify_all();  // a checkpoint asked while the writer was gone may run now
   }
   writer_ = std::move(writer);
   restart_committed_sums();
@@ -346,7 +350,16 @@ Result<std::string> SqliteBackend::installation_secret(const std::string& candid
   return Result<std::string>(boost::system::in_place_value, read->column_text(0));
 }
 
-void SqliteBackend::discard_writer() { writer_.reset(); }
+void SqliteBackend::discard_writer() {
+  writer_.reset();
+  if (!wal_ || !wal_->thread.joinable()) return;
+  // The checkpoint thread closes its connection (after the round it may be running)
+  // before the writer can open the path again: see WalWatch::writer_gone.
+  std::unique_lock lock(wal_->mutex);
+  wal_->writer_gone = true;
+  wal_->changed.notify_all();
+  wal_->changed.wait(lock, [&] { return wal_->stopping || !wal_->thread_connection; });
+}
 
 Result<std::shared_ptr<SqliteBackend::Connection>> SqliteBackend::acquire_reader(std::uint64_t& generation) {
   if (in_memory()) {

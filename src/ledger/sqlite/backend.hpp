@@ -92,6 +92,8 @@ class SqliteBackend final : public Backend {
   std::uint64_t writer_holds_cut_short() const;
   // How many times the writer's WAL started over from its beginning.
   std::uint64_t wal_restarts() const;
+  // Whether the checkpoint thread holds a connection (tests).
+  bool checkpoint_thread_has_connection() const;
   // Waits until the checkpoint thread has nothing to do (tests).
   void wait_for_checkpoint_thread() const;
 
@@ -125,6 +127,14 @@ class SqliteBackend final : public Backend {
     std::uint64_t writer_holds = 0;
     std::uint64_t writer_holds_cut_short = 0;
     std::uint64_t writer_opens = 0;  // the thread reopens its connection when the writer was reopened
+    // The writer gave up its connection (the file was moved, replaced or failed): the thread
+    // must close its own before the writer opens the path again. Were it still open on the
+    // old file, its rounds would copy the new file's commits (in the WAL the two share at
+    // the path) into the old one and mark them copied, and the writer's next commit would
+    // start the WAL over without them.
+    bool writer_gone = false;
+    // The thread has (or is opening) a connection: discard_writer waits until it has none.
+    bool thread_connection = false;
     std::uint64_t passive_checkpoints = 0;
     std::thread thread;
     // Writer thread only: after a TRUNCATE that readers stopped short, when the next may

@@ -88,9 +88,11 @@ SqliteBackend::PassiveRound SqliteBackend::run_passive(sqlite::Database& db) {
 SqliteBackend::PassiveRound SqliteBackend::run_held_round(sqlite::Database& db, std::unique_lock<std::mutex>& lock) {
   WalWatch& wal = *wal_;
   wal.hold = WalWatch::Hold::asked;
-  wal.changed.wait_for(lock, kHoldAskWait, [&] { return wal.stopping || wal.hold == WalWatch::Hold::held; });
-  if (wal.stopping) {
+  wal.changed.wait_for(lock, kHoldAskWait,
+                       [&] { return wal.stopping || wal.writer_gone || wal.hold == WalWatch::Hold::held; });
+  if (wal.stopping || wal.writer_gone) {
     wal.hold = WalWatch::Hold::none;
+    wal.changed.notify_all();
     return PassiveRound{SQLITE_OK, -1, -1};
   }
   // Held, or the writer did not come (idle): either way no commit starts before this round
@@ -111,11 +113,23 @@ void SqliteBackend::run_checkpoints() {
   std::uint64_t opened_for = 0;
   std::unique_lock lock(wal.mutex);
   for (;;) {
-    wal.changed.wait(lock, [&] { return wal.stopping || (wal.due && !wal.running); });
+    wal.changed.wait(lock, [&] {
+      return wal.stopping || (wal.writer_gone && wal.thread_connection) || (wal.due && !wal.running && !wal.writer_gone);
+    });
     if (wal.stopping) return;
+    if (wal.writer_gone) {
+      // Closed before the writer opens the path again (WalWatch::writer_gone).
+      lock.unlock();
+      db.reset();
+      lock.lock();
+      wal.thread_connection = false;
+      wal.changed.notify_all();
+      continue;
+    }
     wal.running = true;
     const std::uint64_t restarts = wal.restarts;
     const std::uint64_t writer_opens = wal.writer_opens;
+    if (!db || opened_for != writer_opens) wal.thread_connection = true;  // opening one
     lock.unlock();
     if (!db || opened_for != writer_opens) {
       // The writer reopened the file (it was moved or replaced): follow it. existing_only:
@@ -129,17 +143,25 @@ void SqliteBackend::run_checkpoints() {
         opened_for = writer_opens;
       }
     }
+    lock.lock();
+    if (!db) wal.thread_connection = false;
+    // The writer gave up the file while this one was opened: no round on it.
+    const bool writer_went = wal.writer_gone;
+    lock.unlock();
     PassiveRound round{SQLITE_CANTOPEN, -1, -1};
     std::uint64_t rounds = 0;
-    if (db) {
+    if (db && !writer_went) {
       round = run_passive(*db);
       ++rounds;
     }
     lock.lock();
     // Close to the WAL's end: rounds until few enough frames are left for a short hold.
-    // A round stopped short (a reader's snapshot, another checkpoint) ends the chase.
-    for (int chase = 0; db && round.code == SQLITE_OK && round.log_frames >= 0 &&
-                        round.copied_frames == round.log_frames && !wal.stopping && wal.restarts == restarts;
+    // A round stopped short (a reader's snapshot, another checkpoint) ends the chase, as
+    // does a writer that gave up the file: it waits for this connection to close before
+    // it opens the path again, so a round on the old file copies only the old file's frames.
+    for (int chase = 0; db && !writer_went && round.code == SQLITE_OK && round.log_frames >= 0 &&
+                        round.copied_frames == round.log_frames && !wal.stopping && !wal.writer_gone &&
+                        wal.restarts == restarts;
          ++chase) {
       const int left = wal.frames - round.log_frames;
       if (left <= 0) break;  // everything copied: the writer's next commit starts the WAL over
@@ -165,7 +187,7 @@ void SqliteBackend::run_checkpoints() {
     if (round.code != SQLITE_OK) {
       // No connection, or another checkpoint (the writer's forced one, another process's)
       // holds the checkpoint lock: asked again after a pause, not at every commit.
-      wal.changed.wait_for(lock, std::chrono::milliseconds(100), [&] { return wal.stopping; });
+      wal.changed.wait_for(lock, std::chrono::milliseconds(100), [&] { return wal.stopping || wal.writer_gone; });
     }
     wal.due = false;
     wal.changed.notify_all();
@@ -194,6 +216,12 @@ std::uint64_t SqliteBackend::wal_restarts() const {
   if (!wal_) return 0;
   std::lock_guard lock(wal_->mutex);
   return wal_->restarts;
+}
+
+bool SqliteBackend::checkpoint_thread_has_connection() const {
+  if (!wal_) return false;
+  std::lock_guard lock(wal_->mutex);
+  return wal_->thread_connection;
 }
 
 void SqliteBackend::wait_for_checkpoint_thread() const {

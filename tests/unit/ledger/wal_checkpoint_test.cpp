@@ -123,7 +123,7 @@ TEST_F(WalTest, TheCheckpointThreadLetsTheWalStartOver) {
 TEST_F(WalTest, UnderWritesWithoutAPauseTheWalStillStartsOver) {
   WalCheckpointLimits limits;
   limits.idle_pages = 100;
-  limits.hold_pages = 400;     // ten batches: reached however slow the rounds are against the writes
+  limits.hold_pages = 1'000'000;  // any round that copies everything asks: however slow the disk
   limits.hold_limit = 1s;      // the final round's fsyncs, however slow the disk
   limits.forced_pages = 1'000'000;  // no forced checkpoint: only the thread's
   auto backend = open(limits);
@@ -137,8 +137,9 @@ TEST_F(WalTest, UnderWritesWithoutAPauseTheWalStillStartsOver) {
   EXPECT_GE(backend->writer_holds(), 3u);
   EXPECT_GE(backend->wal_restarts(), 3u);
   // Measured: 210-300 frames; 2,400-6,900 with hold_pages 0 (the thread sometimes
-  // catches up by chance, when the writer thread is not scheduled).
-  EXPECT_LE(largest, 1'000 * kFrameBytes);
+  // catches up by chance, when the writer thread is not scheduled). Loose, for a loaded
+  // machine's slow fsyncs: the holds above are what fails without them.
+  EXPECT_LE(largest, 2'000 * kFrameBytes);
   EXPECT_EQ(backend->forced_checkpoints(), 0u);
   backend.reset();
   auto db = sqlite::Database::open(file.string());
@@ -160,15 +161,60 @@ TEST_F(WalTest, AReaderInTheWayIsNotWaitedFor) {
   ASSERT_TRUE(reader);
   ASSERT_TRUE(reader->exec("BEGIN"));
   ASSERT_TRUE(reader->query_int("SELECT COUNT(*) FROM calls"));
-  for (int round = 0; round < 40; ++round) {
+  // Until the thread has run a few rounds, however slow its fsyncs.
+  for (int round = 0; round < 1'000 && backend->passive_checkpoints() < 3; ++round) {
     write_batch(*backend);
     ASSERT_TRUE(backend->checkpoint_wal());
   }
   backend->wait_for_checkpoint_thread();
-  EXPECT_GE(backend->passive_checkpoints(), 3u);
+  ASSERT_GE(backend->passive_checkpoints(), 3u);
   EXPECT_EQ(backend->writer_holds(), 0u);
   EXPECT_EQ(backend->wal_restarts(), 0u);
   ASSERT_TRUE(reader->exec("COMMIT"));
+}
+
+// A restore replaces the file under the writer (its WAL left at the path). The thread's
+// connection on the old file must be closed before the writer opens the path again: its
+// rounds would copy the new file's commits into the old one, marked copied, and the WAL
+// would start over without them.
+TEST_F(WalTest, TheCheckpointThreadLetsGoOfAFileReplacedUnderTheWriter) {
+  WalCheckpointLimits limits;
+  limits.idle_pages = 100;
+  limits.forced_pages = 1'000'000;
+  auto backend = open(limits);
+  ASSERT_TRUE(backend);
+  for (int round = 0; round < 1'000 && backend->passive_checkpoints() < 1; ++round) {
+    write_batch(*backend);
+    backend->wait_for_checkpoint_thread();
+  }
+  ASSERT_GE(backend->passive_checkpoints(), 1u);
+  ASSERT_TRUE(backend->checkpoint_thread_has_connection());
+  const fs::path copy = dir.path() / "copy.db";
+  {
+    auto db = sqlite::Database::open(file.string());
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->exec("VACUUM INTO '" + copy.string() + "'"));
+  }
+  const auto rows_in_copy = [&] {
+    auto db = sqlite::Database::open(copy.string());
+    return *db->query_int("SELECT COUNT(*) FROM calls");
+  }();
+  fs::rename(copy, file);
+
+  std::vector<KeyedRecord> keyed{{"refused", sample_record("req-refused", 1'700'000'000, "gpt-4o")}};
+  ASSERT_FALSE(backend->write_batch(keyed));  // the writer finds the file replaced and lets go
+  EXPECT_FALSE(backend->checkpoint_thread_has_connection());
+  for (int round = 0; round < 20; ++round) write_records(*backend, 200, "after" + std::to_string(round));
+  backend->wait_for_checkpoint_thread();
+  backend.reset();
+  auto db = sqlite::Database::open(file.string());
+  ASSERT_TRUE(db);
+  EXPECT_EQ(*db->query_int("SELECT COUNT(*) FROM calls"), rows_in_copy + 20 * 200);
+  auto check = db->prepare("PRAGMA integrity_check");
+  ASSERT_TRUE(check);
+  auto row = check->step();
+  ASSERT_TRUE(row && *row);
+  EXPECT_EQ(check->column_text(0), "ok");
 }
 
 TEST_F(WalTest, TheCheckpointThreadStopsWithTheBackend) {
