@@ -86,9 +86,9 @@ int run_serve(const ServeOptions& opts) {
   config::Config config = std::move(*loaded);
 
   // Access log: one JSON line per request on stdout, written in batches by the sink's
-  // background thread (server/batched_log_sink.hpp), off the event loops.
+  // background thread (server/batched_log_sink.hpp), off the event loops. The sink writes
+  // each message's text as its line: no pattern, no level or time prefix.
   auto access_log = std::make_shared<spdlog::logger>("access", std::make_shared<BatchedLogSink>(STDOUT_FILENO));
-  access_log->set_pattern("%v");
 
   ledger::LedgerOptions ledger_options;
   ledger_options.retention = std::chrono::days(config.ledger.retention_days);

@@ -1,14 +1,11 @@
 #include "server/batched_log_sink.hpp"
 
-#include <spdlog/pattern_formatter.h>
-
 #include <cerrno>
 #include <unistd.h>
 
 namespace turnout::server {
 
-BatchedLogSink::BatchedLogSink(int fd)
-    : fd_(fd), formatter_(std::make_unique<spdlog::pattern_formatter>()), writer_([this] { run_writer(); }) {}
+BatchedLogSink::BatchedLogSink(int fd) : fd_(fd), writer_([this] { run_writer(); }) {}
 
 BatchedLogSink::~BatchedLogSink() {
   {
@@ -16,18 +13,21 @@ BatchedLogSink::~BatchedLogSink() {
     stopping_ = true;
   }
   has_lines_.notify_one();
+  has_room_.notify_all();
   writer_.join();
   flush();
 }
 
 void BatchedLogSink::log(const spdlog::details::log_msg& msg) {
-  spdlog::memory_buf_t line;
   std::unique_lock lock(mutex_);
-  formatter_->format(msg, line);
-  has_room_.wait(lock, [&] { return pending_.size() < kMaxPendingBytes || stopping_; });
-  const bool writer_idle = pending_.empty();  // the writer sleeps only on an empty buffer
-  pending_.append(line.data(), line.size());
-  if (writer_idle) has_lines_.notify_one();
+  if (pending_.size() >= kMaxPendingBytes)
+    has_room_.wait(lock, [&] { return pending_.size() < kMaxPendingBytes || stopping_; });
+  pending_.append(msg.payload.data(), msg.payload.size());
+  pending_.push_back('\n');
+  if (!writer_idle_) return;
+  writer_idle_ = false;  // one notify per idle spell: later lines find the writer awake
+  lock.unlock();
+  has_lines_.notify_one();
 }
 
 void BatchedLogSink::flush() {
@@ -41,31 +41,33 @@ void BatchedLogSink::flush() {
   write_all(batch);
 }
 
-void BatchedLogSink::set_pattern(const std::string& pattern) {
-  set_formatter(std::make_unique<spdlog::pattern_formatter>(pattern));
-}
+void BatchedLogSink::set_pattern(const std::string&) {}
 
-void BatchedLogSink::set_formatter(std::unique_ptr<spdlog::formatter> formatter) {
-  std::lock_guard lock(mutex_);
-  formatter_ = std::move(formatter);
-}
+void BatchedLogSink::set_formatter(std::unique_ptr<spdlog::formatter>) {}
 
 void BatchedLogSink::run_writer() {
   std::string batch;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      has_lines_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
       if (stopping_) return;  // the destructor writes the rest
-      // Let the lines of the next millisecond join this write.
-      has_lines_.wait_for(lock, kGatherTime, [&] { return stopping_; });
+      if (pending_.empty()) {
+        writer_idle_ = true;
+        has_lines_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+        writer_idle_ = false;
+        if (stopping_) return;
+      }
     }
+    // Let the lines of the next millisecond join this write. A sleep, not a timed wait on
+    // has_lines_: no logger notifies a writer that is not idle, so nothing could end the
+    // wait early, and the wait would cost a futex call and a contended re-lock per batch.
+    std::this_thread::sleep_for(kGatherTime);
     std::lock_guard write_lock(write_mutex_);
     {
       std::lock_guard lock(mutex_);
       batch.swap(pending_);
     }
-    has_room_.notify_all();
+    has_room_.notify_all();  // no syscall unless a logger waits for room
     write_all(batch);
     batch.clear();  // keeps its capacity for the next swap
   }
