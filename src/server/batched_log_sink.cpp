@@ -47,15 +47,17 @@ void BatchedLogSink::set_formatter(std::unique_ptr<spdlog::formatter>) {}
 
 void BatchedLogSink::run_writer() {
   std::string batch;
+  int empty_turns = kIdleTurns;  // none gathered yet: wait for the first line
   for (;;) {
     {
       std::unique_lock lock(mutex_);
       if (stopping_) return;  // the destructor writes the rest
-      if (pending_.empty()) {
+      if (pending_.empty() && empty_turns >= kIdleTurns) {
         writer_idle_ = true;
         has_lines_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
         writer_idle_ = false;
         if (stopping_) return;
+        empty_turns = 0;
       }
     }
     // Let the lines of the next millisecond join this write. A sleep, not a timed wait on
@@ -67,6 +69,11 @@ void BatchedLogSink::run_writer() {
       std::lock_guard lock(mutex_);
       batch.swap(pending_);
     }
+    if (batch.empty()) {
+      ++empty_turns;
+      continue;
+    }
+    empty_turns = 0;
     has_room_.notify_all();  // no syscall unless a logger waits for room
     write_all(batch);
     batch.clear();  // keeps its capacity for the next swap

@@ -75,7 +75,7 @@ TEST(BatchedLogSink, ALineAfterAnIdleSpellArrivesWithoutAFlush) {
     std::string got;
     pipe.read_until(got, expected_lines(1, round).size());
     EXPECT_EQ(got, expected_lines(1, round)) << "round " << round;
-    // Long enough for the writer to find an empty buffer and go idle.
+    // Long enough for the writer to find an empty buffer kIdleTurns times and go idle.
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
