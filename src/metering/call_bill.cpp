@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <iterator>
 
 namespace turnout::metering {
 
@@ -26,7 +27,7 @@ void add_gateway_fields(std::string& body, const std::optional<pricing::Money>& 
   const bool empty_object = last != std::string::npos && body[last] == '{';
   body += empty_object ? "\"cost_usd\":" : ",\"cost_usd\":";
   body += cost ? pricing::format_usd(*cost) : "null";
-  if (latency_ms) body += fmt::format(",\"latency_ms\":{:.3f}", *latency_ms);
+  if (latency_ms) fmt::format_to(std::back_inserter(body), ",\"latency_ms\":{:.3f}", *latency_ms);
   body.push_back('}');
 }
 

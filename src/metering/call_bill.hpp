@@ -22,6 +22,9 @@ void bill_record(ledger::CallRecord& record, const MeteredUsage& metered, const 
 // of a JSON object, keeping every byte before them.
 void add_gateway_fields(std::string& body, const std::optional<pricing::Money>& cost,
                         std::optional<double> latency_ms);
+// What add_gateway_fields adds at most (a cost of 21 characters, a latency under 10^12 ms):
+// the room reserved past an upstream body's length so that the splice does not copy it.
+inline constexpr std::size_t kGatewayFieldsRoom = 96;
 
 // The x-turnout-* headers of a chat response (docs/REFERENCE.md §2.9).
 struct CallHeaders {

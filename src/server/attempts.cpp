@@ -1,6 +1,7 @@
 #include "server/attempts.hpp"
 
 #include "common/json_text.hpp"
+#include "metering/call_bill.hpp"
 #include "server/call_tracing.hpp"
 #include "server/sse.hpp"
 #include "server/upstream_errors.hpp"
@@ -232,6 +233,7 @@ asio::awaitable<CallOutcome> run_attempts(Services& services, Call& call, const 
       const std::size_t span =
           start_attempt_span(ex.trace, plan.operation, candidate, *provider, endpoint->second, attempt, is_fallback);
       if (ex.trace.active()) add_trace_headers(request, ex.trace, span, call.request);
+      if (!plan.stream) request.response_room = metering::kGatewayFieldsRoom;
       out.attempt_span = span;
       const auto sent = Clock::now();
       // (No co_await inside ?: — GCC 12 miscompiles temporaries there.)

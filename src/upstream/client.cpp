@@ -296,6 +296,9 @@ asio::awaitable<Result<Response, Failure>> Client::send(const Request& request) 
                                   request.endpoint->host, request.endpoint->port, request.max_response_bytes,
                                   *parser.content_length())};
   if (!parser.is_done()) {
+    // Beast's own reserve (the declared length) does not shrink this one.
+    if (request.response_room != 0 && parser.content_length())
+      parser.get().body().reserve(static_cast<std::size_t>(*parser.content_length()) + request.response_room);
     connection->deadline().begin(deadlines.total);
     auto [read_error, bytes_read] = co_await connection->visit([&](auto& stream) {
       return http::async_read(stream, connection->buffer(), parser, nothrow_awaitable);

@@ -74,6 +74,10 @@ struct Request {
   // The most body bytes one response may have, whatever its framing (Content-Length,
   // chunked, or streamed until the connection closes).
   std::uint64_t max_response_bytes = 64ull << 20;
+  // send(): bytes reserved past a declared Content-Length, so that the caller can append
+  // that much to the body without a reallocation that copies it whole (the gateway adds
+  // cost_usd and latency_ms to a buffered answer; issue 16).
+  std::size_t response_room = 0;
 };
 
 // Builds the target and headers for a chat call: OpenAI-style `{base}/chat/completions`

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
 #include <string>
 
 namespace turnout::metering {
@@ -123,6 +125,18 @@ TEST(GatewayFields, AppendedAsTheLastMembersKeepingEveryByteBefore) {
   std::string not_object = "[1]";
   add_gateway_fields(not_object, std::nullopt, std::nullopt);
   EXPECT_EQ(not_object, "[1]");
+}
+
+// The upstream client reserves kGatewayFieldsRoom past a body's length; the longest
+// members the splice can add fit in it, so the body is not reallocated (nor copied).
+TEST(GatewayFields, TheLongestMembersFitTheReservedRoom) {
+  std::string body = R"({"id":"chatcmpl-1","object":"chat.completion"})";
+  body.reserve(body.size() + kGatewayFieldsRoom);
+  const char* before = body.data();
+  add_gateway_fields(body, pricing::Money{std::numeric_limits<std::int64_t>::min() + 1}, 999999999999.999);
+  EXPECT_EQ(body,
+            R"({"id":"chatcmpl-1","object":"chat.completion","cost_usd":-9223372.036854775807,"latency_ms":999999999999.999})");
+  EXPECT_EQ(body.data(), before);
 }
 
 TEST(CallHeaders, RoutingCountAndTheModelsOwnCountWhenItDiffers) {

@@ -340,6 +340,20 @@ TEST_F(UpstreamClientTest, ProviderReceivesTargetHeadersAndBody) {
   EXPECT_EQ(received.body(), body);
 }
 
+// The gateway appends cost_usd and latency_ms to a buffered answer: with the room reserved
+// while the body is read, that append does not copy the body (issue 16).
+TEST_F(UpstreamClientTest, ResponseRoomIsReservedPastTheDeclaredLength) {
+  const std::string answer = R"({"id":")" + std::string(2000, 'a') + R"("})";
+  TestServer server(io_, answer_all(answer));
+  auto request = chat_request(local_endpoint(server));
+  request.response_room = 96;
+  auto result = send(client_, request);
+
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->body, answer);
+  EXPECT_GE(result->body.capacity(), answer.size() + 96);
+}
+
 TEST_F(UpstreamClientTest, AzureRequestAsReceived) {
   TestServer server(io_, answer_all("{}"));
   provider_.type = turnout::config::ProviderType::azure;
