@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -88,6 +89,10 @@ int run_serve(const ServeOptions& opts) {
   // Access log: one JSON line per request on stdout, written in batches by the sink's
   // background thread (server/batched_log_sink.hpp), off the event loops. The sink writes
   // each message's text as its line: no pattern, no level or time prefix.
+  // A stdout pipe whose reader went away must cost the access log's lines, not the
+  // gateway: write(2) then fails with EPIPE instead of raising SIGPIPE. (Sockets already
+  // send with MSG_NOSIGNAL.)
+  std::signal(SIGPIPE, SIG_IGN);
   auto access_log = std::make_shared<spdlog::logger>("access", std::make_shared<BatchedLogSink>(STDOUT_FILENO));
 
   ledger::LedgerOptions ledger_options;

@@ -53,8 +53,13 @@ void BatchedLogSink::run_writer() {
       std::unique_lock lock(mutex_);
       if (stopping_) return;  // the destructor writes the rest
       if (pending_.empty() && empty_turns >= kIdleTurns) {
-        writer_idle_ = true;
-        has_lines_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+        // Marked idle again on every wake-up that finds nothing: a flush() may take the
+        // line whose logger cleared the mark, and with the mark left clear no later
+        // logger would notify this writer.
+        while (!stopping_ && pending_.empty()) {
+          writer_idle_ = true;
+          has_lines_.wait(lock);
+        }
         writer_idle_ = false;
         if (stopping_) return;
         empty_turns = 0;

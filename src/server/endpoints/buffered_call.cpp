@@ -10,9 +10,14 @@
 #include "server/upstream_errors.hpp"
 
 #include <fmt/format.h>
+#include <simdjson.h>
 
 namespace turnout::server::endpoints {
 namespace asio = boost::asio;
+
+// The room reserved past the upstream body for the cost_usd splice also lets simdjson parse
+// the body where it is: it copies a body whose capacity leaves less than its padding.
+static_assert(metering::kGatewayFieldsRoom >= simdjson::SIMDJSON_PADDING);
 
 namespace {
 
