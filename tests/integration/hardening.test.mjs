@@ -261,3 +261,22 @@ describe('upstream answers', () => {
     }
   });
 });
+
+describe('the access log', () => {
+  // stdout is a pipe whose reader went away (a log shipper that died): the access log's
+  // writes fail with EPIPE and its lines are lost, but the gateway keeps serving and stops
+  // cleanly. Without SIGPIPE ignored, the first line written kills it (signal 13).
+  it('a closed stdout pipe costs the log lines, not the gateway', async () => {
+    const mock = await startMock();
+    const gateway = await startGateway({ upstreamUrl: mock.baseUrl });
+    gateway.handle.child.stdout.destroy();
+    for (let i = 0; i < 5; ++i) {
+      const response = await gateway.chat({ model: 'gpt-4o-mini', messages });
+      assert.equal(response.status, 200, response.text);
+      await sleep(20);  // past the sink's gather time: each call's line is written alone
+    }
+    assert.ok(gateway.handle.running, 'the gateway died with its stdout');
+    const exit = await gateway.stop();
+    assert.deepEqual(exit, { code: 0, signal: null });
+  });
+});
