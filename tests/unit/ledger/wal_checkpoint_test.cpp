@@ -134,11 +134,14 @@ TEST_F(WalTest, UnderWritesWithoutAPauseTheWalStillStartsOver) {
     ASSERT_TRUE(backend->checkpoint_wal());
     largest = std::max(largest, size_of(wal));
   }
-  EXPECT_GE(backend->writer_holds(), 3u);
+  // At least one hold: a slow writer (a loaded machine, a sanitizer: 1 hold in 300 batches
+  // under ThreadSanitizer) lets the thread catch up on its own more often, but none at all
+  // is what switching the hold off gives.
+  EXPECT_GE(backend->writer_holds(), 1u);
   EXPECT_GE(backend->wal_restarts(), 3u);
   // Measured: 210-300 frames; 2,400-6,900 with hold_pages 0 (the thread sometimes
   // catches up by chance, when the writer thread is not scheduled). Loose, for a loaded
-  // machine's slow fsyncs: the holds above are what fails without them.
+  // machine's slow fsyncs.
   EXPECT_LE(largest, 2'000 * kFrameBytes);
   EXPECT_EQ(backend->forced_checkpoints(), 0u);
   backend.reset();
