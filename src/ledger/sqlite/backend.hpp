@@ -163,6 +163,9 @@ class SqliteBackend final : public Backend {
   bool in_memory() const { return path_ == ":memory:"; }
 
   static int note_wal_frames(void* watch, sqlite3* db, const char* schema, int frames);
+  // A field of the WAL watch read under its mutex (T{} for an in-memory database: no watch).
+  template <typename T>
+  T read_wal(T WalWatch::*field) const;
   // The checkpoint thread: a PASSIVE checkpoint on its own connection whenever asked.
   void run_checkpoints();
   // One PASSIVE checkpoint on the checkpoint thread's connection.

@@ -194,35 +194,22 @@ void SqliteBackend::run_checkpoints() {
   }
 }
 
-std::uint64_t SqliteBackend::passive_checkpoints() const {
-  if (!wal_) return 0;
+template <typename T>
+T SqliteBackend::read_wal(T WalWatch::*field) const {
+  if (!wal_) return T{};
   std::lock_guard lock(wal_->mutex);
-  return wal_->passive_checkpoints;
+  return (*wal_).*field;
 }
 
-std::uint64_t SqliteBackend::writer_holds() const {
-  if (!wal_) return 0;
-  std::lock_guard lock(wal_->mutex);
-  return wal_->writer_holds;
-}
+std::uint64_t SqliteBackend::passive_checkpoints() const { return read_wal(&WalWatch::passive_checkpoints); }
 
-std::uint64_t SqliteBackend::writer_holds_cut_short() const {
-  if (!wal_) return 0;
-  std::lock_guard lock(wal_->mutex);
-  return wal_->writer_holds_cut_short;
-}
+std::uint64_t SqliteBackend::writer_holds() const { return read_wal(&WalWatch::writer_holds); }
 
-std::uint64_t SqliteBackend::wal_restarts() const {
-  if (!wal_) return 0;
-  std::lock_guard lock(wal_->mutex);
-  return wal_->restarts;
-}
+std::uint64_t SqliteBackend::writer_holds_cut_short() const { return read_wal(&WalWatch::writer_holds_cut_short); }
 
-bool SqliteBackend::checkpoint_thread_has_connection() const {
-  if (!wal_) return false;
-  std::lock_guard lock(wal_->mutex);
-  return wal_->thread_connection;
-}
+std::uint64_t SqliteBackend::wal_restarts() const { return read_wal(&WalWatch::restarts); }
+
+bool SqliteBackend::checkpoint_thread_has_connection() const { return read_wal(&WalWatch::thread_connection); }
 
 void SqliteBackend::wait_for_checkpoint_thread() const {
   if (!wal_) return;

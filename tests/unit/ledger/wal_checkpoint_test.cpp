@@ -67,6 +67,16 @@ struct WalTest : ::testing::Test {
     return size_of(wal) >= frames * kFrameBytes;
   }
 
+  // The calls stored in the database file at `path` (-1 if it cannot be read).
+  static std::int64_t calls_in(const fs::path& path) {
+    auto db = sqlite::Database::open(path.string());
+    EXPECT_TRUE(db);
+    if (!db) return -1;
+    const auto count = db->query_int("SELECT COUNT(*) FROM calls");
+    EXPECT_TRUE(count);
+    return count ? *count : -1;
+  }
+
   std::unique_ptr<SqliteBackend> open(WalCheckpointLimits limits) {
     auto backend = SqliteBackend::open(file.string(), limits);
     EXPECT_TRUE(backend) << backend.error().message;
@@ -145,9 +155,7 @@ TEST_F(WalTest, UnderWritesWithoutAPauseTheWalStillStartsOver) {
   EXPECT_LE(largest, 2'000 * kFrameBytes);
   EXPECT_EQ(backend->forced_checkpoints(), 0u);
   backend.reset();
-  auto db = sqlite::Database::open(file.string());
-  ASSERT_TRUE(db);
-  EXPECT_EQ(*db->query_int("SELECT COUNT(*) FROM calls"), 300 * 200);
+  EXPECT_EQ(calls_in(file), 300 * 200);
 }
 
 // A reader's snapshot stops the thread's rounds short, and a final round would stop short
@@ -198,10 +206,7 @@ TEST_F(WalTest, TheCheckpointThreadLetsGoOfAFileReplacedUnderTheWriter) {
     ASSERT_TRUE(db);
     ASSERT_TRUE(db->exec("VACUUM INTO '" + copy.string() + "'"));
   }
-  const auto rows_in_copy = [&] {
-    auto db = sqlite::Database::open(copy.string());
-    return *db->query_int("SELECT COUNT(*) FROM calls");
-  }();
+  const auto rows_in_copy = calls_in(copy);
   fs::rename(copy, file);
 
   std::vector<KeyedRecord> keyed{{"refused", sample_record("req-refused", 1'700'000'000, "gpt-4o")}};
@@ -210,9 +215,9 @@ TEST_F(WalTest, TheCheckpointThreadLetsGoOfAFileReplacedUnderTheWriter) {
   for (int round = 0; round < 20; ++round) write_records(*backend, 200, "after" + std::to_string(round));
   backend->wait_for_checkpoint_thread();
   backend.reset();
+  EXPECT_EQ(calls_in(file), rows_in_copy + 20 * 200);
   auto db = sqlite::Database::open(file.string());
   ASSERT_TRUE(db);
-  EXPECT_EQ(*db->query_int("SELECT COUNT(*) FROM calls"), rows_in_copy + 20 * 200);
   auto check = db->prepare("PRAGMA integrity_check");
   ASSERT_TRUE(check);
   auto row = check->step();
@@ -232,9 +237,7 @@ TEST_F(WalTest, TheCheckpointThreadStopsWithTheBackend) {
   ASSERT_TRUE(backend);
   write_batch(*backend);
   backend.reset();
-  auto db = sqlite::Database::open(file.string());
-  ASSERT_TRUE(db);
-  EXPECT_EQ(*db->query_int("SELECT COUNT(*) FROM calls"), 21 * 200);
+  EXPECT_EQ(calls_in(file), 21 * 200);
 }
 
 TEST_F(WalTest, SustainedWritesKeepTheWalUnderItsBound) {
@@ -251,9 +254,7 @@ TEST_F(WalTest, SustainedWritesKeepTheWalUnderItsBound) {
   }
   // The bound plus the one batch that passed it.
   EXPECT_LE(largest, (600 + 100) * kFrameBytes);
-  auto db = sqlite::Database::open(file.string());
-  ASSERT_TRUE(db);
-  EXPECT_EQ(*db->query_int("SELECT COUNT(*) FROM calls"), 60 * 200);
+  EXPECT_EQ(calls_in(file), 60 * 200);
 }
 
 TEST_F(WalTest, AReaderInTheWayDelaysTheForcedCheckpointBriefly) {
