@@ -129,9 +129,10 @@ void SqliteBackend::run_checkpoints() {
     wal.running = true;
     const std::uint64_t restarts = wal.restarts;
     const std::uint64_t writer_opens = wal.writer_opens;
-    if (!db || opened_for != writer_opens) wal.thread_connection = true;  // opening one
+    const bool reopen = !db || opened_for != writer_opens;
+    if (reopen) wal.thread_connection = true;  // opening one
     lock.unlock();
-    if (!db || opened_for != writer_opens) {
+    if (reopen) {
       // The writer reopened the file (it was moved or replaced): follow it. existing_only:
       // never create an empty database where the ledger was.
       db.reset();
