@@ -1,6 +1,7 @@
 // The access log's sink (issue 16): each message one line, written by one background thread
-// in batches, in order, each within about a millisecond, also after an idle spell; callers
-// wait when the buffer is full; flush() and the destructor write the rest.
+// in batches, in order, each within about two milliseconds, also after an idle spell; callers
+// wait when the buffer is full; flush() and the destructor write the rest, bounded when the
+// descriptor stalls; only whole lines reach the descriptor.
 #include "server/batched_log_sink.hpp"
 
 #include <spdlog/logger.h>
@@ -8,10 +9,15 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <future>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -198,19 +204,122 @@ TEST(BatchedLogSink, AFullBufferMakesTheCallerWait) {
 }
 
 // A descriptor that refuses every write (stdout closed or not writable): the lines are
-// dropped, and neither the writer nor the destructor hangs on them.
-TEST(BatchedLogSink, ADescriptorThatRefusesWritesDropsTheLines) {
+// dropped and counted, and neither flush() nor the destructor hangs on them.
+TEST(BatchedLogSink, ADescriptorThatRefusesWritesDropsAndCountsTheLines) {
   const int read_only = ::open("/dev/null", O_RDONLY);
   ASSERT_GE(read_only, 0);
   {
     auto sink = std::make_shared<BatchedLogSink>(read_only);
     spdlog::logger log("test", sink);
     for (int i = 0; i < 1000; ++i) log.info("{{\"n\":{}}}", i);
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // a batch or two fail in the writer
     log.flush();
+    EXPECT_EQ(sink->dropped_lines(), 1000u);
     for (int i = 0; i < 10; ++i) log.info("{{\"n\":{}}}", i);
+    log.flush();
+    EXPECT_EQ(sink->dropped_lines(), 1010u);
   }
   ::close(read_only);
+}
+
+// stdout may be a non-blocking pipe (whoever shares it set O_NONBLOCK): a full pipe is
+// waited for, not taken for a dead descriptor, so no line is lost or cut.
+TEST(BatchedLogSink, AFullNonBlockingDescriptorIsWaitedFor) {
+  Pipe pipe;
+  ::fcntl(pipe.fds[1], F_SETFL, O_NONBLOCK);
+  ::fcntl(pipe.fds[1], F_SETPIPE_SZ, 4096);
+  constexpr int kLines = 3000;  // ~36 KB in the first batches: the pipe fills part-way through
+  std::atomic<bool> done{false};
+  std::string got;
+  std::thread reader([&] {  // a slow reader: the writer finds the pipe full again and again
+    while (!done.load()) {
+      got += pipe.read_available();
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    got += pipe.read_available();
+  });
+  std::uint64_t dropped = 0;
+  {
+    auto sink = std::make_shared<BatchedLogSink>(pipe.fds[1]);
+    spdlog::logger log("test", sink);
+    for (int i = 0; i < kLines; ++i) log.info("{{\"n\":{}}}", i);
+    log.flush();
+    dropped = sink->dropped_lines();
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(dropped, 0u);
+  EXPECT_EQ(got, expected_lines(kLines));
+}
+
+// A write that fails part-way through a line (here EFBIG past RLIMIT_FSIZE; ENOSPC
+// behaves alike) leaves no cut line in the log: the line's rest is written before the
+// next lines once the descriptor takes bytes again, and the lines after it are dropped.
+TEST(BatchedLogSink, AWriteThatFailsMidLineLeavesNoCutLine) {
+  char path[] = "/tmp/turnout-sink-test-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::unlink(path);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of the signal
+  rlimit old_limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  // Each line is 10 bytes ({"n":042} and a newline): byte 1,005 falls inside line 100.
+  const auto line = [](int n) {
+    char text[16];
+    std::snprintf(text, sizeof text, "{\"n\":%03d}\n", n);
+    return std::string(text);
+  };
+  std::uint64_t dropped = 0;
+  {
+    auto sink = std::make_shared<BatchedLogSink>(fd);
+    spdlog::logger log("test", sink);
+    const rlimit small{1005, old_limit.rlim_max};
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+    for (int i = 0; i < 200; ++i) log.info("{{\"n\":{:03}}}", i);
+    log.flush();
+    ::setrlimit(RLIMIT_FSIZE, &old_limit);
+    dropped = sink->dropped_lines();
+    for (int i = 200; i < 210; ++i) log.info("{{\"n\":{:03}}}", i);
+  }
+  std::signal(SIGXFSZ, old_handler);
+  std::string expected;
+  for (int i = 0; i <= 100; ++i) expected += line(i);
+  for (int i = 200; i < 210; ++i) expected += line(i);
+  std::string got(4096, '\0');
+  const ssize_t n = ::pread(fd, got.data(), got.size(), 0);
+  ::close(fd);
+  ASSERT_GE(n, 0);
+  got.resize(static_cast<std::size_t>(n));
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(dropped, 99u);  // lines 101-199
+}
+
+// A stdout whose reader stopped reading blocks the writer in write(2); flush() and the
+// destructor still return after the shutdown wait, and a reader that comes back later
+// gets every line.
+TEST(BatchedLogSink, AStalledDescriptorDoesNotBlockTheShutdown) {
+  Pipe pipe;
+  const std::string pad(100, 'x');
+  constexpr int kLines = 2000;  // ~210 KB: past the pipe's 64 KB
+  auto sink = std::make_shared<BatchedLogSink>(pipe.fds[1], std::chrono::milliseconds(50));
+  auto log = std::make_unique<spdlog::logger>("test", sink);
+  for (int i = 0; i < kLines; ++i) log->info("{:05d}{}", i, pad);
+  auto shutdown = std::async(std::launch::async, [&] {
+    log->flush();
+    log.reset();
+    sink.reset();
+  });
+  EXPECT_EQ(shutdown.wait_for(std::chrono::seconds(5)), std::future_status::ready)
+      << "the shutdown waited for a reader that does not read";
+  std::string got;
+  const std::size_t line_size = 5 + pad.size() + 1;
+  pipe.read_until(got, line_size * kLines);  // lets a writer still blocked finish
+  shutdown.wait();
+  ASSERT_EQ(got.size(), line_size * kLines);
+  for (int i = 0; i < kLines; i += 199) {
+    char number[8];
+    std::snprintf(number, sizeof number, "%05d", i);
+    EXPECT_EQ(got.compare(line_size * static_cast<std::size_t>(i), 5, number), 0) << "line " << i;
+  }
 }
 
 }  // namespace
