@@ -264,7 +264,7 @@ TEST(BatchedLogSink, AWriteThatFailsMidLineLeavesNoCutLine) {
   ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
   // Each line is 10 bytes ({"n":042} and a newline): byte 1,005 falls inside line 100.
   const auto line = [](int n) {
-    char text[16];
+    char text[32];
     std::snprintf(text, sizeof text, "{\"n\":%03d}\n", n);
     return std::string(text);
   };
@@ -316,7 +316,7 @@ TEST(BatchedLogSink, AStalledDescriptorDoesNotBlockTheShutdown) {
   shutdown.wait();
   ASSERT_EQ(got.size(), line_size * kLines);
   for (int i = 0; i < kLines; i += 199) {
-    char number[8];
+    char number[16];
     std::snprintf(number, sizeof number, "%05d", i);
     EXPECT_EQ(got.compare(line_size * static_cast<std::size_t>(i), 5, number), 0) << "line " << i;
   }
