@@ -3,20 +3,29 @@
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
+#include <atomic>
 #include <mutex>
+#include <optional>
+
+#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
 namespace turnout::server {
 
 struct BatchedLogSink::State {
-  explicit State(int descriptor) : fd(descriptor) {}
+  explicit State(int descriptor) : fd(descriptor < 0 ? -1 : ::fcntl(descriptor, F_DUPFD_CLOEXEC, 3)) {}
+  ~State() {
+    if (fd >= 0) ::close(fd);
+  }
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
 
-  const int fd;
+  const int fd;  // the sink's own duplicate; -1 when there is none (every line dropped)
   std::mutex mutex;  // guards the fields below up to `carry`
   std::condition_variable has_lines;  // the writer waits on it only when writer_idle
   std::condition_variable has_room;
-  std::condition_variable progress;  // flush() and the destructor wait on it
+  std::condition_variable progress;  // flush() and stop() wait on it
   std::string pending;
   bool writer_idle = false;  // the writer waits for a line: the next one notifies it
   bool stopping = false;
@@ -24,44 +33,111 @@ struct BatchedLogSink::State {
   std::uint64_t flushes_asked = 0;
   std::uint64_t flushes_done = 0;  // every line logged before flush number n is handled
   std::uint64_t dropped = 0;
+  std::uint64_t accepted_bytes = 0;  // appended to pending
+  std::uint64_t dropped_bytes = 0;  // of accepted lines the writer dropped
+  // bytes_written when a caller waiting for room saw none written for kRoomWait: later
+  // callers drop at once until the writer writes again.
+  std::optional<std::uint64_t> no_room_at;
+  // bytes_written when flush() or stop() gave up after a stall wait with none written:
+  // later waits do not wait again until the writer writes.
+  std::optional<std::uint64_t> stalled_at;
+  // When a wait first lasted a whole stall wait: every later wait ends by it + shutdown_cap.
+  std::optional<std::chrono::steady_clock::time_point> slow_since;
   // The writer's own: the rest of a line whose beginning is on the descriptor.
   std::string carry;
+  // Bumped by the writer after each write(2), read without the mutex: progress, not totals.
+  std::atomic<std::uint64_t> bytes_written{0};
+  std::atomic<std::uint64_t> write_calls{0};
 
+  // Touches only this state, libc and the allocator: a detached writer runs on during
+  // spdlog::shutdown() and static destruction, so it must never call spdlog or a metric.
   void run();
   void write_lines(const std::string& batch);
   // Writes bytes [written, size); false when the descriptor refuses them (written then
   // says how far it got).
-  bool write_from(const std::string& bytes, std::size_t& written) const;
+  bool write_from(const std::string& bytes, std::size_t& written);
 };
 
-BatchedLogSink::BatchedLogSink(int fd, std::chrono::milliseconds shutdown_wait)
-    : state_(std::make_shared<State>(fd)), shutdown_wait_(shutdown_wait) {
-  writer_ = std::thread([state = state_] { state->run(); });
+BatchedLogSink::BatchedLogSink(int fd, std::chrono::milliseconds stall_wait, std::chrono::milliseconds shutdown_cap)
+    : state_(std::make_shared<State>(fd)), stall_wait_(stall_wait), shutdown_cap_(shutdown_cap) {
+  if (state_->fd >= 0) writer_ = std::thread([state = state_] { state->run(); });
 }
 
-BatchedLogSink::~BatchedLogSink() {
-  std::unique_lock lock(state_->mutex);
-  state_->stopping = true;
-  state_->writer_idle = false;
-  state_->has_lines.notify_one();
-  state_->has_room.notify_all();
-  const bool finished =
-      state_->progress.wait_for(lock, shutdown_wait_, [&] { return state_->finished; });
+BatchedLogSink::~BatchedLogSink() { stop(); }
+
+template <class Done>
+bool BatchedLogSink::wait_for_writer(std::unique_lock<std::mutex>& lock, Done done) {
+  State& s = *state_;
+  if (done()) return true;
+  std::uint64_t seen = s.bytes_written.load(std::memory_order_relaxed);
+  if (s.stalled_at == seen) return false;  // found stalled before, nothing written since
+  for (;;) {
+    const auto now = std::chrono::steady_clock::now();
+    auto until = now + stall_wait_;
+    if (s.slow_since) until = std::min(until, *s.slow_since + shutdown_cap_);
+    if (until <= now) return false;
+    if (s.progress.wait_until(lock, until, done)) {
+      s.slow_since.reset();
+      return true;
+    }
+    const std::uint64_t written = s.bytes_written.load(std::memory_order_relaxed);
+    if (written == seen) {
+      s.stalled_at = written;
+      return false;
+    }
+    seen = written;
+    if (!s.slow_since) s.slow_since = now;
+  }
+}
+
+BatchedLogSink::Stopped BatchedLogSink::stop() {
+  State& s = *state_;
+  std::unique_lock lock(s.mutex);
+  if (stopped_) return *stopped_;
+  s.stopping = true;
+  s.writer_idle = false;
+  s.has_lines.notify_one();
+  s.has_room.notify_all();  // a caller waiting for room drops its line instead
+  Stopped result;
+  if (writer_.joinable()) {
+    result.writer_left = !wait_for_writer(lock, [&] { return s.finished; });
+    if (result.writer_left) {
+      const std::uint64_t settled = s.bytes_written.load(std::memory_order_relaxed) + s.dropped_bytes;
+      result.unwritten_bytes = s.accepted_bytes > settled ? s.accepted_bytes - settled : 0;
+    }
+  }
+  result.dropped_lines = s.dropped;
+  stopped_ = result;
   lock.unlock();
   // A writer blocked in write(2) on a stalled descriptor keeps the state alive by itself.
-  if (finished)
-    writer_.join();
-  else
+  if (!writer_.joinable()) return result;
+  if (result.writer_left)
     writer_.detach();
+  else
+    writer_.join();
+  return result;
 }
 
 void BatchedLogSink::log(const spdlog::details::log_msg& msg) {
   State& s = *state_;
   std::unique_lock lock(s.mutex);
-  if (s.pending.size() >= kMaxPendingBytes)
-    s.has_room.wait(lock, [&] { return s.pending.size() < kMaxPendingBytes || s.stopping; });
+  if (s.fd < 0 || s.stopping) {
+    ++s.dropped;
+    return;
+  }
+  if (s.pending.size() >= kMaxPendingBytes) {
+    const std::uint64_t seen = s.bytes_written.load(std::memory_order_relaxed);
+    const auto has_room = [&] { return s.pending.size() < kMaxPendingBytes || s.stopping; };
+    // A caller that found the writer making no progress spares the next ones the wait.
+    if (s.no_room_at == seen || !s.has_room.wait_for(lock, kRoomWait, has_room) || s.stopping) {
+      if (!has_room() && s.bytes_written.load(std::memory_order_relaxed) == seen) s.no_room_at = seen;
+      ++s.dropped;
+      return;
+    }
+  }
   s.pending.append(msg.payload.data(), msg.payload.size());
   s.pending.push_back('\n');
+  s.accepted_bytes += msg.payload.size() + 1;
   if (!s.writer_idle) return;
   s.writer_idle = false;  // one notify per idle spell: later lines find the writer awake
   lock.unlock();
@@ -71,12 +147,13 @@ void BatchedLogSink::log(const spdlog::details::log_msg& msg) {
 void BatchedLogSink::flush() {
   State& s = *state_;
   std::unique_lock lock(s.mutex);
+  if (!writer_.joinable()) return;
   const std::uint64_t ticket = ++s.flushes_asked;
   if (s.writer_idle) {
     s.writer_idle = false;
     s.has_lines.notify_one();
   }
-  s.progress.wait_for(lock, shutdown_wait_, [&] { return s.flushes_done >= ticket || s.finished; });
+  wait_for_writer(lock, [&] { return s.flushes_done >= ticket || s.finished; });
 }
 
 void BatchedLogSink::set_pattern(const std::string&) {}
@@ -88,9 +165,17 @@ std::uint64_t BatchedLogSink::dropped_lines() const {
   return state_->dropped;
 }
 
+std::uint64_t BatchedLogSink::write_calls() const { return state_->write_calls.load(std::memory_order_relaxed); }
+
+bool BatchedLogSink::writer_idle() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->writer_idle;
+}
+
 void BatchedLogSink::State::run() {
   std::string batch;
   int empty_turns = kIdleTurns;  // none gathered yet: wait for the first line
+  auto turn_start = std::chrono::steady_clock::now();
   for (;;) {
     bool urgent = false;  // a flush or the stop: write now, without gathering
     {
@@ -105,13 +190,17 @@ void BatchedLogSink::State::run() {
         }
         writer_idle = false;
         empty_turns = 0;
+        turn_start = std::chrono::steady_clock::now();
       }
       urgent = stopping || flushes_asked != flushes_done;
     }
     // Let the lines of the next turn join this write. A sleep, not a timed wait on
     // has_lines: no logger notifies a writer that is not idle, so nothing could end the
     // wait early, and the wait would cost a futex call and a contended re-lock per batch.
-    if (!urgent) std::this_thread::sleep_for(kGatherTime);
+    // Until kGatherTime after the last turn began, not after its write: a fixed cadence, so
+    // a line waits at most one gather plus a write.
+    if (!urgent) std::this_thread::sleep_until(turn_start + kGatherTime);
+    turn_start = std::chrono::steady_clock::now();
     std::uint64_t answered = 0;
     bool stop = false;
     {
@@ -128,10 +217,24 @@ void BatchedLogSink::State::run() {
       write_lines(batch);
       batch.clear();  // keeps its capacity for the next swap
     }
-    std::lock_guard lock(mutex);
-    const bool notify = flushes_done != answered || (stop && pending.empty());
+    std::unique_lock lock(mutex);
+    const bool last = stop && pending.empty();  // stopping: log() appends no more
+    if (last && !carry.empty()) {
+      // A line cut by the last failed write, with no line after it to complete it first:
+      // one more try, else the file would end in a fragment an appending restart joins.
+      lock.unlock();
+      std::size_t written = 0;
+      const bool ok = write_from(carry, written);
+      lock.lock();
+      if (!ok) {
+        ++dropped;
+        dropped_bytes += carry.size() - written;
+      }
+      carry.clear();
+    }
+    const bool notify = flushes_done != answered || last;
     flushes_done = answered;
-    if (stop && pending.empty()) finished = true;
+    if (last) finished = true;
     if (notify) progress.notify_all();
     if (finished) return;
   }
@@ -148,6 +251,7 @@ void BatchedLogSink::State::write_lines(const std::string& batch) {
     if (!ok) {  // the descriptor still refuses: the new lines could only be cut or lost
       std::lock_guard lock(mutex);
       dropped += count_lines(batch, 0);
+      dropped_bytes += batch.size();
       return;
     }
   }
@@ -162,19 +266,28 @@ void BatchedLogSink::State::write_lines(const std::string& batch) {
   }
   std::lock_guard lock(mutex);
   dropped += count_lines(batch, rest);
+  dropped_bytes += batch.size() - rest;
 }
 
-bool BatchedLogSink::State::write_from(const std::string& bytes, std::size_t& written) const {
+bool BatchedLogSink::State::write_from(const std::string& bytes, std::size_t& written) {
   while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    std::size_t end = bytes.size();
+    if (end - written > kWriteChunk) {
+      end = written + kWriteChunk;
+      const std::size_t newline = bytes.rfind('\n', end - 1);
+      if (newline != std::string::npos && newline >= written) end = newline + 1;
+    }
+    write_calls.fetch_add(1, std::memory_order_relaxed);
+    const ssize_t n = ::write(fd, bytes.data() + written, end - written);
     if (n > 0) {
       written += static_cast<std::size_t>(n);
+      bytes_written.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       // A non-blocking descriptor (set so by whoever shares it) is full: wait as a blocking
-      // one would; the shutdown does not wait for this.
+      // one would; stop() gives up on a writer that waits here without progress.
       pollfd wait{fd, POLLOUT, 0};
       if (::poll(&wait, 1, -1) >= 0 || errno == EINTR) continue;
     }

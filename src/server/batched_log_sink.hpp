@@ -7,23 +7,32 @@
 // with nanosleep, takes what gathered, writes it, and sleeps again. Only when kIdleTurns
 // turns in a row find nothing does it wait on a condition variable, marked idle, and the
 // next line wakes it (the one notify a logger makes). So a line reaches the file descriptor
-// within ~2 ms plus a write, under load and after an idle spell. Memory is bounded: past
-// kMaxPendingBytes a caller waits for the writer, as the async logger's `block` overflow
-// policy did.
+// within ~2 ms plus a write, under load and after an idle spell.
+//
+// Memory is bounded, and no logger waits for long: past kMaxPendingBytes a caller waits for
+// room at most kRoomWait, and not at all once a caller saw the writer make no progress in
+// that time (until it writes again); a line that finds no room is dropped and counted. The
+// access log must not be able to stop the gateway (the ledger is the durable record).
 //
 // Only whole lines reach the descriptor: when a write fails part-way through a line
-// (ENOSPC, EFBIG, EPIPE), the rest of that line is kept and written first next time, and
-// the batch's later lines are dropped (and counted); a non-blocking descriptor that is full
-// (EAGAIN) is waited for with poll(2), as a blocking one would be. flush() and the
-// destructor hand the rest to the writer and wait for it at most the shutdown wait: a
-// stdout whose reader stopped reading blocks the writer in write(2), not the shutdown. The
-// writer's state is shared with its thread, which is then detached and left blocked (the
-// lines it holds are lost with the process).
+// (ENOSPC, EFBIG, EPIPE), the rest of that line is kept and written first next time (and
+// once more at the stop), and the batch's later lines are dropped (and counted); a
+// non-blocking descriptor that is full (EAGAIN) is waited for with poll(2), as a blocking
+// one would be. The sink writes to its own duplicate of the descriptor, so the caller may
+// close its number whenever it likes and a writer never writes into whatever reuses it.
+// flush() and stop() hand the rest to the writer and wait while it makes progress: they
+// give up after stall_wait with no byte written, or once shutdown_cap has passed since the
+// writer was first found slow (one budget for every wait: serve calls both). A stdout whose
+// reader stopped reading then blocks the writer in write(2), not the shutdown: the writer's
+// state is shared with its thread, which is detached (what it holds goes with the process,
+// and a large write cut by the exit can leave the last line cut).
 #include <spdlog/sinks/sink.h>
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -40,11 +49,22 @@ class BatchedLogSink final : public spdlog::sinks::sink {
   // costs a logger's notify, a wait and a wake on the mutex; two (~4 ms of nothing) are rare
   // under load.
   static constexpr int kIdleTurns = 2;
-  static constexpr std::chrono::milliseconds kShutdownWait{2000};
+  // How long a caller waits for room in a full buffer: it blocks an event loop, so short;
+  // 4 MB pending means the descriptor is far behind anyway.
+  static constexpr std::chrono::milliseconds kRoomWait{10};
+  // The most one write(2) takes: the writer's progress is counted per write, so a slow but
+  // live reader shows progress well within a stall wait (a pipe holds 64 KB). Ends on a line
+  // boundary where one falls inside, so an exit between two writes cuts no line.
+  static constexpr std::size_t kWriteChunk = std::size_t{64} << 10;
+  static constexpr std::chrono::milliseconds kStallWait{2000};
+  static constexpr std::chrono::milliseconds kShutdownCap{10000};
 
-  // fd is not owned (stdout: 1). shutdown_wait bounds flush() and the destructor.
-  explicit BatchedLogSink(int fd, std::chrono::milliseconds shutdown_wait = kShutdownWait);
-  ~BatchedLogSink() override;  // writes what is pending (bounded), then stops the writer
+  // The sink writes to its own duplicate of fd (made here, close-on-exec, closed by the last
+  // of the sink and its writer); if fd cannot be duplicated (stdout closed), every line is
+  // dropped and counted. stall_wait and shutdown_cap bound flush() and stop().
+  explicit BatchedLogSink(int fd, std::chrono::milliseconds stall_wait = kStallWait,
+                          std::chrono::milliseconds shutdown_cap = kShutdownCap);
+  ~BatchedLogSink() override;  // stop(), unless called already
   BatchedLogSink(const BatchedLogSink&) = delete;
   BatchedLogSink& operator=(const BatchedLogSink&) = delete;
 
@@ -58,15 +78,36 @@ class BatchedLogSink final : public spdlog::sinks::sink {
   void set_pattern(const std::string& pattern) override;
   void set_formatter(std::unique_ptr<spdlog::formatter> formatter) override;
 
-  // Lines the descriptor refused (whole lines; a line cut by a failed write is completed
-  // later, not counted).
+  struct Stopped {
+    std::uint64_t dropped_lines = 0;
+    // Bytes logged but not written when the writer was left behind (0 when it finished).
+    std::uint64_t unwritten_bytes = 0;
+    bool writer_left = false;  // the descriptor stalled: the writer was detached
+  };
+  // Writes what is pending (bounded as flush() is) and stops the writer; later lines are
+  // dropped and counted. Returns what was lost, so the caller can say so (serve: stderr).
+  Stopped stop();
+
+  // Lines not written: refused by the descriptor, or finding no room (a line cut by a failed
+  // write is counted once the stop gives up on its rest).
   std::uint64_t dropped_lines() const;
+  // write(2) calls made, failed ones too (a test's check that a full descriptor is waited
+  // for, not spun on).
+  std::uint64_t write_calls() const;
+  // The writer waits for a line (a test's check that it goes idle).
+  bool writer_idle() const;
 
  private:
   struct State;  // shared by the sink and its writer thread
+  // Waits on the writer until done() holds; false when it gave up (see the class comment).
+  template <class Done>
+  bool wait_for_writer(std::unique_lock<std::mutex>& lock, Done done);
+
   std::shared_ptr<State> state_;
-  const std::chrono::milliseconds shutdown_wait_;
+  const std::chrono::milliseconds stall_wait_;
+  const std::chrono::milliseconds shutdown_cap_;
   std::thread writer_;
+  std::optional<Stopped> stopped_;  // guarded by the state's mutex
 };
 
 }  // namespace turnout::server

@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -36,7 +37,7 @@ struct Pipe {
   }
   ~Pipe() {
     ::close(fds[0]);
-    ::close(fds[1]);
+    if (fds[1] >= 0) ::close(fds[1]);
   }
   std::string read_available() const {
     std::string out;
@@ -166,40 +167,51 @@ TEST(BatchedLogSink, LinesFromSeveralThreadsStayWholeAndInOrder) {
   EXPECT_EQ(count, kThreads * kLines);
 }
 
-// With the descriptor not taking bytes, a caller waits once kMaxPendingBytes are pending
-// instead of growing the buffer; when the reader comes back, every line arrives in order.
-TEST(BatchedLogSink, AFullBufferMakesTheCallerWait) {
+// A stdout that stopped taking bytes under load: once kMaxPendingBytes are pending a caller
+// waits at most briefly, then drops its line (the event loops, and the SIGTERM handler's
+// own line, must not block on stdout); the reader that comes back gets whole lines, in order.
+TEST(BatchedLogSink, AStalledDescriptorUnderLoadDropsLinesInsteadOfBlockingTheCaller) {
   Pipe pipe;
   const std::string pad(1000, 'x');
   // Past what the pipe (64 KB), the writer's batch in hand and the buffer (each at most
   // about kMaxPendingBytes) can hold.
   const int lines = static_cast<int>(2 * BatchedLogSink::kMaxPendingBytes / 1000) + 400;
-  std::atomic<int> logged{0};
   auto sink = std::make_shared<BatchedLogSink>(pipe.fds[1]);
   spdlog::logger log("test", sink);
-  std::thread logger([&] {
-    for (int i = 0; i < lines; ++i) {
-      log.info("{:07d}{}", i, pad);
-      logged = i + 1;
+  auto logger = std::async(std::launch::async, [&] {
+    for (int i = 0; i < lines; ++i) log.info("{:07d}{}", i, pad);
+  });
+  // Nobody reads until the check: the writer blocks in write(2) once the pipe is full.
+  const bool returned = logger.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  std::string got;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (logger.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready &&
+         std::chrono::steady_clock::now() < deadline)
+    got += pipe.read_available();  // lets a blocked caller go on, so a failure ends
+  std::atomic<bool> flushed{false};
+  std::thread reader([&] {  // the pipe is full: the flush needs a reader
+    while (!flushed.load()) {
+      got += pipe.read_available();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   });
-  // Nobody reads: the writer blocks in write(2) once the pipe is full, and the buffer fills.
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  EXPECT_LT(logged.load(), lines) << "the caller never waited: the buffer grew past its bound";
-
-  std::string got;
+  log.flush();
+  flushed = true;
+  reader.join();
+  got += pipe.read_available();
+  ASSERT_TRUE(returned) << "a caller waited for a descriptor that takes no bytes";
+  const std::uint64_t dropped = sink->dropped_lines();
+  EXPECT_GT(dropped, 0u);
   const std::size_t line_size = 7 + pad.size() + 1;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (got.size() < line_size * static_cast<std::size_t>(lines) && std::chrono::steady_clock::now() < deadline) {
-    got += pipe.read_available();
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  logger.join();
-  ASSERT_EQ(got.size(), line_size * static_cast<std::size_t>(lines));
-  for (int i = 0; i < lines; i += 997) {
-    char number[8];
-    std::snprintf(number, sizeof number, "%07d", i);
-    EXPECT_EQ(got.compare(line_size * static_cast<std::size_t>(i), 7, number), 0) << "line " << i;
+  ASSERT_EQ(got.size() % line_size, 0u);
+  EXPECT_EQ(got.size() / line_size + dropped, static_cast<std::uint64_t>(lines));
+  int last = -1;
+  for (std::size_t at = 0; at < got.size(); at += line_size) {
+    const int n = std::stoi(got.substr(at, 7));
+    ASSERT_GT(n, last) << "out of order at byte " << at;
+    ASSERT_EQ(got.compare(at + 7, pad.size(), pad), 0) << "a cut line at byte " << at;
+    ASSERT_EQ(got[at + line_size - 1], '\n');
+    last = n;
   }
 }
 
@@ -230,25 +242,32 @@ TEST(BatchedLogSink, AFullNonBlockingDescriptorIsWaitedFor) {
   constexpr int kLines = 3000;  // ~36 KB in the first batches: the pipe fills part-way through
   std::atomic<bool> done{false};
   std::string got;
+  std::atomic<std::uint64_t> reads{0};
   std::thread reader([&] {  // a slow reader: the writer finds the pipe full again and again
     while (!done.load()) {
       got += pipe.read_available();
+      ++reads;
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     got += pipe.read_available();
   });
   std::uint64_t dropped = 0;
+  std::uint64_t writes = 0;
   {
     auto sink = std::make_shared<BatchedLogSink>(pipe.fds[1]);
     spdlog::logger log("test", sink);
     for (int i = 0; i < kLines; ++i) log.info("{{\"n\":{}}}", i);
     log.flush();
     dropped = sink->dropped_lines();
+    writes = sink->write_calls();
   }
   done = true;
   reader.join();
   EXPECT_EQ(dropped, 0u);
   EXPECT_EQ(got, expected_lines(kLines));
+  // Each read frees room for about one write, and one more finds the pipe full: a writer
+  // that retried EAGAIN without poll(2) would make thousands.
+  EXPECT_LE(writes, 4 * reads.load() + 100) << "the writer spun on a full descriptor";
 }
 
 // A write that fails part-way through a line (here EFBIG past RLIMIT_FSIZE; ENOSPC
@@ -276,6 +295,9 @@ TEST(BatchedLogSink, AWriteThatFailsMidLineLeavesNoCutLine) {
     ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
     for (int i = 0; i < 200; ++i) log.info("{{\"n\":{:03}}}", i);
     log.flush();
+    // The cut line's rest is refused again: these lines are dropped, not glued to it.
+    for (int i = 300; i < 310; ++i) log.info("{{\"n\":{:03}}}", i);
+    log.flush();
     ::setrlimit(RLIMIT_FSIZE, &old_limit);
     dropped = sink->dropped_lines();
     for (int i = 200; i < 210; ++i) log.info("{{\"n\":{:03}}}", i);
@@ -290,7 +312,7 @@ TEST(BatchedLogSink, AWriteThatFailsMidLineLeavesNoCutLine) {
   ASSERT_GE(n, 0);
   got.resize(static_cast<std::size_t>(n));
   EXPECT_EQ(got, expected);
-  EXPECT_EQ(dropped, 99u);  // lines 101-199
+  EXPECT_EQ(dropped, 109u);  // lines 101-199 and 300-309
 }
 
 // A stdout whose reader stopped reading blocks the writer in write(2); flush() and the
@@ -320,6 +342,195 @@ TEST(BatchedLogSink, AStalledDescriptorDoesNotBlockTheShutdown) {
     std::snprintf(number, sizeof number, "%05d", i);
     EXPECT_EQ(got.compare(line_size * static_cast<std::size_t>(i), 5, number), 0) << "line " << i;
   }
+}
+
+// The sink writes to its own duplicate of the descriptor: a writer left behind on a stalled
+// pipe keeps writing into that pipe after the caller closed its number, never into the file
+// that reused the number.
+TEST(BatchedLogSink, ALeftWriterNeverWritesIntoAReusedDescriptorNumber) {
+  Pipe pipe;
+  const std::string pad(1000, 'x');
+  constexpr int kLines = 100;  // ~100 KB: past the pipe's 64 KB
+  {
+    auto sink = std::make_shared<BatchedLogSink>(pipe.fds[1], std::chrono::milliseconds(50));
+    spdlog::logger log("test", sink);
+    for (int i = 0; i < kLines; ++i) log.info("{:05d}{}", i, pad);
+    log.flush();  // gives up: the pipe is full
+    for (int i = kLines; i < kLines + 10; ++i) log.info("{:05d}{}", i, pad);
+    EXPECT_TRUE(sink->stop().writer_left);
+  }
+  const int number = pipe.fds[1];
+  ::close(pipe.fds[1]);
+  pipe.fds[1] = -1;
+  char path[] = "/tmp/turnout-sink-reuse-XXXXXX";
+  const int reused = ::mkstemp(path);
+  ASSERT_GE(reused, 0);
+  ::unlink(path);
+  EXPECT_EQ(reused, number) << "the test needs the number reused";
+  std::string got;
+  const std::size_t line_size = 5 + pad.size() + 1;
+  pipe.read_until(got, line_size * (kLines + 10));
+  EXPECT_EQ(got.size(), line_size * (kLines + 10));
+  struct stat file {};
+  ASSERT_EQ(::fstat(reused, &file), 0);
+  ::close(reused);
+  EXPECT_EQ(file.st_size, 0) << "access lines went into the file that reused the descriptor's number";
+}
+
+// A descriptor number that is not open (`turnout serve >&-`): every line is dropped and
+// counted, also once something else opens that number.
+TEST(BatchedLogSink, AClosedDescriptorDropsEveryLine) {
+  const int number = ::open("/dev/null", O_RDONLY);
+  ASSERT_GE(number, 0);
+  ::close(number);
+  char path[] = "/tmp/turnout-sink-closed-XXXXXX";
+  auto sink = std::make_shared<BatchedLogSink>(number);
+  const int reused = ::mkstemp(path);
+  ASSERT_GE(reused, 0);
+  ::unlink(path);
+  EXPECT_EQ(reused, number) << "the test needs the number reused";
+  {
+    spdlog::logger log("test", sink);
+    for (int i = 0; i < 20; ++i) log.info("{{\"n\":{}}}", i);
+    log.flush();
+  }
+  const auto stopped = sink->stop();
+  EXPECT_EQ(stopped.dropped_lines, 20u);
+  EXPECT_FALSE(stopped.writer_left);
+  struct stat file {};
+  ASSERT_EQ(::fstat(reused, &file), 0);
+  ::close(reused);
+  EXPECT_EQ(file.st_size, 0);
+}
+
+// The stall wait counts time without progress: a slow but live reader gets every line
+// before stop() returns, though draining takes many stall waits.
+TEST(BatchedLogSink, ASlowReaderGetsEveryLineBeforeTheStopReturns) {
+  Pipe pipe;
+  const std::string pad(1000, 'x');
+  constexpr int kLines = 3000;  // ~3 MB: ~45 reader steps of 64 KB, 30 ms apart (~1.4 s)
+  std::atomic<bool> done{false};
+  std::string got;
+  std::thread reader([&] {
+    char buffer[65536];
+    while (!done.load()) {
+      const ssize_t n = ::read(pipe.fds[0], buffer, sizeof buffer);
+      if (n > 0) got.append(buffer, static_cast<std::size_t>(n));
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    }
+  });
+  BatchedLogSink::Stopped stopped;
+  {
+    // Each reader step lets a 64 KB write finish: progress every ~30 ms, against 400 ms.
+    auto sink = std::make_shared<BatchedLogSink>(pipe.fds[1], std::chrono::milliseconds(400));
+    spdlog::logger log("test", sink);
+    for (int i = 0; i < kLines; ++i) log.info("{:05d}{}", i, pad);
+    log.flush();
+    stopped = sink->stop();
+  }
+  done = true;
+  reader.join();
+  got += pipe.read_available();  // what the last write left in the pipe
+  EXPECT_FALSE(stopped.writer_left);
+  EXPECT_EQ(stopped.dropped_lines, 0u);
+  const std::size_t line_size = 5 + pad.size() + 1;
+  ASSERT_EQ(got.size(), line_size * kLines) << "the stop gave up on a writer that was making progress";
+}
+
+// One budget for every wait: with a reader that keeps taking a little, the stop still
+// returns once shutdown_cap has passed, and says how much it left unwritten.
+TEST(BatchedLogSink, ATricklingReaderIsLeftAfterTheShutdownCap) {
+  Pipe pipe;
+  const std::string pad(1000, 'x');
+  constexpr int kLines = 3000;
+  std::atomic<bool> done{false};
+  std::size_t taken = 0;
+  std::thread reader([&] {  // 8 KB every 10 ms: a 64 KB write every ~80 ms, ~4 s for the lines
+    char buffer[8192];
+    while (!done.load()) {
+      const ssize_t n = ::read(pipe.fds[0], buffer, sizeof buffer);
+      if (n > 0) taken += static_cast<std::size_t>(n);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  auto sink = std::make_shared<BatchedLogSink>(pipe.fds[1], std::chrono::milliseconds(400), std::chrono::milliseconds(300));
+  {
+    spdlog::logger log("test", sink);
+    for (int i = 0; i < kLines; ++i) log.info("{:05d}{}", i, pad);
+  }
+  auto stop = std::async(std::launch::async, [&] { return sink->stop(); });
+  const bool returned = stop.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
+  done = true;
+  reader.join();
+  std::string rest;
+  while (stop.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) rest += pipe.read_available();
+  const auto stopped = stop.get();
+  sink.reset();
+  EXPECT_TRUE(returned);
+  EXPECT_TRUE(stopped.writer_left) << "the stop waited past its cap for a trickling reader";
+  EXPECT_GT(stopped.unwritten_bytes, 0u);
+  EXPECT_EQ(stopped.unwritten_bytes % (5 + pad.size() + 1), 0u) << "chunks end on whole lines here";
+  // Lets the left writer finish before the pipe closes (a write into a pipe with no reader
+  // would raise SIGPIPE).
+  pipe.read_until(rest, kLines * (5 + pad.size() + 1) - taken);
+  EXPECT_EQ(taken + rest.size(), kLines * (5 + pad.size() + 1));
+}
+
+// A write cut mid-line with no line after it: the stop writes the line's rest, so the file
+// does not end in a fragment.
+TEST(BatchedLogSink, TheStopCompletesALastCutLine) {
+  char path[] = "/tmp/turnout-sink-test-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::unlink(path);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit old_limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  std::uint64_t dropped = 0;
+  {
+    auto sink = std::make_shared<BatchedLogSink>(fd);
+    spdlog::logger log("test", sink);
+    const rlimit small{1005, old_limit.rlim_max};
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+    for (int i = 0; i < 200; ++i) log.info("{{\"n\":{:03}}}", i);
+    log.flush();
+    ::setrlimit(RLIMIT_FSIZE, &old_limit);
+    dropped = sink->stop().dropped_lines;
+  }
+  std::signal(SIGXFSZ, old_handler);
+  std::string got(4096, '\0');
+  const ssize_t n = ::pread(fd, got.data(), got.size(), 0);
+  ::close(fd);
+  ASSERT_GE(n, 0);
+  got.resize(static_cast<std::size_t>(n));
+  EXPECT_EQ(got, [] {
+    std::string out;
+    char text[32];
+    for (int i = 0; i <= 100; ++i) {
+      std::snprintf(text, sizeof text, "{\"n\":%03d}\n", i);
+      out += text;
+    }
+    return out;
+  }());
+  EXPECT_EQ(dropped, 99u);
+}
+
+// After a spell with nothing to write the writer waits on its condition variable instead
+// of turning every 2 ms for ever.
+TEST(BatchedLogSink, TheWriterGoesIdle) {
+  Pipe pipe;
+  auto sink = std::make_shared<BatchedLogSink>(pipe.fds[1]);
+  spdlog::logger log("test", sink);
+  log.info(R"({"n":0})");
+  std::string got;
+  pipe.read_until(got, expected_lines(1).size());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!sink->writer_idle() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(sink->writer_idle());
+  log.info(R"({"n":1})");  // and wakes for the next line
+  pipe.read_until(got, expected_lines(2).size());
+  EXPECT_EQ(got, expected_lines(2));
 }
 
 }  // namespace
