@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 #include <spdlog/logger.h>
 #include <spdlog/spdlog.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -93,7 +94,8 @@ int run_serve(const ServeOptions& opts) {
   // gateway: write(2) then fails with EPIPE instead of raising SIGPIPE. (Sockets already
   // send with MSG_NOSIGNAL.)
   std::signal(SIGPIPE, SIG_IGN);
-  auto access_log = std::make_shared<spdlog::logger>("access", std::make_shared<BatchedLogSink>(STDOUT_FILENO));
+  const auto access_sink = std::make_shared<BatchedLogSink>(STDOUT_FILENO);
+  auto access_log = std::make_shared<spdlog::logger>("access", access_sink);
 
   ledger::LedgerOptions ledger_options;
   ledger_options.retention = std::chrono::days(config.ledger.retention_days);
@@ -232,7 +234,12 @@ int run_serve(const ServeOptions& opts) {
   server.reset();
   gateway.reset();
   access_log->info(R"({"event":"stopped"})");
-  access_log->flush();
+  // Bounded: a stalled stdout's writer is left behind. Lost lines are said on stderr, but
+  // only if stderr takes the line at once: it may be the stalled stdout's pipe (2>&1).
+  const std::string lost = access_sink->stop().summary();
+  pollfd stderr_ready{STDERR_FILENO, POLLOUT, 0};
+  if (!lost.empty() && ::poll(&stderr_ready, 1, 100) == 1 && (stderr_ready.revents & POLLOUT) != 0)
+    (void)!::write(STDERR_FILENO, lost.data(), lost.size());
   spdlog::shutdown();
   return kExitOk;
 }

@@ -118,6 +118,14 @@ BatchedLogSink::Stopped BatchedLogSink::stop() {
   return result;
 }
 
+std::string BatchedLogSink::Stopped::summary() const {
+  if (dropped_lines == 0 && !writer_left) return {};
+  std::string line = "turnout: access log: " + std::to_string(dropped_lines) + " lines dropped";
+  if (writer_left) line += ", " + std::to_string(unwritten_bytes) + " bytes left unwritten (stdout stalled)";
+  line += '\n';
+  return line;
+}
+
 void BatchedLogSink::log(const spdlog::details::log_msg& msg) {
   State& s = *state_;
   std::unique_lock lock(s.mutex);

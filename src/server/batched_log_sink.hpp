@@ -83,6 +83,8 @@ class BatchedLogSink final : public spdlog::sinks::sink {
     // Bytes logged but not written when the writer was left behind (0 when it finished).
     std::uint64_t unwritten_bytes = 0;
     bool writer_left = false;  // the descriptor stalled: the writer was detached
+    // One line for the operator ("" when nothing was lost): counts only, never a line's text.
+    std::string summary() const;
   };
   // Writes what is pending (bounded as flush() is) and stops the writer; later lines are
   // dropped and counted. Returns what was lost, so the caller can say so (serve: stderr).

@@ -397,6 +397,7 @@ TEST(BatchedLogSink, AClosedDescriptorDropsEveryLine) {
   const auto stopped = sink->stop();
   EXPECT_EQ(stopped.dropped_lines, 20u);
   EXPECT_FALSE(stopped.writer_left);
+  EXPECT_EQ(stopped.summary(), "turnout: access log: 20 lines dropped\n");
   struct stat file {};
   ASSERT_EQ(::fstat(reused, &file), 0);
   ::close(reused);
@@ -433,6 +434,7 @@ TEST(BatchedLogSink, ASlowReaderGetsEveryLineBeforeTheStopReturns) {
   got += pipe.read_available();  // what the last write left in the pipe
   EXPECT_FALSE(stopped.writer_left);
   EXPECT_EQ(stopped.dropped_lines, 0u);
+  EXPECT_EQ(stopped.summary(), "") << "nothing lost, nothing to say";
   const std::size_t line_size = 5 + pad.size() + 1;
   ASSERT_EQ(got.size(), line_size * kLines) << "the stop gave up on a writer that was making progress";
 }
@@ -469,6 +471,8 @@ TEST(BatchedLogSink, ATricklingReaderIsLeftAfterTheShutdownCap) {
   EXPECT_TRUE(returned);
   EXPECT_TRUE(stopped.writer_left) << "the stop waited past its cap for a trickling reader";
   EXPECT_GT(stopped.unwritten_bytes, 0u);
+  EXPECT_EQ(stopped.summary(), "turnout: access log: 0 lines dropped, " + std::to_string(stopped.unwritten_bytes) +
+                                   " bytes left unwritten (stdout stalled)\n");
   EXPECT_EQ(stopped.unwritten_bytes % (5 + pad.size() + 1), 0u) << "chunks end on whole lines here";
   // Lets the left writer finish before the pipe closes (a write into a pipe with no reader
   // would raise SIGPIPE).
