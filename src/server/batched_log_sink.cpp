@@ -155,7 +155,7 @@ void BatchedLogSink::log(const spdlog::details::log_msg& msg) {
 void BatchedLogSink::flush() {
   State& s = *state_;
   std::unique_lock lock(s.mutex);
-  if (!writer_.joinable()) return;
+  if (s.fd < 0) return;  // no writer; writer_ itself is stop()'s alone (it may be detaching it)
   const std::uint64_t ticket = ++s.flushes_asked;
   if (s.writer_idle) {
     s.writer_idle = false;

@@ -45,6 +45,7 @@ class BatchedLogSink final : public spdlog::sinks::sink {
   // found one line or none, and each turn is a wake-up of this thread; the bound on a
   // line's delay is ~1-2 ms (issue 16, docs/BENCHMARKS.md `hot13`).
   static constexpr std::chrono::microseconds kGatherTime{2000};
+  static_assert(kGatherTime <= std::chrono::milliseconds(2), "the documented bound on a line's delay");
   // Turns in a row that find nothing before the writer waits for a line: each idle spell
   // costs a logger's notify, a wait and a wake on the mutex; two (~4 ms of nothing) are rare
   // under load.

@@ -1,7 +1,9 @@
 // The access log's sink (issue 16): each message one line, written by one background thread
-// in batches, in order, each within about two milliseconds, also after an idle spell; callers
-// wait when the buffer is full; flush() and the destructor write the rest, bounded when the
-// descriptor stalls; only whole lines reach the descriptor.
+// in batches, in order, each within about two milliseconds, also after an idle spell; the
+// writer goes idle when there is nothing to write; a caller never blocks for long on a full
+// buffer (it drops the line once the writer makes no progress); flush() and stop() write the
+// rest and give up only on a writer that makes no progress (or past the shutdown cap); only
+// whole lines reach the descriptor, and only the sink's own copy of it.
 #include "server/batched_log_sink.hpp"
 
 #include <spdlog/logger.h>
