@@ -69,12 +69,30 @@ describe('turnout tokens', () => {
     assert.notEqual(tokenIds(text, 'cl100k_base').join(' '), tokenIds(text, 'o200k_base').join(' '));
   });
 
+  it('reads inputs of several megabytes whole, from a file and from stdin', async () => {
+    // Larger than one read(2) chunk of stdin (1 MB) and than a page, so a short read or a
+    // mapping cut at a page would change the count.
+    const bytes = Buffer.from(mixedText(2_500_000, 11));
+    const expected = tokenIds(bytes.toString('utf8'), 'o200k_base').length;
+    const file = path.join(dir, 'large-input.txt');
+    fs.writeFileSync(file, bytes);
+    const fromFile = await runTurnout(['tokens', '--encoding', 'o200k_base', file]);
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    assert.equal(fromFile.stdout, `${expected}\n`);
+    const fromStdin = await runTurnout(['tokens', '--encoding', 'o200k_base', '-'], { input: bytes });
+    assert.equal(fromStdin.code, 0, fromStdin.stderr);
+    assert.equal(fromStdin.stdout, `${expected}\n`);
+  });
+
   it('an unknown encoding or a missing file is a usage error (exit 2)', async () => {
     const badEncoding = await runTurnout(['tokens', '--encoding', 'p50k_base'], { input: 'x' });
     assert.equal(badEncoding.code, 2);
     const missing = await runTurnout(['tokens', path.join(dir, 'does-not-exist.txt')]);
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /does-not-exist\.txt/);
+    const directory = await runTurnout(['tokens', dir]);
+    assert.equal(directory.code, 2);
+    assert.match(directory.stderr, /cannot read/);
   });
 });
 
