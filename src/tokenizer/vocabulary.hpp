@@ -2,6 +2,7 @@
 // A BPE vocabulary: token bytes <-> rank, built from the standard .tiktoken text format
 // ("<base64 token> <rank>" per line). Immutable after construction.
 #include "common/result.hpp"
+#include "tokenizer/huge_page_allocator.hpp"
 #include "tokenizer/tokenizer.hpp"
 
 #include <algorithm>
@@ -209,12 +210,12 @@ class Vocabulary {
 
   std::string token_bytes_;              // all tokens' bytes, in rank order
   std::vector<std::uint32_t> offsets_;   // token r is token_bytes_[offsets_[r], offsets_[r+1])
-  std::vector<Bucket> buckets_;
+  std::vector<Bucket, HugePageAllocator<Bucket>> buckets_;
   // By slot (bucket * kSlots + slot): bytes 8-15 of the slot's token, zero-padded (0 for
   // tokens of up to 8 bytes).
-  std::vector<std::uint64_t> second_heads_;
+  std::vector<std::uint64_t, HugePageAllocator<std::uint64_t>> second_heads_;
   std::uint64_t bucket_count_ = 0;
-  std::vector<std::uint64_t> presence_filter_;  // "may be a token", see filter_mask_of()
+  std::vector<std::uint64_t, HugePageAllocator<std::uint64_t>> presence_filter_;  // "may be a token", see filter_mask_of()
   unsigned filter_shift_ = 63;                  // hash >> filter_shift_ is the filter word
   std::array<TokenId, 256> byte_rank_{};
   std::vector<TokenId> byte_pair_rank_;  // 65536 entries
