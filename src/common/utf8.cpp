@@ -145,9 +145,13 @@ std::string replace_invalid_utf8(std::string_view text) {
   // never moves what it has written: binary data read as text grows by about half and more
   // (each invalid byte becomes 3), and a reserve of 1.5x made a 12 MB file's repair copy
   // its output once more, with a page fault per 4 KB of the new buffer (a tenth of
-  // `turnout tokens` on such a file). Pages never written are never backed.
+  // `turnout tokens` on such a file). Pages never written are never backed, but the
+  // address space is: past 64 MB of input the reserve falls back to 1.5x, so a large file
+  // with one bad byte does not ask for three times its size (refused under strict
+  // overcommit or a `ulimit -v`), and the repair grows its output itself if it must.
+  constexpr std::size_t kWorstCaseReserveLimit = std::size_t{64} << 20;
   std::string out;
-  out.reserve(3 * text.size() + 16);
+  out.reserve(text.size() <= kWorstCaseReserveLimit ? 3 * text.size() + 16 : text.size() + text.size() / 2);
   append_utf8_repaired(out, text);
   return out;
 }
