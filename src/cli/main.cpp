@@ -3,7 +3,28 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace {
+
+// A descriptor 0-2 the caller closed (`turnout serve >&-`) is opened on /dev/null first:
+// otherwise the first file or socket opened later (a ledger, a PostgreSQL connection) would
+// take its number and receive what is written to stdout or stderr.
+void open_closed_standard_descriptors() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    const int opened = ::open("/dev/null", O_RDWR);  // the lowest free number: fd
+    if (opened >= 0 && opened != fd) ::close(opened);
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  open_closed_standard_descriptors();
   CLI::App app{"Turnout: a fast OpenAI-compatible LLM gateway with token-length routing"};
   app.set_version_flag("--version", std::string("turnout ") + TURNOUT_VERSION);
   app.require_subcommand(1);

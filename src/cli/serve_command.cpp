@@ -20,7 +20,9 @@
 #include <fmt/format.h>
 #include <spdlog/logger.h>
 #include <spdlog/spdlog.h>
-#include <poll.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +32,8 @@
 #include <iterator>
 #include <random>
 #include <sstream>
+#include <string>
+#include <string_view>
 #include <thread>
 
 namespace turnout::cli {
@@ -41,6 +45,27 @@ namespace {
 
 // How often each replica charges expired holds (docs/REFERENCE.md §8.4).
 constexpr std::chrono::seconds kHoldSweepInterval{5};
+
+// Writes `text` to fd if it takes it now, never waiting: fd may be a pipe whose reader
+// stopped (stderr shared with a stalled stdout, `2>&1`), and the exit must not wait on it.
+// Setting O_NONBLOCK on fd itself would change the description the parent shares, so a pipe
+// or terminal is reopened through /proc with O_NONBLOCK, and a socket is sent to with
+// MSG_DONTWAIT; a regular file's write does not wait on a reader.
+void write_without_blocking(int fd, std::string_view text) {
+  struct stat status {};
+  if (::fstat(fd, &status) != 0) return;
+  if (S_ISREG(status.st_mode)) {
+    (void)!::write(fd, text.data(), text.size());
+  } else if (S_ISSOCK(status.st_mode)) {
+    (void)!::send(fd, text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  } else {
+    const std::string path = "/proc/self/fd/" + std::to_string(fd);
+    const int own = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (own < 0) return;
+    (void)!::write(own, text.data(), text.size());
+    ::close(own);
+  }
+}
 
 std::string make_instance_id() {
   char host[256] = {0};
@@ -237,9 +262,7 @@ int run_serve(const ServeOptions& opts) {
   // Bounded: a stalled stdout's writer is left behind. Lost lines are said on stderr, but
   // only if stderr takes the line at once: it may be the stalled stdout's pipe (2>&1).
   const std::string lost = access_sink->stop().summary();
-  pollfd stderr_ready{STDERR_FILENO, POLLOUT, 0};
-  if (!lost.empty() && ::poll(&stderr_ready, 1, 100) == 1 && (stderr_ready.revents & POLLOUT) != 0)
-    (void)!::write(STDERR_FILENO, lost.data(), lost.size());
+  if (!lost.empty()) write_without_blocking(STDERR_FILENO, lost);
   spdlog::shutdown();
   return kExitOk;
 }

@@ -35,19 +35,27 @@ struct BatchedLogSink::State {
   std::uint64_t dropped = 0;
   std::uint64_t accepted_bytes = 0;  // appended to pending
   std::uint64_t dropped_bytes = 0;  // of accepted lines the writer dropped
-  // bytes_written when a caller waiting for room saw none written for kRoomWait: later
-  // callers drop at once until the writer writes again.
+  // Batches the writer took from pending: only a take makes room.
+  std::uint64_t takes = 0;
+  // `takes` when a caller waiting for room saw no take for kRoomWait: later callers drop
+  // at once until the writer takes the next batch (one caller's wait per batch, not one
+  // per chunk a slow reader drains).
   std::optional<std::uint64_t> no_room_at;
-  // bytes_written when flush() or stop() gave up after a stall wait with none written:
-  // later waits do not wait again until the writer writes.
+  // settled() when flush() or stop() gave up after a stall wait with no progress: later
+  // waits do not wait again until the writer settles more.
   std::optional<std::uint64_t> stalled_at;
-  // When a wait first lasted a whole stall wait: every later wait ends by it + shutdown_cap.
+  // Once stopping, when a wait first lasted a whole stall wait: every later wait of the
+  // stop ends by it + shutdown_cap. A flush's budget is its own.
   std::optional<std::chrono::steady_clock::time_point> slow_since;
   // The writer's own: the rest of a line whose beginning is on the descriptor.
   std::string carry;
   // Bumped by the writer after each write(2), read without the mutex: progress, not totals.
   std::atomic<std::uint64_t> bytes_written{0};
   std::atomic<std::uint64_t> write_calls{0};
+
+  // Bytes the writer is done with, written or dropped (a descriptor that turns to EPIPE
+  // makes progress too: it drops). Under the mutex (dropped_bytes).
+  std::uint64_t settled() const { return bytes_written.load(std::memory_order_relaxed) + dropped_bytes; }
 
   // Touches only this state, libc and the allocator: a detached writer runs on during
   // spdlog::shutdown() and static destruction, so it must never call spdlog or a metric.
@@ -69,24 +77,25 @@ template <class Done>
 bool BatchedLogSink::wait_for_writer(std::unique_lock<std::mutex>& lock, Done done) {
   State& s = *state_;
   if (done()) return true;
-  std::uint64_t seen = s.bytes_written.load(std::memory_order_relaxed);
-  if (s.stalled_at == seen) return false;  // found stalled before, nothing written since
+  std::uint64_t seen = s.settled();
+  if (s.stalled_at == seen) return false;  // found stalled before, no progress since
+  // The stop's budget is shared by all its waits; a flush's ends with it, so a reader that
+  // was slow once does not cut every later flush short.
+  std::optional<std::chrono::steady_clock::time_point> flush_slow_since;
+  std::optional<std::chrono::steady_clock::time_point>& slow_since = s.stopping ? s.slow_since : flush_slow_since;
   for (;;) {
     const auto now = std::chrono::steady_clock::now();
     auto until = now + stall_wait_;
-    if (s.slow_since) until = std::min(until, *s.slow_since + shutdown_cap_);
+    if (slow_since) until = std::min(until, *slow_since + shutdown_cap_);
     if (until <= now) return false;
-    if (s.progress.wait_until(lock, until, done)) {
-      s.slow_since.reset();
-      return true;
-    }
-    const std::uint64_t written = s.bytes_written.load(std::memory_order_relaxed);
-    if (written == seen) {
-      s.stalled_at = written;
+    if (s.progress.wait_until(lock, until, done)) return true;
+    const std::uint64_t settled = s.settled();
+    if (settled == seen) {
+      s.stalled_at = settled;
       return false;
     }
-    seen = written;
-    if (!s.slow_since) s.slow_since = now;
+    seen = settled;
+    if (!slow_since) slow_since = now;
   }
 }
 
@@ -134,11 +143,11 @@ void BatchedLogSink::log(const spdlog::details::log_msg& msg) {
     return;
   }
   if (s.pending.size() >= kMaxPendingBytes) {
-    const std::uint64_t seen = s.bytes_written.load(std::memory_order_relaxed);
+    const std::uint64_t seen = s.takes;
     const auto has_room = [&] { return s.pending.size() < kMaxPendingBytes || s.stopping; };
-    // A caller that found the writer making no progress spares the next ones the wait.
+    // A caller that found the writer taking no batch spares the next ones the wait.
     if (s.no_room_at == seen || !s.has_room.wait_for(lock, kRoomWait, has_room) || s.stopping) {
-      if (!has_room() && s.bytes_written.load(std::memory_order_relaxed) == seen) s.no_room_at = seen;
+      if (!has_room() && s.takes == seen) s.no_room_at = seen;
       ++s.dropped;
       return;
     }
@@ -214,6 +223,7 @@ void BatchedLogSink::State::run() {
     {
       std::lock_guard lock(mutex);
       batch.swap(pending);
+      if (!batch.empty()) ++takes;
       answered = flushes_asked;
       stop = stopping;
     }

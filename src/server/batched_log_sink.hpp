@@ -10,8 +10,8 @@
 // within ~2 ms plus a write, under load and after an idle spell.
 //
 // Memory is bounded, and no logger waits for long: past kMaxPendingBytes a caller waits for
-// room at most kRoomWait, and not at all once a caller saw the writer make no progress in
-// that time (until it writes again); a line that finds no room is dropped and counted. The
+// room at most kRoomWait, and not at all once a caller saw the writer take no batch in that
+// time (until it takes the next); a line that finds no room is dropped and counted. The
 // access log must not be able to stop the gateway (the ledger is the durable record).
 //
 // Only whole lines reach the descriptor: when a write fails part-way through a line
@@ -20,9 +20,12 @@
 // non-blocking descriptor that is full (EAGAIN) is waited for with poll(2), as a blocking
 // one would be. The sink writes to its own duplicate of the descriptor, so the caller may
 // close its number whenever it likes and a writer never writes into whatever reuses it.
-// flush() and stop() hand the rest to the writer and wait while it makes progress: they
-// give up after stall_wait with no byte written, or once shutdown_cap has passed since the
-// writer was first found slow (one budget for every wait: serve calls both). A stdout whose
+// flush() and stop() hand the rest to the writer and wait while it makes progress (bytes
+// written or dropped): they give up after stall_wait with none, or once shutdown_cap has
+// passed since the writer was first found slow (a flush's budget is its own; the stop's is
+// one for all its waits). A reader slower than kWriteChunk per stall_wait (32 KB/s) counts
+// as stalled. A later wait after a give-up returns at once unless the writer has made
+// progress since. A stdout whose
 // reader stopped reading then blocks the writer in write(2), not the shutdown: the writer's
 // state is shared with its thread, which is detached (what it holds goes with the process,
 // and a large write cut by the exit can leave the last line cut).

@@ -3,10 +3,11 @@
 // substitution, ./turnout.yaml discovery, --version and --help.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { UPSTREAM_KEY, makeTempDir, runTurnout, startGateway, startMock, stopAll, writeConfig, baseConfig } from './lib/harness.mjs';
+import { UPSTREAM_KEY, makeTempDir, runTurnout, startGateway, startMock, stopAll, turnoutBin, writeConfig, baseConfig } from './lib/harness.mjs';
 import { chatPromptTokens, femtoToNumber, promptWithTokens, tokenCost, tokenIds } from './lib/reference.mjs';
 
 let dir;
@@ -82,6 +83,14 @@ describe('turnout tokens', () => {
     const fromStdin = await runTurnout(['tokens', '--encoding', 'o200k_base', '-'], { input: bytes });
     assert.equal(fromStdin.code, 0, fromStdin.stderr);
     assert.equal(fromStdin.stdout, `${expected}\n`);
+  });
+
+  it('a standard descriptor closed by the caller reads as /dev/null, not as an error or a later file', async () => {
+    // `turnout tokens <&-`: descriptor 0 is opened on /dev/null before anything else, so
+    // stdin is empty (and no file or socket opened later can take the number 0, 1 or 2).
+    const result = spawnSync('bash', ['-c', '"$0" tokens <&-', turnoutBin()], { encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, '0\n');
   });
 
   it('an unknown encoding or a missing file is a usage error (exit 2)', async () => {

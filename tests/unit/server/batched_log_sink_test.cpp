@@ -482,6 +482,38 @@ TEST(BatchedLogSink, ATricklingReaderIsLeftAfterTheShutdownCap) {
   EXPECT_EQ(taken + rest.size(), kLines * (5 + pad.size() + 1));
 }
 
+// A flush that gave up on a reader slow at the time has no say over later flushes: once the
+// reader is fast again, a flush waits until every line logged before it is written.
+TEST(BatchedLogSink, AFlushThatGaveUpDoesNotCutLaterFlushesShort) {
+  Pipe pipe;
+  const std::string pad(1000, 'x');
+  const std::size_t line_size = 5 + pad.size() + 1;
+  std::atomic<bool> fast{false};
+  std::atomic<bool> done{false};
+  std::string got;
+  std::thread reader([&] {  // 8 KB every 10 ms until told to read everything as it comes
+    char buffer[65536];
+    while (!done.load()) {
+      const ssize_t n = ::read(pipe.fds[0], buffer, fast.load() ? sizeof buffer : 8192);
+      if (n > 0) got.append(buffer, static_cast<std::size_t>(n));
+      if (!fast.load() || n <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(fast.load() ? 1 : 10));
+    }
+  });
+  auto sink = std::make_shared<BatchedLogSink>(pipe.fds[1], std::chrono::milliseconds(400), std::chrono::milliseconds(300));
+  spdlog::logger log("test", sink);
+  for (int i = 0; i < 3000; ++i) log.info("{:05d}{}", i, pad);  // ~3 MB: ~4 s at 800 KB/s
+  log.flush();  // gives up: progress, but past the cap
+  fast = true;
+  for (int i = 3000; i < 4000; ++i) log.info("{:05d}{}", i, pad);
+  log.flush();
+  done = true;
+  reader.join();
+  const std::string rest = pipe.read_available();  // at most the pipe's 64 KB
+  EXPECT_EQ(got.size() + rest.size(), 4000 * line_size)
+      << "the second flush returned before its lines were written (the first one's give-up stuck)";
+  EXPECT_FALSE(sink->stop().writer_left);
+}
+
 // A write cut mid-line with no line after it: the stop writes the line's rest, so the file
 // does not end in a fragment.
 TEST(BatchedLogSink, TheStopCompletesALastCutLine) {
