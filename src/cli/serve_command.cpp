@@ -21,11 +21,13 @@
 #include <spdlog/logger.h>
 #include <spdlog/spdlog.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -50,7 +52,10 @@ constexpr std::chrono::seconds kHoldSweepInterval{5};
 // stopped (stderr shared with a stalled stdout, `2>&1`), and the exit must not wait on it.
 // Setting O_NONBLOCK on fd itself would change the description the parent shares, so a pipe
 // or terminal is reopened through /proc with O_NONBLOCK, and a socket is sent to with
-// MSG_DONTWAIT; a regular file's write does not wait on a reader.
+// MSG_DONTWAIT; a regular file's write does not wait on a reader. Where the reopen is refused
+// (stderr owned by another user, as under `docker --user`; no /proc), the line is written
+// only if poll(2) says the descriptor takes it now: a small window remains there in which a
+// left-behind writer on the same pipe takes the space first.
 void write_without_blocking(int fd, std::string_view text) {
   struct stat status {};
   if (::fstat(fd, &status) != 0) return;
@@ -61,9 +66,13 @@ void write_without_blocking(int fd, std::string_view text) {
   } else {
     const std::string path = "/proc/self/fd/" + std::to_string(fd);
     const int own = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (own < 0) return;
-    (void)!::write(own, text.data(), text.size());
-    ::close(own);
+    if (own >= 0) {
+      (void)!::write(own, text.data(), text.size());
+      ::close(own);
+    } else if (errno != ENXIO) {  // ENXIO: a FIFO with no reader, nobody to tell
+      pollfd ready{fd, POLLOUT, 0};
+      if (::poll(&ready, 1, 100) == 1 && (ready.revents & POLLOUT) != 0) (void)!::write(fd, text.data(), text.size());
+    }
   }
 }
 

@@ -6,7 +6,9 @@
 #include <CLI/CLI.hpp>
 
 #include <cerrno>
+#include <atomic>
 #include <csignal>
+#include <cstdint>
 #include <cstddef>
 #include <cstring>
 #include <iostream>
@@ -35,16 +37,28 @@ struct TokensOptions {
 // Mapped files are read in place: a file truncated while it is counted, or a read error
 // under the mapping, raises SIGBUS at the first access past what is left. That ends the
 // command with a message and exit 1 instead of a "Bus error" core dump (only async-signal-
-// safe calls here).
-extern "C" void report_input_fault(int) {
-  static constexpr char kMessage[] = "turnout tokens: the input file changed or failed while it was read\n";
-  [[maybe_unused]] const ssize_t ignored = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
-  ::_exit(1);
+// safe calls here). A SIGBUS outside the mapping (a real fault elsewhere) keeps its default
+// effect: the handler steps aside and the faulting access repeats. The mapping's bounds
+// are the one piece of process-wide state, as a signal handler can reach nothing else.
+std::atomic<std::uintptr_t> mapped_input_begin{0};
+std::atomic<std::uintptr_t> mapped_input_end{0};
+
+extern "C" void report_input_fault(int, siginfo_t* info, void*) {
+  const auto address = reinterpret_cast<std::uintptr_t>(info->si_addr);
+  if (address >= mapped_input_begin.load() && address < mapped_input_end.load()) {
+    static constexpr char kMessage[] = "turnout tokens: the input file changed or failed while it was read\n";
+    [[maybe_unused]] const ssize_t ignored = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+    ::_exit(1);
+  }
+  ::signal(SIGBUS, SIG_DFL);
 }
 
-void report_faults_of_mapped_input() {
+void report_faults_of_mapped_input(const void* mapping, std::size_t bytes) {
+  mapped_input_begin = reinterpret_cast<std::uintptr_t>(mapping);
+  mapped_input_end = reinterpret_cast<std::uintptr_t>(mapping) + bytes;
   struct sigaction action {};
-  action.sa_handler = report_input_fault;
+  action.sa_sigaction = report_input_fault;
+  action.sa_flags = SA_SIGINFO;
   sigemptyset(&action.sa_mask);
   ::sigaction(SIGBUS, &action, nullptr);
 }
@@ -91,9 +105,9 @@ class InputText {
 
  private:
   bool map(int fd, std::size_t bytes) {
-    report_faults_of_mapped_input();
     void* const mapping = ::mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     if (mapping == MAP_FAILED) return false;
+    report_faults_of_mapped_input(mapping, bytes);
     mapping_ = mapping;
     mapped_bytes_ = bytes;
     return true;

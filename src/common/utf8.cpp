@@ -148,7 +148,9 @@ std::string replace_invalid_utf8(std::string_view text) {
   // `turnout tokens` on such a file). Pages never written are never backed, but the
   // address space is: past 64 MB of input the reserve falls back to 1.5x, so a large file
   // with one bad byte does not ask for three times its size (refused under strict
-  // overcommit or a `ulimit -v`), and the repair grows its output itself if it must.
+  // overcommit or a `ulimit -v`), and the repair grows its output itself if it must (for
+  // binary input that growth holds the 1.5x buffer and a larger one at once: rare, and
+  // only for a file that is not text).
   constexpr std::size_t kWorstCaseReserveLimit = std::size_t{64} << 20;
   std::string out;
   out.reserve(text.size() <= kWorstCaseReserveLimit ? 3 * text.size() + 16 : text.size() + text.size() / 2);

@@ -111,7 +111,7 @@ BatchedLogSink::Stopped BatchedLogSink::stop() {
   if (writer_.joinable()) {
     result.writer_left = !wait_for_writer(lock, [&] { return s.finished; });
     if (result.writer_left) {
-      const std::uint64_t settled = s.bytes_written.load(std::memory_order_relaxed) + s.dropped_bytes;
+      const std::uint64_t settled = s.settled();
       result.unwritten_bytes = s.accepted_bytes > settled ? s.accepted_bytes - settled : 0;
     }
   }

@@ -64,8 +64,9 @@ class BatchedLogSink final : public spdlog::sinks::sink {
   static constexpr std::chrono::milliseconds kShutdownCap{10000};
 
   // The sink writes to its own duplicate of fd (made here, close-on-exec, closed by the last
-  // of the sink and its writer); if fd cannot be duplicated (stdout closed), every line is
-  // dropped and counted. stall_wait and shutdown_cap bound flush() and stop().
+  // of the sink and its writer); if fd cannot be duplicated (a closed descriptor: serve
+  // never passes one, it opens /dev/null on closed descriptors 0-2), every line is dropped
+  // and counted. stall_wait and shutdown_cap bound flush() and stop().
   explicit BatchedLogSink(int fd, std::chrono::milliseconds stall_wait = kStallWait,
                           std::chrono::milliseconds shutdown_cap = kShutdownCap);
   ~BatchedLogSink() override;  // stop(), unless called already
