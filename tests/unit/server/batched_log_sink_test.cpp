@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <future>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -61,6 +62,54 @@ struct Pipe {
 std::string expected_lines(int count, int from = 0) {
   std::string out;
   for (int i = from; i < from + count; ++i) out += "{\"n\":" + std::to_string(i) + "}\n";
+  return out;
+}
+
+// A temporary file (unlinked) whose writes fail with EFBIG past limit() bytes: RLIMIT_FSIZE,
+// with SIGXFSZ ignored so the write fails instead of the signal killing the test. The
+// limit and the handler are put back by lift() and at destruction.
+struct SizeLimitedFile {
+  int fd = -1;
+  rlimit old_limit{};
+  void (*old_handler)(int) = SIG_DFL;
+
+  bool open() {
+    char path[] = "/tmp/turnout-sink-test-XXXXXX";
+    fd = ::mkstemp(path);
+    if (fd < 0) return false;
+    ::unlink(path);
+    old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    return ::getrlimit(RLIMIT_FSIZE, &old_limit) == 0;
+  }
+  bool limit(rlim_t bytes) const {
+    const rlimit small{bytes, old_limit.rlim_max};
+    return ::setrlimit(RLIMIT_FSIZE, &small) == 0;
+  }
+  void lift() const { ::setrlimit(RLIMIT_FSIZE, &old_limit); }
+  // The file's first 4 KB; nullopt if it cannot be read.
+  std::optional<std::string> contents() const {
+    std::string got(4096, '\0');
+    const ssize_t n = ::pread(fd, got.data(), got.size(), 0);
+    if (n < 0) return std::nullopt;
+    got.resize(static_cast<std::size_t>(n));
+    return got;
+  }
+  ~SizeLimitedFile() {
+    if (fd < 0) return;
+    lift();
+    std::signal(SIGXFSZ, old_handler);
+    ::close(fd);
+  }
+};
+
+// Lines [from, to) as the size-limit tests log them: {"n":042} and a newline, 10 bytes.
+std::string padded_lines(int from, int to) {
+  std::string out;
+  char text[32];
+  for (int i = from; i < to; ++i) {
+    std::snprintf(text, sizeof text, "{\"n\":%03d}\n", i);
+    out += text;
+  }
   return out;
 }
 
@@ -277,44 +326,25 @@ TEST(BatchedLogSink, AFullNonBlockingDescriptorIsWaitedFor) {
 // behaves alike) leaves no cut line in the log: the line's rest is written before the
 // next lines once the descriptor takes bytes again, and the lines after it are dropped.
 TEST(BatchedLogSink, AWriteThatFailsMidLineLeavesNoCutLine) {
-  char path[] = "/tmp/turnout-sink-test-XXXXXX";
-  const int fd = ::mkstemp(path);
-  ASSERT_GE(fd, 0);
-  ::unlink(path);
-  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of the signal
-  rlimit old_limit{};
-  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
-  // Each line is 10 bytes ({"n":042} and a newline): byte 1,005 falls inside line 100.
-  const auto line = [](int n) {
-    char text[32];
-    std::snprintf(text, sizeof text, "{\"n\":%03d}\n", n);
-    return std::string(text);
-  };
+  SizeLimitedFile file;
+  ASSERT_TRUE(file.open());
   std::uint64_t dropped = 0;
   {
-    auto sink = std::make_shared<BatchedLogSink>(fd);
+    auto sink = std::make_shared<BatchedLogSink>(file.fd);
     spdlog::logger log("test", sink);
-    const rlimit small{1005, old_limit.rlim_max};
-    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+    ASSERT_TRUE(file.limit(1005));  // byte 1,005 falls inside line 100
     for (int i = 0; i < 200; ++i) log.info("{{\"n\":{:03}}}", i);
     log.flush();
     // The cut line's rest is refused again: these lines are dropped, not glued to it.
     for (int i = 300; i < 310; ++i) log.info("{{\"n\":{:03}}}", i);
     log.flush();
-    ::setrlimit(RLIMIT_FSIZE, &old_limit);
+    file.lift();
     dropped = sink->dropped_lines();
     for (int i = 200; i < 210; ++i) log.info("{{\"n\":{:03}}}", i);
   }
-  std::signal(SIGXFSZ, old_handler);
-  std::string expected;
-  for (int i = 0; i <= 100; ++i) expected += line(i);
-  for (int i = 200; i < 210; ++i) expected += line(i);
-  std::string got(4096, '\0');
-  const ssize_t n = ::pread(fd, got.data(), got.size(), 0);
-  ::close(fd);
-  ASSERT_GE(n, 0);
-  got.resize(static_cast<std::size_t>(n));
-  EXPECT_EQ(got, expected);
+  const auto got = file.contents();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, padded_lines(0, 101) + padded_lines(200, 210));
   EXPECT_EQ(dropped, 109u);  // lines 101-199 and 300-309
 }
 
@@ -528,39 +558,21 @@ TEST(BatchedLogSink, AFlushThatGaveUpDoesNotCutLaterFlushesShort) {
 // A write cut mid-line with no line after it: the stop writes the line's rest, so the file
 // does not end in a fragment.
 TEST(BatchedLogSink, TheStopCompletesALastCutLine) {
-  char path[] = "/tmp/turnout-sink-test-XXXXXX";
-  const int fd = ::mkstemp(path);
-  ASSERT_GE(fd, 0);
-  ::unlink(path);
-  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
-  rlimit old_limit{};
-  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  SizeLimitedFile file;
+  ASSERT_TRUE(file.open());
   std::uint64_t dropped = 0;
   {
-    auto sink = std::make_shared<BatchedLogSink>(fd);
+    auto sink = std::make_shared<BatchedLogSink>(file.fd);
     spdlog::logger log("test", sink);
-    const rlimit small{1005, old_limit.rlim_max};
-    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+    ASSERT_TRUE(file.limit(1005));
     for (int i = 0; i < 200; ++i) log.info("{{\"n\":{:03}}}", i);
     log.flush();
-    ::setrlimit(RLIMIT_FSIZE, &old_limit);
+    file.lift();
     dropped = sink->stop().dropped_lines;
   }
-  std::signal(SIGXFSZ, old_handler);
-  std::string got(4096, '\0');
-  const ssize_t n = ::pread(fd, got.data(), got.size(), 0);
-  ::close(fd);
-  ASSERT_GE(n, 0);
-  got.resize(static_cast<std::size_t>(n));
-  EXPECT_EQ(got, [] {
-    std::string out;
-    char text[32];
-    for (int i = 0; i <= 100; ++i) {
-      std::snprintf(text, sizeof text, "{\"n\":%03d}\n", i);
-      out += text;
-    }
-    return out;
-  }());
+  const auto got = file.contents();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, padded_lines(0, 101));
   EXPECT_EQ(dropped, 99u);
 }
 
