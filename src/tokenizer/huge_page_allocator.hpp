@@ -1,9 +1,10 @@
 #pragma once
 // An allocator for the vocabulary's randomly read tables (the index's buckets and their
-// second heads; the presence filter, 128/256 KB, is below kMinBytes): an array of at
-// least kMinBytes is placed on its own 2 MB-aligned range, rounded up to whole 2 MB, that
-// the kernel is asked to back with transparent huge pages (madvise(MADV_HUGEPAGE); the
-// usual THP mode is "madvise", which gives none without it). A lookup of text never seen
+// second heads; the presence filter, 128/256 KB, would stay below kMinBytes and keeps the
+// ordinary allocator): an array of at least kMinBytes is placed on its own 2 MB-aligned
+// range, rounded up to whole 2 MB, that the kernel is asked to back with transparent huge
+// pages (madvise(MADV_HUGEPAGE); the usual THP mode is "madvise", which gives none without
+// it). A lookup of text never seen
 // reads a line at a random place in several MB (o200k_base's buckets and second heads:
 // 5.2 MB, ~1,300 4 KB pages, as many TLB entries as the second-level TLB holds), and
 // building the tables at start-up took a page fault per 4 KB. The rounding costs memory:

@@ -215,7 +215,7 @@ class Vocabulary {
   // tokens of up to 8 bytes).
   std::vector<std::uint64_t, HugePageAllocator<std::uint64_t>> second_heads_;
   std::uint64_t bucket_count_ = 0;
-  std::vector<std::uint64_t, HugePageAllocator<std::uint64_t>> presence_filter_;  // "may be a token", see filter_mask_of()
+  std::vector<std::uint64_t> presence_filter_;  // "may be a token", see filter_mask_of()
   unsigned filter_shift_ = 63;                  // hash >> filter_shift_ is the filter word
   std::array<TokenId, 256> byte_rank_{};
   std::vector<TokenId> byte_pair_rank_;  // 65536 entries
