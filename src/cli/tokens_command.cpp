@@ -78,24 +78,28 @@ class InputText {
     if (mapping_ != nullptr) ::munmap(mapping_, mapped_bytes_);
   }
 
-  // 0, or the errno of the failure.
-  int read(const std::string& file) {
+  // Why the input could not be had: the errno, and whether the file was opened and then
+  // failed while it was read (exit 1, as a mapped file's fault is) rather than could not be
+  // opened or is a directory (a usage error, exit 2).
+  struct Failure {
+    int error = 0;
+    bool while_reading = false;
+  };
+  std::optional<Failure> read(const std::string& file) {
     if (file.empty() || file == "-") return read_all(STDIN_FILENO);
     const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno;
+    if (fd < 0) return Failure{errno};
     struct stat status {};
-    int error = 0;
+    std::optional<Failure> failure;
     if (::fstat(fd, &status) != 0) {
-      error = errno;
+      failure = Failure{errno};
     } else if (S_ISDIR(status.st_mode)) {
-      error = EISDIR;
-    } else if (S_ISREG(status.st_mode) && status.st_size > 0 && map(fd, static_cast<std::size_t>(status.st_size))) {
-      error = 0;
-    } else {
-      error = read_all(fd);  // /proc files and pipes say a length of 0; and any mapping refused
+      failure = Failure{EISDIR};
+    } else if (!(S_ISREG(status.st_mode) && status.st_size > 0 && map(fd, static_cast<std::size_t>(status.st_size)))) {
+      failure = read_all(fd);  // /proc files and pipes say a length of 0; and any mapping refused
     }
     ::close(fd);
-    return error;
+    return failure;
   }
 
   std::string_view text() const {
@@ -113,7 +117,7 @@ class InputText {
     return true;
   }
 
-  int read_all(int fd) {
+  std::optional<Failure> read_all(int fd) {
     constexpr std::size_t kChunk = std::size_t{1} << 20;
     std::size_t used = 0;
     for (;;) {
@@ -121,13 +125,14 @@ class InputText {
       const ssize_t got = ::read(fd, read_.data() + used, kChunk);
       if (got < 0) {
         if (errno == EINTR) continue;
-        return errno;
+        // A directory given as stdin (`< /`) is a usage error like a directory FILE.
+        return Failure{errno, errno != EISDIR};
       }
       if (got == 0) break;
       used += static_cast<std::size_t>(got);
     }
     read_.resize(used);
-    return 0;
+    return std::nullopt;
   }
 
   void* mapping_ = nullptr;
@@ -144,9 +149,13 @@ int run_tokens(const TokensOptions& options) {
   }
   std::ios::sync_with_stdio(false);
   InputText input;
-  if (const int error = input.read(options.file); error != 0) {
+  if (const auto failure = input.read(options.file)) {
     const std::string name = options.file.empty() || options.file == "-" ? "stdin" : options.file;
-    std::cerr << "turnout tokens: cannot read " << name << ": " << std::strerror(error) << "\n";
+    if (failure->while_reading) {
+      std::cerr << "turnout tokens: " << name << " failed while it was read: " << std::strerror(failure->error) << "\n";
+      return 1;
+    }
+    std::cerr << "turnout tokens: cannot read " << name << ": " << std::strerror(failure->error) << "\n";
     return 2;
   }
   const tokenizer::Encoding& enc = tokenizer::Encoding::get(*encoding);

@@ -103,6 +103,19 @@ describe('turnout tokens', () => {
     assert.equal(directory.code, 2);
     assert.match(directory.stderr, /cannot read/);
   });
+
+  it('a file that opens but fails while it is read is exit 1, a directory on stdin exit 2', async () => {
+    // /proc/self/mem opens, says it is a regular file of length 0 (so it is read, not
+    // mapped), and its first read fails with EIO: the read path's failure, which must end
+    // the same way as a mapped file that fails (exit 1), not as a usage error.
+    const failing = await runTurnout(['tokens', '/proc/self/mem']);
+    assert.equal(failing.code, 1, failing.stderr);
+    assert.match(failing.stderr, /\/proc\/self\/mem failed while it was read: Input\/output error/);
+    assert.equal(failing.stdout, '');
+    const stdinDirectory = spawnSync('bash', ['-c', '"$0" tokens < /', turnoutBin()], { encoding: 'utf8' });
+    assert.equal(stdinDirectory.status, 2, stdinDirectory.stderr);
+    assert.match(stdinDirectory.stderr, /cannot read stdin: Is a directory/);
+  });
 });
 
 describe('turnout route', () => {
