@@ -219,7 +219,8 @@ int run_serve(const ServeOptions& opts) {
   std::vector<boost::asio::any_io_executor> executors;
   for (unsigned i = 0; i < server->threads(); ++i) executors.push_back(server->worker_context(i).get_executor());
   GatewayOptions gateway_options{make_instance_id(), access_log, admission.get(), governance_store.get(),
-                                 [&opts] { return load_serve_config(opts); }};
+                                 [&opts] { return load_serve_config(opts); },
+                                 [access_sink] { return access_sink->dropped_lines(); }};
   auto created = Gateway::create(config, **ledger, executors, gateway_options);
   if (!created) {
     std::cerr << "turnout: config error: " << created.error().message << "\n";

@@ -168,6 +168,12 @@ void append_cooldown_metrics(std::string& out, const std::vector<resilience::Mod
     out += fmt::format("turnout_model_cooldown{{model=\"{}\"}} {}\n", escape_label(m.model), m.cooling_down ? 1 : 0);
 }
 
+void append_access_log_metrics(std::string& out, std::uint64_t dropped_lines) {
+  out += "# HELP turnout_access_log_dropped_lines_total Access-log lines lost: stdout refused them, or stayed full past the sink's bound.\n";
+  out += "# TYPE turnout_access_log_dropped_lines_total counter\n";
+  out += fmt::format("turnout_access_log_dropped_lines_total {}\n", dropped_lines);
+}
+
 void append_trace_export_metrics(std::string& out, const tracing::ExporterCounters& counters) {
   out += "# HELP turnout_trace_spans_exported_total Spans the OTLP collector accepted.\n";
   out += "# TYPE turnout_trace_spans_exported_total counter\n";

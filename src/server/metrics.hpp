@@ -98,6 +98,10 @@ class Metrics {
 // turnout_model_cooldown{model} (1 while the model is skipped) for every tracked model.
 void append_cooldown_metrics(std::string& out, const std::vector<resilience::ModelCooldownState>& models);
 
+// Appends turnout_access_log_dropped_lines_total: access-log lines lost (stdout stalled,
+// closed or failing), which the log itself cannot tell.
+void append_access_log_metrics(std::string& out, std::uint64_t dropped_lines);
+
 // Appends the trace exporter's counters (only while tracing is on).
 void append_trace_export_metrics(std::string& out, const tracing::ExporterCounters& counters);
 

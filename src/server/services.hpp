@@ -56,6 +56,8 @@ struct GatewayOptions {
   // Re-reads the config as start-up read it (file, environment, command-line overrides),
   // for POST /admin/v1/reload; null where there is no file to re-read.
   std::function<Result<config::Config>()> load_config;
+  // Access-log lines lost so far (a stalled or failing stdout), for /metrics; null: not shown.
+  std::function<std::uint64_t()> access_log_dropped_lines;
 };
 
 struct WorkerState {

@@ -276,7 +276,18 @@ describe('the access log', () => {
       await sleep(20);  // past the sink's gather time: each call's line is written alone
     }
     assert.ok(gateway.handle.running, 'the gateway died with its stdout');
+    // The loss shows in /metrics (the log cannot say it): the five calls' lines at least,
+    // once the sink has tried them.
+    let dropped = 0;
+    for (const deadline = Date.now() + 5000; dropped < 5 && Date.now() < deadline; await sleep(20)) {
+      const metrics = await gateway.request('GET', '/metrics');
+      const sample = /^turnout_access_log_dropped_lines_total (\d+)$/m.exec(metrics.text);
+      assert.ok(sample, 'turnout_access_log_dropped_lines_total in /metrics');
+      dropped = Number(sample[1]);
+    }
+    assert.ok(dropped >= 5, `${dropped} dropped lines in /metrics`);
     const exit = await gateway.stop();
     assert.deepEqual(exit, { code: 0, signal: null });
+    assert.match(gateway.handle.stderr, /access log: \d+ lines dropped/);
   });
 });

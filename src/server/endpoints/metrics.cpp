@@ -10,6 +10,8 @@ boost::asio::awaitable<std::optional<HttpResponse>> metrics(Services& services, 
   res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
   res.body() = services.metrics.render();
   append_cooldown_metrics(res.body(), call.settings.cooldowns->snapshot(Clock::now()));
+  if (services.options.access_log_dropped_lines)
+    append_access_log_metrics(res.body(), services.options.access_log_dropped_lines());
   if (services.tracer) append_trace_export_metrics(res.body(), services.tracer->counters());
   if (services.options.governance_store != nullptr && services.options.admission != nullptr) {
     governance::GovernanceStore* store = services.options.governance_store;
