@@ -41,6 +41,7 @@ struct BatchedLogSink::State {
   // at once until the writer takes the next batch (one caller's wait per batch, not one
   // per chunk a slow reader drains).
   std::optional<std::uint64_t> no_room_at;
+  std::uint64_t room_waits = 0;  // callers that waited for room (room_waits())
   // settled() when flush() or stop() gave up after a stall wait with no progress: later
   // waits do not wait again until the writer settles more.
   std::optional<std::uint64_t> stalled_at;
@@ -146,7 +147,9 @@ void BatchedLogSink::log(const spdlog::details::log_msg& msg) {
     const std::uint64_t seen = s.takes;
     const auto has_room = [&] { return s.pending.size() < kMaxPendingBytes || s.stopping; };
     // A caller that found the writer taking no batch spares the next ones the wait.
-    if (s.no_room_at == seen || !s.has_room.wait_for(lock, kRoomWait, has_room) || s.stopping) {
+    const bool drop_at_once = s.no_room_at == seen;
+    if (!drop_at_once) ++s.room_waits;
+    if (drop_at_once || !s.has_room.wait_for(lock, kRoomWait, has_room) || s.stopping) {
       if (!has_room() && s.takes == seen) s.no_room_at = seen;
       ++s.dropped;
       return;
@@ -180,6 +183,11 @@ void BatchedLogSink::set_formatter(std::unique_ptr<spdlog::formatter>) {}
 std::uint64_t BatchedLogSink::dropped_lines() const {
   std::lock_guard lock(state_->mutex);
   return state_->dropped;
+}
+
+std::uint64_t BatchedLogSink::room_waits() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->room_waits;
 }
 
 std::uint64_t BatchedLogSink::write_calls() const { return state_->write_calls.load(std::memory_order_relaxed); }

@@ -98,6 +98,9 @@ class BatchedLogSink final : public spdlog::sinks::sink {
   // Lines not written: refused by the descriptor, or finding no room (a line cut by a failed
   // write is counted once the stop gives up on its rest).
   std::uint64_t dropped_lines() const;
+  // Callers that found the buffer full and waited (at most kRoomWait) for room (a test's
+  // check that one wait is paid per batch the writer takes, not per chunk it writes).
+  std::uint64_t room_waits() const;
   // write(2) calls made, failed ones too (a test's check that a full descriptor is waited
   // for, not spun on).
   std::uint64_t write_calls() const;

@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -592,6 +593,85 @@ TEST(BatchedLogSink, TheWriterGoesIdle) {
   log.info(R"({"n":1})");  // and wakes for the next line
   pipe.read_until(got, expected_lines(2).size());
   EXPECT_EQ(got, expected_lines(2));
+}
+
+// A reader slower than the logging: only the writer's take of a batch makes room, so once a
+// caller has waited kRoomWait and seen no take, later callers drop at once until the next
+// take, however many chunks of its batch the writer gets out meanwhile. (When each chunk
+// written re-armed the wait, every chunk a slow reader drained cost some caller, an event
+// loop, a full kRoomWait.)
+TEST(BatchedLogSink, ChunksWrittenWithinOneBatchDoNotRearmTheWaitForRoom) {
+  Pipe pipe;
+  ASSERT_GT(::fcntl(pipe.fds[1], F_SETPIPE_SZ, 4096), 0);
+  // Fill the pipe, so the writer's first write(2) blocks at once.
+  ::fcntl(pipe.fds[1], F_SETFL, O_NONBLOCK);
+  const std::string filler(4096, 'f');
+  while (::write(pipe.fds[1], filler.data(), filler.size()) > 0) {
+  }
+  ::fcntl(pipe.fds[1], F_SETFL, 0);
+  std::size_t filled = 0;  // bytes of filler in the pipe, read back first
+  {
+    int queued = 0;
+    ASSERT_EQ(::ioctl(pipe.fds[0], FIONREAD, &queued), 0);
+    filled = static_cast<std::size_t>(queued);
+  }
+
+  auto sink = std::make_shared<BatchedLogSink>(pipe.fds[1]);
+  spdlog::logger log("test", sink);
+  // The first batch: one line of eight write chunks, which the writer writes a chunk per
+  // write(2) (it holds no line boundary), blocked in the first.
+  const std::string big(8 * BatchedLogSink::kWriteChunk, 'b');
+  log.info("{}", big);
+  const auto wait_for_writes = [&](std::uint64_t calls) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (sink->write_calls() < calls && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return sink->write_calls() >= calls;
+  };
+  ASSERT_TRUE(wait_for_writes(1));
+
+  // Fill the buffer to its bound: every line taken, none dropped yet.
+  const std::string pad(999, 'x');
+  const std::size_t to_bound = BatchedLogSink::kMaxPendingBytes / (pad.size() + 1) + 1;
+  for (std::size_t i = 0; i < to_bound; ++i) log.info("{}", pad);
+  ASSERT_EQ(sink->dropped_lines(), 0u);
+  ASSERT_EQ(sink->room_waits(), 0u);
+  // The first caller to find no room waits (and sees no take: the writer is blocked), later
+  // ones drop at once.
+  for (int i = 0; i < 20; ++i) log.info("{}", pad);
+  EXPECT_EQ(sink->room_waits(), 1u);
+  EXPECT_EQ(sink->dropped_lines(), 20u);
+
+  // The reader drains the filler and the first chunk: the writer's first write(2) returns
+  // and its second (of the same batch) blocks. Bytes were written; no batch was taken.
+  // One pipe's worth per read: read_available() could chase the writer through its batch.
+  std::string got;
+  char buffer[4096];
+  while (sink->write_calls() < 2 && got.size() < filled + 2 * BatchedLogSink::kWriteChunk) {
+    const ssize_t n = ::read(pipe.fds[0], buffer, sizeof buffer);
+    if (n > 0) got.append(buffer, static_cast<std::size_t>(n));
+    else std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(wait_for_writes(2));
+  ASSERT_LT(got.size(), filled + big.size()) << "the writer finished its first batch";
+  for (int i = 0; i < 20; ++i) log.info("{}", pad);
+  EXPECT_EQ(sink->room_waits(), 1u) << "a chunk written re-armed the wait for room";
+  EXPECT_EQ(sink->dropped_lines(), 40u);
+
+  // Drain the rest: the big line and the buffered lines arrive whole, in order.
+  std::atomic<bool> flushed{false};
+  std::thread reader([&] {
+    while (!flushed.load()) {
+      got += pipe.read_available();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  log.flush();
+  flushed = true;
+  reader.join();
+  got += pipe.read_available();
+  EXPECT_EQ(got.size(), filled + big.size() + 1 + to_bound * (pad.size() + 1));
+  EXPECT_EQ(got.compare(filled, big.size() + 1, big + "\n"), 0);
 }
 
 }  // namespace
