@@ -32,8 +32,8 @@ Result<void> create_watermark_trigger(Database& db) { return db.exec(kWatermarkT
 std::span<const Migration> ledger_migrations() {
   // `seq` (the rowid) orders records as written; `record_key` is unique per append and
   // makes a re-sent batch idempotent; `id` is the client-visible request id, which a
-  // client may reuse, so it is indexed but not unique. Money is integer pico-dollars,
-  // NULL when the price is unknown.
+  // client may reuse, so it is not unique (and, since "request ids not indexed", not
+  // indexed). Money is integer pico-dollars, NULL when the price is unknown.
   static constexpr std::array migrations{
       Migration{"calls table", R"sql(
         CREATE TABLE calls (
@@ -351,6 +351,14 @@ std::span<const Migration> ledger_migrations() {
       // against the old gateway) do not know the column, so their rows take its DEFAULT,
       // picked from the version the file had before this open (add_counted_by_fold).
       Migration{"calls counted by the fold", "", &add_counted_by_fold},
+      // No statement looks a call up by its request id (stats, recent calls, export and
+      // retention go by timestamp, the fold by seq, a re-sent record by record_key), and
+      // every insert paid for the index: a WAL frame per commit, and with client-chosen
+      // ids a random leaf per call (issue 16). An operator who wants it can create it; a
+      // gateway of the version before keeps writing (its insert names only record_key).
+      Migration{"request ids not indexed", R"sql(
+        DROP INDEX IF EXISTS calls_id;
+      )sql"},
   };
   return migrations;
 }

@@ -7,11 +7,13 @@
 #include "ledger/ledger_url.hpp"
 #include "ledger/rollup.hpp"
 #include "ledger/sqlite/backend.hpp"
+#include "ledger/sqlite/call_row.hpp"
 #include "ledger/sqlite/db.hpp"
 #include "ledger/sqlite/schema.hpp"
 #include "ledger_reference.hpp"
 
 #include <boost/json.hpp>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -335,6 +337,62 @@ TEST(LedgerMigrations, HoldsTakenBeforeTokenCountsStillSettleAfterTheUpgrade) {
             "92,0,1,20");
   EXPECT_EQ(db->query_int("SELECT COUNT(*) FROM gov_holds").value(), 0);
   EXPECT_EQ(db->query_text("SELECT requests || ',' || tokens FROM gov_rates").value(), "3,0");
+}
+
+// The request-id index cost a WAL frame per commit and no query used it (issue 16). It
+// goes without a table rebuild, the rows stay, and a gateway of the version before that
+// still has the file open (its insert prepared against the old schema) keeps writing,
+// idempotently: its insert names only record_key's uniqueness, which stays.
+TEST(LedgerMigrations, RequestIdIndexIsDroppedAndAnOlderWriterKeepsWriting) {
+  const auto steps = sqlite::ledger_migrations();
+  const auto mine = std::find_if(steps.begin(), steps.end(), [](const sqlite::Migration& step) {
+    return std::string_view(step.description) == "request ids not indexed";
+  });
+  ASSERT_NE(mine, steps.end());
+  TempDir dir;
+  const fs::path file = dir.path() / "ledger.db";
+  auto older = sqlite::Database::open(file.string());
+  ASSERT_TRUE(older);
+  ASSERT_TRUE(older->exec("PRAGMA busy_timeout = 10000"));  // the new writer's commits and checkpoints
+  ASSERT_TRUE(sqlite::migrate(*older, std::span(steps).first(static_cast<std::size_t>(mine - steps.begin()))));
+  const auto index_names = [&file] {
+    auto db = sqlite::Database::open(file.string());
+    return db->query_text(
+                 "SELECT COALESCE(group_concat(name, ','), '') FROM (SELECT name FROM sqlite_schema "
+                 "WHERE type = 'index' AND tbl_name = 'calls' ORDER BY name)")
+        .value();
+  };
+  ASSERT_EQ(index_names(), "calls_id,calls_timestamp,sqlite_autoindex_calls_1");
+  auto old_insert = older->prepare(fmt::format(
+      "INSERT INTO calls ({}, counted_by_fold) VALUES ({}, 1) ON CONFLICT (record_key) DO NOTHING",
+      sqlite::call_row_columns(), sqlite::numbered_parameters(sqlite::kCallRowColumnCount)));
+  ASSERT_TRUE(old_insert) << old_insert.error().message;
+  const auto old_write = [&](const char* key, const char* id, double timestamp) {
+    KeyedRecord keyed{key, sample_record(id, timestamp, "gpt-4o")};
+    old_insert->reset();
+    sqlite::bind_call_row(*old_insert, keyed);
+    auto stepped = old_insert->step();
+    old_insert->reset();
+    old_insert->clear_bindings();
+    return stepped.has_value() ? std::string() : stepped.error().message;
+  };
+  ASSERT_EQ(old_write("older-1", "before", 1), "");
+
+  {
+    auto ledger = open_or_die(sqlite_url(file));
+    ASSERT_TRUE(ledger);
+    EXPECT_EQ(user_version(file), static_cast<std::int64_t>(steps.size()));
+    EXPECT_EQ(index_names(), "calls_timestamp,sqlite_autoindex_calls_1");
+    // The older writer after the upgrade: a new record, then its re-send.
+    EXPECT_EQ(old_write("older-2", "after", 2), "");
+    EXPECT_EQ(old_write("older-2", "after", 2), "");
+    ASSERT_TRUE(append_and_wait(*ledger, sample_record("after", 3, "gpt-4o")));
+  }
+  const auto rows = read_rows(file);
+  ASSERT_EQ(rows.size(), 3U);
+  EXPECT_EQ(rows[0].id, "before");
+  EXPECT_EQ(rows[1].id, "after");
+  EXPECT_EQ(rows[2].id, "after");  // one client id, two calls: both kept
 }
 
 TEST(LedgerMigrations, NewerDatabaseIsRefused) {
