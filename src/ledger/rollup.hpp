@@ -150,12 +150,44 @@ class RollupBuilder {
   void clear();
 
  private:
+  // The rows the last add() wrote to, one set per width. Calls close in time with one
+  // instance, model, route, client key and endpoint (most calls under load) land in the
+  // same rows, so such a call reuses them: no key built, copied or looked up (issue 16:
+  // the keys' strings and map walks were ~5% of the ledger writer at the 300-token load).
+  // Map nodes do not move, so the pointers hold until clear(); a copy or a move of the
+  // builder starts without them (they would point into the other builder's maps).
+  struct LastRows {
+    struct Rows {
+      RollupTotals* totals = nullptr;
+      KeyRollupTotals* key = nullptr;
+      EndpointRollupTotals* endpoint = nullptr;  // null without by_endpoint
+      LatencyCells* latencies = nullptr;
+    };
+    LastRows() = default;
+    LastRows(const LastRows&) {}
+    LastRows& operator=(const LastRows&) {
+      valid = false;
+      return *this;
+    }
+    bool valid = false;
+    std::size_t levels = 0;
+    std::array<std::int64_t, kRollupWidths.size()> buckets{};
+    std::string instance_id, model, route, client_key_id, endpoint;
+    std::array<Rows, kRollupWidths.size()> rows{};
+  };
+
+  bool same_rows_as_last(const CallRecord& record, std::size_t levels,
+                         const std::array<std::int64_t, kRollupWidths.size()>& buckets) const;
+  void remember_rows(const CallRecord& record, std::size_t levels,
+                     const std::array<std::int64_t, kRollupWidths.size()>& buckets);
+
   double seconds_since_;
   bool by_endpoint_;
   std::map<RollupKey, RollupTotals> totals_;
   std::map<KeyRollupKey, KeyRollupTotals> key_totals_;
   std::map<EndpointRollupKey, EndpointRollupTotals> endpoint_totals_;
   std::map<HistogramKey, LatencyCells> latencies_;
+  LastRows last_;
 };
 
 // One piece of a /stats window: roll-up rows of `width` with bucket start in
