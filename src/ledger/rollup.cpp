@@ -162,6 +162,7 @@ Result<void> RollupBuilder::add(const CallRecord& record) {
       return make_error(kOverflow);
     }
   }
+  last_.valid = false;  // until every level's rows are this call's (an allocation may throw)
   for (std::size_t level = 0; level < levels; ++level) {
     const std::int64_t width = kRollupWidths[level];
     const std::int64_t bucket = buckets[level];
