@@ -37,25 +37,28 @@ class CharacterMerger {
   bool merge_piece(const char* piece, std::size_t length, Sink& sink) const {
     const auto* bytes = reinterpret_cast<const unsigned char*>(piece);
     std::array<std::uint32_t, kMaxCharacters> entries;
+    std::array<char32_t, kMaxCharacters> code_points;  // 0x10000 for any beyond the table
     std::array<std::uint32_t, kMaxCharacters + 1> starts;
     std::size_t count = 0;
     for (std::size_t i = 0; i < length; ++count) {
       if (count == kMaxCharacters) return false;
       const unsigned lead = bytes[i];
       starts[count] = static_cast<std::uint32_t>(i);
+      char32_t code_point = 0x10000;
       if (lead < 0x80) {
-        entries[count] = table_->entry(lead);
+        code_point = lead;
         i += 1;
       } else if (lead < 0xe0) {
-        entries[count] = table_->entry(((lead & 0x1fu) << 6) | (bytes[i + 1] & 0x3fu));
+        code_point = ((lead & 0x1fu) << 6) | (bytes[i + 1] & 0x3fu);
         i += 2;
       } else if (lead < 0xf0) {
-        entries[count] = table_->entry(((lead & 0x0fu) << 12) | ((bytes[i + 1] & 0x3fu) << 6) | (bytes[i + 2] & 0x3fu));
+        code_point = ((lead & 0x0fu) << 12) | ((bytes[i + 1] & 0x3fu) << 6) | (bytes[i + 2] & 0x3fu);
         i += 3;
       } else {
-        entries[count] = kBeyondTable;
         i += 4;
       }
+      code_points[count] = code_point;
+      entries[count] = code_point < 0x10000 ? table_->entry(code_point) : kBeyondTable;
     }
     starts[count] = static_cast<std::uint32_t>(length);
 
@@ -76,19 +79,32 @@ class CharacterMerger {
 
     std::array<Part, kMaxParts> parts;
     std::size_t part_count = 0;
+    bool previous_whole = false;  // whether character c - 1 went in as one part
     for (std::size_t c = 0; c < count; ++c) {
       const std::uint32_t entry = entries[c];
       if (as_bytes[c]) {
         for (std::uint32_t b = starts[c]; b < starts[c + 1]; ++b) {
           parts[part_count++] = Part{b, vocab_->rank_of_byte(bytes[b]), kNoToken};
         }
+        previous_whole = false;
       } else if ((entry & CharacterTable::kSplit) != 0) {
         // It never joins a neighbour: what precedes it is merged on its own.
         merge_run(piece, parts.data(), part_count, starts[c], sink);
         part_count = 0;
         emit_split(bytes + starts[c], starts[c + 1] - starts[c], sink);
+        previous_whole = false;
       } else {
+        // Two whole characters (so no ragged token may arise between them) that no token
+        // holds side by side: nothing is ever merged across them, and what precedes is
+        // merged on its own (CharacterTable::bigram_may_occur). ASCII pairs are nearly
+        // all in some token; they skip the test.
+        if (previous_whole && (code_points[c - 1] | code_points[c]) >= 0x80 &&
+            !table_->bigram_may_occur(code_points[c - 1], code_points[c])) {
+          merge_run(piece, parts.data(), part_count, starts[c], sink);
+          part_count = 0;
+        }
         parts[part_count++] = Part{starts[c], entry & CharacterTable::kTokenMask, kNoToken};
+        previous_whole = true;
       }
     }
     merge_run(piece, parts.data(), part_count, static_cast<std::uint32_t>(length), sink);

@@ -138,7 +138,8 @@ class PartSets {
 
 }  // namespace
 
-CharacterTable::CharacterTable(const Vocabulary& vocab) : entries_(0x10000, 0) {
+CharacterTable::CharacterTable(const Vocabulary& vocab)
+    : entries_(0x10000, 0), bigrams_((std::size_t{1} << kBigramBits) / 64, 0) {
   for (char32_t code_point = 0; code_point < 0x10000; ++code_point) {
     if (code_point < 0x80) {
       entries_[code_point] = vocab.rank_of_byte(static_cast<unsigned char>(code_point));
@@ -173,6 +174,15 @@ CharacterTable::CharacterTable(const Vocabulary& vocab) : entries_(0x10000, 0) {
     if (is_ascii(token)) continue;  // most tokens: neither ragged nor holding a table character
     read_parts(token, parts);
     if (!parts.valid) continue;
+    // The pairs of whole characters the token holds, for bigram_may_occur (a token no
+    // valid text holds is never made, so it needs none).
+    for (std::size_t i = 1; i < parts.whole.size(); ++i) {
+      const char32_t left = decode(parts.whole[i - 1]);
+      const char32_t right = decode(parts.whole[i]);
+      if (left >= 0x10000 || right >= 0x10000) continue;
+      const std::size_t bit = bigram_bit(left, right);
+      bigrams_[bit / 64] |= std::uint64_t{1} << (bit % 64);
+    }
     // A character merged as one part must rank below every token that contains it
     // (see the header); one that does not is merged as bytes.
     for (const std::string_view character : parts.whole) {

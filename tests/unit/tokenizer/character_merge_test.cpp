@@ -4,7 +4,9 @@
 // reach every case: characters that are one token and ones that stay 2-3 tokens,
 // boundaries where a token joins part of a character to its neighbour (" \xe5": a space
 // and the first byte of a CJK character; "\xd0\xbe\xd0" in Cyrillic), characters that
-// rank above a token containing them, characters beyond U+FFFF, and ASCII around them.
+// rank above a token containing them, characters beyond U+FFFF, and ASCII around them;
+// pairs of characters no token holds, where the piece is cut, and pairs held only inside
+// longer tokens, where it must not be.
 #include "naive_bpe.hpp"
 #include "tiktoken_text.hpp"
 #include "tokenizer/bpe.hpp"
@@ -180,6 +182,81 @@ TEST(CharacterTableTest, ACharacterRankedAboveATokenContainingItIsMergedAsBytes)
   merger.merge_piece(piece.data(), piece.size(), [&](TokenId token) { tokens.push_back(token); }, scratch);
   EXPECT_EQ(tokens, naive(vocab, piece));  // [xy][é], not [x][yé]
   EXPECT_EQ(tokens, (std::vector<TokenId>{257, 258}));
+}
+
+// Every pair of whole characters side by side in a token, read as text, is a bigram the
+// table may report: a pair it denied would cut a piece where a token can still join the
+// two characters.
+TEST_P(CharacterMergeTest, EveryPairOfWholeCharactersInATokenMayOccur) {
+  const Fixture& f = fixture(GetParam());
+  std::size_t pairs = 0;
+  for (TokenId rank = 0; rank < f.vocab.size(); ++rank) {
+    const std::string_view token = f.vocab.bytes_of(rank);
+    char32_t previous = 0x110000;  // none
+    for (std::size_t i = 0; i < token.size();) {
+      const auto lead = static_cast<unsigned char>(token[i]);
+      const std::size_t length = lead < 0x80 ? 1 : lead >= 0xc2 && lead < 0xe0 ? 2 : lead >= 0xe0 && lead < 0xf0 ? 3 : lead >= 0xf0 && lead < 0xf5 ? 4 : 0;
+      bool whole = length != 0 && i + length <= token.size();
+      for (std::size_t j = 1; whole && j < length; ++j) whole = (static_cast<unsigned char>(token[i + j]) & 0xc0) == 0x80;
+      if (!whole) {  // a part of a character: what follows does not touch `previous`
+        previous = 0x110000;
+        ++i;
+        continue;
+      }
+      char32_t code_point = length == 1 ? lead : lead & (0x7fu >> length);
+      for (std::size_t j = 1; j < length; ++j) code_point = (code_point << 6) | (static_cast<unsigned char>(token[i + j]) & 0x3fu);
+      if (previous < 0x10000 && code_point < 0x10000 && (previous | code_point) >= 0x80) {
+        ++pairs;
+        ASSERT_TRUE(f.table.bigram_may_occur(previous, code_point)) << "token " << rank << ": " << hex(std::string(token));
+      }
+      previous = code_point;
+      i += length;
+    }
+  }
+  EXPECT_GT(pairs, 1000u);
+}
+
+// The table is of use only if it denies most pairs no token holds: pairs of the first
+// 100 CJK ideographs in cl100k_base, which has few tokens of two of them.
+TEST(CharacterTableTest, DeniesMostCjkPairsOfCl100k) {
+  const Fixture& f = fixture(EncodingId::cl100k_base);
+  int denied = 0;
+  for (char32_t left = 0x4e00; left < 0x4e64; ++left) {
+    for (char32_t right = 0x4e00; right < 0x4e64; ++right) denied += f.table.bigram_may_occur(left, right) ? 0 : 1;
+  }
+  EXPECT_GT(denied, 8000);  // of 10,000
+}
+
+// A vocabulary (not OpenAI's) where "éñ" is held by a token only inside a longer one,
+// "xéñ": the piece "xéñ" must not be cut between "é" and "ñ", since [xé] and [ñ] merge
+// later. A table built from two-character tokens only (or a cut at every pair no
+// token is) would give [xé][ñ].
+TEST(CharacterTableTest, APairHeldOnlyInsideALongerTokenIsNotCut) {
+  const Vocabulary vocab =
+      Vocabulary::from_tiktoken(test::tiktoken_text({"\xc3\xa9", "\xc3\xb1", "x\xc3\xa9", "x\xc3\xa9\xc3\xb1"})).value();
+  const CharacterTable table(vocab);
+  EXPECT_TRUE(table.bigram_may_occur(0xe9, 0xf1));
+  const CharacterMerger merger(vocab, table);
+  const std::string piece = "x\xc3\xa9\xc3\xb1";
+  std::vector<TokenId> tokens;
+  auto sink = [&](TokenId token) { tokens.push_back(token); };
+  ASSERT_TRUE(merger.merge_piece(piece.data(), piece.size(), sink));
+  EXPECT_EQ(tokens, naive(vocab, piece));
+  EXPECT_EQ(tokens, (std::vector<TokenId>{259}));
+}
+
+// And one where no token holds "éñ": the piece is cut there, and each side merges alone.
+TEST(CharacterTableTest, APairNoTokenHoldsCutsThePiece) {
+  const Vocabulary vocab =
+      Vocabulary::from_tiktoken(test::tiktoken_text({"\xc3\xa9", "\xc3\xb1", "x\xc3\xa9", "\xc3\xb1y"})).value();
+  const CharacterTable table(vocab);
+  const CharacterMerger merger(vocab, table);
+  const std::string piece = "x\xc3\xa9\xc3\xb1y";
+  std::vector<TokenId> tokens;
+  auto sink = [&](TokenId token) { tokens.push_back(token); };
+  ASSERT_TRUE(merger.merge_piece(piece.data(), piece.size(), sink));
+  EXPECT_EQ(tokens, naive(vocab, piece));
+  EXPECT_EQ(tokens, (std::vector<TokenId>{258, 259}));
 }
 
 TEST(CharacterTableTest, AsciiIsItsOwnByte) {
