@@ -259,6 +259,25 @@ TEST(CharacterTableTest, APairNoTokenHoldsCutsThePiece) {
   EXPECT_EQ(tokens, (std::vector<TokenId>{258, 259}));
 }
 
+// And one where "éñ" occurs only inside a ragged token, "\xa9xéñ" (it starts mid-character):
+// the pair must be recorded from such tokens too. Here "é" goes in as one part, so [é] +
+// [\xa9xé] is no merge the run makes, but the byte merge can still join [\xa9xé][ñ] — a
+// table built from clean tokens only would cut between "é" and "ñ" and give [\xc3][\xa9xé][ñ].
+// (OpenAI's vocabularies hold every such pair in a clean token too, so only this can fail.)
+TEST(CharacterTableTest, APairHeldOnlyInsideARaggedTokenIsNotCut) {
+  const Vocabulary vocab = Vocabulary::from_tiktoken(test::tiktoken_text(
+      {"\xa9x", "\xc3\xa9", "\xc3\xb1", "\xa9x\xc3\xa9", "\xa9x\xc3\xa9\xc3\xb1"})).value();
+  const CharacterTable table(vocab);
+  EXPECT_TRUE(table.bigram_may_occur(0xe9, 0xf1));
+  const CharacterMerger merger(vocab, table);
+  const std::string piece = "\xc3\xa9x\xc3\xa9\xc3\xb1";
+  std::vector<TokenId> tokens;
+  auto sink = [&](TokenId token) { tokens.push_back(token); };
+  ASSERT_TRUE(merger.merge_piece(piece.data(), piece.size(), sink));
+  EXPECT_EQ(tokens, naive(vocab, piece));
+  EXPECT_EQ(tokens, (std::vector<TokenId>{0xc3, 260}));
+}
+
 TEST(CharacterTableTest, AsciiIsItsOwnByte) {
   const Fixture& f = fixture(EncodingId::o200k_base);
   EXPECT_EQ(f.table.entry('a') & CharacterTable::kTokenMask, f.vocab.rank_of_byte('a'));
