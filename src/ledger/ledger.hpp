@@ -24,8 +24,8 @@ inline constexpr std::string_view kEmbeddingsEndpoint = "embeddings";
 inline constexpr std::string_view kResponsesEndpoint = "responses";
 
 struct CallRecord {
-  std::string id;                // request id (x-request-id); indexed, not unique: a client
-                                 // that reuses an id still gets every call recorded
+  std::string id;                // request id (x-request-id); not unique: a client that
+                                 // reuses an id still gets every call recorded
   double timestamp = 0;          // unix seconds (fractional) when the request arrived
   std::string instance_id;       // the gateway instance that served it
   std::string client_key_id;     // which gateway key (an id, never the key); "" without auth

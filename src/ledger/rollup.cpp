@@ -187,8 +187,9 @@ bool RollupBuilder::same_rows_as_last(const CallRecord& record, std::size_t leve
 
 void RollupBuilder::remember_rows(const CallRecord& record, std::size_t levels,
                                   const std::array<std::int64_t, kRollupWidths.size()>& buckets) {
-  // last_.rows[0, levels) were set by the caller.
-  last_.valid = true;
+  // last_.rows[0, levels) were set by the caller. Valid only once every field is: a copy
+  // that throws part-way must leave no memo that matches a mix of two calls.
+  last_.valid = false;
   last_.levels = levels;
   last_.buckets = buckets;
   last_.instance_id = record.instance_id;
@@ -196,6 +197,7 @@ void RollupBuilder::remember_rows(const CallRecord& record, std::size_t levels,
   last_.route = record.route;
   last_.client_key_id = record.client_key_id;
   last_.endpoint = record.endpoint;
+  last_.valid = true;
 }
 
 void RollupBuilder::clear() {

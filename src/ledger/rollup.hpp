@@ -169,6 +169,13 @@ class RollupBuilder {
       valid = false;
       return *this;
     }
+    // A moved-from builder's maps no longer hold the nodes its pointers name.
+    LastRows(LastRows&& other) noexcept { other.valid = false; }
+    LastRows& operator=(LastRows&& other) noexcept {
+      valid = false;
+      other.valid = false;
+      return *this;
+    }
     bool valid = false;
     std::size_t levels = 0;
     std::array<std::int64_t, kRollupWidths.size()> buckets{};

@@ -354,8 +354,10 @@ std::span<const Migration> ledger_migrations() {
       // No statement looks a call up by its request id (stats, recent calls, export and
       // retention go by timestamp, the fold by seq, a re-sent record by record_key), and
       // every insert paid for the index: a WAL frame per commit, and with client-chosen
-      // ids a random leaf per call (issue 16). An operator who wants it can create it; a
-      // gateway of the version before keeps writing (its insert names only record_key).
+      // ids a random leaf per call (issue 16). An operator who wants it can create it. A
+      // gateway of the version before that has the file open keeps writing until its writer
+      // reopens the file (after a write error), which then refuses the newer schema, as for
+      // every migration (its batches go to the spool until it is upgraded).
       Migration{"request ids not indexed", R"sql(
         DROP INDEX IF EXISTS calls_id;
       )sql"},

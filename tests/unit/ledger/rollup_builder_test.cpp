@@ -157,4 +157,61 @@ TEST(RollupBuilder, ACopyNeverWritesIntoTheRowsOfTheOriginal) {
   EXPECT_EQ(original.totals().begin()->second.calls, 1);
 }
 
+// A first call near the limit in one table only, a zero-cost call of another shape that
+// shares only that table's row, then that shape again with a cost (the reused rows): the
+// add must fail on that table's check alone and leave no trace.
+void expect_refused_on_reused_rows(CallRecord near_limit, CallRecord other_shape, const char* table) {
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  RollupBuilder builder(0);
+  near_limit.baseline_cost = std::nullopt;
+  near_limit.cost = Money{kMax - 10};
+  ASSERT_TRUE(builder.add(near_limit)) << table;
+  other_shape.baseline_cost = std::nullopt;
+  other_shape.cost = Money{0};
+  ASSERT_TRUE(builder.add(other_shape)) << table;
+  const auto before = rows_of(builder);
+  other_shape.cost = Money{100};
+  EXPECT_FALSE(builder.add(other_shape)) << table;
+  EXPECT_EQ(rows_of(builder), before) << table;
+}
+
+TEST(RollupBuilder, EachMoneyCheckOnReusedRowsRefusesOnItsOwn) {
+  const CallRecord call = sample_record("first", 1'700'000'000.5, "gpt-4o");
+  CallRecord same_key = call;  // another route and endpoint: only the per-key row is shared
+  same_key.route = "complex";
+  same_key.endpoint = "embeddings";
+  expect_refused_on_reused_rows(call, same_key, "per key");
+  CallRecord same_endpoint = call;  // another route and key: only the per-endpoint row is shared
+  same_endpoint.route = "complex";
+  same_endpoint.client_key_id = "another-key";
+  expect_refused_on_reused_rows(call, same_endpoint, "per endpoint");
+}
+
+TEST(RollupBuilder, ABaselineOverflowOnReusedRowsIsRefused) {
+  RollupBuilder builder(0);
+  CallRecord call = sample_record("first", 1'700'000'000.5, "gpt-4o");
+  call.cost = std::nullopt;
+  call.baseline_cost = Money{std::numeric_limits<std::int64_t>::max() - 10};
+  ASSERT_TRUE(builder.add(call));
+  const auto before = rows_of(builder);
+  call.baseline_cost = Money{100};
+  EXPECT_FALSE(builder.add(call));
+  EXPECT_EQ(rows_of(builder), before);
+}
+
+TEST(RollupBuilder, AMovedFromBuilderNeverWritesIntoTheRowsOfTheOneMovedTo) {
+  RollupBuilder source(0);
+  const CallRecord call = sample_record("one", 1'700'000'000.5, "gpt-4o");
+  ASSERT_TRUE(source.add(call));
+  RollupBuilder target(std::move(source));
+  const auto before = rows_of(target);
+  ASSERT_TRUE(source.add(call));  // NOLINT(bugprone-use-after-move): a moved-from builder is reusable
+  EXPECT_EQ(rows_of(target), before);
+  EXPECT_EQ(source.totals().begin()->second.calls, 1);
+  RollupBuilder assigned(0);
+  assigned = std::move(target);
+  ASSERT_TRUE(target.add(call));  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(rows_of(assigned), before);
+}
+
 }  // namespace
