@@ -10,14 +10,6 @@
 
 namespace turnout::ledger {
 
-// A record with the ledger's own unique key. The key is assigned once per append, so
-// writing the same batch twice (a retry after a commit whose outcome was unknown) stores
-// each call once, while two calls that share a client request id are both kept.
-struct KeyedRecord {
-  std::string key;
-  CallRecord record;
-};
-
 class Backend {
  public:
   virtual ~Backend() = default;

@@ -23,6 +23,8 @@ inline constexpr std::string_view kChatEndpoint = "chat";
 inline constexpr std::string_view kEmbeddingsEndpoint = "embeddings";
 inline constexpr std::string_view kResponsesEndpoint = "responses";
 
+class Journal;  // journal/journal.hpp
+
 struct CallRecord {
   std::string id;                // request id (x-request-id); not unique: a client that
                                  // reuses an id still gets every call recorded
@@ -54,6 +56,15 @@ struct CallRecord {
   // stores this record also deletes the hold and moves the cost from held to spent
   // (hold_settlement.hpp), so spent equals the ledger's costs by construction.
   std::string hold_id;
+};
+
+// A record with the ledger's own unique key. The key is assigned once per record (by the
+// writer, or by the loop's hand-off journal when the record was journaled), so
+// writing the same batch twice (a retry after a commit whose outcome was unknown) stores
+// each call once, while two calls that share a client request id are both kept.
+struct KeyedRecord {
+  std::string key;
+  CallRecord record;
 };
 
 struct StatsQuery {
@@ -190,6 +201,24 @@ class Ledger {
   // transaction (never split across two), so the one outcome is true of each of them.
   virtual void append_batch(std::vector<CallRecord> records, DurableCallback on_durable) = 0;
 
+  // The journal hand-off (journal/journal.hpp): a journal file of the caller's own (one
+  // event loop's), or null when this ledger keeps none (PostgreSQL, sqlite::memory:,
+  // ledger.journal off, no journal file could be taken). Thread-safe.
+  virtual std::shared_ptr<Journal> open_journal() { return nullptr; }
+  // As append_batch, for records `journal` keyed (Journal::stamp): the writer stores them
+  // under those keys, and once every one of them is durable it tells the journal that its
+  // sequence numbers up to `last_seq` are, so the journal may reuse their space.
+  // `on_durable` may be empty (records the journal holds, whose calls were answered).
+  virtual void append_keyed(std::vector<KeyedRecord> records, std::shared_ptr<Journal> journal,
+                            std::uint64_t last_seq, DurableCallback on_durable) {
+    (void)journal;
+    (void)last_seq;
+    std::vector<CallRecord> plain;
+    plain.reserve(records.size());
+    for (KeyedRecord& keyed : records) plain.push_back(std::move(keyed.record));
+    append_batch(std::move(plain), std::move(on_durable));
+  }
+
   // Asks the writer to bring the roll-ups up to every record acknowledged so far (a
   // backend that folds them after the commit, SQLite). `on_folded` runs once, on the
   // writer thread after its fold (so it must only hand off, like a DurableCallback), or
@@ -242,6 +271,12 @@ struct LedgerOptions {
   // whichever comes first; and always before a read of the roll-ups and at close.
   std::chrono::milliseconds rollup_fold_interval{100};
   std::size_t rollup_fold_calls = 4096;
+  // The journal hand-off (journal/journal.hpp) for a file-backed SQLite ledger: calls
+  // without a governance hold are answered once their record is in the loop's journal
+  // file, before the commit; journals a killed process left are replayed at open.
+  bool journal = true;
+  // Bytes per journal file (two segments), preallocated once.
+  std::uint64_t journal_bytes = 4u << 20;
 };
 
 // Opens the backend named by a ledger URL (sqlite:PATH, sqlite::memory:,

@@ -56,7 +56,8 @@ void answer_all(std::vector<Ledger::FoldCallback>& waiters, const FoldOutcome& o
 }  // namespace
 
 Result<std::unique_ptr<QueuedLedger>> QueuedLedger::open(std::unique_ptr<Backend> backend,
-                                                         const LedgerOptions& options) {
+                                                         const LedgerOptions& options,
+                                                         const std::string& journal_base) {
   auto candidate = new_installation_secret();
   if (!candidate) {
     return candidate.error();
@@ -72,17 +73,46 @@ Result<std::unique_ptr<QueuedLedger>> QueuedLedger::open(std::unique_ptr<Backend
       return opened.error();
     }
   }
+  if (!journal_base.empty()) {
+    // Before the writer starts and before anything is served: the calls a killed process
+    // answered from its journal reach the ledger (or the spool) first. Their keys make a
+    // record already committed a no-op, hold settlement included.
+    const auto store = [&](std::vector<KeyedRecord> records) -> Result<void> {
+      if (options.retention.count() > 0) {
+        // Already deleted by retention, or about to be: not brought back.
+        const double cutoff = unix_now() - static_cast<double>(options.retention.count());
+        std::erase_if(records, [&](const KeyedRecord& keyed) { return keyed.record.timestamp < cutoff; });
+      }
+      const std::size_t chunk = std::max<std::size_t>(options.max_batch, 1);
+      for (std::size_t at = 0; at < records.size(); at += chunk) {
+        const std::span<const KeyedRecord> part(records.data() + at, std::min(chunk, records.size() - at));
+        if (auto written = backend->write_batch(part); !written) {
+          if (!spool) return written.error();
+          if (auto spooled = spool->store(part); !spooled) {
+            return make_error(fmt::format("{}; the spool did not take them either: {}", written.error().message,
+                                          spooled.error().message));
+          }
+        }
+      }
+      return {};
+    };
+    // A journal that could not be stored stays as it is (the next open tries again) and
+    // is never taken for use meanwhile (Journal::open skips it).
+    (void)replay_orphaned_journals(journal_base, store);
+  }
   return std::unique_ptr<QueuedLedger>(
-      new QueuedLedger(std::move(backend), options, std::move(*secret), std::move(spool)));
+      new QueuedLedger(std::move(backend), options, std::move(*secret), std::move(spool), journal_base));
 }
 
 QueuedLedger::QueuedLedger(std::unique_ptr<Backend> backend, const LedgerOptions& options,
-                           std::string installation_secret, std::unique_ptr<Spool> spool)
+                           std::string installation_secret, std::unique_ptr<Spool> spool,
+                           std::string journal_base)
     : backend_(std::move(backend)),
       options_(options),
       key_prefix_(random_key_prefix()),
       installation_secret_(std::move(installation_secret)),
-      spool_(std::move(spool)) {
+      spool_(std::move(spool)),
+      journal_base_(std::move(journal_base)) {
   // health() tells of a spool left behind from the start, not only once the writer runs.
   WriterState initial;
   initial.spooling = spool_ && spool_->size() > 0;
@@ -99,6 +129,14 @@ void QueuedLedger::append(CallRecord record, DurableCallback on_durable) {
 }
 
 void QueuedLedger::append_batch(std::vector<CallRecord> records, DurableCallback on_durable) {
+  std::vector<KeyedRecord> unkeyed;
+  unkeyed.reserve(records.size());
+  for (CallRecord& record : records) unkeyed.push_back(KeyedRecord{{}, std::move(record)});
+  append_keyed(std::move(unkeyed), nullptr, 0, std::move(on_durable));
+}
+
+void QueuedLedger::append_keyed(std::vector<KeyedRecord> records, std::shared_ptr<Journal> journal,
+                                std::uint64_t last_seq, DurableCallback on_durable) {
   if (records.empty()) {
     notify(on_durable, Result<void>());
     return;
@@ -110,15 +148,24 @@ void QueuedLedger::append_batch(std::vector<CallRecord> records, DurableCallback
       // taken by a round already due, without a wake-up of its own.
       const bool writer_may_sleep = queue_.empty();
       const std::size_t last = records.size() - 1;
-      for (std::size_t i = 0; i <= last; ++i) {
-        queue_.push_back(Pending{std::move(records[i]), i == last ? std::move(on_durable) : DurableCallback(),
-                                 i == last});
-      }
+      for (std::size_t i = 0; i < last; ++i) queue_.push_back(Pending{std::move(records[i]), {}, false, nullptr, 0});
+      queue_.push_back(Pending{std::move(records[last]), std::move(on_durable), true, std::move(journal), last_seq});
       if (writer_may_sleep) queued_.notify_one();
       return;
     }
   }
   notify(on_durable, make_error("ledger is closed; record not written"));
+}
+
+std::shared_ptr<Journal> QueuedLedger::open_journal() {
+  if (journal_base_.empty()) return nullptr;
+  // Without a journal file the loop waits for each commit, as without the hand-off.
+  auto journal = Journal::open(journal_base_, options_.journal_bytes);
+  if (!journal) return nullptr;
+  std::lock_guard lock(mutex_);
+  if (closing_) return nullptr;
+  journals_.push_back(*journal);
+  return *journal;
 }
 
 Result<StatsReport> QueuedLedger::stats(const StatsQuery& query) { return backend_->stats(query); }
@@ -164,6 +211,13 @@ void QueuedLedger::close() {
     }
     queued_.notify_one();
     writer_.join();
+    // Everything queued is durable now: the journals hold nothing the next open must replay.
+    std::vector<std::shared_ptr<Journal>> journals;
+    {
+      std::lock_guard lock(mutex_);
+      journals.swap(journals_);
+    }
+    for (const auto& journal : journals) journal->reset_if_durable();
   });
 }
 
@@ -315,13 +369,20 @@ bool QueuedLedger::take_queued(WriterState& state) {
   state.callbacks.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
     Pending& pending = queue_[i];
-    state.unwritten.push_back(
-        KeyedRecord{fmt::format("{}-{:016x}", key_prefix_, ++state.next_key), std::move(pending.record)});
+    // A journaled record keeps the key its frame carries, so its replay is a no-op once it is stored.
+    if (pending.keyed.key.empty()) pending.keyed.key = fmt::format("{}-{:016x}", key_prefix_, ++state.next_key);
+    state.unwritten.push_back(std::move(pending.keyed));
     if (pending.ends_batch) state.callbacks.push_back(std::move(pending.on_durable));
+    if (pending.journal) state.journal_marks.push_back(JournalMark{std::move(pending.journal), pending.journal_seq});
   }
   queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
-  for (FoldCallback& request : fold_requests_) state.fold_waiters.push_back(std::move(request));
-  fold_requests_.clear();
+  // A fold request is answered by this round's fold only when the round takes every record
+  // queued before it: a call answered from its journal is queued (not yet committed)
+  // before its response goes out, and /stats read after that response must count it.
+  if (queue_.empty()) {
+    for (FoldCallback& request : fold_requests_) state.fold_waiters.push_back(std::move(request));
+    fold_requests_.clear();
+  }
   return closing_ && queue_.empty();
 }
 
@@ -362,6 +423,9 @@ void QueuedLedger::write_round(WriterState& state) {
   Result<void> outcome;
   if (durable) {
     state.unwritten.clear();
+    // In queue order, so each journal's last mark is its highest.
+    for (const JournalMark& mark : state.journal_marks) mark.journal->publish_durable(mark.seq);
+    state.journal_marks.clear();
   } else {
     std::string message = fmt::format("ledger write failed (record kept for retry): {}", state.database_error);
     if (spool_) {
@@ -372,6 +436,9 @@ void QueuedLedger::write_round(WriterState& state) {
       const std::size_t excess = state.unwritten.size() - options_.max_backlog;
       state.unwritten.erase(state.unwritten.begin(), state.unwritten.begin() + static_cast<std::ptrdiff_t>(excess));
       state.dropped += excess;
+      // A journaled record among them must stay in its journal for the next open: those
+      // journals' space is never reused again (their loops go back to waiting).
+      for (const JournalMark& mark : state.journal_marks) mark.journal->mark_stuck();
     }
   }
   update_health(state);

@@ -7,6 +7,7 @@
 // in neither (no spool, or the spool failing or full) stay in a bounded in-memory backlog,
 // their callers told of the failure, and are retried, so health() recovers by itself.
 #include "ledger/backend.hpp"
+#include "ledger/journal/journal.hpp"
 #include "ledger/ledger.hpp"
 #include "ledger/spool/spool.hpp"
 
@@ -24,14 +25,20 @@ namespace turnout::ledger {
 class QueuedLedger final : public Ledger {
  public:
   // Reads (or creates) the installation secret through `backend`, opens a spool left at
-  // options.spool_path (its records are drained first), and starts the writer.
-  static Result<std::unique_ptr<QueuedLedger>> open(std::unique_ptr<Backend> backend, const LedgerOptions& options);
+  // options.spool_path (its records are drained first), replays the hand-off journals of
+  // ledger file `journal_base` that no live process holds ("" : none kept), and starts
+  // the writer.
+  static Result<std::unique_ptr<QueuedLedger>> open(std::unique_ptr<Backend> backend, const LedgerOptions& options,
+                                                    const std::string& journal_base = {});
   ~QueuedLedger() override;
   QueuedLedger(const QueuedLedger&) = delete;
   QueuedLedger& operator=(const QueuedLedger&) = delete;
 
   void append(CallRecord record, DurableCallback on_durable) override;
   void append_batch(std::vector<CallRecord> records, DurableCallback on_durable) override;
+  std::shared_ptr<Journal> open_journal() override;
+  void append_keyed(std::vector<KeyedRecord> records, std::shared_ptr<Journal> journal, std::uint64_t last_seq,
+                    DurableCallback on_durable) override;
   void request_fold(FoldCallback on_folded) override;
   Result<StatsReport> stats(const StatsQuery& query) override;
   Result<SeriesReport> series(const SeriesQuery& query) override;
@@ -41,18 +48,28 @@ class QueuedLedger final : public Ledger {
 
  private:
   QueuedLedger(std::unique_ptr<Backend> backend, const LedgerOptions& options, std::string installation_secret,
-               std::unique_ptr<Spool> spool);
+               std::unique_ptr<Spool> spool, std::string journal_base);
 
   struct Pending {
-    CallRecord record;
+    KeyedRecord keyed;           // key "" : the writer assigns one
     DurableCallback on_durable;  // set on the last record of an append_batch only
     bool ends_batch = true;      // a round never stops before a batch's last record
+    // On the last record of an append_keyed: the journal told once the batch is durable.
+    std::shared_ptr<Journal> journal;
+    std::uint64_t journal_seq = 0;
+  };
+  // A journal and the sequence number up to which this round's records make it durable.
+  struct JournalMark {
+    std::shared_ptr<Journal> journal;
+    std::uint64_t seq = 0;
   };
 
   // What the writer thread owns between rounds.
   struct WriterState {
     std::vector<KeyedRecord> unwritten;  // backlog of records in neither store, then this round's
     std::vector<DurableCallback> callbacks;  // for this round's batches only
+    // For the journaled batches among `unwritten` (kept until they are durable).
+    std::vector<JournalMark> journal_marks;
     std::uint64_t next_key = 0;
     std::uint64_t dropped = 0;  // records given up because the backlog was full
     std::chrono::steady_clock::time_point next_prune;  // retention: when to look again
@@ -103,6 +120,7 @@ class QueuedLedger final : public Ledger {
   const std::string key_prefix_;  // random per open, so keys of concurrent writers never collide
   const std::string installation_secret_;
   std::unique_ptr<Spool> spool_;  // null without options.spool_path; the writer thread's
+  const std::string journal_base_;  // the ledger file journals sit beside; "" : none kept
 
   mutable std::mutex mutex_;  // guards the fields below
   std::condition_variable queued_;
@@ -115,6 +133,7 @@ class QueuedLedger final : public Ledger {
   std::string fold_trouble_;
   bool writer_stopped_ = false;
   LedgerHealth health_;
+  std::vector<std::shared_ptr<Journal>> journals_;  // handed out by open_journal; cleared at close
 
   std::once_flag close_once_;
   std::thread writer_;

@@ -1,0 +1,328 @@
+#include "ledger/journal/journal.hpp"
+
+#include "ledger/journal/record_codec.hpp"
+
+#include <boost/crc.hpp>
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <system_error>
+
+namespace turnout::ledger {
+namespace {
+
+constexpr std::uint32_t kMagic = 0x4a484e54;  // "TNHJ" little-endian
+constexpr std::uint32_t kFormat = 1;
+constexpr std::string_view kInfix = ".turnout-handoff-";
+
+std::uint64_t random_u64() {
+  std::random_device entropy;
+  return (std::uint64_t{entropy()} << 32) | entropy();
+}
+
+template <typename T>
+void store_at(std::string& buffer, std::size_t at, T value) {
+  std::memcpy(buffer.data() + at, &value, sizeof(T));
+}
+
+template <typename T>
+T load_at(std::string_view bytes, std::size_t at) {
+  T value;
+  std::memcpy(&value, bytes.data() + at, sizeof(T));
+  return value;
+}
+
+std::string errno_text(int error) { return std::error_code(error, std::generic_category()).message(); }
+
+bool pwrite_all(int fd, std::string_view bytes, std::uint64_t at) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(at));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+    at += static_cast<std::uint64_t>(n);
+  }
+  return true;
+}
+
+// Reads up to `size` bytes at `at`; fewer at the end of the file.
+Result<std::string> pread_some(int fd, std::uint64_t at, std::size_t size) {
+  std::string bytes(size, '\0');
+  std::size_t got = 0;
+  while (got < size) {
+    const ssize_t n = ::pread(fd, bytes.data() + got, size - got, static_cast<off_t>(at + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return make_error(fmt::format("reading the journal: {}", errno_text(errno)));
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  bytes.resize(got);
+  return Result<std::string>(boost::system::in_place_value, std::move(bytes));
+}
+
+struct SegmentHeader {
+  std::uint64_t generation = 0;
+  std::uint64_t first_seq = 0;
+};
+
+void encode_header(std::string& buffer, std::uint64_t generation, std::uint64_t first_seq, std::uint64_t segment_bytes) {
+  store_at<std::uint32_t>(buffer, 0, kMagic);
+  store_at<std::uint32_t>(buffer, 4, kFormat);
+  store_at<std::uint64_t>(buffer, 8, generation);
+  store_at<std::uint64_t>(buffer, 16, first_seq);
+  store_at<std::uint64_t>(buffer, 24, segment_bytes);
+  store_at<std::uint32_t>(buffer, 32, crc32c(std::string_view(buffer).substr(0, 32)));
+  store_at<std::uint32_t>(buffer, 36, 0);
+}
+
+std::optional<SegmentHeader> decode_header(std::string_view bytes, std::uint64_t segment_bytes) {
+  if (bytes.size() < Journal::kSegmentHeaderBytes) return std::nullopt;
+  if (load_at<std::uint32_t>(bytes, 0) != kMagic || load_at<std::uint32_t>(bytes, 4) != kFormat ||
+      load_at<std::uint64_t>(bytes, 24) != segment_bytes ||
+      load_at<std::uint32_t>(bytes, 32) != crc32c(bytes.substr(0, 32))) {
+    return std::nullopt;
+  }
+  return SegmentHeader{load_at<std::uint64_t>(bytes, 8), load_at<std::uint64_t>(bytes, 16)};
+}
+
+// The segment size of a journal file: half its size (open() sizes the file to two segments).
+Result<std::uint64_t> segment_size(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return make_error(fmt::format("journal: {}", errno_text(errno)));
+  return static_cast<std::uint64_t>(st.st_size) / 2;
+}
+
+bool has_valid_header(int fd) {
+  const auto segment = segment_size(fd);
+  if (!segment || *segment < Journal::kSegmentHeaderBytes) return false;
+  for (unsigned s = 0; s < 2; ++s) {
+    const auto head = pread_some(fd, s * *segment, Journal::kSegmentHeaderBytes);
+    if (head && decode_header(*head, *segment)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::uint32_t crc32c(std::string_view bytes) {
+  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
+  crc.process_bytes(bytes.data(), bytes.size());
+  return crc.checksum();
+}
+
+std::string journal_path(const std::string& base, unsigned index) { return fmt::format("{}{}{}", base, kInfix, index); }
+
+Result<std::shared_ptr<Journal>> Journal::open(const std::string& base, std::uint64_t bytes) {
+  const std::uint64_t segment = bytes / 2;
+  if (segment < kSegmentHeaderBytes + kFrameHeaderBytes) return make_error("journal size too small");
+  for (unsigned index = 0; index < kMaxJournals; ++index) {
+    std::string path = journal_path(base, index);
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return make_error(fmt::format("journal '{}': {}", path, errno_text(errno)));
+    // Held by a live process, or left by a dead one with records a replay could not store yet.
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0 || has_valid_header(fd)) {
+      ::close(fd);
+      continue;
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || (static_cast<std::uint64_t>(st.st_size) != segment * 2 &&
+                                  ::ftruncate(fd, static_cast<off_t>(segment * 2)) != 0)) {
+      const int error = errno;
+      ::close(fd);
+      return make_error(fmt::format("journal '{}': {}", path, errno_text(error)));
+    }
+    // Blocks allocated once: a write into the file never waits for the file system to
+    // find space (and never fails for want of it).
+    if (const int error = ::posix_fallocate(fd, 0, static_cast<off_t>(segment * 2)); error != 0) {
+      ::close(fd);
+      return make_error(fmt::format("journal '{}': preallocating: {}", path, errno_text(error)));
+    }
+    return std::shared_ptr<Journal>(new Journal(fd, std::move(path), segment));
+  }
+  return make_error(fmt::format("all {} journal files of '{}' are in use", kMaxJournals, base));
+}
+
+Journal::Journal(int fd, std::string path, std::uint64_t segment_bytes)
+    : fd_(fd),
+      path_(std::move(path)),
+      segment_bytes_(segment_bytes),
+      key_prefix_(fmt::format("{:016x}", random_u64())),
+      offset_(segment_bytes),  // the first write starts a lap in segment 0
+      generation_(random_u64()) {}
+
+Journal::~Journal() { ::close(fd_); }
+
+std::uint64_t Journal::stamp(KeyedRecord& keyed) {
+  const std::uint64_t seq = next_seq_++;
+  keyed.key = fmt::format("{}-{:016x}", key_prefix_, seq);
+  return seq;
+}
+
+bool Journal::write(std::span<const KeyedRecord> records, std::uint64_t first_seq) {
+  if (records.empty()) return true;
+  buffer_.assign(kSegmentHeaderBytes, '\0');  // room for a segment header, sent only when a lap starts
+  std::uint64_t seq = first_seq;
+  for (const KeyedRecord& keyed : records) {
+    const std::size_t start = buffer_.size();
+    buffer_.resize(start + kFrameHeaderBytes);
+    encode_record(keyed, buffer_);
+    store_at<std::uint32_t>(buffer_, start, static_cast<std::uint32_t>(buffer_.size() - start - kFrameHeaderBytes));
+    store_at<std::uint64_t>(buffer_, start + 16, seq++);
+  }
+  const std::uint64_t last_seq = seq - 1;
+  const std::uint64_t frames = buffer_.size() - kSegmentHeaderBytes;
+  const bool new_lap = offset_ + frames > segment_bytes_;
+  const unsigned segment = new_lap ? 1 - current_ : current_;
+  if (new_lap) {
+    // The other segment is written over only once everything in it is durable.
+    if (stuck_.load(std::memory_order_acquire) || last_in_[segment] > durable_.load(std::memory_order_acquire) ||
+        kSegmentHeaderBytes + frames > segment_bytes_) {
+      return false;
+    }
+  }
+  const std::uint64_t generation = new_lap ? generation_ + 1 : generation_;
+  for (std::size_t at = kSegmentHeaderBytes; at < buffer_.size();) {
+    const std::uint32_t length = load_at<std::uint32_t>(buffer_, at);
+    store_at<std::uint64_t>(buffer_, at + 8, generation);
+    store_at<std::uint32_t>(buffer_, at + 4,
+                            crc32c(std::string_view(buffer_).substr(at + 8, kFrameHeaderBytes - 8 + length)));
+    at += kFrameHeaderBytes + length;
+  }
+  std::string_view bytes(buffer_);
+  std::uint64_t at = 0;
+  if (new_lap) {
+    encode_header(buffer_, generation, first_seq, segment_bytes_);
+    at = segment * segment_bytes_;
+  } else {
+    bytes.remove_prefix(kSegmentHeaderBytes);
+    at = segment * segment_bytes_ + offset_;
+  }
+  if (!pwrite_all(fd_, bytes, at)) return false;
+  if (new_lap) {
+    current_ = segment;
+    generation_ = generation;
+    offset_ = kSegmentHeaderBytes;
+  }
+  offset_ += frames;
+  last_in_[segment] = last_seq;
+  written_.store(last_seq, std::memory_order_release);
+  return true;
+}
+
+void Journal::reset_if_durable() {
+  if (stuck_.load(std::memory_order_acquire) ||
+      written_.load(std::memory_order_acquire) > durable_.load(std::memory_order_acquire)) {
+    return;  // replayed at the next open
+  }
+  (void)clear_journal(fd_);
+}
+
+Result<void> clear_journal(int fd) {
+  const auto segment = segment_size(fd);
+  if (!segment) return segment.error();
+  const std::string zeros(Journal::kSegmentHeaderBytes, '\0');
+  for (unsigned s = 0; s < 2; ++s) {
+    if (!pwrite_all(fd, zeros, s * *segment)) return make_error(fmt::format("clearing the journal: {}", errno_text(errno)));
+  }
+  return {};
+}
+
+Result<std::vector<KeyedRecord>> read_journal(int fd) {
+  const auto segment = segment_size(fd);
+  if (!segment) return segment.error();
+  struct Lap {
+    std::uint64_t generation;
+    std::vector<KeyedRecord> records;
+  };
+  std::vector<Lap> laps;
+  for (unsigned s = 0; s < 2 && *segment >= Journal::kSegmentHeaderBytes; ++s) {
+    // A cleared (or never written) segment costs one read of its header.
+    auto head = pread_some(fd, s * *segment, Journal::kSegmentHeaderBytes);
+    if (!head) return head.error();
+    const auto header = decode_header(*head, *segment);
+    if (!header) continue;
+    auto bytes = pread_some(fd, s * *segment, *segment);
+    if (!bytes) return bytes.error();
+    const std::string_view view(*bytes);
+    Lap lap{header->generation, {}};
+    std::uint64_t previous = header->first_seq - 1;
+    for (std::size_t at = Journal::kSegmentHeaderBytes; at + Journal::kFrameHeaderBytes <= view.size();) {
+      const std::uint32_t length = load_at<std::uint32_t>(view, at);
+      if (length > view.size() - at - Journal::kFrameHeaderBytes) break;
+      const std::uint64_t generation = load_at<std::uint64_t>(view, at + 8);
+      const std::uint64_t seq = load_at<std::uint64_t>(view, at + 16);
+      // Another lap's frame (stale bytes behind this lap's end), or one out of order (a
+      // write that failed part-way and was written over by later, higher-numbered frames).
+      if (generation != header->generation || seq <= previous) break;
+      if (load_at<std::uint32_t>(view, at + 4) != crc32c(view.substr(at + 8, Journal::kFrameHeaderBytes - 8 + length))) {
+        break;  // torn or damaged: the end of what was written whole
+      }
+      auto keyed = decode_record(view.substr(at + Journal::kFrameHeaderBytes, length));
+      if (!keyed) break;
+      lap.records.push_back(std::move(*keyed));
+      previous = seq;
+      at += Journal::kFrameHeaderBytes + length;
+    }
+    laps.push_back(std::move(lap));
+  }
+  std::sort(laps.begin(), laps.end(), [](const Lap& a, const Lap& b) { return a.generation < b.generation; });
+  std::vector<KeyedRecord> records;
+  for (Lap& lap : laps) std::move(lap.records.begin(), lap.records.end(), std::back_inserter(records));
+  return records;
+}
+
+ReplayReport replay_orphaned_journals(const std::string& base,
+                                      const std::function<Result<void>(std::vector<KeyedRecord>)>& store) {
+  namespace fs = std::filesystem;
+  ReplayReport report;
+  const fs::path ledger(base);
+  const fs::path directory = ledger.has_parent_path() ? ledger.parent_path() : fs::path(".");
+  const std::string prefix = ledger.filename().string() + std::string(kInfix);
+  std::error_code error;
+  std::vector<std::string> candidates;
+  for (fs::directory_iterator it(directory, error), end; !error && it != end; it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() > prefix.size() && name.starts_with(prefix) &&
+        std::all_of(name.begin() + static_cast<std::ptrdiff_t>(prefix.size()), name.end(),
+                    [](char c) { return c >= '0' && c <= '9'; })) {
+      candidates.push_back(it->path().string());
+    }
+  }
+  std::sort(candidates.begin(), candidates.end());
+  for (const std::string& path : candidates) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ++report.busy;
+      ::close(fd);
+      continue;
+    }
+    auto records = read_journal(fd);
+    Result<void> done;
+    if (!records) {
+      done = records.error();
+    } else {
+      const std::size_t count = records->size();
+      if (count > 0) done = store(std::move(*records));
+      if (done) done = clear_journal(fd);
+      if (done) {
+        ++report.journals;
+        report.records += count;
+      }
+    }
+    if (!done) report.problem = fmt::format("journal '{}' left for the next start: {}", path, done.error().message);
+    ::close(fd);
+  }
+  return report;
+}
+
+}  // namespace turnout::ledger
