@@ -6,6 +6,14 @@
 // durable, which then resumes each of their coroutines. The flush is posted behind the
 // handlers already ready, so it adds no wait of its own: a call's record reaches the
 // writer before this loop next waits for I/O.
+//
+// With a hand-off journal (ledger/journal/journal.hpp, a file-backed SQLite ledger) the
+// flush first writes the turn's records without a governance hold to the journal, in one
+// pwrite, and resumes their calls at once: the records are safe from a SIGKILL from then
+// on, and still reach the writer in the same hand-off. A call with a hold still waits for
+// the commit (its settlement frees slots and budget the client's next call must see), and
+// so does every call of a turn the journal cannot take (full, or a failed write): then the
+// hand-off is exactly as without a journal.
 #include "common/result.hpp"
 #include "ledger/ledger.hpp"
 
@@ -13,6 +21,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <functional>
+#include <memory>
 #include <vector>
 
 namespace turnout::server {
@@ -20,7 +29,7 @@ namespace turnout::server {
 class LedgerOutbox {
  public:
   LedgerOutbox(boost::asio::any_io_executor executor, ledger::Ledger& ledger)
-      : executor_(std::move(executor)), ledger_(ledger) {}
+      : executor_(std::move(executor)), ledger_(ledger), journal_(ledger.open_journal()) {}
   LedgerOutbox(const LedgerOutbox&) = delete;
   LedgerOutbox& operator=(const LedgerOutbox&) = delete;
   ~LedgerOutbox() { hand_over_held(); }
@@ -36,9 +45,11 @@ class LedgerOutbox {
  private:
   using Resume = std::function<void(Result<void>)>;
   void flush();
+  void flush_through_journal();
 
   boost::asio::any_io_executor executor_;
   ledger::Ledger& ledger_;
+  std::shared_ptr<ledger::Journal> journal_;  // null: every call waits for its commit
   std::vector<ledger::CallRecord> records_;  // this turn's, not yet handed to the writer
   std::vector<Resume> waiting_;              // their coroutines, in the same order
   bool flush_posted_ = false;

@@ -1,8 +1,12 @@
 // The ledger hand-off of one event-loop thread (issue 16): the calls that finish in one
 // turn of the loop reach the writer as one batch, and each waiting call is resumed with
 // that batch's outcome; records whose flush never ran (a loop stopped first) are still
-// handed to the ledger.
+// handed to the ledger. With a hand-off journal: the calls without a governance hold are
+// resumed once their records are in the journal, before the writer's outcome; a call with
+// a hold, and every call of a turn the journal cannot take, waits for the outcome.
 #include "server/ledger_outbox.hpp"
+
+#include "ledger/journal/journal.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -10,6 +14,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
 #include <optional>
 
 namespace {
@@ -53,8 +62,62 @@ class BatchKeepingLedger final : public ledger::Ledger {
 ledger::CallRecord record_with_id(std::string id) {
   ledger::CallRecord r;
   r.id = std::move(id);
+  if (r.id.starts_with("held")) r.hold_id = "hold-" + r.id;
   return r;
 }
+
+// A ledger that hands out a real journal (in a temporary directory) and keeps each
+// append_keyed with its callback, answered only when the test says so.
+class JournalingLedger final : public ledger::Ledger {
+ public:
+  explicit JournalingLedger(std::uint64_t journal_bytes) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "turnout-outbox-XXXXXX").string();
+    dir_ = ::mkdtemp(pattern.data());
+    auto opened = ledger::Journal::open((dir_ / "ledger.db").string(), journal_bytes);
+    if (opened) journal_ = *opened;
+  }
+  ~JournalingLedger() override {
+    journal_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  struct Batch {
+    std::vector<ledger::KeyedRecord> records;
+    std::uint64_t last_seq = 0;
+    DurableCallback on_durable;
+  };
+  std::vector<Batch> batches;
+
+  std::shared_ptr<ledger::Journal> open_journal() override { return journal_; }
+  void append_keyed(std::vector<ledger::KeyedRecord> records, std::shared_ptr<ledger::Journal> journal,
+                    std::uint64_t last_seq, DurableCallback on_durable) override {
+    EXPECT_EQ(journal, journal_);
+    batches.push_back(Batch{std::move(records), last_seq, std::move(on_durable)});
+  }
+  void append(ledger::CallRecord, DurableCallback) override { ADD_FAILURE() << "not through the journal"; }
+  void append_batch(std::vector<ledger::CallRecord>, DurableCallback) override { ADD_FAILURE() << "not through the journal"; }
+  Result<ledger::StatsReport> stats(const ledger::StatsQuery&) override { return ledger::StatsReport{}; }
+  Result<ledger::SeriesReport> series(const ledger::SeriesQuery& query) override {
+    return ledger::SeriesReport{query, {}};
+  }
+  ledger::LedgerHealth health() const override { return {}; }
+  const std::string& installation_secret() const override { return secret_; }
+  void close() override {}
+
+  std::vector<std::string> journaled_ids() const {
+    std::vector<std::string> ids;
+    const int fd = ::open(journal_->path().c_str(), O_RDONLY | O_CLOEXEC);
+    auto records = ledger::read_journal(fd);
+    ::close(fd);
+    if (records) for (const auto& r : *records) ids.push_back(r.record.id);
+    return ids;
+  }
+
+ private:
+  std::filesystem::path dir_;
+  std::shared_ptr<ledger::Journal> journal_;
+  std::string secret_ = "secret";
+};
 
 // Spawns one coroutine per id that appends its record and keeps the outcome.
 void spawn_appends(asio::io_context& io, server::LedgerOutbox& outbox, const std::vector<std::string>& ids,
@@ -126,6 +189,57 @@ TEST(LedgerOutbox, RecordsWhoseFlushNeverRanAreHandedOver) {
   EXPECT_EQ(ledger.callbacks_with_target, 0) << "nobody is left to resume";
   io.run();  // the flush finds nothing left to send
   EXPECT_EQ(ledger.batches.size(), 1u);
+}
+
+// Runs what is ready: a call still waiting for the writer keeps the loop's work count up
+// (co_spawn), so run() would not return.
+void run_ready(asio::io_context& io) {
+  io.restart();
+  while (io.poll() > 0) {
+  }
+}
+
+TEST(LedgerOutbox, CallsWithoutAHoldAreAnsweredOnceJournaledHeldOnesWaitForTheCommit) {
+  asio::io_context io;
+  JournalingLedger ledger(1 << 16);
+  server::LedgerOutbox outbox(io.get_executor(), ledger);
+  std::vector<std::optional<bool>> outcomes;
+  spawn_appends(io, outbox, {"a", "held-b", "c"}, outcomes);
+  run_ready(io);
+  // a and c resumed (their records are in the journal); the held call waits for the writer.
+  EXPECT_EQ(outcomes[0], std::optional<bool>(true));
+  EXPECT_EQ(outcomes[1], std::nullopt);
+  EXPECT_EQ(outcomes[2], std::optional<bool>(true));
+  EXPECT_EQ(ledger.journaled_ids(), (std::vector<std::string>{"a", "c"})) << "the held record is not journaled";
+  // One hand-off for the turn, every record keyed by the journal, the held one last.
+  ASSERT_EQ(ledger.batches.size(), 1u);
+  const auto& batch = ledger.batches[0];
+  ASSERT_EQ(batch.records.size(), 3u);
+  EXPECT_EQ(batch.records[2].record.id, "held-b");
+  for (const auto& keyed : batch.records) EXPECT_FALSE(keyed.key.empty());
+  EXPECT_EQ(batch.last_seq, 3u);
+  ASSERT_TRUE(batch.on_durable);
+  batch.on_durable(Result<void>());
+  run_ready(io);
+  EXPECT_EQ(outcomes[1], std::optional<bool>(true));
+}
+
+TEST(LedgerOutbox, ATurnTheJournalCannotTakeWaitsForTheCommit) {
+  asio::io_context io;
+  // Room for the segment headers and barely a frame: no record fits.
+  JournalingLedger ledger(2 * (ledger::Journal::kSegmentHeaderBytes + ledger::Journal::kFrameHeaderBytes + 8));
+  server::LedgerOutbox outbox(io.get_executor(), ledger);
+  std::vector<std::optional<bool>> outcomes;
+  spawn_appends(io, outbox, {"a", "b"}, outcomes);
+  run_ready(io);
+  EXPECT_EQ(outcomes[0], std::nullopt);
+  EXPECT_EQ(outcomes[1], std::nullopt);
+  ASSERT_EQ(ledger.batches.size(), 1u);
+  ASSERT_TRUE(ledger.batches[0].on_durable);
+  ledger.batches[0].on_durable(make_error("database away, no spool"));
+  run_ready(io);
+  EXPECT_EQ(outcomes[0], std::optional<bool>(false));
+  EXPECT_EQ(outcomes[1], std::optional<bool>(false));
 }
 
 }  // namespace
