@@ -1,0 +1,187 @@
+// The journal hand-off (issue 16; docs/ARCHITECTURE.md "The journal hand-off") through the
+// real binary on a real SQLite ledger. A call without a governance hold is answered once
+// its record is in the loop's journal file, before the commit; so while another process
+// holds the ledger's write lock (the writer cannot commit) calls are still answered, and a
+// SIGKILL then loses none of them: the restarted gateway replays the journal, and every
+// answered call is in the ledger exactly once, at its exact cost, also when the spool took
+// the same records meanwhile. A call with a hold still waits for its commit (its
+// settlement frees the slot the client's next call needs). /stats right after a burst of
+// answers counts every one of them.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import OpenAI from 'openai';
+
+import {
+  baseConfig, governanceClient, ledgerSql, makeTempDir, picoPerToken, sleep, startGateway, startMock, stopAll,
+  TEST_MODELS, withTimeout, writeConfig,
+} from './lib/harness.mjs';
+
+let mock;
+before(async () => {
+  mock = await startMock();
+});
+after(stopAll);
+
+// Another process holding the ledger's write lock (BEGIN EXCLUSIVE in the sqlite3 shell)
+// until release(): the gateway's writer can read but not commit.
+async function holdWriteLock(database) {
+  const shell = spawn('sqlite3', [database], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  shell.stdout.on('data', (chunk) => { output += chunk; });
+  shell.stderr.on('data', (chunk) => { output += chunk; });
+  shell.stdin.write('.timeout 10000\nBEGIN EXCLUSIVE;\n.print locked\n');
+  await withTimeout((async () => { while (!output.includes('locked')) await sleep(20); })(), 15_000, 'the write lock');
+  assert.equal(output.trim(), 'locked', output);
+  return {
+    release: () => new Promise((resolve) => {
+      shell.on('exit', resolve);
+      shell.stdin.end('ROLLBACK;\n.quit\n');
+    }),
+  };
+}
+
+function openai(gateway) {
+  return new OpenAI({ baseURL: gateway.baseUrl, apiKey: 'sk-unused', maxRetries: 0, timeout: 10_000 });
+}
+
+// `count` calls through the official SDK, 4 at a time; returns the ids answered.
+async function answeredCalls(gateway, prefix, count) {
+  const client = openai(gateway);
+  const ids = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
+  let next = 0;
+  const worker = async () => {
+    while (next < ids.length) {
+      const id = ids[next++];
+      const completion = await client.chat.completions.create(
+        { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `journal call ${id}` }] },
+        { headers: { 'x-request-id': id } });
+      assert.ok(completion.usage.completion_tokens > 0);
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
+  return ids;
+}
+
+async function sigkill(gateway) {
+  gateway.handle.child.kill('SIGKILL');
+  const exit = await gateway.handle.waitExit();
+  assert.equal(exit.signal, 'SIGKILL');
+}
+
+// Each id once, each at the exact price of its usage (gpt-4o-mini).
+function assertStoredOnceAtExactCost(database, prefix, ids) {
+  const rows = ledgerSql(database,
+    `SELECT id, count(*), prompt_tokens, completion_tokens, cost_pico FROM calls WHERE id LIKE '${prefix}-%' GROUP BY id ORDER BY id`)
+    .split('\n').filter(Boolean).map((line) => line.split('|'));
+  assert.deepEqual(rows.map((row) => row[0]), [...ids].sort(), 'every answered call, and nothing else');
+  const input = picoPerToken(TEST_MODELS['gpt-4o-mini'].input);
+  const output = picoPerToken(TEST_MODELS['gpt-4o-mini'].output);
+  for (const [id, copies, prompt, completion, cost] of rows) {
+    assert.equal(copies, '1', `${id} stored ${copies} times`);
+    assert.equal(BigInt(cost), BigInt(prompt) * input + BigInt(completion) * output, `${id}: cost`);
+  }
+}
+
+function journalFiles(dir) {
+  return fs.readdirSync(dir).filter((name) => name.startsWith('ledger.db.turnout-handoff-'));
+}
+
+describe('the journal hand-off on SQLite', () => {
+  it('answers while the writer cannot commit, and a SIGKILL then loses none of those calls', { timeout: 120_000 }, async () => {
+    const dir = makeTempDir('turnout-journal-');
+    const database = path.join(dir, 'ledger.db');
+    // No spool: the journal is the only place these records are until the restart.
+    const configFile = writeConfig(dir, { ...baseConfig({ upstreamUrl: mock.baseUrl, dir }), ledger: { url: `sqlite:${database}`, spool_path: '' } });
+    const gateway = await startGateway({ configFile, dir });
+    assert.ok(journalFiles(dir).length >= 1, 'a journal file per event loop beside the ledger');
+    const lock = await holdWriteLock(database);
+    const ids = await answeredCalls(gateway, 'locked', 24);
+    assert.equal(ledgerSql(database, "SELECT count(*) FROM calls WHERE id LIKE 'locked-%'"), '0',
+      'answered before any of them was committed');
+    await sigkill(gateway);
+    await lock.release();
+    const restarted = await startGateway({ configFile, dir });
+    assertStoredOnceAtExactCost(database, 'locked', ids);
+    assert.equal((await restarted.stats()).total_calls, ids.length, '/stats counts the replayed calls');
+    // A clean stop leaves journals that replay nothing.
+    await restarted.stop();
+    await restarted.handle.waitExit();
+    const again = await startGateway({ configFile, dir });
+    assertStoredOnceAtExactCost(database, 'locked', ids);
+    await again.stop();
+  });
+
+  it('with the spool taking the same records meanwhile, journal and spool give each call once', { timeout: 120_000 }, async () => {
+    const dir = makeTempDir('turnout-journal-spool-');
+    const database = path.join(dir, 'ledger.db');
+    const configFile = writeConfig(dir, baseConfig({ upstreamUrl: mock.baseUrl, dir }));
+    const gateway = await startGateway({ configFile, dir });
+    const lock = await holdWriteLock(database);
+    const ids = await answeredCalls(gateway, 'spooled', 12);
+    // The writer gives up on the locked database (its busy timeout) and spools the batch.
+    await withTimeout((async () => {
+      for (;;) {
+        const health = await gateway.request('GET', '/health', { timeoutMs: 5000 });
+        if (health.json?.spooled === ids.length) return;
+        await sleep(100);
+      }
+    })(), 30_000, 'the spool took the records');
+    // Later calls are spooled at once (the writer follows the spool until it drains).
+    ids.push(...await answeredCalls(gateway, 'spooled-late', 8));
+    await sigkill(gateway);
+    await lock.release();
+    assert.ok(fs.existsSync(path.join(dir, 'turnout-spool.db')));
+    const restarted = await startGateway({ configFile, dir });
+    await withTimeout((async () => {
+      while ((await restarted.request('GET', '/health')).json.spooled !== 0) await sleep(100);
+    })(), 30_000, 'the spool drained');
+    const rows = ledgerSql(database, "SELECT id, count(*) FROM calls WHERE id LIKE 'spooled%' GROUP BY id ORDER BY id")
+      .split('\n').map((line) => line.split('|'));
+    assert.deepEqual(rows.map((row) => row[0]), [...ids].sort());
+    assert.ok(rows.every((row) => row[1] === '1'), JSON.stringify(rows));
+    await restarted.stop();
+  });
+
+  it('a call with a governance hold waits for its commit: max_parallel 1 never refuses a sequential client', { timeout: 120_000 }, async () => {
+    const dir = makeTempDir('turnout-journal-hold-');
+    const database = path.join(dir, 'ledger.db');
+    const config = baseConfig({ upstreamUrl: mock.baseUrl, dir });
+    config.governance = { key_cache_ttl_s: 0.3 };
+    const configFile = writeConfig(dir, config);
+    const gateway = await startGateway({ configFile, dir });
+    const cli = governanceClient(configFile);
+    const { value: created } = await cli.turnoutJson(['keys', 'create', '--name', 'sequential', '--budget-usd', '5',
+      '--max-parallel', '1']);
+    const client = new OpenAI({ baseURL: gateway.baseUrl, apiKey: created.key, maxRetries: 0, timeout: 10_000 });
+    for (let i = 0; i < 30; i += 1) {
+      const id = `held-${String(i).padStart(3, '0')}`;
+      await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] },
+        { headers: { 'x-request-id': id } });
+      // Committed (and its hold settled) before the answer went out.
+      assert.equal(ledgerSql(database, `SELECT count(*) FROM calls WHERE id = '${id}'`), '1', id);
+    }
+    const { value: shown, raw } = await cli.turnoutJson(['keys', 'show', created.id]);
+    assert.match(raw, /"held_usd":0[,}]/, JSON.stringify(shown.usage));
+    const lines = await cli.ledgerLines(created.id);
+    assert.equal(lines.length, 30);
+    assert.equal(BigInt(ledgerSql(database, `SELECT sum(cost_pico) FROM calls WHERE client_key_id = '${created.id}'`)),
+      cli.ledgerTotal(lines));
+    await gateway.stop();
+  });
+
+  it('/stats right after a burst of answers counts every one of them', { timeout: 120_000 }, async () => {
+    const gateway = await startGateway({ upstreamUrl: mock.baseUrl });
+    const client = openai(gateway);
+    for (let round = 1; round <= 3; round += 1) {
+      await Promise.all(Array.from({ length: 40 }, (_, i) => client.chat.completions.create(
+        { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `burst ${round} ${i}` }] })));
+      const stats = await gateway.stats();
+      assert.equal(stats.total_calls, 40 * round);
+      assert.equal(stats.models['gpt-4o-mini'].calls, 40 * round);
+    }
+    await gateway.stop();
+  });
+});
