@@ -23,12 +23,22 @@ let mock;
 before(async () => {
   mock = await startMock();
 });
-after(stopAll);
+// The sqlite3 shells holding a lock: killed after the file on every path, so a failing
+// assertion between holdWriteLock and release() cannot keep the ledger locked and node
+// waiting on the shell (stopAll only knows the gateways and mocks).
+const lockShells = new Set();
+after(async () => {
+  for (const shell of lockShells) shell.kill('SIGKILL');
+  lockShells.clear();
+  await stopAll();
+});
 
 // Another process holding the ledger's write lock (BEGIN EXCLUSIVE in the sqlite3 shell)
 // until release(): the gateway's writer can read but not commit.
 async function holdWriteLock(database) {
   const shell = spawn('sqlite3', [database], { stdio: ['pipe', 'pipe', 'pipe'] });
+  lockShells.add(shell);
+  shell.on('exit', () => lockShells.delete(shell));
   let output = '';
   shell.stdout.on('data', (chunk) => { output += chunk; });
   shell.stderr.on('data', (chunk) => { output += chunk; });
