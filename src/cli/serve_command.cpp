@@ -10,6 +10,7 @@
 #include "config/config.hpp"
 #include "governance/store.hpp"
 #include "ledger/ledger.hpp"
+#include "ledger/queued_ledger.hpp"
 #include "server/batched_log_sink.hpp"
 #include "server/gateway.hpp"
 #include "listener/http_server.hpp"
@@ -139,6 +140,9 @@ int run_serve(const ServeOptions& opts) {
   if (!ledger) {
     std::cerr << "turnout: ledger error (ledger.url): " << ledger.error().message << "\n";
     return kExitUsage;
+  }
+  if (const auto* queued = dynamic_cast<const ledger::QueuedLedger*>(ledger->get())) {
+    for (const std::string& note : queued->open_notes()) std::cerr << "turnout: " << note << "\n";
   }
   // Governance works on the same database through its own connection; a private
   // in-memory ledger has no second connection, so virtual keys are then refused.

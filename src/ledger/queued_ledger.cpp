@@ -53,6 +53,42 @@ void answer_all(std::vector<Ledger::FoldCallback>& waiters, const FoldOutcome& o
   waiters.clear();
 }
 
+// Stores records replayed from journals: into the database in chunks of max_batch, a chunk
+// it refuses into the spool (when there is one). Counts in `stored` those the database took.
+Result<void> store_replayed(Backend& backend, Spool* spool, const LedgerOptions& options,
+                            std::vector<KeyedRecord> records, std::size_t* stored = nullptr) {
+  if (options.retention.count() > 0) {
+    // Already deleted by retention, or about to be: not brought back.
+    const double cutoff = unix_now() - static_cast<double>(options.retention.count());
+    std::erase_if(records, [&](const KeyedRecord& keyed) { return keyed.record.timestamp < cutoff; });
+  }
+  const std::size_t chunk = std::max<std::size_t>(options.max_batch, 1);
+  for (std::size_t at = 0; at < records.size(); at += chunk) {
+    const std::span<const KeyedRecord> part(records.data() + at, std::min(chunk, records.size() - at));
+    if (auto written = backend.write_batch(part); written) {
+      if (stored) *stored += part.size();
+    } else {
+      if (!spool) return written.error();
+      if (auto spooled = spool->store(part); !spooled) {
+        return make_error(fmt::format("{}; the spool did not take them either: {}", written.error().message,
+                                      spooled.error().message));
+      }
+    }
+  }
+  return {};
+}
+
+// What the gateway says at start about the replay (counts and paths, never a record).
+std::vector<std::string> replay_notes(const ReplayReport& report) {
+  std::vector<std::string> notes;
+  if (report.journals + report.damaged > 0) {
+    notes.push_back(fmt::format("ledger journals: {} records replayed from {} journals a stopped process left",
+                                report.records, report.journals + report.damaged));
+  }
+  if (!report.problem.empty()) notes.push_back("ledger journals: " + report.problem);
+  return notes;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<QueuedLedger>> QueuedLedger::open(std::unique_ptr<Backend> backend,
@@ -73,49 +109,39 @@ Result<std::unique_ptr<QueuedLedger>> QueuedLedger::open(std::unique_ptr<Backend
       return opened.error();
     }
   }
+  ReplayReport replayed;
   if (!journal_base.empty()) {
     // Before the writer starts and before anything is served: the calls a killed process
     // answered from its journal reach the ledger (or the spool) first. Their keys make a
-    // record already committed a no-op, hold settlement included.
-    const auto store = [&](std::vector<KeyedRecord> records) -> Result<void> {
-      if (options.retention.count() > 0) {
-        // Already deleted by retention, or about to be: not brought back.
-        const double cutoff = unix_now() - static_cast<double>(options.retention.count());
-        std::erase_if(records, [&](const KeyedRecord& keyed) { return keyed.record.timestamp < cutoff; });
-      }
-      const std::size_t chunk = std::max<std::size_t>(options.max_batch, 1);
-      for (std::size_t at = 0; at < records.size(); at += chunk) {
-        const std::span<const KeyedRecord> part(records.data() + at, std::min(chunk, records.size() - at));
-        if (auto written = backend->write_batch(part); !written) {
-          if (!spool) return written.error();
-          if (auto spooled = spool->store(part); !spooled) {
-            return make_error(fmt::format("{}; the spool did not take them either: {}", written.error().message,
-                                          spooled.error().message));
-          }
-        }
-      }
-      return {};
-    };
-    // A journal that could not be stored stays as it is (the next open tries again) and
-    // is never taken for use meanwhile (Journal::open skips it).
-    (void)replay_orphaned_journals(journal_base, store);
+    // record already committed a no-op, hold settlement included. A journal that could not
+    // be stored stays as it is and is never taken for use meanwhile (Journal::open skips
+    // it); the writer tries it again while the gateway runs (retry_replay).
+    replayed = replay_orphaned_journals(journal_base, [&](std::vector<KeyedRecord> records) {
+      return store_replayed(*backend, spool.get(), options, std::move(records));
+    });
   }
-  return std::unique_ptr<QueuedLedger>(
-      new QueuedLedger(std::move(backend), options, std::move(*secret), std::move(spool), journal_base));
+  return std::unique_ptr<QueuedLedger>(new QueuedLedger(std::move(backend), options, std::move(*secret),
+                                                        std::move(spool), journal_base, replayed));
 }
+
+std::vector<std::string> QueuedLedger::open_notes() const { return open_notes_; }
 
 QueuedLedger::QueuedLedger(std::unique_ptr<Backend> backend, const LedgerOptions& options,
                            std::string installation_secret, std::unique_ptr<Spool> spool,
-                           std::string journal_base)
+                           std::string journal_base, const ReplayReport& replayed)
     : backend_(std::move(backend)),
       options_(options),
       key_prefix_(random_key_prefix()),
       installation_secret_(std::move(installation_secret)),
       spool_(std::move(spool)),
-      journal_base_(std::move(journal_base)) {
+      journal_base_(std::move(journal_base)),
+      open_notes_(replay_notes(replayed)),
+      replay_problem_at_open_(replayed.problem),
+      replay_retry_at_open_(replayed.left > 0) {
   // health() tells of a spool left behind from the start, not only once the writer runs.
   WriterState initial;
   initial.spooling = spool_ && spool_->size() > 0;
+  initial.replay_problem = replay_problem_at_open_;
   update_health(initial);
   writer_ = std::thread([this] { run_writer(); });
 }
@@ -229,6 +255,9 @@ void QueuedLedger::run_writer() {
   state.spooling = spool_ && spool_->size() > 0;
   state.next_drain = SteadyClock::now();
   state.folded_at = SteadyClock::now();
+  state.replay_problem = replay_problem_at_open_;
+  state.replay_retry = replay_retry_at_open_;
+  state.next_replay = SteadyClock::now() + options_.retry_interval;
   update_health(state);
   // What the catch-up at open could not fold (it does not stop the open) is retried here
   // first, and reported through health() while it fails.
@@ -257,6 +286,7 @@ void QueuedLedger::run_writer() {
     }
     fold_when_due(state, false);
     prune_expired(state);
+    retry_replay(state);
     // After this round's callers were told. A checkpoint that fails (readers in the way)
     // leaves the WAL as it was and is tried at a later round.
     (void)backend_->checkpoint_wal();
@@ -361,6 +391,9 @@ bool QueuedLedger::take_queued(WriterState& state) {
   }
   if (state.spooling) {
     wake_at = std::min(wake_at, state.next_drain);
+  }
+  if (state.replay_retry) {
+    wake_at = std::min(wake_at, state.next_replay);
   }
   queued_.wait_until(lock, wake_at, has_work);
   std::size_t count = std::min(queue_.size(), std::max<std::size_t>(options_.max_batch, 1));
@@ -473,6 +506,25 @@ void QueuedLedger::drain_spool(WriterState& state) {
   update_health(state);
 }
 
+void QueuedLedger::retry_replay(WriterState& state) {
+  // Only while the database takes writes: a try against one that does not would hold the
+  // writer for its busy timeout and fail the same way.
+  if (!state.replay_retry || SteadyClock::now() < state.next_replay || !state.unwritten.empty() ||
+      !state.database_error.empty() || state.spooling) {
+    return;
+  }
+  std::size_t stored = 0;
+  // This process's own journals are held (flock) by their loops, so only orphans are read.
+  const ReplayReport report = replay_orphaned_journals(journal_base_, [&](std::vector<KeyedRecord> records) {
+    return store_replayed(*backend_, nullptr, options_, std::move(records), &stored);
+  });
+  note_stored(state, stored);
+  state.replay_problem = report.problem;
+  state.replay_retry = report.left > 0;
+  state.next_replay = SteadyClock::now() + options_.retry_interval;
+  update_health(state);
+}
+
 void QueuedLedger::update_health(const WriterState& state) {
   LedgerHealth health;
   health.spooled = spool_ ? spool_->size() : 0;
@@ -506,6 +558,11 @@ void QueuedLedger::update_health(const WriterState& state) {
         "ledger roll-ups not folded for {} s ({} calls stored since, missing from /stats): {}", lag.count(),
         state.unfolded, state.fold_error);
     health.degraded = health.degraded.empty() ? fold : health.degraded + "; " + fold;
+  }
+  if (!state.replay_problem.empty()) {
+    // Calls answered from a journal that are not in the ledger yet (or not readable).
+    const std::string replay = "ledger journals not replayed: " + state.replay_problem;
+    health.degraded = health.degraded.empty() ? replay : health.degraded + "; " + replay;
   }
   // Why a reader's fold would not come promptly; it is then answered at once with this.
   std::string fold_trouble;

@@ -45,10 +45,13 @@ class QueuedLedger final : public Ledger {
   LedgerHealth health() const override;
   const std::string& installation_secret() const override { return installation_secret_; }
   void close() override;
+  // Lines for the start-up log about what the open did (the journals it replayed, those it
+  // could not), counts and paths only, never a record.
+  std::vector<std::string> open_notes() const;
 
  private:
   QueuedLedger(std::unique_ptr<Backend> backend, const LedgerOptions& options, std::string installation_secret,
-               std::unique_ptr<Spool> spool, std::string journal_base);
+               std::unique_ptr<Spool> spool, std::string journal_base, const ReplayReport& replayed);
 
   struct Pending {
     KeyedRecord keyed;           // key "" : the writer assigns one
@@ -92,6 +95,11 @@ class QueuedLedger final : public Ledger {
     // How long after a failed fold the next is tried: retry_interval, doubled per failure
     // up to a minute, whatever the number of calls waiting.
     std::chrono::steady_clock::duration fold_retry_delay{};
+    // Journals a killed process left that could not be replayed (or are damaged): why, in
+    // health(); whether (and when) to try again.
+    std::string replay_problem;
+    bool replay_retry = false;
+    std::chrono::steady_clock::time_point next_replay;
   };
 
   void run_writer();
@@ -114,6 +122,9 @@ class QueuedLedger final : public Ledger {
   // raw records, so a large backlog of them is worked off between write rounds instead
   // of stalling them.
   void prune_expired(WriterState& state);
+  // When due and the database takes writes: replays the orphaned journals the open could
+  // not store, so their calls reach the ledger during this run, not only at the next start.
+  void retry_replay(WriterState& state);
 
   std::unique_ptr<Backend> backend_;
   const LedgerOptions options_;
@@ -121,6 +132,9 @@ class QueuedLedger final : public Ledger {
   const std::string installation_secret_;
   std::unique_ptr<Spool> spool_;  // null without options.spool_path; the writer thread's
   const std::string journal_base_;  // the ledger file journals sit beside; "" : none kept
+  const std::vector<std::string> open_notes_;  // the replay at open, for the start-up log
+  const std::string replay_problem_at_open_;
+  const bool replay_retry_at_open_;
 
   mutable std::mutex mutex_;  // guards the fields below
   std::condition_variable queued_;

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <system_error>
 
@@ -236,7 +237,7 @@ Result<void> clear_journal(int fd) {
   return {};
 }
 
-Result<std::vector<KeyedRecord>> read_journal(int fd) {
+Result<std::vector<KeyedRecord>> read_journal(int fd, std::uint64_t* damaged_at) {
   const auto segment = segment_size(fd);
   if (!segment) return segment.error();
   struct Lap {
@@ -255,22 +256,37 @@ Result<std::vector<KeyedRecord>> read_journal(int fd) {
     const std::string_view view(*bytes);
     Lap lap{header->generation, {}};
     std::uint64_t previous = header->first_seq - 1;
+    // Whether a whole frame of this lap, numbered above `after`, starts at `from`. The read
+    // ends at the first frame that is not one: another lap's frame (stale bytes behind this
+    // lap's end), one out of order (a write that failed part-way and was written over by
+    // later, higher-numbered frames), or one torn or damaged.
+    const auto valid_at = [&](std::size_t from, std::uint64_t after) {
+      const std::uint32_t size = load_at<std::uint32_t>(view, from);
+      return size <= view.size() - from - Journal::kFrameHeaderBytes &&
+             load_at<std::uint64_t>(view, from + 8) == header->generation &&
+             load_at<std::uint64_t>(view, from + 16) > after &&
+             load_at<std::uint32_t>(view, from + 4) ==
+                 crc32c(view.substr(from + 8, Journal::kFrameHeaderBytes - 8 + size));
+    };
     for (std::size_t at = Journal::kSegmentHeaderBytes; at + Journal::kFrameHeaderBytes <= view.size();) {
-      const std::uint32_t length = load_at<std::uint32_t>(view, at);
-      if (length > view.size() - at - Journal::kFrameHeaderBytes) break;
-      const std::uint64_t generation = load_at<std::uint64_t>(view, at + 8);
-      const std::uint64_t seq = load_at<std::uint64_t>(view, at + 16);
-      // Another lap's frame (stale bytes behind this lap's end), or one out of order (a
-      // write that failed part-way and was written over by later, higher-numbered frames).
-      if (generation != header->generation || seq <= previous) break;
-      if (load_at<std::uint32_t>(view, at + 4) != crc32c(view.substr(at + 8, Journal::kFrameHeaderBytes - 8 + length))) {
-        break;  // torn or damaged: the end of what was written whole
+      std::optional<KeyedRecord> keyed;
+      if (valid_at(at, previous)) {
+        keyed = decode_record(view.substr(at + Journal::kFrameHeaderBytes, load_at<std::uint32_t>(view, at)));
       }
-      auto keyed = decode_record(view.substr(at + Journal::kFrameHeaderBytes, length));
-      if (!keyed) break;
+      if (!keyed) {
+        // A torn tail or the lap's end stops here; a whole frame of this lap further on
+        // means damage in the middle, with answered calls behind it this read cannot give.
+        for (std::size_t next = at + 1; damaged_at && next + Journal::kFrameHeaderBytes <= view.size(); ++next) {
+          if (load_at<std::uint64_t>(view, next + 8) == header->generation && valid_at(next, previous)) {
+            *damaged_at = s * *segment + at;
+            break;
+          }
+        }
+        break;
+      }
       lap.records.push_back(std::move(*keyed));
-      previous = seq;
-      at += Journal::kFrameHeaderBytes + length;
+      previous = load_at<std::uint64_t>(view, at + 16);
+      at += Journal::kFrameHeaderBytes + load_at<std::uint32_t>(view, at);
     }
     laps.push_back(std::move(lap));
   }
@@ -298,28 +314,46 @@ ReplayReport replay_orphaned_journals(const std::string& base,
     }
   }
   std::sort(candidates.begin(), candidates.end());
+  const auto note = [&](std::string text) {
+    report.problem += report.problem.empty() ? text : "; " + text;
+  };
   for (const std::string& path : candidates) {
     const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) continue;
+    if (fd < 0) {
+      ++report.left;
+      note(fmt::format("journal '{}' cannot be opened: {}", path, errno_text(errno)));
+      continue;
+    }
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       ++report.busy;
       ::close(fd);
       continue;
     }
-    auto records = read_journal(fd);
+    std::uint64_t damaged_at = 0;
+    auto records = read_journal(fd, &damaged_at);
     Result<void> done;
     if (!records) {
       done = records.error();
     } else {
       const std::size_t count = records->size();
       if (count > 0) done = store(std::move(*records));
-      if (done) done = clear_journal(fd);
+      if (done && damaged_at == 0) done = clear_journal(fd);
       if (done) {
-        ++report.journals;
         report.records += count;
+        if (damaged_at == 0) {
+          ++report.journals;
+        } else {
+          ++report.damaged;
+          note(fmt::format("journal '{}' is damaged at byte {}: the {} records before it were stored, the calls "
+                           "after it cannot be read; the file is kept as it is (remove it once looked at)",
+                           path, damaged_at, count));
+        }
       }
     }
-    if (!done) report.problem = fmt::format("journal '{}' left for the next start: {}", path, done.error().message);
+    if (!done) {
+      ++report.left;
+      note(fmt::format("journal '{}' left for a later try: {}", path, done.error().message));
+    }
     ::close(fd);
   }
   return report;

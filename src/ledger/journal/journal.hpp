@@ -91,8 +91,11 @@ class Journal {
 // Journal `index` of ledger file `base`: "<base>.turnout-handoff-<index>".
 std::string journal_path(const std::string& base, unsigned index);
 
-// The records a journal file (open as `fd`) holds in valid frames, older lap first.
-Result<std::vector<KeyedRecord>> read_journal(int fd);
+// The records a journal file (open as `fd`) holds in valid frames, older lap first. A
+// read stops at the first frame that does not check; when a valid frame of the same lap
+// follows it (damage in the middle, not a torn tail), `damaged_at` (if given) is set to
+// the file offset of the bad frame, else left as it is.
+Result<std::vector<KeyedRecord>> read_journal(int fd, std::uint64_t* damaged_at = nullptr);
 
 // Marks the journal open as `fd` empty (both segment headers zeroed).
 Result<void> clear_journal(int fd);
@@ -101,12 +104,18 @@ struct ReplayReport {
   std::size_t journals = 0;  // replayed and cleared
   std::size_t records = 0;   // records given to `store`
   std::size_t busy = 0;      // held by a live process, left alone
-  std::string problem;       // a journal left for the next open, and why ("" for none)
+  // Left as they are because they could not be opened, read or stored: worth another try.
+  std::size_t left = 0;
+  // Damaged in the middle: the records before the damage were stored, but the file is kept
+  // (not cleared), since calls answered from the frames behind the damage cannot be read.
+  std::size_t damaged = 0;
+  std::string problem;  // each journal left or damaged, and why ("" for none)
 };
 
 // Replays each journal of ledger file `base` that no live process holds: `store` is given
-// its records; a journal whose records it took is cleared, one it failed is left as it is
-// for the next open.
+// its records; a journal whose records it took is cleared, one it failed (or that could
+// not be opened or read) is left as it is for a later try, one damaged in the middle is
+// stored up to the damage and kept.
 ReplayReport replay_orphaned_journals(const std::string& base,
                                       const std::function<Result<void>(std::vector<KeyedRecord>)>& store);
 

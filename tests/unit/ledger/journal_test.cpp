@@ -8,6 +8,7 @@
 #include "ledger/journal/journal.hpp"
 #include "ledger/journal/record_codec.hpp"
 #include "ledger/ledger.hpp"
+#include "ledger/queued_ledger.hpp"
 #include "ledger_reference.hpp"
 
 #include <gtest/gtest.h>
@@ -15,8 +16,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <future>
+#include <mutex>
+#include <thread>
 
 namespace {
 
@@ -377,6 +383,143 @@ TEST(JournalReplay, OffForMemoryLedgersAndWhenSwitchedOff) {
   auto ledger = open_or_die(setup.url, off);
   ASSERT_TRUE(ledger);
   EXPECT_FALSE(ledger->open_journal());
+}
+
+TEST(JournalReplay, DamageInTheMiddleIsReportedAndTheFileKept) {
+  JournalLedger setup;
+  std::string path;
+  std::vector<KeyedRecord> keyed;
+  {
+    auto journal = open_journal_or_die(setup.db);
+    ASSERT_TRUE(journal);
+    path = journal->path();
+    keyed = write_turn(*journal, {sized_record(1), sized_record(2), sized_record(3)});
+  }  // killed
+  std::string payload;
+  encode_record(keyed[0], payload);
+  const std::uint64_t frame = Journal::kFrameHeaderBytes + payload.size();
+  flip_byte(path, Journal::kSegmentHeaderBytes + frame + Journal::kFrameHeaderBytes + 60);  // the second record
+  std::vector<std::string> stored;
+  const ReplayReport report = replay_orphaned_journals(setup.db, [&](std::vector<KeyedRecord> records) -> Result<void> {
+    for (const auto& r : records) stored.push_back(r.key);
+    return {};
+  });
+  EXPECT_EQ(stored, std::vector<std::string>{keyed[0].key}) << "what is readable is stored";
+  EXPECT_EQ(report.damaged, 1u);
+  EXPECT_EQ(report.journals, 0u);
+  EXPECT_NE(report.problem.find("damaged at byte " + std::to_string(Journal::kSegmentHeaderBytes + frame)),
+            std::string::npos)
+      << report.problem;
+  // Not cleared: the third call, answered, is still in the file for whoever looks.
+  EXPECT_EQ(read_file(path).size(), 1u);
+  // A torn tail (the last frame cut) is not damage: stored and cleared.
+  JournalLedger torn;
+  {
+    auto journal = open_journal_or_die(torn.db);
+    ASSERT_TRUE(journal);
+    path = journal->path();
+    write_turn(*journal, {sized_record(1), sized_record(2)});
+  }
+  flip_byte(path, Journal::kSegmentHeaderBytes + frame + Journal::kFrameHeaderBytes + 60);
+  const ReplayReport tail_report =
+      replay_orphaned_journals(torn.db, [](std::vector<KeyedRecord>) -> Result<void> { return {}; });
+  EXPECT_EQ(tail_report.damaged, 0u) << tail_report.problem;
+  EXPECT_EQ(tail_report.journals, 1u);
+  EXPECT_TRUE(read_file(path).empty());
+}
+
+// A backend the test steers: writes refused while `fail`, held while `gated`; each record
+// stored is logged, and `on_write` runs on the writer thread after each stored batch.
+struct Control {
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool fail = false;
+  bool gated = false;
+  std::vector<std::string> ids;
+  std::function<void()> on_write;
+};
+
+class ControlledBackend final : public Backend {
+ public:
+  explicit ControlledBackend(std::shared_ptr<Control> control) : control_(std::move(control)) {}
+  Result<void> write_batch(std::span<const KeyedRecord> records) override {
+    std::function<void()> after;
+    {
+      std::unique_lock lock(control_->mutex);
+      control_->changed.wait(lock, [&] { return !control_->gated; });
+      if (control_->fail) return make_error("database is locked");
+      for (const KeyedRecord& keyed : records) control_->ids.push_back(keyed.record.id);
+      after = control_->on_write;
+    }
+    control_->changed.notify_all();
+    if (after) after();
+    return {};
+  }
+  bool folds_rollups_later() const override { return true; }
+  Result<std::uint64_t> prune_before(double, std::uint64_t, bool) override { return std::uint64_t{0}; }
+  Result<void> prune_second_rollups(double) override { return {}; }
+  Result<StatsReport> stats(const StatsQuery&) override { return StatsReport{}; }
+  Result<SeriesReport> series(const SeriesQuery& query) override { return SeriesReport{query, {}}; }
+  Result<std::string> installation_secret(const std::string& candidate) override {
+    return Result<std::string>(boost::system::in_place_value, candidate);
+  }
+
+ private:
+  std::shared_ptr<Control> control_;
+};
+
+// Waits (bounded) until `done` holds under the control's lock.
+bool wait_for(Control& control, const std::function<bool()>& done) {
+  std::unique_lock lock(control.mutex);
+  return control.changed.wait_for(lock, std::chrono::seconds(20), done);
+}
+
+std::unique_ptr<QueuedLedger> open_controlled(const std::shared_ptr<Control>& control, const LedgerOptions& options,
+                                              const std::string& journal_base = {}) {
+  auto opened = QueuedLedger::open(std::make_unique<ControlledBackend>(control), options, journal_base);
+  EXPECT_TRUE(opened) << opened.error().message;
+  return opened ? std::move(*opened) : nullptr;
+}
+
+Result<void> appended(Ledger& ledger, std::vector<KeyedRecord> keyed, const std::shared_ptr<Journal>& journal) {
+  std::promise<Result<void>> outcome;
+  const std::uint64_t last = std::stoull(keyed.back().key.substr(keyed.back().key.find('-') + 1), nullptr, 16);
+  ledger.append_keyed(std::move(keyed), journal, last, [&](Result<void> r) { outcome.set_value(std::move(r)); });
+  return outcome.get_future().get();
+}
+
+TEST(JournalReplay, AJournalTheOpenCouldNotStoreIsReportedAndReplayedByTheWriter) {
+  TempDir dir;
+  const std::string base = (dir.path() / "ledger.db").string();
+  std::string path;
+  {
+    auto journal = open_journal_or_die(base);
+    ASSERT_TRUE(journal);
+    path = journal->path();
+    write_turn(*journal, {sized_record(1), sized_record(2)});
+  }  // killed
+  auto control = std::make_shared<Control>();
+  control->fail = true;  // the database is locked at the start
+  LedgerOptions options;
+  options.retry_interval = std::chrono::milliseconds(20);
+  auto ledger = open_controlled(control, options, base);
+  ASSERT_TRUE(ledger);
+  const auto notes = ledger->open_notes();
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("left for a later try: database is locked"), std::string::npos) << notes[0];
+  EXPECT_TRUE(ledger->health().healthy);
+  EXPECT_NE(ledger->health().degraded.find("ledger journals not replayed"), std::string::npos)
+      << ledger->health().degraded;
+  {
+    std::lock_guard lock(control->mutex);
+    control->fail = false;
+  }
+  EXPECT_TRUE(wait_for(*control, [&] { return control->ids.size() == 2; })) << "replayed while the gateway runs";
+  for (int i = 0; i < 1000 && !ledger->health().degraded.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(ledger->health().degraded, "");
+  EXPECT_TRUE(read_file(path).empty()) << "cleared once stored";
 }
 
 }  // namespace
