@@ -95,6 +95,13 @@ function assertStoredOnceAtExactCost(database, prefix, ids) {
   }
 }
 
+// Both segment headers zero: the journal holds nothing to replay (journal.hpp).
+function headersCleared(file) {
+  const bytes = fs.readFileSync(file);
+  const segment = bytes.length / 2;
+  return bytes.subarray(0, 40).every((b) => b === 0) && bytes.subarray(segment, segment + 40).every((b) => b === 0);
+}
+
 function journalFiles(dir) {
   return fs.readdirSync(dir).filter((name) => name.startsWith('ledger.db.turnout-handoff-'));
 }
@@ -116,11 +123,16 @@ describe('the journal hand-off on SQLite', () => {
     const restarted = await startGateway({ configFile, dir });
     assertStoredOnceAtExactCost(database, 'locked', ids);
     assert.equal((await restarted.stats()).total_calls, ids.length, '/stats counts the replayed calls');
-    // A clean stop leaves journals that replay nothing.
+    // A clean stop leaves journals that replay nothing: after calls answered from them,
+    // both segment headers of every journal file are zero (no frame is read back).
+    await answeredCalls(restarted, 'after', 8);
     await restarted.stop();
     await restarted.handle.waitExit();
+    assert.deepEqual(journalFiles(dir).filter((name) => !headersCleared(path.join(dir, name))), [],
+      'every journal cleared at the clean stop');
     const again = await startGateway({ configFile, dir });
     assertStoredOnceAtExactCost(database, 'locked', ids);
+    assert.equal(ledgerSql(database, "SELECT count(*) FROM calls WHERE id LIKE 'after-%'"), '8');
     await again.stop();
   });
 
@@ -179,6 +191,36 @@ describe('the journal hand-off on SQLite', () => {
     assert.equal(lines.length, 30);
     assert.equal(BigInt(ledgerSql(database, `SELECT sum(cost_pico) FROM calls WHERE client_key_id = '${created.id}'`)),
       cli.ledgerTotal(lines));
+    await gateway.stop();
+  });
+
+  it('while another process holds the write lock, a held call is answered only after its commit; an unheld one at once', { timeout: 120_000 }, async () => {
+    const dir = makeTempDir('turnout-journal-lease-');
+    const database = path.join(dir, 'ledger.db');
+    const config = baseConfig({ upstreamUrl: mock.baseUrl, dir });
+    // Lease mode: once its lease is taken, a budget key's call is admitted without a write
+    // to the database, so only the ledger's commit can hold its answer back.
+    config.governance = { key_cache_ttl_s: 0.3, mode: 'lease' };
+    const configFile = writeConfig(dir, config);
+    const gateway = await startGateway({ configFile, dir });
+    const cli = governanceClient(configFile);
+    const { value: created } = await cli.turnoutJson(['keys', 'create', '--name', 'leased', '--budget-usd', '5']);
+    const client = new OpenAI({ baseURL: gateway.baseUrl, apiKey: created.key, maxRetries: 0, timeout: 30_000 });
+    const ask = (id) => client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: id }] },
+      { headers: { 'x-request-id': id } });
+    await ask('lease-warm');  // takes the lease while the database is free
+    const lock = await holdWriteLock(database);
+    let heldAnswered = false;
+    const held = ask('lease-locked').then((completion) => {
+      heldAnswered = true;
+      return completion;
+    });
+    await answeredCalls(gateway, 'unheld', 1);
+    await sleep(1500);
+    assert.equal(heldAnswered, false, 'a held call is answered only after its commit');
+    await lock.release();
+    await withTimeout(held, 20_000, 'the held call after the lock was released');
+    assert.equal(ledgerSql(database, "SELECT count(*) FROM calls WHERE id IN ('lease-warm', 'lease-locked', 'unheld-000')"), '3');
     await gateway.stop();
   });
 

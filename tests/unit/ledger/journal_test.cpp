@@ -522,4 +522,103 @@ TEST(JournalReplay, AJournalTheOpenCouldNotStoreIsReportedAndReplayedByTheWriter
   EXPECT_TRUE(read_file(path).empty()) << "cleared once stored";
 }
 
+// A fold request is answered only once the writer has stored every record queued before
+// it (a call answered from its journal is queued, not committed, before its response).
+TEST(QueuedJournal, AFoldWaitsForEveryRecordQueuedBeforeIt) {
+  auto control = std::make_shared<Control>();
+  control->gated = true;
+  LedgerOptions options;
+  options.max_batch = 1;  // one record per round: the request is taken with the first
+  auto ledger = open_controlled(control, options);
+  ASSERT_TRUE(ledger);
+  for (int i = 1; i <= 3; ++i) ledger->append(sized_record(i), nullptr);
+  std::promise<std::size_t> stored_at_answer;
+  ledger->request_fold([&](const FoldOutcome&) {
+    std::lock_guard lock(control->mutex);
+    stored_at_answer.set_value(control->ids.size());
+  });
+  {
+    std::lock_guard lock(control->mutex);
+    control->gated = false;
+  }
+  control->changed.notify_all();
+  EXPECT_EQ(stored_at_answer.get_future().get(), 3u) << "answered before a record queued ahead of it was stored";
+  ledger->close();
+}
+
+
+// The writer side of segment reuse: a segment is written over only after the round that
+// made its records durable committed.
+TEST(QueuedJournal, ASegmentIsReusedOnlyAfterTheCommit) {
+  TempDir dir;
+  const std::string base = (dir.path() / "ledger.db").string();
+  std::string payload;
+  encode_record(KeyedRecord{"0123456789abcdef-0000000000000001", sized_record(1)}, payload);
+  auto control = std::make_shared<Control>();
+  control->fail = true;
+  LedgerOptions options;
+  options.retry_interval = std::chrono::milliseconds(20);
+  // One frame per segment.
+  options.journal_bytes = 2 * (Journal::kSegmentHeaderBytes + Journal::kFrameHeaderBytes + payload.size());
+  auto ledger = open_controlled(control, options, base);
+  ASSERT_TRUE(ledger);
+  auto journal = ledger->open_journal();
+  ASSERT_TRUE(journal);
+  bool written = false;
+  auto first = write_turn(*journal, {sized_record(1)}, &written);
+  ASSERT_TRUE(written);
+  EXPECT_FALSE(appended(*ledger, first, journal)) << "the database refused the round";
+  auto second = write_turn(*journal, {sized_record(2)}, &written);
+  ASSERT_TRUE(written) << "the other segment was never used";
+  EXPECT_FALSE(appended(*ledger, second, journal));
+  write_turn(*journal, {sized_record(3)}, &written);
+  EXPECT_FALSE(written) << "segment 0 holds a record that is not durable";
+  {
+    std::lock_guard lock(control->mutex);
+    control->fail = false;
+  }
+  EXPECT_TRUE(wait_for(*control, [&] { return control->ids.size() == 2; }));
+  bool reused = false;
+  for (int i = 0; i < 1000 && !reused; ++i) {
+    write_turn(*journal, {sized_record(4)}, &reused);
+    if (!reused) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(reused) << "written over once the commit published it durable";
+  ledger->close();
+}
+
+TEST(QueuedJournal, ARecordTheBacklogDroppedStaysInItsJournalForTheNextOpen) {
+  TempDir dir;
+  const std::string base = (dir.path() / "ledger.db").string();
+  auto control = std::make_shared<Control>();
+  control->fail = true;
+  LedgerOptions options;
+  options.retry_interval = std::chrono::milliseconds(20);
+  options.max_backlog = 1;
+  auto ledger = open_controlled(control, options, base);
+  ASSERT_TRUE(ledger);
+  auto journal = ledger->open_journal();
+  ASSERT_TRUE(journal);
+  const std::string path = journal->path();
+  auto first = write_turn(*journal, {sized_record(1)});
+  EXPECT_FALSE(appended(*ledger, first, journal));
+  auto second = write_turn(*journal, {sized_record(2)});
+  EXPECT_FALSE(appended(*ledger, second, journal));  // the backlog overflows: the first is dropped
+  {
+    std::lock_guard lock(control->mutex);
+    control->fail = false;
+  }
+  EXPECT_TRUE(wait_for(*control, [&] { return control->ids.size() == 1; }));
+  ledger->close();
+  EXPECT_EQ(control->ids, std::vector<std::string>{second[0].record.id});
+  journal.reset();
+  std::vector<std::string> replayed;
+  replay_orphaned_journals(base, [&](std::vector<KeyedRecord> records) -> Result<void> {
+    for (const auto& r : records) replayed.push_back(r.key);
+    return {};
+  });
+  EXPECT_EQ(replayed, keys_of({first[0], second[0]})) << "the dropped record is replayed at the next open";
+}
+
+
 }  // namespace
