@@ -174,6 +174,7 @@ void QueuedLedger::append_keyed(std::vector<KeyedRecord> records, std::shared_pt
       // taken by a round already due, without a wake-up of its own.
       const bool writer_may_sleep = queue_.empty();
       const std::size_t last = records.size() - 1;
+      appended_ += records.size();
       for (std::size_t i = 0; i < last; ++i) queue_.push_back(Pending{std::move(records[i]), {}, false, nullptr, 0});
       queue_.push_back(Pending{std::move(records[last]), std::move(on_durable), true, std::move(journal), last_seq});
       if (writer_may_sleep) queued_.notify_one();
@@ -212,9 +213,12 @@ void QueuedLedger::request_fold(FoldCallback on_folded) {
     } else if (fold_requests_.size() >= kMaxFoldRequests) {
       at_once = FoldOutcome{false, "too many readers are waiting for the ledger writer's fold"};
     } else {
-      // A record acknowledged before this point was committed before the writer takes
-      // this request, so the fold that answers it counts the record.
-      fold_requests_.push_back(std::move(on_folded));
+      // Answered by the fold of the round that takes the last record appended before this
+      // point (a call answered from its journal is queued, not yet committed, before its
+      // response goes out, and /stats read after that response must count it) — not by
+      // one that empties the queue, which records arriving faster than a round takes them
+      // would put off without end.
+      fold_requests_.push_back(FoldRequest{appended_, std::move(on_folded)});
       queued_.notify_one();
       return;
     }
@@ -276,7 +280,8 @@ void QueuedLedger::run_writer() {
       {
         std::lock_guard lock(mutex_);
         writer_stopped_ = true;
-        late.swap(fold_requests_);
+        for (FoldRequest& request : fold_requests_) late.push_back(std::move(request.on_folded));
+        fold_requests_.clear();
       }
       answer_all(late, fold_outcome(state));
       return;
@@ -409,13 +414,14 @@ bool QueuedLedger::take_queued(WriterState& state) {
     if (pending.journal) state.journal_marks.push_back(JournalMark{std::move(pending.journal), pending.journal_seq});
   }
   queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
-  // A fold request is answered by this round's fold only when the round takes every record
-  // queued before it: a call answered from its journal is queued (not yet committed)
-  // before its response goes out, and /stats read after that response must count it.
-  if (queue_.empty()) {
-    for (FoldCallback& request : fold_requests_) state.fold_waiters.push_back(std::move(request));
-    fold_requests_.clear();
+  taken_ += count;
+  // The requests whose records this round has all taken (their tickets rise in order).
+  std::size_t answered = 0;
+  while (answered < fold_requests_.size() && fold_requests_[answered].ticket <= taken_) {
+    state.fold_waiters.push_back(std::move(fold_requests_[answered].on_folded));
+    ++answered;
   }
+  fold_requests_.erase(fold_requests_.begin(), fold_requests_.begin() + static_cast<std::ptrdiff_t>(answered));
   return closing_ && queue_.empty();
 }
 

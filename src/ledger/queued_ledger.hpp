@@ -143,7 +143,13 @@ class QueuedLedger final : public Ledger {
   // Readers' fold requests (request_fold), taken by the writer's next round; answered at
   // once instead while fold_trouble_ says why a fold would not come promptly (a write
   // error, records waiting for retry, a failing fold), or once the writer has stopped.
-  std::vector<FoldCallback> fold_requests_;
+  struct FoldRequest {
+    std::uint64_t ticket = 0;  // appended_ when it was made: answered once taken_ reaches it
+    FoldCallback on_folded;
+  };
+  std::vector<FoldRequest> fold_requests_;
+  std::uint64_t appended_ = 0;  // records queued since the open
+  std::uint64_t taken_ = 0;     // records the writer has taken from the queue
   std::string fold_trouble_;
   bool writer_stopped_ = false;
   LedgerHealth health_;

@@ -546,6 +546,42 @@ TEST(QueuedJournal, AFoldWaitsForEveryRecordQueuedBeforeIt) {
   ledger->close();
 }
 
+// FOLD-TICKET-BEGIN
+// ... and not later than that: records queued after it (more every round than a round
+// takes) do not put it off.
+TEST(QueuedJournal, AFoldIsNotPutOffBySustainedAppends) {
+  auto control = std::make_shared<Control>();
+  control->gated = true;
+  LedgerOptions options;
+  options.max_batch = 1;
+  auto ledger = open_controlled(control, options);
+  ASSERT_TRUE(ledger);
+  for (int i = 1; i <= 3; ++i) ledger->append(sized_record(i), nullptr);
+  std::promise<std::size_t> stored_at_answer;
+  ledger->request_fold([&](const FoldOutcome& outcome) {
+    EXPECT_TRUE(outcome.complete) << outcome.problem;
+    std::lock_guard lock(control->mutex);
+    stored_at_answer.set_value(control->ids.size());
+  });
+  // Each stored record queues two more, up to 400: the queue never empties meanwhile.
+  std::atomic<int> more{0};
+  Ledger* raw = ledger.get();
+  {
+    std::lock_guard lock(control->mutex);
+    control->on_write = [&more, raw] {
+      for (int i = 0; i < 2; ++i) {
+        if (more.fetch_add(1) < 400) raw->append(sized_record(100 + more.load()), nullptr);
+      }
+    };
+    control->gated = false;
+  }
+  control->changed.notify_all();
+  const std::size_t stored = stored_at_answer.get_future().get();
+  EXPECT_GE(stored, 3u);
+  EXPECT_LT(stored, 20u) << "waited for records queued after it";
+  ledger->close();
+}
+// FOLD-TICKET-END
 
 // The writer side of segment reuse: a segment is written over only after the round that
 // made its records durable committed.
