@@ -232,6 +232,11 @@ int run_serve(const ServeOptions& opts) {
   }
   gateway = std::move(*created);
   server->set_rejections(gateway->rejections());
+  // Each loop took its journal file with the gateway: a loop without one is said once here
+  // (and in /health's ledger text while it lasts), never silently slower.
+  if (const std::string degraded = (*ledger)->health().degraded; degraded.find("hand-off off") != std::string::npos) {
+    std::cerr << "turnout: " << degraded << "\n";
+  }
 
   // Signals are caught before the listening line is printed: a SIGTERM sent as soon as
   // that line appears must drain, not kill.

@@ -188,8 +188,13 @@ std::shared_ptr<Journal> QueuedLedger::open_journal() {
   if (journal_base_.empty()) return nullptr;
   // Without a journal file the loop waits for each commit, as without the hand-off.
   auto journal = Journal::open(journal_base_, options_.journal_bytes);
-  if (!journal) return nullptr;
   std::lock_guard lock(mutex_);
+  if (!journal) {
+    // Told through health() (and so in the start-up log and /health), as long as it lasts.
+    ++journals_missing_;
+    journal_open_error_ = journal.error().message;
+    return nullptr;
+  }
   if (closing_) return nullptr;
   journals_.push_back(*journal);
   return *journal;
@@ -230,7 +235,23 @@ void QueuedLedger::request_fold(FoldCallback on_folded) {
 
 LedgerHealth QueuedLedger::health() const {
   std::lock_guard lock(mutex_);
-  return health_;
+  LedgerHealth health = health_;
+  // The journal hand-off off for some loops: healthy, but their calls wait for commits.
+  std::size_t off = journals_missing_;
+  std::string why = journal_open_error_;
+  for (const auto& journal : journals_) {
+    if (std::string reason = journal->off_reason(); !reason.empty()) {
+      ++off;
+      if (why.empty()) why = std::move(reason);
+    }
+  }
+  if (off > 0) {
+    const std::string text = fmt::format("ledger journal hand-off off for {} of {} event loops (their calls wait for "
+                                         "the commit): {}",
+                                         off, journals_.size() + journals_missing_, why);
+    health.degraded = health.degraded.empty() ? text : health.degraded + "; " + text;
+  }
+  return health;
 }
 
 void QueuedLedger::close() {

@@ -154,6 +154,8 @@ class QueuedLedger final : public Ledger {
   bool writer_stopped_ = false;
   LedgerHealth health_;
   std::vector<std::shared_ptr<Journal>> journals_;  // handed out by open_journal; cleared at close
+  std::size_t journals_missing_ = 0;  // open_journal calls that found no journal file
+  std::string journal_open_error_;    // the last one's reason
 
   std::once_flag close_once_;
   std::thread writer_;

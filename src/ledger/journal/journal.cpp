@@ -125,10 +125,17 @@ std::string journal_path(const std::string& base, unsigned index) { return fmt::
 Result<std::shared_ptr<Journal>> Journal::open(const std::string& base, std::uint64_t bytes) {
   const std::uint64_t segment = bytes / 2;
   if (segment < kSegmentHeaderBytes + kFrameHeaderBytes) return make_error("journal size too small");
+  std::string first_error;  // the first index that could not be opened, and why
   for (unsigned index = 0; index < kMaxJournals; ++index) {
     std::string path = journal_path(base, index);
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return make_error(fmt::format("journal '{}': {}", path, errno_text(errno)));
+    if (fd < 0) {
+      const int error = errno;
+      if (first_error.empty()) first_error = fmt::format("journal '{}': {}", path, errno_text(error));
+      // A directory that cannot be written fails every index the same way.
+      if (error == ENOENT || error == EROFS || error == ENOSPC) return make_error(std::move(first_error));
+      continue;
+    }
     // Held by a live process, or left by a dead one with records a replay could not store yet.
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0 || has_valid_header(fd)) {
       ::close(fd);
@@ -149,7 +156,8 @@ Result<std::shared_ptr<Journal>> Journal::open(const std::string& base, std::uin
     }
     return std::shared_ptr<Journal>(new Journal(fd, std::move(path), segment));
   }
-  return make_error(fmt::format("all {} journal files of '{}' are in use", kMaxJournals, base));
+  return make_error(first_error.empty() ? fmt::format("all {} journal files of '{}' are in use", kMaxJournals, base)
+                                         : fmt::format("no journal file of '{}' is free ({})", base, first_error));
 }
 
 Journal::Journal(int fd, std::string path, std::uint64_t segment_bytes)
@@ -207,7 +215,11 @@ bool Journal::write(std::span<const KeyedRecord> records, std::uint64_t first_se
     bytes.remove_prefix(kSegmentHeaderBytes);
     at = segment * segment_bytes_ + offset_;
   }
-  if (!pwrite_all(fd_, bytes, at)) return false;
+  if (!pwrite_all(fd_, bytes, at)) {
+    write_errno_.store(errno != 0 ? errno : EIO, std::memory_order_relaxed);
+    return false;
+  }
+  write_errno_.store(0, std::memory_order_relaxed);
   if (new_lap) {
     current_ = segment;
     generation_ = generation;
@@ -217,6 +229,17 @@ bool Journal::write(std::span<const KeyedRecord> records, std::uint64_t first_se
   last_in_[segment] = last_seq;
   written_.store(last_seq, std::memory_order_release);
   return true;
+}
+
+std::string Journal::off_reason() const {
+  if (stuck_.load(std::memory_order_acquire)) {
+    return fmt::format("journal '{}' holds a record the writer gave up (its backlog overflowed); it is replayed at "
+                       "the next start, and the loop waits for commits until then", path_);
+  }
+  if (const int error = write_errno_.load(std::memory_order_relaxed); error != 0) {
+    return fmt::format("journal '{}': the last write failed: {}", path_, errno_text(error));
+  }
+  return {};
 }
 
 void Journal::reset_if_durable() {

@@ -39,8 +39,9 @@ class Journal {
   // Journal indexes tried per ledger (several loops, several processes).
   static constexpr unsigned kMaxJournals = 256;
 
-  // Opens for use the first journal of ledger file `base` that this process can lock and
-  // that holds nothing left to replay, creating it, sized to `bytes` and preallocated.
+  // Opens for use the first journal of ledger file `base` that this process can open and
+  // lock and that holds nothing left to replay, creating it, sized to `bytes` and
+  // preallocated; an index it cannot open (another user's file) is passed over.
   static Result<std::shared_ptr<Journal>> open(const std::string& base, std::uint64_t bytes);
   ~Journal();  // closes the file, which releases its lock
   Journal(const Journal&) = delete;
@@ -64,6 +65,10 @@ class Journal {
   // never reused, so the journal fills and the loop goes back to waiting for commits.
   void mark_stuck() { stuck_.store(true, std::memory_order_release); }
 
+  // Why the loop is back to waiting for commits ("" while the journal takes its turns):
+  // stuck (a record given up), or a write that failed. Any thread.
+  std::string off_reason() const;
+
   // Once the writer has stopped (the ledger closed, the loop stopped): when every record
   // written is durable, the file is marked empty so the next open replays nothing.
   void reset_if_durable();
@@ -86,6 +91,7 @@ class Journal {
   std::atomic<std::uint64_t> durable_{0};
   std::atomic<std::uint64_t> written_{0};
   std::atomic<bool> stuck_{false};
+  std::atomic<int> write_errno_{0};  // the last failed pwrite's, 0 after one that worked
 };
 
 // Journal `index` of ledger file `base`: "<base>.turnout-handoff-<index>".

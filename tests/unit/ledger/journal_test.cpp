@@ -645,6 +645,10 @@ TEST(QueuedJournal, ARecordTheBacklogDroppedStaysInItsJournalForTheNextOpen) {
     control->fail = false;
   }
   EXPECT_TRUE(wait_for(*control, [&] { return control->ids.size() == 1; }));
+  // JOURNAL-OFF-BEGIN
+  EXPECT_NE(ledger->health().degraded.find("holds a record the writer gave up"), std::string::npos)
+      << ledger->health().degraded;
+  // JOURNAL-OFF-END
   ledger->close();
   EXPECT_EQ(control->ids, std::vector<std::string>{second[0].record.id});
   journal.reset();
@@ -656,5 +660,29 @@ TEST(QueuedJournal, ARecordTheBacklogDroppedStaysInItsJournalForTheNextOpen) {
   EXPECT_EQ(replayed, keys_of({first[0], second[0]})) << "the dropped record is replayed at the next open";
 }
 
+// JOURNAL-OFF-BEGIN
+TEST(Journal, AnIndexThatCannotBeOpenedIsPassedOver) {
+  TempDir dir;
+  const std::string base = (dir.path() / "ledger.db").string();
+  fs::create_directory(journal_path(base, 0));  // not a file this process can open for writing
+  auto journal = open_journal_or_die(base);
+  ASSERT_TRUE(journal);
+  EXPECT_EQ(journal->path(), journal_path(base, 1));
+}
+
+TEST(QueuedJournal, ALoopWithoutAJournalIsToldInHealth) {
+  TempDir dir;
+  auto control = std::make_shared<Control>();
+  // A ledger whose directory is gone: no journal file can be made.
+  auto ledger = open_controlled(control, LedgerOptions{}, (dir.path() / "missing" / "ledger.db").string());
+  ASSERT_TRUE(ledger);
+  EXPECT_FALSE(ledger->open_journal());
+  const LedgerHealth health = ledger->health();
+  EXPECT_TRUE(health.healthy);
+  EXPECT_NE(health.degraded.find("ledger journal hand-off off for 1 of 1 event loops"), std::string::npos)
+      << health.degraded;
+  EXPECT_NE(health.degraded.find("No such file or directory"), std::string::npos) << health.degraded;
+}
+// JOURNAL-OFF-END
 
 }  // namespace
