@@ -546,7 +546,6 @@ TEST(QueuedJournal, AFoldWaitsForEveryRecordQueuedBeforeIt) {
   ledger->close();
 }
 
-// FOLD-TICKET-BEGIN
 // ... and not later than that: records queued after it (more every round than a round
 // takes) do not put it off.
 TEST(QueuedJournal, AFoldIsNotPutOffBySustainedAppends) {
@@ -581,7 +580,6 @@ TEST(QueuedJournal, AFoldIsNotPutOffBySustainedAppends) {
   EXPECT_LT(stored, 20u) << "waited for records queued after it";
   ledger->close();
 }
-// FOLD-TICKET-END
 
 // The writer side of segment reuse: a segment is written over only after the round that
 // made its records durable committed.
@@ -645,10 +643,8 @@ TEST(QueuedJournal, ARecordTheBacklogDroppedStaysInItsJournalForTheNextOpen) {
     control->fail = false;
   }
   EXPECT_TRUE(wait_for(*control, [&] { return control->ids.size() == 1; }));
-  // JOURNAL-OFF-BEGIN
   EXPECT_NE(ledger->health().degraded.find("holds a record the writer gave up"), std::string::npos)
       << ledger->health().degraded;
-  // JOURNAL-OFF-END
   ledger->close();
   EXPECT_EQ(control->ids, std::vector<std::string>{second[0].record.id});
   journal.reset();
@@ -660,7 +656,6 @@ TEST(QueuedJournal, ARecordTheBacklogDroppedStaysInItsJournalForTheNextOpen) {
   EXPECT_EQ(replayed, keys_of({first[0], second[0]})) << "the dropped record is replayed at the next open";
 }
 
-// JOURNAL-OFF-BEGIN
 TEST(Journal, AnIndexThatCannotBeOpenedIsPassedOver) {
   TempDir dir;
   const std::string base = (dir.path() / "ledger.db").string();
@@ -683,6 +678,5 @@ TEST(QueuedJournal, ALoopWithoutAJournalIsToldInHealth) {
       << health.degraded;
   EXPECT_NE(health.degraded.find("No such file or directory"), std::string::npos) << health.degraded;
 }
-// JOURNAL-OFF-END
 
 }  // namespace
