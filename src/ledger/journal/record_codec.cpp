@@ -62,6 +62,14 @@ class Reader {
 
 }  // namespace
 
+// A field added to CallRecord and forgotten here would be dropped from every replayed
+// record without a sound. When this fires: encode and decode the new field (a new codec
+// version if old journals must still read), extend full_record() in journal_test.cpp, then
+// update the size. (x86-64, libstdc++; other targets skip the check.)
+#if defined(__x86_64__) && defined(__GLIBCXX__)
+static_assert(sizeof(CallRecord) == 424, "CallRecord changed: update the journal codec (see above)");
+#endif
+
 void encode_record(const KeyedRecord& keyed, std::string& out) {
   const CallRecord& r = keyed.record;
   std::uint16_t flags = 0;
