@@ -50,6 +50,21 @@ struct Pipe {
     for (ssize_t n; (n = ::read(fds[0], buffer, sizeof buffer)) > 0;) out.append(buffer, static_cast<std::size_t>(n));
     return out;
   }
+  // Flushes `log` while a thread drains the pipe into `got` (a full pipe would hold the
+  // flush until its stall wait), then takes what is left.
+  void flush_while_reading(spdlog::logger& log, std::string& got) const {
+    std::atomic<bool> flushed{false};
+    std::thread reader([&] {
+      while (!flushed.load()) {
+        got += read_available();
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+    log.flush();
+    flushed = true;
+    reader.join();
+    got += read_available();
+  }
   // Reads until `got` holds `size` bytes or five seconds pass (the writer has no flush).
   void read_until(std::string& got, std::size_t size) const {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -241,17 +256,7 @@ TEST(BatchedLogSink, AStalledDescriptorUnderLoadDropsLinesInsteadOfBlockingTheCa
   while (logger.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready &&
          std::chrono::steady_clock::now() < deadline)
     got += pipe.read_available();  // lets a blocked caller go on, so a failure ends
-  std::atomic<bool> flushed{false};
-  std::thread reader([&] {  // the pipe is full: the flush needs a reader
-    while (!flushed.load()) {
-      got += pipe.read_available();
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  });
-  log.flush();
-  flushed = true;
-  reader.join();
-  got += pipe.read_available();
+  pipe.flush_while_reading(log, got);  // the pipe is full: the flush needs a reader
   ASSERT_TRUE(returned) << "a caller waited for a descriptor that takes no bytes";
   const std::uint64_t dropped = sink->dropped_lines();
   EXPECT_GT(dropped, 0u);
@@ -659,17 +664,7 @@ TEST(BatchedLogSink, ChunksWrittenWithinOneBatchDoNotRearmTheWaitForRoom) {
   EXPECT_EQ(sink->dropped_lines(), 40u);
 
   // Drain the rest: the big line and the buffered lines arrive whole, in order.
-  std::atomic<bool> flushed{false};
-  std::thread reader([&] {
-    while (!flushed.load()) {
-      got += pipe.read_available();
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  });
-  log.flush();
-  flushed = true;
-  reader.join();
-  got += pipe.read_available();
+  pipe.flush_while_reading(log, got);
   EXPECT_EQ(got.size(), filled + big.size() + 1 + to_bound * (pad.size() + 1));
   EXPECT_EQ(got.compare(filled, big.size() + 1, big + "\n"), 0);
 }
