@@ -27,7 +27,7 @@ struct BatchLog {
   std::vector<std::string> ids;
 };
 
-class BatchRecordingBackend final : public Backend {
+class BatchRecordingBackend final : public StubBackend {
  public:
   explicit BatchRecordingBackend(std::shared_ptr<BatchLog> log) : log_(std::move(log)) {}
   Result<void> write_batch(std::span<const KeyedRecord> records) override {
@@ -35,13 +35,6 @@ class BatchRecordingBackend final : public Backend {
     log_->sizes.push_back(records.size());
     for (const KeyedRecord& keyed : records) log_->ids.push_back(keyed.record.id);
     return {};
-  }
-  Result<std::uint64_t> prune_before(double, std::uint64_t, bool) override { return std::uint64_t{0}; }
-  Result<void> prune_second_rollups(double) override { return {}; }
-  Result<StatsReport> stats(const StatsQuery&) override { return StatsReport{}; }
-  Result<SeriesReport> series(const SeriesQuery& query) override { return SeriesReport{query, {}}; }
-  Result<std::string> installation_secret(const std::string& candidate) override {
-    return Result<std::string>(boost::system::in_place_value, candidate);
   }
 
  private:

@@ -439,7 +439,7 @@ struct Control {
   std::function<void()> on_write;
 };
 
-class ControlledBackend final : public Backend {
+class ControlledBackend final : public StubBackend {
  public:
   explicit ControlledBackend(std::shared_ptr<Control> control) : control_(std::move(control)) {}
   Result<void> write_batch(std::span<const KeyedRecord> records) override {
@@ -456,13 +456,6 @@ class ControlledBackend final : public Backend {
     return {};
   }
   bool folds_rollups_later() const override { return true; }
-  Result<std::uint64_t> prune_before(double, std::uint64_t, bool) override { return std::uint64_t{0}; }
-  Result<void> prune_second_rollups(double) override { return {}; }
-  Result<StatsReport> stats(const StatsQuery&) override { return StatsReport{}; }
-  Result<SeriesReport> series(const SeriesQuery& query) override { return SeriesReport{query, {}}; }
-  Result<std::string> installation_secret(const std::string& candidate) override {
-    return Result<std::string>(boost::system::in_place_value, candidate);
-  }
 
  private:
   std::shared_ptr<Control> control_;

@@ -398,4 +398,18 @@ inline std::int64_t query_int(const fs::path& file, const std::string& sql) {
   EXPECT_TRUE(value) << value.error().message;
   return value ? *value : -1;
 }
+// A Backend for writer tests: stores nothing, prunes nothing, reads empty figures and keeps
+// the installation secret it is offered. A test derives from it and overrides write_batch
+// (and whatever else it watches).
+class StubBackend : public Backend {
+ public:
+  Result<std::uint64_t> prune_before(double, std::uint64_t, bool) override { return std::uint64_t{0}; }
+  Result<void> prune_second_rollups(double) override { return {}; }
+  Result<StatsReport> stats(const StatsQuery&) override { return StatsReport{}; }
+  Result<SeriesReport> series(const SeriesQuery& query) override { return SeriesReport{query, {}}; }
+  Result<std::string> installation_secret(const std::string& candidate) override {
+    return Result<std::string>(boost::system::in_place_value, candidate);
+  }
+};
+
 }  // namespace turnout::ledger::test

@@ -51,7 +51,7 @@ struct FlakyDatabase {
 
 // A Backend that stores records in memory and fails every write while `failing` is set;
 // like the real ones, it skips a record whose key it already has.
-class FlakyBackend final : public Backend {
+class FlakyBackend final : public StubBackend {
  public:
   explicit FlakyBackend(std::shared_ptr<FlakyDatabase> db) : db_(std::move(db)) {}
 
@@ -64,10 +64,6 @@ class FlakyBackend final : public Backend {
     }
     return {};
   }
-  Result<std::uint64_t> prune_before(double, std::uint64_t, bool) override { return std::uint64_t{0}; }
-  Result<void> prune_second_rollups(double) override { return {}; }
-  Result<StatsReport> stats(const StatsQuery&) override { return StatsReport{}; }
-  Result<SeriesReport> series(const SeriesQuery& query) override { return SeriesReport{query, {}}; }
   Result<std::string> installation_secret(const std::string& candidate) override {
     std::lock_guard lock(db_->mutex);
     if (db_->secret.empty()) db_->secret = candidate;
