@@ -1,5 +1,6 @@
 #include "listener/http_server.hpp"
 
+#include "common/inline_io.hpp"
 #include "common/io_deadline.hpp"
 #include "listener/request_framing.hpp"
 #include "listener/response_head.hpp"
@@ -12,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -176,6 +178,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
   boost::system::error_code ignored;
   stream.socket().set_option(tcp::no_delay(true), ignored);
   beast::flat_buffer buffer;
+  BufferedOnly buffered_only;
   // The idle, read and write timeouts: one lazily re-armed timer for the connection rather
   // than Beast's, armed and cancelled around every read and write (issue 16). An operation
   // it cuts ends with an error like any lost connection; `timed_out` says which it was.
@@ -196,15 +199,23 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
     // A string body's size is known, so this sets Content-Length and clears any chunked
     // coding a handler set: the one gather write below is the only way a response goes out.
     res.prepare_payload();
-    deadline.begin(asio::steady_timer::clock_type::now() + options_.read_timeout);
     // Head and body in one gather write, the head as Beast would have written it.
     head_text.clear();
     append_response_head(head_text, res.base(), res.raw_fields);
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_text), asio::buffer(res.body())};
-    auto [ec, n] = co_await asio::async_write(stream, buffers, use_tuple);
+    // What the socket takes now goes out here (common/inline_io.hpp); an async write, under
+    // the write deadline, only for a rest the socket's buffer had no room for.
+    boost::system::error_code ec;
+    const std::size_t sent = send_now(stream.socket(), buffers, ec);
+    if (ec) co_return false;
+    if (sent == head_text.size() + res.body().size()) co_return true;
+    beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(buffers);
+    rest.consume(sent);
+    deadline.begin(asio::steady_timer::clock_type::now() + options_.read_timeout);
+    auto [write_ec, n] = co_await asio::async_write(stream, rest, use_tuple);
     (void)n;
     deadline.end();
-    co_return !ec;
+    co_return !write_ec;
   };
   // True when the connection may carry another request.
   auto send = [&](HttpResponse res) -> asio::awaitable<bool> {
@@ -229,8 +240,15 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
     // One deadline for the whole request: head and body together within read_timeout.
     const auto request_deadline = asio::steady_timer::clock_type::now() + options_.read_timeout;
     deadline.begin(request_deadline);
-    auto [header_ec, header_bytes] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
-    (void)header_bytes;
+    // A head already in the buffer (a kept-alive connection's first read usually brings the
+    // whole request) is parsed here; the socket is read only for what is missing.
+    boost::system::error_code header_ec;
+    http::read_header(buffered_only, buffer, parser, header_ec);
+    if (needs_socket(header_ec)) {
+      auto [read_ec, header_bytes] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+      (void)header_bytes;
+      header_ec = read_ec;
+    }
     if (timed_out(header_ec)) break;  // no answer to a request that did not arrive in time
     if (header_ec == http::error::body_limit) {
       // A declared Content-Length over the limit: refused before any body is read.
@@ -273,8 +291,13 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
       (void)n;
       if (ec) break;
     }
-    auto [body_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, use_tuple);
-    (void)body_bytes;
+    boost::system::error_code body_ec;
+    http::read(buffered_only, buffer, parser, body_ec);
+    if (needs_socket(body_ec)) {
+      auto [read_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, use_tuple);
+      (void)body_bytes;
+      body_ec = read_ec;
+    }
     if (timed_out(body_ec)) break;
     if (body_ec) {
       if (body_ec == http::error::body_limit) {

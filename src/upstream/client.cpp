@@ -3,6 +3,7 @@
 // passes, which is also how a timed-out connection is guaranteed never to be reused).
 #include "upstream/client.hpp"
 
+#include "common/inline_io.hpp"
 #include "upstream/connection.hpp"
 #include "upstream/exchange.hpp"
 #include "upstream/failure.hpp"
@@ -15,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
@@ -32,6 +34,7 @@
 namespace turnout::upstream {
 
 namespace asio = boost::asio;
+namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using boost::system::error_code;
 using detail::Clock;
@@ -229,10 +232,21 @@ asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::exch
     head_text.clear();
     detail::append_request_head(head_text, request);
     const std::array<asio::const_buffer, 2> message{asio::buffer(head_text), asio::buffer(request.body)};
-    connection->deadline().begin(deadlines.total);
-    auto [write_error, bytes_written] = co_await connection->visit(
-        [&](auto& stream) { return asio::async_write(stream, message, nothrow_awaitable); });
-    error_code error = detail::end_under_deadline(*connection, write_error);
+    // On plain TCP what the socket takes now goes out here (common/inline_io.hpp); the
+    // async write, under the deadline, only carries a rest it had no room for.
+    error_code write_error;
+    std::size_t sent = 0;
+    if (!connection->is_tls()) sent = send_now(connection->tcp().socket(), message, write_error);
+    if (!write_error && sent < head_text.size() + request.body.size()) {
+      beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(message);
+      rest.consume(sent);
+      connection->deadline().begin(deadlines.total);
+      auto [async_error, bytes_written] = co_await connection->visit(
+          [&](auto& stream) { return asio::async_write(stream, rest, nothrow_awaitable); });
+      (void)bytes_written;
+      write_error = detail::end_under_deadline(*connection, async_error);
+    }
+    error_code error = write_error;
     Phase phase = Phase::write;
     Clock::duration limit = deadlines.total_limit;
     Clock::duration head_wait{};  // from the request's last byte written to the head read
@@ -299,11 +313,19 @@ asio::awaitable<Result<Response, Failure>> Client::send(const Request& request) 
     // Beast's own reserve (the declared length) does not shrink this one.
     if (request.response_room != 0 && parser.content_length())
       parser.get().body().reserve(static_cast<std::size_t>(*parser.content_length()) + request.response_room);
-    connection->deadline().begin(deadlines.total);
-    auto [read_error, bytes_read] = co_await connection->visit([&](auto& stream) {
-      return http::async_read(stream, connection->buffer(), parser, nothrow_awaitable);
-    });
-    const error_code error = detail::end_under_deadline(*connection, read_error);
+    // The head's read usually brought the whole body: parsed here, the socket read only
+    // for what is missing.
+    BufferedOnly buffered_only;
+    error_code error;
+    http::read(buffered_only, connection->buffer(), parser, error);
+    if (needs_socket(error)) {
+      connection->deadline().begin(deadlines.total);
+      auto [read_error, bytes_read] = co_await connection->visit([&](auto& stream) {
+        return http::async_read(stream, connection->buffer(), parser, nothrow_awaitable);
+      });
+      (void)bytes_read;
+      error = detail::end_under_deadline(*connection, read_error);
+    }
     if (error == http::error::body_limit)
       co_return Failure{FailureKind::too_large, fmt::format("the response body from {}:{} is larger than {} bytes",
                                                             request.endpoint->host, request.endpoint->port,
