@@ -1,0 +1,155 @@
+// HttpServer (listener/http_server.hpp) where a response or a request does not fit the
+// fast path: a response the socket cannot take at once (the inline send writes part of it,
+// the async write the rest), requests pipelined into one read (the second parsed from the
+// buffer the first left), and a client that goes away mid-response.
+#include "listener/http_server.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::ip::tcp;
+using turnout::listener::HttpRequest;
+using turnout::listener::HttpResponse;
+
+// Far more than a loopback socket's send and receive buffers hold together.
+constexpr std::size_t kLargeBody = 16u << 20;
+
+std::string large_body() {
+  std::string body(kLargeBody, '\0');
+  for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  return body;
+}
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  HttpServerTest()
+      : server_(turnout::listener::HttpServerOptions{.host = "127.0.0.1", .port = 0},
+                [](HttpRequest& request, turnout::listener::Connection&)
+                    -> asio::awaitable<std::optional<HttpResponse>> {
+                  HttpResponse response(http::status::ok, request.version());
+                  response.body() = request.target() == "/large" ? large_body() : "echo:" + request.body();
+                  co_return response;
+                },
+                rejections()) {
+    std::uint16_t port = 0;
+    const auto error = server_.listen(port);
+    EXPECT_FALSE(error) << *error;
+    endpoint_ = tcp::endpoint(asio::ip::make_address("127.0.0.1"), port);
+    runner_ = std::thread([this] { server_.run(); });
+  }
+
+  ~HttpServerTest() override {
+    server_.stop(std::chrono::milliseconds(0));
+    runner_.join();
+  }
+
+  static turnout::listener::RejectionResponses rejections() {
+    auto answer = [](unsigned version, http::status status) {
+      HttpResponse response(status, version);
+      response.body() = "refused";
+      return response;
+    };
+    return {[answer](unsigned v, std::uint64_t) { return answer(v, http::status::payload_too_large); },
+            [answer](unsigned v, const std::string&) { return answer(v, http::status::bad_request); },
+            [answer](unsigned v, const std::string&) { return answer(v, http::status::not_implemented); }};
+  }
+
+  tcp::socket connect() {
+    tcp::socket socket(client_io_);
+    socket.connect(endpoint_);
+    return socket;
+  }
+
+  asio::io_context client_io_;
+  turnout::listener::HttpServer server_;
+  tcp::endpoint endpoint_;
+  std::thread runner_;
+};
+
+// The server's first, inline send takes what the socket buffers hold (one non-blocking
+// sendmsg cannot pass 16 MB through them); the rest must follow in order, once, and the
+// connection must still carry a next request.
+TEST_F(HttpServerTest, ResponseLargerThanTheSocketBuffersArrivesWhole) {
+  tcp::socket socket = connect();
+  const std::string request = "GET /large HTTP/1.1\r\nHost: x\r\n\r\n";
+  asio::write(socket, asio::buffer(request));
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(kLargeBody + 1);
+  http::read(socket, buffer, parser);
+  EXPECT_EQ(parser.get().result_int(), 200);
+  EXPECT_TRUE(parser.get().body() == large_body());
+
+  const std::string next = "POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nnext";
+  asio::write(socket, asio::buffer(next));
+  http::response<http::string_body> response;
+  http::read(socket, buffer, response);
+  EXPECT_EQ(response.body(), "echo:next");
+}
+
+// Two requests in one write: the first read brings both, and the second is parsed from
+// what the first left in the buffer, with nothing more arriving on the socket.
+TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  tcp::socket socket = connect();
+  const std::string requests =
+      "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nfirst"
+      "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nsecond";
+  asio::write(socket, asio::buffer(requests));
+  beast::flat_buffer buffer;
+  http::response<http::string_body> first;
+  http::read(socket, buffer, first);
+  http::response<http::string_body> second;
+  http::read(socket, buffer, second);
+  EXPECT_EQ(first.body(), "echo:first");
+  EXPECT_EQ(second.body(), "echo:second");
+}
+
+// A request split across writes: the buffered parse stops where the bytes do, and the
+// socket read finishes it.
+TEST_F(HttpServerTest, RequestSplitAcrossWritesIsReadWhole) {
+  tcp::socket socket = connect();
+  asio::write(socket, asio::buffer(std::string("POST /a HTTP/1.1\r\nHost: x\r\nContent-Le")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // lets the server read the part
+  asio::write(socket, asio::buffer(std::string("ngth: 6\r\n\r\nspl")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  asio::write(socket, asio::buffer(std::string("its")));
+  beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  http::read(socket, buffer, response);
+  EXPECT_EQ(response.body(), "echo:splits");
+}
+
+// A client that closes while the rest of a large response is waiting to go: the server
+// drops that connection and goes on serving others.
+TEST_F(HttpServerTest, ClientClosingMidResponseLeavesTheServerServing) {
+  {
+    tcp::socket socket = connect();
+    asio::write(socket, asio::buffer(std::string("GET /large HTTP/1.1\r\nHost: x\r\n\r\n")));
+    std::array<char, 4096> some{};
+    asio::read(socket, asio::buffer(some));
+    socket.set_option(asio::socket_base::linger(true, 0));  // a reset, not a clean close
+  }
+  tcp::socket socket = connect();
+  asio::write(socket, asio::buffer(std::string("POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok")));
+  beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  http::read(socket, buffer, response);
+  EXPECT_EQ(response.body(), "echo:ok");
+  for (int i = 0; i < 500 && server_.in_flight() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(server_.in_flight(), 0u);
+}
+
+}  // namespace
