@@ -22,6 +22,7 @@
 #include <openssl/x509v3.h>
 
 #include <chrono>
+#include <limits>
 #include <cstdio>
 #include <deque>
 #include <functional>
@@ -1180,6 +1181,8 @@ TEST_F(UpstreamClientTest, EndlessStreamStopsAtTheTotalTimeout) {
   TestServer server(io_, endless(std::string(kStreamHead), chunk(std::string(4000, 'x') + "\n\n"), milliseconds(0)));
   auto request = chat_request(local_endpoint(server));
   request.timeout = milliseconds(400);
+  // No size limit: at loopback speed the default one (64 MB) can end the stream first.
+  request.max_response_bytes = std::numeric_limits<std::uint64_t>::max();
   const auto started = Clock::now();
   auto outcome = run(io_, [&]() -> asio::awaitable<StreamOutcome> {
     StreamOutcome seen;
