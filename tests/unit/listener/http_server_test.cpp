@@ -1,17 +1,23 @@
 // HttpServer (listener/http_server.hpp) where a response or a request does not fit the
 // fast path: a response the socket cannot take at once (the inline send writes part of it,
-// the async write the rest), requests pipelined into one read (the second parsed from the
-// buffer the first left), and a client that goes away mid-response.
+// the async write the rest), one the socket has no room for at all, requests pipelined
+// into one read (the second parsed from the buffer the first left), and a client that goes
+// away mid-response. Every client read has a deadline, so a response that never comes
+// fails the test instead of hanging it.
 #include "listener/http_server.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
+#include <cerrno>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -33,14 +39,32 @@ std::string large_body() {
   return body;
 }
 
+// Writes 'f's to a socket until its buffers hold no more: the bytes written.
+std::size_t fill(int fd) {
+  const std::string chunk(64 * 1024, 'f');
+  std::size_t total = 0;
+  for (;;) {
+    const ssize_t sent = ::send(fd, chunk.data(), chunk.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent <= 0) return total;
+    total += static_cast<std::size_t>(sent);
+  }
+}
+
 class HttpServerTest : public ::testing::Test {
  protected:
   HttpServerTest()
       : server_(turnout::listener::HttpServerOptions{.host = "127.0.0.1", .port = 0},
-                [](HttpRequest& request, turnout::listener::Connection&)
+                [](HttpRequest& request, turnout::listener::Connection& connection)
                     -> asio::awaitable<std::optional<HttpResponse>> {
+                  const std::string target(request.target());
                   HttpResponse response(http::status::ok, request.version());
-                  response.body() = request.target() == "/large" ? large_body() : "echo:" + request.body();
+                  response.set("X-Target", target);
+                  if (target == "/fill") {
+                    response.body() = "filled:" + std::to_string(fill(connection.stream.socket().native_handle()));
+                  } else {
+                    response.body() = target == "/large" ? large_body() : "echo:" + request.body();
+                  }
                   co_return response;
                 },
                 rejections()) {
@@ -73,6 +97,27 @@ class HttpServerTest : public ::testing::Test {
     return socket;
   }
 
+  // Runs one client operation, failing after kClientTimeout rather than hanging until
+  // ctest's timeout when a response (or its rest) never comes.
+  template <class Start>
+  boost::system::error_code within_timeout(tcp::socket& socket, Start start) {
+    std::optional<boost::system::error_code> result;
+    start([&](boost::system::error_code ec, std::size_t) { result = ec; });
+    client_io_.restart();
+    client_io_.run_for(kClientTimeout);
+    if (result) return *result;
+    socket.cancel();
+    client_io_.restart();
+    client_io_.run();
+    return asio::error::timed_out;
+  }
+
+  template <class Message>
+  boost::system::error_code read(tcp::socket& socket, beast::flat_buffer& buffer, Message& message) {
+    return within_timeout(socket, [&](auto handler) { http::async_read(socket, buffer, message, handler); });
+  }
+
+  static constexpr std::chrono::seconds kClientTimeout{60};
   asio::io_context client_io_;
   turnout::listener::HttpServer server_;
   tcp::endpoint endpoint_;
@@ -89,14 +134,14 @@ TEST_F(HttpServerTest, ResponseLargerThanTheSocketBuffersArrivesWhole) {
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(kLargeBody + 1);
-  http::read(socket, buffer, parser);
+  ASSERT_FALSE(read(socket, buffer, parser));
   EXPECT_EQ(parser.get().result_int(), 200);
   EXPECT_TRUE(parser.get().body() == large_body());
 
   const std::string next = "POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nnext";
   asio::write(socket, asio::buffer(next));
   http::response<http::string_body> response;
-  http::read(socket, buffer, response);
+  ASSERT_FALSE(read(socket, buffer, response));
   EXPECT_EQ(response.body(), "echo:next");
 }
 
@@ -110,11 +155,44 @@ TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
   asio::write(socket, asio::buffer(requests));
   beast::flat_buffer buffer;
   http::response<http::string_body> first;
-  http::read(socket, buffer, first);
+  ASSERT_FALSE(read(socket, buffer, first));
   http::response<http::string_body> second;
-  http::read(socket, buffer, second);
+  ASSERT_FALSE(read(socket, buffer, second));
   EXPECT_EQ(first.body(), "echo:first");
   EXPECT_EQ(second.body(), "echo:second");
+}
+
+// A response whose inline send finds the socket full (would_block: nothing sent, no error)
+// goes out whole by the async write, after what the socket already held. The /fill handler
+// fills the socket's buffers before it returns its response.
+TEST_F(HttpServerTest, ResponseFindingTheSocketFullGoesOutWhole) {
+  tcp::socket socket = connect();
+  asio::write(socket, asio::buffer(std::string("GET /fill HTTP/1.1\r\nHost: x\r\n\r\n")));
+  std::string data;
+  const std::string status_line = "HTTP/1.1 200";
+  std::size_t through_status = 0;
+  ASSERT_FALSE(within_timeout(socket, [&](auto handler) {
+    asio::async_read_until(socket, asio::dynamic_buffer(data), status_line,
+                           [&, handler](boost::system::error_code ec, std::size_t n) mutable {
+                             through_status = n;
+                             handler(ec, n);
+                           });
+  }));
+  const std::size_t filled = through_status - status_line.size();
+  EXPECT_GT(filled, 0u);
+  EXPECT_EQ(data.find_first_not_of('f'), filled);
+  beast::flat_buffer buffer;
+  const std::string_view rest = std::string_view(data).substr(filled);
+  buffer.commit(asio::buffer_copy(buffer.prepare(rest.size()), asio::buffer(rest)));
+  http::response<http::string_body> response;
+  ASSERT_FALSE(read(socket, buffer, response));
+  EXPECT_EQ(response.body(), "filled:" + std::to_string(filled));
+
+  const std::string next = "POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nnext";
+  asio::write(socket, asio::buffer(next));
+  http::response<http::string_body> after;
+  ASSERT_FALSE(read(socket, buffer, after));
+  EXPECT_EQ(after.body(), "echo:next");
 }
 
 // A request split across writes: the buffered parse stops where the bytes do, and the
@@ -128,7 +206,7 @@ TEST_F(HttpServerTest, RequestSplitAcrossWritesIsReadWhole) {
   asio::write(socket, asio::buffer(std::string("its")));
   beast::flat_buffer buffer;
   http::response<http::string_body> response;
-  http::read(socket, buffer, response);
+  ASSERT_FALSE(read(socket, buffer, response));
   EXPECT_EQ(response.body(), "echo:splits");
 }
 
@@ -139,14 +217,14 @@ TEST_F(HttpServerTest, ClientClosingMidResponseLeavesTheServerServing) {
     tcp::socket socket = connect();
     asio::write(socket, asio::buffer(std::string("GET /large HTTP/1.1\r\nHost: x\r\n\r\n")));
     std::array<char, 4096> some{};
-    asio::read(socket, asio::buffer(some));
+    ASSERT_FALSE(within_timeout(socket, [&](auto handler) { asio::async_read(socket, asio::buffer(some), handler); }));
     socket.set_option(asio::socket_base::linger(true, 0));  // a reset, not a clean close
   }
   tcp::socket socket = connect();
   asio::write(socket, asio::buffer(std::string("POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok")));
   beast::flat_buffer buffer;
   http::response<http::string_body> response;
-  http::read(socket, buffer, response);
+  ASSERT_FALSE(read(socket, buffer, response));
   EXPECT_EQ(response.body(), "echo:ok");
   for (int i = 0; i < 500 && server_.in_flight() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(server_.in_flight(), 0u);
