@@ -31,6 +31,11 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // The first read on a kept-alive connection: a request head usually fits.
 constexpr std::size_t kFirstReadBytes = 4096;
+// Responses a session sends in a row without waiting on its socket before it lets the rest
+// of the worker run once: requests pipelined into one read are parsed from the buffer and
+// answered inline (common/inline_io.hpp), and nothing else on the worker (other
+// connections, timers, the acceptor) runs until the session next waits.
+constexpr int kInlineResponsesBeforeYield = 16;
 
 }  // namespace
 
@@ -194,6 +199,8 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
   bool refused_body = false;  // a 413 was sent while the client may still be writing
 
   std::string head_text;  // reused: a kept-alive connection's heads need no new allocation
+  // Responses sent since the session last waited (on its socket or a yield).
+  int inline_responses = 0;
   // True when the response went out.
   auto write_response = [&](HttpResponse& res) -> asio::awaitable<bool> {
     // A string body's size is known, so this sets Content-Length and clears any chunked
@@ -212,6 +219,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
     beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(buffers);
     rest.consume(sent);
     deadline.begin(asio::steady_timer::clock_type::now() + options_.read_timeout);
+    inline_responses = 0;
     auto [write_ec, n] = co_await asio::async_write(stream, rest, use_tuple);
     (void)n;
     deadline.end();
@@ -232,6 +240,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
       // A kept-alive connection may wait idle_timeout for the next request's first byte;
       // the request itself then gets read_timeout, as on a new connection.
       deadline.begin(asio::steady_timer::clock_type::now() + options_.idle_timeout);
+      inline_responses = 0;
       auto [first_ec, first_bytes] = co_await stream.async_read_some(buffer.prepare(kFirstReadBytes), use_tuple);
       deadline.end();
       if (first_ec) break;
@@ -245,6 +254,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
     boost::system::error_code header_ec;
     http::read_header(buffered_only, buffer, parser, header_ec);
     if (needs_socket(header_ec)) {
+      inline_responses = 0;
       auto [read_ec, header_bytes] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
       (void)header_bytes;
       header_ec = read_ec;
@@ -287,6 +297,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
     deadline.begin(request_deadline);  // the head's: head and body together
     if (beast::iequals(head[http::field::expect], "100-continue")) {
       static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+      inline_responses = 0;
       auto [ec, n] = co_await asio::async_write(stream, asio::buffer(continue_line), use_tuple);
       (void)n;
       if (ec) break;
@@ -294,6 +305,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
     boost::system::error_code body_ec;
     http::read(buffered_only, buffer, parser, body_ec);
     if (needs_socket(body_ec)) {
+      inline_responses = 0;
       auto [read_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, use_tuple);
       (void)body_bytes;
       body_ec = read_ec;
@@ -329,6 +341,10 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
       break;
     }
     first_request = false;
+    if (++inline_responses == kInlineResponsesBeforeYield) {
+      inline_responses = 0;
+      co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+    }
   }
   if (refused_body) {
     co_await linger_close(stream);

@@ -15,11 +15,15 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <future>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -55,9 +59,18 @@ class HttpServerTest : public ::testing::Test {
  protected:
   HttpServerTest()
       : server_(turnout::listener::HttpServerOptions{.host = "127.0.0.1", .port = 0},
-                [](HttpRequest& request, turnout::listener::Connection& connection)
+                [this](HttpRequest& request, turnout::listener::Connection& connection)
                     -> asio::awaitable<std::optional<HttpResponse>> {
                   const std::string target(request.target());
+                  if (target == "/gate") {
+                    // Holds the server's only thread while the test fills other sockets.
+                    gate_entered_.set_value();
+                    gate_released_.get_future().wait();
+                  }
+                  {
+                    const std::lock_guard lock(log_mutex_);
+                    log_.push_back(target);
+                  }
                   HttpResponse response(http::status::ok, request.version());
                   response.set("X-Target", target);
                   if (target == "/fill") {
@@ -76,6 +89,10 @@ class HttpServerTest : public ::testing::Test {
   }
 
   ~HttpServerTest() override {
+    try {
+      gate_released_.set_value();  // a test that failed while /gate held the server
+    } catch (const std::future_error&) {
+    }
     server_.stop(std::chrono::milliseconds(0));
     runner_.join();
   }
@@ -117,8 +134,17 @@ class HttpServerTest : public ::testing::Test {
     return within_timeout(socket, [&](auto handler) { http::async_read(socket, buffer, message, handler); });
   }
 
+  std::vector<std::string> log() {
+    const std::lock_guard lock(log_mutex_);
+    return log_;
+  }
+
   static constexpr std::chrono::seconds kClientTimeout{60};
   asio::io_context client_io_;
+  std::promise<void> gate_entered_;
+  std::promise<void> gate_released_;
+  std::mutex log_mutex_;
+  std::vector<std::string> log_;  // the targets, in the order the handler saw them
   turnout::listener::HttpServer server_;
   tcp::endpoint endpoint_;
   std::thread runner_;
@@ -193,6 +219,55 @@ TEST_F(HttpServerTest, ResponseFindingTheSocketFullGoesOutWhole) {
   http::response<http::string_body> after;
   ASSERT_FALSE(read(socket, buffer, after));
   EXPECT_EQ(after.body(), "echo:next");
+}
+
+// A client that pipelines many cheap requests into one write does not hold the worker
+// until its batch is answered: the session, answering from its buffer without waiting,
+// lets the worker run other connections every few responses. The server's one thread is
+// held (the /gate handler) while the batch and another connection's request arrive, so
+// both are waiting when it goes on: the batch's connection first.
+TEST_F(HttpServerTest, PipelinedBatchLetsAnotherConnectionIn) {
+  tcp::socket batch_socket = connect();
+  tcp::socket other_socket = connect();
+  tcp::socket gate_socket = connect();
+  beast::flat_buffer batch_buffer;
+  beast::flat_buffer other_buffer;
+  beast::flat_buffer gate_buffer;
+  // Each session is then running and waiting for its next request.
+  for (auto [socket, buffer] : {std::pair{&batch_socket, &batch_buffer}, std::pair{&other_socket, &other_buffer}}) {
+    asio::write(*socket, asio::buffer(std::string("GET /warm HTTP/1.1\r\nHost: x\r\n\r\n")));
+    http::response<http::string_body> warm;
+    ASSERT_FALSE(read(*socket, *buffer, warm));
+  }
+  asio::write(gate_socket, asio::buffer(std::string("GET /gate HTTP/1.1\r\nHost: x\r\n\r\n")));
+  ASSERT_EQ(gate_entered_.get_future().wait_for(kClientTimeout), std::future_status::ready);
+  // 200 requests of 28 bytes: the session's idle read takes 4 KB of them (146) at once.
+  constexpr int kBatch = 200;
+  std::string batch;
+  for (int i = 0; i < kBatch; ++i) batch += "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+  asio::write(batch_socket, asio::buffer(batch));
+  asio::write(other_socket, asio::buffer(std::string("GET /b HTTP/1.1\r\nHost: x\r\n\r\n")));
+  gate_released_.set_value();
+
+  http::response<http::string_body> gate;
+  ASSERT_FALSE(read(gate_socket, gate_buffer, gate));
+  for (int i = 0; i < kBatch; ++i) {
+    http::response<http::string_body> response;
+    ASSERT_FALSE(read(batch_socket, batch_buffer, response)) << i;
+    ASSERT_EQ(response.body(), "echo:") << i;
+  }
+  http::response<http::string_body> other;
+  ASSERT_FALSE(read(other_socket, other_buffer, other));
+  EXPECT_EQ(other["X-Target"], "/b");
+
+  const auto seen = log();
+  const auto first_a = std::find(seen.begin(), seen.end(), "/a");
+  const auto b = std::find(seen.begin(), seen.end(), "/b");
+  ASSERT_NE(b, seen.end());
+  ASSERT_NE(first_a, seen.end());
+  // With the yield every 16 responses, /b comes after 16 of them; without it, after all
+  // 146 requests of the first read.
+  EXPECT_LT(std::count(first_a, std::max(first_a, b), std::string("/a")), 64);
 }
 
 // A request split across writes: the buffered parse stops where the bytes do, and the
