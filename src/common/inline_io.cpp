@@ -11,12 +11,10 @@ namespace turnout {
 std::size_t send_now(boost::asio::ip::tcp::socket& socket, std::span<const boost::asio::const_buffer> buffers,
                      boost::system::error_code& error) {
   error.clear();
-  // The callers gather a head and a body; more pieces than this go out in later writes.
-  constexpr std::size_t kMaxPieces = 8;
-  std::array<iovec, kMaxPieces> pieces{};
+  std::array<iovec, kSendNowMaxPieces> pieces{};
   std::size_t count = 0;
   for (const auto& buffer : buffers) {
-    if (count == kMaxPieces) break;
+    if (count == kSendNowMaxPieces) break;
     if (buffer.size() == 0) continue;
     pieces[count].iov_base = const_cast<void*>(buffer.data());  // sendmsg does not write to it
     pieces[count].iov_len = buffer.size();

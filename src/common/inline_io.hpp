@@ -6,20 +6,26 @@
 // runs a non-blocking `epoll_wait` before it reaches them: a syscall and a trip through the
 // queue per such operation, most of them finding nothing. These helpers do the part that
 // needs no waiting here, and leave the async operation only for what must wait.
-// Plain TCP only (a TLS stream's records need its own engine); single-threaded, on the
-// socket's executor.
+// `send_now` is for plain TCP only (a TLS stream's records need its own engine).
+// BufferedOnly parses what a buffer already holds and so serves TLS as well: the buffer
+// holds plaintext, and what the TLS engine still holds is left to the async read that
+// follows would_block. Single-threaded, on the socket's executor.
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/error.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 
 #include <cstddef>
 #include <span>
 
 namespace turnout {
 
+// The most pieces one send_now gathers; pieces past it are not sent (the count returned
+// says so). Callers static_assert that their gathers fit.
+inline constexpr std::size_t kSendNowMaxPieces = 8;
+
 // One sendmsg with MSG_DONTWAIT of as much of `buffers` as the socket takes now: the bytes
 // sent (0 when it would block, which is no error). `error` is set when the connection
-// failed (a reset, a broken pipe), as an async write would have reported it.
+// failed (a reset, a broken pipe), as an async write would have reported it. MSG_NOSIGNAL:
+// a peer that is gone raises no SIGPIPE.
 std::size_t send_now(boost::asio::ip::tcp::socket& socket, std::span<const boost::asio::const_buffer> buffers,
                      boost::system::error_code& error);
 

@@ -210,6 +210,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket, unsigned worker) {
     head_text.clear();
     append_response_head(head_text, res.base(), res.raw_fields);
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_text), asio::buffer(res.body())};
+    static_assert(std::tuple_size_v<decltype(buffers)> <= kSendNowMaxPieces);
     // What the socket takes now goes out here (common/inline_io.hpp); an async write, under
     // the write deadline, only for a rest the socket's buffer had no room for.
     boost::system::error_code ec;

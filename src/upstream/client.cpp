@@ -232,6 +232,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>, Failure>> Client::Impl::exch
     head_text.clear();
     detail::append_request_head(head_text, request);
     const std::array<asio::const_buffer, 2> message{asio::buffer(head_text), asio::buffer(request.body)};
+    static_assert(std::tuple_size_v<decltype(message)> <= kSendNowMaxPieces);
     // On plain TCP what the socket takes now goes out here (common/inline_io.hpp); the
     // async write, under the deadline, only carries a rest it had no room for.
     error_code write_error;
