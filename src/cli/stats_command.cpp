@@ -23,7 +23,12 @@ int run_stats(const std::string& config_file) {
     std::cerr << "turnout: config error: " << config.error().message << "\n";
     return kExitUsage;
   }
-  auto ledger = ledger::open_ledger(config->ledger.url);
+  // The open replays journals a killed gateway left: with the config's retention, as serve
+  // opens it, so a record retention already deleted is not brought back (and then counted
+  // into the roll-ups a second time by the next fold).
+  ledger::LedgerOptions options;
+  options.retention = std::chrono::days(config->ledger.retention_days);
+  auto ledger = ledger::open_ledger(config->ledger.url, options);
   if (!ledger) {
     std::cerr << "turnout: ledger error (ledger.url): " << ledger.error().message << "\n";
     return kExitUsage;

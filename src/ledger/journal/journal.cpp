@@ -112,6 +112,28 @@ bool has_valid_header(int fd) {
   return false;
 }
 
+// Renames a damaged journal at `path` ("<base>.turnout-handoff-<n>") to
+// "<base>.turnout-handoff-damaged-<n>" (".<k>" added while that name is taken), which the
+// replay's digits-only suffix filter passes over. link(2) then unlink(2): never replaces a
+// file already set aside, and keeps the mode.
+Result<std::string> set_aside(const std::string& path) {
+  const std::size_t infix = path.rfind(kInfix);
+  const std::string stem = path.substr(0, infix + kInfix.size()) + "damaged-" + path.substr(infix + kInfix.size());
+  for (unsigned k = 0; k < 1000; ++k) {
+    std::string target = k == 0 ? stem : fmt::format("{}.{}", stem, k);
+    if (::link(path.c_str(), target.c_str()) == 0) {
+      if (::unlink(path.c_str()) != 0) {
+        const int error = errno;
+        (void)::unlink(target.c_str());
+        return make_error(errno_text(error));
+      }
+      return Result<std::string>(boost::system::in_place_value, std::move(target));
+    }
+    if (errno != EEXIST) return make_error(errno_text(errno));
+  }
+  return make_error("no free name to set it aside");
+}
+
 }  // namespace
 
 std::uint32_t crc32c(std::string_view bytes) {
@@ -364,12 +386,20 @@ ReplayReport replay_orphaned_journals(const std::string& base,
       if (done) {
         report.records += count;
         if (damaged_at == 0) {
-          ++report.journals;
+          if (count > 0) ++report.journals;
         } else {
           ++report.damaged;
-          note(fmt::format("journal '{}' is damaged at byte {}: the {} records before it were stored, the calls "
-                           "after it cannot be read; the file is kept as it is (remove it once looked at)",
-                           path, damaged_at, count));
+          // Out of the replay pattern, so the readable part is stored once (a later open with
+          // another retention could otherwise bring back rows retention deleted) and the
+          // index is free again; the file itself is kept for whoever looks at the damage.
+          const auto kept = set_aside(path);
+          note(fmt::format("journal '{}' is damaged at byte {}: {} records were stored, the calls after it cannot "
+                           "be read; {}",
+                           path, damaged_at, count,
+                           kept ? fmt::format("the file is kept as '{}' (remove it once looked at)", *kept)
+                                : fmt::format("the file could not be set aside ({}), so it is replayed again at the "
+                                              "next open (its records are not stored twice while they are kept)",
+                                              kept.error().message)));
         }
       }
     }

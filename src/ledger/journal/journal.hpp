@@ -107,13 +107,14 @@ Result<std::vector<KeyedRecord>> read_journal(int fd, std::uint64_t* damaged_at 
 Result<void> clear_journal(int fd);
 
 struct ReplayReport {
-  std::size_t journals = 0;  // replayed and cleared
+  std::size_t journals = 0;  // replayed and cleared, among those that held records
   std::size_t records = 0;   // records given to `store`
   std::size_t busy = 0;      // held by a live process, left alone
   // Left as they are because they could not be opened, read or stored: worth another try.
   std::size_t left = 0;
-  // Damaged in the middle: the records before the damage were stored, but the file is kept
-  // (not cleared), since calls answered from the frames behind the damage cannot be read.
+  // Damaged in the middle: the records before the damage were stored, and the file is kept
+  // (not cleared), since calls answered from the frames behind the damage cannot be read,
+  // but renamed "<base>.turnout-handoff-damaged-<n>", out of the replay's way.
   std::size_t damaged = 0;
   std::string problem;  // each journal left or damaged, and why ("" for none)
 };
@@ -121,7 +122,7 @@ struct ReplayReport {
 // Replays each journal of ledger file `base` that no live process holds: `store` is given
 // its records; a journal whose records it took is cleared, one it failed (or that could
 // not be opened or read) is left as it is for a later try, one damaged in the middle is
-// stored up to the damage and kept.
+// stored up to the damage and set aside (renamed; replayed once).
 ReplayReport replay_orphaned_journals(const std::string& base,
                                       const std::function<Result<void>(std::vector<KeyedRecord>)>& store);
 

@@ -369,7 +369,7 @@ TEST(JournalReplay, AJournalThatCannotBeStoredIsKeptForTheNextOpen) {
     stored += records.size();
     return {};
   });
-  EXPECT_EQ(replayed.journals, 2u);
+  EXPECT_EQ(replayed.journals, 1u) << "the cleared one held nothing";
   EXPECT_EQ(stored, 1u);
 }
 
@@ -410,8 +410,35 @@ TEST(JournalReplay, DamageInTheMiddleIsReportedAndTheFileKept) {
   EXPECT_NE(report.problem.find("damaged at byte " + std::to_string(Journal::kSegmentHeaderBytes + frame)),
             std::string::npos)
       << report.problem;
-  // Not cleared: the third call, answered, is still in the file for whoever looks.
-  EXPECT_EQ(read_file(path).size(), 1u);
+  // Not cleared: the third call, answered, is still in the file for whoever looks; but set
+  // aside, out of the replay pattern, with the same mode.
+  const std::string aside = setup.db + ".turnout-handoff-damaged-0";
+  EXPECT_FALSE(fs::exists(path));
+  EXPECT_EQ(read_file(aside).size(), 1u);
+  EXPECT_EQ(fs::status(aside).permissions(), fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_NE(report.problem.find("1 records were stored"), std::string::npos) << report.problem;
+  EXPECT_NE(report.problem.find("kept as '" + aside + "'"), std::string::npos) << report.problem;
+  // The next open (serve again, or `turnout stats`) finds nothing to replay: stored once.
+  const ReplayReport again = replay_orphaned_journals(setup.db, [&](std::vector<KeyedRecord> records) -> Result<void> {
+    for (const auto& r : records) stored.push_back(r.key);
+    return {};
+  });
+  EXPECT_EQ(stored.size(), 1u);
+  EXPECT_EQ(again.damaged, 0u);
+  EXPECT_EQ(again.journals, 0u);
+  EXPECT_EQ(again.problem, "");
+  // Damaged again at the same index: the name already taken gets a suffix.
+  {
+    auto journal = open_journal_or_die(setup.db);
+    ASSERT_TRUE(journal);
+    EXPECT_EQ(journal->path(), path) << "the index is free again";
+    write_turn(*journal, {sized_record(1), sized_record(2), sized_record(3)});
+  }
+  flip_byte(path, Journal::kSegmentHeaderBytes + frame + Journal::kFrameHeaderBytes + 60);
+  EXPECT_EQ(replay_orphaned_journals(setup.db, [](std::vector<KeyedRecord>) -> Result<void> { return {}; }).damaged,
+            1u);
+  EXPECT_EQ(read_file(aside + ".1").size(), 1u);
+  EXPECT_EQ(read_file(aside).size(), 1u);
   // A torn tail (the last frame cut) is not damage: stored and cleared.
   JournalLedger torn;
   {
@@ -479,6 +506,27 @@ Result<void> appended(Ledger& ledger, std::vector<KeyedRecord> keyed, const std:
   const std::uint64_t last = std::stoull(keyed.back().key.substr(keyed.back().key.find('-') + 1), nullptr, 16);
   ledger.append_keyed(std::move(keyed), journal, last, [&](Result<void> r) { outcome.set_value(std::move(r)); });
   return outcome.get_future().get();
+}
+
+// The start-up line counts the journals that held records: a clean stop leaves each loop's
+// file cleared, and the next start has nothing to say about them.
+TEST(JournalReplay, ClearedJournalsAreNotCountedAsReplayed) {
+  JournalLedger setup;
+  {
+    auto ledger = open_or_die(setup.url);
+    ASSERT_TRUE(ledger);
+    auto first = ledger->open_journal();
+    auto second = ledger->open_journal();
+    ASSERT_TRUE(first && second);
+    std::vector<KeyedRecord> keyed = write_turn(*first, {sized_record(1)});
+    ASSERT_TRUE(appended(*ledger, std::move(keyed), first));
+    ledger->close();  // a clean stop: both files cleared
+  }
+  const ReplayReport report =
+      replay_orphaned_journals(setup.db, [](std::vector<KeyedRecord>) -> Result<void> { return {}; });
+  EXPECT_EQ(report.records, 0u);
+  EXPECT_EQ(report.journals, 0u);
+  EXPECT_EQ(report.problem, "");
 }
 
 TEST(JournalReplay, AJournalTheOpenCouldNotStoreIsReportedAndReplayedByTheWriter) {
