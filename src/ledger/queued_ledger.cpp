@@ -24,8 +24,8 @@ std::string random_key_prefix() {
 // roll-ups reported as possibly stale) so a stalled writer cannot grow the list.
 constexpr std::size_t kMaxFoldRequests = 1024;
 
-// The longest wait between tries of a fold that keeps failing (a row no fold can count
-// fails the same way every time; a busy database clears within seconds).
+// The longest wait between tries of a fold (or a journal replay) that keeps failing (a row
+// no fold can count fails the same way every time; a busy database clears within seconds).
 constexpr std::chrono::seconds kMaxFoldRetryDelay{60};
 
 // Records deleted per retention transaction: small enough that the writer is back to
@@ -282,7 +282,8 @@ void QueuedLedger::run_writer() {
   state.folded_at = SteadyClock::now();
   state.replay_problem = replay_problem_at_open_;
   state.replay_retry = replay_retry_at_open_;
-  state.next_replay = SteadyClock::now() + options_.retry_interval;
+  state.replay_retry_delay = options_.retry_interval;  // the open's try was the first
+  state.next_replay = SteadyClock::now() + state.replay_retry_delay;
   update_health(state);
   // What the catch-up at open could not fold (it does not stop the open) is retried here
   // first, and reported through health() while it fails.
@@ -548,7 +549,10 @@ void QueuedLedger::retry_replay(WriterState& state) {
   note_stored(state, stored);
   state.replay_problem = report.problem;
   state.replay_retry = report.left > 0;
-  state.next_replay = SteadyClock::now() + options_.retry_interval;
+  state.replay_retry_delay = std::clamp<SteadyClock::duration>(
+      state.replay_retry_delay * 2, options_.retry_interval,
+      std::max<SteadyClock::duration>(options_.retry_interval, kMaxFoldRetryDelay));
+  state.next_replay = SteadyClock::now() + state.replay_retry_delay;
   update_health(state);
 }
 

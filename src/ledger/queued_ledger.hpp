@@ -100,6 +100,9 @@ class QueuedLedger final : public Ledger {
     std::string replay_problem;
     bool replay_retry = false;
     std::chrono::steady_clock::time_point next_replay;
+    // As fold_retry_delay: retry_interval, doubled per failed try up to a minute (a file
+    // that cannot be read, or a record the database refuses, fails the same way each time).
+    std::chrono::steady_clock::duration replay_retry_delay{};
   };
 
   void run_writer();

@@ -462,6 +462,7 @@ struct Control {
   std::condition_variable changed;
   bool fail = false;
   bool gated = false;
+  std::size_t tries = 0;  // write_batch calls, refused ones included
   std::vector<std::string> ids;
   std::function<void()> on_write;
 };
@@ -474,6 +475,7 @@ class ControlledBackend final : public StubBackend {
     {
       std::unique_lock lock(control_->mutex);
       control_->changed.wait(lock, [&] { return !control_->gated; });
+      ++control_->tries;
       if (control_->fail) return make_error("database is locked");
       for (const KeyedRecord& keyed : records) control_->ids.push_back(keyed.record.id);
       after = control_->on_write;
@@ -561,6 +563,34 @@ TEST(JournalReplay, AJournalTheOpenCouldNotStoreIsReportedAndReplayedByTheWriter
   }
   EXPECT_EQ(ledger->health().degraded, "");
   EXPECT_TRUE(read_file(path).empty()) << "cleared once stored";
+}
+
+// A journal the database keeps refusing is tried again less and less often (doubling up to
+// a minute), not every retry_interval for the whole run.
+TEST(JournalReplay, TheWritersReplayRetryBacksOff) {
+  TempDir dir;
+  const std::string base = (dir.path() / "ledger.db").string();
+  {
+    auto journal = open_journal_or_die(base);
+    ASSERT_TRUE(journal);
+    write_turn(*journal, {sized_record(1)});
+  }  // killed
+  auto control = std::make_shared<Control>();
+  control->fail = true;  // for good
+  LedgerOptions options;
+  options.retry_interval = std::chrono::milliseconds(20);
+  auto ledger = open_controlled(control, options, base);
+  ASSERT_TRUE(ledger);
+  // Every 20 ms that is 75 tries in 1.5 s; doubling from 20 ms, about 7 (open included).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  std::size_t tries = 0;
+  {
+    std::lock_guard lock(control->mutex);
+    tries = control->tries;
+  }
+  EXPECT_GE(tries, 2u) << "still tried while the gateway runs";
+  EXPECT_LE(tries, 20u);
+  ledger->close();
 }
 
 // A fold request is answered only once the writer has stored every record queued before
