@@ -176,6 +176,11 @@ struct LedgerHealth {
   // Healthy, but the database is not taking writes: why, and what the spool holds.
   std::string degraded;
   std::uint64_t spooled = 0;  // records in the spool, waiting for the database
+  // The journal hand-off: event loops whose calls wait for the commit because their
+  // journal is off (none could be taken, a failed write, stuck), and journal writes that
+  // failed since the open (their turns' calls were answered after the commit).
+  std::size_t journals_off = 0;
+  std::uint64_t journal_write_failures = 0;
 };
 
 // The answer to Ledger::request_fold: whether the roll-ups now count every record that

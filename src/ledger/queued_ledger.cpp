@@ -240,11 +240,13 @@ LedgerHealth QueuedLedger::health() const {
   std::size_t off = journals_missing_;
   std::string why = journal_open_error_;
   for (const auto& journal : journals_) {
+    health.journal_write_failures += journal->failed_writes();
     if (std::string reason = journal->off_reason(); !reason.empty()) {
       ++off;
       if (why.empty()) why = std::move(reason);
     }
   }
+  health.journals_off = off;
   if (off > 0) {
     const std::string text = fmt::format("ledger journal hand-off off for {} of {} event loops (their calls wait for "
                                          "the commit): {}",

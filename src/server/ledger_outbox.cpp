@@ -6,7 +6,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <fmt/format.h>
+
+#include <iostream>
 #include <memory>
+#include <system_error>
 
 namespace turnout::server {
 namespace asio = boost::asio;
@@ -82,6 +86,7 @@ void LedgerOutbox::flush_through_journal() {
   }
   const bool in_journal =
       journaled > 0 && journal_->write(std::span<const ledger::KeyedRecord>(keyed.data(), journaled), first_seq);
+  if (journaled > 0) note_journal_write(in_journal);
   if (!in_journal) {
     // The journal could not take them: these calls wait for the commit too.
     waiting->insert(waiting->end(), std::make_move_iterator(answered->begin()), std::make_move_iterator(answered->end()));
@@ -95,6 +100,21 @@ void LedgerOutbox::flush_through_journal() {
       for (const Resume& resume : *answered) resume(Result<void>());
     });
   }
+}
+
+void LedgerOutbox::note_journal_write(bool written) {
+  const int error = written ? 0 : journal_->write_errno();
+  // Said once when writes start failing (a full disk, an I/O error), and once when they work
+  // again: not per turn. A full journal (waiting for commits) is not a failure.
+  if (error != 0 && !journal_failing_) {
+    std::cerr << fmt::format("turnout: ledger journal '{}': a write failed: {}; this loop's calls wait for the "
+                             "commit until a write works again\n",
+                             journal_->path(), std::error_code(error, std::generic_category()).message());
+  } else if (written && journal_failing_) {
+    std::cerr << fmt::format("turnout: ledger journal '{}': writes work again\n", journal_->path());
+  }
+  if (error != 0) journal_failing_ = true;
+  if (written) journal_failing_ = false;
 }
 
 void LedgerOutbox::hand_over_held() {

@@ -46,6 +46,8 @@ class LedgerOutbox {
   using Resume = std::function<void(Result<void>)>;
   void flush();
   void flush_through_journal();
+  // Tells stderr when the journal's writes start failing (and when they work again).
+  void note_journal_write(bool written);
 
   boost::asio::any_io_executor executor_;
   ledger::Ledger& ledger_;
@@ -53,6 +55,7 @@ class LedgerOutbox {
   std::vector<ledger::CallRecord> records_;  // this turn's, not yet handed to the writer
   std::vector<Resume> waiting_;              // their coroutines, in the same order
   bool flush_posted_ = false;
+  bool journal_failing_ = false;  // the last write failed (said once on stderr)
 };
 
 }  // namespace turnout::server

@@ -186,4 +186,15 @@ void append_trace_export_metrics(std::string& out, const tracing::ExporterCounte
   out += fmt::format("turnout_trace_export_failures_total {}\n", counters.failed_exports);
 }
 
+void append_ledger_journal_metrics(std::string& out, std::size_t journals_off, std::uint64_t write_failures) {
+  out += "# HELP turnout_ledger_journals_off Event loops whose calls wait for the ledger commit because their "
+         "hand-off journal is off (none could be taken, a failed write, a record given up).\n";
+  out += "# TYPE turnout_ledger_journals_off gauge\n";
+  out += fmt::format("turnout_ledger_journals_off {}\n", journals_off);
+  out += "# HELP turnout_ledger_journal_write_failures_total Hand-off journal writes that failed; their calls "
+         "were answered after the commit.\n";
+  out += "# TYPE turnout_ledger_journal_write_failures_total counter\n";
+  out += fmt::format("turnout_ledger_journal_write_failures_total {}\n", write_failures);
+}
+
 }  // namespace turnout::server

@@ -44,15 +44,17 @@ T load_at(std::string_view bytes, std::size_t at) {
 
 std::string errno_text(int error) { return std::error_code(error, std::generic_category()).message(); }
 
-bool pwrite_all(int fd, std::string_view bytes, std::uint64_t at) {
+// 0, or the failing call's errno (EIO for a write that took no byte without one).
+int pwrite_all(int fd, std::string_view bytes, std::uint64_t at) {
   while (!bytes.empty()) {
     const ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(at));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
+    if (n < 0) return errno != 0 ? errno : EIO;
+    if (n == 0) return EIO;
     bytes.remove_prefix(static_cast<std::size_t>(n));
     at += static_cast<std::uint64_t>(n);
   }
-  return true;
+  return 0;
 }
 
 // Reads up to `size` bytes at `at`; fewer at the end of the file.
@@ -237,8 +239,9 @@ bool Journal::write(std::span<const KeyedRecord> records, std::uint64_t first_se
     bytes.remove_prefix(kSegmentHeaderBytes);
     at = segment * segment_bytes_ + offset_;
   }
-  if (!pwrite_all(fd_, bytes, at)) {
-    write_errno_.store(errno != 0 ? errno : EIO, std::memory_order_relaxed);
+  if (const int error = pwrite_all(fd_, bytes, at); error != 0) {
+    write_errno_.store(error, std::memory_order_relaxed);
+    failed_writes_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
   write_errno_.store(0, std::memory_order_relaxed);
@@ -277,7 +280,9 @@ Result<void> clear_journal(int fd) {
   if (!segment) return segment.error();
   const std::string zeros(Journal::kSegmentHeaderBytes, '\0');
   for (unsigned s = 0; s < 2; ++s) {
-    if (!pwrite_all(fd, zeros, s * *segment)) return make_error(fmt::format("clearing the journal: {}", errno_text(errno)));
+    if (const int error = pwrite_all(fd, zeros, s * *segment); error != 0) {
+      return make_error(fmt::format("clearing the journal: {}", errno_text(error)));
+    }
   }
   return {};
 }

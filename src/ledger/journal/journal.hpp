@@ -68,6 +68,10 @@ class Journal {
   // Why the loop is back to waiting for commits ("" while the journal takes its turns):
   // stuck (a record given up), or a write that failed. Any thread.
   std::string off_reason() const;
+  // Writes that failed (pwrite(2) errors, not a journal that was full), and the errno of
+  // the last write (0 after one that worked). Any thread.
+  std::uint64_t failed_writes() const { return failed_writes_.load(std::memory_order_relaxed); }
+  int write_errno() const { return write_errno_.load(std::memory_order_relaxed); }
 
   // Once the writer has stopped (the ledger closed, the loop stopped): when every record
   // written is durable, the file is marked empty so the next open replays nothing.
@@ -92,6 +96,7 @@ class Journal {
   std::atomic<std::uint64_t> written_{0};
   std::atomic<bool> stuck_{false};
   std::atomic<int> write_errno_{0};  // the last failed pwrite's, 0 after one that worked
+  std::atomic<std::uint64_t> failed_writes_{0};
 };
 
 // Journal `index` of ledger file `base`: "<base>.turnout-handoff-<index>".

@@ -10,6 +10,8 @@ boost::asio::awaitable<std::optional<HttpResponse>> metrics(Services& services, 
   res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
   res.body() = services.metrics.render();
   append_cooldown_metrics(res.body(), call.settings.cooldowns->snapshot(Clock::now()));
+  const ledger::LedgerHealth ledger = services.ledger.health();
+  append_ledger_journal_metrics(res.body(), ledger.journals_off, ledger.journal_write_failures);
   if (services.options.access_log_dropped_lines)
     append_access_log_metrics(res.body(), services.options.access_log_dropped_lines());
   if (services.tracer) append_trace_export_metrics(res.body(), services.tracer->counters());

@@ -14,9 +14,11 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
@@ -748,6 +750,44 @@ TEST(QueuedJournal, ALoopWithoutAJournalIsToldInHealth) {
   EXPECT_NE(health.degraded.find("ledger journal hand-off off for 1 of 1 event loops"), std::string::npos)
       << health.degraded;
   EXPECT_NE(health.degraded.find("No such file or directory"), std::string::npos) << health.degraded;
+}
+
+// A journal write that fails while serving (a full disk, an I/O error; here a file-size
+// limit) is counted and puts the loop's journal off, for /metrics and /health.
+TEST(QueuedJournal, AFailedJournalWriteIsCountedInHealth) {
+  TempDir dir;
+  auto control = std::make_shared<Control>();
+  auto ledger = open_controlled(control, LedgerOptions{}, (dir.path() / "ledger.db").string());
+  ASSERT_TRUE(ledger);
+  auto journal = ledger->open_journal();
+  ASSERT_TRUE(journal);
+  EXPECT_EQ(ledger->health().journals_off, 0u);
+  bool written = true;
+  {
+    // pwrite(2) past RLIMIT_FSIZE fails with EFBIG (SIGXFSZ ignored), whatever the file's size.
+    const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit old_limit {};
+    ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+    struct rlimit tiny = old_limit;
+    tiny.rlim_cur = 1;
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tiny), 0);
+    write_turn(*journal, {sized_record(1)}, &written);
+    ::setrlimit(RLIMIT_FSIZE, &old_limit);
+    std::signal(SIGXFSZ, old_handler);
+  }
+  EXPECT_FALSE(written);
+  EXPECT_EQ(journal->write_errno(), EFBIG);
+  LedgerHealth health = ledger->health();
+  EXPECT_EQ(health.journal_write_failures, 1u);
+  EXPECT_EQ(health.journals_off, 1u);
+  EXPECT_NE(health.degraded.find("the last write failed"), std::string::npos) << health.degraded;
+  // A write that works puts it back on; the count stays.
+  write_turn(*journal, {sized_record(2)}, &written);
+  EXPECT_TRUE(written);
+  health = ledger->health();
+  EXPECT_EQ(health.journal_write_failures, 1u);
+  EXPECT_EQ(health.journals_off, 0u);
+  ledger->close();
 }
 
 }  // namespace

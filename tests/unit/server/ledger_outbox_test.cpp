@@ -15,9 +15,12 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
+#include <iostream>
 #include <filesystem>
 #include <optional>
 
@@ -240,6 +243,49 @@ TEST(LedgerOutbox, ATurnTheJournalCannotTakeWaitsForTheCommit) {
   run_ready(io);
   EXPECT_EQ(outcomes[0], std::optional<bool>(false));
   EXPECT_EQ(outcomes[1], std::optional<bool>(false));
+}
+
+// A journal write that fails while serving (a full disk, an I/O error; here a file-size
+// limit) is said once on stderr, with the errno text and no record; its turn waits for the
+// commit. A full journal (below) is not a failure and says nothing.
+TEST(LedgerOutbox, AFailedJournalWriteIsSaidOnceOnStderr) {
+  asio::io_context io;
+  JournalingLedger ledger(1 << 16);
+  server::LedgerOutbox outbox(io.get_executor(), ledger);
+  std::vector<std::optional<bool>> outcomes;
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit old_limit {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  struct rlimit tiny = old_limit;
+  tiny.rlim_cur = 1;  // pwrite(2) past it fails with EFBIG, whatever the file's size
+  // Stderr into a pipe (a file would be cut by the same limit).
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  std::cerr.flush();
+  const int saved_stderr = ::dup(STDERR_FILENO);
+  ::dup2(pipe_fds[1], STDERR_FILENO);
+  ::close(pipe_fds[1]);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tiny), 0);
+  spawn_appends(io, outbox, {"secret-call-a"}, outcomes);
+  run_ready(io);
+  spawn_appends(io, outbox, {"secret-call-b"}, outcomes);
+  run_ready(io);
+  ::setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  std::cerr.flush();
+  ::dup2(saved_stderr, STDERR_FILENO);
+  ::close(saved_stderr);
+  std::string said(4096, '\0');
+  const ssize_t got = ::read(pipe_fds[0], said.data(), said.size());
+  ::close(pipe_fds[0]);
+  said.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
+  EXPECT_EQ(outcomes[0], std::nullopt) << "waits for the commit";
+  ASSERT_EQ(ledger.batches.size(), 2u);
+  EXPECT_NE(said.find("a write failed: File too large"), std::string::npos) << said;
+  EXPECT_EQ(said.find("a write failed"), said.rfind("a write failed")) << "once, not per turn: " << said;
+  EXPECT_EQ(said.find("secret-call"), std::string::npos) << said;
+  for (auto& batch : ledger.batches) batch.on_durable(Result<void>());
+  run_ready(io);
 }
 
 }  // namespace
