@@ -10,7 +10,6 @@
 #include "config/config.hpp"
 #include "governance/store.hpp"
 #include "ledger/ledger.hpp"
-#include "ledger/queued_ledger.hpp"
 #include "server/batched_log_sink.hpp"
 #include "server/gateway.hpp"
 #include "listener/http_server.hpp"
@@ -136,14 +135,13 @@ int run_serve(const ServeOptions& opts) {
   ledger_options.retention = std::chrono::days(config.ledger.retention_days);
   ledger_options.spool_path = config.ledger.spool_path;
   ledger_options.spool_max_records = config.ledger.spool_max_records;
+  ledger_options.journal = config.ledger.journal;
   auto ledger = ledger::open_ledger(config.ledger.url, ledger_options);
   if (!ledger) {
     std::cerr << "turnout: ledger error (ledger.url): " << ledger.error().message << "\n";
     return kExitUsage;
   }
-  if (const auto* queued = dynamic_cast<const ledger::QueuedLedger*>(ledger->get())) {
-    for (const std::string& note : queued->open_notes()) std::cerr << "turnout: " << note << "\n";
-  }
+  for (const std::string& note : (*ledger)->open_notes()) std::cerr << "turnout: " << note << "\n";
   // Governance works on the same database through its own connection; a private
   // in-memory ledger has no second connection, so virtual keys are then refused.
   std::unique_ptr<governance::GovernanceStore> governance_store;

@@ -84,11 +84,12 @@ void read_server(DocumentReader& reader, const YAML::Node& node, ServerConfig& s
 
 void read_ledger(DocumentReader& reader, const YAML::Node& node, LedgerConfig& ledger) {
   if (!reader.expect_map(node, "ledger")) return;
-  reader.reject_unknown_keys(node, "ledger", {"url", "retention_days", "spool_path", "spool_max_records"});
+  reader.reject_unknown_keys(node, "ledger", {"url", "retention_days", "spool_path", "spool_max_records", "journal"});
   if (const auto n = node["retention_days"]) {
     assign(ledger.retention_days, reader.integer(n, "ledger.retention_days", 0, 365 * 100));
   }
   if (const auto n = node["spool_path"]) assign(ledger.spool_path, reader.string(n, "ledger.spool_path"));
+  if (const auto n = node["journal"]) assign(ledger.journal, reader.boolean(n, "ledger.journal"));
   if (const auto n = node["spool_max_records"]) {
     assign(ledger.spool_max_records, reader.integer(n, "ledger.spool_max_records", 1, 1'000'000'000));
   }

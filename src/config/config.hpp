@@ -42,6 +42,9 @@ struct LedgerConfig {
   // "": no spool (the gateway then refuses calls while the database is away).
   std::string spool_path = "turnout-spool.db";
   std::uint64_t spool_max_records = 1'000'000;  // beyond: calls are refused (503)
+  // The journal hand-off (docs/ARCHITECTURE.md): calls without a hold answered once their
+  // record is in the loop's journal file, before the commit. File-backed SQLite only.
+  bool journal = true;
 
   bool operator==(const LedgerConfig&) const = default;  // a reload compares old and new
 };

@@ -208,8 +208,11 @@ class Ledger {
 
   // The journal hand-off (journal/journal.hpp): a journal file of the caller's own (one
   // event loop's), or null when this ledger keeps none (PostgreSQL, sqlite::memory:,
-  // ledger.journal off, no journal file could be taken). Thread-safe.
+  // `ledger.journal: false`, no journal file could be taken). Thread-safe.
   virtual std::shared_ptr<Journal> open_journal() { return nullptr; }
+  // Lines for the start-up log about what the open did (journals a stopped process left,
+  // replayed or not), counts and paths only, never a record; none by default.
+  virtual std::vector<std::string> open_notes() const { return {}; }
   // As append_batch, for records `journal` keyed (Journal::stamp): the writer stores them
   // under those keys, and once every one of them is durable it tells the journal that its
   // sequence numbers up to `last_seq` are, so the journal may reuse their space.
@@ -278,7 +281,7 @@ struct LedgerOptions {
   std::size_t rollup_fold_calls = 4096;
   // The journal hand-off (journal/journal.hpp) for a file-backed SQLite ledger: calls
   // without a governance hold are answered once their record is in the loop's journal
-  // file, before the commit; journals a killed process left are replayed at open.
+  // file, before the commit. Journals a killed process left are replayed at open either way.
   bool journal = true;
   // Bytes per journal file (two segments), preallocated once.
   std::uint64_t journal_bytes = 4u << 20;

@@ -41,9 +41,9 @@ Result<std::unique_ptr<Ledger>> open_ledger(const std::string& url, const Ledger
   }
   // Journals only beside a file this machine keeps: a private in-memory ledger has no
   // next open, and a PostgreSQL instance may never start again on this disk, so a journal
-  // it left could be orphaned for good.
-  const std::string journal_base =
-      parsed->kind == LedgerKind::sqlite_file && options.journal ? parsed->location : std::string();
+  // it left could be orphaned for good. Kept even with options.journal off: the journals a
+  // killed process left while it was on are still replayed.
+  const std::string journal_base = parsed->kind == LedgerKind::sqlite_file ? parsed->location : std::string();
   auto ledger = QueuedLedger::open(std::move(backend), options, journal_base);
   if (!ledger) {
     return ledger.error();

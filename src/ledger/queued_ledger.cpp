@@ -185,7 +185,7 @@ void QueuedLedger::append_keyed(std::vector<KeyedRecord> records, std::shared_pt
 }
 
 std::shared_ptr<Journal> QueuedLedger::open_journal() {
-  if (journal_base_.empty()) return nullptr;
+  if (journal_base_.empty() || !options_.journal) return nullptr;
   // Without a journal file the loop waits for each commit, as without the hand-off.
   auto journal = Journal::open(journal_base_, options_.journal_bytes);
   std::lock_guard lock(mutex_);

@@ -45,9 +45,7 @@ class QueuedLedger final : public Ledger {
   LedgerHealth health() const override;
   const std::string& installation_secret() const override { return installation_secret_; }
   void close() override;
-  // Lines for the start-up log about what the open did (the journals it replayed, those it
-  // could not), counts and paths only, never a record.
-  std::vector<std::string> open_notes() const;
+  std::vector<std::string> open_notes() const override;
 
  private:
   QueuedLedger(std::unique_ptr<Backend> backend, const LedgerOptions& options, std::string installation_secret,

@@ -25,6 +25,7 @@ std::vector<std::string> restart_only_differences(const config::Config& running,
   check("ledger.retention_days", running.ledger.retention_days, next.ledger.retention_days);
   check("ledger.spool_path", running.ledger.spool_path, next.ledger.spool_path);
   check("ledger.spool_max_records", running.ledger.spool_max_records, next.ledger.spool_max_records);
+  check("ledger.journal", running.ledger.journal, next.ledger.journal);
   check("telemetry.otlp_endpoint", running.telemetry.otlp_endpoint, next.telemetry.otlp_endpoint);
   check("telemetry.sample_ratio", running.telemetry.sample_ratio, next.telemetry.sample_ratio);
   check("telemetry.service_name", running.telemetry.service_name, next.telemetry.service_name);

@@ -136,6 +136,30 @@ describe('the journal hand-off on SQLite', () => {
     await again.stop();
   });
 
+  it('ledger.journal: false keeps no journal file, calls still land in the ledger; a clean stop leaves nothing to report', { timeout: 120_000 }, async () => {
+    const dir = makeTempDir('turnout-journal-off-');
+    const database = path.join(dir, 'ledger.db');
+    const config = baseConfig({ upstreamUrl: mock.baseUrl, dir });
+    const offFile = writeConfig(dir, { ...config, ledger: { url: `sqlite:${database}`, journal: false } });
+    const off = await startGateway({ configFile: offFile, dir });
+    const ids = await answeredCalls(off, 'off', 6);
+    assert.deepEqual(journalFiles(dir), [], 'no journal file with ledger.journal: false');
+    await off.stop();
+    await off.handle.waitExit();
+    assertStoredOnceAtExactCost(database, 'off', ids);
+    // On again: journals are made; after a clean stop the next start has no journal line.
+    const onFile = writeConfig(dir, { ...config, ledger: { url: `sqlite:${database}` } });
+    const on = await startGateway({ configFile: onFile, dir });
+    assert.ok(journalFiles(dir).length >= 1);
+    await answeredCalls(on, 'on', 4);
+    await on.stop();
+    await on.handle.waitExit();
+    const again = await startGateway({ configFile: onFile, dir });
+    await again.stop();
+    await again.handle.waitExit();
+    assert.doesNotMatch(again.handle.stderr, /ledger journals:/, again.handle.stderr);
+  });
+
   it('with the spool taking the same records meanwhile, journal and spool give each call once', { timeout: 120_000 }, async () => {
     const dir = makeTempDir('turnout-journal-spool-');
     const database = path.join(dir, 'ledger.db');

@@ -406,6 +406,14 @@ TEST(ConfigLedger, SpoolPathAndBound) {
                   "ledger.spool_path: must not be the ledger database itself");
 }
 
+TEST(ConfigLedger, JournalIsABooleanOnByDefault) {
+  EXPECT_TRUE(parse_ok("").ledger.journal);
+  EXPECT_FALSE(parse_ok("ledger: {journal: false}\n").ledger.journal);
+  EXPECT_TRUE(parse_ok("ledger: {journal: true}\n").ledger.journal);
+  EXPECT_CONTAINS(parse_error("ledger: {journal: sometimes}\n"), "ledger.journal");
+  EXPECT_CONTAINS(parse_error("ledger: {journal: 1}\n"), "ledger.journal");
+}
+
 TEST(ConfigLedger, RetentionDaysIsAWholeNumberOfDays) {
   EXPECT_EQ(parse_ok("ledger: {retention_days: 90}\n").ledger.retention_days, 90u);
   EXPECT_CONTAINS(parse_error("ledger: {retention_days: -1}\n"), "ledger.retention_days");
@@ -515,7 +523,7 @@ TEST(ConfigErrors, UnknownKeyInATier) {
 
 TEST(ConfigErrors, UnrelatedUnknownKeyListsTheKnownOnes) {
   EXPECT_CONTAINS(parse_error("ledger: {path: x.db}\n"),
-                  "ledger.path: unknown key (expected one of: url retention_days spool_path spool_max_records)");
+                  "ledger.path: unknown key (expected one of: url retention_days spool_path spool_max_records journal)");
 }
 
 TEST(ConfigErrors, WrongTypes) {

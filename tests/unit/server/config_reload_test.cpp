@@ -59,9 +59,11 @@ TEST(PlanReload, ListenerAndLedgerChangesAreReportedAndKeptAsRunning) {
   next.server.threads = 7;
   next.ledger.url = "postgresql://elsewhere/db";
   next.ledger.spool_max_records = 5;
+  next.ledger.journal = false;
   const ReloadPlan plan = plan_reload(running, next);
   EXPECT_EQ(plan.restart_required, (std::vector<std::string>{"server.host", "server.port", "server.threads",
-                                                             "ledger.url", "ledger.spool_max_records"}));
+                                                             "ledger.url", "ledger.spool_max_records",
+                                                             "ledger.journal"}));
   EXPECT_TRUE(plan.changed.empty());
   EXPECT_EQ(plan.effective.server, running.server);
   EXPECT_EQ(plan.effective.ledger, running.ledger);
