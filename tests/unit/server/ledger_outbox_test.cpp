@@ -29,8 +29,23 @@ namespace {
 using namespace turnout;
 namespace asio = boost::asio;
 
+// The reads and upkeep no outbox test uses, answered empty.
+class StandInLedger : public ledger::Ledger {
+ public:
+  Result<ledger::StatsReport> stats(const ledger::StatsQuery&) override { return ledger::StatsReport{}; }
+  Result<ledger::SeriesReport> series(const ledger::SeriesQuery& query) override {
+    return ledger::SeriesReport{query, {}};
+  }
+  ledger::LedgerHealth health() const override { return {}; }
+  const std::string& installation_secret() const override { return secret_; }
+  void close() override {}
+
+ private:
+  std::string secret_ = "secret";
+};
+
 // A ledger that keeps each append_batch and answers at once with `outcome`.
-class BatchKeepingLedger final : public ledger::Ledger {
+class BatchKeepingLedger final : public StandInLedger {
  public:
   std::vector<std::vector<std::string>> batches;  // record ids, per append_batch
   int callbacks_with_target = 0;
@@ -50,16 +65,6 @@ class BatchKeepingLedger final : public ledger::Ledger {
       on_durable(outcome);
     }
   }
-  Result<ledger::StatsReport> stats(const ledger::StatsQuery&) override { return ledger::StatsReport{}; }
-  Result<ledger::SeriesReport> series(const ledger::SeriesQuery& query) override {
-    return ledger::SeriesReport{query, {}};
-  }
-  ledger::LedgerHealth health() const override { return {}; }
-  const std::string& installation_secret() const override { return secret_; }
-  void close() override {}
-
- private:
-  std::string secret_ = "secret";
 };
 
 ledger::CallRecord record_with_id(std::string id) {
@@ -71,7 +76,7 @@ ledger::CallRecord record_with_id(std::string id) {
 
 // A ledger that hands out a real journal (in a temporary directory) and keeps each
 // append_keyed with its callback, answered only when the test says so.
-class JournalingLedger final : public ledger::Ledger {
+class JournalingLedger final : public StandInLedger {
  public:
   explicit JournalingLedger(std::uint64_t journal_bytes) {
     std::string pattern = (std::filesystem::temp_directory_path() / "turnout-outbox-XXXXXX").string();
@@ -99,13 +104,6 @@ class JournalingLedger final : public ledger::Ledger {
   }
   void append(ledger::CallRecord, DurableCallback) override { ADD_FAILURE() << "not through the journal"; }
   void append_batch(std::vector<ledger::CallRecord>, DurableCallback) override { ADD_FAILURE() << "not through the journal"; }
-  Result<ledger::StatsReport> stats(const ledger::StatsQuery&) override { return ledger::StatsReport{}; }
-  Result<ledger::SeriesReport> series(const ledger::SeriesQuery& query) override {
-    return ledger::SeriesReport{query, {}};
-  }
-  ledger::LedgerHealth health() const override { return {}; }
-  const std::string& installation_secret() const override { return secret_; }
-  void close() override {}
 
   std::vector<std::string> journaled_ids() const {
     std::vector<std::string> ids;
@@ -119,7 +117,6 @@ class JournalingLedger final : public ledger::Ledger {
  private:
   std::filesystem::path dir_;
   std::shared_ptr<ledger::Journal> journal_;
-  std::string secret_ = "secret";
 };
 
 // Spawns one coroutine per id that appends its record and keeps the outcome.
