@@ -44,6 +44,8 @@ const FAMILIES = {
   turnout_config_last_reload_timestamp_seconds: { type: 'GAUGE', labels: ['result'] },
   turnout_config_last_reload_successful: { type: 'GAUGE', labels: [] },
   turnout_access_log_dropped_lines_total: { type: 'COUNTER', labels: [] },
+  turnout_ledger_journals_off: { type: 'GAUGE', labels: [] },
+  turnout_ledger_journal_write_failures_total: { type: 'COUNTER', labels: [] },
   turnout_governance_live_holds: { type: 'GAUGE', labels: ['scope', 'id'] },
   turnout_governance_held_usd: { type: 'GAUGE', labels: ['scope', 'id'] },
   turnout_governance_expired_holds_total: { type: 'COUNTER', labels: ['scope', 'id'] },
