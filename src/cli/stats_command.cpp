@@ -33,6 +33,10 @@ int run_stats(const std::string& config_file) {
     std::cerr << "turnout: ledger error (ledger.url): " << ledger.error().message << "\n";
     return kExitUsage;
   }
+  // What the replay found (a damaged journal set aside, one left for a later try) goes to
+  // stderr, as serve's start-up says it: stdout carries the JSON, and after this open the
+  // next serve no longer sees a damaged journal it could report.
+  for (const std::string& note : (*ledger)->open_notes()) std::cerr << "turnout: " << note << "\n";
   const ledger::FoldOutcome folded = ledger::wait_for_fold(**ledger, std::chrono::seconds(5));
   auto report = (*ledger)->stats(ledger::StatsQuery{});
   if (report && !folded.complete) report->rollups_stale = folded.problem;

@@ -9,14 +9,14 @@
 // answers counts every one of them.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import OpenAI from 'openai';
 
 import {
   baseConfig, governanceClient, ledgerSql, makeTempDir, picoPerToken, sleep, startGateway, startMock, stopAll,
-  TEST_MODELS, withTimeout, writeConfig,
+  TEST_MODELS, turnoutBin, withTimeout, writeConfig,
 } from './lib/harness.mjs';
 
 let mock;
@@ -134,6 +134,35 @@ describe('the journal hand-off on SQLite', () => {
     assertStoredOnceAtExactCost(database, 'locked', ids);
     assert.equal(ledgerSql(database, "SELECT count(*) FROM calls WHERE id LIKE 'after-%'"), '8');
     await again.stop();
+  });
+
+  it('turnout stats says so when its open finds a damaged journal, and sets the file aside once', { timeout: 120_000 }, async () => {
+    const dir = makeTempDir('turnout-journal-');
+    const database = path.join(dir, 'ledger.db');
+    const configFile = writeConfig(dir, { ...baseConfig({ upstreamUrl: mock.baseUrl, dir }), ledger: { url: `sqlite:${database}`, spool_path: '' } });
+    const gateway = await startGateway({ configFile, dir });
+    const lock = await holdWriteLock(database);
+    await answeredCalls(gateway, 'damaged', 8);
+    await sigkill(gateway);
+    await lock.release();
+    // One byte of the first frame's record flipped: its CRC fails, the frames after it are
+    // whole, so the journal is damaged in the middle (not a torn tail).
+    const [withRecords] = journalFiles(dir).filter((name) => !headersCleared(path.join(dir, name)));
+    assert.ok(withRecords, 'a journal holding the answered calls');
+    const file = path.join(dir, withRecords);
+    const bytes = fs.readFileSync(file);
+    bytes[40 + 24 + 4] ^= 0xff;
+    fs.writeFileSync(file, bytes);
+    const stats = () => spawnSync(turnoutBin(), ['stats', '--config', configFile], { encoding: 'utf8', timeout: 60_000 });
+    const first = stats();
+    assert.equal(first.status, 0, first.stderr);
+    assert.ok(JSON.parse(first.stdout), 'stdout is the stats JSON only');
+    assert.match(first.stderr, new RegExp(`journal '[^']*${withRecords}' is damaged at byte 40`), first.stderr);
+    assert.ok(!journalFiles(dir).includes(withRecords) || headersCleared(file), 'the damaged file is out of the replay pattern');
+    assert.ok(fs.readdirSync(dir).some((name) => name.startsWith(`ledger.db.turnout-handoff-damaged-`)), 'and kept aside');
+    const second = stats();
+    assert.equal(second.status, 0, second.stderr);
+    assert.doesNotMatch(second.stderr, /damaged/, 'replayed once: the next open finds nothing to report');
   });
 
   it('ledger.journal: false keeps no journal file, calls still land in the ledger; a clean stop leaves nothing to report', { timeout: 120_000 }, async () => {

@@ -114,6 +114,14 @@ bool has_valid_header(int fd) {
   return false;
 }
 
+// True while `path` still names the file open as `fd` (same device and inode).
+bool still_named(int fd, const std::string& path) {
+  struct stat held {};
+  struct stat named {};
+  if (::fstat(fd, &held) != 0 || ::stat(path.c_str(), &named) != 0) return false;
+  return held.st_dev == named.st_dev && held.st_ino == named.st_ino;
+}
+
 // Renames a damaged journal at `path` ("<base>.turnout-handoff-<n>") to
 // "<base>.turnout-handoff-damaged-<n>" (".<k>" added while that name is taken), which the
 // replay's digits-only suffix filter passes over. link(2) then unlink(2): never replaces a
@@ -369,6 +377,7 @@ ReplayReport replay_orphaned_journals(const std::string& base,
   };
   for (const std::string& path : candidates) {
     const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) continue;  // set aside by another replay since the listing
     if (fd < 0) {
       ++report.left;
       note(fmt::format("journal '{}' cannot be opened: {}", path, errno_text(errno)));
@@ -376,6 +385,13 @@ ReplayReport replay_orphaned_journals(const std::string& base,
     }
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       ++report.busy;
+      ::close(fd);
+      continue;
+    }
+    if (!still_named(fd, path)) {
+      // Another replay set this file aside (or cleared and a loop recreated the name)
+      // between our open and our lock: what the path names now is not what we hold, and
+      // setting it aside by name could move a live journal out of the replay pattern.
       ::close(fd);
       continue;
     }
