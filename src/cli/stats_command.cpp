@@ -28,6 +28,7 @@ int run_stats(const std::string& config_file) {
   // into the roll-ups a second time by the next fold).
   ledger::LedgerOptions options;
   options.retention = std::chrono::days(config->ledger.retention_days);
+  options.delete_expired = false;  // a read: deleting is the gateway's job, on its own clock
   auto ledger = ledger::open_ledger(config->ledger.url, options);
   if (!ledger) {
     std::cerr << "turnout: ledger error (ledger.url): " << ledger.error().message << "\n";

@@ -272,6 +272,9 @@ struct LedgerOptions {
   // Raw records older than this are deleted (the roll-ups behind /stats are kept);
   // zero keeps every record.
   std::chrono::seconds retention{0};
+  // Whether the writer deletes records past `retention`. false (`turnout stats`, a read):
+  // retention then only keeps a journal replay from bringing back rows a gateway deletes.
+  bool delete_expired = true;
   // How often the writer looks for records past retention.
   std::chrono::seconds retention_check_interval{600};
   // A backend that folds the roll-ups after the calls commit (SQLite) is asked to fold

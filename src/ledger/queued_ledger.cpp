@@ -392,7 +392,7 @@ void QueuedLedger::prune_expired(WriterState& state) {
   if (!state.pruning_records) {
     // Once per check: second roll-ups older than their lifetime (a failure waits for the next check).
     (void)backend_->prune_second_rollups(unix_now() - kSecondRollupLifetime);
-    if (options_.retention.count() <= 0) {
+    if (options_.retention.count() <= 0 || !options_.delete_expired) {
       state.next_prune = now + options_.retention_check_interval;
       return;
     }

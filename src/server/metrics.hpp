@@ -94,11 +94,11 @@ class Metrics {
   std::atomic<long> inflight_{0};
 };
 
-// Appends turnout_model_failures_total{model} (retryable upstream failures) and
-// turnout_model_cooldown{model} (1 while the model is skipped) for every tracked model.
 // The ledger's journal hand-off (docs/REFERENCE.md §2.8): loops whose journal is off, and
 // journal writes that failed.
 void append_ledger_journal_metrics(std::string& out, std::size_t journals_off, std::uint64_t write_failures);
+// Appends turnout_model_failures_total{model} (retryable upstream failures) and
+// turnout_model_cooldown{model} (1 while the model is skipped) for every tracked model.
 void append_cooldown_metrics(std::string& out, const std::vector<resilience::ModelCooldownState>& models);
 
 // Appends turnout_access_log_dropped_lines_total: access-log lines lost (stdout stalled,

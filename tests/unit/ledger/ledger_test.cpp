@@ -751,6 +751,33 @@ TEST(LedgerRetention, OldRawRecordsAreDeletedAndTheirRollupsKept) {
   for (const auto& call : report.recent_calls) EXPECT_FALSE(call.id.starts_with("old-")) << call.id;
 }
 
+// `turnout stats` opens with the config's retention for its replay's cutoff only: its
+// writer must not delete the raw rows past it (the recent list and exports keep them).
+TEST(LedgerRetention, DeleteExpiredOffKeepsOldRawRecords) {
+  TempDir dir;
+  const fs::path file = dir.path() / "ledger.db";
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  LedgerOptions options;
+  options.retention = std::chrono::days(7);
+  options.retention_check_interval = std::chrono::seconds(0);
+  options.delete_expired = false;
+  {
+    auto ledger = open_or_die(sqlite_url(file), options);
+    ASSERT_TRUE(ledger);
+    std::vector<CallRecord> records;
+    for (int i = 0; i < 30; ++i) records.push_back(sample_record("old-" + std::to_string(i), now - 10 * 86'400 + i, "gpt-4o"));
+    append_all(*ledger, records);
+    // Writer rounds after the append (a fold request and its answer), each of which would
+    // run a retention chunk with the check interval at zero.
+    for (int round = 0; round < 3; ++round) (void)stats_or_die(*ledger, StatsQuery{std::nullopt, std::nullopt, 100});
+  }
+  auto db = sqlite::Database::open(file.string(), sqlite::Database::OpenMode::existing_only);
+  ASSERT_TRUE(db);
+  auto count = db->query_int("SELECT COUNT(*) FROM calls WHERE id LIKE 'old-%'");
+  ASSERT_TRUE(count);
+  EXPECT_EQ(*count, 30);
+}
+
 TEST(LedgerStats, UnpricedCallsAreCountedAndNeverCostZero) {
   auto ledger = open_or_die("sqlite::memory:");
   ASSERT_TRUE(ledger);
